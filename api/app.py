@@ -1,0 +1,34 @@
+"""The FastAPI application: webhook intake, LIFF and account-link pages, admin API, operations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from api import observability, webhooks
+from api.context import AppContext
+from api.errors import install_error_handlers
+from config import Settings
+from core.db import Database
+
+
+def create_app(
+    settings: Settings,
+    database: Database,
+    *,
+    broker_check: Callable[[], None] | None = None,
+) -> FastAPI:
+    """Build the hub's HTTP API around an already configured database."""
+    app = FastAPI(
+        title="tsunagu",
+        summary="Self-hosted hub between a LINE Official Account and the shop's systems",
+        version="0.1.0",
+    )
+    ctx = AppContext(settings=settings, database=database, broker_check=broker_check)
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.include_router(observability.router)
+    app.include_router(webhooks.router)
+    app.add_middleware(observability.RequestContextMiddleware, metrics=ctx.metrics)
+    return app

@@ -1,0 +1,37 @@
+"""One rendering for every error: ``{"error": <name>, "detail": <what to do>}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import HubError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status_code: int, error: str, detail: object) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status_code)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("%s: %s", exc.code, exc.detail)
+        return error_response(exc.status_code, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        return error_response(422, "ValidationFailed", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "HTTPError", exc.detail)

@@ -1,0 +1,105 @@
+"""All of tsunagu's configuration, read from ``TSUNAGU_*`` environment variables and ``.env``.
+
+Every field has a default that runs the hub on one machine with nothing installed: SQLite in the
+data directory, the in-process worker, LINE's public endpoints. The README's configuration table
+is generated from this class (``tsunagu config``), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The hub's settings; construct directly in tests, from the environment everywhere else."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TSUNAGU_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        Path("tsunagu-data"),
+        description="Where the embedded defaults keep the SQLite file and generated secret key.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/db`. "
+        "Default: SQLite at `{data_dir}/tsunagu.db`.",
+    )
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker (`redis://…` or `amqp://…`). Unset: embedded in-process worker.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key(s) that encrypt secrets and PII at rest; comma-separated for rotation, "
+        "the first encrypts. Unset: generated once into `{data_dir}/secret.key` (with a warning).",
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Where friends' browsers reach the hub (LIFF and account-link pages).",
+    )
+    host: str = Field("127.0.0.1", description="Address `tsunagu serve` listens on.")
+    port: int = Field(8000, description="Port `tsunagu serve` listens on.")
+    line_api_url: str = Field(
+        "https://api.line.me",
+        description="LINE Messaging API and Login API base URL (also serves the data paths).",
+    )
+    line_access_url: str = Field(
+        "https://access.line.me", description="LINE browser-facing base URL (account-link dialog)."
+    )
+    liff_sdk_url: str = Field(
+        "https://static.line-scdn.net/liff/edge/2/sdk.js",
+        description="The LIFF SDK script the member-card page loads.",
+    )
+    id_token_verification: Literal["local", "remote"] = Field(
+        "local",
+        description="`local`: verify LIFF ID tokens with the JWKS (ES256) or channel secret "
+        "(HS256); `remote`: ask LINE's verify endpoint.",
+    )
+    webhook_max_body_bytes: int = Field(
+        1_000_000, description="Webhook bodies larger than this are refused with 413."
+    )
+    link_max_failures: int = Field(
+        5, description="Failed member verifications allowed per member or friend per window."
+    )
+    link_failure_window_seconds: int = Field(
+        900, description="The window (and lock-out) for failed member verifications."
+    )
+    link_code_ttl_hours: int = Field(72, description="How long a one-time link code stays valid.")
+    event_max_attempts: int = Field(
+        10, description="Processing tries for a stored inbound event before it is left for staff."
+    )
+    sweep_interval_seconds: float = Field(
+        15.0, description="How often the sweeper re-dispatches stored work a lost nudge left."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+    log_format: Literal["json", "text"] = Field("json", description="`json` lines or `text`.")
+
+    @field_validator("public_url", "line_api_url", "line_access_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tsunagu.db').as_posix()}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured: tasks run on the in-process worker."""
+        return not self.broker_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,23 @@
+"""How an external failure is classified, once, at the client that saw it."""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of failures talking to an external system."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RetriableError(ConnectorError):
+    """Worth trying again later: 429, 5xx, timeouts, throttling."""
+
+
+class FatalError(ConnectorError):
+    """Will fail the same way again: other 4xx, bad credentials, bad request."""
+
+
+class SkippableRecord(ConnectorError):
+    """One record cannot be used; log it and go on with the rest."""

@@ -1,0 +1,89 @@
+"""The hub's LINE Messaging API client: the official SDK, pointed at a configurable host.
+
+The SDK's pydantic-v1 models stay inside this module: callers get plain dataclasses and the
+errors of :mod:`connectors.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from linebot.v3.messaging import ApiClient, ApiException, Configuration, MessagingApi
+
+from connectors.errors import FatalError, RetriableError
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCredentials:
+    """What the client needs of a channel: its access token and where LINE's API lives."""
+
+    access_token: str
+    api_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    user_id: str
+    display_name: str | None
+    picture_url: str | None
+    status_message: str | None
+    language: str | None
+
+
+def classify(exc: ApiException, what: str) -> RetriableError | FatalError:
+    """Map an SDK error to retriable (429, 5xx) or fatal (other 4xx), with LINE's reason."""
+    status = exc.status or 0
+    reason = exc.body if isinstance(exc.body, str) and exc.body else exc.reason
+    message = f"LINE {what} failed with HTTP {status}: {reason}"
+    if status == 429 or status >= 500 or status == 0:
+        return RetriableError(message, status=status)
+    return FatalError(message, status=status)
+
+
+class LineClient:
+    """A thin, typed facade over ``linebot.v3.messaging`` for one channel."""
+
+    def __init__(self, credentials: ChannelCredentials, *, timeout: float = 10.0) -> None:
+        self._configuration = Configuration(
+            access_token=credentials.access_token, host=credentials.api_url
+        )
+        self._timeout = timeout
+
+    @contextmanager
+    def _api(self, what: str) -> Iterator[MessagingApi]:
+        with ApiClient(self._configuration) as api_client:
+            try:
+                yield MessagingApi(api_client)
+            except ApiException as exc:
+                raise classify(exc, what) from exc
+            except OSError as exc:
+                raise RetriableError(f"LINE {what} unreachable: {exc}") from exc
+
+    def get_profile(self, user_id: str) -> Profile:
+        """The user's current LINE profile."""
+        with self._api("profile") as api:
+            profile = api.get_profile(user_id, _request_timeout=self._timeout)
+        return Profile(
+            user_id=profile.user_id,
+            display_name=profile.display_name,
+            picture_url=profile.picture_url,
+            status_message=profile.status_message,
+            language=profile.language,
+        )
+
+    def issue_link_token(self, user_id: str) -> str:
+        """A single-use, 10-minute account-link token for the user."""
+        with self._api("link token") as api:
+            return api.issue_link_token(user_id, _request_timeout=self._timeout).link_token
+
+    def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None:
+        """Show ``rich_menu_id`` to this user instead of the default menu."""
+        with self._api("rich menu link") as api:
+            api.link_rich_menu_id_to_user(user_id, rich_menu_id, _request_timeout=self._timeout)
+
+    def unlink_rich_menu(self, user_id: str) -> None:
+        """Return the user to the channel's default rich menu."""
+        with self._api("rich menu unlink") as api:
+            api.unlink_rich_menu_id_from_user(user_id, _request_timeout=self._timeout)

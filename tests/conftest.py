@@ -1,0 +1,135 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL when configured), the hub served over
+real HTTP with its embedded worker, and the sandbox LINE platform it talks to.
+
+``TSUNAGU_TEST_DATABASE_URL`` selects PostgreSQL (e.g. ``postgresql+psycopg://postgres@127.0.0.1/
+tsunagu_test``: the database is created if missing and rebuilt from the migrations).
+``TSUNAGU_TEST_BROKER_URL`` enables the tests that run a real Celery worker on that broker.
+``TSUNAGU_TEST_REQUIRE_SERVICES=1`` (CI) turns their skips into failures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from config import Settings
+from core.db import Database
+from core.serving import ThreadedServer, free_port
+from sandbox.line.server import SandboxServer
+from tsunagu.hub import Hub, build_hub
+from tsunagu.models import Base
+
+TEST_SECRET_KEY = "tsunagu-test-key-not-for-production"
+
+pytest_plugins = ["tests.factories"]
+
+
+def require_services() -> bool:
+    return os.environ.get("TSUNAGU_TEST_REQUIRE_SERVICES") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a laptop without the service; fail in CI, where it must be there."""
+    if require_services():
+        pytest.fail(f"{reason} (required: TSUNAGU_TEST_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def _prepare_postgres(url: str) -> None:
+    """Create the test database if needed and drop everything in it: each run starts empty."""
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+        )
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TSUNAGU_TEST_DATABASE_URL")
+    if url:
+        _prepare_postgres(url)
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'tsunagu-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def line_sandbox() -> Iterator[SandboxServer]:
+    """The sandbox LINE platform, over real HTTP, for the whole run."""
+    server = SandboxServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_port() -> int:
+    return free_port("127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, line_sandbox: SandboxServer, hub_port: int, tmp_path_factory
+) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path_factory.mktemp("data"),
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        public_url=f"http://127.0.0.1:{hub_port}",
+        line_api_url=line_sandbox.url,
+        line_access_url=line_sandbox.url,
+        liff_sdk_url=f"{line_sandbox.url}/liff/sdk.js",
+        sweep_interval_seconds=0.5,
+        log_format="text",
+    )
+
+
+@pytest.fixture(scope="session")
+def hub(settings: Settings, hub_port: int) -> Iterator[Hub]:
+    """The hub as `tsunagu serve` builds it (embedded worker), served on a real port."""
+    hub = build_hub(settings).start()
+    server = ThreadedServer(hub.app, port=hub_port).start()
+    yield hub
+    server.stop()
+    hub.stop()
+
+
+@pytest.fixture
+def hub_url(hub: Hub) -> str:
+    return hub.settings.public_url
+
+
+@pytest.fixture
+def db(hub: Hub) -> Iterator[Database]:
+    """The hub's database; every table is emptied after the test."""
+    yield hub.database
+    _truncate(hub.database)
+
+
+def _truncate(database: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with database.engine.begin() as connection:
+        if database.is_sqlite:
+            for name in tables:
+                connection.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            joined = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
+
+
+SPECS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "specs"

@@ -1,0 +1,304 @@
+"""``tsunagu``: run the hub, its worker and scheduler, and administer shops, channels, tokens."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config import Settings, get_settings
+from core import tenancy
+from core.errors import HubError
+from core.logging import configure_logging
+from jobs.celery_app import create_celery
+from tsunagu import migrate
+from tsunagu.hub import build_hub, open_database
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+shop_app = typer.Typer(help="Shops (tenants).", no_args_is_help=True)
+channel_app = typer.Typer(help="LINE channels of a shop.", no_args_is_help=True)
+token_app = typer.Typer(help="Admin API tokens.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Local emulators of external platforms.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(shop_app, name="shop")
+app.add_typer(channel_app, name="channel")
+app.add_typer(token_app, name="token")
+app.add_typer(sandbox_app, name="sandbox")
+
+console = Console()
+err = Console(stderr=True)
+log = logging.getLogger("tsunagu")
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A committed unit of work for one CLI command; hub errors become a clean exit 1."""
+    database = open_database(_settings())
+    try:
+        with database.session_scope() as session:
+            yield session
+    except HubError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+    finally:
+        database.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (TSUNAGU_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (TSUNAGU_PORT).")] = None,
+) -> None:
+    """Run the API; with no broker configured, the worker and scheduler run in-process too."""
+    import uvicorn
+
+    settings = _settings()
+    hub = build_hub(settings).start()
+    mode = "embedded worker" if settings.embedded else f"broker {_redact(settings.broker_url)}"
+    log.info("tsunagu serving on %s:%s (%s)", host or settings.host, port or settings.port, mode)
+    try:
+        uvicorn.run(
+            hub.app,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        hub.stop()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run a Celery worker (production: needs TSUNAGU_BROKER_URL)."""
+    settings = _require_broker()
+    create_celery(settings).worker_main(
+        ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "--without-gossip"]
+    )
+
+
+@app.command()
+def beat(loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO") -> None:
+    """Run the scheduler, once per deployment (production: needs TSUNAGU_BROKER_URL)."""
+    settings = _require_broker()
+    schedule = settings.data_dir / "celerybeat-schedule"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    create_celery(settings).start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+
+
+def _require_broker() -> Settings:
+    settings = _settings()
+    if settings.embedded:
+        err.print(
+            "[red]error:[/red] TSUNAGU_BROKER_URL is not set. Set it to redis://… or amqp://… "
+            "for separate workers, or run `tsunagu serve`, which works embedded."
+        )
+        raise typer.Exit(2)
+    open_database(settings).dispose()
+    return settings
+
+
+def _redact(url: str | None) -> str:
+    if not url or "@" not in url:
+        return url or ""
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply pending migrations."""
+    from core import crypto
+    from core.db import Database
+
+    settings = _settings()
+    crypto.configure(settings)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.resolved_database_url)
+    before, after = migrate.upgrade(database.engine, revision)
+    database.dispose()
+    if before == after:
+        console.print(f"database already at {after}")
+    else:
+        console.print(f"database migrated from {before or 'empty'} to {after}")
+
+
+@shop_app.command("add")
+def shop_add(
+    slug: Annotated[str, typer.Argument(help="Short unique name, e.g. `ginza-store`.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    link_policy: Annotated[
+        tenancy.LinkPolicy, typer.Option(help="Linking a member already linked elsewhere.")
+    ] = tenancy.LinkPolicy.REFUSE,
+    second_factor: Annotated[
+        tenancy.SecondFactor, typer.Option(help="What members type beside their number.")
+    ] = tenancy.SecondFactor.BIRTH_DATE,
+) -> None:
+    """Create a shop."""
+    with _session() as session:
+        shop = tenancy.create_shop(
+            session, slug=slug, name=name, link_policy=link_policy, second_factor=second_factor
+        )
+        console.print(f"shop [bold]{shop.slug}[/bold] created (id {shop.id})")
+
+
+@shop_app.command("list")
+def shop_list() -> None:
+    """List shops."""
+    with _session() as session:
+        table = Table("id", "slug", "name", "link policy", "second factor")
+        for shop in session.scalars(select(tenancy.Shop).order_by(tenancy.Shop.id)):
+            table.add_row(str(shop.id), shop.slug, shop.name, shop.link_policy, shop.second_factor)
+        console.print(table)
+
+
+@channel_app.command("add")
+def channel_add(
+    shop: Annotated[str, typer.Option(help="The shop's slug.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    channel_id: Annotated[str, typer.Option(help="Messaging API channel ID.")],
+    channel_secret: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, envvar="TSUNAGU_NEW_CHANNEL_SECRET")
+    ],
+    access_token: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, envvar="TSUNAGU_NEW_CHANNEL_TOKEN")
+    ],
+    provider_id: Annotated[
+        str | None, typer.Option(help="LINE provider ID (user IDs are per provider).")
+    ] = None,
+    login_channel_id: Annotated[
+        str | None, typer.Option(help="LINE Login channel ID of the LIFF app.")
+    ] = None,
+    login_channel_secret: Annotated[
+        str | None, typer.Option(help="LINE Login channel secret (HS256 ID tokens).")
+    ] = None,
+    liff_id: Annotated[str | None, typer.Option(help="LIFF app ID of the member card.")] = None,
+    timezone: Annotated[str, typer.Option(help="IANA timezone.")] = "Asia/Tokyo",
+) -> None:
+    """Register a LINE channel; its secret and token are encrypted and never printed."""
+    settings = _settings()
+    with _session() as session:
+        channel = tenancy.create_channel(
+            session,
+            shop=tenancy.get_shop(session, shop),
+            name=name,
+            line_channel_id=channel_id,
+            channel_secret=channel_secret,
+            access_token=access_token,
+            provider_id=provider_id,
+            login_channel_id=login_channel_id,
+            login_channel_secret=login_channel_secret,
+            liff_id=liff_id,
+            timezone=timezone,
+        )
+        console.print(f"channel {channel.line_channel_id} registered for shop {shop}")
+        console.print(f"webhook URL: {settings.public_url}/webhooks/line/{channel.line_channel_id}")
+
+
+@channel_app.command("list")
+def channel_list(
+    shop: Annotated[str | None, typer.Option(help="Only this shop's channels.")] = None,
+) -> None:
+    """List channels (secrets are never shown)."""
+    with _session() as session:
+        query = select(tenancy.Channel).order_by(tenancy.Channel.id)
+        if shop:
+            query = query.where(tenancy.Channel.shop_id == tenancy.get_shop(session, shop).id)
+        table = Table("channel id", "shop", "name", "status", "timezone", "login channel")
+        for channel in session.scalars(query):
+            table.add_row(
+                channel.line_channel_id,
+                channel.shop.slug,
+                channel.name,
+                channel.status,
+                channel.timezone,
+                channel.login_channel_id or "-",
+            )
+        console.print(table)
+
+
+@channel_app.command("show")
+def channel_show(
+    channel_id: Annotated[str, typer.Argument(help="Messaging API channel ID.")],
+) -> None:
+    """Show one channel's settings (secrets masked)."""
+    settings = _settings()
+    with _session() as session:
+        channel = tenancy.get_channel(session, channel_id)
+        table = Table(show_header=False)
+        rows = {
+            "channel id": channel.line_channel_id,
+            "shop": channel.shop.slug,
+            "name": channel.name,
+            "provider": channel.provider_id,
+            "bot user id": channel.bot_user_id or "(learned from the first webhook)",
+            "status": channel.status,
+            "timezone": channel.timezone,
+            "login channel id": channel.login_channel_id or "-",
+            "LIFF id": channel.liff_id or "-",
+            "channel secret": "********",
+            "access token": "********",
+            "webhook URL": f"{settings.public_url}/webhooks/line/{channel.line_channel_id}",
+        }
+        for key, value in rows.items():
+            table.add_row(key, value)
+        console.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    shop: Annotated[str, typer.Option(help="The shop's slug.")],
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. `crm-sync`.")],
+) -> None:
+    """Issue an admin API token for one shop; it is shown once."""
+    with _session() as session:
+        _token, plaintext = tenancy.create_token(
+            session, shop=tenancy.get_shop(session, shop), name=name
+        )
+        console.print(f"token {name!r} for shop {shop} (shown once, store it now):")
+        console.print(plaintext, soft_wrap=True, markup=False, highlight=False)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    shop: Annotated[str, typer.Option(help="The shop's slug.")],
+    name: Annotated[str, typer.Option(help="The token's name.")],
+) -> None:
+    """Revoke an admin API token at once."""
+    with _session() as session:
+        tenancy.revoke_token(session, shop=tenancy.get_shop(session, shop), name=name)
+        console.print(f"token {name!r} of shop {shop} revoked")
+
+
+@sandbox_app.command("line")
+def sandbox_line(
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Listen port.")] = 8100,
+) -> None:
+    """Run the sandbox LINE platform (Messaging API, LINE Login, LIFF) for local testing."""
+    from sandbox.line.server import serve_forever
+
+    _settings()
+    serve_forever(host, port)
+
+
+def main() -> None:
+    app()

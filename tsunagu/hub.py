@@ -1,0 +1,90 @@
+"""The composition root: settings → encryption → database → worker → API, as one ``Hub``.
+
+``tsunagu serve``, ``tsunagu demo`` and the tests all build the hub here, so what the tests run
+is what a shop runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from fastapi import FastAPI
+
+from api.app import create_app
+from config import Settings
+from core import crypto
+from core.db import Database, TaskSender
+from core.errors import ConfigurationError
+from jobs import runtime
+from jobs.celery_app import broker_check, create_celery
+from jobs.embedded import EmbeddedWorker
+from tsunagu import migrate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Hub:
+    settings: Settings
+    database: Database
+    celery: Celery
+    app: FastAPI
+    worker: EmbeddedWorker | None
+
+    def start(self) -> Hub:
+        if self.worker is not None:
+            self.worker.start()
+        return self
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.database.dispose()
+
+
+def open_database(settings: Settings, *, task_sender: TaskSender | None = None) -> Database:
+    """Configure encryption, connect, and bring an empty database to the current schema."""
+    crypto.configure(settings)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.resolved_database_url, task_sender=task_sender)
+    ensure_schema(database)
+    return database
+
+
+def ensure_schema(database: Database) -> None:
+    """Migrate an empty database; refuse to run on one whose schema is behind."""
+    current = migrate.current_revision(database.engine)
+    head = migrate.head_revision()
+    if current is None:
+        log.info("empty database: applying migrations")
+        migrate.upgrade(database.engine)
+    elif current != head:
+        raise ConfigurationError(
+            f"the database schema is at {current}, this version needs {head}: "
+            "run `tsunagu db upgrade` first"
+        )
+
+
+def build_hub(settings: Settings) -> Hub:
+    """Build the hub for the configured runtime: embedded worker, or a Celery broker."""
+    celery = create_celery(settings)
+    if settings.embedded:
+        worker: EmbeddedWorker | None = EmbeddedWorker(celery, settings)
+        sender = worker.send
+        check = worker.check
+    else:
+        worker = None
+
+        def sender(name: str, kwargs: dict[str, Any]) -> None:
+            celery.send_task(name, kwargs=kwargs)
+
+        check = functools.partial(broker_check, celery)
+    database = open_database(settings, task_sender=sender)
+    runtime.install(runtime.Runtime(settings, database))
+    app = create_app(settings, database, broker_check=check)
+    return Hub(settings=settings, database=database, celery=celery, app=app, worker=worker)

@@ -1,0 +1,16 @@
+"""Alembic environment: runs against the connection handed over by ``tsunagu.migrate``."""
+
+from alembic import context
+
+from tsunagu.models import Base
+
+config = context.config
+connection = config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
