@@ -1,0 +1,65 @@
+"""Request plumbing shared by the routers: the state, request ids, auth, JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, Request
+
+from sandbox.line.errors import LineApiError, unauthorized
+from sandbox.line.models import SandboxChannel
+from sandbox.line.simulate import Simulator
+from sandbox.line.state import SandboxState
+
+
+def get_state(request: Request) -> SandboxState:
+    """Return the platform state the app was created with."""
+    return request.app.state.sandbox
+
+
+def get_simulator(request: Request) -> Simulator:
+    """Return the simulator bound to the app's state."""
+    return request.app.state.simulator
+
+
+def request_id(request: Request) -> str:
+    """Return this request's ``x-line-request-id`` (set by the app's middleware)."""
+    return request.state.request_id
+
+
+def bearer_token(request: Request) -> str | None:
+    """Return the bearer token from ``Authorization``, or None when absent."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def channel_for(endpoint: str) -> Callable[[Request], SandboxChannel]:
+    """Build a dependency: authenticate the channel, then apply failures and rate limits."""
+
+    def dependency(request: Request) -> SandboxChannel:
+        state = get_state(request)
+        token = bearer_token(request)
+        if token is None:
+            raise unauthorized()
+        channel = state.channel_for_token(token)
+        state.admit(channel, endpoint)
+        return channel
+
+    return dependency
+
+
+def api_channel(endpoint: str) -> Any:
+    """Declare the authenticated channel of an endpoint (an operationId) as a dependency."""
+    return Depends(channel_for(endpoint))
+
+
+async def json_body(request: Request) -> Any:
+    """Parse the request body as JSON, answering LINE's 400 when it is not JSON."""
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise LineApiError(400, "The request body could not be parsed as JSON") from None

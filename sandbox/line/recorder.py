@@ -1,0 +1,120 @@
+"""ASGI middleware giving every response an ``x-line-request-id`` and logging API traffic."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.line import ids
+
+REQUEST_ID_HEADER = "x-line-request-id"
+# The sandbox's own control and page routes are not platform traffic.
+UNRECORDED_PREFIXES = ("/sandbox", "/liff/")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One platform API request and its response, as seen on the wire."""
+
+    method: str
+    path: str
+    query: str
+    request_id: str
+    status_code: int
+    request_headers: dict[str, str]
+    request_body: bytes
+    response_headers: dict[str, str]
+    response_body: bytes
+
+    def request_json(self) -> Any:
+        """The request body decoded as JSON, or None when it is not JSON."""
+        return _json_or_none(self.request_body)
+
+    def response_json(self) -> Any:
+        """The response body decoded as JSON, or None when it is not JSON."""
+        return _json_or_none(self.response_body)
+
+
+class RecorderMiddleware:
+    """Assign the request id before the app runs; log each platform call with ``record``."""
+
+    def __init__(self, app: ASGIApp, record: Callable[[ApiCall], None]) -> None:
+        self.app = app
+        self.record = record
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection scope."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ids.new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        # Read the whole body first, so it is logged even when the app never reads it (a 401).
+        request_body = await _read_body(receive)
+        response_chunks: list[bytes] = []
+        start: dict[str, Any] = {}
+        replayed = False
+
+        async def replay_body() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": request_body, "more_body": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message["headers"] = headers
+                start.update(status=message["status"], headers=headers)
+            elif message["type"] == "http.response.body":
+                response_chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, replay_body, send_with_id)
+        if not scope["path"].startswith(UNRECORDED_PREFIXES) and start:
+            self.record(
+                ApiCall(
+                    method=scope["method"],
+                    path=scope["path"],
+                    query=scope.get("query_string", b"").decode(),
+                    request_id=request_id,
+                    status_code=start["status"],
+                    request_headers=_headers(scope.get("headers", [])),
+                    request_body=request_body,
+                    response_headers=_headers(start["headers"]),
+                    response_body=b"".join(response_chunks),
+                )
+            )
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None

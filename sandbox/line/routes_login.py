@@ -1,0 +1,116 @@
+"""LINE Login and access.line.me stand-ins: JWKS, token verification, account link, LIFF SDK."""
+
+from __future__ import annotations
+
+import html
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from sandbox.line.deps import bearer_token, get_simulator, get_state
+from sandbox.line.errors import OAuthError
+from sandbox.line.simulate import Simulator
+from sandbox.line.state import SandboxState
+
+router = APIRouter()
+
+State = Annotated[SandboxState, Depends(get_state)]
+Sim = Annotated[Simulator, Depends(get_simulator)]
+
+
+@router.get("/oauth2/v2.1/certs")
+def certs(state: State) -> dict[str, Any]:
+    """Publish the ES256 public keys ID tokens are signed with."""
+    return state.jwks()
+
+
+@router.post("/oauth2/v2.1/verify")
+def verify_id_token(
+    state: State,
+    id_token: Annotated[str | None, Form()] = None,
+    client_id: Annotated[str | None, Form()] = None,
+    nonce: Annotated[str | None, Form()] = None,
+    user_id: Annotated[str | None, Form()] = None,
+) -> dict[str, Any]:
+    """Verify an ID token and return its claims, or 400 ``{error, error_description}``."""
+    if not id_token:
+        raise OAuthError("id_token is required")
+    if not client_id:
+        raise OAuthError("client_id is required")
+    return state.verify_id_token(id_token, client_id, nonce=nonce, user_id=user_id)
+
+
+@router.get("/oauth2/v2.1/verify")
+def verify_access_token(state: State, access_token: str | None = None) -> dict[str, Any]:
+    """Describe a LINE Login access token: scope, channel and remaining lifetime."""
+    if not access_token:
+        raise OAuthError("access_token is required")
+    token = state.verify_access_token(access_token)
+    return {
+        "scope": token.scope,
+        "client_id": token.login_channel_id,
+        "expires_in": int(token.expires_at - state.clock()),
+    }
+
+
+@router.get("/v2/profile")
+def login_profile(request: Request, state: State) -> dict[str, Any]:
+    """Return the profile of a LINE Login access token's user (what ``liff.getProfile`` reads)."""
+    token = state.verify_access_token(bearer_token(request) or "")
+    return state.user(token.user_id).profile()
+
+
+@router.get("/dialog/bot/accountLink", response_class=HTMLResponse)
+def account_link_dialog(
+    sim: Sim,
+    link_token: Annotated[str | None, Query(alias="linkToken")] = None,
+    nonce: str | None = None,
+    sandbox_result: str | None = None,
+) -> HTMLResponse:
+    """Play access.line.me: consume the link token and send the ``accountLink`` webhook.
+
+    ``sandbox_result=failed`` forces a failed link, to test the hub's failure path.
+    """
+    if not link_token or not nonce:
+        return _page("Account link failed", "linkToken and nonce are required.", status_code=400)
+    try:
+        delivery = sim.account_link(link_token, nonce, force_failure=sandbox_result == "failed")
+    except KeyError:
+        return _page("Account link failed", "This link token is not valid.", status_code=400)
+    result = delivery.events[0]["link"]["result"]
+    if result == "ok":
+        return _page("Account linked", "Your LINE account is now linked. You can close this page.")
+    return _page("Account link failed", "The link token was already used or has expired.")
+
+
+@router.get("/liff/sdk.js")
+def liff_sdk() -> Response:
+    """Serve the LIFF SDK stand-in that acts for the user named by ``?sandbox_user=``."""
+    script = resources.files("sandbox.line").joinpath("static/liff_sdk.js").read_text()
+    return Response(script, media_type="application/javascript")
+
+
+@router.get("/sandbox/liff/login", response_class=HTMLResponse)
+def liff_login(state: State, redirect_uri: str) -> HTMLResponse:
+    """Let the browser pick a simulated user, then go back to the LIFF page as that user."""
+    with state.lock:
+        users = list(state.users.values())
+    separator = "&" if "?" in redirect_uri else "?"
+    links = [(u, redirect_uri + separator + urlencode({"sandbox_user": u.user_id})) for u in users]
+    items = "".join(
+        f'<li><a href="{html.escape(href)}">{html.escape(u.display_name)}</a>'
+        f" <code>{u.user_id}</code></li>"
+        for u, href in links
+    )
+    return _page("Log in to LINE (sandbox)", f"Choose who you are:</p><ul>{items}</ul><p>")
+
+
+def _page(title: str, text: str, *, status_code: int = 200) -> HTMLResponse:
+    body = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"</head><body><h1>{html.escape(title)}</h1><p>{text}</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=status_code)

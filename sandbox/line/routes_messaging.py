@@ -1,0 +1,168 @@
+"""Messaging API routes (api.line.me paths), named after the spec's operationIds."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+
+from sandbox.line import messaging
+from sandbox.line.deps import api_channel, get_state, json_body, request_id
+from sandbox.line.errors import LineApiError, not_found
+from sandbox.line.messaging import SendRequest
+from sandbox.line.models import SandboxChannel
+from sandbox.line.state import SandboxState
+
+router = APIRouter()
+
+State = Annotated[SandboxState, Depends(get_state)]
+RequestId = Annotated[str, Depends(request_id)]
+RetryKey = Annotated[str | None, Header(alias="X-Line-Retry-Key")]
+MAX_FOLLOWER_PAGE = 1000
+
+
+@router.post("/v2/bot/message/reply")
+async def reply_message(
+    request: Request,
+    state: State,
+    rid: RequestId,
+    channel: SandboxChannel = api_channel("replyMessage"),
+) -> dict[str, Any]:
+    """Send a reply message with a webhook's reply token."""
+    send = SendRequest(channel, "replyMessage", rid)
+    return messaging.reply(state, send, await json_body(request))
+
+
+@router.post("/v2/bot/message/push")
+async def push_message(
+    request: Request,
+    state: State,
+    rid: RequestId,
+    channel: SandboxChannel = api_channel("pushMessage"),
+    retry_key: RetryKey = None,
+) -> dict[str, Any]:
+    """Send a push message to one user."""
+    send = SendRequest(channel, "pushMessage", rid, retry_key)
+    return messaging.push(state, send, await json_body(request))
+
+
+@router.post("/v2/bot/message/multicast")
+async def multicast(
+    request: Request,
+    state: State,
+    rid: RequestId,
+    channel: SandboxChannel = api_channel("multicast"),
+    retry_key: RetryKey = None,
+) -> dict[str, Any]:
+    """Send the same messages to 1-500 users."""
+    send = SendRequest(channel, "multicast", rid, retry_key)
+    return messaging.multicast(state, send, await json_body(request))
+
+
+@router.post("/v2/bot/message/narrowcast", status_code=202)
+async def narrowcast(
+    request: Request,
+    state: State,
+    rid: RequestId,
+    channel: SandboxChannel = api_channel("narrowcast"),
+    retry_key: RetryKey = None,
+) -> dict[str, Any]:
+    """Send to an audience; answered 202 and followed through the progress endpoint."""
+    send = SendRequest(channel, "narrowcast", rid, retry_key)
+    return messaging.narrowcast(state, send, await json_body(request))
+
+
+@router.get("/v2/bot/message/progress/narrowcast")
+def get_narrowcast_progress(
+    state: State,
+    channel: SandboxChannel = api_channel("getNarrowcastProgress"),
+    request_id: str = Query(alias="requestId"),
+) -> dict[str, Any]:
+    """Report a narrowcast's progress by its request id."""
+    return messaging.narrowcast_progress(state, request_id)
+
+
+@router.post("/v2/bot/message/broadcast")
+async def broadcast(
+    request: Request,
+    state: State,
+    rid: RequestId,
+    channel: SandboxChannel = api_channel("broadcast"),
+    retry_key: RetryKey = None,
+) -> dict[str, Any]:
+    """Send to every friend of the channel."""
+    send = SendRequest(channel, "broadcast", rid, retry_key)
+    return messaging.broadcast(state, send, await json_body(request))
+
+
+@router.get("/v2/bot/message/quota")
+def get_message_quota(channel: SandboxChannel = api_channel("getMessageQuota")) -> dict[str, Any]:
+    """Return the channel's monthly message limit."""
+    return messaging.quota(channel)
+
+
+@router.get("/v2/bot/message/quota/consumption")
+def get_message_quota_consumption(
+    state: State, channel: SandboxChannel = api_channel("getMessageQuotaConsumption")
+) -> dict[str, Any]:
+    """Return how many messages the channel has sent this month."""
+    return {"totalUsage": state.current_usage(channel)}
+
+
+@router.get("/v2/bot/profile/{user_id}")
+def get_profile(
+    user_id: str, state: State, channel: SandboxChannel = api_channel("getProfile")
+) -> dict[str, Any]:
+    """Return a friend's profile; users who are not friends are not found."""
+    with state.lock:
+        user = state.users.get(user_id)
+        if user is None or not channel.is_following(user_id):
+            raise not_found()
+        return user.profile()
+
+
+@router.get("/v2/bot/followers/ids")
+def get_followers(
+    state: State,
+    channel: SandboxChannel = api_channel("getFollowers"),
+    start: str | None = None,
+    limit: int = Query(default=300, ge=1, le=MAX_FOLLOWER_PAGE),
+) -> dict[str, Any]:
+    """Page through the channel's friends; ``next`` is an opaque continuation token."""
+    with state.lock:
+        user_ids = messaging.followers(channel)
+    offset = _decode_cursor(start)
+    page: dict[str, Any] = {"userIds": user_ids[offset : offset + limit]}
+    if offset + limit < len(user_ids):
+        page["next"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+    return page
+
+
+@router.get("/v2/bot/info")
+def get_bot_info(channel: SandboxChannel = api_channel("getBotInfo")) -> dict[str, Any]:
+    """Return the bot's user id, basic id and display name."""
+    return {
+        "userId": channel.bot_user_id,
+        "basicId": "@" + channel.channel_id[-7:],
+        "displayName": channel.display_name,
+        "chatMode": "bot",
+        "markAsReadMode": "auto",
+    }
+
+
+@router.post("/v2/bot/user/{user_id}/linkToken")
+def issue_link_token(
+    user_id: str, state: State, channel: SandboxChannel = api_channel("issueLinkToken")
+) -> dict[str, Any]:
+    """Issue a single-use account-link token, valid for ten minutes."""
+    return {"linkToken": state.issue_link_token(channel, user_id)}
+
+
+def _decode_cursor(start: str | None) -> int:
+    if start is None:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(start.encode()).decode())
+    except ValueError:
+        raise LineApiError(400, "The value of the 'start' parameter is invalid") from None

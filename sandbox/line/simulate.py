@@ -1,0 +1,127 @@
+"""Simulated user actions: each one changes the platform state and sends the hub a webhook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.line import ids, webhooks
+from sandbox.line.models import SandboxChannel, WebhookDelivery
+from sandbox.line.state import SandboxState
+
+DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0
+
+
+class Simulator:
+    """What simulated users do in LINE: follow, block, talk, tap, link their account.
+
+    Every method delivers one signed webhook synchronously and returns the recorded
+    ``WebhookDelivery`` (the hub's status code and the events sent).
+    """
+
+    def __init__(
+        self, state: SandboxState, *, timeout: float = DEFAULT_WEBHOOK_TIMEOUT_SECONDS
+    ) -> None:
+        self.state = state
+        self.timeout = timeout
+
+    def follow(self, user_id: str, *, channel_id: str | None = None) -> WebhookDelivery:
+        """Add the channel as a friend; ``isUnblocked`` is true when the user had blocked it."""
+        channel = self.state.channel(channel_id)
+        self.state.user(user_id)
+        with self.state.lock:
+            friendship = channel.friendship(user_id)
+            unblocked = friendship.blocked
+            friendship.following, friendship.blocked = True, False
+            friendship.followed_at = self.state.clock()
+        event = self._event("follow", channel, user_id, reply=True)
+        event["follow"] = {"isUnblocked": unblocked}
+        return self.send(channel, [event])
+
+    def unfollow(self, user_id: str, *, channel_id: str | None = None) -> WebhookDelivery:
+        """Block the channel: later pushes are accepted but not delivered."""
+        channel = self.state.channel(channel_id)
+        self.state.user(user_id)
+        with self.state.lock:
+            friendship = channel.friendship(user_id)
+            friendship.following, friendship.blocked = False, True
+        return self.send(channel, [self._event("unfollow", channel, user_id, reply=False)])
+
+    def send_text(
+        self,
+        user_id: str,
+        text: str,
+        *,
+        channel_id: str | None = None,
+        quoted_message_id: str | None = None,
+    ) -> WebhookDelivery:
+        """Send the bot a text message (with a message id, quoteToken and replyToken)."""
+        channel = self.state.channel(channel_id)
+        self.state.user(user_id)
+        event = self._event("message", channel, user_id, reply=True)
+        message: dict[str, Any] = {
+            "type": "text",
+            "id": ids.new_message_id(),
+            "text": text,
+            "quoteToken": ids.new_token(43),
+        }
+        if quoted_message_id is not None:
+            message["quotedMessageId"] = quoted_message_id
+        event["message"] = message
+        return self.send(channel, [event])
+
+    def postback(
+        self,
+        user_id: str,
+        data: str,
+        *,
+        params: dict[str, str] | None = None,
+        channel_id: str | None = None,
+    ) -> WebhookDelivery:
+        """Tap a postback action (e.g. a rich menu area) carrying ``data``."""
+        channel = self.state.channel(channel_id)
+        self.state.user(user_id)
+        event = self._event("postback", channel, user_id, reply=True)
+        event["postback"] = {"data": data, **({"params": params} if params else {})}
+        return self.send(channel, [event])
+
+    def account_link(
+        self, link_token: str, nonce: str, *, force_failure: bool = False
+    ) -> WebhookDelivery:
+        """Complete account linking as access.line.me does after the shop's login page.
+
+        A used or expired token (or ``force_failure``) sends ``result: failed`` without a
+        reply token. Raises KeyError for a token the platform never issued.
+        """
+        link, valid = self.state.consume_link_token(link_token)
+        channel = self.state.channel(link.channel_id)
+        succeeded = valid and not force_failure
+        event = self._event("accountLink", channel, link.user_id, reply=succeeded)
+        event["link"] = {"result": "ok" if succeeded else "failed", "nonce": nonce}
+        return self.send(channel, [event])
+
+    def check_connectivity(self, *, channel_id: str | None = None) -> WebhookDelivery:
+        """Send an empty ``events`` list, as LINE's console 'Verify' button does."""
+        return self.send(self.state.channel(channel_id), [])
+
+    def redeliver(self, webhook_event_id: str) -> WebhookDelivery:
+        """Send a past event again: same event, same timestamp, ``isRedelivery: true``."""
+        delivery, event = self.state.find_event(webhook_event_id)
+        channel = self.state.channel(delivery.channel_id)
+        resent = {**event, "deliveryContext": {"isRedelivery": True}}
+        return self.send(channel, [resent])
+
+    def send(self, channel: SandboxChannel, events: list[dict[str, Any]]) -> WebhookDelivery:
+        """Sign and POST ``events`` to the channel's webhook URL; record the delivery."""
+        body = webhooks.encode_body(channel, events)
+        delivery = webhooks.post(channel, body, now=self.state.clock(), timeout=self.timeout)
+        self.state.record_delivery(delivery)
+        return delivery
+
+    def _event(
+        self, event_type: str, channel: SandboxChannel, user_id: str, *, reply: bool
+    ) -> dict[str, Any]:
+        timestamp_ms = int(self.state.clock() * 1000)
+        event = webhooks.base_event(event_type, channel, user_id, timestamp_ms)
+        if reply:
+            event["replyToken"] = self.state.issue_reply_token(channel.channel_id, user_id)
+        return event

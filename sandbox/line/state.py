@@ -1,0 +1,432 @@
+"""In-memory state of the sandbox LINE platform, shared by the HTTP app and Python callers.
+
+Every method takes the state's lock, so the app's worker threads, the test thread and the
+webhook deliveries can use one ``SandboxState`` at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.line import ids, tokens
+from sandbox.line.errors import LineApiError, OAuthError, unauthorized
+from sandbox.line.limits import FailureInjector, RateLimiter, RetryKeyStore
+from sandbox.line.models import (
+    ReceivedMessage,
+    SandboxChannel,
+    SandboxUser,
+    WebhookDelivery,
+)
+from sandbox.line.recorder import ApiCall
+
+LINK_TOKEN_TTL_SECONDS = 600
+REPLY_TOKEN_TTL_SECONDS = 60
+SIGNING_KEY_GRACE_SECONDS = 24 * 3600
+LOGIN_ACCESS_TOKEN_TTL_SECONDS = 30 * 24 * 3600
+CHANNEL_MODES = ("active", "standby")
+API_LOG_SIZE = 2000
+
+
+@dataclass
+class ReplyToken:
+    """A reply token handed out with a webhook event: single use, short lived."""
+
+    channel_id: str
+    user_id: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class LinkToken:
+    """An account-link token: single use, valid for ten minutes."""
+
+    channel_id: str
+    user_id: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class LoginAccessToken:
+    """A LINE Login access token issued for a simulated user."""
+
+    user_id: str
+    login_channel_id: str
+    scope: str
+    expires_at: float
+
+
+class SandboxState:
+    """Channels, users and everything the emulated platform remembers, behind one lock."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.channels: dict[str, SandboxChannel] = {}
+        self.users: dict[str, SandboxUser] = {}
+        self.reply_tokens: dict[str, ReplyToken] = {}
+        self.link_tokens: dict[str, LinkToken] = {}
+        self.login_access_tokens: dict[str, LoginAccessToken] = {}
+        self.narrowcasts: dict[str, dict[str, Any]] = {}
+        self.received: list[ReceivedMessage] = []
+        self.deliveries: list[WebhookDelivery] = []
+        self.api_log: deque[ApiCall] = deque(maxlen=API_LOG_SIZE)
+        self.rate_limiter = RateLimiter()
+        self.failures = FailureInjector()
+        self.retry_keys = RetryKeyStore()
+        self.signing_keys = [tokens.new_signing_key(clock())]
+
+    # Channels and users
+
+    def add_channel(
+        self,
+        channel_id: str,
+        channel_secret: str,
+        access_token: str,
+        *,
+        bot_user_id: str | None = None,
+        login_channel_id: str | None = None,
+        login_channel_secret: str | None = None,
+        webhook_url: str | None = None,
+        mode: str = "active",
+        display_name: str = "Sandbox shop",
+        monthly_quota: int | None = 5000,
+    ) -> SandboxChannel:
+        """Register a Messaging API channel (and its LINE Login channel, when given)."""
+        _check_mode(mode)
+        channel = SandboxChannel(
+            channel_id=channel_id,
+            channel_secret=channel_secret,
+            access_token=access_token,
+            bot_user_id=bot_user_id or ids.new_user_id(),
+            login_channel_id=login_channel_id,
+            login_channel_secret=login_channel_secret,
+            webhook_url=webhook_url,
+            mode=mode,
+            display_name=display_name,
+            monthly_quota=monthly_quota,
+        )
+        with self.lock:
+            self.channels[channel_id] = channel
+        return channel
+
+    def update_channel(self, channel_id: str, **changes: Any) -> SandboxChannel:
+        """Change a channel's settings, e.g. ``webhook_url`` or ``mode="standby"``."""
+        allowed = {
+            "channel_secret",
+            "access_token",
+            "login_channel_id",
+            "login_channel_secret",
+            "webhook_url",
+            "mode",
+            "display_name",
+            "monthly_quota",
+        }
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)}")
+        if "mode" in changes:
+            _check_mode(changes["mode"])
+        with self.lock:
+            channel = self.channel(channel_id)
+            for name, value in changes.items():
+                setattr(channel, name, value)
+            return channel
+
+    def channel(self, channel_id: str | None = None) -> SandboxChannel:
+        """Return a channel by id, or the only (first) channel when ``channel_id`` is None."""
+        with self.lock:
+            if channel_id is None:
+                if not self.channels:
+                    raise KeyError("no channel registered")
+                return next(iter(self.channels.values()))
+            try:
+                return self.channels[channel_id]
+            except KeyError:
+                raise KeyError(f"unknown channel {channel_id}") from None
+
+    def channel_for_token(self, access_token: str | None) -> SandboxChannel:
+        """Return the channel whose access token this is, or raise LINE's 401."""
+        with self.lock:
+            for channel in self.channels.values():
+                if access_token and secrets.compare_digest(channel.access_token, access_token):
+                    return channel
+        raise unauthorized()
+
+    def login_channel(self, login_channel_id: str) -> SandboxChannel | None:
+        """Return the Messaging API channel paired with a LINE Login channel id, if any."""
+        with self.lock:
+            for channel in self.channels.values():
+                if channel.login_channel_id == login_channel_id:
+                    return channel
+        return None
+
+    def add_user(
+        self,
+        user_id: str | None = None,
+        display_name: str = "LINE user",
+        picture_url: str | None = None,
+        status_message: str | None = None,
+        language: str | None = "ja",
+    ) -> SandboxUser:
+        """Create a simulated LINE user (``U`` + 32 hex generated when no id is given)."""
+        if user_id is not None and not ids.is_user_id(user_id):
+            raise ValueError(f"{user_id!r} is not a LINE user ID (U + 32 lowercase hex)")
+        user = SandboxUser(
+            user_id=user_id or ids.new_user_id(),
+            display_name=display_name,
+            picture_url=picture_url,
+            status_message=status_message,
+            language=language,
+        )
+        with self.lock:
+            self.users[user.user_id] = user
+        return user
+
+    def user(self, user_id: str) -> SandboxUser:
+        """Return a simulated user, raising KeyError when unknown."""
+        with self.lock:
+            try:
+                return self.users[user_id]
+            except KeyError:
+                raise KeyError(f"unknown user {user_id}") from None
+
+    # Inspection
+
+    def inbox(self, user_id: str, *, channel_id: str | None = None) -> list[ReceivedMessage]:
+        """Return the messages a user received, oldest first (blocked users receive nothing)."""
+        with self.lock:
+            return [
+                m
+                for m in self.received
+                if m.user_id == user_id and (channel_id is None or m.channel_id == channel_id)
+            ]
+
+    def webhook_deliveries(self, channel_id: str | None = None) -> list[WebhookDelivery]:
+        """Return every webhook delivery attempted so far, oldest first."""
+        with self.lock:
+            return [d for d in self.deliveries if channel_id in (None, d.channel_id)]
+
+    def record_delivery(self, delivery: WebhookDelivery) -> None:
+        """Append a webhook delivery to the log."""
+        with self.lock:
+            self.deliveries.append(delivery)
+
+    def record_api_call(self, call: ApiCall) -> None:
+        """Append a platform API call to the (bounded) traffic log."""
+        with self.lock:
+            self.api_log.append(call)
+
+    def api_calls(self) -> list[ApiCall]:
+        """Return the latest platform API calls (up to 2,000), oldest first."""
+        with self.lock:
+            return list(self.api_log)
+
+    def find_event(self, webhook_event_id: str) -> tuple[WebhookDelivery, dict[str, Any]]:
+        """Return the first delivery carrying an event, and the event, by ``webhookEventId``."""
+        with self.lock:
+            for delivery in self.deliveries:
+                for event in delivery.events:
+                    if event.get("webhookEventId") == webhook_event_id:
+                        return delivery, event
+        raise KeyError(f"no webhook event {webhook_event_id}")
+
+    # Platform limits and failure injection
+
+    def set_rate_limit(self, endpoint: str, limit: int, *, per_seconds: float = 1.0) -> None:
+        """Allow ``limit`` calls of ``endpoint`` (an operationId) per channel per window."""
+        with self.lock:
+            self.rate_limiter.set_limit(endpoint, limit, per_seconds)
+
+    def inject_failures(self, endpoint: str, statuses: list[int]) -> None:
+        """Make the next calls of ``endpoint`` (an operationId) fail with these statuses."""
+        with self.lock:
+            self.failures.inject(endpoint, list(statuses))
+
+    def set_monthly_quota(self, channel_id: str, limit: int | None, *, usage: int = 0) -> None:
+        """Set a channel's monthly message limit (None = unlimited) and its usage so far."""
+        with self.lock:
+            channel = self.channel(channel_id)
+            channel.monthly_quota = limit
+            channel.usage = usage
+            channel.usage_month = self._month()
+
+    def admit(self, channel: SandboxChannel, endpoint: str) -> None:
+        """Apply injected failures then the rate limit to one API call."""
+        with self.lock:
+            self.failures.take(endpoint)
+            self.rate_limiter.hit(channel.channel_id, endpoint, self.clock())
+
+    def current_usage(self, channel: SandboxChannel) -> int:
+        """Return the channel's messages counted this month, resetting at a new month."""
+        with self.lock:
+            month = self._month()
+            if channel.usage_month != month:
+                channel.usage_month = month
+                channel.usage = 0
+            return channel.usage
+
+    def _month(self) -> str:
+        return time.strftime("%Y-%m", time.gmtime(self.clock()))
+
+    # Reply and link tokens
+
+    def issue_reply_token(self, channel_id: str, user_id: str) -> str:
+        """Issue a single-use reply token for an event sent to the hub."""
+        token = secrets.token_hex(16)
+        with self.lock:
+            self.reply_tokens[token] = ReplyToken(
+                channel_id, user_id, self.clock() + REPLY_TOKEN_TTL_SECONDS
+            )
+        return token
+
+    def use_reply_token(self, channel: SandboxChannel, token: str) -> str:
+        """Consume a reply token and return its user, or raise LINE's 400."""
+        with self.lock:
+            reply = self.reply_tokens.get(token)
+            if (
+                reply is None
+                or reply.used
+                or reply.channel_id != channel.channel_id
+                or reply.expires_at <= self.clock()
+            ):
+                raise LineApiError(400, "Invalid reply token")
+            reply.used = True
+            return reply.user_id
+
+    def issue_link_token(self, channel: SandboxChannel, user_id: str) -> str:
+        """Issue an account-link token for a user (``POST /v2/bot/user/{userId}/linkToken``)."""
+        with self.lock:
+            if user_id not in self.users:
+                raise LineApiError(400, "The user hasn't added the LINE Official Account")
+            token = ids.new_token(32)
+            self.link_tokens[token] = LinkToken(
+                channel.channel_id, user_id, self.clock() + LINK_TOKEN_TTL_SECONDS
+            )
+            return token
+
+    def consume_link_token(self, token: str) -> tuple[LinkToken, bool]:
+        """Use a link token: return it and whether it was still valid (unused, unexpired)."""
+        with self.lock:
+            link = self.link_tokens.get(token)
+            if link is None:
+                raise KeyError("unknown link token")
+            valid = not link.used and link.expires_at > self.clock()
+            link.used = True
+            return link, valid
+
+    # LINE Login
+
+    def rotate_signing_key(self, *, grace_seconds: float = SIGNING_KEY_GRACE_SECONDS) -> str:
+        """Sign new ID tokens with a fresh key; the old one stays in the JWKS for a while."""
+        with self.lock:
+            now = self.clock()
+            for key in self.signing_keys:
+                if key.retire_at is None:
+                    key.retire_at = now + grace_seconds
+            new_key = tokens.new_signing_key(now)
+            self.signing_keys.append(new_key)
+            return new_key.kid
+
+    def published_keys(self) -> list[tokens.SigningKey]:
+        """Return the keys still published in the JWKS (current and not yet retired)."""
+        with self.lock:
+            now = self.clock()
+            return [k for k in self.signing_keys if k.retire_at is None or k.retire_at > now]
+
+    def jwks(self) -> dict[str, Any]:
+        """Return the JWK set served at ``/oauth2/v2.1/certs``."""
+        return tokens.jwks(self.published_keys())
+
+    def issue_id_token(
+        self,
+        user_id: str,
+        login_channel_id: str,
+        *,
+        nonce: str | None = None,
+        alg: tokens.Algorithm = "ES256",
+        expires_in: int = 3600,
+        name: str | None = None,
+        picture: str | None = None,
+        email: str | None = None,
+        amr: tuple[str, ...] = ("linesso",),
+    ) -> str:
+        """Issue an ID token for a simulated user, signed like LINE's (ES256 or HS256)."""
+        user = self.user(user_id)
+        now = int(self.clock())
+        claims: dict[str, Any] = {
+            "iss": tokens.ISSUER,
+            "sub": user.user_id,
+            "aud": login_channel_id,
+            "exp": now + expires_in,
+            "iat": now,
+            "amr": list(amr),
+            "name": name or user.display_name,
+        }
+        optional = {"nonce": nonce, "picture": picture or user.picture_url, "email": email}
+        claims.update({k: v for k, v in optional.items() if v is not None})
+        with self.lock:
+            current = self.signing_keys[-1]
+        return tokens.encode_id_token(
+            claims, alg=alg, signing_key=current, secret=self._login_secret(login_channel_id)
+        )
+
+    def verify_id_token(
+        self,
+        id_token: str,
+        client_id: str,
+        *,
+        nonce: str | None = None,
+        user_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Verify an ID token like ``POST /oauth2/v2.1/verify``; raise OAuthError on failure."""
+        claims = tokens.decode_id_token(
+            id_token, keys=self.published_keys(), secret=self._login_secret(client_id)
+        )
+        tokens.check_id_token_claims(
+            claims, client_id=client_id, now=self.clock(), nonce=nonce, user_id=user_id
+        )
+        return claims
+
+    def issue_access_token(
+        self,
+        user_id: str,
+        login_channel_id: str,
+        *,
+        scope: str = "profile openid",
+        expires_in: int = LOGIN_ACCESS_TOKEN_TTL_SECONDS,
+    ) -> str:
+        """Issue a LINE Login access token for a simulated user."""
+        self.user(user_id)
+        token = ids.new_token(40)
+        with self.lock:
+            self.login_access_tokens[token] = LoginAccessToken(
+                user_id, login_channel_id, scope, self.clock() + expires_in
+            )
+        return token
+
+    def verify_access_token(self, access_token: str) -> LoginAccessToken:
+        """Return a live LINE Login access token, or raise LINE's 400."""
+        with self.lock:
+            token = self.login_access_tokens.get(access_token)
+            if token is None:
+                raise OAuthError("invalid access token")
+            if token.expires_at <= self.clock():
+                raise OAuthError("access token expired")
+            return token
+
+    def _login_secret(self, login_channel_id: str) -> str | None:
+        channel = self.login_channel(login_channel_id)
+        return channel.login_channel_secret if channel else None
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in CHANNEL_MODES:
+        raise ValueError(f"mode must be one of {CHANNEL_MODES}, not {mode!r}")
