@@ -21,3 +21,12 @@ class FatalError(ConnectorError):
 
 class SkippableRecord(ConnectorError):
     """One record cannot be used; log it and go on with the rest."""
+
+
+class LimitExhausted(RetriableError):
+    """The source's allowance is used up (e.g. Salesforce REQUEST_LIMIT_EXCEEDED): pause the
+    connection until ``resume_at`` instead of retrying in a loop."""
+
+    def __init__(self, message: str, *, resume_at: object, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.resume_at = resume_at

@@ -1,7 +1,9 @@
 """Every model module, imported so that ``Base.metadata`` knows all tables (migrations, tests)."""
 
+from commerce import models as commerce_models
 from core import audit, inbox, tenancy
 from core.db import Base
+from idlink import identities
 from idlink import models as idlink_models
 
-__all__ = ["Base", "audit", "idlink_models", "inbox", "tenancy"]
+__all__ = ["Base", "audit", "commerce_models", "identities", "idlink_models", "inbox", "tenancy"]
