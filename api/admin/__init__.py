@@ -1,0 +1,21 @@
+"""The admin API under ``/api/admin/v1``: bearer tokens from ``tsunagu token create``, each
+scoped to one shop; every query is filtered to that shop."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.admin import audit, events, friends, links, members
+from api.admin.schemas import ErrorBody
+
+router = APIRouter(
+    prefix="/api/admin/v1",
+    responses={401: {"model": ErrorBody, "description": "Missing, unknown or revoked token"}},
+)
+router.include_router(friends.router)
+router.include_router(members.router)
+router.include_router(links.router)
+router.include_router(events.router)
+router.include_router(audit.router)
+
+__all__ = ["router"]

@@ -1,0 +1,85 @@
+"""Inbound webhook events as stored: what arrived, and whether processing it worked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
+from api.admin.schemas import ErrorBody, EventDetail, EventOut, Page
+from api.deps import CurrentShop, DbSession
+from core.errors import NotFound
+from core.inbox import EventStatus, InboundEvent
+from core.tenancy import Channel
+
+router = APIRouter(tags=["events"])
+
+
+class EventNotFound(NotFound):
+    """No stored event with this id in the caller's shop."""
+
+
+def _channels(session: Session, shop_id: int) -> dict[int, str]:
+    return dict(
+        session.execute(
+            select(Channel.id, Channel.line_channel_id).where(Channel.shop_id == shop_id)
+        ).all()
+    )
+
+
+def _fields(event: InboundEvent, channels: Mapping[int, str]) -> dict[str, object]:
+    return {
+        "id": event.id,
+        "source": event.source,
+        "channel_id": None if event.channel_id is None else channels.get(event.channel_id),
+        "dedup_key": event.dedup_key,
+        "event_type": event.event_type,
+        "status": event.status,
+        "attempts": event.attempts,
+        "occurred_at": event.occurred_at,
+        "received_at": event.received_at,
+        "next_attempt_at": event.next_attempt_at,
+        "processed_at": event.processed_at,
+        "last_error": event.last_error,
+    }
+
+
+@router.get("/events", summary="List inbound events")
+def list_events(
+    session: DbSession,
+    shop: CurrentShop,
+    status: EventStatus | None = Query(None, description="`pending`, `processed` or `failed`."),
+    type: str | None = Query(None, description="Event type, e.g. `follow`, `message`."),
+    source: str | None = Query(None, description="Where it came from, e.g. `line`."),
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[EventOut]:
+    """The shop's stored webhook events, newest first (payloads: GET /events/{id})."""
+    query = select(InboundEvent).where(InboundEvent.shop_id == shop.id)
+    if status is not None:
+        query = query.where(InboundEvent.status == status)
+    if type is not None:
+        query = query.where(InboundEvent.event_type == type)
+    if source is not None:
+        query = query.where(InboundEvent.source == source)
+    events, next_cursor = fetch_page(session, query, InboundEvent.id, limit=limit, cursor=cursor)
+    channels = _channels(session, shop.id)
+    items = [EventOut.model_validate(_fields(e, channels)) for e in events]
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/events/{event_id}",
+    summary="Get an inbound event with its payload",
+    responses={404: {"model": ErrorBody, "description": "No such event in this shop"}},
+)
+def get_event(event_id: int, session: DbSession, shop: CurrentShop) -> EventDetail:
+    """One stored event, with the payload exactly as received."""
+    event = session.get(InboundEvent, event_id)
+    if event is None or event.shop_id != shop.id:
+        raise EventNotFound(f"no event {event_id} in this shop: GET /events lists them")
+    fields = _fields(event, _channels(session, shop.id))
+    return EventDetail.model_validate({**fields, "payload": event.payload})

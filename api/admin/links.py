@@ -1,0 +1,67 @@
+"""Links between friends and members, current and past (staff link/unlink is in linking.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
+from api.admin.schemas import LinkOut, Page
+from api.deps import CurrentShop, DbSession
+from idlink.models import Friend, LinkMethod, Member, MemberLink
+
+router = APIRouter(tags=["links"])
+
+
+@router.get("/links", summary="List member links")
+def list_links(
+    session: DbSession,
+    shop: CurrentShop,
+    active: bool | None = Query(None, description="Only current (true) or ended (false) links."),
+    member_id: int | None = Query(None, description="Only this member's links."),
+    friend_id: int | None = Query(None, description="Only this friend's links."),
+    method: LinkMethod | None = Query(None, description="How the link was made."),
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[LinkOut]:
+    """The shop's friend ↔ member links, newest first, including ended ones (history)."""
+    query = select(MemberLink).where(MemberLink.shop_id == shop.id)
+    if active is not None:
+        ended = MemberLink.unlinked_at.is_not(None)
+        query = query.where(~ended if active else ended)
+    if member_id is not None:
+        query = query.where(MemberLink.member_id == member_id)
+    if friend_id is not None:
+        query = query.where(MemberLink.friend_id == friend_id)
+    if method is not None:
+        query = query.where(MemberLink.method == method)
+    links, next_cursor = fetch_page(session, query, MemberLink.id, limit=limit, cursor=cursor)
+    ids = [link.id for link in links]
+    names = {
+        link_id: (user_id, number)
+        for link_id, user_id, number in session.execute(
+            select(MemberLink.id, Friend.line_user_id, Member.member_number)
+            .join(Friend, Friend.id == MemberLink.friend_id)
+            .join(Member, Member.id == MemberLink.member_id)
+            .where(MemberLink.id.in_(ids))
+        ).all()
+    }
+    items = [
+        LinkOut(
+            id=link.id,
+            friend_id=link.friend_id,
+            line_user_id=names[link.id][0],
+            member_id=link.member_id,
+            member_number=names[link.id][1],
+            provider_id=link.provider_id,
+            method=link.method,
+            active=link.unlinked_at is None,
+            linked_at=link.linked_at,
+            linked_by=link.linked_by,
+            unlinked_at=link.unlinked_at,
+            unlinked_by=link.unlinked_by,
+            unlink_reason=link.unlink_reason,
+        )
+        for link in links
+    ]
+    return Page(items=items, next_cursor=next_cursor)
