@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(
         15.0, description="How often the sweeper re-dispatches stored work a lost nudge left."
     )
+    connector_schedule_interval_seconds: float = Field(
+        60.0, description="How often the scheduler looks for connections whose sync is due."
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["json", "text"] = Field("json", description="`json` lines or `text`.")
 

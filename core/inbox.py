@@ -37,6 +37,7 @@ class InboundEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id"))
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
     source: Mapped[str] = mapped_column(String(32))
     dedup_key: Mapped[str] = mapped_column(String(128))
     event_type: Mapped[str] = mapped_column(String(64))
@@ -70,7 +71,8 @@ def store_events(
     *,
     source: str,
     shop_id: int,
-    channel_id: int | None,
+    channel_id: int | None = None,
+    connection_id: int | None = None,
     events: Sequence[IncomingEvent],
     now: datetime | None = None,
 ) -> list[int]:
@@ -86,6 +88,7 @@ def store_events(
         {
             "shop_id": shop_id,
             "channel_id": channel_id,
+            "connection_id": connection_id,
             "source": source,
             "dedup_key": e.dedup_key,
             "event_type": e.event_type,

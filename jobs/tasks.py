@@ -7,8 +7,12 @@ import logging
 from celery import shared_task
 from sqlalchemy.orm import Session
 
+from commerce import connections, sync
+from commerce.events import handle_connector_event
 from config import Settings
 from core import inbox
+from core.clock import utcnow
+from core.enqueue import enqueue_after_commit
 from core.inbox import InboundEvent
 from idlink.events import handle_line_event
 from jobs import runtime
@@ -23,7 +27,7 @@ def _handler_for(settings: Settings) -> inbox.Handler:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
         else:
-            log.info("no processor for %s events yet; event %s kept", event.source, event.id)
+            handle_connector_event(session, event)
 
     return handle
 
@@ -50,3 +54,24 @@ def sweep_events() -> int:
     for event_id in due:
         process_event(event_id)
     return len(due)
+
+
+@shared_task(name="connectors.schedule")
+def schedule_syncs() -> int:
+    """Start the sync of every connection whose interval has passed."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        due = connections.due_connections(session, now=utcnow())
+        for connection in due:
+            enqueue_after_commit(session, "connectors.sync", connection_id=connection.id)
+    return len(due)
+
+
+@shared_task(name="connectors.sync")
+def sync_connection(connection_id: int) -> None:
+    """Run one connection's incremental sync; a run already in progress makes this a no-op."""
+    rt = runtime.current()
+    try:
+        sync.run_sync(rt.database, connection_id=connection_id)
+    except sync.SyncBusy as exc:
+        log.info("%s", exc.detail)

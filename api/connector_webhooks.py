@@ -1,0 +1,154 @@
+"""Webhook intake for connector sources (Shopify, reservation systems): the same
+verify → store → commit → enqueue → 2xx path as LINE's, through each connector's own checks.
+
+A signed body that cannot be used is still stored, with its error, and answered 422: the shop
+sees it in the admin API instead of losing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.context import AppContext, context
+from api.webhooks import read_body
+from commerce.connections import connector_for
+from commerce.models import Connection, ConnectionStatus
+from connectors.base import MalformedWebhook
+from core.clock import utcnow
+from core.enqueue import enqueue_after_commit
+from core.errors import Gone, HubError, NotFound, Unprocessable
+from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["webhooks"])
+
+# URL family → connection kinds it accepts.
+KINDS = {
+    "shopify": frozenset({"shopify"}),
+    "reservations": frozenset({"reservations", "calcom"}),
+}
+
+_RESPONSES = {
+    401: {"description": "Signature missing, wrong or stale; nothing stored"},
+    404: {"description": "Unknown connection"},
+    410: {"description": "The connection is disabled"},
+    413: {"description": "Body larger than the configured limit"},
+    422: {"description": "Signed, but not a usable payload: stored with the error"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    received: int
+    stored: int
+
+
+@router.post("/webhooks/shopify/{connection_id}", summary="Shopify webhook", responses=_RESPONSES)
+async def shopify_webhook(connection_id: int, request: Request) -> JSONResponse:
+    """Verify X-Shopify-Hmac-Sha256, store by X-Shopify-Event-Id, answer 200."""
+    return await _intake("shopify", connection_id, request)
+
+
+@router.post(
+    "/webhooks/reservations/{connection_id}",
+    summary="Reservation system webhook (reservation.v1 or Cal.com)",
+    responses=_RESPONSES,
+)
+async def reservations_webhook(connection_id: int, request: Request) -> JSONResponse:
+    """Verify the reservation system's signature, store by event id, answer 200."""
+    return await _intake("reservations", connection_id, request)
+
+
+async def _intake(family: str, connection_id: int, request: Request) -> JSONResponse:
+    ctx = context(request)
+    metrics = ctx.metrics.webhooks
+    try:
+        body = await read_body(request, ctx.settings.webhook_max_body_bytes)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        result = await run_in_threadpool(_store, ctx, family, connection_id, headers, body)
+    except HubError as exc:
+        metrics.labels(family, exc.code).inc()
+        raise
+    metrics.labels(family, "accepted").inc()
+    ctx.metrics.events_stored.labels(family).inc(result.stored)
+    return JSONResponse({"received": result.received, "stored": result.stored})
+
+
+def _store(
+    ctx: AppContext, family: str, connection_id: int, headers: dict[str, str], body: bytes
+) -> Stored:
+    with ctx.database.session_scope() as session:
+        connection = session.get(Connection, connection_id)
+        if connection is None or connection.kind not in KINDS[family]:
+            raise NotFound(f"no {family} connection {connection_id}")
+        if connection.status == ConnectionStatus.DISABLED:
+            raise Gone(f"connection {connection.name!r} is disabled")
+        connector = connector_for(connection)
+        connector.verify_webhook(headers, body, now=utcnow())
+        try:
+            events = connector.parse_webhook(headers, body)
+        except MalformedWebhook as exc:
+            _store_malformed(session, connection, headers, body, str(exc))
+        else:
+            incoming = [
+                IncomingEvent(
+                    dedup_key=e.dedup_key,
+                    event_type=e.topic,
+                    payload=e.payload,
+                    occurred_at=e.occurred_at,
+                )
+                for e in events
+            ]
+            new_ids = store_events(
+                session,
+                source=connection.kind,
+                shop_id=connection.shop_id,
+                connection_id=connection.id,
+                events=incoming,
+            )
+            for event_id in new_ids:
+                enqueue_after_commit(session, "events.process", event_id=event_id)
+            return Stored(received=len(incoming), stored=len(new_ids))
+    # Committed above (the stored malformed event); now tell the sender what was wrong.
+    raise Unprocessable(f"signed {family} webhook could not be used: stored for review")
+
+
+def _store_malformed(
+    session, connection: Connection, headers: dict[str, str], body: bytes, error: str
+) -> None:  # type: ignore[no-untyped-def]
+    digest = hashlib.sha256(body).hexdigest()
+    text = body.decode("utf-8", errors="replace")
+    event = InboundEvent(
+        shop_id=connection.shop_id,
+        connection_id=connection.id,
+        source=connection.kind,
+        dedup_key=f"malformed:{digest}",
+        event_type="malformed",
+        payload={"headers": _safe_headers(headers), "body": text},
+        status=EventStatus.FAILED,
+        last_error=error[:2000],
+    )
+    existing = (
+        session.query(InboundEvent)
+        .filter_by(source=connection.kind, dedup_key=event.dedup_key)
+        .one_or_none()
+    )
+    if existing is None:
+        session.add(event)
+    log.warning("malformed %s webhook for connection %s: %s", connection.kind, connection.id, error)
+
+
+def _safe_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Headers worth keeping for diagnosis; signatures and credentials are left out."""
+    return {
+        k: v
+        for k, v in headers.items()
+        if k.startswith(("x-shopify-topic", "x-shopify-event", "x-tsunagu-event", "content-"))
+    }

@@ -1,0 +1,32 @@
+"""Processing stored connector webhook events: normalise through the connector, then upsert."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session
+
+from commerce.connections import connector_for
+from commerce.models import Connection
+from commerce.service import apply_record
+from core.inbox import InboundEvent
+
+log = logging.getLogger(__name__)
+
+
+def handle_connector_event(session: Session, stored: InboundEvent) -> None:
+    """Apply one stored Shopify/reservation event; stale versions change nothing."""
+    connection = session.get_one(Connection, stored.connection_id)
+    record = connector_for(connection).normalize(stored.event_type, stored.payload)
+    if record is None:
+        log.info("%s event %s carries no record; kept as stored", stored.source, stored.id)
+        return
+    outcome = apply_record(session, connection=connection, record=record)
+    log.info(
+        "%s %s %s: %s",
+        stored.source,
+        stored.event_type,
+        record.external_id,
+        outcome,
+        extra={"connection_id": connection.id, "event_id": stored.id},
+    )
