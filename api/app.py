@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from api import admin, observability, webhooks
+from api import admin, connector_webhooks, observability, webhooks
 from api.context import AppContext
 from api.errors import install_error_handlers
 from config import Settings
@@ -30,6 +30,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(observability.router)
     app.include_router(webhooks.router)
+    app.include_router(connector_webhooks.router)
     app.include_router(admin.router)
     app.add_middleware(observability.RequestContextMiddleware, metrics=ctx.metrics)
     return app
