@@ -8,6 +8,7 @@ leaves the identity unmatched until a member appears or a friend links.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,8 +21,8 @@ from core import crypto
 from core.clock import utcnow
 from core.crypto import EncryptedText
 from core.db import Base
+from idlink import members
 from idlink.models import Friend, Member, MemberLink
-from idlink.normalize import normalize_email, normalize_phone
 
 
 class MatchStatus(enum.StrEnum):
@@ -76,6 +77,24 @@ class Resolution:
     candidates: dict[int, list[str]]
 
 
+def _lenient(normalize: Callable[[str], str], value: str | None) -> str | None:
+    """A source system's value normalised, or None when it is not valid (it matches nothing)."""
+    if not value:
+        return None
+    try:
+        return normalize(value)
+    except members.InvalidMemberData:
+        return None
+
+
+def normalized_email(value: str | None) -> str | None:
+    return _lenient(members.normalize_email, value)
+
+
+def normalized_phone(value: str | None) -> str | None:
+    return _lenient(members.normalize_phone, value)
+
+
 def candidates_for(session: Session, *, shop_id: int, contact: Contact) -> dict[int, list[str]]:
     """Members matching any strong key of the contact, with the keys each matched on."""
     found: dict[int, list[str]] = {}
@@ -91,11 +110,11 @@ def candidates_for(session: Session, *, shop_id: int, contact: Contact) -> dict[
         )
     if contact.line_user_id:
         add(_linked_members(session, shop_id, contact.line_user_id), "line_user_id")
-    email = normalize_email(contact.email)
+    email = normalized_email(contact.email)
     if email:
         index = crypto.box().blind_index(email)
         add(_members_where(session, shop_id, Member.email_index == index), "email")
-    phone = normalize_phone(contact.phone)
+    phone = normalized_phone(contact.phone)
     if phone:
         index = crypto.box().blind_index(phone)
         add(_members_where(session, shop_id, Member.phone_index == index), "phone")
@@ -158,8 +177,8 @@ def upsert_identity(
         and updated_at < identity.source_updated_at
     ):
         return identity
-    email = normalize_email(contact.email)
-    phone = normalize_phone(contact.phone)
+    email = normalized_email(contact.email)
+    phone = normalized_phone(contact.phone)
     identity.member_number = contact.member_number
     identity.line_user_id = contact.line_user_id
     identity.email = email
