@@ -139,9 +139,12 @@ def normalize_pin(value: str) -> str:
 
 
 def normalize_name(value: str) -> str:
+    """Fold a name and collapse runs of white space (line breaks too) into one space."""
     name = " ".join(_fold(value).split())
     if len(name) > NAME_MAX:
         raise InvalidMemberData("name", f"is longer than {NAME_MAX} characters")
+    if not name.isprintable():
+        raise InvalidMemberData("name", "contains control characters")
     return name
 
 

@@ -19,6 +19,7 @@ from core.errors import HubError
 from core.logging import configure_logging
 from jobs.celery_app import create_celery
 from tsunagu import migrate
+from tsunagu.cli_members import member_app
 from tsunagu.hub import build_hub, open_database
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -32,6 +33,7 @@ app.add_typer(shop_app, name="shop")
 app.add_typer(channel_app, name="channel")
 app.add_typer(token_app, name="token")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(member_app, name="member")
 
 console = Console()
 err = Console(stderr=True)

@@ -1,0 +1,381 @@
+"""``tsunagu member …``: add one member, or import a shop's member list from a CSV file.
+
+The import streams the file (any size, constant memory), commits in batches, and can be re-run:
+rows are upserted on their member number. A bad row is reported with its line number and
+skipped; the rest of the file still loads.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import audit, tenancy
+from core.db import Database
+from core.errors import HubError
+from idlink import members as member_service
+from idlink.members import ImportOutcome, MemberFields
+from tsunagu.cli_support import load_settings, session_scope
+from tsunagu.hub import open_database
+
+member_app = typer.Typer(help="Members of a shop: add one, import a CSV.", no_args_is_help=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+# A batch commits after this many seconds even if it is not full: hashing PINs (scrypt) is slow,
+# and on SQLite a long transaction would keep the running hub from writing webhooks.
+BATCH_MAX_SECONDS = 2.0
+ERRORS_SHOWN = 20
+SUMMARY = ("created", "updated", "unchanged", "skipped", "failed")
+
+
+class ImportAborted(Exception):
+    """The file cannot be imported at all (no header, no member_number column, bad encoding)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One data row as header → cell, or the reason it could not be read as one."""
+
+    line: int
+    member_number: str
+    cells: dict[str, str] | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    member_number: str
+    reason: str
+
+
+class _CountingReader(io.RawIOBase):
+    """A binary file that counts the bytes read from it, for the progress bar."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.bytes_read += len(data)
+        return len(data)
+
+
+def _read_header(reader: Iterator[list[str]]) -> list[str]:
+    first = next(reader, None)
+    if first is None:
+        raise ImportAborted("the file is empty: its first line must name the columns")
+    header = [name.strip().lower() for name in first]
+    if "member_number" not in header:
+        raise ImportAborted(
+            f"no member_number column (the header has: {', '.join(header) or 'nothing'}); "
+            f"known columns are {', '.join(member_service.MEMBER_COLUMNS)}, others go to "
+            "attributes"
+        )
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates or "" in header:
+        raise ImportAborted(f"the header has duplicate or empty column names: {duplicates}")
+    return header
+
+
+def _records(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The reader's records; a file that is not CSV at all (NUL bytes, huge fields) aborts."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ImportAborted(
+                f"line {getattr(reader, 'line_num', '?')} is not CSV: {exc}"
+            ) from exc
+        yield cells
+
+
+def read_rows(text: IO[str]) -> Iterator[Row]:
+    """The file's data rows as header → cell, each with the line it starts on."""
+    reader = csv.reader(text)
+    records = _records(reader)
+    header = _read_header(records)
+    number_at = header.index("member_number")
+    line = reader.line_num + 1
+    for cells in records:
+        if any(cell.strip() for cell in cells):
+            number = cells[number_at].strip() if number_at < len(cells) else ""
+            if len(cells) != len(header):
+                problem = f"has {len(cells)} cells, the header has {len(header)}"
+                yield Row(line=line, member_number=number, cells=None, problem=problem)
+            else:
+                yield Row(line, number, dict(zip(header, cells, strict=True)))
+        line = reader.line_num + 1
+
+
+def _import_row(session: Session, *, shop_id: int, row: Row, update: bool) -> ImportOutcome:
+    if row.cells is None:
+        raise member_service.InvalidMemberData("row", row.problem or "unreadable")
+    number, fields = member_service.fields_from_row(row.cells)
+    with session.begin_nested():
+        return member_service.import_member(
+            session, shop_id=shop_id, member_number=number, fields=fields, update=update
+        )
+
+
+@dataclass(slots=True)
+class Importer:
+    """Runs rows through the member service in batches and keeps the tally."""
+
+    database: Database
+    shop_id: int
+    update: bool
+    batch_size: int
+    errors_out: Any = None
+    counts: Counter[str] = field(default_factory=Counter)
+    failures: list[RowError] = field(default_factory=list)
+    skipped: list[RowError] = field(default_factory=list)
+
+    def run(self, rows: Iterator[Row]) -> None:
+        """Import every row, one committed batch after another."""
+        while self._batch(rows):
+            pass
+
+    def _batch(self, rows: Iterator[Row]) -> bool:
+        """Import up to one batch in one transaction; False once the rows are exhausted."""
+        started = time.monotonic()
+        done = 0
+        with self.database.session_scope() as session:
+            for row in rows:
+                self._one(session, row)
+                done += 1
+                if done >= self.batch_size or time.monotonic() - started > BATCH_MAX_SECONDS:
+                    return True
+        return False
+
+    def _one(self, session: Session, row: Row) -> None:
+        number = row.member_number
+        try:
+            outcome = _import_row(session, shop_id=self.shop_id, row=row, update=self.update)
+        except HubError as exc:
+            self._fail(RowError(row.line, number, exc.detail))
+            return
+        except IntegrityError:
+            self._fail(RowError(row.line, number, "written meanwhile by someone else; re-run"))
+            return
+        self.counts[outcome] += 1
+        if outcome is ImportOutcome.SKIPPED and len(self.skipped) < ERRORS_SHOWN:
+            self.skipped.append(RowError(row.line, number, "exists with different values"))
+
+    def _fail(self, error: RowError) -> None:
+        self.counts["failed"] += 1
+        if len(self.failures) < ERRORS_SHOWN:
+            self.failures.append(error)
+        if self.errors_out is not None:
+            self.errors_out.writerow([error.line, error.member_number, error.reason])
+
+
+@contextmanager
+def _errors_writer(path: Path | None) -> Iterator[Any]:
+    """A CSV writer for every failed row, or None when no --errors file was asked for."""
+    if path is None:
+        yield None
+        return
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "member_number", "reason"])
+        yield writer
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
+def _tracked(
+    rows: Iterator[Row], counter: _CountingReader, bar: Progress, task: TaskID
+) -> Iterator[Row]:
+    for count, row in enumerate(rows, start=1):
+        yield row
+        bar.update(task, completed=counter.bytes_read, rows=count)
+
+
+@member_app.command("import")
+def member_import(
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file."),
+    ],
+    shop: Annotated[str, typer.Option(help="The shop's slug.")],
+    update: Annotated[
+        bool, typer.Option("--update", help="Change existing members whose row differs.")
+    ] = False,
+    encoding: Annotated[
+        str, typer.Option(help="File encoding; `cp932` for Shift_JIS exports from Excel.")
+    ] = "utf-8-sig",
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per committed batch.")] = 500,
+    errors: Annotated[
+        Path | None, typer.Option(help="Write every failed row (line, number, reason) here.")
+    ] = None,
+) -> None:
+    """Import members from a CSV file whose header names the columns; re-runs are safe."""
+    database = open_database(load_settings())
+    try:
+        with database.session_scope() as session:
+            target = tenancy.get_shop(session, shop)
+        started = time.monotonic()
+        importer = _run_import(database, target.id, file, update, encoding, batch_size, errors)
+        elapsed = time.monotonic() - started
+        with database.session_scope() as session:
+            audit.record(
+                session,
+                shop_id=target.id,
+                actor="cli",
+                action="member.import",
+                subject_type="file",
+                subject_id=file.name,
+                update=update,
+                **{str(k): v for k, v in importer.counts.items()},
+            )
+    except (HubError, ImportAborted) as exc:
+        err.print(f"[red]error:[/red] {escape(str(getattr(exc, 'detail', exc)))}")
+        raise typer.Exit(1) from exc
+    finally:
+        database.dispose()
+    _report(importer, elapsed, errors)
+    if importer.counts["failed"]:
+        raise typer.Exit(1)
+
+
+def _run_import(
+    database: Database,
+    shop_id: int,
+    file: Path,
+    update: bool,
+    encoding: str,
+    batch_size: int,
+    errors_path: Path | None,
+) -> Importer:
+    try:
+        codecs.lookup(encoding)
+    except LookupError as exc:
+        raise ImportAborted(f"unknown encoding {encoding!r}: try utf-8-sig or cp932") from exc
+    with file.open("rb") as raw, _errors_writer(errors_path) as errors_out:
+        importer = Importer(database, shop_id, update, batch_size, errors_out=errors_out)
+        counter = _CountingReader(raw)
+        text = io.TextIOWrapper(io.BufferedReader(counter), encoding=encoding, newline="")
+        with _progress() as bar:
+            task = bar.add_task("import", total=file.stat().st_size, rows=0)
+            try:
+                importer.run(_tracked(read_rows(text), counter, bar, task))
+            except UnicodeDecodeError as exc:
+                raise ImportAborted(
+                    f"the file is not {encoding} ({exc.reason}); rows before it were imported. "
+                    "Try --encoding cp932 for Shift_JIS"
+                ) from exc
+    return importer
+
+
+def _report(importer: Importer, elapsed: float, errors_path: Path | None) -> None:
+    """The per-row problems, then one summary line."""
+    counts = importer.counts
+    for problem in importer.failures:
+        err.print(
+            f"line {problem.line} ({problem.member_number or 'no number'}): {problem.reason}",
+            markup=False,
+            highlight=False,
+        )
+    hidden = counts["failed"] - len(importer.failures)
+    if hidden > 0:
+        where = f"all are in {errors_path}" if errors_path else "--errors FILE lists them all"
+        err.print(f"... and {hidden:,} more failed rows ({where})")
+    skipped = counts[ImportOutcome.SKIPPED]
+    if skipped:
+        lines = ", ".join(str(s.line) for s in importer.skipped)
+        more = ", ..." if skipped > len(importer.skipped) else ""
+        err.print(
+            f"{skipped:,} existing members differ from their rows (lines {lines}{more}): "
+            "re-run with --update to change them"
+        )
+    summary = ", ".join(f"{outcome} {counts[outcome]:,}" for outcome in SUMMARY)
+    console.print(f"{summary} ({sum(counts.values()):,} rows in {elapsed:.1f} s)")
+
+
+def _attributes(values: list[str]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            err.print(f"[red]error:[/red] --attr takes key=value, got {item!r}")
+            raise typer.Exit(2)
+        pairs[key.strip()] = value
+    return pairs
+
+
+@member_app.command("add")
+def member_add(
+    member_number: Annotated[str, typer.Argument(help="The member's number in the shop.")],
+    shop: Annotated[str, typer.Option(help="The shop's slug.")],
+    name: Annotated[str | None, typer.Option(help="Full name.")] = None,
+    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone, e.g. 090-1234-5678.")] = None,
+    birth_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD.")] = None,
+    pin: Annotated[
+        str | None,
+        typer.Option(envvar="TSUNAGU_NEW_MEMBER_PIN", help="PIN (stored hashed)."),
+    ] = None,
+    attr: Annotated[
+        list[str] | None, typer.Option(help="Extra attribute as key=value (repeatable).")
+    ] = None,
+) -> None:
+    """Add one member to a shop."""
+    fields = MemberFields(
+        name=name,
+        email=email,
+        phone=phone,
+        birth_date=birth_date,
+        pin=pin,
+        attributes=_attributes(attr or []),
+    )
+    with session_scope() as session:
+        member = member_service.create_member(
+            session,
+            shop_id=tenancy.get_shop(session, shop).id,
+            member_number=member_number,
+            fields=fields,
+            actor="cli",
+        )
+        console.print(f"member {member.member_number} added to shop {shop} (id {member.id})")
