@@ -12,13 +12,18 @@ from sqlalchemy.orm import Session
 
 from commerce.models import Connection, ConnectionStatus
 from connectors.base import ConnectionConfig, Connector
+from connectors.reservations.calcom import CalcomConnector
+from connectors.reservations.generic import GenericReservationConnector
 from core.errors import BadRequest, Conflict, NotFound
 from core.tenancy import Shop
 
 ConnectorFactory = Callable[[ConnectionConfig], Connector]
 
 # kind → factory. Each connector sub-package contributes one entry.
-FACTORIES: dict[str, ConnectorFactory] = {}
+FACTORIES: dict[str, ConnectorFactory] = {
+    "reservations": GenericReservationConnector,
+    "calcom": CalcomConnector,
+}
 
 
 def config_of(connection: Connection) -> ConnectionConfig:

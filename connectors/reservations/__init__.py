@@ -1,0 +1,1 @@
+"""Reservation systems: the signed generic ``reservation.v1`` webhook, Cal.com, and iCal feeds."""
