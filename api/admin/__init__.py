@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.admin import audit, events, friends, links, members
+from api.admin import audit, connections, events, friends, links, members
 from api.admin.schemas import ErrorBody
 
 router = APIRouter(
@@ -17,5 +17,6 @@ router.include_router(members.router)
 router.include_router(links.router)
 router.include_router(events.router)
 router.include_router(audit.router)
+router.include_router(connections.router)
 
 __all__ = ["router"]
