@@ -5,5 +5,15 @@ from core import audit, inbox, tenancy
 from core.db import Base
 from idlink import identities
 from idlink import models as idlink_models
+from messaging import models as messaging_models
 
-__all__ = ["Base", "audit", "commerce_models", "identities", "idlink_models", "inbox", "tenancy"]
+__all__ = [
+    "Base",
+    "audit",
+    "commerce_models",
+    "identities",
+    "idlink_models",
+    "inbox",
+    "messaging_models",
+    "tenancy",
+]

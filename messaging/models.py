@@ -1,0 +1,181 @@
+"""The delivery outbox and its guardrails: every outbound LINE message is a row first.
+
+``Delivery`` is one message set for one friend. The dispatcher groups due deliveries into a
+``DeliveryBatch`` (one HTTP request: a push, or a multicast of up to 500 friends) whose id is the
+``X-Line-Retry-Key``; each HTTP try of a batch is a ``DeliveryAttempt``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.clock import utcnow
+from core.db import Base
+
+# 64-bit ids on PostgreSQL (an outbox grows by millions a campaign), rowids on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SUPPRESSED = "suppressed"
+    # Waiting for a person: the monthly quota would be exceeded (see ``reason``).
+    HELD = "held"
+
+
+class BatchState(enum.StrEnum):
+    SENDING = "sending"
+    # Waiting for its next try (``next_attempt_at``), with the same retry key.
+    RETRYING = "retrying"
+    SENT = "sent"
+    FAILED = "failed"
+    # LINE refused it without accepting it (monthly quota): its deliveries were released.
+    ABANDONED = "abandoned"
+
+
+class DeliveryContent(Base):
+    """A rendered message set (1 to 5 LINE message objects), stored once per distinct content."""
+
+    __tablename__ = "delivery_contents"
+
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+_PENDING = text("state = 'pending'")
+_HAS_BATCH = text("batch_id IS NOT NULL")
+
+
+class Delivery(Base):
+    """One logical send to one friend, unique by its idempotency key."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(ForeignKey("delivery_contents.content_hash"))
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING)
+    reason: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime]
+    # When the dispatcher may take it: ``due_at``, moved by quiet hours and retries.
+    next_attempt_at: Mapped[datetime]
+    respect_quiet_hours: Mapped[bool] = mapped_column(Boolean, default=True)
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("delivery_batches.id"))
+    attempts: Mapped[int] = mapped_column(default=0)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=_PENDING,
+            sqlite_where=_PENDING,
+        ),
+        Index(
+            "ix_deliveries_batch", "batch_id", postgresql_where=_HAS_BATCH, sqlite_where=_HAS_BATCH
+        ),
+        Index("ix_deliveries_friend_sent", "friend_id", "sent_at"),
+        Index("ix_deliveries_source_state", "source", "state"),
+    )
+
+
+class DeliveryBatch(Base):
+    """One HTTP request to LINE; its id is the ``X-Line-Retry-Key`` of every try."""
+
+    __tablename__ = "delivery_batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    endpoint: Mapped[str] = mapped_column(String(16))
+    content_hash: Mapped[str] = mapped_column(ForeignKey("delivery_contents.content_hash"))
+    recipients: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16), default=BatchState.SENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    # A claim is a lease: past it, the sweeper gives the batch to another worker (same key).
+    lease_until: Mapped[datetime | None]
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_delivery_batches_state_next", "state", "next_attempt_at"),)
+
+
+class DeliveryAttempt(Base):
+    """One HTTP try of a batch, with what LINE answered."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("delivery_batches.id"), index=True)
+    retry_key: Mapped[str] = mapped_column(String(36))
+    endpoint: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None]
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int]
+    started_at: Mapped[datetime]
+
+
+class SendPolicy(Base):
+    """Quiet hours and frequency caps of a shop; ``source_prefix`` '' is the shop's default.
+
+    A delivery follows the policy with the longest prefix of its source (e.g. ``reminder:``
+    may allow night sends and no caps while the default caps campaigns).
+    """
+
+    __tablename__ = "send_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    source_prefix: Mapped[str] = mapped_column(String(100), default="")
+    # Local wall-clock times "HH:MM" in the channel's timezone; both unset: no quiet hours.
+    quiet_start: Mapped[str | None] = mapped_column(String(5))
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    per_day: Mapped[int | None]
+    per_week: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("shop_id", "source_prefix"),)
+
+
+class Consent(Base):
+    """A friend's messaging consent; an opted-out friend is sent nothing."""
+
+    __tablename__ = "consents"
+
+    friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(100))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
