@@ -55,7 +55,9 @@ class SandboxServer:
         """Start serving in a daemon thread; return once the port accepts connections."""
         if self._thread is not None:
             raise RuntimeError("the sandbox server is already started")
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
+        # without it every response waits ~40 ms for a delayed ACK.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((self.host, self._requested_port))
         app = create_app(self.state, simulator=self.simulate)

@@ -69,6 +69,14 @@ class SandboxState:
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.lock = threading.RLock()
         self.clock = clock
+        self._set_empty()
+
+    def reset(self) -> None:
+        """Forget everything (channels, users, logs, limits, keys), e.g. between tests."""
+        with self.lock:
+            self._set_empty()
+
+    def _set_empty(self) -> None:
         self.channels: dict[str, SandboxChannel] = {}
         self.users: dict[str, SandboxUser] = {}
         self.reply_tokens: dict[str, ReplyToken] = {}
@@ -81,7 +89,7 @@ class SandboxState:
         self.rate_limiter = RateLimiter()
         self.failures = FailureInjector()
         self.retry_keys = RetryKeyStore()
-        self.signing_keys = [tokens.new_signing_key(clock())]
+        self.signing_keys = [tokens.new_signing_key(self.clock())]
 
     # Channels and users
 

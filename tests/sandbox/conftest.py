@@ -2,99 +2,41 @@
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from linebot.v3.messaging import ApiClient, Configuration, MessagingApi, MessagingApiBlob
 from sandbox_line_specs import SPECS_DIR, LineSpecs, load_specs
+from sandbox_line_support import (
+    ACCESS_TOKEN,
+    CHANNEL_ID,
+    CHANNEL_SECRET,
+    LOGIN_CHANNEL_ID,
+    LOGIN_CHANNEL_SECRET,
+    TLS_CONTEXT,
+    FakeClock,
+    HubReceiver,
+    start_hub,
+)
 
 from sandbox.line.models import SandboxChannel, SandboxUser
 from sandbox.line.server import SandboxServer
 from sandbox.line.state import SandboxState
-from sandbox.line.webhooks import sign
-
-CHANNEL_ID = "2000000001"
-CHANNEL_SECRET = "8c4b1f1e0d6a4e0f9b8f2b6c3d4e5f60"
-ACCESS_TOKEN = "sandbox-channel-access-token"
-LOGIN_CHANNEL_ID = "2000000002"
-LOGIN_CHANNEL_SECRET = "0f9e8d7c6b5a49382716a5b4c3d2e1f0"
 
 
-class FakeClock:
-    """The sandbox's clock, moved by hand to expire tokens and retry keys."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward."""
-        self.now += seconds
-
-
-@dataclass
-class ReceivedWebhook:
-    """One POST the hub stand-in received."""
-
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def payload(self) -> dict:
-        """The decoded JSON body."""
-        return json.loads(self.body)
-
-    def signature_is_valid(self, secret: str) -> bool:
-        """Check ``x-line-signature`` the way the hub must: on the raw bytes."""
-        return self.headers.get("x-line-signature") == sign(secret, self.body)
-
-
-@dataclass
-class HubReceiver:
-    """A tiny HTTP server standing in for the hub's webhook endpoint."""
-
-    server: ThreadingHTTPServer
-    received: list[ReceivedWebhook] = field(default_factory=list)
-    status_code: int = 200
-
-    @property
-    def url(self) -> str:
-        """The webhook URL to configure on the channel."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/webhooks/line/{CHANNEL_ID}"
+@pytest.fixture(scope="session")
+def _hub_receiver() -> Iterator[HubReceiver]:
+    receiver = start_hub()
+    yield receiver
+    receiver.stop()
 
 
 @pytest.fixture
-def hub() -> Iterator[HubReceiver]:
-    """A running webhook receiver that records every POST and answers ``status_code``."""
-    receiver: HubReceiver
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            receiver.received.append(ReceivedWebhook(headers, body))
-            self.send_response(receiver.status_code)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver = HubReceiver(server)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
+def hub(_hub_receiver: HubReceiver) -> HubReceiver:
+    """A running webhook receiver standing in for the hub, empty at the start of each test."""
+    _hub_receiver.reset()
+    return _hub_receiver
 
 
 @pytest.fixture
@@ -106,21 +48,40 @@ def line_specs() -> LineSpecs:
     return specs
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    """The clock of the ``line`` sandbox."""
+@pytest.fixture(scope="session")
+def _clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def line(clock: FakeClock) -> Iterator[SandboxServer]:
-    """A running sandbox; on teardown, all its API traffic must match LINE's specs."""
-    with SandboxServer(SandboxState(clock=clock), webhook_timeout=5.0) as server:
+@pytest.fixture(scope="session")
+def _server(_clock: FakeClock) -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxState(clock=_clock), webhook_timeout=5.0) as server:
         yield server
-        specs = load_specs()
-        if specs is not None:
-            for call in server.state.api_calls():
-                specs.validate_call(call)
+
+
+@pytest.fixture
+def clock(_clock: FakeClock) -> FakeClock:
+    """The clock of the ``line`` sandbox, set to the real time at the start of each test."""
+    _clock.reset()
+    return _clock
+
+
+@pytest.fixture
+def line(_server: SandboxServer, clock: FakeClock) -> Iterator[SandboxServer]:
+    """A running sandbox, emptied for each test; afterwards its traffic must match the specs."""
+    _server.state.reset()
+    yield _server
+    specs = load_specs()
+    if specs is not None:
+        for call in _server.state.api_calls():
+            specs.validate_call(call)
+
+
+@pytest.fixture
+def http(line: SandboxServer) -> Iterator[httpx.Client]:
+    """A plain HTTP client for the sandbox's own endpoints and raw platform calls."""
+    with httpx.Client(base_url=line.url, verify=TLS_CONTEXT) as client:
+        yield client
 
 
 @pytest.fixture

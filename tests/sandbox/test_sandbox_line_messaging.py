@@ -6,7 +6,6 @@ import uuid
 
 import httpx
 import pytest
-from conftest import ACCESS_TOKEN, FakeClock
 from linebot.v3.messaging import (
     ApiException,
     Limit,
@@ -18,6 +17,7 @@ from linebot.v3.messaging import (
     TextMessage,
 )
 from linebot.v3.messaging.models import BroadcastRequest
+from sandbox_line_support import ACCESS_TOKEN, FakeClock
 
 from sandbox.line.models import SandboxChannel, SandboxUser
 from sandbox.line.server import SandboxServer
@@ -31,10 +31,10 @@ def push_text(api: MessagingApi, to: str, text: str = "hello", retry_key: str | 
     return api.push_message_with_http_info(request, x_line_retry_key=retry_key)
 
 
-def raw_post(line: SandboxServer, path: str, body: dict, **headers: str) -> httpx.Response:
+def raw_post(http: httpx.Client, path: str, body: dict, **headers: str) -> httpx.Response:
     """POST a body the SDK would refuse to build, to see the platform's own validation."""
     auth = {"authorization": f"Bearer {ACCESS_TOKEN}", **headers}
-    return httpx.post(f"{line.url}{path}", json=body, headers=auth)
+    return http.post(path, json=body, headers=auth)
 
 
 def test_push_lands_in_the_users_inbox_with_request_metadata(
@@ -102,18 +102,20 @@ def test_expired_reply_token_is_refused(
     assert raised.value.status == 400
 
 
-def test_retry_key_must_be_a_uuid(line: SandboxServer, friend: SandboxUser) -> None:
+def test_retry_key_must_be_a_uuid(
+    line: SandboxServer, http: httpx.Client, friend: SandboxUser
+) -> None:
     body = {"to": friend.user_id, "messages": [{"type": "text", "text": "hi"}]}
-    response = raw_post(line, PUSH, body, **{"X-Line-Retry-Key": "not-a-uuid"})
+    response = raw_post(http, PUSH, body, **{"X-Line-Retry-Key": "not-a-uuid"})
     assert response.status_code == 400
     assert line.state.inbox(friend.user_id) == []
 
 
 def test_more_than_five_messages_is_400_with_details(
-    line: SandboxServer, friend: SandboxUser
+    line: SandboxServer, http: httpx.Client, friend: SandboxUser
 ) -> None:
     messages = [{"type": "text", "text": str(i)} for i in range(6)]
-    response = raw_post(line, PUSH, {"to": friend.user_id, "messages": messages})
+    response = raw_post(http, PUSH, {"to": friend.user_id, "messages": messages})
     assert response.status_code == 400
     assert response.json() == {
         "message": "The request body has 1 error(s)",
@@ -147,12 +149,12 @@ def test_multicast_delivers_to_friends_only(
 
 
 def test_multicast_takes_at_most_500_user_ids(
-    line: SandboxServer, friend: SandboxUser, messaging_api: MessagingApi
+    line: SandboxServer, http: httpx.Client, friend: SandboxUser, messaging_api: MessagingApi
 ) -> None:
     ok = MulticastRequest(to=[friend.user_id] * 500, messages=[TextMessage(text="x")])
     messaging_api.multicast(ok)
     body = {"to": [friend.user_id] * 501, "messages": [{"type": "text", "text": "x"}]}
-    response = raw_post(line, "/v2/bot/message/multicast", body)
+    response = raw_post(http, "/v2/bot/message/multicast", body)
     assert response.status_code == 400
     assert response.json()["details"] == [
         {"message": "Size must be between 1 and 500", "property": "to"}
@@ -279,10 +281,10 @@ def test_bot_info_names_the_bot_user(channel: SandboxChannel, messaging_api: Mes
 
 
 def test_inbox_is_visible_over_http(
-    line: SandboxServer, friend: SandboxUser, messaging_api: MessagingApi
+    line: SandboxServer, http: httpx.Client, friend: SandboxUser, messaging_api: MessagingApi
 ) -> None:
     push_text(messaging_api, friend.user_id, "see me")
-    messages = httpx.get(f"{line.url}/sandbox/users/{friend.user_id}/messages").json()
+    messages = http.get(f"/sandbox/users/{friend.user_id}/messages").json()
     assert [m["message"]["text"] for m in messages] == ["see me"]
-    page = httpx.get(f"{line.url}/sandbox")
+    page = http.get("/sandbox")
     assert "see me" in page.text and "Hanako" in page.text

@@ -24,18 +24,18 @@ def test_server_listens_on_an_ephemeral_port_until_stopped() -> None:
         pass
 
 
-def test_every_response_carries_a_line_request_id(line: SandboxServer) -> None:
-    ok = httpx.get(f"{line.url}/oauth2/v2.1/certs")
-    missing = httpx.get(f"{line.url}/v2/bot/no-such-endpoint")
+def test_every_response_carries_a_line_request_id(line: SandboxServer, http: httpx.Client) -> None:
+    ok = http.get("/oauth2/v2.1/certs")
+    missing = http.get("/v2/bot/no-such-endpoint")
     assert ok.headers["x-line-request-id"] != missing.headers["x-line-request-id"]
     assert missing.status_code == 404
 
 
 def test_unknown_access_token_is_401_with_line_error_body(
-    line: SandboxServer, channel: SandboxChannel, friend: SandboxUser
+    line: SandboxServer, http: httpx.Client, channel: SandboxChannel, friend: SandboxUser
 ) -> None:
-    response = httpx.post(
-        f"{line.url}/v2/bot/message/push",
+    response = http.post(
+        "/v2/bot/message/push",
         headers={"authorization": "Bearer wrong-token"},
         json={"to": friend.user_id, "messages": [{"type": "text", "text": "hi"}]},
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from conftest import CHANNEL_SECRET, HubReceiver
 from sandbox_line_specs import LineSpecs
+from sandbox_line_support import CHANNEL_SECRET, HubReceiver
 
 from sandbox.line import ids
 from sandbox.line.models import SandboxChannel, SandboxUser
@@ -150,32 +150,38 @@ def test_unreachable_webhook_url_is_recorded_as_an_error(
 
 
 def test_users_act_over_http_too(
-    line: SandboxServer, channel: SandboxChannel, hub: HubReceiver, line_specs: LineSpecs
+    line: SandboxServer,
+    http: httpx.Client,
+    channel: SandboxChannel,
+    hub: HubReceiver,
+    line_specs: LineSpecs,
 ) -> None:
-    created = httpx.post(f"{line.url}/sandbox/users", json={"display_name": "Jiro"}).json()
+    created = http.post("/sandbox/users", json={"display_name": "Jiro"}).json()
     user_id = created["user_id"]
     assert ids.is_user_id(user_id)
-    followed = httpx.post(f"{line.url}/sandbox/users/{user_id}/follow").json()
-    said = httpx.post(f"{line.url}/sandbox/users/{user_id}/send-text", json={"text": "hi"}).json()
+    followed = http.post(f"/sandbox/users/{user_id}/follow").json()
+    said = http.post(f"/sandbox/users/{user_id}/send-text", json={"text": "hi"}).json()
     assert followed["status_code"] == said["status_code"] == 200
     assert said["events"][0]["message"]["text"] == "hi"
     assert_valid_webhook(line_specs, hub, channel)
     event_id = said["events"][0]["webhookEventId"]
-    redelivered = httpx.post(f"{line.url}/sandbox/webhooks/{event_id}/redeliver").json()
+    redelivered = http.post(f"/sandbox/webhooks/{event_id}/redeliver").json()
     assert redelivered["events"][0]["deliveryContext"] == {"isRedelivery": True}
-    users = httpx.get(f"{line.url}/sandbox/users").json()
+    users = http.get("/sandbox/users").json()
     assert users[0]["channels"][channel.channel_id]["status"] == "following"
 
 
-def test_channels_are_set_up_and_patched_over_http(line: SandboxServer, hub: HubReceiver) -> None:
-    created = httpx.post(
-        f"{line.url}/sandbox/channels",
+def test_channels_are_set_up_and_patched_over_http(
+    line: SandboxServer, http: httpx.Client, hub: HubReceiver
+) -> None:
+    created = http.post(
+        "/sandbox/channels",
         json={"channel_id": "3000", "channel_secret": "s" * 32, "access_token": "t"},
     )
     assert created.status_code == 200
-    patched = httpx.patch(
-        f"{line.url}/sandbox/channels/3000", json={"webhook_url": hub.url, "mode": "standby"}
+    patched = http.patch(
+        "/sandbox/channels/3000", json={"webhook_url": hub.url, "mode": "standby"}
     ).json()
     assert patched["webhook_url"] == hub.url and patched["mode"] == "standby"
     assert ids.is_user_id(patched["bot_user_id"])
-    assert httpx.patch(f"{line.url}/sandbox/channels/nope", json={}).status_code == 404
+    assert http.patch("/sandbox/channels/nope", json={}).status_code == 404
