@@ -14,6 +14,7 @@ from commerce.models import Connection, ConnectionStatus
 from connectors.base import ConnectionConfig, Connector
 from connectors.reservations.calcom import CalcomConnector
 from connectors.reservations.generic import GenericReservationConnector
+from connectors.salesforce.connector import SalesforceConnector
 from core.errors import BadRequest, Conflict, NotFound
 from core.tenancy import Shop
 
@@ -23,6 +24,7 @@ ConnectorFactory = Callable[[ConnectionConfig], Connector]
 FACTORIES: dict[str, ConnectorFactory] = {
     "reservations": GenericReservationConnector,
     "calcom": CalcomConnector,
+    "salesforce": SalesforceConnector,
 }
 
 
