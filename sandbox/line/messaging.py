@@ -109,7 +109,7 @@ def narrowcast(state: SandboxState, request: SendRequest, body: Any) -> dict[str
         _charge_quota(state, request.channel, len(recipients))
         _deliver(state, request, recipients, messages)
         _accept_retry_key(state, request, retry_key, [])
-        accepted = _iso_time(state.clock())
+        accepted = iso_time(state.clock())
         state.narrowcasts[request.request_id] = {
             "phase": "succeeded",
             "successCount": len(recipients),
@@ -207,6 +207,7 @@ def _sent_message(message_id: str, message: dict[str, Any]) -> dict[str, Any]:
     return sent
 
 
-def _iso_time(seconds: float) -> str:
+def iso_time(seconds: float) -> str:
+    """Format a time as LINE does: ISO 8601 in UTC with milliseconds."""
     millis = int(seconds * 1000) % 1000
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"

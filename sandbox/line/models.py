@@ -88,6 +88,7 @@ class SandboxChannel:
     usage_month: str = ""
     friends: dict[str, Friendship] = field(default_factory=dict)
     rich_menus: dict[str, RichMenu] = field(default_factory=dict)
+    rich_menu_aliases: dict[str, str] = field(default_factory=dict)
     default_rich_menu_id: str | None = None
 
     def friendship(self, user_id: str) -> Friendship:

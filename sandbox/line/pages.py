@@ -1,12 +1,25 @@
-"""What the sandbox shows people: the users overview, as JSON and as an HTML page."""
+"""What the sandbox shows people: the users overview (JSON and HTML) and small pages."""
 
 from __future__ import annotations
 
 import html
+import json
+import re
 import time
 from typing import Any
+from urllib.parse import quote, urlencode
 
+from sandbox.line.login import LiffApp
+from sandbox.line.models import ReceivedMessage, WebhookDelivery
 from sandbox.line.state import SandboxState
+
+# LIFF URLs in sent messages; the page links them to the sandbox's LIFF opener.
+LIFF_URL = re.compile(r"https://liff\.line\.me/([0-9]+-[A-Za-z0-9_-]+)(/[^\s\"'<>]*)?")
+RECENT_WEBHOOKS = 20
+STYLE = (
+    "body{font-family:sans-serif;margin:2em;max-width:60em}li{margin:.2em 0}"
+    "code{background:#eee;padding:0 .2em}"
+)
 
 
 def users_overview(state: SandboxState) -> list[dict[str, Any]]:
@@ -26,34 +39,89 @@ def users_overview(state: SandboxState) -> list[dict[str, Any]]:
         return overview
 
 
-def overview_html(state: SandboxState) -> str:
-    """Render the ``GET /sandbox`` page: users, follow state, rich menu, received messages."""
-    sections = [_user_section(state, entry) for entry in users_overview(state)]
-    body = "".join(sections) or "<p>No users yet.</p>"
+def document(title: str, body_html: str, *, heading: bool = True) -> str:
+    """Wrap ``body_html`` (already escaped) in a small HTML page."""
+    header = f"<h1>{html.escape(title)}</h1>" if heading else ""
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>LINE sandbox</title>"
-        "<style>body{font-family:sans-serif;margin:2em}li{margin:.2em 0}"
-        "code{background:#eee;padding:0 .2em}</style></head>"
-        f"<body><h1>LINE sandbox</h1>{body}</body></html>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>{header}{body_html}</body></html>"
     )
 
 
-def _user_section(state: SandboxState, entry: dict[str, Any]) -> str:
+def overview_html(state: SandboxState) -> str:
+    """Render ``GET /sandbox``: users, follow state, rich menu, LIFF apps, received messages."""
+    with state.lock:
+        apps = list(state.liff_apps.values())
+    sections = [_user_section(state, entry, apps) for entry in users_overview(state)]
+    users = "".join(sections) or "<p>No users yet.</p>"
+    webhooks = _webhooks_section(state.webhook_deliveries()[-RECENT_WEBHOOKS:])
+    return document("LINE sandbox", users + webhooks)
+
+
+def choose_user_html(state: SandboxState, redirect_uri: str) -> str:
+    """Render a page listing users; each link goes back to ``redirect_uri`` as that user."""
+    with state.lock:
+        users = list(state.users.values())
+    separator = "&" if "?" in redirect_uri else "?"
+    items = "".join(
+        f'<li><a href="{html.escape(redirect_uri + separator + _as_user(u.user_id))}">'
+        f"{html.escape(u.display_name)}</a> <code>{u.user_id}</code></li>"
+        for u in users
+    )
+    return document("Log in to LINE (sandbox)", f"<p>Choose who you are:</p><ul>{items}</ul>")
+
+
+def _user_section(state: SandboxState, entry: dict[str, Any], apps: list[LiffApp]) -> str:
     user_id = entry["user_id"]
     relations = "".join(
         f"<li>channel <code>{html.escape(cid)}</code>: {rel['status']}"
         f", rich menu <code>{html.escape(_menu(rel))}</code></li>"
         for cid, rel in entry["channels"].items()
     )
-    messages = "".join(
-        f"<li>{_clock(m.received_at)} via <code>{m.endpoint}</code>: "
-        f"{html.escape(_summary(m.message))}</li>"
-        for m in state.inbox(user_id)
+    liff = "".join(
+        f'<li><a href="{_liff_open_url(app.liff_id, user_id)}">open LIFF app '
+        f"<code>{html.escape(app.liff_id)}</code> as this user</a></li>"
+        for app in apps
     )
+    messages = "".join(_message_item(m) for m in state.inbox(user_id))
     return (
         f"<h2>{html.escape(entry['display_name'])} <code>{user_id}</code></h2>"
-        f"<ul>{relations}</ul><h3>Received</h3><ul>{messages or '<li>nothing yet</li>'}</ul>"
+        f"<ul>{relations}{liff}</ul>"
+        f"<h3>Received</h3><ul>{messages or '<li>nothing yet</li>'}</ul>"
     )
+
+
+def _message_item(message: ReceivedMessage) -> str:
+    links = "".join(
+        f' <a href="{_liff_open_url(liff_id, message.user_id, path or "")}">[open LIFF]</a>'
+        for liff_id, path in LIFF_URL.findall(json.dumps(message.message, ensure_ascii=False))
+    )
+    return (
+        f"<li>{_clock(message.received_at)} via <code>{message.endpoint}</code>: "
+        f"{html.escape(_summary(message.message))}{links}</li>"
+    )
+
+
+def _webhooks_section(deliveries: list[WebhookDelivery]) -> str:
+    if not deliveries:
+        return ""
+    items = "".join(
+        f"<li>{_clock(d.sent_at)} "
+        f"{html.escape(', '.join(e['type'] for e in d.events) or '(connectivity check)')}"
+        f" &rarr; {d.status_code if d.status_code is not None else html.escape(d.error or '')}"
+        "</li>"
+        for d in reversed(deliveries)
+    )
+    return f"<h2>Recent webhooks</h2><ul>{items}</ul>"
+
+
+def _liff_open_url(liff_id: str, user_id: str, path: str = "") -> str:
+    query = {"sandbox_user": user_id, **({"path": path} if path else {})}
+    return html.escape(f"/sandbox/liff-apps/{quote(liff_id)}/open?{urlencode(query)}")
+
+
+def _as_user(user_id: str) -> str:
+    return urlencode({"sandbox_user": user_id})
 
 
 def _menu(relation: dict[str, Any]) -> str:

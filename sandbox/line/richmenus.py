@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sandbox.line import ids
@@ -17,6 +18,7 @@ MAX_AREAS = 20
 MAX_NAME = 300
 MAX_CHAT_BAR_TEXT = 14
 REQUIRED_FIELDS = ("size", "selected", "name", "chatBarText", "areas")
+ALIAS_PATTERN = re.compile(r"^[a-z0-9_-]{1,32}$")
 
 
 def create(state: SandboxState, channel: SandboxChannel, body: Any) -> dict[str, str]:
@@ -47,6 +49,9 @@ def delete(state: SandboxState, channel: SandboxChannel, rich_menu_id: str) -> N
                 friendship.rich_menu_id = None
         if channel.default_rich_menu_id == rich_menu_id:
             channel.default_rich_menu_id = None
+        for alias_id, target in list(channel.rich_menu_aliases.items()):
+            if target == rich_menu_id:
+                del channel.rich_menu_aliases[alias_id]
 
 
 def set_image(
@@ -115,6 +120,44 @@ def default(state: SandboxState, channel: SandboxChannel) -> str:
         if channel.default_rich_menu_id is None:
             raise not_found("no default richmenu")
         return channel.default_rich_menu_id
+
+
+def create_alias(state: SandboxState, channel: SandboxChannel, body: Any) -> None:
+    """Create a rich menu alias (``richMenuAliasId`` -> ``richMenuId``) for tab switching."""
+    body = require_object(body)
+    alias_id = body.get("richMenuAliasId")
+    if not isinstance(alias_id, str) or not ALIAS_PATTERN.match(alias_id):
+        raise invalid_body(("richMenuAliasId", "must match ^[a-z0-9_-]{1,32}$"))
+    with state.lock:
+        if alias_id in channel.rich_menu_aliases:
+            raise LineApiError(400, "conflict richmenu alias id")
+        menu = _applicable(state, channel, body.get("richMenuId"))
+        channel.rich_menu_aliases[alias_id] = menu.rich_menu_id
+
+
+def update_alias(state: SandboxState, channel: SandboxChannel, alias_id: str, body: Any) -> None:
+    """Point an existing alias at another rich menu."""
+    body = require_object(body)
+    with state.lock:
+        alias(state, channel, alias_id)
+        menu = _applicable(state, channel, body.get("richMenuId"))
+        channel.rich_menu_aliases[alias_id] = menu.rich_menu_id
+
+
+def alias(state: SandboxState, channel: SandboxChannel, alias_id: str) -> dict[str, str]:
+    """Return the ``RichMenuAliasResponse`` of an alias, or a 400 as LINE answers."""
+    with state.lock:
+        rich_menu_id = channel.rich_menu_aliases.get(alias_id)
+    if rich_menu_id is None:
+        raise LineApiError(400, "richmenu alias not found")
+    return {"richMenuAliasId": alias_id, "richMenuId": rich_menu_id}
+
+
+def delete_alias(state: SandboxState, channel: SandboxChannel, alias_id: str) -> None:
+    """Delete an alias (the rich menu itself stays)."""
+    with state.lock:
+        alias(state, channel, alias_id)
+        del channel.rich_menu_aliases[alias_id]
 
 
 def _applicable(state: SandboxState, channel: SandboxChannel, rich_menu_id: Any) -> RichMenu:

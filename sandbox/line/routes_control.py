@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
 from sandbox.line import pages
 from sandbox.line.deps import get_simulator, get_state
+from sandbox.line.login import liff_endpoint
 from sandbox.line.models import WebhookDelivery
 from sandbox.line.simulate import Simulator
 from sandbox.line.state import SandboxState
@@ -88,6 +89,15 @@ class IdTokenIn(BaseModel):
     nonce: str | None = None
     alg: Literal["ES256", "HS256"] = "ES256"
     expires_in: int = 3600
+
+
+class LiffAppIn(BaseModel):
+    """A LIFF app to register: its LINE Login channel and the hub page it opens."""
+
+    login_channel_id: str
+    endpoint_url: str
+    liff_id: str | None = None
+    view_type: Literal["compact", "tall", "full"] = "full"
 
 
 class RateLimitIn(BaseModel):
@@ -200,6 +210,37 @@ def issue_tokens(user_id: str, body: IdTokenIn, state: State) -> dict[str, Any]:
         )
         access_token = state.issue_access_token(user_id, body.login_channel_id)
     return {"id_token": id_token, "access_token": access_token}
+
+
+@router.post("/liff-apps")
+def create_liff_app(body: LiffAppIn, state: State) -> dict[str, str]:
+    """Register a LIFF app."""
+    fields = body.model_dump()
+    return state.add_liff_app(
+        fields.pop("login_channel_id"), fields.pop("endpoint_url"), **fields
+    ).to_dict()
+
+
+@router.get("/liff-apps")
+def list_liff_apps(state: State) -> list[dict[str, str]]:
+    """List the registered LIFF apps."""
+    with state.lock:
+        return [app.to_dict() for app in state.liff_apps.values()]
+
+
+@router.get("/liff-apps/{liff_id}/open", response_model=None)
+def open_liff_app(
+    liff_id: str, request: Request, state: State, sandbox_user: str | None = None, path: str = ""
+) -> RedirectResponse | HTMLResponse:
+    """Open a LIFF app as a simulated user, like tapping its LIFF URL in LINE.
+
+    Without ``sandbox_user``, the browser first picks a user.
+    """
+    with _known():
+        app = state.liff_app(liff_id)
+    if sandbox_user is None:
+        return HTMLResponse(pages.choose_user_html(state, str(request.url)))
+    return RedirectResponse(liff_endpoint(app, sandbox_user, path), status_code=302)
 
 
 @router.get("/webhooks")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import html
 from importlib import resources
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from sandbox.line import pages
 from sandbox.line.deps import bearer_token, get_simulator, get_state
 from sandbox.line.errors import OAuthError
 from sandbox.line.simulate import Simulator
@@ -96,21 +96,10 @@ def liff_sdk() -> Response:
 @router.get("/sandbox/liff/login", response_class=HTMLResponse)
 def liff_login(state: State, redirect_uri: str) -> HTMLResponse:
     """Let the browser pick a simulated user, then go back to the LIFF page as that user."""
-    with state.lock:
-        users = list(state.users.values())
-    separator = "&" if "?" in redirect_uri else "?"
-    links = [(u, redirect_uri + separator + urlencode({"sandbox_user": u.user_id})) for u in users]
-    items = "".join(
-        f'<li><a href="{html.escape(href)}">{html.escape(u.display_name)}</a>'
-        f" <code>{u.user_id}</code></li>"
-        for u, href in links
-    )
-    return _page("Log in to LINE (sandbox)", f"Choose who you are:</p><ul>{items}</ul><p>")
+    return HTMLResponse(pages.choose_user_html(state, redirect_uri))
 
 
 def _page(title: str, text: str, *, status_code: int = 200) -> HTMLResponse:
-    body = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"</head><body><h1>{html.escape(title)}</h1><p>{text}</p></body></html>"
+    return HTMLResponse(
+        pages.document(title, f"<p>{html.escape(text)}</p>"), status_code=status_code
     )
-    return HTMLResponse(body, status_code=status_code)

@@ -6,18 +6,22 @@ import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from sandbox.line import messaging
-from sandbox.line.deps import api_channel, get_state, json_body, request_id
-from sandbox.line.errors import LineApiError, not_found
-from sandbox.line.messaging import SendRequest
+from sandbox.line.deps import api_channel, get_simulator, get_state, json_body, request_id
+from sandbox.line.errors import LineApiError, invalid_body, not_found
+from sandbox.line.messaging import SendRequest, iso_time
 from sandbox.line.models import SandboxChannel
+from sandbox.line.simulate import Simulator
 from sandbox.line.state import SandboxState
+from sandbox.line.validation import require_object
 
 router = APIRouter()
 
 State = Annotated[SandboxState, Depends(get_state)]
 RequestId = Annotated[str, Depends(request_id)]
+Sim = Annotated[Simulator, Depends(get_simulator)]
 RetryKey = Annotated[str | None, Header(alias="X-Line-Retry-Key")]
 MAX_FOLLOWER_PAGE = 1000
 
@@ -166,3 +170,45 @@ def _decode_cursor(start: str | None) -> int:
         return int(base64.urlsafe_b64decode(start.encode()).decode())
     except ValueError:
         raise LineApiError(400, "The value of the 'start' parameter is invalid") from None
+
+
+@router.get("/v2/bot/channel/webhook/endpoint")
+def get_webhook_endpoint(
+    channel: SandboxChannel = api_channel("getWebhookEndpoint"),
+) -> dict[str, Any]:
+    """Return the channel's webhook URL and whether webhooks are sent."""
+    return {"endpoint": channel.webhook_url or "", "active": bool(channel.webhook_url)}
+
+
+@router.put("/v2/bot/channel/webhook/endpoint")
+async def set_webhook_endpoint(
+    request: Request, state: State, channel: SandboxChannel = api_channel("setWebhookEndpoint")
+) -> dict[str, Any]:
+    """Set the channel's webhook URL (how a hub can register itself)."""
+    body = require_object(await json_body(request))
+    endpoint = body.get("endpoint")
+    if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+        raise invalid_body(("endpoint", "must be a valid URL"))
+    state.update_channel(channel.channel_id, webhook_url=endpoint)
+    return {}
+
+
+@router.post("/v2/bot/channel/webhook/test")
+async def test_webhook_endpoint(
+    request: Request, sim: Sim, channel: SandboxChannel = api_channel("testWebhookEndpoint")
+) -> dict[str, Any]:
+    """Send an empty-events webhook to the given (or current) URL and report the answer."""
+    raw = await request.body()
+    body = require_object(await json_body(request)) if raw else {}
+    endpoint = body.get("endpoint") or channel.webhook_url
+    delivery = await run_in_threadpool(
+        sim.check_connectivity, channel_id=channel.channel_id, url=endpoint
+    )
+    status = delivery.status_code or 0
+    return {
+        "success": delivery.ok,
+        "timestamp": iso_time(delivery.sent_at),
+        "statusCode": status,
+        "reason": "OK" if delivery.ok else "ERROR",
+        "detail": str(status) if delivery.status_code else (delivery.error or ""),
+    }

@@ -38,6 +38,54 @@ def get_rich_menu_list(
         return {"richmenus": [m.response() for m in channel.rich_menus.values()]}
 
 
+@router.post("/v2/bot/richmenu/alias")
+async def create_rich_menu_alias(
+    request: Request, state: State, channel: SandboxChannel = api_channel("createRichMenuAlias")
+) -> dict[str, Any]:
+    """Create a rich menu alias."""
+    richmenus.create_alias(state, channel, await json_body(request))
+    return {}
+
+
+@router.get("/v2/bot/richmenu/alias/list")
+def get_rich_menu_alias_list(
+    state: State, channel: SandboxChannel = api_channel("getRichMenuAliasList")
+) -> dict[str, Any]:
+    """List the channel's rich menu aliases."""
+    with state.lock:
+        aliases = list(channel.rich_menu_aliases)
+    return {"aliases": [richmenus.alias(state, channel, a) for a in aliases]}
+
+
+@router.get("/v2/bot/richmenu/alias/{alias_id}")
+def get_rich_menu_alias(
+    alias_id: str, state: State, channel: SandboxChannel = api_channel("getRichMenuAlias")
+) -> dict[str, str]:
+    """Return one rich menu alias."""
+    return richmenus.alias(state, channel, alias_id)
+
+
+@router.post("/v2/bot/richmenu/alias/{alias_id}")
+async def update_rich_menu_alias(
+    alias_id: str,
+    request: Request,
+    state: State,
+    channel: SandboxChannel = api_channel("updateRichMenuAlias"),
+) -> dict[str, Any]:
+    """Point an alias at another rich menu."""
+    richmenus.update_alias(state, channel, alias_id, await json_body(request))
+    return {}
+
+
+@router.delete("/v2/bot/richmenu/alias/{alias_id}")
+def delete_rich_menu_alias(
+    alias_id: str, state: State, channel: SandboxChannel = api_channel("deleteRichMenuAlias")
+) -> dict[str, Any]:
+    """Delete a rich menu alias."""
+    richmenus.delete_alias(state, channel, alias_id)
+    return {}
+
+
 @router.get("/v2/bot/richmenu/{rich_menu_id}")
 def get_rich_menu(
     rich_menu_id: str, state: State, channel: SandboxChannel = api_channel("getRichMenu")

@@ -99,9 +99,11 @@ class Simulator:
         event["link"] = {"result": "ok" if succeeded else "failed", "nonce": nonce}
         return self.send(channel, [event])
 
-    def check_connectivity(self, *, channel_id: str | None = None) -> WebhookDelivery:
+    def check_connectivity(
+        self, *, channel_id: str | None = None, url: str | None = None
+    ) -> WebhookDelivery:
         """Send an empty ``events`` list, as LINE's console 'Verify' button does."""
-        return self.send(self.state.channel(channel_id), [])
+        return self.send(self.state.channel(channel_id), [], url=url)
 
     def redeliver(self, webhook_event_id: str) -> WebhookDelivery:
         """Send a past event again: same event, same timestamp, ``isRedelivery: true``."""
@@ -110,10 +112,14 @@ class Simulator:
         resent = {**event, "deliveryContext": {"isRedelivery": True}}
         return self.send(channel, [resent])
 
-    def send(self, channel: SandboxChannel, events: list[dict[str, Any]]) -> WebhookDelivery:
-        """Sign and POST ``events`` to the channel's webhook URL; record the delivery."""
+    def send(
+        self, channel: SandboxChannel, events: list[dict[str, Any]], *, url: str | None = None
+    ) -> WebhookDelivery:
+        """Sign and POST ``events`` to ``url`` (default: the channel's); record the delivery."""
         body = webhooks.encode_body(channel, events)
-        delivery = webhooks.post(channel, body, now=self.state.clock(), timeout=self.timeout)
+        delivery = webhooks.post(
+            channel, body, now=self.state.clock(), timeout=self.timeout, url=url
+        )
         self.state.record_delivery(delivery)
         return delivery
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.line import ids, tokens
-from sandbox.line.errors import LineApiError, OAuthError, unauthorized
+from sandbox.line.errors import LineApiError, unauthorized
 from sandbox.line.limits import FailureInjector, RateLimiter, RetryKeyStore
+from sandbox.line.login import LiffApp, LoginAccessToken, LoginState
 from sandbox.line.models import (
     ReceivedMessage,
     SandboxChannel,
@@ -27,8 +28,6 @@ from sandbox.line.recorder import ApiCall
 
 LINK_TOKEN_TTL_SECONDS = 600
 REPLY_TOKEN_TTL_SECONDS = 60
-SIGNING_KEY_GRACE_SECONDS = 24 * 3600
-LOGIN_ACCESS_TOKEN_TTL_SECONDS = 30 * 24 * 3600
 CHANNEL_MODES = ("active", "standby")
 API_LOG_SIZE = 2000
 
@@ -53,17 +52,7 @@ class LinkToken:
     used: bool = False
 
 
-@dataclass
-class LoginAccessToken:
-    """A LINE Login access token issued for a simulated user."""
-
-    user_id: str
-    login_channel_id: str
-    scope: str
-    expires_at: float
-
-
-class SandboxState:
+class SandboxState(LoginState):
     """Channels, users and everything the emulated platform remembers, behind one lock."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
@@ -82,6 +71,7 @@ class SandboxState:
         self.reply_tokens: dict[str, ReplyToken] = {}
         self.link_tokens: dict[str, LinkToken] = {}
         self.login_access_tokens: dict[str, LoginAccessToken] = {}
+        self.liff_apps: dict[str, LiffApp] = {}
         self.narrowcasts: dict[str, dict[str, Any]] = {}
         self.received: list[ReceivedMessage] = []
         self.deliveries: list[WebhookDelivery] = []
@@ -163,8 +153,9 @@ class SandboxState:
     def channel_for_token(self, access_token: str | None) -> SandboxChannel:
         """Return the channel whose access token this is, or raise LINE's 401."""
         with self.lock:
+            presented = (access_token or "").encode("utf-8", "surrogateescape")
             for channel in self.channels.values():
-                if access_token and secrets.compare_digest(channel.access_token, access_token):
+                if presented and secrets.compare_digest(channel.access_token.encode(), presented):
                     return channel
         raise unauthorized()
 
@@ -329,110 +320,6 @@ class SandboxState:
             valid = not link.used and link.expires_at > self.clock()
             link.used = True
             return link, valid
-
-    # LINE Login
-
-    def rotate_signing_key(self, *, grace_seconds: float = SIGNING_KEY_GRACE_SECONDS) -> str:
-        """Sign new ID tokens with a fresh key; the old one stays in the JWKS for a while."""
-        with self.lock:
-            now = self.clock()
-            for key in self.signing_keys:
-                if key.retire_at is None:
-                    key.retire_at = now + grace_seconds
-            new_key = tokens.new_signing_key(now)
-            self.signing_keys.append(new_key)
-            return new_key.kid
-
-    def published_keys(self) -> list[tokens.SigningKey]:
-        """Return the keys still published in the JWKS (current and not yet retired)."""
-        with self.lock:
-            now = self.clock()
-            return [k for k in self.signing_keys if k.retire_at is None or k.retire_at > now]
-
-    def jwks(self) -> dict[str, Any]:
-        """Return the JWK set served at ``/oauth2/v2.1/certs``."""
-        return tokens.jwks(self.published_keys())
-
-    def issue_id_token(
-        self,
-        user_id: str,
-        login_channel_id: str,
-        *,
-        nonce: str | None = None,
-        alg: tokens.Algorithm = "ES256",
-        expires_in: int = 3600,
-        name: str | None = None,
-        picture: str | None = None,
-        email: str | None = None,
-        amr: tuple[str, ...] = ("linesso",),
-    ) -> str:
-        """Issue an ID token for a simulated user, signed like LINE's (ES256 or HS256)."""
-        user = self.user(user_id)
-        now = int(self.clock())
-        claims: dict[str, Any] = {
-            "iss": tokens.ISSUER,
-            "sub": user.user_id,
-            "aud": login_channel_id,
-            "exp": now + expires_in,
-            "iat": now,
-            "amr": list(amr),
-            "name": name or user.display_name,
-        }
-        optional = {"nonce": nonce, "picture": picture or user.picture_url, "email": email}
-        claims.update({k: v for k, v in optional.items() if v is not None})
-        with self.lock:
-            current = self.signing_keys[-1]
-        return tokens.encode_id_token(
-            claims, alg=alg, signing_key=current, secret=self._login_secret(login_channel_id)
-        )
-
-    def verify_id_token(
-        self,
-        id_token: str,
-        client_id: str,
-        *,
-        nonce: str | None = None,
-        user_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Verify an ID token like ``POST /oauth2/v2.1/verify``; raise OAuthError on failure."""
-        claims = tokens.decode_id_token(
-            id_token, keys=self.published_keys(), secret=self._login_secret(client_id)
-        )
-        tokens.check_id_token_claims(
-            claims, client_id=client_id, now=self.clock(), nonce=nonce, user_id=user_id
-        )
-        return claims
-
-    def issue_access_token(
-        self,
-        user_id: str,
-        login_channel_id: str,
-        *,
-        scope: str = "profile openid",
-        expires_in: int = LOGIN_ACCESS_TOKEN_TTL_SECONDS,
-    ) -> str:
-        """Issue a LINE Login access token for a simulated user."""
-        self.user(user_id)
-        token = ids.new_token(40)
-        with self.lock:
-            self.login_access_tokens[token] = LoginAccessToken(
-                user_id, login_channel_id, scope, self.clock() + expires_in
-            )
-        return token
-
-    def verify_access_token(self, access_token: str) -> LoginAccessToken:
-        """Return a live LINE Login access token, or raise LINE's 400."""
-        with self.lock:
-            token = self.login_access_tokens.get(access_token)
-            if token is None:
-                raise OAuthError("invalid access token")
-            if token.expires_at <= self.clock():
-                raise OAuthError("access token expired")
-            return token
-
-    def _login_secret(self, login_channel_id: str) -> str | None:
-        channel = self.login_channel(login_channel_id)
-        return channel.login_channel_secret if channel else None
 
 
 def _check_mode(mode: str) -> None:

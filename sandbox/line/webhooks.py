@@ -45,17 +45,25 @@ def encode_body(channel: SandboxChannel, events: list[dict[str, Any]]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def post(channel: SandboxChannel, body: bytes, *, now: float, timeout: float) -> WebhookDelivery:
-    """POST a signed body to the channel's webhook URL and record what the hub answered."""
+def post(
+    channel: SandboxChannel,
+    body: bytes,
+    *,
+    now: float,
+    timeout: float,
+    url: str | None = None,
+) -> WebhookDelivery:
+    """POST a signed body to ``url`` (default: the channel's webhook URL); note the answer."""
     signature = sign(channel.channel_secret, body)
+    url = url or channel.webhook_url
     delivery = WebhookDelivery(
         channel_id=channel.channel_id,
-        url=channel.webhook_url,
+        url=url,
         body=body,
         signature=signature,
         sent_at=now,
     )
-    if not channel.webhook_url:
+    if not url:
         delivery.error = "no webhook URL set for the channel"
         return delivery
     headers = {
@@ -65,7 +73,7 @@ def post(channel: SandboxChannel, body: bytes, *, now: float, timeout: float) ->
     }
     try:
         response = httpx.post(
-            channel.webhook_url,
+            url,
             content=body,
             headers=headers,
             timeout=timeout,

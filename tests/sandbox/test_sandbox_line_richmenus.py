@@ -6,6 +6,7 @@ import httpx
 import pytest
 from linebot.v3.messaging import (
     ApiException,
+    CreateRichMenuAliasRequest,
     MessagingApi,
     MessagingApiBlob,
     PostbackAction,
@@ -15,6 +16,7 @@ from linebot.v3.messaging import (
     RichMenuBulkUnlinkRequest,
     RichMenuRequest,
     RichMenuSize,
+    UpdateRichMenuAliasRequest,
 )
 
 from sandbox.line.models import SandboxUser
@@ -139,3 +141,30 @@ def test_rich_menu_creation_is_rate_limited_per_hour(
     with pytest.raises(ApiException) as raised:
         messaging_api.create_rich_menu(menu_request())
     assert raised.value.status == 429
+
+
+def test_alias_points_at_a_menu_and_can_be_repointed(
+    messaging_api: MessagingApi, messaging_blob_api: MessagingApiBlob
+) -> None:
+    first = create_with_image(messaging_api, messaging_blob_api, "tab a")
+    second = create_with_image(messaging_api, messaging_blob_api, "tab b")
+    messaging_api.create_rich_menu_alias(
+        CreateRichMenuAliasRequest(rich_menu_alias_id="tab-a", rich_menu_id=first)
+    )
+    assert messaging_api.get_rich_menu_alias("tab-a").rich_menu_id == first
+    messaging_api.update_rich_menu_alias("tab-a", UpdateRichMenuAliasRequest(rich_menu_id=second))
+    aliases = messaging_api.get_rich_menu_alias_list().aliases
+    assert [(a.rich_menu_alias_id, a.rich_menu_id) for a in aliases] == [("tab-a", second)]
+    messaging_api.delete_rich_menu_alias("tab-a")
+    assert messaging_api.get_rich_menu_alias_list().aliases == []
+
+
+def test_alias_ids_are_unique_per_channel(
+    messaging_api: MessagingApi, messaging_blob_api: MessagingApiBlob
+) -> None:
+    rich_menu_id = create_with_image(messaging_api, messaging_blob_api)
+    request = CreateRichMenuAliasRequest(rich_menu_alias_id="main", rich_menu_id=rich_menu_id)
+    messaging_api.create_rich_menu_alias(request)
+    with pytest.raises(ApiException) as raised:
+        messaging_api.create_rich_menu_alias(request)
+    assert raised.value.status == 400
