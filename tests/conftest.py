@@ -26,7 +26,7 @@ from tsunagu.models import Base
 
 TEST_SECRET_KEY = "tsunagu-test-key-not-for-production"
 
-pytest_plugins = ["tests.factories"]
+pytest_plugins = ["tests.factories", "tests.cli_runner"]
 
 
 def require_services() -> bool:

@@ -271,12 +271,3 @@ def test_a_failing_event_is_recorded_and_retried_without_blocking_others(
         what="the retry to succeed",
     )
     assert friend_of(db, channel, user.user_id).display_name == "Retried"
-
-
-def test_events_per_channel_are_counted_in_metrics(
-    line_sandbox: SandboxServer, channel: ChannelSetup, hub_url: str
-) -> None:
-    user = line_sandbox.state.add_user()
-    line_sandbox.simulate.follow(user.user_id, channel_id=channel.channel_id)
-    text = httpx.get(f"{hub_url}/metrics").text
-    assert 'tsunagu_webhook_requests_total{outcome="accepted",source="line"}' in text

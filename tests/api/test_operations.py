@@ -1,0 +1,46 @@
+"""Health, readiness, metrics and request ids: what an operator's tooling reads."""
+
+from __future__ import annotations
+
+import httpx
+
+from sandbox.line.server import SandboxServer
+from tests.factories import ChannelSetup
+
+
+def test_healthz_and_readyz_answer_ok_with_the_database_and_worker_up(hub_url: str) -> None:
+    assert httpx.get(f"{hub_url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{hub_url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_every_response_carries_a_request_id_and_echoes_the_callers(hub_url: str) -> None:
+    generated = httpx.get(f"{hub_url}/healthz").headers["x-request-id"]
+    echoed = httpx.get(f"{hub_url}/healthz", headers={"X-Request-ID": "trace-42"})
+    assert len(generated) == 32
+    assert echoed.headers["x-request-id"] == "trace-42"
+
+
+def test_errors_are_json_with_a_name_and_what_to_do(hub_url: str) -> None:
+    response = httpx.get(f"{hub_url}/api/admin/v1/friends")
+    assert response.status_code == 401
+    body = response.json()
+    assert body["error"] == "Unauthorized" and "Bearer" in body["detail"]
+
+
+def test_metrics_count_webhooks_by_outcome_and_show_processing_lag(
+    hub_url: str, line_sandbox: SandboxServer, channel: ChannelSetup
+) -> None:
+    user = line_sandbox.state.add_user()
+    line_sandbox.simulate.follow(user.user_id, channel_id=channel.channel_id)
+    httpx.post(channel.webhook_url, content=b"{}", headers={"x-line-signature": "forged"})
+
+    text = httpx.get(f"{hub_url}/metrics").text
+
+    assert 'tsunagu_webhook_requests_total{outcome="accepted",source="line"}' in text
+    assert 'tsunagu_webhook_requests_total{outcome="InvalidSignature",source="line"}' in text
+    assert "tsunagu_event_processing_lag_seconds" in text
+    assert (
+        'tsunagu_http_request_seconds_bucket{le="0.05",route="/webhooks/line/{channel_id}"}' in text
+    )
