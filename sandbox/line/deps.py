@@ -45,7 +45,7 @@ def channel_for(endpoint: str) -> Callable[[Request], SandboxChannel]:
         if token is None:
             raise unauthorized()
         channel = state.channel_for_token(token)
-        state.admit(channel, endpoint)
+        request.state.response_delay = state.admit(channel, endpoint)
         return channel
 
     return dependency

@@ -54,14 +54,24 @@ class RateLimiter:
 
 
 class FailureInjector:
-    """Queued statuses per endpoint: the next calls of that endpoint fail with them, in order."""
+    """Queued failures per endpoint: statuses the next calls answer, or delays before answering."""
 
     def __init__(self) -> None:
         self._queued: dict[str, deque[int]] = defaultdict(deque)
+        self._delays: dict[str, deque[float]] = defaultdict(deque)
 
     def inject(self, endpoint: str, statuses: list[int]) -> None:
         """Make the next ``len(statuses)`` calls of ``endpoint`` answer these statuses."""
         self._queued[endpoint].extend(statuses)
+
+    def delay(self, endpoint: str, seconds: float, times: int) -> None:
+        """Make the next ``times`` calls of ``endpoint`` succeed but answer ``seconds`` late."""
+        self._delays[endpoint].extend([seconds] * times)
+
+    def take_delay(self, endpoint: str) -> float:
+        """Return how long to hold the answer of this call (0 when nothing is queued)."""
+        delays = self._delays.get(endpoint)
+        return delays.popleft() if delays else 0.0
 
     def take(self, endpoint: str) -> None:
         """Raise the next injected failure for ``endpoint``, if one is queued."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -42,6 +43,19 @@ class ApiCall:
         """The response body decoded as JSON, or None when it is not JSON."""
         return _json_or_none(self.response_body)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the call as ``GET /sandbox/api-calls`` shows it (bodies decoded when JSON)."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "request_id": self.request_id,
+            "status_code": self.status_code,
+            "retry_key": self.request_headers.get("x-line-retry-key"),
+            "request": self.request_json(),
+            "response": self.response_json(),
+        }
+
 
 class RecorderMiddleware:
     """Assign the request id before the app runs; log each platform call with ``record``."""
@@ -72,6 +86,10 @@ class RecorderMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # An injected delay holds the answer after the request was processed.
+                delay = scope["state"].get("response_delay", 0.0)
+                if delay:
+                    await asyncio.sleep(delay)
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 message["headers"] = headers

@@ -115,6 +115,14 @@ class FailuresIn(BaseModel):
     statuses: list[int]
 
 
+class DelayIn(BaseModel):
+    """A delay before answering the next calls of an endpoint (operationId)."""
+
+    endpoint: str
+    seconds: float
+    times: int = 1
+
+
 @router.post("/channels")
 def create_channel(body: ChannelIn, state: State) -> dict[str, Any]:
     """Register a channel."""
@@ -266,6 +274,24 @@ def set_rate_limit(body: RateLimitIn, state: State) -> None:
 def inject_failures(body: FailuresIn, state: State) -> None:
     """Make the next calls of one endpoint fail."""
     state.inject_failures(body.endpoint, body.statuses)
+
+
+@router.post("/delays", status_code=204)
+def inject_delay(body: DelayIn, state: State) -> None:
+    """Make the next calls of one endpoint answer late (after being processed)."""
+    state.inject_delay(body.endpoint, body.seconds, times=body.times)
+
+
+@router.post("/reset", status_code=204)
+def reset(state: State) -> None:
+    """Forget every channel, user, message, webhook and limit."""
+    state.reset()
+
+
+@router.get("/api-calls")
+def list_api_calls(state: State) -> list[dict[str, Any]]:
+    """List the latest platform API calls with their JSON bodies, oldest first."""
+    return [call.to_dict() for call in state.api_calls()]
 
 
 @router.post("/signing-keys/rotate")

@@ -249,6 +249,15 @@ class SandboxState(LoginState):
         with self.lock:
             self.failures.inject(endpoint, list(statuses))
 
+    def inject_delay(self, endpoint: str, seconds: float, *, times: int = 1) -> None:
+        """Process the next calls of ``endpoint`` normally but answer them ``seconds`` late.
+
+        A client that times out meanwhile sees a failure although LINE accepted the request:
+        its retry with the same retry key must then get 409.
+        """
+        with self.lock:
+            self.failures.delay(endpoint, seconds, times)
+
     def set_monthly_quota(self, channel_id: str, limit: int | None, *, usage: int = 0) -> None:
         """Set a channel's monthly message limit (None = unlimited) and its usage so far."""
         with self.lock:
@@ -257,11 +266,12 @@ class SandboxState(LoginState):
             channel.usage = usage
             channel.usage_month = self._month()
 
-    def admit(self, channel: SandboxChannel, endpoint: str) -> None:
-        """Apply injected failures then the rate limit to one API call."""
+    def admit(self, channel: SandboxChannel, endpoint: str) -> float:
+        """Apply injected failures then the rate limit to one API call; return its delay."""
         with self.lock:
             self.failures.take(endpoint)
             self.rate_limiter.hit(channel.channel_id, endpoint, self.clock())
+            return self.failures.take_delay(endpoint)
 
     def current_usage(self, channel: SandboxChannel) -> int:
         """Return the channel's messages counted this month, resetting at a new month."""

@@ -6,6 +6,7 @@ import threading
 import uuid
 
 import httpx
+import pytest
 from linebot.v3.messaging import (
     ApiException,
     MessagingApi,
@@ -111,3 +112,24 @@ def test_reset_forgets_channels_users_and_traffic(
     line.state.reset()
     assert line.state.channels == {} and line.state.users == {}
     assert line.state.webhook_deliveries() == [] and line.state.api_calls() == []
+
+
+def test_limits_and_failures_are_set_over_http(
+    line: SandboxServer,
+    http: httpx.Client,
+    friend: SandboxUser,
+    messaging_api: MessagingApi,
+) -> None:
+    http.post("/sandbox/failures", json={"endpoint": "getProfile", "statuses": [503]})
+    http.post("/sandbox/rate-limits", json={"endpoint": "getProfile", "limit": 1})
+    with pytest.raises(ApiException) as failed:
+        messaging_api.get_profile(friend.user_id)
+    messaging_api.get_profile(friend.user_id)
+    with pytest.raises(ApiException) as limited:
+        messaging_api.get_profile(friend.user_id)
+    assert (failed.value.status, limited.value.status) == (503, 429)
+    calls = http.get("/sandbox/api-calls").json()
+    assert [c["status_code"] for c in calls] == [503, 200, 429]
+    assert calls[1]["response"]["userId"] == friend.user_id
+    assert http.post("/sandbox/reset").status_code == 204
+    assert http.get("/sandbox/users").json() == []

@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+import urllib3
 from linebot.v3.messaging import (
     ApiException,
     Limit,
@@ -217,6 +218,20 @@ def test_injected_failures_come_first_then_the_call_succeeds(
         statuses.append(raised.value.status)
     assert statuses == [500, 429]
     assert push_text(messaging_api, friend.user_id, retry_key=retry_key).status_code == 200
+    assert len(line.state.inbox(friend.user_id)) == 1
+
+
+def test_request_accepted_after_a_client_timeout_gets_409_on_retry(
+    line: SandboxServer, friend: SandboxUser, messaging_api: MessagingApi
+) -> None:
+    line.state.inject_delay("pushMessage", 0.5)
+    retry_key = str(uuid.uuid4())
+    request = PushMessageRequest(to=friend.user_id, messages=[TextMessage(text="once")])
+    with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+        messaging_api.push_message(request, x_line_retry_key=retry_key, _request_timeout=0.1)
+    with pytest.raises(ApiException) as raised:
+        messaging_api.push_message(request, x_line_retry_key=retry_key)
+    assert raised.value.status == 409
     assert len(line.state.inbox(friend.user_id)) == 1
 
 

@@ -9,6 +9,7 @@
   var sandboxOrigin = new URL(document.currentScript.src).origin;
   var userId = new URLSearchParams(window.location.search).get("sandbox_user");
   var session = { idToken: null, accessToken: null };
+  var markReady;
 
   function loginChannelId(liffId) {
     // A LIFF ID starts with its LINE Login channel ID: "<channelId>-<suffix>".
@@ -30,9 +31,11 @@
 
   var liff = {
     id: null,
+    ready: new Promise(function (resolve) { markReady = resolve; }),
     init: function (config) {
       liff.id = config.liffId;
       if (!userId) {
+        markReady();
         return Promise.resolve();
       }
       return fetch(sandboxOrigin + "/sandbox/users/" + encodeURIComponent(userId) + "/id-token", {
@@ -42,6 +45,7 @@
       }).then(checked).then(function (tokens) {
         session.idToken = tokens.id_token;
         session.accessToken = tokens.access_token;
+        markReady();
       });
     },
     isLoggedIn: function () { return session.idToken !== null; },
