@@ -127,9 +127,14 @@ class DelayIn(BaseModel):
 def create_channel(body: ChannelIn, state: State) -> dict[str, Any]:
     """Register a channel."""
     fields = body.model_dump()
-    return state.add_channel(
-        fields.pop("channel_id"), fields.pop("channel_secret"), fields.pop("access_token"), **fields
-    ).to_dict()
+    with _valid():
+        channel = state.add_channel(
+            fields.pop("channel_id"),
+            fields.pop("channel_secret"),
+            fields.pop("access_token"),
+            **fields,
+        )
+    return channel.to_dict()
 
 
 @router.get("/channels")
@@ -149,10 +154,8 @@ def update_channel(channel_id: str, body: ChannelPatch, state: State) -> dict[st
 @router.post("/users")
 def create_user(body: UserIn, state: State) -> dict[str, Any]:
     """Create a simulated user."""
-    try:
+    with _valid():
         return state.add_user(**body.model_dump()).to_dict()
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/users")
@@ -208,7 +211,7 @@ def postback(user_id: str, body: PostbackIn, sim: Sim) -> dict[str, Any]:
 @router.post("/users/{user_id}/id-token")
 def issue_tokens(user_id: str, body: IdTokenIn, state: State) -> dict[str, Any]:
     """Issue an ID token and a LINE Login access token for the user (LIFF's login)."""
-    with _known():
+    with _known(), _valid():
         id_token = state.issue_id_token(
             user_id,
             body.login_channel_id,
@@ -321,3 +324,12 @@ def _known() -> Iterator[None]:
         yield
     except KeyError as exc:
         raise HTTPException(404, str(exc.args[0]) if exc.args else "not found") from None
+
+
+@contextmanager
+def _valid() -> Iterator[None]:
+    """Turn a ValueError from the state (a malformed id, a missing secret) into a 422."""
+    try:
+        yield
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None

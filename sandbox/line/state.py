@@ -99,6 +99,8 @@ class SandboxState(LoginState):
     ) -> SandboxChannel:
         """Register a Messaging API channel (and its LINE Login channel, when given)."""
         _check_mode(mode)
+        if bot_user_id is not None and not ids.is_user_id(bot_user_id):
+            raise ValueError(f"{bot_user_id!r} is not a LINE user ID (U + 32 lowercase hex)")
         channel = SandboxChannel(
             channel_id=channel_id,
             channel_secret=channel_secret,
