@@ -15,7 +15,7 @@ from sandbox.line.messaging import SendRequest, iso_time
 from sandbox.line.models import SandboxChannel
 from sandbox.line.simulate import Simulator
 from sandbox.line.state import SandboxState
-from sandbox.line.validation import require_object
+from sandbox.line.validation import check_messages, require_object
 
 router = APIRouter()
 
@@ -212,3 +212,37 @@ async def test_webhook_endpoint(
         "reason": "OK" if delivery.ok else "ERROR",
         "detail": str(status) if delivery.status_code else (delivery.error or ""),
     }
+
+
+def _add_validate_route(kind: str) -> None:
+    operation_id = "validate" + kind.capitalize()
+
+    async def validate_messages(
+        request: Request, channel: SandboxChannel = api_channel(operation_id)
+    ) -> dict[str, Any]:
+        """Check message objects without sending them."""
+        check_messages(require_object(await json_body(request)))
+        return {}
+
+    router.add_api_route(
+        f"/v2/bot/message/validate/{kind}", validate_messages, methods=["POST"], name=operation_id
+    )
+
+
+for _kind in ("reply", "push", "multicast", "narrowcast", "broadcast"):
+    _add_validate_route(_kind)
+
+
+@router.post("/v2/bot/chat/loading/start", status_code=202)
+async def show_loading_animation(
+    request: Request, state: State, channel: SandboxChannel = api_channel("showLoadingAnimation")
+) -> dict[str, Any]:
+    """Accept a loading indicator for a friend's chat (5-60 seconds, in steps of 5)."""
+    body = require_object(await json_body(request))
+    chat_id = body.get("chatId")
+    if not isinstance(chat_id, str) or not channel.is_following(chat_id):
+        raise LineApiError(400, "The property, 'chatId', in the request body is invalid")
+    seconds = body.get("loadingSeconds", 20)
+    if not isinstance(seconds, int) or seconds % 5 or not 5 <= seconds <= 60:
+        raise invalid_body(("loadingSeconds", "must be a multiple of 5 between 5 and 60"))
+    return {}

@@ -15,7 +15,9 @@ from linebot.v3.messaging import (
     NarrowcastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
+    ShowLoadingAnimationRequest,
     TextMessage,
+    ValidateMessageRequest,
 )
 from linebot.v3.messaging.models import BroadcastRequest
 from sandbox_line_support import ACCESS_TOKEN, FakeClock
@@ -303,3 +305,19 @@ def test_inbox_is_visible_over_http(
     assert [m["message"]["text"] for m in messages] == ["see me"]
     page = http.get("/sandbox")
     assert "see me" in page.text and "Hanako" in page.text
+
+
+def test_messages_are_validated_without_being_sent(
+    line: SandboxServer, http: httpx.Client, friend: SandboxUser, messaging_api: MessagingApi
+) -> None:
+    messaging_api.validate_push(ValidateMessageRequest(messages=[TextMessage(text="ok")]))
+    too_long = {"messages": [{"type": "text", "text": "x" * 5001}]}
+    assert raw_post(http, "/v2/bot/message/validate/push", too_long).status_code == 400
+    assert line.state.inbox(friend.user_id) == []
+
+
+def test_loading_animation_is_accepted_for_a_friend(
+    friend: SandboxUser, messaging_api: MessagingApi
+) -> None:
+    request = ShowLoadingAnimationRequest(chat_id=friend.user_id, loading_seconds=10)
+    assert messaging_api.show_loading_animation_with_http_info(request).status_code == 202
