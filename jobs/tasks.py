@@ -16,6 +16,8 @@ from core.enqueue import enqueue_after_commit
 from core.inbox import InboundEvent
 from idlink.events import handle_line_event
 from jobs import runtime
+from messaging import dispatcher, guardrails
+from messaging.limiter import limiter_for
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ def _handler_for(settings: Settings) -> inbox.Handler:
     def handle(session: Session, event: InboundEvent) -> None:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
+            guardrails.on_line_event(session, event)
         else:
             handle_connector_event(session, event)
 
@@ -75,3 +78,23 @@ def sync_connection(connection_id: int) -> None:
         sync.run_sync(rt.database, connection_id=connection_id)
     except sync.SyncBusy as exc:
         log.info("%s", exc.detail)
+
+
+@shared_task(name="messaging.dispatch")
+def dispatch_deliveries() -> int:
+    """Send due deliveries until none is left; any number of these may run at once."""
+    rt = runtime.current()
+    config = dispatcher.DispatchConfig(api_url=rt.settings.line_api_url)
+    stats = dispatcher.run(rt.database, config=config, limiter=limiter_for(rt.settings.broker_url))
+    return stats.requests
+
+
+@shared_task(name="messaging.sweep")
+def sweep_deliveries() -> int:
+    """Recover batches a killed worker left, suppress what blocked friends had pending, nudge."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        due = dispatcher.sweep(session)
+        if due:
+            enqueue_after_commit(session, "messaging.dispatch")
+    return due

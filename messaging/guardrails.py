@@ -1,0 +1,287 @@
+"""Guardrails applied when planning and again just before sending.
+
+The friend follows and has not opted out, quiet hours in the channel's timezone, frequency caps
+per friend (rolling day and week), and the monthly quota. Each check answers with the reason a
+delivery is held back, which is stored on the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from connectors.line.sending import LineSender
+from core.clock import utcnow
+from core.inbox import InboundEvent
+from idlink.models import Friend, FriendStatus
+from messaging.models import Consent, Delivery, DeliveryState, SendPolicy
+
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+# What a shop gets before it configures anything: nothing is sent at night; no caps.
+DEFAULT_QUIET_START = time(22, 0)
+DEFAULT_QUIET_END = time(8, 0)
+BLOCKED_REASON = "friend blocked the account"
+OPTED_OUT_REASON = "friend opted out of messages"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Quiet hours (local times; None: none) and caps (None: no cap) for one delivery source."""
+
+    quiet_start: time | None = DEFAULT_QUIET_START
+    quiet_end: time | None = DEFAULT_QUIET_END
+    per_day: int | None = None
+    per_week: int | None = None
+
+    @property
+    def capped(self) -> bool:
+        return self.per_day is not None or self.per_week is not None
+
+
+def _parse_time(value: str | None) -> time | None:
+    return time.fromisoformat(value) if value else None
+
+
+def _policy(row: SendPolicy) -> Policy:
+    return Policy(
+        quiet_start=_parse_time(row.quiet_start),
+        quiet_end=_parse_time(row.quiet_end),
+        per_day=row.per_day,
+        per_week=row.per_week,
+    )
+
+
+class PolicyBook:
+    """A shop's send policies, read once; the longest matching source prefix wins."""
+
+    def __init__(self, session: Session, shop_id: int) -> None:
+        rows = session.scalars(select(SendPolicy).where(SendPolicy.shop_id == shop_id))
+        self._by_prefix = {row.source_prefix: _policy(row) for row in rows}
+
+    def for_source(self, source: str) -> Policy:
+        """The policy of the longest configured prefix of ``source`` (the shop default: '')."""
+        matches = [p for p in self._by_prefix if source.startswith(p)]
+        if not matches:
+            return Policy()
+        return self._by_prefix[max(matches, key=len)]
+
+
+def set_policy(
+    session: Session,
+    *,
+    shop_id: int,
+    source_prefix: str = "",
+    quiet_hours: tuple[str, str] | None = ("22:00", "08:00"),
+    per_day: int | None = None,
+    per_week: int | None = None,
+) -> SendPolicy:
+    """Create or replace the policy of a source prefix ('' is the shop's default)."""
+    for value in quiet_hours or ():
+        time.fromisoformat(value)
+    row = session.scalar(
+        select(SendPolicy).where(
+            SendPolicy.shop_id == shop_id, SendPolicy.source_prefix == source_prefix
+        )
+    )
+    if row is None:
+        row = SendPolicy(shop_id=shop_id, source_prefix=source_prefix)
+        session.add(row)
+    row.quiet_start, row.quiet_end = quiet_hours or (None, None)
+    row.per_day, row.per_week = per_day, per_week
+    session.flush()
+    return row
+
+
+def quiet_hours_end(moment: datetime, policy: Policy, timezone: str) -> datetime | None:
+    """When quiet hours covering ``moment`` end (UTC), or None when ``moment`` is not quiet."""
+    start, end = policy.quiet_start, policy.quiet_end
+    if start is None or end is None or start == end:
+        return None
+    tz = ZoneInfo(timezone)
+    local = moment.astimezone(tz)
+    clock = local.time().replace(tzinfo=None)
+    today = local.date()
+    if start < end:
+        quiet, resume_on = start <= clock < end, today
+    elif clock >= start:
+        quiet, resume_on = True, today + DAY
+    else:
+        quiet, resume_on = clock < end, today
+    return _at(resume_on, end, tz) if quiet else None
+
+
+def _at(day: date, at: time, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, at, tzinfo=tz).astimezone(ZoneInfo("UTC"))
+
+
+def quiet_reason(resume_at: datetime, timezone: str) -> str:
+    local = resume_at.astimezone(ZoneInfo(timezone))
+    return f"quiet hours: waits until {local:%Y-%m-%d %H:%M} {timezone}"
+
+
+def opted_out(session: Session, friend_ids: Collection[int]) -> set[int]:
+    """The friends among ``friend_ids`` who opted out of messages."""
+    if not friend_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Consent.friend_id).where(
+                Consent.friend_id.in_(friend_ids), Consent.opted_out.is_(True)
+            )
+        )
+    )
+
+
+def set_consent(
+    session: Session,
+    *,
+    friend: Friend,
+    opted_out: bool,
+    source: str,
+    now: datetime | None = None,
+) -> Consent:
+    """Record a friend's opt-out (or opt back in); opting out suppresses what is pending."""
+    now = now or utcnow()
+    consent = session.get(Consent, friend.id)
+    if consent is None:
+        consent = Consent(friend_id=friend.id, shop_id=friend.shop_id, opted_out=opted_out)
+        session.add(consent)
+    consent.opted_out, consent.source, consent.changed_at = opted_out, source, now
+    session.flush()
+    if opted_out:
+        suppress_pending(session, friend_ids=[friend.id], reason=OPTED_OUT_REASON, now=now)
+    return consent
+
+
+def over_caps(
+    session: Session,
+    friend_ids: Collection[int],
+    policy: Policy,
+    *,
+    now: datetime,
+    already: dict[int, int] | None = None,
+) -> dict[int, str]:
+    """Friends who reached a cap: sent messages in the last day/week (plus ``already`` now)."""
+    if not policy.capped or not friend_ids:
+        return {}
+    week_ago, day_ago = now - WEEK, now - DAY
+    rows = session.execute(
+        select(
+            Delivery.friend_id,
+            func.count(),
+            func.count().filter(Delivery.sent_at > day_ago),
+        )
+        .where(
+            Delivery.friend_id.in_(friend_ids),
+            Delivery.state == DeliveryState.SENT,
+            Delivery.sent_at > week_ago,
+        )
+        .group_by(Delivery.friend_id)
+    )
+    sent = {friend_id: (week, day) for friend_id, week, day in rows}
+    capped: dict[int, str] = {}
+    for friend_id in friend_ids:
+        week, day = sent.get(friend_id, (0, 0))
+        extra = (already or {}).get(friend_id, 0)
+        if policy.per_day is not None and day + extra >= policy.per_day:
+            capped[friend_id] = f"frequency cap: {policy.per_day} per day reached"
+        elif policy.per_week is not None and week + extra >= policy.per_week:
+            capped[friend_id] = f"frequency cap: {policy.per_week} per week reached"
+    return capped
+
+
+def suppress_pending(
+    session: Session, *, friend_ids: Iterable[int], reason: str, now: datetime | None = None
+) -> int:
+    """Suppress the friends' deliveries not yet handed to LINE; return how many."""
+    ids = list(friend_ids)
+    if not ids:
+        return 0
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.friend_id.in_(ids),
+            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.HELD]),
+            Delivery.batch_id.is_(None),
+        )
+        .values(state=DeliveryState.SUPPRESSED, reason=reason, updated_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def suppress_for_unfollow(
+    session: Session, *, channel_id: int, line_user_id: str, now: datetime | None = None
+) -> int:
+    """After an unfollow: suppress everything pending for that friend (if they still block)."""
+    friend = session.scalar(
+        select(Friend).where(Friend.channel_id == channel_id, Friend.line_user_id == line_user_id)
+    )
+    if friend is None or friend.status != FriendStatus.BLOCKED:
+        return 0
+    return suppress_pending(session, friend_ids=[friend.id], reason=BLOCKED_REASON, now=now)
+
+
+def suppress_blocked(session: Session, *, now: datetime | None = None) -> int:
+    """Suppress pending deliveries of every friend who blocked the account (the sweeper's net)."""
+    blocked = select(Friend.id).where(Friend.status == FriendStatus.BLOCKED)
+    result = session.execute(
+        update(Delivery)
+        .where(
+            text("deliveries.state = 'pending'"),
+            Delivery.batch_id.is_(None),
+            Delivery.friend_id.in_(blocked),
+        )
+        .values(state=DeliveryState.SUPPRESSED, reason=BLOCKED_REASON, updated_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaCheck:
+    """Whether ``needed`` more messages fit this month, and why not."""
+
+    needed: int
+    remaining: int | None
+
+    @property
+    def fits(self) -> bool:
+        return self.remaining is None or self.needed <= self.remaining
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"monthly quota: this send needs {self.needed} messages, "
+            f"{self.remaining} remain this month"
+        )
+
+
+def check_quota(
+    session: Session, *, sender: LineSender, channel_id: int, needed: int
+) -> QuotaCheck:
+    """Compare ``needed`` with LINE's quota minus consumption and what is queued."""
+    quota = sender.quota()
+    if quota.remaining is None:
+        return QuotaCheck(needed=needed, remaining=None)
+    queued = session.scalar(
+        select(func.count()).where(
+            Delivery.channel_id == channel_id,
+            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.SENDING]),
+        )
+    )
+    return QuotaCheck(needed=needed, remaining=max(0, quota.remaining - (queued or 0)))
+
+
+def on_line_event(session: Session, event: InboundEvent) -> int:
+    """Hook for processed LINE events: an unfollow suppresses what is pending for the friend."""
+    user_id = (event.payload.get("source") or {}).get("userId")
+    if event.event_type != "unfollow" or event.channel_id is None or user_id is None:
+        return 0
+    return suppress_for_unfollow(session, channel_id=event.channel_id, line_user_id=user_id)

@@ -1,0 +1,87 @@
+"""Rendered message sets: checked against LINE's rules when planned, hashed for batching."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from core.errors import Unprocessable
+
+MAX_MESSAGES = 5
+MAX_TEXT_UTF16_UNITS = 5000
+# Message object types the Messaging API accepts in push, multicast and reply.
+MESSAGE_TYPES = frozenset(
+    {
+        "text",
+        "textV2",
+        "sticker",
+        "image",
+        "video",
+        "audio",
+        "location",
+        "imagemap",
+        "template",
+        "flex",
+        "coupon",
+    }
+)
+# Required properties per type (LINE's concrete message schemas).
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "text": ("text",),
+    "textV2": ("text",),
+    "sticker": ("packageId", "stickerId"),
+    "image": ("originalContentUrl", "previewImageUrl"),
+    "video": ("originalContentUrl", "previewImageUrl"),
+    "audio": ("originalContentUrl", "duration"),
+    "location": ("title", "address", "latitude", "longitude"),
+    "imagemap": ("baseUrl", "altText", "baseSize", "actions"),
+    "template": ("altText", "template"),
+    "flex": ("altText", "contents"),
+    "coupon": ("couponId",),
+}
+
+Message = dict[str, Any]
+
+
+class InvalidMessages(Unprocessable):
+    """The messages break one of LINE's rules; nothing was planned. Fix the template."""
+
+
+def utf16_length(text: str) -> int:
+    """Length in UTF-16 code units, as LINE counts its 5,000-character limit."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def validate(messages: Sequence[Message]) -> list[Message]:
+    """Return the messages as a list if LINE would accept them, else raise InvalidMessages."""
+    if not 1 <= len(messages) <= MAX_MESSAGES:
+        raise InvalidMessages(f"a send carries 1 to {MAX_MESSAGES} messages, not {len(messages)}")
+    for index, message in enumerate(messages):
+        _validate_one(index, message)
+    return [dict(m) for m in messages]
+
+
+def _validate_one(index: int, message: Message) -> None:
+    kind = message.get("type") if isinstance(message, dict) else None
+    if kind not in MESSAGE_TYPES:
+        raise InvalidMessages(f"messages[{index}]: unknown message type {kind!r}")
+    missing = [name for name in _REQUIRED[kind] if message.get(name) in (None, "")]
+    if missing:
+        raise InvalidMessages(f"messages[{index}] ({kind}) needs {', '.join(missing)}")
+    if kind in ("text", "textV2"):
+        length = utf16_length(str(message["text"]))
+        if length > MAX_TEXT_UTF16_UNITS:
+            raise InvalidMessages(
+                f"messages[{index}]: text is {length} UTF-16 units, LINE allows "
+                f"{MAX_TEXT_UTF16_UNITS}"
+            )
+
+
+def content_hash(messages: Sequence[Message]) -> str:
+    """A stable hash of the messages: identical content batches into one multicast."""
+    canonical = json.dumps(
+        list(messages), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
