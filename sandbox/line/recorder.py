@@ -13,6 +13,8 @@ from sandbox.line import ids
 REQUEST_ID_HEADER = "x-line-request-id"
 # The sandbox's own control and page routes are not platform traffic.
 UNRECORDED_PREFIXES = ("/sandbox", "/liff/")
+# Bodies are kept for inspection; rich menu images need not be (the log holds 2,000 calls).
+MAX_RECORDED_BODY = 64 * 1024
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -108,9 +110,9 @@ class RecorderMiddleware:
                     request_id=request_id,
                     status_code=start["status"],
                     request_headers=_headers(scope.get("headers", [])),
-                    request_body=request_body,
+                    request_body=request_body[:MAX_RECORDED_BODY],
                     response_headers=_headers(start["headers"]),
-                    response_body=b"".join(response_chunks),
+                    response_body=b"".join(response_chunks)[:MAX_RECORDED_BODY],
                 )
             )
 

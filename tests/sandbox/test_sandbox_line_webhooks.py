@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import httpx
+from linebot.v3.webhook import WebhookParser
+from linebot.v3.webhooks import (
+    AccountLinkEvent,
+    FollowEvent,
+    MessageEvent,
+    PostbackEvent,
+    UnfollowEvent,
+)
 from sandbox_line_specs import LineSpecs
 from sandbox_line_support import CHANNEL_SECRET, HubReceiver
 
@@ -185,3 +193,20 @@ def test_channels_are_set_up_and_patched_over_http(
     assert patched["webhook_url"] == hub.url and patched["mode"] == "standby"
     assert ids.is_user_id(patched["bot_user_id"])
     assert http.patch("/sandbox/channels/nope", json={}).status_code == 404
+
+
+def test_official_webhook_parser_accepts_every_simulated_event(
+    line: SandboxServer, channel: SandboxChannel, friend: SandboxUser, hub: HubReceiver
+) -> None:
+    line.simulate.send_text(friend.user_id, "hi")
+    line.simulate.postback(friend.user_id, "a=1")
+    line.simulate.unfollow(friend.user_id)
+    link_token = line.state.issue_link_token(channel, friend.user_id)
+    line.simulate.account_link(link_token, "n" * 16)
+    parser = WebhookParser(CHANNEL_SECRET)
+    parsed = [
+        type(event)
+        for webhook in hub.received
+        for event in parser.parse(webhook.body.decode(), webhook.headers["x-line-signature"])
+    ]
+    assert parsed == [FollowEvent, MessageEvent, PostbackEvent, UnfollowEvent, AccountLinkEvent]
