@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from sandbox.line.errors import LineApiError, unauthorized
+from sandbox.line.errors import LineApiError, missing_authorization
 from sandbox.line.models import SandboxChannel
 from sandbox.line.simulate import Simulator
 from sandbox.line.state import SandboxState
@@ -43,7 +43,7 @@ def channel_for(endpoint: str) -> Callable[[Request], SandboxChannel]:
         state = get_state(request)
         token = bearer_token(request)
         if token is None:
-            raise unauthorized()
+            raise missing_authorization()
         channel = state.channel_for_token(token)
         request.state.response_delay = state.admit(channel, endpoint)
         return channel

@@ -65,6 +65,15 @@ def unauthorized() -> LineApiError:
     )
 
 
+def missing_authorization() -> LineApiError:
+    """Return LINE's 401 for a request without a bearer token."""
+    return LineApiError(
+        401,
+        "Authorization header required. Must follow the scheme, "
+        "'Authorization: Bearer <ACCESS TOKEN>'",
+    )
+
+
 def not_found(message: str = "Not found") -> LineApiError:
     """Return a 404 in LINE's error shape."""
     return LineApiError(404, message)

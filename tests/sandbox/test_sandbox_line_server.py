@@ -47,6 +47,17 @@ def test_unknown_access_token_is_401_with_line_error_body(
     assert line.state.inbox(friend.user_id) == []
 
 
+def test_missing_authorization_header_is_401_naming_the_scheme(
+    line: SandboxServer, http: httpx.Client, channel: SandboxChannel
+) -> None:
+    response = http.get("/v2/bot/info")
+    assert response.status_code == 401
+    assert response.json() == {
+        "message": "Authorization header required. Must follow the scheme, "
+        "'Authorization: Bearer <ACCESS TOKEN>'"
+    }
+
+
 def test_sdk_raises_unauthorized_for_a_revoked_token(
     line: SandboxServer, channel: SandboxChannel, friend: SandboxUser, messaging_api: MessagingApi
 ) -> None:
