@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from sandbox.line import pages
 from sandbox.line.deps import bearer_token, get_simulator, get_state
-from sandbox.line.errors import OAuthError
+from sandbox.line.errors import LineApiError, OAuthError
 from sandbox.line.simulate import Simulator
 from sandbox.line.state import SandboxState
 
@@ -59,7 +59,10 @@ def verify_access_token(state: State, access_token: str | None = None) -> dict[s
 @router.get("/v2/profile")
 def login_profile(request: Request, state: State) -> dict[str, Any]:
     """Return the profile of a LINE Login access token's user (what ``liff.getProfile`` reads)."""
-    token = state.verify_access_token(bearer_token(request) or "")
+    try:
+        token = state.verify_access_token(bearer_token(request) or "")
+    except OAuthError:
+        raise LineApiError(401, "invalid token") from None
     return state.user(token.user_id).profile()
 
 

@@ -130,6 +130,8 @@ def test_id_tokens_are_issued_over_http_for_liff(
         "/v2/profile", headers={"authorization": f"Bearer {issued['access_token']}"}
     ).json()
     assert profile["userId"] == friend.user_id
+    forged = http.get("/v2/profile", headers={"authorization": "Bearer forged"})
+    assert forged.status_code == 401
 
 
 def test_access_token_verification_reports_scope_client_and_lifetime(
