@@ -260,6 +260,13 @@ def list_webhooks(state: State, channel_id: str | None = None) -> list[dict[str,
     return [d.to_dict() for d in state.webhook_deliveries(channel_id)]
 
 
+@router.post("/webhooks/redeliver-failed")
+def redeliver_failed(sim: Sim, body: ChannelRef | None = None) -> list[dict[str, Any]]:
+    """Resend every event the hub has not acknowledged yet, with ``isRedelivery: true``."""
+    with _known():
+        return [_result(d) for d in sim.redeliver_failed(channel_id=_channel_id(body))]
+
+
 @router.post("/webhooks/{webhook_event_id}/redeliver")
 def redeliver(webhook_event_id: str, sim: Sim) -> dict[str, Any]:
     """Send a past event again with ``isRedelivery: true``."""

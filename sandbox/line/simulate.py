@@ -112,6 +112,35 @@ class Simulator:
         resent = {**event, "deliveryContext": {"isRedelivery": True}}
         return self.send(channel, [resent])
 
+    def redeliver_failed(self, *, channel_id: str | None = None) -> list[WebhookDelivery]:
+        """Resend every event the hub has not yet acknowledged, as LINE's redelivery does.
+
+        One delivery per channel, events in their original order, each marked
+        ``isRedelivery: true`` with its original timestamp.
+        """
+        pending: dict[str, dict[str, dict[str, Any]]] = {}
+        acknowledged: set[str] = set()
+        for delivery in self.state.webhook_deliveries(channel_id):
+            ids_in_delivery = [e["webhookEventId"] for e in delivery.events]
+            if delivery.ok:
+                acknowledged.update(ids_in_delivery)
+                continue
+            for event in delivery.events:
+                pending.setdefault(delivery.channel_id, {}).setdefault(
+                    event["webhookEventId"], event
+                )
+        resent = []
+        for pending_channel_id, events in pending.items():
+            unacknowledged = [
+                {**event, "deliveryContext": {"isRedelivery": True}}
+                for event_id, event in events.items()
+                if event_id not in acknowledged
+            ]
+            if unacknowledged:
+                channel = self.state.channel(pending_channel_id)
+                resent.append(self.send(channel, unacknowledged))
+        return resent
+
     def send(
         self, channel: SandboxChannel, events: list[dict[str, Any]], *, url: str | None = None
     ) -> WebhookDelivery:

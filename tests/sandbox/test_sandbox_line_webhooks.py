@@ -210,3 +210,28 @@ def test_official_webhook_parser_accepts_every_simulated_event(
         for event in parser.parse(webhook.body.decode(), webhook.headers["x-line-signature"])
     ]
     assert parsed == [FollowEvent, MessageEvent, PostbackEvent, UnfollowEvent, AccountLinkEvent]
+
+
+def test_events_the_hub_did_not_acknowledge_are_redelivered_once_acknowledged(
+    line: SandboxServer,
+    http: httpx.Client,
+    channel: SandboxChannel,
+    friend: SandboxUser,
+    hub: HubReceiver,
+    line_specs: LineSpecs,
+) -> None:
+    hub.status_code = 503
+    first = line.simulate.send_text(friend.user_id, "one").events[0]
+    second = line.simulate.postback(friend.user_id, "two").events[0]
+    hub.status_code = 200
+    [redelivery] = http.post("/sandbox/webhooks/redeliver-failed").json()
+    assert redelivery["status_code"] == 200
+    resent = redelivery["events"]
+    assert [e["webhookEventId"] for e in resent] == [
+        first["webhookEventId"],
+        second["webhookEventId"],
+    ]
+    assert all(e["deliveryContext"] == {"isRedelivery": True} for e in resent)
+    assert [e["timestamp"] for e in resent] == [first["timestamp"], second["timestamp"]]
+    line_specs.validate("webhook", "CallbackRequest", hub.received[-1].payload)
+    assert line.simulate.redeliver_failed() == []
