@@ -11,6 +11,7 @@ from config import Settings
 # Periodic tasks and the setting that gives each one's interval in seconds.
 PERIODIC = {
     "events.sweep": "sweep_interval_seconds",
+    "connectors.writeback": "connector_schedule_interval_seconds",
     "messaging.sweep": "sweep_interval_seconds",
 }
 

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from sqlalchemy.orm import Session
 
-from commerce import connections, sync
+from commerce import connections, sync, writeback
 from commerce.events import handle_connector_event
 from config import Settings
 from core import inbox
@@ -78,6 +78,13 @@ def sync_connection(connection_id: int) -> None:
         sync.run_sync(rt.database, connection_id=connection_id)
     except sync.SyncBusy as exc:
         log.info("%s", exc.detail)
+
+
+@shared_task(name="connectors.writeback")
+def write_back_links() -> int:
+    """Write friends' link changes onto their CRM contacts (Salesforce), batched and retried."""
+    rt = runtime.current()
+    return writeback.process_writebacks(rt.database).sent
 
 
 @shared_task(name="messaging.dispatch")

@@ -1,6 +1,7 @@
 """Every model module, imported so that ``Base.metadata`` knows all tables (migrations, tests)."""
 
 from commerce import models as commerce_models
+from commerce import writeback
 from core import audit, inbox, tenancy
 from core.db import Base
 from idlink import identities
@@ -16,4 +17,5 @@ __all__ = [
     "inbox",
     "messaging_models",
     "tenancy",
+    "writeback",
 ]

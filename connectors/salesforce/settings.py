@@ -36,6 +36,15 @@ WRITEBACK_DEFAULTS = {
 }
 
 
+def check_api_names(*names: str) -> None:
+    """Object and field names go into SOQL and URLs: only API names are accepted."""
+    for name in names:
+        if not isinstance(name, str) or not _API_NAME.fullmatch(name):
+            raise ConfigurationError(
+                f"{name!r} is not a Salesforce API name (letters, digits, underscores)"
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class Auth:
     """How the hub logs in: ``jwt`` (consumer key, username, private key) or
@@ -57,11 +66,7 @@ class ObjectMapping:
     status_map: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in (self.sobject, *self.fields.values()):
-            if not _API_NAME.fullmatch(name):
-                raise ConfigurationError(
-                    f"{name!r} is not a Salesforce API name (letters, digits, underscores)"
-                )
+        check_api_names(self.sobject, *self.fields.values())
 
     def soql_fields(self) -> list[str]:
         """Id, IsDeleted and SystemModstamp first, then the mapped fields, each once."""
@@ -161,7 +166,10 @@ def _bookings(options: dict[str, Any]) -> ObjectMapping | None:
 
 
 def _writeback(options: dict[str, Any]) -> dict[str, str] | None:
+    """``writeback: true`` takes the defaults; an object overrides some of them."""
     section = options.get("writeback")
     if not section:
         return None
-    return {**WRITEBACK_DEFAULTS, **(section if isinstance(section, dict) else {})}
+    mapping = {**WRITEBACK_DEFAULTS, **(section if isinstance(section, dict) else {})}
+    check_api_names(*mapping.values())
+    return mapping
