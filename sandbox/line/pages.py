@@ -55,7 +55,12 @@ def overview_html(state: SandboxState) -> str:
     sections = [_user_section(state, entry, apps) for entry in users_overview(state)]
     users = "".join(sections) or "<p>No users yet.</p>"
     webhooks = _webhooks_section(state.webhook_deliveries()[-RECENT_WEBHOOKS:])
-    return document("LINE sandbox", users + webhooks)
+    add_user = (
+        "<p><input id='new-user' placeholder='display name'> "
+        "<button data-action='add-user'>Add a user</button></p>"
+    )
+    script = "<script src='/sandbox/static/overview.js'></script>"
+    return document("LINE sandbox", add_user + users + webhooks + script)
 
 
 def choose_user_html(state: SandboxState, redirect_uri: str) -> str:
@@ -86,9 +91,23 @@ def _user_section(state: SandboxState, entry: dict[str, Any], apps: list[LiffApp
     messages = "".join(_message_item(m) for m in state.inbox(user_id))
     return (
         f"<h2>{html.escape(entry['display_name'])} <code>{user_id}</code></h2>"
-        f"<ul>{relations}{liff}</ul>"
+        f"{_actions(user_id)}<ul>{relations}{liff}</ul>"
         f"<h3>Received</h3><ul>{messages or '<li>nothing yet</li>'}</ul>"
     )
+
+
+def _actions(user_id: str) -> str:
+    """Buttons that act as the user (handled by ``overview.js``)."""
+    buttons = "".join(
+        f"<button data-user='{user_id}' data-action='{action}'>{label}</button> "
+        for action, label in (
+            ("follow", "Follow"),
+            ("unfollow", "Block"),
+            ("send-text", "Send text"),
+            ("postback", "Send postback data"),
+        )
+    )
+    return f"<p><input id='input-{user_id}' placeholder='text or postback data'> {buttons}</p>"
 
 
 def _message_item(message: ReceivedMessage) -> str:

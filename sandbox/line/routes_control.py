@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from sandbox.line import pages
@@ -308,6 +309,13 @@ def list_api_calls(state: State) -> list[dict[str, Any]]:
 def rotate_signing_key(state: State) -> dict[str, str]:
     """Start signing ID tokens with a new key; the old one stays published for a while."""
     return {"kid": state.rotate_signing_key()}
+
+
+@router.get("/static/overview.js")
+def overview_script() -> Response:
+    """The script behind the overview page's buttons."""
+    script = resources.files("sandbox.line").joinpath("static/overview.js").read_text()
+    return Response(script, media_type="application/javascript")
 
 
 @router.get("", response_class=HTMLResponse)

@@ -104,6 +104,9 @@ def test_overview_page_links_liff_urls_in_received_messages(
     page = http.get("/sandbox").text
     assert f"/sandbox/liff-apps/{app.liff_id}/open?sandbox_user={friend.user_id}" in page
     assert "Recent webhooks" in page and "follow" in page
+    assert f"data-user='{friend.user_id}' data-action='send-text'" in page
+    script = http.get("/sandbox/static/overview.js")
+    assert script.headers["content-type"].startswith("application/javascript")
 
 
 def test_reset_forgets_channels_users_and_traffic(
