@@ -15,6 +15,7 @@ from connectors.base import ConnectionConfig, Connector
 from connectors.reservations.calcom import CalcomConnector
 from connectors.reservations.generic import GenericReservationConnector
 from connectors.salesforce.connector import SalesforceConnector
+from connectors.shopify.connector import ShopifyConnector
 from core.errors import BadRequest, Conflict, NotFound
 from core.tenancy import Shop
 
@@ -22,6 +23,7 @@ ConnectorFactory = Callable[[ConnectionConfig], Connector]
 
 # kind → factory. Each connector sub-package contributes one entry.
 FACTORIES: dict[str, ConnectorFactory] = {
+    "shopify": ShopifyConnector,
     "reservations": GenericReservationConnector,
     "calcom": CalcomConnector,
     "salesforce": SalesforceConnector,

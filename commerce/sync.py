@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from commerce.bulk import apply_records
 from commerce.connections import connector_for, get_connection
 from commerce.models import Connection, ConnectionStatus, ConnectorState, SyncRun, SyncRunStatus
-from commerce.service import apply_record
 from connectors.base import Connector
 from connectors.errors import ConnectorError, FatalError, LimitExhausted
 from core.clock import utcnow
@@ -144,9 +144,9 @@ def _run_stream(
         for page in connector.pull(stream, cursor, now=started, full=full):
             with database.session_scope() as session:
                 connection = session.get_one(Connection, connection_id)
-                for record in page.records:
-                    outcome = apply_record(session, connection=connection, record=record)
-                    result.counts[outcome] += 1
+                result.counts.update(
+                    apply_records(session, connection=connection, records=page.records)
+                )
                 result.counts["skipped"] += page.skipped
                 _checkpoint(session, connection_id, stream, page.cursor)
                 result.pages += 1

@@ -1,0 +1,2 @@
+"""Shopify through the GraphQL Admin API (``ShopifyAPI``): customers and orders, bulk
+backfills, and signed webhooks."""

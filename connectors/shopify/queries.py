@@ -1,0 +1,113 @@
+"""The GraphQL documents the connector sends, and the cost it expects each page to have."""
+
+from __future__ import annotations
+
+import json
+
+MAX_LINE_ITEMS = 50
+
+
+def _metafield(metafield: str | None) -> str:
+    """The member-number metafield selection (``namespace.key``), or nothing."""
+    if not metafield or "." not in metafield:
+        return ""
+    namespace, key = metafield.split(".", 1)
+    return f"metafield(namespace: {json.dumps(namespace)}, key: {json.dumps(key)}) {{ value }}"
+
+
+def customer_fields(metafield: str | None) -> str:
+    return f"""
+    id legacyResourceId firstName lastName createdAt updatedAt tags numberOfOrders
+    defaultEmailAddress {{ emailAddress }}
+    defaultPhoneNumber {{ phoneNumber }}
+    amountSpent {{ amount currencyCode }}
+    {_metafield(metafield)}
+    """
+
+
+def _order_scalars(metafield: str | None) -> str:
+    return f"""
+    id legacyResourceId name email phone createdAt updatedAt cancelledAt currencyCode test
+    displayFinancialStatus discountCodes
+    totalPriceSet {{ shopMoney {{ amount currencyCode }} }}
+    totalRefundedSet {{ shopMoney {{ amount currencyCode }} }}
+    customAttributes {{ key value }}
+    refunds {{ id createdAt totalRefundedSet {{ shopMoney {{ amount }} }} }}
+    customer {{ {customer_fields(metafield)} }}
+    """
+
+
+LINE_ITEM_FIELDS = """
+    id title quantity sku
+    originalUnitPriceSet { shopMoney { amount } }
+    product { id }
+    variant { id }
+"""
+
+
+def customers_page(metafield: str | None) -> str:
+    return f"""
+query CustomersPage($first: Int!, $after: String, $query: String) {{
+  customers(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    edges {{ cursor node {{ {customer_fields(metafield)} }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+
+
+def orders_page(metafield: str | None) -> str:
+    return f"""
+query OrdersPage($first: Int!, $after: String, $query: String) {{
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    edges {{ cursor node {{
+      {_order_scalars(metafield)}
+      lineItems(first: {MAX_LINE_ITEMS}) {{ nodes {{ {LINE_ITEM_FIELDS} }} }}
+    }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+
+
+def order_by_id(metafield: str | None) -> str:
+    return f"""
+query OrderById($id: ID!) {{
+  order(id: $id) {{
+    {_order_scalars(metafield)}
+    lineItems(first: {MAX_LINE_ITEMS}) {{ nodes {{ {LINE_ITEM_FIELDS} }} }}
+  }}
+}}"""
+
+
+def bulk_orders(metafield: str | None) -> str:
+    """The bulk query: every order, its line items as child lines (``__parentId``)."""
+    return f"""
+{{
+  orders(sortKey: UPDATED_AT) {{
+    edges {{ node {{
+      {_order_scalars(metafield)}
+      lineItems {{ edges {{ node {{ {LINE_ITEM_FIELDS} }} }} }}
+    }} }}
+  }}
+}}"""
+
+
+RUN_BULK = """
+mutation RunBulk($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation { id status }
+    userErrors { field message }
+  }
+}"""
+
+BULK_STATUS = """
+query BulkStatus($id: ID!) {
+  node(id: $id) {
+    ... on BulkOperation { id status errorCode objectCount url partialDataUrl }
+  }
+}"""
+
+
+def page_cost(stream: str, first: int) -> int:
+    """What a page is expected to cost: 2 for the connection, then per node (and its lines)."""
+    per_node = 3 if stream == "orders" else 2
+    return 2 + first * per_node
