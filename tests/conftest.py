@@ -10,12 +10,14 @@ tsunagu_test``: the database is created if missing and rebuilt from the migratio
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from config import Settings
 from core.db import Database
@@ -95,6 +97,8 @@ def settings(
         line_access_url=line_sandbox.url,
         liff_sdk_url=f"{line_sandbox.url}/liff/sdk.js",
         sweep_interval_seconds=0.5,
+        # Connector syncs and CRM write-backs run when a test asks, not on a timer mid-test.
+        connector_schedule_interval_seconds=3600,
         log_format="text",
     )
 
@@ -121,15 +125,24 @@ def db(hub: Hub) -> Iterator[Database]:
     _truncate(hub.database)
 
 
-def _truncate(database: Database) -> None:
+def _truncate(database: Database, attempts: int = 5) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with database.engine.begin() as connection:
-        if database.is_sqlite:
-            for name in tables:
-                connection.execute(text(f'DELETE FROM "{name}"'))
-        else:
-            joined = ", ".join(f'"{name}"' for name in tables)
-            connection.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
+    for attempt in range(1, attempts + 1):
+        try:
+            with database.engine.begin() as connection:
+                if database.is_sqlite:
+                    for name in tables:
+                        connection.execute(text(f'DELETE FROM "{name}"'))
+                else:
+                    joined = ", ".join(f'"{name}"' for name in tables)
+                    connection.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
+            return
+        except OperationalError:
+            # TRUNCATE locks table after table while the embedded worker may still be writing
+            # (a sweep, a retried event): PostgreSQL breaks the deadlock; try again.
+            if attempt == attempts:
+                raise
+            time.sleep(0.2)
 
 
 SPECS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "specs"

@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-from click.testing import Result
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from config import Settings, get_settings
 from core.audit import AuditLog
 from core.crypto import verify_secret
 from core.db import Database
 from core.tenancy import Shop
 from idlink.models import Member
-from tests.conftest import TEST_SECRET_KEY
-from tsunagu.cli import app
-
-Cli = Callable[..., Result]
+from tests.cli_runner import Cli
 
 HEADER = "member_number,name,email,phone,birth_date,pin,rank,store\n"
-
-
-@pytest.fixture
-def cli(db: Database, settings: Settings) -> Cli:
-    """Run ``tsunagu …`` in-process with the test database in its environment."""
-    env = {
-        "TSUNAGU_DATABASE_URL": settings.resolved_database_url,
-        "TSUNAGU_SECRET_KEY": TEST_SECRET_KEY,
-        "TSUNAGU_DATA_DIR": str(settings.data_dir),
-        "TSUNAGU_LOG_FORMAT": "text",
-        "TSUNAGU_LOG_LEVEL": "WARNING",
-    }
-
-    def run(*args: str) -> Result:
-        get_settings.cache_clear()
-        try:
-            return CliRunner().invoke(app, list(args), env=env)
-        finally:
-            get_settings.cache_clear()
-
-    return run
 
 
 def members_of(db: Database, shop: Shop) -> dict[str, Member]:
