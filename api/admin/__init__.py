@@ -10,7 +10,10 @@ from api.admin.schemas import ErrorBody
 
 router = APIRouter(
     prefix="/api/admin/v1",
-    responses={401: {"model": ErrorBody, "description": "Missing, unknown or revoked token"}},
+    responses={
+        401: {"model": ErrorBody, "description": "Missing, unknown or revoked token"},
+        422: {"model": ErrorBody, "description": "Malformed request: `ValidationFailed`"},
+    },
 )
 router.include_router(friends.router)
 router.include_router(members.router)

@@ -43,3 +43,14 @@ def test_every_admin_operation_is_documented_with_its_token_and_typed_bodies(
     member = spec["components"]["schemas"]["MemberOut"]["properties"]
     assert "pin" not in member and "pin_hash" not in member
     assert "has_pin" in member
+
+
+def test_validation_errors_are_documented_with_the_hubs_error_body(
+    db: Database, hub_url: str
+) -> None:
+    spec = httpx.get(hub_url + "/openapi.json", timeout=10).json()
+
+    for method, path in EXPECTED:
+        responses = spec["paths"][path][method]["responses"]
+        schema = responses["422"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
