@@ -14,6 +14,7 @@ from commerce.models import Connection, ConnectionStatus
 from connectors.base import ConnectionConfig, Connector
 from connectors.reservations.calcom import CalcomConnector
 from connectors.reservations.generic import GenericReservationConnector
+from connectors.reservations.ical import ICalConnector
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.shopify.connector import ShopifyConnector
 from core.errors import BadRequest, Conflict, NotFound
@@ -26,6 +27,7 @@ FACTORIES: dict[str, ConnectorFactory] = {
     "shopify": ShopifyConnector,
     "reservations": GenericReservationConnector,
     "calcom": CalcomConnector,
+    "ical": ICalConnector,
     "salesforce": SalesforceConnector,
 }
 
