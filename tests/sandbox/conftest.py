@@ -7,8 +7,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from linebot.v3.messaging import ApiClient, Configuration, MessagingApi, MessagingApiBlob
-from sandbox_line_specs import SPECS_DIR, LineSpecs, load_specs
-from sandbox_line_support import (
+
+from sandbox.line.models import SandboxChannel, SandboxUser
+from sandbox.line.server import SandboxServer
+from sandbox.line.state import SandboxState
+from tests.sandbox.line_specs import SPECS_DIR, LineSpecs, load_specs
+from tests.sandbox.line_support import (
     ACCESS_TOKEN,
     CHANNEL_ID,
     CHANNEL_SECRET,
@@ -19,10 +23,6 @@ from sandbox_line_support import (
     HubReceiver,
     start_hub,
 )
-
-from sandbox.line.models import SandboxChannel, SandboxUser
-from sandbox.line.server import SandboxServer
-from sandbox.line.state import SandboxState
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,10 @@ from linebot.v3.messaging import (
 
 # Renamed so pytest does not take the SDK model for a test class.
 from linebot.v3.messaging import TestWebhookEndpointRequest as WebhookTestRequest
-from sandbox_line_support import LOGIN_CHANNEL_ID, HubReceiver
 
 from sandbox.line.models import SandboxChannel, SandboxUser
 from sandbox.line.server import SandboxServer
+from tests.sandbox.line_support import LOGIN_CHANNEL_ID, HubReceiver
 
 
 def test_hub_registers_its_webhook_url_through_the_api(

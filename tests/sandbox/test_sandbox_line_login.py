@@ -7,11 +7,16 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey
 from linebot.v3.messaging import MessagingApi
-from sandbox_line_specs import LineSpecs
-from sandbox_line_support import LOGIN_CHANNEL_ID, LOGIN_CHANNEL_SECRET, FakeClock, HubReceiver
 
 from sandbox.line.models import SandboxChannel, SandboxUser
 from sandbox.line.server import SandboxServer
+from tests.sandbox.line_specs import LineSpecs
+from tests.sandbox.line_support import (
+    LOGIN_CHANNEL_ID,
+    LOGIN_CHANNEL_SECRET,
+    FakeClock,
+    HubReceiver,
+)
 
 
 def verify(http: httpx.Client, **form: str) -> httpx.Response:

@@ -20,10 +20,10 @@ from linebot.v3.messaging import (
     ValidateMessageRequest,
 )
 from linebot.v3.messaging.models import BroadcastRequest
-from sandbox_line_support import ACCESS_TOKEN, FakeClock
 
 from sandbox.line.models import SandboxChannel, SandboxUser
 from sandbox.line.server import SandboxServer
+from tests.sandbox.line_support import ACCESS_TOKEN, FakeClock
 
 PUSH = "/v2/bot/message/push"
 

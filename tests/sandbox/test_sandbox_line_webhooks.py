@@ -11,12 +11,12 @@ from linebot.v3.webhooks import (
     PostbackEvent,
     UnfollowEvent,
 )
-from sandbox_line_specs import LineSpecs
-from sandbox_line_support import CHANNEL_SECRET, HubReceiver
 
 from sandbox.line import ids
 from sandbox.line.models import SandboxChannel, SandboxUser
 from sandbox.line.server import SandboxServer
+from tests.sandbox.line_specs import LineSpecs
+from tests.sandbox.line_support import CHANNEL_SECRET, HubReceiver
 
 CONCRETE_EVENTS = {
     "follow": "FollowEvent",
