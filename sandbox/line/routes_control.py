@@ -314,7 +314,7 @@ def rotate_signing_key(state: State) -> dict[str, str]:
 @router.get("/static/overview.js")
 def overview_script() -> Response:
     """The script behind the overview page's buttons."""
-    script = resources.files("sandbox.line").joinpath("static/overview.js").read_text()
+    script = resources.files("sandbox.line").joinpath("overview.js").read_text()
     return Response(script, media_type="application/javascript")
 
 

@@ -92,7 +92,7 @@ def account_link_dialog(
 @router.get("/liff/sdk.js")
 def liff_sdk() -> Response:
     """Serve the LIFF SDK stand-in that acts for the user named by ``?sandbox_user=``."""
-    script = resources.files("sandbox.line").joinpath("static/liff_sdk.js").read_text()
+    script = resources.files("sandbox.line").joinpath("liff_sdk.js").read_text()
     return Response(script, media_type="application/javascript")
 
 
