@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -44,6 +46,18 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OAuthError)
     async def oauth_error(_: Request, exc: OAuthError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.url.path.startswith("/sandbox"):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        # Platform paths answer like LINE: a 400 naming each offending parameter.
+        details = [
+            {"message": str(error["msg"]), "property": str(error["loc"][-1])}
+            for error in exc.errors()
+        ]
+        body = {"message": f"The request has {len(details)} error(s)", "details": details}
+        return JSONResponse(body, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -8,7 +8,9 @@ import httpx
 import pytest
 import urllib3
 from linebot.v3.messaging import (
+    ApiClient,
     ApiException,
+    Configuration,
     Limit,
     MessagingApi,
     MulticastRequest,
@@ -321,3 +323,34 @@ def test_loading_animation_is_accepted_for_a_friend(
 ) -> None:
     request = ShowLoadingAnimationRequest(chat_id=friend.user_id, loading_seconds=10)
     assert messaging_api.show_loading_animation_with_http_info(request).status_code == 202
+
+
+def test_invalid_query_parameter_is_a_line_400(
+    line: SandboxServer, http: httpx.Client, channel: SandboxChannel
+) -> None:
+    response = http.get(
+        "/v2/bot/followers/ids",
+        params={"limit": 1001},
+        headers={"authorization": f"Bearer {ACCESS_TOKEN}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["details"][0]["property"] == "limit"
+
+
+def test_channels_are_isolated_from_each_other(
+    line: SandboxServer, channel: SandboxChannel, friend: SandboxUser, messaging_api: MessagingApi
+) -> None:
+    other = line.state.add_channel("2000000009", "f" * 32, "other-token")
+    line.state.set_rate_limit("pushMessage", 1)
+    retry_key = str(uuid.uuid4())
+    push_text(messaging_api, friend.user_id, retry_key=retry_key)
+    configuration = Configuration(access_token=other.access_token, host=line.url)
+    with ApiClient(configuration) as client:
+        other_api = MessagingApi(client)
+        with pytest.raises(ApiException) as raised:
+            other_api.get_profile(friend.user_id)
+        assert raised.value.status == 404
+        line.simulate.follow(friend.user_id, channel_id=other.channel_id)
+        assert push_text(other_api, friend.user_id, retry_key=retry_key).status_code == 200
+    assert len(line.state.inbox(friend.user_id, channel_id=other.channel_id)) == 1
+    assert len(line.state.inbox(friend.user_id, channel_id=channel.channel_id)) == 1
