@@ -2,7 +2,8 @@
 backfill for large stores, and webhook checks.
 
 Credentials: ``access_token`` (Admin API), ``client_secret`` (webhook HMAC). Options:
-``api_version`` (default 2026-10), ``page_size`` (50), ``lookback_seconds`` (300),
+``api_version`` (default 2026-10), ``page_size`` (25; capped so a page costs at most 1,000
+points), ``lookback_seconds`` (300),
 ``member_number_metafield`` ("namespace.key") or ``member_number_tag_prefix`` ("member:"),
 ``line_user_id_attribute`` ("line_user_id"), ``backfill`` ("pages" or "bulk"),
 ``bulk_page_size`` (1000), ``bulk_poll_seconds`` (2), ``bulk_timeout_seconds`` (3600).
@@ -54,7 +55,7 @@ class ShopifyConnector:
         options = config.options
         self.config = config
         self.api_version = str(options.get("api_version") or DEFAULT_API_VERSION)
-        self.page_size = int(options.get("page_size", 50))
+        self.page_size = int(options.get("page_size", 25))
         self.lookback = timedelta(seconds=float(options.get("lookback_seconds", 300)))
         self.backfill = str(options.get("backfill", "pages"))
         self.bulk_page_size = int(options.get("bulk_page_size", 1000))
@@ -123,11 +124,10 @@ class ShopifyConnector:
         search = f"updated_at:>='{iso(since - self.lookback)}'" if since else None
         bookmark = since
         after: str | None = None
+        first = max(1, min(self.page_size, queries.max_page_size(stream)))
         while True:
-            variables = {"first": self.page_size, "after": after, "query": search}
-            data = self.client.execute(
-                document, variables, cost=queries.page_cost(stream, self.page_size)
-            )
+            variables = {"first": first, "after": after, "query": search}
+            data = self.client.execute(document, variables, cost=queries.page_cost(stream, first))
             connection = data.get(stream) or {}
             nodes = [edge["node"] for edge in connection.get("edges") or ()]
             records, skipped = self._records(stream, nodes)
@@ -195,7 +195,7 @@ class ShopifyConnector:
         data = self.client.execute(
             queries.order_by_id(self.keys.member_number_metafield),
             {"id": f"gid://shopify/Order/{order_id}"},
-            cost=4,
+            cost=queries.node_cost("orders"),
         )
         node = data.get("order")
         return order_from_graphql(node, self.keys) if node else None

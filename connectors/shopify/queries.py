@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-MAX_LINE_ITEMS = 50
+MAX_LINE_ITEMS = 25
+MAX_QUERY_COST = 1000
 
 
 def _metafield(metafield: str | None) -> str:
@@ -107,7 +108,16 @@ query BulkStatus($id: ID!) {
 }"""
 
 
+def node_cost(stream: str) -> int:
+    """What one node costs: an order with its line-item connection, or a customer."""
+    return 1 + 2 + MAX_LINE_ITEMS if stream == "orders" else 2
+
+
 def page_cost(stream: str, first: int) -> int:
-    """What a page is expected to cost: 2 for the connection, then per node (and its lines)."""
-    per_node = 3 if stream == "orders" else 2
-    return 2 + first * per_node
+    """What a page is expected to cost: 2 for the connection, then per node."""
+    return 2 + first * node_cost(stream)
+
+
+def max_page_size(stream: str) -> int:
+    """The largest page a single query may ask for (Shopify refuses over 1,000 points)."""
+    return (MAX_QUERY_COST - 2) // node_cost(stream)

@@ -24,7 +24,7 @@ from typing import Any
 from sandbox.shopify.state import BulkOperation, ShopifyState, gid, iso
 
 MAX_QUERY_COST = 1000
-ORDER_NODE_COST = 3
+LINE_ITEMS_FIRST = re.compile(r"lineItems\(\s*first:\s*(\d+)")
 CUSTOMER_NODE_COST = 2
 
 _FILTER = re.compile(r"updated_at:(>=|<=|>|<)'?([^'\s]+)'?")
@@ -65,7 +65,7 @@ def execute(state: ShopifyState, query: str, variables: dict[str, Any]) -> dict[
     except GraphQLError as exc:
         return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
     state.record_request(root, variables)
-    requested = _requested_cost(root, variables)
+    requested = _requested_cost(root, query, variables)
     with state.lock:
         bucket = state.bucket
         bucket.refill(time.monotonic())
@@ -114,15 +114,22 @@ def _first(variables: dict[str, Any]) -> int:
     return max(1, min(250, int(variables.get("first") or 50)))
 
 
-def _requested_cost(root: str, variables: dict[str, Any]) -> int:
+def order_node_cost(query: str) -> int:
+    """An order (1) plus its nested ``lineItems(first: N)`` connection (2 + N)."""
+    nested = LINE_ITEMS_FIRST.search(query)
+    return 1 + (2 + int(nested.group(1)) if nested else 0)
+
+
+def _requested_cost(root: str, query: str, variables: dict[str, Any]) -> int:
+    """Shopify's rule: a connection costs 2 plus ``first`` times what each node costs."""
     if root == "orders":
-        return 2 + _first(variables) * ORDER_NODE_COST
+        return 2 + _first(variables) * order_node_cost(query)
     if root == "customers":
         return 2 + _first(variables) * CUSTOMER_NODE_COST
     if root == "bulkOperationRunQuery":
         return 10
     if root == "order":
-        return 1 + ORDER_NODE_COST
+        return order_node_cost(query)
     return 1
 
 
@@ -136,10 +143,11 @@ def _resolve(
         return {"customers": page}, 2 + returned * CUSTOMER_NODE_COST
     if root == "orders":
         page, returned = _page(state, state.orders, variables, lambda o: order(state, o, key))
-        return {"orders": page}, 2 + returned * ORDER_NODE_COST
+        lines = sum(len(edge["node"]["lineItems"]["nodes"]) for edge in page["edges"])
+        return {"orders": page}, 2 + returned * 3 + lines
     if root == "order":
         found = state.orders.get(variables.get("id", ""))
-        return {"order": order(state, found, key) if found else None}, 1 + ORDER_NODE_COST
+        return {"order": order(state, found, key) if found else None}, order_node_cost(query)
     if root == "bulkOperationRunQuery":
         return {"bulkOperationRunQuery": _run_bulk(state, variables)}, 10
     if root == "currentBulkOperation":
