@@ -76,6 +76,14 @@ class TextIn(ChannelRef):
     quoted_message_id: str | None = None
 
 
+class StickerIn(ChannelRef):
+    """A sticker a simulated user sends to the bot."""
+
+    package_id: str = "446"
+    sticker_id: str = "1988"
+    keywords: list[str] | None = None
+
+
 class PostbackIn(ChannelRef):
     """A postback action a simulated user triggers."""
 
@@ -196,6 +204,21 @@ def send_text(user_id: str, body: TextIn, sim: Sim) -> dict[str, Any]:
             body.text,
             channel_id=body.channel_id,
             quoted_message_id=body.quoted_message_id,
+        )
+    return _result(delivery)
+
+
+@router.post("/users/{user_id}/send-sticker")
+def send_sticker(user_id: str, sim: Sim, body: StickerIn | None = None) -> dict[str, Any]:
+    """The user sends the bot a sticker."""
+    sticker = body or StickerIn()
+    with _known():
+        delivery = sim.send_sticker(
+            user_id,
+            sticker.package_id,
+            sticker.sticker_id,
+            keywords=sticker.keywords,
+            channel_id=sticker.channel_id,
         )
     return _result(delivery)
 

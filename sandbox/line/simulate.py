@@ -69,6 +69,30 @@ class Simulator:
         event["message"] = message
         return self.send(channel, [event])
 
+    def send_sticker(
+        self,
+        user_id: str,
+        package_id: str = "446",
+        sticker_id: str = "1988",
+        *,
+        keywords: list[str] | None = None,
+        channel_id: str | None = None,
+    ) -> WebhookDelivery:
+        """Send the bot a sticker (a static one from LINE's free set by default)."""
+        channel = self.state.channel(channel_id)
+        self.state.user(user_id)
+        event = self._event("message", channel, user_id, reply=True)
+        event["message"] = {
+            "type": "sticker",
+            "id": ids.new_message_id(),
+            "packageId": package_id,
+            "stickerId": sticker_id,
+            "stickerResourceType": "STATIC",
+            "quoteToken": ids.new_token(43),
+            **({"keywords": keywords} if keywords else {}),
+        }
+        return self.send(channel, [event])
+
     def postback(
         self,
         user_id: str,

@@ -93,6 +93,21 @@ def test_text_message_event_carries_message_id_and_quote_token(
     assert event["replyToken"]
 
 
+def test_sticker_message_event_matches_the_spec(
+    line: SandboxServer,
+    http: httpx.Client,
+    channel: SandboxChannel,
+    friend: SandboxUser,
+    hub: HubReceiver,
+    line_specs: LineSpecs,
+) -> None:
+    sent = http.post(f"/sandbox/users/{friend.user_id}/send-sticker", json={"keywords": ["ok"]})
+    assert sent.json()["status_code"] == 200
+    event = assert_valid_webhook(line_specs, hub, channel)
+    line_specs.validate("webhook", "StickerMessageContent", event["message"])
+    assert event["message"]["keywords"] == ["ok"]
+
+
 def test_postback_event_carries_data_and_params(
     line: SandboxServer,
     channel: SandboxChannel,
