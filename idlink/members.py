@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -252,6 +252,25 @@ def find_by_number(session: Session, *, shop_id: int, member_number: str) -> Mem
     )
 
 
+def members_by_number(
+    session: Session, *, shop_id: int, numbers: Iterable[str]
+) -> dict[str, Member]:
+    """The shop's members with these numbers in one query, keyed by normalised number.
+
+    Numbers that cannot be normalised are left out (importing them fails on its own).
+    """
+    wanted: set[str] = set()
+    for number in numbers:
+        try:
+            wanted.add(normalize_member_number(number))
+        except InvalidMemberData:
+            continue
+    if not wanted:
+        return {}
+    query = select(Member).where(Member.shop_id == shop_id, Member.member_number.in_(wanted))
+    return {member.member_number: member for member in session.scalars(query)}
+
+
 def get_member(session: Session, *, shop_id: int, member_id: int) -> Member:
     """The shop's member with this id; another shop's member is as absent as a missing one."""
     member = session.get(Member, member_id)
@@ -338,17 +357,22 @@ def import_member(
     member_number: str,
     fields: MemberFields,
     update: bool,
+    known: MutableMapping[str, Member] | None = None,
     now: datetime | None = None,
 ) -> ImportOutcome:
     """Upsert one imported member on its number; without ``update`` existing members are kept.
 
     An existing member whose row differs is ``SKIPPED`` (nothing written) unless ``update``.
+    ``known`` (from :func:`members_by_number`) saves the look-up, and learns created members.
     Imports are audited once per run by the caller, not per row.
     """
     now = now or utcnow()
     number = normalize_member_number(member_number)
     columns = _normalised(fields, now.date())
-    member = find_by_number(session, shop_id=shop_id, member_number=number)
+    if known is None:
+        member = find_by_number(session, shop_id=shop_id, member_number=number)
+    else:
+        member = known.get(number)
     if member is None:
         member = Member(
             shop_id=shop_id, member_number=number, attributes={}, created_at=now, updated_at=now
@@ -356,6 +380,8 @@ def import_member(
         session.add(member)
         _apply(member, columns, fields.attributes)
         session.flush()
+        if known is not None:
+            known[number] = member
         return ImportOutcome.CREATED
     if not update:
         with session.no_autoflush:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ from core.db import Database
 from core.errors import HubError
 from idlink import members as member_service
 from idlink.members import ImportOutcome, MemberFields
+from idlink.models import Member
 from tsunagu.cli_support import load_settings, session_scope
 from tsunagu.hub import open_database
 
@@ -139,13 +141,20 @@ def read_rows(text: IO[str]) -> Iterator[Row]:
         line = reader.line_num + 1
 
 
-def _import_row(session: Session, *, shop_id: int, row: Row, update: bool) -> ImportOutcome:
+def _import_row(
+    session: Session, *, shop_id: int, row: Row, update: bool, known: dict[str, Member]
+) -> ImportOutcome:
     if row.cells is None:
         raise member_service.InvalidMemberData("row", row.problem or "unreadable")
     number, fields = member_service.fields_from_row(row.cells)
     with session.begin_nested():
         return member_service.import_member(
-            session, shop_id=shop_id, member_number=number, fields=fields, update=update
+            session,
+            shop_id=shop_id,
+            member_number=number,
+            fields=fields,
+            update=update,
+            known=known,
         )
 
 
@@ -168,21 +177,30 @@ class Importer:
             pass
 
     def _batch(self, rows: Iterator[Row]) -> bool:
-        """Import up to one batch in one transaction; False once the rows are exhausted."""
-        started = time.monotonic()
-        done = 0
+        """Import the next batch with one look-up of its members; False when none are left."""
+        batch = list(itertools.islice(rows, self.batch_size))
+        if not batch:
+            return False
         with self.database.session_scope() as session:
-            for row in rows:
-                self._one(session, row)
-                done += 1
-                if done >= self.batch_size or time.monotonic() - started > BATCH_MAX_SECONDS:
-                    return True
-        return False
+            known = member_service.members_by_number(
+                session, shop_id=self.shop_id, numbers=(row.member_number for row in batch)
+            )
+            started = time.monotonic()
+            for row in batch:
+                self._one(session, row, known)
+                if time.monotonic() - started > BATCH_MAX_SECONDS:
+                    # The CLI owns this unit of work: commit early so a slow batch (PIN
+                    # hashing) never holds SQLite's write lock for long.
+                    session.commit()
+                    started = time.monotonic()
+        return True
 
-    def _one(self, session: Session, row: Row) -> None:
+    def _one(self, session: Session, row: Row, known: dict[str, Member]) -> None:
         number = row.member_number
         try:
-            outcome = _import_row(session, shop_id=self.shop_id, row=row, update=self.update)
+            outcome = _import_row(
+                session, shop_id=self.shop_id, row=row, update=self.update, known=known
+            )
         except HubError as exc:
             self._fail(RowError(row.line, number, exc.detail))
             return
