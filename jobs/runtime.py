@@ -1,7 +1,9 @@
 """The process's settings and database, as tasks see them.
 
-A worker process builds them lazily from the environment on its first task (after the prefork
-fork, so no connection crosses a fork); the embedded runtime installs the ones it already has.
+The composition root installs them before any task runs: ``tsunagu serve`` (embedded or not)
+and ``tsunagu worker``. A prefork worker installs them in the parent before forking, without a
+connection open, and each child drops the inherited pool so no connection is shared by two
+processes.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from config import Settings, get_settings
-from core import crypto
+from config import Settings
 from core.db import Database
+from core.errors import ConfigurationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +34,17 @@ def install(runtime: Runtime) -> None:
 
 
 def current() -> Runtime:
-    """The installed runtime, or one built from the environment on first use."""
-    global _runtime
+    """The installed runtime; tasks only run in processes that installed one."""
     with _lock:
         if _runtime is None:
-            settings = get_settings()
-            crypto.configure(settings)
-            _runtime = Runtime(settings, Database(settings.resolved_database_url))
+            raise ConfigurationError(
+                "no runtime installed: run tasks through `tsunagu worker` or `tsunagu serve`"
+            )
         return _runtime
+
+
+def after_fork() -> None:
+    """In a forked child: forget the parent's pooled connections without closing them."""
+    with _lock:
+        if _runtime is not None:
+            _runtime.database.engine.dispose(close=False)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,7 +21,7 @@ from core.logging import configure_logging
 from jobs.celery_app import create_celery
 from tsunagu import migrate
 from tsunagu.cli_members import member_app
-from tsunagu.hub import build_hub, open_database
+from tsunagu.hub import build_hub, build_worker, open_database
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -69,7 +70,10 @@ def serve(
     import uvicorn
 
     settings = _settings()
-    hub = build_hub(settings).start()
+    try:
+        hub = build_hub(settings).start()
+    except HubError as exc:
+        _exit_on(exc)
     mode = "embedded worker" if settings.embedded else f"broker {_redact(settings.broker_url)}"
     log.info("tsunagu serving on %s:%s (%s)", host or settings.host, port or settings.port, mode)
     try:
@@ -87,22 +91,40 @@ def serve(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    name: Annotated[
+        str | None, typer.Option(help="Celery node name. Default: tsunagu-<pid>@<host>.")
+    ] = None,
 ) -> None:
-    """Run a Celery worker (production: needs TSUNAGU_BROKER_URL)."""
+    """Run a Celery worker (production: needs TSUNAGU_BROKER_URL); any number, on any machine."""
     settings = _require_broker()
-    create_celery(settings).worker_main(
-        ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "--without-gossip"]
+    try:
+        celery = build_worker(settings)
+    except HubError as exc:
+        _exit_on(exc)
+    log.info("tsunagu worker on broker %s", _redact(settings.broker_url))
+    celery.worker_main(
+        [
+            "worker",
+            f"--concurrency={concurrency}",
+            f"--hostname={name or f'tsunagu-{os.getpid()}@%h'}",
+            f"--loglevel={settings.log_level}",
+            # Gossip and mingle only serve remote control; they cost a second at start-up.
+            "--without-gossip",
+            "--without-mingle",
+        ]
     )
 
 
 @app.command()
-def beat(loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO") -> None:
-    """Run the scheduler, once per deployment (production: needs TSUNAGU_BROKER_URL)."""
+def beat() -> None:
+    """Run the scheduler, once per deployment (production: needs TSUNAGU_BROKER_URL).
+
+    It only sends the periodic tasks; it keeps its schedule in `{data_dir}/celerybeat-schedule`.
+    """
     settings = _require_broker()
-    schedule = settings.data_dir / "celerybeat-schedule"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    create_celery(settings).start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+    log.info("tsunagu beat on broker %s", _redact(settings.broker_url))
+    create_celery(settings).start(["beat", f"--loglevel={settings.log_level}"])
 
 
 def _require_broker() -> Settings:
@@ -113,8 +135,13 @@ def _require_broker() -> Settings:
             "for separate workers, or run `tsunagu serve`, which works embedded."
         )
         raise typer.Exit(2)
-    open_database(settings).dispose()
     return settings
+
+
+def _exit_on(exc: HubError) -> NoReturn:
+    """A hub that cannot start says why and what to do, without a traceback."""
+    err.print(f"[red]error:[/red] {exc.detail}")
+    raise typer.Exit(1) from exc
 
 
 def _redact(url: str | None) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from celery import Celery
 from fastapi import FastAPI
@@ -20,7 +19,7 @@ from core import crypto
 from core.db import Database, TaskSender
 from core.errors import ConfigurationError
 from jobs import runtime
-from jobs.celery_app import broker_check, create_celery
+from jobs.celery_app import BrokerSender, broker_check, create_celery
 from jobs.embedded import EmbeddedWorker
 from tsunagu import migrate
 
@@ -73,18 +72,29 @@ def ensure_schema(database: Database) -> None:
 def build_hub(settings: Settings) -> Hub:
     """Build the hub for the configured runtime: embedded worker, or a Celery broker."""
     celery = create_celery(settings)
+    sender: TaskSender
     if settings.embedded:
         worker: EmbeddedWorker | None = EmbeddedWorker(celery, settings)
         sender = worker.send
         check = worker.check
     else:
         worker = None
-
-        def sender(name: str, kwargs: dict[str, Any]) -> None:
-            celery.send_task(name, kwargs=kwargs)
-
+        sender = BrokerSender(celery)
         check = functools.partial(broker_check, celery)
     database = open_database(settings, task_sender=sender)
     runtime.install(runtime.Runtime(settings, database))
     app = create_app(settings, database, broker_check=check)
     return Hub(settings=settings, database=database, celery=celery, app=app, worker=worker)
+
+
+def build_worker(settings: Settings) -> Celery:
+    """Prepare a production worker process: check the schema, install the task runtime.
+
+    The schema check's connection is closed again before Celery forks its pool processes; each
+    child opens its own connections on its first task.
+    """
+    celery = create_celery(settings)
+    database = open_database(settings, task_sender=BrokerSender(celery))
+    database.dispose()
+    runtime.install(runtime.Runtime(settings, database))
+    return celery
