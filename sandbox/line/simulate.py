@@ -14,7 +14,7 @@ DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0
 class Simulator:
     """What simulated users do in LINE: follow, block, talk, tap, link their account.
 
-    Every method delivers one signed webhook synchronously and returns the recorded
+    Each action delivers a signed webhook synchronously and returns the recorded
     ``WebhookDelivery`` (the hub's status code and the events sent).
     """
 
