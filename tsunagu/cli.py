@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from config import Settings, get_settings
+from config import Settings
 from core import tenancy
 from core.errors import HubError
 from core.logging import configure_logging
 from jobs.celery_app import create_celery
 from tsunagu import migrate
+from tsunagu.cli_connectors import connector_app, sync_command
 from tsunagu.cli_members import member_app
-from tsunagu.hub import build_hub, build_worker, open_database
+from tsunagu.cli_support import load_settings, session_scope
+from tsunagu.hub import build_hub, build_worker
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -34,31 +34,13 @@ app.add_typer(shop_app, name="shop")
 app.add_typer(channel_app, name="channel")
 app.add_typer(token_app, name="token")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(connector_app, name="connector")
 app.add_typer(member_app, name="member")
+app.command("sync")(sync_command)
 
 console = Console()
 err = Console(stderr=True)
 log = logging.getLogger("tsunagu")
-
-
-def _settings() -> Settings:
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    return settings
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    """A committed unit of work for one CLI command; hub errors become a clean exit 1."""
-    database = open_database(_settings())
-    try:
-        with database.session_scope() as session:
-            yield session
-    except HubError as exc:
-        err.print(f"[red]error:[/red] {exc.detail}")
-        raise typer.Exit(1) from exc
-    finally:
-        database.dispose()
 
 
 @app.command()
@@ -69,7 +51,7 @@ def serve(
     """Run the API; with no broker configured, the worker and scheduler run in-process too."""
     import uvicorn
 
-    settings = _settings()
+    settings = load_settings()
     try:
         hub = build_hub(settings).start()
     except HubError as exc:
@@ -128,7 +110,7 @@ def beat() -> None:
 
 
 def _require_broker() -> Settings:
-    settings = _settings()
+    settings = load_settings()
     if settings.embedded:
         err.print(
             "[red]error:[/red] TSUNAGU_BROKER_URL is not set. Set it to redis://… or amqp://… "
@@ -157,7 +139,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     from core import crypto
     from core.db import Database
 
-    settings = _settings()
+    settings = load_settings()
     crypto.configure(settings)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -182,7 +164,7 @@ def shop_add(
     ] = tenancy.SecondFactor.BIRTH_DATE,
 ) -> None:
     """Create a shop."""
-    with _session() as session:
+    with session_scope() as session:
         shop = tenancy.create_shop(
             session, slug=slug, name=name, link_policy=link_policy, second_factor=second_factor
         )
@@ -192,7 +174,7 @@ def shop_add(
 @shop_app.command("list")
 def shop_list() -> None:
     """List shops."""
-    with _session() as session:
+    with session_scope() as session:
         table = Table("id", "slug", "name", "link policy", "second factor")
         for shop in session.scalars(select(tenancy.Shop).order_by(tenancy.Shop.id)):
             table.add_row(str(shop.id), shop.slug, shop.name, shop.link_policy, shop.second_factor)
@@ -223,8 +205,8 @@ def channel_add(
     timezone: Annotated[str, typer.Option(help="IANA timezone.")] = "Asia/Tokyo",
 ) -> None:
     """Register a LINE channel; its secret and token are encrypted and never printed."""
-    settings = _settings()
-    with _session() as session:
+    settings = load_settings()
+    with session_scope() as session:
         channel = tenancy.create_channel(
             session,
             shop=tenancy.get_shop(session, shop),
@@ -247,7 +229,7 @@ def channel_list(
     shop: Annotated[str | None, typer.Option(help="Only this shop's channels.")] = None,
 ) -> None:
     """List channels (secrets are never shown)."""
-    with _session() as session:
+    with session_scope() as session:
         query = select(tenancy.Channel).order_by(tenancy.Channel.id)
         if shop:
             query = query.where(tenancy.Channel.shop_id == tenancy.get_shop(session, shop).id)
@@ -269,8 +251,8 @@ def channel_show(
     channel_id: Annotated[str, typer.Argument(help="Messaging API channel ID.")],
 ) -> None:
     """Show one channel's settings (secrets masked)."""
-    settings = _settings()
-    with _session() as session:
+    settings = load_settings()
+    with session_scope() as session:
         channel = tenancy.get_channel(session, channel_id)
         table = Table(show_header=False)
         rows = {
@@ -298,7 +280,7 @@ def token_create(
     name: Annotated[str, typer.Option(help="What the token is for, e.g. `crm-sync`.")],
 ) -> None:
     """Issue an admin API token for one shop; it is shown once."""
-    with _session() as session:
+    with session_scope() as session:
         _token, plaintext = tenancy.create_token(
             session, shop=tenancy.get_shop(session, shop), name=name
         )
@@ -312,7 +294,7 @@ def token_revoke(
     name: Annotated[str, typer.Option(help="The token's name.")],
 ) -> None:
     """Revoke an admin API token at once."""
-    with _session() as session:
+    with session_scope() as session:
         tenancy.revoke_token(session, shop=tenancy.get_shop(session, shop), name=name)
         console.print(f"token {name!r} of shop {shop} revoked")
 
@@ -325,8 +307,64 @@ def sandbox_line(
     """Run the sandbox LINE platform (Messaging API, LINE Login, LIFF) for local testing."""
     from sandbox.line.server import serve_forever
 
-    _settings()
+    load_settings()
     serve_forever(host, port)
+
+
+@app.command("config")
+def config_reference() -> None:
+    """Print the configuration table (every TSUNAGU_* variable) as Markdown."""
+    from config.reference import markdown_table
+
+    typer.echo(markdown_table())
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="Hub port (TSUNAGU_PORT).")] = None,
+    sandbox_port: Annotated[int, typer.Option(help="Sandbox LINE platform port.")] = 8100,
+) -> None:
+    """Run the hub with the sandbox LINE platform and demo data, until Ctrl-C."""
+    from tsunagu import demo as demo_module
+
+    settings = load_settings()
+    # The terminal is the demo's: keep the hub's own logs to warnings.
+    configure_logging("WARNING", "text")
+    console.print("[bold]tsunagu demo[/bold] — starting…")
+    running = demo_module.start(
+        settings,
+        port=port or settings.port,
+        sandbox_port=sandbox_port,
+        step=lambda text: console.print(f"  [green]✓[/green] {text}"),
+    )
+    hub, token = running.hub_url, running.token
+    hanako = running.users["hanako"]
+    where = [
+        ("API reference", f"{hub}/docs"),
+        ("Admin API token", token),
+        ("Friends", f'curl -H "Authorization: Bearer {token}" {hub}/api/admin/v1/friends'),
+        ("Links", f"{hub}/api/admin/v1/links"),
+        ("Members", f"{hub}/api/admin/v1/members"),
+        ("Inbound events", f"{hub}/api/admin/v1/events"),
+        ("Audit log", f"{hub}/api/admin/v1/audit"),
+        ("Sandbox LINE", f"{running.sandbox.url}/sandbox (users, what they received)"),
+        (
+            "Member card",
+            f"{hub}/idlink/liff/{demo_module.CHANNEL_ID}?sandbox_user={hanako}",
+        ),
+        ("Health, metrics", f"{hub}/readyz  {hub}/metrics"),
+    ]
+    console.print("\n[bold]Where to look[/bold]")
+    for label, value in where:
+        console.print(f"  {label:<16} {value}", soft_wrap=True, highlight=False)
+    console.print("Ctrl-C stops the demo.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        running.stop()
 
 
 def main() -> None:

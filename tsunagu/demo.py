@@ -1,0 +1,256 @@
+"""``tsunagu demo``: the whole hub on one machine, with the sandbox LINE platform.
+
+Starts the sandbox and the hub (SQLite, embedded worker), creates a demo shop, channel and
+members, then plays three LINE users: one links their member card in the LIFF page, one links
+through LINE's account-link flow, one follows and blocks the account. Everything goes over real
+HTTP, the way a phone and LINE's servers would reach the hub.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from config import Settings
+from core import tenancy
+from core.serving import ThreadedServer
+from idlink import members
+from idlink.members import MemberFields
+from sandbox.line.server import SandboxServer
+from tsunagu.hub import Hub, build_hub
+
+DEMO_SHOP = "demo-salon"
+CHANNEL_ID = "2000000001"
+LOGIN_CHANNEL_ID = "2000000002"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoMember:
+    number: str
+    name: str
+    email: str
+    phone: str
+    birth_date: str
+
+
+MEMBERS = (
+    DemoMember("M-1001", "佐藤 花子", "hanako@example.jp", "090-1111-2222", "1990-04-01"),
+    DemoMember("M-1002", "鈴木 一郎", "ichiro@example.jp", "080-3333-4444", "1985-08-15"),
+    DemoMember("M-1003", "高橋 美咲", "misaki@example.jp", "070-5555-6666", "1998-12-24"),
+)
+
+
+@dataclass(slots=True)
+class Demo:
+    """The running demo: where things are, and what the scripted users did."""
+
+    hub: Hub
+    hub_server: ThreadedServer
+    sandbox: SandboxServer
+    token: str
+    users: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def hub_url(self) -> str:
+        return self.hub.settings.public_url
+
+    def admin(self, path: str) -> Any:
+        """GET an admin API path with the demo's token."""
+        response = httpx.get(
+            f"{self.hub_url}/api/admin/v1{path}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        self.hub_server.stop()
+        self.hub.stop()
+        self.sandbox.stop()
+
+
+def demo_settings(base: Settings, *, port: int) -> Settings:
+    """The demo's settings: a fresh SQLite file beside the data directory's, the local ports."""
+    database = Path(base.data_dir) / "demo.db"
+    for leftover in database.parent.glob("demo.db*"):
+        leftover.unlink()
+    return base.model_copy(
+        update={
+            "database_url": f"sqlite:///{database.as_posix()}",
+            "broker_url": None,
+            "public_url": f"http://127.0.0.1:{port}",
+        }
+    )
+
+
+def start(
+    base: Settings,
+    *,
+    port: int = 8000,
+    sandbox_port: int = 8100,
+    step: Callable[[str], None] = lambda _: None,
+) -> Demo:
+    """Start the sandbox and the hub, and play the demo's users; returns once all is settled."""
+    base.data_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = SandboxServer(port=sandbox_port).start()
+    step(f"sandbox LINE platform on {sandbox.url}")
+    settings = demo_settings(base, port=port).model_copy(
+        update={
+            "line_api_url": sandbox.url,
+            "line_access_url": sandbox.url,
+            "liff_sdk_url": f"{sandbox.url}/liff/sdk.js",
+        }
+    )
+    hub = build_hub(settings).start()
+    server = ThreadedServer(hub.app, port=port).start()
+    step(f"hub on {settings.public_url} (SQLite, embedded worker)")
+    token = _create_shop(hub, sandbox)
+    demo = Demo(hub=hub, hub_server=server, sandbox=sandbox, token=token)
+    step("demo shop, LINE channel and 3 members created")
+    _play(demo, step)
+    return demo
+
+
+def _create_shop(hub: Hub, sandbox: SandboxServer) -> str:
+    secret, access_token = secrets.token_hex(16), secrets.token_urlsafe(32)
+    login_secret = secrets.token_hex(16)
+    with hub.database.session_scope() as session:
+        shop = tenancy.create_shop(session, slug=DEMO_SHOP, name="Salon Tsunagu 表参道")
+        tenancy.create_channel(
+            session,
+            shop=shop,
+            name="Salon Tsunagu",
+            line_channel_id=CHANNEL_ID,
+            channel_secret=secret,
+            access_token=access_token,
+            login_channel_id=LOGIN_CHANNEL_ID,
+            login_channel_secret=login_secret,
+        )
+        for m in MEMBERS:
+            members.create_member(
+                session,
+                shop_id=shop.id,
+                member_number=m.number,
+                fields=MemberFields(
+                    name=m.name, email=m.email, phone=m.phone, birth_date=m.birth_date
+                ),
+                actor="demo",
+            )
+        _, token = tenancy.create_token(session, shop=shop, name="demo")
+    sandbox.state.add_channel(
+        CHANNEL_ID,
+        secret,
+        access_token,
+        login_channel_id=LOGIN_CHANNEL_ID,
+        login_channel_secret=login_secret,
+        webhook_url=f"{hub.settings.public_url}/webhooks/line/{CHANNEL_ID}",
+        display_name="Salon Tsunagu",
+    )
+    return token
+
+
+def _play(demo: Demo, step: Callable[[str], None]) -> None:
+    state, simulate = demo.sandbox.state, demo.sandbox.simulate
+    hanako = state.add_user(display_name="はなこ", language="ja").user_id
+    ichiro = state.add_user(display_name="Ichiro S.", language="ja").user_id
+    misaki = state.add_user(display_name="みさき", language="ja").user_id
+    demo.users = {"hanako": hanako, "ichiro": ichiro, "misaki": misaki}
+    for user_id in (hanako, ichiro, misaki):
+        simulate.follow(user_id, channel_id=CHANNEL_ID)
+    _wait(lambda: len(demo.admin("/friends")["items"]) == 3, "the three follows")
+    step("3 LINE users followed the account (profiles fetched through the Messaging API)")
+
+    _link_in_liff(demo, hanako, MEMBERS[0])
+    step(f"はなこ linked member card {MEMBERS[0].number} in the LIFF page (verified ID token)")
+
+    _link_with_account_link(demo, ichiro, MEMBERS[1])
+    step(f"Ichiro S. linked {MEMBERS[1].number} through LINE's account-link flow")
+
+    simulate.send_text(misaki, "営業時間を教えてください", channel_id=CHANNEL_ID)
+    simulate.unfollow(misaki, channel_id=CHANNEL_ID)
+    _wait(
+        lambda: any(f["status"] == "blocked" for f in demo.admin("/friends")["items"]),
+        "the block",
+    )
+    step("みさき sent a message, then blocked the account (nothing will be sent to her)")
+
+
+def _link_in_liff(demo: Demo, user_id: str, member: DemoMember) -> None:
+    """What the member-card page does: get an ID token from LIFF, post it with the proof."""
+    id_token = demo.sandbox.state.issue_id_token(user_id, LOGIN_CHANNEL_ID)
+    response = httpx.post(
+        f"{demo.hub_url}/api/idlink/liff",
+        json={
+            "channel_id": CHANNEL_ID,
+            "id_token": id_token,
+            "member_number": member.number,
+            "second_factor": member.birth_date,
+        },
+        timeout=10,
+    )
+    response.raise_for_status()
+
+
+def _link_with_account_link(demo: Demo, user_id: str, member: DemoMember) -> None:
+    """Staff send the account-link message; the user's browser logs in and goes to LINE."""
+    friend = next(f for f in demo.admin("/friends")["items"] if f["line_user_id"] == user_id)
+    started = httpx.post(
+        f"{demo.hub_url}/api/admin/v1/friends/{friend['id']}/account-link",
+        headers={"Authorization": f"Bearer {demo.token}"},
+        timeout=10,
+    )
+    started.raise_for_status()
+    login_url = started.json()["login_url"]
+    with httpx.Client(timeout=10) as browser:
+        page = browser.get(login_url)
+        page.raise_for_status()
+        form = _hidden_fields(page.text)
+        submitted = browser.post(
+            login_url.split("?", 1)[0],
+            data=form | {"member_number": member.number, "second_factor": member.birth_date},
+        )
+        if submitted.status_code != 303:
+            raise RuntimeError(f"login page answered {submitted.status_code}: {submitted.text}")
+        dialog = browser.get(urljoin(login_url, submitted.headers["location"]))
+        dialog.raise_for_status()
+    _wait(
+        lambda: any(
+            link["friend_id"] == friend["id"] and link["active"]
+            for link in demo.admin("/links")["items"]
+        ),
+        "the accountLink event",
+    )
+
+
+def _hidden_fields(html_text: str) -> dict[str, str]:
+    """The hidden inputs of the login form (link token, friend, signature)."""
+    fields = {}
+    for tag in _HIDDEN_INPUT.findall(html_text):
+        name = _NAME.search(tag)
+        value = _VALUE.search(tag)
+        if name and value:
+            fields[name.group(1)] = html.unescape(value.group(1))
+    return fields
+
+
+_HIDDEN_INPUT = re.compile(r'<input[^>]*type="hidden"[^>]*>')
+_NAME = re.compile(r'name="([^"]+)"')
+_VALUE = re.compile(r'value="([^"]*)"')
+
+
+def _wait(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the demo timed out waiting for {what}")
+        time.sleep(0.05)
