@@ -81,7 +81,7 @@ class SandboxServer:
             self._thread.join(timeout=START_TIMEOUT_SECONDS)
         if self._socket is not None:
             self._socket.close()
-        self._server = self._thread = None
+        self._server, self._thread, self._socket = None, None, None
 
     def __enter__(self) -> SandboxServer:
         return self.start()

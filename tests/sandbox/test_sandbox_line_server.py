@@ -13,7 +13,7 @@ from sandbox.line.models import SandboxChannel, SandboxUser
 from sandbox.line.server import SandboxServer
 
 
-def test_server_listens_on_an_ephemeral_port_until_stopped() -> None:
+def test_server_listens_on_an_ephemeral_port_until_stopped_and_restarts() -> None:
     server = SandboxServer().start()
     port = server.port
     assert server.url == f"http://127.0.0.1:{port}"
@@ -22,6 +22,11 @@ def test_server_listens_on_an_ephemeral_port_until_stopped() -> None:
     server.stop()
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
+    with pytest.raises(RuntimeError):
+        _ = server.url
+    server.start()
+    assert httpx.get(f"{server.url}/oauth2/v2.1/certs").status_code == 200
+    server.stop()
 
 
 def test_every_response_carries_a_line_request_id(line: SandboxServer, http: httpx.Client) -> None:
