@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.admin import audit, connections, events, friends, links, members
+from api.admin import audit, connections, events, friends, links, members, tags
 from api.admin.schemas import ErrorBody
 
 router = APIRouter(
@@ -16,6 +16,7 @@ router = APIRouter(
     },
 )
 router.include_router(friends.router)
+router.include_router(tags.router)
 router.include_router(members.router)
 router.include_router(links.router)
 router.include_router(events.router)

@@ -8,7 +8,7 @@ from core.db import Database
 from core.tenancy import Shop
 from sandbox.line.server import SandboxServer
 from tests.api.admin_support import AdminApi, add_friend, add_link, add_member, admin_api
-from tests.factories import ChannelSetup, make_channel
+from tests.factories import ChannelSetup, make_channel, make_shop
 from tests.waiting import wait_for
 
 
@@ -142,3 +142,21 @@ def test_friend_pages_follow_the_cursor_to_the_end(
         created[0:1],
     ]
     assert third["next_cursor"] is None
+
+
+def test_tags_are_listed_with_how_many_friends_carry_each(
+    db: Database, hub_url: str, line_sandbox: SandboxServer, channel: ChannelSetup, admin: AdminApi
+) -> None:
+    add_friend(db, channel.channel_pk, user_id(1), tags=("vip", "spring-sale"))
+    add_friend(db, channel.channel_pk, user_id(2), tags=("vip",))
+    other_shop = make_shop(db)
+    add_friend(
+        db,
+        make_channel(db, line_sandbox, hub_url, other_shop).channel_pk,
+        user_id(3),
+        tags=("elsewhere",),
+    )
+
+    tags = admin.get("/tags").json()["items"]
+
+    assert [(t["name"], t["friends"]) for t in tags] == [("spring-sale", 1), ("vip", 2)]

@@ -9,6 +9,7 @@ from core.db import Database
 EXPECTED = {
     ("get", "/api/admin/v1/friends"),
     ("get", "/api/admin/v1/friends/{friend_id}"),
+    ("get", "/api/admin/v1/tags"),
     ("get", "/api/admin/v1/members"),
     ("post", "/api/admin/v1/members"),
     ("get", "/api/admin/v1/members/{member_id}"),
