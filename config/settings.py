@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     connector_schedule_interval_seconds: float = Field(
         60.0, description="How often the scheduler looks for connections whose sync is due."
     )
+    line_push_rate: float = Field(
+        2000.0, description="Push requests per second per channel (LINE's documented limit)."
+    )
+    line_multicast_rate: float = Field(
+        200.0, description="Multicast requests per second per channel (LINE's documented limit)."
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["json", "text"] = Field("json", description="`json` lines or `text`.")
 

@@ -91,8 +91,16 @@ def write_back_links() -> int:
 def dispatch_deliveries() -> int:
     """Send due deliveries until none is left; any number of these may run at once."""
     rt = runtime.current()
-    config = dispatcher.DispatchConfig(api_url=rt.settings.line_api_url)
-    stats = dispatcher.run(rt.database, config=config, limiter=limiter_for(rt.settings.broker_url))
+    settings = rt.settings
+    config = dispatcher.DispatchConfig(
+        api_url=settings.line_api_url,
+        rates={
+            "push": settings.line_push_rate,
+            "multicast": settings.line_multicast_rate,
+            "reply": settings.line_push_rate,
+        },
+    )
+    stats = dispatcher.run(rt.database, config=config, limiter=limiter_for(settings.broker_url))
     return stats.requests
 
 

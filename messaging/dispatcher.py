@@ -49,6 +49,7 @@ from messaging.models import (
     DeliveryContent,
     DeliveryState,
 )
+from messaging.sql import any_of
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class DispatchConfig:
     claim_size: int = 2000
     lease_seconds: float = 30.0
     max_attempts: int = 10
-    backoff_base_seconds: float = 1.0
+    backoff_base_seconds: float = 0.5
     backoff_cap_seconds: float = 300.0
     request_timeout_seconds: float = 10.0
     threads: int = 4
@@ -347,7 +348,7 @@ def _write_outcomes(
             values["next_attempt_at"] = next_at
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(ids))
+            .where(any_of(session, Delivery.id, ids))
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -393,7 +394,7 @@ def _form_batches(
     for batch, ids in batches:
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(ids))
+            .where(any_of(session, Delivery.id, ids))
             .values(state=DeliveryState.SENDING, batch_id=batch.id, updated_at=now)
             .execution_options(synchronize_session=False)
         )

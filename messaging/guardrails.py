@@ -20,6 +20,7 @@ from core.clock import utcnow
 from core.inbox import InboundEvent
 from idlink.models import Friend, FriendStatus
 from messaging.models import Consent, Delivery, DeliveryState, SendPolicy
+from messaging.sql import any_of
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
@@ -132,7 +133,7 @@ def opted_out(session: Session, friend_ids: Collection[int]) -> set[int]:
     return set(
         session.scalars(
             select(Consent.friend_id).where(
-                Consent.friend_id.in_(friend_ids), Consent.opted_out.is_(True)
+                any_of(session, Consent.friend_id, friend_ids), Consent.opted_out.is_(True)
             )
         )
     )
@@ -178,7 +179,7 @@ def over_caps(
             func.count().filter(Delivery.sent_at > day_ago),
         )
         .where(
-            Delivery.friend_id.in_(friend_ids),
+            any_of(session, Delivery.friend_id, friend_ids),
             Delivery.state == DeliveryState.SENT,
             Delivery.sent_at > week_ago,
         )

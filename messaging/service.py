@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
 from messaging import guardrails, payloads
 from messaging.models import Delivery, DeliveryContent, DeliveryState
+from messaging.sql import any_of, int_array, is_postgres, text_array
 
 CHUNK = 10_000
 Message = dict[str, Any]
@@ -171,7 +172,7 @@ def _plan_chunk(
     statuses = dict(
         session.execute(
             select(Friend.id, Friend.status).where(
-                Friend.channel_id == send.channel.id, Friend.id.in_(friend_ids)
+                Friend.channel_id == send.channel.id, any_of(session, Friend.id, friend_ids)
             )
         ).all()
     )
@@ -243,9 +244,7 @@ def _row(
 
 
 def _dialect_insert(session: Session, table: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table)
-    return sqlite_insert(table)
+    return pg_insert(table) if is_postgres(session) else sqlite_insert(table)
 
 
 def _insert_contents(session: Session, contents: dict[str, list[Message]], now: datetime) -> None:
@@ -262,12 +261,55 @@ def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[tup
     """Insert new rows, skipping existing idempotency keys; return (state, reason) of each new."""
     if not rows:
         return []
+    if is_postgres(session):
+        return _insert_unnest(session, rows)
     statement = (
-        _dialect_insert(session, Delivery)
+        sqlite_insert(Delivery)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(Delivery.state, Delivery.reason)
     )
     return [(state, reason) for state, reason in session.execute(statement, rows)]
+
+
+_UNNEST_INSERT = text(
+    """
+    INSERT INTO deliveries (
+        shop_id, channel_id, friend_id, idempotency_key, source, content_hash, state, reason,
+        due_at, next_attempt_at, respect_quiet_hours, attempts, created_at, updated_at
+    )
+    SELECT :shop_id, :channel_id, f, k, :source, h, s, r,
+           :due_at, :next_attempt_at, :respect_quiet_hours, 0, :now, :now
+    FROM unnest(
+        CAST(:friend_ids AS bigint[]), CAST(:keys AS text[]), CAST(:hashes AS text[]),
+        CAST(:states AS text[]), CAST(:reasons AS text[])
+    ) AS t(f, k, h, s, r)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING state, reason
+    """
+)
+
+
+def _insert_unnest(session: Session, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """One statement per chunk, the per-row values as arrays: no per-row SQL to build or parse.
+
+    Every row of a chunk shares shop, channel, source and times (see ``_row``).
+    """
+    first = rows[0]
+    params = {
+        "shop_id": first["shop_id"],
+        "channel_id": first["channel_id"],
+        "source": first["source"],
+        "due_at": first["due_at"],
+        "next_attempt_at": first["next_attempt_at"],
+        "respect_quiet_hours": first["respect_quiet_hours"],
+        "now": first["created_at"],
+        "friend_ids": int_array(r["friend_id"] for r in rows),
+        "keys": text_array(r["idempotency_key"] for r in rows),
+        "hashes": text_array(r["content_hash"] for r in rows),
+        "states": text_array(r["state"] for r in rows),
+        "reasons": text_array(r["reason"] for r in rows),
+    }
+    return [(state, reason) for state, reason in session.execute(_UNNEST_INSERT, params)]
 
 
 def cancel(session: Session, *, source: str, reason: str, now: datetime | None = None) -> int:

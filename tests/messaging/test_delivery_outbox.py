@@ -20,7 +20,7 @@ from tests.messaging.support import (
     received_counts,
     wait_until_states,
 )
-from tests.sandbox.sandbox_line_specs import load_specs
+from tests.sandbox.line_specs import load_specs
 
 SENT = DeliveryState.SENT
 

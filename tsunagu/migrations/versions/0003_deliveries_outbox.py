@@ -110,23 +110,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["batch_id"],
-            ["delivery_batches.id"],
-            name=op.f("fk_deliveries_batch_id_delivery_batches"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["channel_id"], ["channels.id"], name=op.f("fk_deliveries_channel_id_channels")
-        ),
-        sa.ForeignKeyConstraint(
-            ["content_hash"],
-            ["delivery_contents.content_hash"],
-            name=op.f("fk_deliveries_content_hash_delivery_contents"),
-        ),
-        sa.ForeignKeyConstraint(
             ["friend_id"], ["friends.id"], name=op.f("fk_deliveries_friend_id_friends")
-        ),
-        sa.ForeignKeyConstraint(
-            ["shop_id"], ["shops.id"], name=op.f("fk_deliveries_shop_id_shops")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_deliveries_idempotency_key")),

@@ -1,0 +1,41 @@
+"""SQL helpers for large id sets: one array parameter on PostgreSQL instead of thousands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Text, bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def any_of(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    """``column IN ids``, on PostgreSQL as a semi-join with ``unnest(:array)``.
+
+    One parameter whatever the size; the planner joins on the index (``= ANY(:array)`` would
+    be tested row by row against the whole array).
+    """
+    values = list(ids)
+    if is_postgres(session):
+        array = cast(bindparam(None, int_array(values), type_=Text), ARRAY(BigInteger))
+        return column.in_(select(func.unnest(array)).scalar_subquery())
+    return column.in_(values)
+
+
+def int_array(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers, parsed by the server (not quoted per element)."""
+    return "{" + ",".join(str(int(v)) for v in values) + "}"
+
+
+def text_array(values: Iterable[str | None]) -> str:
+    """A PostgreSQL array literal of texts (None as NULL), each element quoted and escaped."""
+    return "{" + ",".join("NULL" if v is None else _quoted(v) for v in values) + "}"
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

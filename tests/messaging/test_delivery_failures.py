@@ -1,0 +1,226 @@
+"""Failures LINE (the sandbox) injects: every message ends sent or failed with a reason, once."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from core.clock import utcnow
+from core.db import Database
+from core.tenancy import Channel
+from messaging import dispatcher, service
+from messaging.limiter import LocalLimiter
+from messaging.models import DeliveryState
+from sandbox.line.server import SandboxServer
+from tests.api.admin_support import admin_api
+from tests.factories import ChannelSetup
+from tests.messaging.support import (
+    add_followers,
+    attempts,
+    deliveries,
+    open_all_hours,
+    plan,
+    received_counts,
+    sender_for,
+    states,
+    wait_until_states,
+)
+from tests.waiting import wait_for
+
+SENT, FAILED, HELD = DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.HELD
+
+
+@pytest.fixture
+def friends(db: Database, line_sandbox: SandboxServer, channel: ChannelSetup) -> dict[int, str]:
+    open_all_hours(db, channel)
+    return add_followers(db, line_sandbox.state, channel, 4)
+
+
+@pytest.fixture
+def multicast_limit(line_sandbox: SandboxServer) -> Iterator[None]:
+    yield
+    line_sandbox.state.set_rate_limit("multicast", 200)
+
+
+def exactly_once(sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]) -> bool:
+    return received_counts(sandbox.state, channel) == dict.fromkeys(friends.values(), 1)
+
+
+def test_429_bursts_and_5xx_are_retried_with_the_same_key_and_delivered_once(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    line_sandbox.state.inject_failures("multicast", [429, 500, 503, 429])
+
+    plan(db, channel, list(friends))
+
+    wait_until_states(db, {SENT: 4})
+    assert exactly_once(line_sandbox, channel, friends)
+    tries = attempts(db)
+    assert [t.status_code for t in tries] == [429, 500, 503, 429, 200]
+    assert len({t.retry_key for t in tries}) == 1
+    assert all(d.attempts == 5 for d in deliveries(db))
+
+
+def test_the_sandbox_rate_limit_is_survived_without_loss(
+    db: Database,
+    line_sandbox: SandboxServer,
+    channel: ChannelSetup,
+    multicast_limit: None,
+) -> None:
+    open_all_hours(db, channel)
+    friends = add_followers(db, line_sandbox.state, channel, 1500)
+    line_sandbox.state.set_rate_limit("multicast", 2, per_seconds=1.0)
+
+    plan(db, channel, list(friends))
+
+    wait_until_states(db, {SENT: 1500}, timeout=60)
+    assert exactly_once(line_sandbox, channel, friends)
+    assert 429 in {t.status_code for t in attempts(db)}
+
+
+def test_a_timeout_is_retried_with_the_same_key(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    later = utcnow() + timedelta(hours=1)
+    plan(db, channel, list(friends), due_at=later, now=later)
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    config = dispatcher.DispatchConfig(
+        api_url=f"http://127.0.0.1:{silent.getsockname()[1]}", request_timeout_seconds=0.3
+    )
+    try:
+        (job,) = dispatcher.claim(db, config=config, now=later)
+        outcome = dispatcher.send(
+            db,
+            job,
+            config=config,
+            limiter=LocalLimiter(),
+            senders=dispatcher.SenderPool(config.api_url, 0.3),
+        )
+    finally:
+        silent.close()
+
+    assert outcome == "retried"
+    wait_until_states(db, {SENT: 4})
+    assert exactly_once(line_sandbox, channel, friends)
+    first, second = attempts(db)
+    assert (first.outcome, first.status_code, second.status_code) == ("retriable", None, 200)
+    assert "unreachable" in first.error and first.retry_key == second.retry_key == job.batch_id
+
+
+def test_a_batch_sent_by_a_worker_that_died_before_recording_is_counted_once(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    later = utcnow() + timedelta(hours=1)
+    plan(db, channel, list(friends), due_at=later, now=later)
+    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
+    (job,) = dispatcher.claim(db, config=config, now=later)
+    # The request reaches LINE; the worker is killed before it records the answer.
+    sender_for(line_sandbox, channel).multicast(job.user_ids, job.messages, retry_key=job.batch_id)
+    assert exactly_once(line_sandbox, channel, friends)
+
+    lease_over = later + timedelta(seconds=config.lease_seconds + 1)
+    with db.session_scope() as session:
+        assert dispatcher.sweep(session, now=lease_over) == 1
+    (again,) = dispatcher.claim(db, config=config, now=lease_over)
+    assert (again.batch_id, again.user_ids) == (job.batch_id, job.user_ids)
+    dispatcher.send(
+        db,
+        again,
+        config=config,
+        limiter=LocalLimiter(),
+        senders=dispatcher.SenderPool(config.api_url, 5.0),
+    )
+
+    assert states(db) == {SENT: 4}
+    assert exactly_once(line_sandbox, channel, friends)
+    (attempt,) = attempts(db)
+    assert (attempt.status_code, attempt.retry_key) == (409, job.batch_id)
+    assert {d.reason for d in deliveries(db)} == {"already accepted under this retry key"}
+
+
+def test_a_request_line_refuses_fails_with_lines_reason(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    stranger = add_followers(db, line_sandbox.state, channel, 1)
+    (stranger_id, user_id) = next(iter(stranger.items()))
+    with line_sandbox.state.lock:
+        del line_sandbox.state.users[user_id]  # LINE no longer knows this user
+
+    plan(db, channel, [stranger_id], source="reminder:1")
+
+    wait_until_states(db, {FAILED: 1}, source="reminder:1")
+    (failed,) = deliveries(db, "reminder:1")
+    assert "HTTP 400" in failed.reason and "Failed to send messages" in failed.reason
+    (attempt,) = attempts(db)
+    assert attempt.outcome == "fatal"
+
+
+def test_a_revoked_token_pauses_the_channel_with_an_alert_and_loses_nothing(
+    db: Database,
+    line_sandbox: SandboxServer,
+    channel: ChannelSetup,
+    friends: dict[int, str],
+    hub_url: str,
+) -> None:
+    line_sandbox.state.update_channel(channel.channel_id, access_token="reissued-token")
+
+    plan(db, channel, list(friends))
+
+    wait_for(lambda: channel_status(db, channel) == "paused", what="the channel to pause")
+    wait_until_states(db, {DeliveryState.PENDING: 4})
+    assert all("access token" in d.reason for d in deliveries(db))
+    with db.session_scope() as session:
+        shop = session.get_one(Channel, channel.channel_pk).shop
+    alerts = admin_api(db, hub_url, shop).get("/audit", action="channel.paused").json()["items"]
+    assert len(alerts) == 1 and "replace the channel's access token" in str(alerts[0])
+    assert received_counts(line_sandbox.state, channel) == {}
+
+    with db.session_scope() as session:
+        fixed = session.get_one(Channel, channel.channel_pk)
+        fixed.access_token = "reissued-token"
+        service.resume_channel(session, channel=fixed, actor="cli")
+
+    wait_until_states(db, {SENT: 4})
+    assert exactly_once(line_sandbox, channel, friends)
+
+
+def channel_status(db: Database, channel: ChannelSetup) -> str:
+    with db.session_scope() as session:
+        return session.scalar(select(Channel.status).where(Channel.id == channel.channel_pk))
+
+
+def test_a_send_over_the_monthly_quota_is_held_whole_until_released(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    line_sandbox.state.set_monthly_quota(channel.channel_id, 10, usage=7)
+    quota = sender_for(line_sandbox, channel)
+
+    result = plan(db, channel, list(friends), quota_sender=quota)
+
+    assert (result.held, result.planned) == (4, 0)
+    assert result.hold_reason == ("monthly quota: this send needs 4 messages, 3 remain this month")
+    assert states(db) == {HELD: 4}
+    line_sandbox.state.set_monthly_quota(channel.channel_id, 20, usage=7)
+    with db.session_scope() as session:
+        assert service.release_held(session, source="campaign:1", quota_sender=quota).fits
+    wait_until_states(db, {SENT: 4})
+    assert exactly_once(line_sandbox, channel, friends)
+
+
+def test_lines_monthly_limit_refusal_holds_the_batch_instead_of_retrying(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    line_sandbox.state.set_monthly_quota(channel.channel_id, 3)
+
+    plan(db, channel, list(friends))
+
+    wait_until_states(db, {HELD: 4})
+    assert {d.reason for d in deliveries(db)} == {
+        'monthly quota reached: HTTP 429: {"message":"You have reached your monthly limit."}'
+    }
+    assert received_counts(line_sandbox.state, channel) == {}
+    assert len(attempts(db)) == 1

@@ -1,0 +1,70 @@
+"""The rate limiter: requests leave evenly spaced at the rate, shared by all who send."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from messaging.limiter import HEADROOM, LocalLimiter, RedisLimiter, acquire
+from tests.conftest import skip_or_fail
+
+REDIS_URL = os.environ.get("TSUNAGU_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_requests_over_the_rate_wait_for_their_slot_in_order() -> None:
+    clock = FakeClock()
+    limiter = LocalLimiter(clock)
+
+    waits = [limiter.reserve("123:multicast", 200.0) for _ in range(5)]
+
+    assert waits == pytest.approx([0.0, 0.005, 0.010, 0.015, 0.020])
+    assert limiter.reserve("123:push", 2000.0) == 0.0  # another endpoint has its own slots
+
+
+def test_no_window_of_one_second_holds_more_than_lines_limit() -> None:
+    clock = FakeClock()
+    limiter = LocalLimiter(clock)
+    sent = []
+    for _ in range(1000):
+        acquire(limiter, "123:multicast", 200.0, sleep=clock.sleep)
+        sent.append(clock.now)
+
+    busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert 190 <= busiest <= 200
+    assert HEADROOM < 1
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        skip_or_fail(f"no Redis at {REDIS_URL}")
+    client.delete("tsunagu:rate:test:multicast")
+    yield client
+    client.delete("tsunagu:rate:test:multicast")
+    client.close()
+
+
+def test_two_workers_share_one_channels_slots_through_redis(redis_client: redis.Redis) -> None:
+    first, second = RedisLimiter(redis_client), RedisLimiter(redis.Redis.from_url(REDIS_URL))
+
+    waits = [w.reserve("test:multicast", 10.0) for w in (first, second, first, second)]
+
+    assert waits[0] == pytest.approx(0.0, abs=0.01)
+    assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3], abs=0.01)
