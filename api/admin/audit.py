@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
@@ -9,6 +11,7 @@ from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
 from api.admin.schemas import AuditEntryOut, Page
 from api.deps import CurrentShop, DbSession
 from core.audit import AuditLog
+from core.clock import as_utc
 
 router = APIRouter(tags=["audit"])
 
@@ -21,6 +24,8 @@ def list_audit(
     subject_type: str | None = Query(None, description="e.g. `member`, `friend`."),
     subject_id: str | None = Query(None, description="The subject's id (with `subject_type`)."),
     actor: str | None = Query(None, description="e.g. `token:crm-sync`, `cli`."),
+    since: datetime | None = Query(None, description="Only recorded at or after this time."),
+    until: datetime | None = Query(None, description="Only recorded before this time."),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[AuditEntryOut]:
@@ -34,6 +39,10 @@ def list_audit(
         query = query.where(AuditLog.subject_id == subject_id)
     if actor is not None:
         query = query.where(AuditLog.actor == actor)
+    if since is not None:
+        query = query.where(AuditLog.created_at >= as_utc(since))
+    if until is not None:
+        query = query.where(AuditLog.created_at < as_utc(until))
     entries, next_cursor = fetch_page(session, query, AuditLog.id, limit=limit, cursor=cursor)
     items = [
         AuditEntryOut(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
 from api.admin.schemas import ErrorBody, EventDetail, EventOut, Page
 from api.deps import CurrentShop, DbSession
+from core.clock import as_utc
 from core.errors import NotFound
 from core.inbox import EventStatus, InboundEvent
 from core.tenancy import Channel
@@ -54,6 +56,8 @@ def list_events(
     status: EventStatus | None = Query(None, description="`pending`, `processed` or `failed`."),
     type: str | None = Query(None, description="Event type, e.g. `follow`, `message`."),
     source: str | None = Query(None, description="Where it came from, e.g. `line`."),
+    since: datetime | None = Query(None, description="Only received at or after this time."),
+    until: datetime | None = Query(None, description="Only received before this time."),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[EventOut]:
@@ -65,6 +69,10 @@ def list_events(
         query = query.where(InboundEvent.event_type == type)
     if source is not None:
         query = query.where(InboundEvent.source == source)
+    if since is not None:
+        query = query.where(InboundEvent.received_at >= as_utc(since))
+    if until is not None:
+        query = query.where(InboundEvent.received_at < as_utc(until))
     events, next_cursor = fetch_page(session, query, InboundEvent.id, limit=limit, cursor=cursor)
     channels = _channels(session, shop.id)
     items = [EventOut.model_validate(_fields(e, channels)) for e in events]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import update
 
+from core import audit
 from core.db import Database
-from core.inbox import EventStatus, InboundEvent
+from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
 from core.tenancy import Shop
 from sandbox.line.server import SandboxServer
 from tests.api.admin_support import AdminApi, add_friend, add_link, add_member, admin_api
@@ -90,3 +93,43 @@ def test_links_are_listed_current_and_ended_with_who_is_on_each_side(
     assert history[0]["active"] is True
     assert history[1]["active"] is False
     assert history[1]["unlinked_by"] == "test"
+
+
+def test_audit_records_and_events_can_be_narrowed_to_a_time_window(
+    db: Database, shop: Shop, admin: AdminApi
+) -> None:
+    with db.session_scope() as session:
+        for day in (1, 2, 3):
+            audit.record(
+                session,
+                shop_id=shop.id,
+                actor="staff",
+                action="member.updated",
+                subject_type="member",
+                subject_id=day,
+                now=datetime(2026, 11, day, 9, 0, tzinfo=UTC),
+            )
+        store_events(
+            session,
+            source="test",
+            shop_id=shop.id,
+            channel_id=None,
+            events=[IncomingEvent(dedup_key="old", event_type="ping", payload={})],
+            now=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+        )
+        store_events(
+            session,
+            source="test",
+            shop_id=shop.id,
+            channel_id=None,
+            events=[IncomingEvent(dedup_key="new", event_type="ping", payload={})],
+            now=datetime(2026, 11, 3, 9, 0, tzinfo=UTC),
+        )
+
+    window = admin.get("/audit", since="2026-11-02T00:00:00Z", until="2026-11-03T09:00:00+00:00")
+    since_in_tokyo = admin.get("/audit", since="2026-11-03T17:00:00+09:00")
+    recent_events = admin.get("/events", since="2026-11-02T00:00:00Z")
+
+    assert [e["subject_id"] for e in window.json()["items"]] == ["2"]
+    assert [e["subject_id"] for e in since_in_tokyo.json()["items"]] == ["3"]
+    assert [e["dedup_key"] for e in recent_events.json()["items"]] == ["new"]
