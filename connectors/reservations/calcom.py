@@ -130,7 +130,7 @@ class CalcomConnector:
                 name=_text(attendee.get("name")),
             ),
             service=_text(booking.get("title")) or _text(booking.get("type")),
-            staff=_text((booking.get("organizer") or {}).get("name")),
+            staff=_text(_object(booking, "organizer").get("name")),
             location=_text(booking.get("location")),
             timezone=tz,
             previous_external_id=(
@@ -153,9 +153,13 @@ def _first_attendee(booking: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _object(booking: dict[str, Any], key: str) -> dict[str, Any]:
+    value = booking.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _metadata(booking: dict[str, Any]) -> dict[str, Any]:
-    metadata = booking.get("metadata")
-    return metadata if isinstance(metadata, dict) else {}
+    return _object(booking, "metadata")
 
 
 def _answer(responses: dict[str, Any], key: str) -> str | None:

@@ -78,9 +78,10 @@ class SalesforceConnector:
         run_start = now.astimezone(UTC).replace(microsecond=0)
         conditions = [f"SystemModstamp < {soql_datetime(run_start)}"]
         if cursor and not full:
-            since = datetime.fromisoformat(cursor) - timedelta(
-                seconds=self.settings.lookback_seconds
-            )
+            bookmark = datetime.fromisoformat(cursor)
+            if bookmark.tzinfo is None:
+                bookmark = bookmark.replace(tzinfo=UTC)
+            since = bookmark - timedelta(seconds=self.settings.lookback_seconds)
             conditions.insert(0, f"SystemModstamp >= {soql_datetime(since)}")
         # Field and object names were checked to be API names when the settings were read.
         clauses = ["SELECT", ", ".join(mapping.soql_fields()), "FROM", mapping.sobject]

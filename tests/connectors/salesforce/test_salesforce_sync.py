@@ -12,6 +12,8 @@ from sqlalchemy import select
 from commerce import sync
 from commerce.connections import due_connections
 from commerce.models import Booking, Connection, ConnectorState, SyncRun
+from connectors.base import ConnectionConfig
+from connectors.salesforce.connector import SalesforceConnector
 from core.db import Database
 from core.tenancy import Shop
 from idlink.identities import ExternalIdentity
@@ -329,3 +331,22 @@ def test_expired_session_logs_in_again_once(
     assert contacts.status == "failed"
     assert "INVALID_SESSION_ID" in (contacts.error or "")
     assert [c.status for c in org.state.calls] == [401, 401]
+
+
+def test_since_date_without_a_zone_is_read_as_utc_and_widened_by_the_lookback(
+    key_pair: KeyPair,
+) -> None:
+    connector = SalesforceConnector(
+        ConnectionConfig(
+            kind="salesforce",
+            base_url="https://login.salesforce.com",
+            credentials=jwt_credentials(key_pair),
+            options={},
+        )
+    )
+
+    query = connector.soql("contacts", "2026-11-01T00:00:00", now=NOW, full=False)
+
+    assert query is not None
+    assert "WHERE SystemModstamp >= 2026-10-31T23:50:00Z" in query
+    assert "AND SystemModstamp < 2026-11-20T12:00:00Z ORDER BY SystemModstamp, Id" in query
