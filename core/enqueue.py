@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger(__name__)
 
@@ -19,16 +19,21 @@ _PENDING = "pending_tasks"
 
 def enqueue_after_commit(session: Session, task_name: str, **kwargs: Any) -> None:
     """Send ``task_name(**kwargs)`` once this session's transaction commits."""
-    session.info.setdefault(_PENDING, []).append((task_name, kwargs))
+    savepoint = session.get_nested_transaction()
+    session.info.setdefault(_PENDING, []).append((savepoint, task_name, kwargs))
 
 
 @event.listens_for(Session, "after_commit")
 def _send_pending(session: Session) -> None:
+    # Releasing a savepoint fires after_commit too, but nothing is durable until the outermost
+    # transaction commits: keep the tasks until then.
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING, [])
     sender = session.info.get("task_sender")
     if not pending or sender is None:
         return
-    for task_name, kwargs in pending:
+    for _savepoint, task_name, kwargs in pending:
         try:
             sender(task_name, kwargs)
         except Exception:
@@ -36,6 +41,21 @@ def _send_pending(session: Session) -> None:
             log.warning("could not enqueue %s; the sweeper will retry it", task_name, exc_info=True)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction: SessionTransaction) -> None:
+    """Drop the tasks of the rolled-back work: a savepoint's own, or all for the outermost."""
+    if not previous_transaction.nested:
+        session.info.pop(_PENDING, None)
+        return
+    pending = session.info.get(_PENDING, [])
+    session.info[_PENDING] = [
+        entry for entry in pending if not _within(entry[0], previous_transaction)
+    ]
+
+
+def _within(savepoint: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while savepoint is not None:
+        if savepoint is ended:
+            return True
+        savepoint = savepoint.parent
+    return False
