@@ -10,7 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from linebot.v3.messaging import ApiClient, ApiException, Configuration, MessagingApi
+from linebot.v3.messaging import (
+    ApiClient,
+    ApiException,
+    Configuration,
+    MessagingApi,
+    PushMessageRequest,
+    TextMessage,
+)
 
 from connectors.errors import FatalError, RetriableError
 
@@ -40,6 +47,14 @@ def classify(exc: ApiException, what: str) -> RetriableError | FatalError:
     if status == 429 or status >= 500 or status == 0:
         return RetriableError(message, status=status)
     return FatalError(message, status=status)
+
+
+def _accepted_request_id(exc: FatalError) -> str | None:
+    """The original request id of a push LINE already accepted under the same retry key."""
+    cause = exc.__cause__
+    if exc.status != 409 or not isinstance(cause, ApiException):
+        return None
+    return (cause.headers or {}).get("x-line-accepted-request-id")
 
 
 class LineClient:
@@ -77,6 +92,25 @@ class LineClient:
         """A single-use, 10-minute account-link token for the user."""
         with self._api("link token") as api:
             return api.issue_link_token(user_id, _request_timeout=self._timeout).link_token
+
+    def push_text(self, user_id: str, text: str, *, retry_key: str) -> str | None:
+        """Push one text message; return LINE's request id (of the first acceptance).
+
+        ``retry_key`` (a UUID) makes a retried push deliver at most once: LINE answers a repeat
+        with 409 and the original request's id, which counts as success.
+        """
+        request = PushMessageRequest(to=user_id, messages=[TextMessage(text=text)])
+        try:
+            with self._api("push") as api:
+                response = api.push_message_with_http_info(
+                    request, x_line_retry_key=retry_key, _request_timeout=self._timeout
+                )
+        except FatalError as exc:
+            accepted = _accepted_request_id(exc)
+            if accepted is None:
+                raise
+            return accepted
+        return (response.headers or {}).get("x-line-request-id")
 
     def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None:
         """Show ``rich_menu_id`` to this user instead of the default menu."""
