@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from api import admin, connector_webhooks, observability, webhooks
+from api import admin, connector_webhooks, idlink, observability, webhooks
+from api.admin import linking as admin_linking
 from api.context import AppContext
 from api.errors import install_error_handlers
 from config import Settings
@@ -32,5 +33,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(connector_webhooks.router)
     app.include_router(admin.router)
+    app.include_router(idlink.router)
+    app.include_router(admin_linking.router)
     app.add_middleware(observability.RequestContextMiddleware, metrics=ctx.metrics)
     return app

@@ -8,7 +8,9 @@ stored. ``mode: standby`` events update what the hub knows but never send anythi
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +20,8 @@ from connectors.line.client import ChannelCredentials, LineClient
 from core.clock import from_millis
 from core.inbox import InboundEvent
 from core.tenancy import Channel
-from idlink import friends
+from idlink import account_link, friends
+from idlink import service as idlink_service
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,52 @@ def _handle_other(
     event: dict[str, Any],
     settings: Settings,
 ) -> None:
-    log.debug("LINE %s event kept as stored", stored.event_type)
+    user_id = event["source"]["userId"]
+    occurred_at = from_millis(event["timestamp"])
+    match stored.event_type:
+        case "accountLink":
+            account_link.complete(
+                session,
+                channel=channel,
+                line_user_id=user_id,
+                link=event.get("link") or {},
+                settings=settings,
+                now=occurred_at,
+            )
+        case "postback":
+            action = parse_qs((event.get("postback") or {}).get("data", "")).get("action", [""])[0]
+            _handle_postback(session, channel, event, user_id, action, settings, occurred_at)
+        case _:
+            log.debug("LINE %s event kept as stored", stored.event_type)
+
+
+def _handle_postback(
+    session: Session,
+    channel: Channel,
+    event: dict[str, Any],
+    user_id: str,
+    action: str,
+    settings: Settings,
+    occurred_at: datetime,
+) -> None:
+    """``action=unlink`` ends the member's link; ``action=link`` sends the account-link page."""
+    friend = friends.get_or_create_friend(session, channel=channel, line_user_id=user_id)
+    if action == "unlink":
+        link = idlink_service.active_link_of_friend(session, friend.id)
+        if link is not None:
+            idlink_service.unlink(
+                session,
+                link=link,
+                actor=idlink_service.member_actor(user_id),
+                reason="member (postback)",
+                now=occurred_at,
+            )
+    elif action == "link" and event.get("mode") == "active":
+        # In standby another bot answers this user: the hub must not send anything.
+        try:
+            account_link.start(session, channel=channel, friend=friend, settings=settings)
+        except FatalError as exc:
+            log.warning("account link for %s not started: %s", user_id, exc)
 
 
 def _refresh_profile(friend: friends.Friend, channel: Channel, settings: Settings) -> None:

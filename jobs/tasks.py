@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 from commerce import connections, sync, writeback
 from commerce.events import handle_connector_event
 from config import Settings
+from connectors.errors import RetriableError
 from core import inbox
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit
 from core.inbox import InboundEvent
+from idlink import service as idlink_service
 from idlink.events import handle_line_event
 from jobs import runtime
 from messaging import dispatcher, guardrails
@@ -85,6 +87,20 @@ def write_back_links() -> int:
     """Write friends' link changes onto their CRM contacts (Salesforce), batched and retried."""
     rt = runtime.current()
     return writeback.process_writebacks(rt.database).sent
+
+
+@shared_task(
+    name="idlink.sync_rich_menu",
+    autoretry_for=(RetriableError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def sync_rich_menu(friend_id: int) -> str:
+    """Show a friend the rich menu their link state calls for; retried while LINE is down."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        return idlink_service.sync_rich_menu(session, friend_id=friend_id, settings=rt.settings)
 
 
 @shared_task(name="messaging.dispatch")

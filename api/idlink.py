@@ -1,0 +1,265 @@
+"""Member linking for friends: the LIFF member card and its API, and the account-link login page.
+
+These endpoints are public: the LINE user is proved by a verified ID token (member card) or by
+the signed link the hub pushed them (account link), never by anything the browser claims.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from importlib import resources
+from string import Template
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Form, Query
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from api.deps import AppSettings, DbSession
+from config import Settings
+from core.clock import utcnow
+from core.errors import ConfigurationError, HubError, Unprocessable
+from core.tenancy import Channel, SecondFactor, Shop, get_channel
+from idlink import account_link, liff, verification
+from idlink import service as idlink_service
+from idlink.errors import RecordedFailure
+from idlink.models import NoncePurpose
+from idlink.schemas import IdTokenIn, LiffLinkIn, LinkStatusOut, NonceIn, NonceOut
+
+router = APIRouter(tags=["member linking"])
+
+T = TypeVar("T")
+
+FACTOR_INPUTS = {
+    SecondFactor.BIRTH_DATE: ("生年月日 / Birth date", "date"),
+    SecondFactor.PIN: ("暗証番号 / PIN", "password"),
+    SecondFactor.PHONE_LAST4: ("電話番号の下4桁 / Last 4 digits of your phone", "tel"),
+}
+
+
+def attempt(session: Session, settings: Settings, work: Callable[[], T]) -> T:
+    """Run ``work`` in a savepoint; a RecordedFailure is rolled back, recorded, committed, raised.
+
+    The refusal's trace (a failure count, an audit row) must survive the error response, which
+    rolls the request's transaction back: so it is committed here, before raising.
+    """
+    try:
+        with session.begin_nested():
+            return work()
+    except RecordedFailure as failure:
+        reported = failure.record(session, settings=settings, now=utcnow())
+        session.commit()
+        raise reported from None
+
+
+def _page(name: str, **values: str) -> str:
+    text = resources.files("api").joinpath(f"pages/{name}").read_text(encoding="utf-8")
+    return Template(text).substitute(values)
+
+
+def _factor(shop: Shop) -> tuple[str, str]:
+    return FACTOR_INPUTS[SecondFactor(shop.second_factor)]
+
+
+# The LIFF member card
+
+
+@router.get("/idlink/liff/{channel_id}", response_class=HTMLResponse, summary="Member card")
+def member_card(channel_id: str, session: DbSession, settings: AppSettings) -> HTMLResponse:
+    """The LIFF page (register it as the LIFF app's endpoint URL): link, see, unlink."""
+    channel = get_channel(session, channel_id)
+    if not channel.liff_id:
+        raise ConfigurationError(
+            f"channel {channel_id} has no LIFF app: set liff_id with "
+            f"PATCH /api/admin/v1/channels/{channel_id}/linking"
+        )
+    shop = session.get_one(Shop, channel.shop_id)
+    label, input_type = _factor(shop)
+    config = {"channelId": channel_id, "liffId": channel.liff_id, "apiBase": "/api/idlink"}
+    body = _page(
+        "member_card.html",
+        shop_name=html.escape(shop.name),
+        liff_sdk_url=html.escape(settings.liff_sdk_url),
+        factor_label=html.escape(label),
+        factor_type=input_type,
+        # "<" escaped so no value can close the script element.
+        config_json=json.dumps(config).replace("<", "\\u003c"),
+    )
+    return HTMLResponse(body)
+
+
+@router.post("/api/idlink/nonce", summary="Issue an ID token nonce")
+def issue_nonce(body: NonceIn, session: DbSession) -> NonceOut:
+    """A single-use nonce to request an ID token with; the token is then accepted once."""
+    channel = get_channel(session, body.channel_id)
+    issued = idlink_service.issue_nonce(
+        session, channel=channel, purpose=NoncePurpose.ID_TOKEN, now=utcnow()
+    )
+    return NonceOut(nonce=issued.nonce, expires_at=issued.expires_at)
+
+
+@router.post(
+    "/api/idlink/liff",
+    summary="Link the LINE user to a member",
+    responses={
+        401: {"description": "ID token refused, or the membership details do not match"},
+        403: {"description": "The LINE user is not a friend of the channel"},
+        409: {"description": "Already linked elsewhere and the shop refuses replacing"},
+        429: {"description": "Too many failed attempts; the detail says until when"},
+    },
+)
+def link_liff(body: LiffLinkIn, session: DbSession, settings: AppSettings) -> LinkStatusOut:
+    """Verify the ID token and the member's proof, then link them."""
+    channel = get_channel(session, body.channel_id)
+    status = attempt(
+        session,
+        settings,
+        lambda: liff.link_by_liff(
+            session,
+            channel=channel,
+            id_token=body.id_token,
+            nonce=body.nonce,
+            proof=body.proof(),
+            settings=settings,
+            now=utcnow(),
+        ),
+    )
+    return LinkStatusOut.model_validate(status, from_attributes=True)
+
+
+@router.post("/api/idlink/liff/status", summary="Link status of the LINE user")
+def liff_status(body: IdTokenIn, session: DbSession, settings: AppSettings) -> LinkStatusOut:
+    """Whether the ID token's LINE user is linked, and to which member number."""
+    status = liff.liff_status(
+        session,
+        channel=get_channel(session, body.channel_id),
+        id_token=body.id_token,
+        nonce=body.nonce,
+        settings=settings,
+        now=utcnow(),
+    )
+    return LinkStatusOut.model_validate(status, from_attributes=True)
+
+
+@router.post("/api/idlink/liff/unlink", summary="Unlink the LINE user from their member")
+def unlink_liff(body: IdTokenIn, session: DbSession, settings: AppSettings) -> LinkStatusOut:
+    """The member ends their own link."""
+    status = liff.unlink_by_liff(
+        session,
+        channel=get_channel(session, body.channel_id),
+        id_token=body.id_token,
+        nonce=body.nonce,
+        settings=settings,
+        now=utcnow(),
+    )
+    return LinkStatusOut.model_validate(status, from_attributes=True)
+
+
+# The account-link login page
+
+
+def _login_page(
+    channel: Channel,
+    shop: Shop,
+    *,
+    link_token: str,
+    friend: int,
+    sig: str,
+    member_number: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    label, input_type = _factor(shop)
+    body = _page(
+        "account_link.html",
+        shop_name=html.escape(shop.name),
+        action=html.escape(f"{account_link.LOGIN_PATH}/{channel.line_channel_id}"),
+        link_token=html.escape(link_token),
+        friend=str(friend),
+        sig=html.escape(sig),
+        member_number=html.escape(member_number),
+        factor_label=html.escape(label),
+        factor_type=input_type,
+        error_html=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "",
+    )
+    return HTMLResponse(body, status_code=status_code)
+
+
+@router.get(
+    account_link.LOGIN_PATH + "/{channel_id}",
+    response_class=HTMLResponse,
+    summary="Account-link login page",
+)
+def account_link_page(
+    channel_id: str,
+    session: DbSession,
+    link_token: Annotated[str, Query(alias="linkToken")],
+    friend: int,
+    sig: str,
+) -> HTMLResponse:
+    """The form a friend reaches from the pushed account-link message."""
+    channel, _ = account_link.login_context(
+        session, line_channel_id=channel_id, link_token=link_token, friend_id=friend, sig=sig
+    )
+    shop = session.get_one(Shop, channel.shop_id)
+    return _login_page(channel, shop, link_token=link_token, friend=friend, sig=sig)
+
+
+@router.post(
+    account_link.LOGIN_PATH + "/{channel_id}",
+    response_class=HTMLResponse,
+    response_model=None,
+    status_code=303,
+    summary="Verify the member and continue to LINE",
+)
+def account_link_submit(
+    channel_id: str,
+    session: DbSession,
+    settings: AppSettings,
+    link_token: Annotated[str, Form(alias="linkToken")],
+    friend: Annotated[int, Form()],
+    sig: Annotated[str, Form()],
+    member_number: Annotated[str, Form()] = "",
+    second_factor: Annotated[str, Form()] = "",
+    link_code: Annotated[str, Form()] = "",
+) -> Response:
+    """303 to LINE's account-link dialog on success; the form again with the reason if not."""
+    channel, known_friend = account_link.login_context(
+        session, line_channel_id=channel_id, link_token=link_token, friend_id=friend, sig=sig
+    )
+    shop = session.get_one(Shop, channel.shop_id)
+    proof = verification.Proof(
+        member_number=member_number or None,
+        second_factor=second_factor or None,
+        link_code=link_code or None,
+    )
+    try:
+        if not proof.link_code and not (proof.member_number and proof.second_factor):
+            raise Unprocessable(f"Enter your member number and {_factor(shop)[0]}, or a link code.")
+        dialog = attempt(
+            session,
+            settings,
+            lambda: account_link.begin(
+                session,
+                channel=channel,
+                friend=known_friend,
+                link_token=link_token,
+                proof=proof,
+                settings=settings,
+                now=utcnow(),
+            ),
+        )
+    except HubError as exc:
+        return _login_page(
+            channel,
+            shop,
+            link_token=link_token,
+            friend=friend,
+            sig=sig,
+            member_number=member_number,
+            error=exc.detail,
+            status_code=exc.status_code,
+        )
+    return RedirectResponse(dialog, status_code=303)
