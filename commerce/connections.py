@@ -39,6 +39,7 @@ def config_of(connection: Connection) -> ConnectionConfig:
         credentials=json.loads(connection.credentials),
         options=dict(connection.options or {}),
         timezone=connection.timezone,
+        connection_id=connection.id,
     )
 
 

@@ -28,6 +28,8 @@ class ConnectionConfig:
     credentials: dict[str, Any]
     options: dict[str, Any]
     timezone: str = "Asia/Tokyo"
+    # Scopes dedup keys a sender chooses itself (reservation event ids) to this connection.
+    connection_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,8 @@ class CalcomConnector:
         uid = str(payload.get("uid") or "")
         return [
             WebhookEvent(
-                dedup_key=f"calcom:{digest_key(trigger, uid, created_at)}",
+                dedup_key="calcom:"
+                + digest_key(str(self._config.connection_id), trigger, uid, created_at),
                 topic=trigger,
                 payload=document,
                 occurred_at=occurred_at,

@@ -101,7 +101,9 @@ class GenericReservationConnector:
             self.normalize(topic, payload)
         except SkippableRecord as exc:
             raise MalformedWebhook(str(exc)) from exc
-        key = event_id if len(event_id) <= MAX_DEDUP_KEY else digest_key(event_id)
+        # Senders pick their own event ids: two shops' systems may both send "evt_1".
+        scoped = f"{self._config.connection_id}:{event_id}"
+        key = scoped if len(scoped) <= MAX_DEDUP_KEY else digest_key(scoped)
         return [WebhookEvent(dedup_key=key, topic=topic, payload=payload, occurred_at=occurred_at)]
 
     def normalize(self, topic: str, payload: dict[str, Any]) -> BookingRecord | None:

@@ -25,7 +25,7 @@ from tests.connectors.reservations.conftest import (
     wait_for_booking,
     wait_until_processed,
 )
-from tests.factories import ChannelSetup
+from tests.factories import ChannelSetup, make_shop
 
 HANAKO = Customer("cus_1", name="Hanako", email="Hanako@Example.jp")
 
@@ -283,3 +283,20 @@ def _link(db: Database, channel: ChannelSetup, line_user_id: str, member_id: int
             actor="test",
             now=datetime.now(UTC),
         )
+
+
+def test_the_same_event_id_from_two_shops_systems_is_stored_for_each(
+    db: Database, shop: Shop, hub_url: str, generic: Endpoint, sender: WebhookSender
+) -> None:
+    other_shop = make_shop(db)
+    other = add_connection(
+        db, other_shop, hub_url, kind="reservations", credentials={"secret": "other-secret"}
+    )
+    event = ReservationSystem().book(HANAKO, start="2026-12-01T10:00")
+
+    ours = sender.send_v1(generic.url, event, secrets=generic.secrets)
+    theirs = sender.send_v1(other.url, event, secrets=other.secrets)
+
+    assert ours.response == theirs.response == {"received": 1, "stored": 1}
+    wait_for_booking(db, generic, "bk_1")
+    wait_for_booking(db, other, "bk_1")
