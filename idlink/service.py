@@ -42,9 +42,6 @@ NONCE_TTL = timedelta(minutes=10)
 NONCE_BYTES = 32
 
 
-STAFF_ACTOR = "staff:admin-api"
-
-
 def member_actor(line_user_id: str) -> str:
     """The audit actor for something a member did from their LINE account."""
     return f"line:{line_user_id}"
@@ -318,7 +315,7 @@ def shop_member(session: Session, *, shop: Shop, member_number: str) -> Member:
 
 
 def link_by_staff(
-    session: Session, *, shop: Shop, friend_id: int, member_number: str, now: datetime
+    session: Session, *, shop: Shop, friend_id: int, member_number: str, actor: str, now: datetime
 ) -> MemberLink:
     """Staff link a friend to a member (same policy as members linking themselves)."""
     friend = shop_friend(session, shop=shop, friend_id=friend_id)
@@ -329,17 +326,19 @@ def link_by_staff(
         friend=friend,
         member=member,
         method=LinkMethod.STAFF,
-        actor=STAFF_ACTOR,
+        actor=actor,
         now=now,
     )
 
 
-def unlink_by_staff(session: Session, *, shop: Shop, link_id: int, now: datetime) -> MemberLink:
+def unlink_by_staff(
+    session: Session, *, shop: Shop, link_id: int, actor: str, now: datetime
+) -> MemberLink:
     """Staff end an active link."""
     link = session.get(MemberLink, link_id)
     if link is None or link.shop_id != shop.id or link.unlinked_at is not None:
         raise LinkNotFound(f"no active link {link_id} in this shop: GET /links lists them")
-    return unlink(session, link=link, actor=STAFF_ACTOR, reason="staff", now=now)
+    return unlink(session, link=link, actor=actor, reason="staff", now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +356,7 @@ def configure_channel(
     shop: Shop,
     line_channel_id: str,
     changes: ChannelLinkingChanges,
+    actor: str,
     now: datetime,
 ) -> Channel:
     """Set the channel's LIFF app and member/guest rich menus; audited."""
@@ -371,7 +371,7 @@ def configure_channel(
         audit.record(
             session,
             shop_id=shop.id,
-            actor=STAFF_ACTOR,
+            actor=actor,
             action="channel.linking_configured",
             subject_type="channel",
             subject_id=channel.id,

@@ -38,8 +38,6 @@ class IdTokenClaims:
 
     sub: str
     nonce: str | None
-    name: str | None
-    expires_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +187,7 @@ def check_claims(claims: dict[str, Any], channel: LoginChannel, *, now: datetime
     if not isinstance(sub, str) or not sub:
         raise IdTokenRejected(f"The ID token names no LINE user. {REOPEN}")
     nonce = claims.get("nonce")
-    return IdTokenClaims(
-        sub=sub,
-        nonce=nonce if isinstance(nonce, str) else None,
-        name=claims.get("name"),
-        expires_at=expires_at,
-    )
+    return IdTokenClaims(sub=sub, nonce=nonce if isinstance(nonce, str) else None)
 
 
 def verify_remotely(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.admin.auth import Actor
 from api.deps import AppSettings, CurrentShop, DbSession
 from api.idlink import attempt
 from core.clock import utcnow
@@ -45,7 +46,7 @@ def _link_out(link: MemberLink) -> StaffLinkOut:
     responses={409: {"description": "Already linked elsewhere; the shop's policy refuses"}},
 )
 def create_link(
-    body: StaffLinkIn, session: DbSession, shop: CurrentShop, settings: AppSettings
+    body: StaffLinkIn, session: DbSession, shop: CurrentShop, actor: Actor, settings: AppSettings
 ) -> StaffLinkOut:
     """Link as staff; the shop's link policy (refuse or replace) applies as for members."""
     link = attempt(
@@ -56,6 +57,7 @@ def create_link(
             shop=shop,
             friend_id=body.friend_id,
             member_number=body.member_number,
+            actor=actor,
             now=utcnow(),
         ),
     )
@@ -63,10 +65,12 @@ def create_link(
 
 
 @router.post("/links/{link_id}/unlink", summary="End a link")
-def end_link(link_id: int, session: DbSession, shop: CurrentShop) -> StaffLinkOut:
+def end_link(link_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> StaffLinkOut:
     """Unlink as staff: the friend loses the ``linked`` tag and the member rich menu."""
     return _link_out(
-        idlink_service.unlink_by_staff(session, shop=shop, link_id=link_id, now=utcnow())
+        idlink_service.unlink_by_staff(
+            session, shop=shop, link_id=link_id, actor=actor, now=utcnow()
+        )
     )
 
 
@@ -103,6 +107,7 @@ def configure_channel(
     body: ChannelLinkingIn,
     session: DbSession,
     shop: CurrentShop,
+    actor: Actor,
     settings: AppSettings,
 ) -> ChannelLinkingOut:
     """Set ``liff_id``, ``member_rich_menu_id``, ``guest_rich_menu_id`` ("" clears)."""
@@ -111,6 +116,7 @@ def configure_channel(
         shop=shop,
         line_channel_id=channel_id,
         changes=idlink_service.ChannelLinkingChanges(**body.model_dump()),
+        actor=actor,
         now=utcnow(),
     )
     return ChannelLinkingOut(

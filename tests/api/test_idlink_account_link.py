@@ -272,7 +272,7 @@ def test_staff_unlink_ends_the_link_and_returns_the_default_menu(
 
     assert ended.status_code == 200
     assert ended.json()["active"] is False
-    assert ended.json()["unlinked_by"] == "staff:admin-api"
+    assert ended.json()["unlinked_by"] == "token:staff"
     wait_for(lambda: rich_menu_of(line_sandbox, channel, person) is None, what="menu unlinked")
     assert audit_actions(db, channel.shop_id)[-2:] == ["idlink.linked", "idlink.unlinked"]
     assert staff.post(f"/links/{link['id']}/unlink", {}).status_code == 404
