@@ -243,34 +243,42 @@ class _Due:
 
 
 def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[DeliveryBatch]:
-    rows = [
-        _Due(*row)
-        for row in session.execute(
-            select(
-                Delivery.id,
-                Delivery.shop_id,
-                Delivery.channel_id,
-                Delivery.friend_id,
-                Delivery.source,
-                Delivery.content_hash,
-                Delivery.respect_quiet_hours,
-                Friend.status,
-            )
-            .join(Friend, Friend.id == Delivery.friend_id)
-            .join(Channel, Channel.id == Delivery.channel_id)
-            .where(
-                _PENDING_SQL,
-                Delivery.batch_id.is_(None),
-                Delivery.next_attempt_at <= now,
-                Channel.status == CHANNEL_ACTIVE,
-            )
-            .order_by(Delivery.next_attempt_at)
-            .limit(config.claim_size)
-            .with_for_update(skip_locked=True, of=Delivery)
+    """Lock the next due deliveries, in due order, through the partial index of pending rows.
+
+    The lock query touches ``deliveries`` alone (no join, no sort): it reads the first rows of
+    the index and stops. What the guardrails need about the friends is read afterwards.
+    """
+    paused = select(Channel.id).where(Channel.status != CHANNEL_ACTIVE)
+    locked = session.execute(
+        select(
+            Delivery.id,
+            Delivery.shop_id,
+            Delivery.channel_id,
+            Delivery.friend_id,
+            Delivery.source,
+            Delivery.content_hash,
+            Delivery.respect_quiet_hours,
         )
-    ]
-    if not rows:
+        .where(
+            _PENDING_SQL,
+            Delivery.batch_id.is_(None),
+            Delivery.next_attempt_at <= now,
+            Delivery.channel_id.not_in(paused),
+        )
+        .order_by(Delivery.next_attempt_at)
+        .limit(config.claim_size)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not locked:
         return []
+    statuses = dict(
+        session.execute(
+            select(Friend.id, Friend.status).where(
+                any_of(session, Friend.id, {row.friend_id for row in locked})
+            )
+        ).all()
+    )
+    rows = [_Due(*row, friend_status=statuses.get(row.friend_id, "")) for row in locked]
     sendable = _apply_guardrails(session, rows, now)
     return _form_batches(session, sendable, config, now)
 

@@ -1,0 +1,399 @@
+"""Fan-out benchmark: one identical message to N followed friends, against the sandbox LINE.
+
+``.venv/bin/python -m bench.fanout`` (``--help`` for the options) does, in one run:
+
+1. drops and re-creates its own PostgreSQL database (``tsunagu_bench_fanout``), migrates it,
+   registers a shop and a channel, and loads N followed friends with ``COPY`` (not timed);
+2. starts the sandbox LINE platform in a process of its own with the same N users following the
+   channel, enforcing its documented multicast limit (200 requests/s per channel), no quota;
+3. **timed**: resolves the segment (``SELECT`` of the followed friends, streamed) and plans it
+   with ``messaging.service.plan`` in committed chunks, while the dispatcher
+   (``messaging.dispatcher.run``, several threads, the in-process rate limiter) claims and sends
+   what is already committed: planning and sending overlap, as they do in production where the
+   first chunk's commit nudges the workers;
+4. checks that the sandbox received exactly one message per friend and that the hub counts
+   N deliveries sent, in ``ceil(N / 500)`` multicast requests;
+5. measures a naive loop (one push per friend, sequential) on a sample, and extrapolates;
+6. prints the figures and writes them as JSON to ``bench/results/``.
+
+The floor is ``ceil(N / 500) / 200`` seconds (10 s for a million). Peak RSS is this process's
+(the hub: planning and dispatching); the sandbox's CPU use during the send shows whether it kept
+up (one uvicorn process, one core at most).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+CHANNEL_ID = "1650000001"
+CHANNEL_SECRET = "b" * 32
+ACCESS_TOKEN = "bench-fanout-token"
+MESSAGES = [{"type": "text", "text": "週末限定セールのお知らせ: 全品10%オフ"}]
+SECRET_KEY = "bench-fanout-secret-key"
+
+
+def user_id(index: int) -> str:
+    """The LINE user id of the n-th benchmark friend (U + 32 hex, deterministic)."""
+    return f"U{index:032x}"
+
+
+# The sandbox process
+
+
+def serve_sandbox(port: int, friends: int) -> None:
+    """Run the sandbox LINE platform with ``friends`` users following the bench channel."""
+    import uvicorn
+
+    from sandbox.line.app import create_app
+    from sandbox.line.models import Friendship, SandboxUser
+    from sandbox.line.state import SandboxState
+
+    state = SandboxState()
+    channel = state.add_channel(CHANNEL_ID, CHANNEL_SECRET, ACCESS_TOKEN, monthly_quota=None)
+    now = time.time()
+    for index in range(friends):
+        uid = user_id(index)
+        state.users[uid] = SandboxUser(user_id=uid, display_name="friend")
+        channel.friends[uid] = Friendship(following=True, followed_at=now)
+    app = create_app(state)
+
+    def stats(full: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "cpu_seconds": time.process_time(),
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+        with state.lock:
+            body["received"] = len(state.received)
+            if full:
+                per_user = Counter(m.user_id for m in state.received)
+                body["distinct_users"] = len(per_user)
+                body["max_per_user"] = max(per_user.values(), default=0)
+        return body
+
+    app.add_api_route("/bench/stats", stats, methods=["GET"])
+    print("sandbox ready", flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# The hub side
+
+
+@dataclass
+class Figures:
+    friends: int
+    requests_expected: int
+    floor_seconds: float
+    planning_seconds: float
+    sending_seconds: float
+    end_to_end_seconds: float
+    ratio_to_floor: float
+    requests_sent: int
+    hub_sent: int
+    sandbox_received: int
+    sandbox_distinct_users: int
+    sandbox_max_per_user: int
+    hub_peak_rss_mb: float
+    sandbox_cpu_share_while_sending: float
+    sandbox_peak_rss_mb: float
+    attempt_p50_ms: float
+    attempt_p99_ms: float
+    naive_sample: int
+    naive_pushes_per_second: float
+    naive_extrapolated_seconds: float
+
+
+def prepare_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
+        )
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def load_friends(database: Any, *, shop_id: int, channel_pk: int, friends: int) -> None:
+    """COPY the friends in (setup, not timed)."""
+    raw = database.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        now = datetime.now(UTC)
+        columns = "shop_id, channel_id, line_user_id, status, created_at"
+        with cursor.copy(f"COPY friends ({columns}) FROM STDIN") as copy:
+            for index in range(friends):
+                copy.write_row((shop_id, channel_pk, user_id(index), "followed", now))
+        raw.commit()
+        cursor.execute("ANALYZE friends")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def start_sandbox(port: int, friends: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.fanout",
+            "sandbox",
+            "--port",
+            str(port),
+            "--friends",
+            str(friends),
+        ],
+        cwd=REPO,
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/bench/stats", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("the sandbox did not start")
+
+
+def sandbox_stats(port: int, *, full: bool = False) -> dict[str, Any]:
+    response = httpx.get(f"http://127.0.0.1:{port}/bench/stats", params={"full": full}, timeout=120)
+    return response.json()
+
+
+def plan_segment(database: Any, channel_pk: int, chunk: int) -> float:
+    """Resolve the segment (streamed) and plan it in committed chunks; return the seconds."""
+    from core.tenancy import Channel
+    from idlink.models import Friend
+    from messaging import service
+
+    started = time.perf_counter()
+    due = datetime.now(UTC)
+    with database.engine.connect().execution_options(stream_results=True) as reader:
+        rows = reader.execute(
+            select(Friend.id)
+            .where(Friend.channel_id == channel_pk, Friend.status == "followed")
+            .order_by(Friend.id)
+        )
+        for partition in rows.scalars().partitions(chunk):
+            with database.session_scope() as session:
+                service.plan(
+                    session,
+                    channel=session.get_one(Channel, channel_pk),
+                    recipients=partition,
+                    messages=MESSAGES,
+                    idempotency_key_for=lambda f: f"campaign:bench:{f}",
+                    due_at=due,
+                    source="campaign:bench",
+                    respect_quiet_hours=False,
+                )
+    return time.perf_counter() - started
+
+
+def dispatch_until_done(
+    database: Any, api_url: str, threads: int, planning: threading.Event
+) -> tuple[float, int]:
+    """Dispatch until planning ended and nothing is pending; return (seconds, requests)."""
+    from messaging import dispatcher
+    from messaging.limiter import LocalLimiter
+    from messaging.models import Delivery, DeliveryState
+
+    config = dispatcher.DispatchConfig(api_url=api_url, threads=threads, max_run_seconds=5)
+    limiter = LocalLimiter()
+    senders = dispatcher.SenderPool(api_url, config.request_timeout_seconds)
+    started = time.perf_counter()
+    requests = 0
+    while True:
+        stats = dispatcher.run(database, config=config, limiter=limiter, senders=senders)
+        requests += stats.requests
+        if stats.requests == 0:
+            if planning.is_set():
+                with database.session_scope() as session:
+                    left = session.scalar(
+                        select(func.count()).where(
+                            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.SENDING])
+                        )
+                    )
+                if not left:
+                    break
+            time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    senders.close()
+    return elapsed, requests
+
+
+def naive_loop(api_url: str, sample: int) -> float:
+    """One push per friend, one after another (no batching): pushes per second."""
+    import uuid
+
+    from connectors.line.client import ChannelCredentials
+    from connectors.line.sending import LineSender
+
+    sender = LineSender(ChannelCredentials(access_token=ACCESS_TOKEN, api_url=api_url))
+    started = time.perf_counter()
+    for index in range(sample):
+        sender.push(user_id(index), MESSAGES, retry_key=str(uuid.uuid4()))
+    elapsed = time.perf_counter() - started
+    sender.close()
+    return sample / elapsed
+
+
+def attempt_percentiles(database: Any) -> tuple[float, float]:
+    from messaging.models import DeliveryAttempt
+
+    with database.session_scope() as session:
+        durations = sorted(session.scalars(select(DeliveryAttempt.duration_ms)))
+    if not durations:
+        return 0.0, 0.0
+    return (
+        float(durations[len(durations) // 2]),
+        float(durations[min(len(durations) - 1, int(len(durations) * 0.99))]),
+    )
+
+
+def run(args: argparse.Namespace) -> Figures:
+    from config import Settings
+    from core.tenancy import Shop, create_channel, create_shop
+    from messaging import guardrails
+    from messaging.models import Delivery, DeliveryState
+    from tsunagu.hub import open_database
+
+    prepare_database(args.database_url)
+    settings = Settings(
+        _env_file=None,
+        database_url=args.database_url,
+        secret_key=SECRET_KEY,
+        data_dir=Path(tempfile.mkdtemp(prefix="tsunagu-bench-fanout-")),
+    )
+    database = open_database(settings)
+    with database.session_scope() as session:
+        shop = create_shop(session, slug="bench", name="Bench shop")
+        channel = create_channel(
+            session,
+            shop=session.get_one(Shop, shop.id),
+            name="Bench",
+            line_channel_id=CHANNEL_ID,
+            channel_secret=CHANNEL_SECRET,
+            access_token=ACCESS_TOKEN,
+        )
+        guardrails.set_policy(session, shop_id=shop.id, quiet_hours=None)
+        shop_id, channel_pk = shop.id, channel.id
+    print(f"loading {args.friends:,} friends …", flush=True)
+    load_friends(database, shop_id=shop_id, channel_pk=channel_pk, friends=args.friends)
+    sandbox = start_sandbox(args.sandbox_port, args.friends)
+    api_url = f"http://127.0.0.1:{args.sandbox_port}"
+    try:
+        before = sandbox_stats(args.sandbox_port)
+        planning_done = threading.Event()
+        planning_seconds: list[float] = []
+
+        def planner() -> None:
+            planning_seconds.append(plan_segment(database, channel_pk, args.chunk))
+            planning_done.set()
+
+        print("planning and sending …", flush=True)
+        started = time.perf_counter()
+        planner_thread = threading.Thread(target=planner, name="planner")
+        planner_thread.start()
+        sending_seconds, requests = dispatch_until_done(
+            database, api_url, args.threads, planning_done
+        )
+        end_to_end = time.perf_counter() - started
+        planner_thread.join()
+        after = sandbox_stats(args.sandbox_port, full=True)
+        with database.session_scope() as session:
+            hub_sent = session.scalar(
+                select(func.count()).where(Delivery.state == DeliveryState.SENT)
+            )
+        p50, p99 = attempt_percentiles(database)
+        hub_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        naive_rate = naive_loop(api_url, args.naive_sample)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+        database.dispose()
+    expected = math.ceil(args.friends / 500)
+    floor = expected / 200
+    return Figures(
+        friends=args.friends,
+        requests_expected=expected,
+        floor_seconds=floor,
+        planning_seconds=round(planning_seconds[0], 2),
+        sending_seconds=round(sending_seconds, 2),
+        end_to_end_seconds=round(end_to_end, 2),
+        ratio_to_floor=round(end_to_end / floor, 2),
+        requests_sent=requests,
+        hub_sent=hub_sent or 0,
+        sandbox_received=after["received"] - before["received"],
+        sandbox_distinct_users=after["distinct_users"],
+        sandbox_max_per_user=after["max_per_user"],
+        hub_peak_rss_mb=round(hub_rss, 1),
+        sandbox_cpu_share_while_sending=round(
+            (after["cpu_seconds"] - before["cpu_seconds"]) / sending_seconds, 2
+        ),
+        sandbox_peak_rss_mb=round(after["max_rss_mb"], 1),
+        attempt_p50_ms=p50,
+        attempt_p99_ms=p99,
+        naive_sample=args.naive_sample,
+        naive_pushes_per_second=round(naive_rate, 1),
+        naive_extrapolated_seconds=round(args.friends / naive_rate, 1),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    sandbox = sub.add_parser("sandbox", help="(internal) serve the sandbox with N followers")
+    sandbox.add_argument("--port", type=int, required=True)
+    sandbox.add_argument("--friends", type=int, required=True)
+    parser.add_argument("--friends", type=int, default=1_000_000)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "TSUNAGU_BENCH_DATABASE_URL",
+            "postgresql+psycopg://postgres@127.0.0.1:5432/tsunagu_bench_fanout",
+        ),
+    )
+    parser.add_argument("--sandbox-port", type=int, default=8791)
+    parser.add_argument("--threads", type=int, default=6, help="dispatcher threads")
+    parser.add_argument("--chunk", type=int, default=50_000, help="friends per planning commit")
+    parser.add_argument("--naive-sample", type=int, default=2000)
+    args = parser.parse_args()
+    if args.command == "sandbox":
+        serve_sandbox(args.port, args.friends)
+        return
+    figures = run(args)
+    for name, value in asdict(figures).items():
+        print(f"{name:36} {value}")
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"fanout-{stamp}.json").write_text(json.dumps(asdict(figures), indent=2))
+
+
+if __name__ == "__main__":
+    main()
