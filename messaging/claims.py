@@ -1,0 +1,348 @@
+"""Claiming due work: locked rows become batches, each with its retry key, before any send.
+
+Due pending rows are locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's ``BEGIN
+IMMEDIATE`` makes the claim single-writer), checked against the guardrails once more, and grouped
+by content into batches: a multicast of up to 500 friends, or a push for one. Each batch's UUID
+is its ``X-Line-Retry-Key``, committed with the claim. A batch waiting for a retry is claimed
+whole and resent unchanged, so a key never covers two different requests.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from core.db import Database
+from core.tenancy import Channel
+from idlink.models import Friend, FriendStatus
+from messaging import guardrails
+from messaging.limiter import LINE_RATE_LIMITS
+from messaging.models import (
+    BatchState,
+    Delivery,
+    DeliveryBatch,
+    DeliveryContent,
+    DeliveryState,
+)
+from messaging.sql import any_of
+
+MULTICAST_MAX = 500
+CHANNEL_ACTIVE = "active"
+PENDING_SQL = text("deliveries.state = 'pending'")
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    """How the dispatcher works; the defaults follow LINE's documented limits."""
+
+    api_url: str
+    claim_size: int = 2000
+    lease_seconds: float = 30.0
+    max_attempts: int = 10
+    backoff_base_seconds: float = 0.5
+    backoff_cap_seconds: float = 300.0
+    request_timeout_seconds: float = 10.0
+    threads: int = 4
+    max_run_seconds: float = 60.0
+    rates: Mapping[str, float] = field(default_factory=lambda: dict(LINE_RATE_LIMITS))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchJob:
+    """A claimed batch, as plain data: everything needed to send it without the database."""
+
+    batch_id: str
+    channel_id: int
+    line_channel_id: str
+    access_token: str
+    endpoint: str
+    user_ids: tuple[str, ...]
+    messages: list[dict[str, Any]]
+    attempts: int
+
+
+def claim(
+    database: Database, *, config: DispatchConfig, now: datetime | None = None
+) -> list[BatchJob]:
+    """Claim due work in one transaction: batches waiting for a retry, else new deliveries."""
+    now = now or utcnow()
+    with database.session_scope() as session:
+        batches = _claim_retries(session, config, now)
+        if not batches:
+            batches = _claim_new(session, config, now)
+        return _jobs(session, batches)
+
+
+def _lease(config: DispatchConfig, now: datetime) -> datetime:
+    return now + timedelta(seconds=config.lease_seconds)
+
+
+def _claim_retries(session: Session, config: DispatchConfig, now: datetime) -> list[DeliveryBatch]:
+    """Batches due for another try: resent unchanged, with their own retry key."""
+    batches = list(
+        session.scalars(
+            select(DeliveryBatch)
+            .join(Channel, Channel.id == DeliveryBatch.channel_id)
+            .where(
+                DeliveryBatch.state == BatchState.RETRYING,
+                DeliveryBatch.next_attempt_at <= now,
+                Channel.status == CHANNEL_ACTIVE,
+            )
+            .order_by(DeliveryBatch.next_attempt_at)
+            .limit(max(1, config.claim_size // MULTICAST_MAX))
+            .with_for_update(skip_locked=True, of=DeliveryBatch)
+        )
+    )
+    for batch in batches:
+        batch.state, batch.lease_until, batch.updated_at = (
+            BatchState.SENDING,
+            _lease(config, now),
+            now,
+        )
+    if batches:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.batch_id.in_([b.id for b in batches]))
+            .where(Delivery.state == DeliveryState.PENDING)
+            .values(state=DeliveryState.SENDING, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return batches
+
+
+@dataclass(slots=True)
+class _Due:
+    id: int
+    shop_id: int
+    channel_id: int
+    friend_id: int
+    source: str
+    content_hash: str
+    respect_quiet_hours: bool
+    friend_status: str
+
+
+def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[DeliveryBatch]:
+    """Lock the next due deliveries, in due order, through the partial index of pending rows.
+
+    The lock query touches ``deliveries`` alone (no join, no sort): it reads the first rows of
+    the index and stops. What the guardrails need about the friends is read afterwards.
+    """
+    paused = select(Channel.id).where(Channel.status != CHANNEL_ACTIVE)
+    locked = session.execute(
+        select(
+            Delivery.id,
+            Delivery.shop_id,
+            Delivery.channel_id,
+            Delivery.friend_id,
+            Delivery.source,
+            Delivery.content_hash,
+            Delivery.respect_quiet_hours,
+        )
+        .where(
+            PENDING_SQL,
+            Delivery.batch_id.is_(None),
+            Delivery.next_attempt_at <= now,
+            Delivery.channel_id.not_in(paused),
+        )
+        .order_by(Delivery.next_attempt_at)
+        .limit(config.claim_size)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not locked:
+        return []
+    statuses = dict(
+        session.execute(
+            select(Friend.id, Friend.status).where(
+                any_of(session, Friend.id, {row.friend_id for row in locked})
+            )
+        ).all()
+    )
+    rows = [_Due(*row, friend_status=statuses.get(row.friend_id, "")) for row in locked]
+    sendable = _apply_guardrails(session, rows, now)
+    return _form_batches(session, sendable, config, now)
+
+
+def _apply_guardrails(session: Session, rows: list[_Due], now: datetime) -> list[_Due]:
+    """Suppress or defer what may no longer be sent now; return the rest."""
+    outcome: dict[int, tuple[str, str | None, datetime | None]] = {}
+    for row in rows:
+        if row.friend_status != FriendStatus.FOLLOWED:
+            outcome[row.id] = (DeliveryState.SUPPRESSED, guardrails.BLOCKED_REASON, None)
+    alive = [r for r in rows if r.id not in outcome]
+    opted_out = guardrails.opted_out(session, {r.friend_id for r in alive})
+    for row in alive:
+        if row.friend_id in opted_out:
+            outcome[row.id] = (DeliveryState.SUPPRESSED, guardrails.OPTED_OUT_REASON, None)
+    alive = [r for r in alive if r.id not in outcome]
+    outcome.update(_policy_outcomes(session, alive, now))
+    _write_outcomes(session, outcome, now)
+    return [r for r in rows if r.id not in outcome]
+
+
+def _policy_outcomes(
+    session: Session, rows: list[_Due], now: datetime
+) -> dict[int, tuple[str, str | None, datetime | None]]:
+    """Quiet hours (defer to their end) and frequency caps (suppress), per source's policy."""
+    outcome: dict[int, tuple[str, str | None, datetime | None]] = {}
+    timezones = dict(
+        session.execute(
+            select(Channel.id, Channel.timezone).where(Channel.id.in_({r.channel_id for r in rows}))
+        ).all()
+    )
+    by_policy: dict[tuple[int, str], list[_Due]] = defaultdict(list)
+    for row in rows:
+        by_policy[(row.shop_id, row.source)].append(row)
+    books: dict[int, guardrails.PolicyBook] = {}
+    for (shop_id, source), group in by_policy.items():
+        book = books.get(shop_id) or books.setdefault(
+            shop_id, guardrails.PolicyBook(session, shop_id)
+        )
+        policy = book.for_source(source)
+        counted: dict[int, int] = defaultdict(int)
+        capped = guardrails.over_caps(session, {r.friend_id for r in group}, policy, now=now)
+        for row in group:
+            timezone = timezones[row.channel_id]
+            resume_at = (
+                guardrails.quiet_hours_end(now, policy, timezone)
+                if row.respect_quiet_hours
+                else None
+            )
+            if resume_at is not None:
+                reason = guardrails.quiet_reason(resume_at, timezone)
+                outcome[row.id] = (DeliveryState.PENDING, reason, resume_at)
+            elif row.friend_id in capped or _over_within_claim(policy, counted, row.friend_id):
+                reason = capped.get(row.friend_id) or "frequency cap reached"
+                outcome[row.id] = (DeliveryState.SUPPRESSED, reason, None)
+            counted[row.friend_id] += 1
+    return outcome
+
+
+def _over_within_claim(policy: guardrails.Policy, counted: dict[int, int], friend_id: int) -> bool:
+    """Several deliveries of one friend in a single claim count against the caps together."""
+    limits = [c for c in (policy.per_day, policy.per_week) if c is not None]
+    return bool(limits) and counted[friend_id] >= min(limits)
+
+
+def _write_outcomes(
+    session: Session, outcome: dict[int, tuple[str, str | None, datetime | None]], now: datetime
+) -> None:
+    grouped: dict[tuple[str, str | None, datetime | None], list[int]] = defaultdict(list)
+    for delivery_id, result in outcome.items():
+        grouped[result].append(delivery_id)
+    for (state, reason, next_at), ids in grouped.items():
+        values: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
+        if next_at is not None:
+            values["next_attempt_at"] = next_at
+        session.execute(
+            update(Delivery)
+            .where(any_of(session, Delivery.id, ids))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _form_batches(
+    session: Session, rows: list[_Due], config: DispatchConfig, now: datetime
+) -> list[DeliveryBatch]:
+    """Group by (channel, content) into requests of at most 500 distinct friends."""
+    groups: dict[tuple[int, str], list[tuple[list[_Due], set[int]]]] = defaultdict(list)
+    for row in rows:
+        open_batches = groups[(row.channel_id, row.content_hash)]
+        target = next(
+            (
+                (members, friends)
+                for members, friends in open_batches
+                if len(members) < MULTICAST_MAX and row.friend_id not in friends
+            ),
+            None,
+        )
+        if target is None:
+            target = ([], set())
+            open_batches.append(target)
+        target[0].append(row)
+        target[1].add(row.friend_id)
+    batches = []
+    for (channel_id, digest), members_list in groups.items():
+        for members, _ in members_list:
+            batch = DeliveryBatch(
+                id=str(uuid.uuid4()),
+                channel_id=channel_id,
+                endpoint="multicast" if len(members) > 1 else "push",
+                content_hash=digest,
+                recipients=len(members),
+                state=BatchState.SENDING,
+                lease_until=_lease(config, now),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(batch)
+            batches.append((batch, [m.id for m in members]))
+    session.flush()
+    for batch, ids in batches:
+        session.execute(
+            update(Delivery)
+            .where(any_of(session, Delivery.id, ids))
+            .values(state=DeliveryState.SENDING, batch_id=batch.id, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return [batch for batch, _ in batches]
+
+
+_contents: dict[str, list[dict[str, Any]]] = {}
+_contents_lock = threading.Lock()
+
+
+def _payload(session: Session, content_hash: str) -> list[dict[str, Any]]:
+    """A content's messages; contents never change, so each is read once per process."""
+    with _contents_lock:
+        cached = _contents.get(content_hash)
+    if cached is None:
+        cached = session.get_one(DeliveryContent, content_hash).payload
+        with _contents_lock:
+            if len(_contents) > 10_000:
+                _contents.clear()
+            _contents[content_hash] = cached
+    return cached
+
+
+def _jobs(session: Session, batches: Iterable[DeliveryBatch]) -> list[BatchJob]:
+    batches = list(batches)
+    if not batches:
+        return []
+    recipients: dict[str, list[str]] = defaultdict(list)
+    for batch_id, user_id in session.execute(
+        select(Delivery.batch_id, Friend.line_user_id)
+        .join(Friend, Friend.id == Delivery.friend_id)
+        .where(Delivery.batch_id.in_([b.id for b in batches]))
+        .order_by(Delivery.id)
+    ):
+        recipients[batch_id].append(user_id)
+    channels = {
+        c.id: c
+        for c in session.scalars(
+            select(Channel).where(Channel.id.in_({b.channel_id for b in batches}))
+        )
+    }
+    return [
+        BatchJob(
+            batch_id=b.id,
+            channel_id=b.channel_id,
+            line_channel_id=channels[b.channel_id].line_channel_id,
+            access_token=channels[b.channel_id].access_token,
+            endpoint=b.endpoint,
+            user_ids=tuple(recipients[b.id]),
+            messages=_payload(session, b.content_hash),
+            attempts=b.attempts,
+        )
+        for b in batches
+    ]
