@@ -1,0 +1,43 @@
+"""`tsunagu demo` plays its users end to end: follows, a LIFF link, an account link, a block."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from config import Settings
+from core.serving import free_port
+from tests.conftest import TEST_SECRET_KEY
+from tsunagu import demo
+
+
+@pytest.fixture
+def running_demo(tmp_path) -> Iterator[demo.Demo]:
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path, secret_key=TEST_SECRET_KEY, log_format="text"
+    )
+    running = demo.start(settings, port=free_port("127.0.0.1"), sandbox_port=free_port("127.0.0.1"))
+    yield running
+    running.stop()
+
+
+def test_demo_links_two_friends_two_ways_and_one_blocks(running_demo: demo.Demo) -> None:
+    friends = {f["line_user_id"]: f for f in running_demo.admin("/friends")["items"]}
+    users = running_demo.users
+
+    assert friends[users["hanako"]]["link"]["member_number"] == "M-1001"
+    assert friends[users["ichiro"]]["link"]["member_number"] == "M-1002"
+    assert friends[users["misaki"]]["status"] == "blocked"
+    assert not friends[users["misaki"]]["linked"]
+    methods = {
+        link["member_number"]: link["method"] for link in running_demo.admin("/links")["items"]
+    }
+    assert methods == {"M-1001": "liff", "M-1002": "account_link"}
+
+
+def test_demo_friend_received_the_account_link_message_on_the_phone(
+    running_demo: demo.Demo,
+) -> None:
+    received = running_demo.sandbox.state.inbox(running_demo.users["ichiro"])
+    assert any("/idlink/account-link/" in str(m.message) for m in received)
