@@ -24,7 +24,17 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, and_, exists, select
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from commerce.connections import connector_for
@@ -301,6 +311,16 @@ def _retry_later(
     base = now or utcnow()
     row.next_attempt_at = at or base + timedelta(seconds=min(30 * 2**row.attempts, 3600))
     result.retrying += 1
+
+
+def summary(session: Session, *, connection_id: int) -> dict[str, int]:
+    """How many write-backs of the connection are in each state (for status displays)."""
+    query = (
+        select(CrmWriteback.state, func.count())
+        .where(CrmWriteback.connection_id == connection_id)
+        .group_by(CrmWriteback.state)
+    )
+    return {state: count for state, count in session.execute(query)}
 
 
 def process_writebacks(database: Database, *, now: datetime | None = None) -> FlushResult:

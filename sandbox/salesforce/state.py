@@ -89,6 +89,7 @@ class SalesforceState:
         self._cursors: dict[str, _Cursor] = {}
         self._usage: deque[float] = deque()
         self._faults: deque[ApiError] = deque()
+        self._calls_before_faults = 0
         self._ids = itertools.count(1)
         self.calls: list[ApiCall] = []
 
@@ -129,11 +130,15 @@ class SalesforceState:
             self._types[name] = SObjectType(name, key_prefix, dict(fields))
             self._records[name] = {}
 
-    def fail_next(self, status: int, *, count: int = 1, code: str | None = None) -> None:
-        """The next ``count`` API calls fail with ``status`` (503, 500, 429…)."""
+    def fail_next(
+        self, status: int, *, count: int = 1, code: str | None = None, after: int = 0
+    ) -> None:
+        """``count`` API calls fail with ``status`` (503, 500, 429…), once ``after`` more calls
+        have succeeded (to break a run in its middle)."""
         default = {429: "REQUEST_LIMIT_EXCEEDED", 500: "UNKNOWN_EXCEPTION"}
         error_code = code or default.get(status, "SERVER_UNAVAILABLE")
         with self._lock:
+            self._calls_before_faults = after
             for _ in range(count):
                 self._faults.append(ApiError(status, error_code, f"injected failure {status}"))
 
@@ -219,7 +224,9 @@ class SalesforceState:
             entry = self._tokens.get(token or "")
             if entry is None or entry[1] < time.time():
                 raise session_invalid()
-            if self._faults:
+            if self._faults and self._calls_before_faults > 0:
+                self._calls_before_faults -= 1
+            elif self._faults:
                 raise self._faults.popleft()
             now = time.time()
             while self._usage and self._usage[0] <= now - API_WINDOW_SECONDS:
@@ -416,7 +423,9 @@ class SalesforceState:
         return values
 
     @staticmethod
-    def _shape(sobject_type: SObjectType, record: dict[str, Any], fields: tuple[str, ...]) -> dict:
+    def _shape(
+        sobject_type: SObjectType, record: dict[str, Any], fields: tuple[str, ...]
+    ) -> dict[str, Any]:
         shaped: dict[str, Any] = {
             "attributes": {
                 "type": sobject_type.name,

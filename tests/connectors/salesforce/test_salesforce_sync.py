@@ -350,3 +350,29 @@ def test_since_date_without_a_zone_is_read_as_utc_and_widened_by_the_lookback(
     assert query is not None
     assert "WHERE SystemModstamp >= 2026-10-31T23:50:00Z" in query
     assert "AND SystemModstamp < 2026-11-20T12:00:00Z ORDER BY SystemModstamp, Id" in query
+
+
+def test_run_broken_off_mid_way_resumes_from_its_checkpoint_without_losing_or_doubling(
+    db: Database, org: SalesforceSandbox, connection_id: int
+) -> None:
+    org.state.max_batch_size = 2
+    ids = [
+        org.state.insert("Contact", {"LastName": f"R{n}"}, modstamp=NOW - timedelta(hours=5 - n))
+        for n in range(5)
+    ]
+    # The first batch is read and stored; the next one fails past the retry budget.
+    org.state.fail_next(503, count=3, after=1)
+
+    (broken,) = run(db, connection_id, streams=["contacts"])
+
+    assert (broken.status, broken.pages) == ("failed", 1)
+    checkpoint = cursor(db, connection_id, "contacts")
+    assert checkpoint == (NOW - timedelta(hours=4)).isoformat()
+    assert set(identities(db, connection_id)) == set(ids[:2])
+
+    (resumed,) = run(db, connection_id, at=NOW + timedelta(minutes=5), streams=["contacts"])
+
+    assert resumed.status == "succeeded"
+    assert set(identities(db, connection_id)) == set(ids)
+    assert resumed.counts["created"] == 3
+    assert resumed.counts["unchanged"] == 1

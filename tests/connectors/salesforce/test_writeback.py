@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from commerce.models import Connection
-from commerce.writeback import CrmWriteback, process_writebacks
+from commerce.writeback import CrmWriteback, process_writebacks, summary
 from core.db import Database
 from core.tenancy import Channel, Shop
 from idlink import friends, members, service
@@ -176,6 +176,8 @@ def test_member_without_a_contact_fails_with_salesforce_s_reason_and_is_not_retr
     assert result.failed == 1
     (row,) = outbox(db)
     assert row.state == "failed"
+    with db.session_scope() as session:
+        assert summary(session, connection_id=connection_id) == {"failed": 1}
     assert "REQUIRED_FIELD_MISSING" in (row.last_error or "")
     assert process_writebacks(db, now=datetime.now(UTC) + timedelta(days=1)).failed == 0
 
