@@ -170,14 +170,13 @@ def _unqueued(
     return list(session.scalars(query))
 
 
-def due_rows(session: Session, *, connection_id: int, now: datetime) -> list[CrmWriteback]:
-    """Pending rows whose next attempt is due, oldest change first (locked on PostgreSQL)."""
+def pending_rows(session: Session, *, connection_id: int) -> list[CrmWriteback]:
+    """The connection's pending rows, oldest change first (locked on PostgreSQL)."""
     query = (
         select(CrmWriteback)
         .where(
             CrmWriteback.connection_id == connection_id,
             CrmWriteback.state == WritebackState.PENDING,
-            CrmWriteback.next_attempt_at <= now,
         )
         .order_by(CrmWriteback.occurred_at, CrmWriteback.id)
         .with_for_update(skip_locked=True)
@@ -204,19 +203,20 @@ def flush_connection(
         connection.paused_until is not None and connection.paused_until > now
     ):
         return result
-    rows = due_rows(session, connection_id=connection.id, now=now)
     latest: dict[int, CrmWriteback] = {}
-    for row in rows:
+    for row in pending_rows(session, connection_id=connection.id):
+        # Only a member's latest change matters, even one that waits out a backoff: an older
+        # change sent after it would put the Contact back in a state the member left.
         previous = latest.get(row.member_id)
         if previous is not None:
             previous.state = WritebackState.SUPERSEDED
             result.superseded += 1
         latest[row.member_id] = row
-    if not latest:
+    batch = [row for row in latest.values() if row.next_attempt_at <= now]
+    if not batch:
         return result
     client = _client_of(connection)
     try:
-        batch = list(latest.values())
         for start in range(0, len(batch), COLLECTION_LIMIT):
             _send(session, client, connection, batch[start : start + COLLECTION_LIMIT], now, result)
     finally:

@@ -211,3 +211,26 @@ def test_connections_without_writeback_write_nothing(
 
     assert process_writebacks(db).sent == 0
     assert outbox(db) == []
+
+
+def test_an_older_change_waiting_out_a_backoff_never_overwrites_a_newer_one(
+    db: Database, shop: Shop, channel: ChannelSetup, org: SalesforceSandbox, connection_id: int
+) -> None:
+    member_id = add_member(db, shop, "M-906")
+    org.state.insert("Contact", {"LastName": "Hara", "Member_Number__c": "M-906"})
+    link_id, _ = link(db, channel, member_id)
+    org.state.fail_next(503, count=3)
+    process_writebacks(db)
+    (linked_row,) = outbox(db)
+
+    unlink(db, link_id)
+    now_result = process_writebacks(db)
+    later_result = process_writebacks(db, now=linked_row.next_attempt_at + timedelta(seconds=1))
+
+    assert (now_result.sent, now_result.superseded) == (1, 1)
+    assert later_result.sent == 0
+    assert [(r.change, r.state) for r in outbox(db)] == [
+        ("linked", "superseded"),
+        ("unlinked", "sent"),
+    ]
+    assert contact(org, "M-906")["LINE_Linked__c"] is False
