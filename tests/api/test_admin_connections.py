@@ -31,7 +31,11 @@ def add_connection(database: Database, shop: Shop, name: str = "store") -> int:
         )
         session.add(connection)
         session.flush()
-        session.add(ConnectorState(connection_id=connection.id, stream="orders", cursor="2026-11-01T09:00:00+00:00"))
+        session.add(
+            ConnectorState(
+                connection_id=connection.id, stream="orders", cursor="2026-11-01T09:00:00+00:00"
+            )
+        )
         session.add(
             SyncRun(
                 connection_id=connection.id,
