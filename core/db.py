@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -45,6 +46,12 @@ class Base(DeclarativeBase):
 
 
 TaskSender = Callable[[str, dict[str, Any]], None]
+
+
+def insert(session: Session, table: Any) -> Any:
+    """The backend's own INSERT, which knows ``ON CONFLICT`` (PostgreSQL and SQLite alike)."""
+    is_postgresql = session.get_bind().dialect.name == "postgresql"
+    return (postgresql.insert if is_postgresql else sqlite.insert)(table)
 
 
 def make_engine(url: str, **overrides: Any) -> Engine:

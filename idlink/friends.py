@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from connectors.line.client import Profile
 from core.clock import utcnow
+from core.db import insert
 from core.tenancy import Channel
 from idlink.models import ConversationMessage, Friend, FriendStatus, FriendTag, Tag
 
@@ -18,19 +19,28 @@ log = logging.getLogger(__name__)
 
 
 def get_or_create_friend(session: Session, *, channel: Channel, line_user_id: str) -> Friend:
-    """The channel's friend with this LINE user id, created (as followed) on first sight."""
-    friend = session.scalar(
-        select(Friend).where(Friend.channel_id == channel.id, Friend.line_user_id == line_user_id)
+    """The channel's friend with this LINE user id, created (as followed) on first sight.
+
+    A new user's follow and first message are often processed at the same moment: the row is
+    inserted with ``ON CONFLICT DO NOTHING`` so both find the same friend instead of one failing.
+    """
+    query = select(Friend).where(
+        Friend.channel_id == channel.id, Friend.line_user_id == line_user_id
     )
+    friend = session.scalar(query)
     if friend is None:
-        friend = Friend(
-            shop_id=channel.shop_id,
-            channel_id=channel.id,
-            line_user_id=line_user_id,
-            status=FriendStatus.FOLLOWED,
+        session.execute(
+            insert(session, Friend)
+            .values(
+                shop_id=channel.shop_id,
+                channel_id=channel.id,
+                line_user_id=line_user_id,
+                status=FriendStatus.FOLLOWED,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["channel_id", "line_user_id"])
         )
-        session.add(friend)
-        session.flush()
+        friend = session.scalars(query).one()
     return friend
 
 

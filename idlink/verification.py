@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from config import Settings
 from core import crypto
+from core.db import insert
 from core.errors import HubError, Unauthorized
 from core.tenancy import SecondFactor, Shop
 from idlink import members
@@ -204,9 +204,8 @@ def _throttle_row(
     session: Session, *, shop_id: int, subject: str, now: datetime
 ) -> VerificationThrottle:
     """The subject's row, locked for update; created without racing a concurrent failure."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(
-        dialect.insert(VerificationThrottle)
+        insert(session, VerificationThrottle)
         .values(shop_id=shop_id, subject=subject, failures=0, window_started_at=now)
         .on_conflict_do_nothing(index_elements=["shop_id", "subject"])
     )

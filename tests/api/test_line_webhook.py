@@ -271,3 +271,31 @@ def test_a_failing_event_is_recorded_and_retried_without_blocking_others(
         what="the retry to succeed",
     )
     assert friend_of(db, channel, user.user_id).display_name == "Retried"
+
+
+def test_a_new_users_follow_and_first_message_processed_together_both_succeed_first_time(
+    db: Database, channel: ChannelSetup
+) -> None:
+    now_ms = int(time.time() * 1000)
+    events = []
+    for n in range(20):
+        user_id = f"U{n:032x}"
+        events.append(follow_event(user_id, f"01F{n:023d}", now_ms))
+        message = follow_event(user_id, f"01M{n:023d}", now_ms) | {
+            "type": "message",
+            "message": {"type": "text", "id": f"9{n:08d}", "text": "こんにちは"},
+        }
+        del message["follow"]
+        events.append(message)
+
+    assert post(channel, event_body(channel, *events)).json()["stored"] == 40
+
+    settled = wait_for(
+        lambda: (
+            (s := stored_events(db, channel))
+            and all(e.status == EventStatus.PROCESSED for e in s)
+            and s
+        ),
+        what="all 40 events processed",
+    )
+    assert [e for e in settled if e.attempts] == []
