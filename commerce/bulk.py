@@ -24,10 +24,11 @@ from connectors.records import Contact, PurchaseRecord, Record
 from core import crypto
 from core.clock import as_utc, utcnow
 from idlink import identities
-from idlink.identities import ExternalIdentity
+from idlink.identities import ExternalIdentity, IdentityReview, MatchStatus
 
 _PURCHASES = Purchase.__table__
 _ITEMS = PurchaseItem.__table__
+_IDENTITIES = ExternalIdentity.__table__
 _UPDATABLE = (
     "name",
     "identity_id",
@@ -89,7 +90,7 @@ def upsert_purchases(
     if not fresh:
         return counts
     buyers = _Buyers(session, connection, now)
-    buyers.prefetch(fresh)
+    buyers.prepare(fresh)
     rows = [_purchase_row(connection, record, *buyers.of(record)) for record in fresh]
     written = _upsert_rows(session, rows)
     counts[Outcome.CREATED] += sum(1 for r in fresh if r.external_id not in stored)
@@ -132,11 +133,15 @@ def _purchase_row(
     }
 
 
+def _insert(session: Session, table: Any) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
 def _upsert_rows(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     """INSERT … ON CONFLICT DO UPDATE (only when newer) … RETURNING: external id → row id."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(_PURCHASES)
+    statement = _insert(session, _PURCHASES)
     statement = statement.on_conflict_do_update(
         index_elements=[_PURCHASES.c.connection_id, _PURCHASES.c.external_id],
         set_={name: statement.excluded[name] for name in _UPDATABLE},
@@ -175,25 +180,42 @@ def _replace_items(
 
 
 class _Buyers:
-    """The buyer (identity id, member id) of each order of a page, with the identities looked
-    up in one query and created only for customers seen for the first time."""
+    """The buyer (identity id, member id) of each order of a page: identities looked up in one
+    query, those seen for the first time resolved and inserted together."""
 
     def __init__(self, session: Session, connection: Connection, now: datetime | None) -> None:
         self.session = session
         self.connection = connection
-        self.now = now
+        self.now = now or utcnow()
         self.known: dict[str, ExternalIdentity] = {}
+        self.created: set[str] = set()
         self.resolved: dict[tuple[str | None, ...], int | None] = {}
 
-    def of(self, record: PurchaseRecord) -> tuple[int | None, int | None]:
+    @staticmethod
+    def key_of(record: PurchaseRecord) -> str | None:
         if record.customer_external_id is None and record.contact.is_empty:
+            return None
+        return record.customer_external_id or f"purchase:{record.external_id}"
+
+    def prepare(self, records: Sequence[PurchaseRecord]) -> None:
+        """Load the page's identities and create the missing ones."""
+        first_seen: dict[str, Contact] = {}
+        for record in records:
+            key = self.key_of(record)
+            if key is not None:
+                first_seen.setdefault(key, record.contact)
+        self._load(list(first_seen))
+        missing = {k: c for k, c in first_seen.items() if k not in self.known}
+        if missing:
+            self._create(missing)
+
+    def of(self, record: PurchaseRecord) -> tuple[int | None, int | None]:
+        key = self.key_of(record)
+        if key is None:
             return None, None
-        key = record.customer_external_id or f"purchase:{record.external_id}"
-        identity = self.known.get(key)
-        if identity is None:
-            self._load([key])
-            identity = self.known.get(key)
-        if identity is None or record.customer_external_id is None:
+        identity = self.known[key]
+        if record.customer_external_id is None and key not in self.created:
+            # A guest's keys live on the order itself: a newer order version may change them.
             identity = identities.upsert_identity(
                 self.session,
                 shop_id=self.connection.shop_id,
@@ -202,15 +224,11 @@ class _Buyers:
                 contact=record.contact,
                 now=self.now,
             )
-            self.known[key] = identity
         if identity.member_id is not None or not _adds_keys(record.contact, identity):
             return identity.id, identity.member_id
         # Keys on the order itself (a LINE user id in note attributes) may resolve a buyer
         # whose customer record alone did not.
         return identity.id, self._resolve(record.contact)
-
-    def prefetch(self, records: Sequence[PurchaseRecord]) -> None:
-        self._load(sorted({r.customer_external_id for r in records if r.customer_external_id}))
 
     def _load(self, keys: list[str]) -> None:
         missing = [k for k in keys if k not in self.known]
@@ -225,6 +243,32 @@ class _Buyers:
         for identity in found:
             self.known[identity.external_id] = identity
 
+    def _create(self, missing: dict[str, Contact]) -> None:
+        contacts = list(missing.values())
+        found = identities.candidates_for_many(
+            self.session, shop_id=self.connection.shop_id, contacts=contacts
+        )
+        rows = [
+            _identity_row(self.connection, key, contact, candidates, self.now)
+            for (key, contact), candidates in zip(missing.items(), found, strict=True)
+        ]
+        statement = _insert(self.session, _IDENTITIES).on_conflict_do_nothing(
+            index_elements=[_IDENTITIES.c.connection_id, _IDENTITIES.c.external_id]
+        )
+        self.session.execute(statement, rows)
+        self.created.update(missing)
+        self._load(list(missing))
+        for key, candidates in zip(missing, found, strict=True):
+            if len(candidates) > 1 and key in self.known:
+                self.session.add(
+                    IdentityReview(
+                        shop_id=self.connection.shop_id,
+                        identity_id=self.known[key].id,
+                        candidate_member_ids=sorted(candidates),
+                        matched_on={str(k): v for k, v in candidates.items()},
+                    )
+                )
+
     def _resolve(self, contact: Contact) -> int | None:
         key = (contact.member_number, contact.line_user_id, contact.email, contact.phone)
         if key not in self.resolved:
@@ -232,6 +276,41 @@ class _Buyers:
                 self.session, shop_id=self.connection.shop_id, contact=contact
             ).member_id
         return self.resolved[key]
+
+
+def _identity_row(
+    connection: Connection,
+    key: str,
+    contact: Contact,
+    candidates: dict[int, list[str]],
+    now: datetime,
+) -> dict[str, Any]:
+    email = identities.normalized_email(contact.email)
+    phone = identities.normalized_phone(contact.phone)
+    status = (
+        MatchStatus.MATCHED
+        if len(candidates) == 1
+        else MatchStatus.AMBIGUOUS
+        if candidates
+        else MatchStatus.UNMATCHED
+    )
+    return {
+        "shop_id": connection.shop_id,
+        "connection_id": connection.id,
+        "external_id": key,
+        "member_id": next(iter(candidates)) if len(candidates) == 1 else None,
+        "status": status,
+        "member_number": contact.member_number,
+        "line_user_id": contact.line_user_id,
+        "email": email,
+        "email_index": crypto.box().blind_index(email) if email else None,
+        "phone": phone,
+        "phone_index": crypto.box().blind_index(phone) if phone else None,
+        "name": contact.name,
+        "source_updated_at": None,
+        "resolved_at": now,
+        "created_at": now,
+    }
 
 
 def _adds_keys(contact: Contact, identity: ExternalIdentity) -> bool:

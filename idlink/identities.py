@@ -8,7 +8,7 @@ leaves the identity unmatched until a member appears or a friend links.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -97,45 +97,66 @@ def normalized_phone(value: str | None) -> str | None:
 
 def candidates_for(session: Session, *, shop_id: int, contact: Contact) -> dict[int, list[str]]:
     """Members matching any strong key of the contact, with the keys each matched on."""
-    found: dict[int, list[str]] = {}
+    return candidates_for_many(session, shop_id=shop_id, contacts=[contact])[0]
 
-    def add(member_ids: list[int], key: str) -> None:
-        for member_id in member_ids:
-            found.setdefault(member_id, []).append(key)
 
-    if contact.member_number:
-        add(
-            _members_where(session, shop_id, Member.member_number == contact.member_number),
-            "member_number",
-        )
-    if contact.line_user_id:
-        add(_linked_members(session, shop_id, contact.line_user_id), "line_user_id")
-    email = normalized_email(contact.email)
-    if email:
-        index = crypto.box().blind_index(email)
-        add(_members_where(session, shop_id, Member.email_index == index), "email")
-    phone = normalized_phone(contact.phone)
-    if phone:
-        index = crypto.box().blind_index(phone)
-        add(_members_where(session, shop_id, Member.phone_index == index), "phone")
+def candidates_for_many(
+    session: Session, *, shop_id: int, contacts: Sequence[Contact]
+) -> list[dict[int, list[str]]]:
+    """``candidates_for`` of each contact, in four queries however many contacts there are."""
+    keyed: list[dict[str, str]] = []
+    for contact in contacts:
+        keys: dict[str, str] = {}
+        if contact.member_number:
+            keys["member_number"] = contact.member_number
+        if contact.line_user_id:
+            keys["line_user_id"] = contact.line_user_id
+        email = normalized_email(contact.email)
+        if email:
+            keys["email"] = crypto.box().blind_index(email)
+        phone = normalized_phone(contact.phone)
+        if phone:
+            keys["phone"] = crypto.box().blind_index(phone)
+        keyed.append(keys)
+    matches = {
+        key: _matching(session, shop_id, key, {k[key] for k in keyed if key in k})
+        for key in ("member_number", "line_user_id", "email", "phone")
+    }
+    found: list[dict[int, list[str]]] = []
+    for keys in keyed:
+        candidates: dict[int, list[str]] = {}
+        for key, value in keys.items():
+            for member_id in matches[key].get(value, ()):
+                candidates.setdefault(member_id, []).append(key)
+        found.append(candidates)
     return found
 
 
-def _members_where(session: Session, shop_id: int, condition: Any) -> list[int]:
-    return list(session.scalars(select(Member.id).where(Member.shop_id == shop_id, condition)))
-
-
-def _linked_members(session: Session, shop_id: int, line_user_id: str) -> list[int]:
-    query = (
-        select(MemberLink.member_id)
-        .join(Friend, Friend.id == MemberLink.friend_id)
-        .where(
-            MemberLink.shop_id == shop_id,
-            MemberLink.unlinked_at.is_(None),
-            Friend.line_user_id == line_user_id,
+def _matching(session: Session, shop_id: int, key: str, values: set[str]) -> dict[str, list[int]]:
+    """value → ids of the shop's members with that value of ``key``."""
+    if not values:
+        return {}
+    if key == "line_user_id":
+        query = (
+            select(Friend.line_user_id, MemberLink.member_id)
+            .join(Friend, Friend.id == MemberLink.friend_id)
+            .where(
+                MemberLink.shop_id == shop_id,
+                MemberLink.unlinked_at.is_(None),
+                Friend.line_user_id.in_(values),
+            )
         )
-    )
-    return list(session.scalars(query))
+    else:
+        column = {
+            "member_number": Member.member_number,
+            "email": Member.email_index,
+            "phone": Member.phone_index,
+        }[key]
+        query = select(column, Member.id).where(Member.shop_id == shop_id, column.in_(values))
+    result: dict[str, list[int]] = {}
+    for value, member_id in session.execute(query):
+        result.setdefault(value, []).append(member_id)
+    return result
 
 
 def resolve(session: Session, *, shop_id: int, contact: Contact) -> Resolution:
