@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from typing import Annotated, NoReturn
 
@@ -58,6 +59,9 @@ def serve(
         _exit_on(exc)
     mode = "embedded worker" if settings.embedded else f"broker {_redact(settings.broker_url)}"
     log.info("tsunagu serving on %s:%s (%s)", host or settings.host, port or settings.port, mode)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; exit normally on
+    # it instead, so the embedded worker below still finishes the tasks it started.
+    signal.signal(signal.SIGTERM, _exit_normally)
     try:
         uvicorn.run(
             hub.app,
@@ -118,6 +122,10 @@ def _require_broker() -> Settings:
         )
         raise typer.Exit(2)
     return settings
+
+
+def _exit_normally(_signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(0)
 
 
 def _exit_on(exc: HubError) -> NoReturn:

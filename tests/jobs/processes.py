@@ -87,8 +87,11 @@ class TsunaguProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not end in time; no child outlives it."""
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL if it does not end in time; no child outlives it.
+
+        Returns the exit status (negative: the signal that ended it).
+        """
         self.terminate()
         try:
             self.popen.wait(timeout=STOP_TIMEOUT_SECONDS)
@@ -97,6 +100,7 @@ class TsunaguProcess:
             self.popen.wait(timeout=STOP_TIMEOUT_SECONDS)
         # Children a killed parent left behind (a prefork pool) go with the group.
         self._signal_group(signal.SIGKILL)
+        return self.popen.returncode
 
     def _signal_group(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -25,3 +25,4 @@ def test_serve_starts_in_an_empty_directory_with_no_configuration(
     ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    assert serve.stop() == 0, "SIGTERM is a graceful shutdown"

@@ -74,10 +74,11 @@ def test_webhook_is_acknowledged_with_no_worker_running_and_processed_once_a_wor
     assert events_by_status(prod_db, channel) == {EventStatus.PENDING: 1}
     assert display_names(prod_db, channel) == {}
 
-    processes.start("worker", "--concurrency", "1", env=served.env)
+    worker = processes.start("worker", "--concurrency", "1", env=served.env)
 
     wait_until_processed(prod_db, channel, 1)
     assert display_names(prod_db, channel) == {user_id: "本田 未来"}
+    assert worker.stop() == 0, "SIGTERM is a warm shutdown"
 
 
 def test_readyz_reports_the_database_and_the_broker_reachable(served: ServedHub) -> None:
@@ -131,12 +132,13 @@ def sessions_waiting_on_a_lock(db: Database) -> int:
 def test_beat_sends_the_sweep_to_the_broker_on_its_interval(
     redis_url: str, served: ServedHub, processes: Processes
 ) -> None:
-    processes.start("beat", env=served.env)
+    beat = processes.start("beat", env=served.env)
 
     sent = take_task_names(redis_url, until=lambda names: names.count("events.sweep") >= 2)
 
     assert sent.count("events.sweep") == 2
     data_dir = Path(served.env["TSUNAGU_DATA_DIR"])
+    assert beat.stop() == 0
     assert list(data_dir.glob("celerybeat-schedule*")), "beat keeps its schedule in the data dir"
 
 
@@ -155,6 +157,8 @@ def test_intake_stores_events_while_the_broker_is_down_and_the_sweeper_processes
         "data_dir": tmp_path / "data",
         "port": serve_port,
     }
+    env = hub_environment(broker_url=redis_url, **common)
+    worker = processes.start("worker", "--concurrency", "1", env=env)
     processes.serve(serve_port, env=hub_environment(broker_url=down_broker, **common))
     channel = register_channel(prod_db, line_sandbox, serve_port)
 
@@ -163,14 +167,13 @@ def test_intake_stores_events_while_the_broker_is_down_and_the_sweeper_processes
     elapsed = time.monotonic() - started
 
     assert elapsed < 3.0, f"8 webhooks took {elapsed:.1f}s: intake waited on the broker"
-    assert events_by_status(prod_db, channel) == {EventStatus.PENDING: 8}
     ready = httpx.get(f"http://127.0.0.1:{serve_port}/readyz", timeout=10)
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "ok"
     assert ready.json()["checks"]["broker"].startswith("unreachable")
+    worker.wait_for_output("ready.")
+    assert events_by_status(prod_db, channel) == {EventStatus.PENDING: 8}, "no nudge reached it"
 
-    env = hub_environment(broker_url=redis_url, **common)
-    processes.start("worker", "--concurrency", "1", env=env)
     processes.start("beat", env=env)
 
     wait_until_processed(prod_db, channel, 8)
