@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 # Periodic tasks and the setting that gives each one's interval in seconds.
 PERIODIC = {
     "events.sweep": "sweep_interval_seconds",
+    "connectors.writeback": "connector_schedule_interval_seconds",
     "messaging.sweep": "sweep_interval_seconds",
 }
 
