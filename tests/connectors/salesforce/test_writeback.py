@@ -11,11 +11,13 @@ from sqlalchemy import select
 
 from commerce.models import Connection
 from commerce.writeback import CrmWriteback, process_writebacks, summary
+from config import Settings
 from core.db import Database
 from core.tenancy import Channel, Shop
 from idlink import friends, members, service
 from idlink.members import MemberFields
 from idlink.models import LinkMethod, Member, MemberLink
+from jobs.celery_app import beat_schedule
 from jobs.tasks import write_back_links
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.connectors.reservations.conftest import add_member
@@ -234,3 +236,10 @@ def test_an_older_change_waiting_out_a_backoff_never_overwrites_a_newer_one(
         ("unlinked", "sent"),
     ]
     assert contact(org, "M-906")["LINE_Linked__c"] is False
+
+
+def test_write_back_is_on_the_beat_schedule(settings: Settings) -> None:
+    entry = beat_schedule(settings)["connectors.writeback"]
+
+    assert entry["task"] == "connectors.writeback"
+    assert entry["schedule"] == settings.connector_schedule_interval_seconds
