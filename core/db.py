@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -114,3 +117,46 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class AsyncDriverPool:
+    """Up to ``size`` psycopg async connections in autocommit, for statements run on the event
+    loop without a thread hop (webhook intake on PostgreSQL).
+
+    Connections open on first use, on the running loop (they belong to the loop that opened
+    them). One that was closed, or was in use when an error or a cancellation came, is dropped
+    and replaced on a later checkout.
+    """
+
+    def __init__(self, url: str, size: int) -> None:
+        self._conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self._size = size
+        self._opened = 0
+        self._idle: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """Borrow a connection; it goes back to the pool only if the block ended cleanly."""
+        connection = await self._checkout()
+        try:
+            yield connection
+        except BaseException:
+            self._opened -= 1
+            await connection.close()
+            raise
+        self._idle.put_nowait(connection)
+
+    async def _checkout(self) -> psycopg.AsyncConnection[Any]:
+        while not self._idle.empty():
+            connection = self._idle.get_nowait()
+            if not connection.closed:
+                return connection
+            self._opened -= 1
+        if self._opened >= self._size:
+            return await self._idle.get()
+        self._opened += 1
+        try:
+            return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        except BaseException:
+            self._opened -= 1
+            raise

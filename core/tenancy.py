@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.clock import utcnow
@@ -149,6 +152,75 @@ def get_channel(session: Session, line_channel_id: str) -> Channel:
     if channel is None:
         raise NotFound(f"no channel {line_channel_id}: `tsunagu channel list` shows the channels")
     return channel
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelKeys:
+    """What webhook intake needs of a channel, decrypted: its ids, secret and bot user id."""
+
+    id: int
+    shop_id: int
+    line_channel_id: str
+    channel_secret: str
+    bot_user_id: str | None
+
+
+def get_channel_keys(session: Session, line_channel_id: str) -> ChannelKeys:
+    """The channel's keys, read without loading the row's other secrets."""
+    row = session.execute(
+        select(Channel.id, Channel.shop_id, Channel.channel_secret, Channel.bot_user_id).where(
+            Channel.line_channel_id == line_channel_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no channel {line_channel_id}: `tsunagu channel list` shows the channels")
+    return ChannelKeys(
+        id=row.id,
+        shop_id=row.shop_id,
+        line_channel_id=line_channel_id,
+        channel_secret=row.channel_secret,
+        bot_user_id=row.bot_user_id,
+    )
+
+
+def claim_bot_user_id(session: Session, *, channel_id: int, bot_user_id: str) -> str | None:
+    """Record the channel's bot user id unless one is recorded; return the one recorded.
+
+    Only a missing id is ever written, so concurrent first webhooks cannot overwrite each other.
+    """
+    session.execute(
+        update(Channel)
+        .where(Channel.id == channel_id, Channel.bot_user_id.is_(None))
+        .values(bot_user_id=bot_user_id)
+        .execution_options(synchronize_session=False)
+    )
+    return session.scalar(select(Channel.bot_user_id).where(Channel.id == channel_id))
+
+
+class ChannelKeyCache:
+    """Channel keys by LINE channel id, each kept for ``ttl`` seconds.
+
+    Webhook intake needs them on every request; the cache spares it a query and a decryption.
+    A changed secret is seen within ``ttl``, or at once by a caller that reloads and ``put``s
+    the keys (intake does, before it refuses a signature).
+    """
+
+    def __init__(self, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: dict[str, tuple[float, ChannelKeys]] = {}
+
+    def get(self, line_channel_id: str) -> ChannelKeys | None:
+        """The cached keys, or None when absent or expired."""
+        entry = self._entries.get(line_channel_id)
+        if entry is None or entry[0] <= self._clock():
+            return None
+        return entry[1]
+
+    def put(self, keys: ChannelKeys) -> ChannelKeys:
+        """Cache ``keys`` for ``ttl`` seconds from now; return them."""
+        self._entries[keys.line_channel_id] = (self._clock() + self._ttl, keys)
+        return keys
 
 
 def create_token(session: Session, *, shop: Shop, name: str) -> tuple[ApiToken, str]:
