@@ -1,0 +1,178 @@
+"""The benchmark's report: a Rich table on the console and a JSON file in ``bench/results/``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.processes import REPO, Run
+
+if TYPE_CHECKING:
+    from bench.webhook_intake import Options, Verification
+
+TARGET_RATIO = 0.40
+TARGET_P99_MS = 50.0
+PACKAGES = ("uvicorn", "fastapi", "starlette", "sqlalchemy", "psycopg", "uvloop", "httptools")
+
+
+def aggregate(runs: list[Run]) -> dict[str, Any]:
+    """All rounds of one server: total rate, median p50/p99 across rounds, worst p99 and max."""
+    seconds = sum(r.duration_s for r in runs)
+    return {
+        "requests": sum(r.requests for r in runs),
+        "rps": round(sum(r.requests for r in runs) / seconds, 1) if seconds else 0.0,
+        "p50_ms": statistics.median(r.latency_ms["p50"] for r in runs),
+        "p99_ms": statistics.median(r.latency_ms["p99"] for r in runs),
+        "p99_worst_ms": max(r.latency_ms["p99"] for r in runs),
+        "max_ms": max(r.latency_ms["max"] for r in runs),
+        "errors": sum(r.error_count for r in runs),
+        "generator_cpu_percent": round(statistics.mean(r.generator_cpu_percent for r in runs), 1),
+        "machine_cpu_percent": round(statistics.mean(r.machine_cpu_percent for r in runs), 1),
+        "exhausted": any(r.exhausted for r in runs),
+    }
+
+
+def write(
+    console: Console,
+    options: Options,
+    hub_runs: list[Run],
+    bare_runs: list[Run],
+    ceiling: Run | None,
+    check: Verification,
+) -> Path:
+    """Print the table and verdicts; write the JSON record and return its path."""
+    hub, bare = aggregate(hub_runs), aggregate(bare_runs)
+    ratio = hub["rps"] / bare["rps"] if bare["rps"] else 0.0
+    console.print(_table(options, hub_runs, bare_runs, hub, bare, ceiling))
+    ratio_met, p99_met = ratio >= TARGET_RATIO, hub["p99_ms"] < TARGET_P99_MS
+    console.print(
+        f"hub / bare: [bold]{ratio:.1%}[/bold] (target ≥ {TARGET_RATIO:.0%}: "
+        f"{_verdict(ratio_met)}); hub p99 {hub['p99_ms']:.1f} ms, median of rounds "
+        f"(target < {TARGET_P99_MS:.0f} ms: {_verdict(p99_met)}; worst round "
+        f"{hub['p99_worst_ms']:.1f} ms)"
+    )
+    missing = "n/a" if check.accepted_but_missing is None else str(check.accepted_but_missing)
+    nudges = (
+        ""
+        if check.nudges_enqueued is None
+        else (f"; nudges {check.nudges_enqueued:,} for {check.rows_total:,} rows")
+    )
+    console.print(
+        f"stored {check.stored:,} events for {check.accepted:,} accepted ({check.sent:,} sent); "
+        f"stored twice {check.duplicates}, never sent {check.stored_but_never_sent}, "
+        f"accepted but missing {missing}{nudges}: "
+        + ("[green]OK[/green]" if check.ok else "[red]FAILED[/red]")
+    )
+    for name, figures in (("hub", hub), ("bare", bare)):
+        if figures["exhausted"]:
+            console.print(
+                f"[yellow]{name} ran out of pre-signed requests in a round: its rate is "
+                "understated; raise --max-requests[/yellow]"
+            )
+    started = datetime.now(UTC)
+    record = {
+        "benchmark": "webhook_intake",
+        "at": started.isoformat(timespec="seconds"),
+        "command": " ".join([".venv/bin/python", "-m", "bench.webhook_intake", *sys.argv[1:]]),
+        "options": json.loads(json.dumps(asdict(options), default=str)),
+        "machine": machine(),
+        "hub": {**hub, "rounds": [r.summary() for r in hub_runs]},
+        "bare": {**bare, "rounds": [r.summary() for r in bare_runs]},
+        "generator_ceiling": ceiling.summary() if ceiling else None,
+        "ratio": round(ratio, 4),
+        "target": {"ratio": TARGET_RATIO, "p99_ms": TARGET_P99_MS},
+        "target_met": ratio_met and p99_met,
+        "verification": {**asdict(check), "ok": check.ok},
+    }
+    path = options.results_dir / f"webhook-intake-{started:%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
+def _table(
+    options: Options,
+    hub_runs: list[Run],
+    bare_runs: list[Run],
+    hub: dict[str, Any],
+    bare: dict[str, Any],
+    ceiling: Run | None,
+) -> Table:
+    server, generator = options.server, options.generator
+    table = Table(
+        title=f"Webhook intake ({options.hub_mode}): {generator.connections} connections, "
+        f"{options.rounds} x {options.duration} s, {server.workers} worker(s), "
+        f"{server.loop}/{server.http}, {generator.kind}",
+    )
+    table.add_column("run")
+    for column in ("req/s", "p50 ms", "p99 ms", "max ms", "errors", "gen CPU", "busy"):
+        table.add_column(column, justify="right")
+    for number, (h, b) in enumerate(zip(hub_runs, bare_runs, strict=True), start=1):
+        for run in (h, b):
+            table.add_row(f"{run.name} #{number}", *_cells(run.rps, run.latency_ms, run))
+    table.add_section()
+    for name, figures in (("hub", hub), ("bare", bare)):
+        table.add_row(
+            f"[bold]{name}[/bold]",
+            f"[bold]{figures['rps']:,.0f}[/bold]",
+            f"{figures['p50_ms']:.2f}",
+            f"[bold]{figures['p99_ms']:.2f}[/bold]",
+            f"{figures['max_ms']:.2f}",
+            str(figures["errors"]),
+            f"{figures['generator_cpu_percent']:.0f} %",
+            f"{figures['machine_cpu_percent']:.0f} %",
+        )
+    if ceiling is not None:
+        table.add_section()
+        table.add_row("ceiling", *_cells(ceiling.rps, ceiling.latency_ms, ceiling))
+    return table
+
+
+def _cells(rps: float, latency: dict[str, float], run: Run) -> list[str]:
+    return [
+        f"{rps:,.0f}",
+        f"{latency['p50']:.2f}",
+        f"{latency['p99']:.2f}",
+        f"{latency['max']:.2f}",
+        str(run.error_count),
+        f"{run.generator_cpu_percent:.0f} %",
+        f"{run.machine_cpu_percent:.0f} %",
+    ]
+
+
+def _verdict(met: bool) -> str:
+    return "[green]met[/green]" if met else "[red]NOT met[/red]"
+
+
+def machine() -> dict[str, Any]:
+    """CPU, Python and the versions of the packages on the request path."""
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"^model name\s*:\s*(.*)$", cpuinfo.read_text(), re.MULTILINE)
+        model = found.group(1) if found else ""
+    versions: dict[str, str | None] = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "load_average": os.getloadavg(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+    }
