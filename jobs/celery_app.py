@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 PERIODIC = {
     "events.sweep": "sweep_interval_seconds",
     "connectors.writeback": "connector_schedule_interval_seconds",
+    "connectors.schedule": "connector_schedule_interval_seconds",
     "messaging.sweep": "sweep_interval_seconds",
 }
 
@@ -27,9 +28,14 @@ PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 
 BROKER_TIMEOUT_SECONDS = 2.0
 
 
-def create_celery(settings: Settings) -> Celery:
-    """A Celery app for the configured broker (``memory://`` when embedded: nothing is sent)."""
-    app = Celery("tsunagu", broker=settings.broker_url or "memory://", include=["jobs.tasks"])
+def create_celery(settings: Settings, *, load_tasks: bool = True) -> Celery:
+    """A Celery app for the configured broker (``memory://`` when embedded: nothing is sent).
+
+    ``load_tasks=False`` is for processes that only send tasks by name (beat): they start without
+    importing the domain and its SDKs.
+    """
+    includes = ["jobs.tasks"] if load_tasks else []
+    app = Celery("tsunagu", broker=settings.broker_url or "memory://", include=includes)
     app.conf.update(
         # A task is acknowledged once it finished: a killed worker's task is redelivered.
         task_acks_late=True,
