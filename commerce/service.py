@@ -15,7 +15,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from commerce.models import Booking, Connection, Purchase, PurchaseItem
-from connectors.records import BookingRecord, BookingStatus, CustomerRecord, PurchaseRecord, Record
+from connectors.records import (
+    BookingRecord,
+    BookingStatus,
+    Contact,
+    CustomerRecord,
+    PurchaseRecord,
+    Record,
+)
 from core.clock import utcnow
 from idlink import identities
 from idlink.identities import ExternalIdentity
@@ -84,9 +91,10 @@ def upsert_customer(
             return Outcome.STALE
         if record.updated_at == existing.source_updated_at:
             return Outcome.UNCHANGED
-    identity = _identity(
-        session, connection, record.external_id, record.contact, record.updated_at, now
-    )
+    # A customer deleted at the source keeps no keys here: it resolves to no member, and the
+    # purchases and bookings that came through it are detached from the member.
+    contact = Contact() if record.deleted else record.contact
+    identity = _identity(session, connection, record.external_id, contact, record.updated_at, now)
     if existing is not None:
         _attach_member(session, [identity])
     return Outcome.CREATED if existing is None else Outcome.UPDATED

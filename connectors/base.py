@@ -7,7 +7,7 @@ intake and the scheduler work with any of them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
@@ -48,7 +48,6 @@ class Page:
     records: list[Record]
     cursor: str | None
     skipped: int = 0
-    deleted_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

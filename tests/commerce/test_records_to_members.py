@@ -242,3 +242,24 @@ def test_customer_identity_keeps_only_normalised_keys_encrypted(
     email_column, status = raw.one()
     assert "secret@example.jp" not in email_column
     assert status == MatchStatus.UNMATCHED
+
+
+def test_a_customer_deleted_at_the_source_detaches_its_orders_from_the_member(
+    session: Session, shop: Shop, connection: Connection
+) -> None:
+    add_member(session, shop, "M-8", email="gone@example.jp")
+    customer = CustomerRecord(
+        external_id="C-8", updated_at=T0, contact=Contact(email="gone@example.jp")
+    )
+    service.apply_record(session, connection=connection, record=customer)
+    service.apply_record(
+        session, connection=connection, record=order("1009", Contact(), customer_external_id="C-8")
+    )
+    assert stored_purchase(session, "1009").member_id is not None
+
+    deleted = CustomerRecord(
+        external_id="C-8", updated_at=T0 + timedelta(days=1), contact=customer.contact, deleted=True
+    )
+    service.apply_record(session, connection=connection, record=deleted)
+
+    assert stored_purchase(session, "1009").member_id is None
