@@ -160,6 +160,24 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[start : start + size]
 
 
+@dataclass(slots=True)
+class _Columns:
+    """A chunk's new rows, column by column (what varies per row; the rest is in ``_Send``)."""
+
+    friend_ids: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    reasons: list[str | None] = field(default_factory=list)
+
+    def append(self, friend_id: int, key: str, digest: str, state: str, reason: str | None) -> None:
+        self.friend_ids.append(friend_id)
+        self.keys.append(key)
+        self.hashes.append(digest)
+        self.states.append(state)
+        self.reasons.append(reason)
+
+
 def _plan_chunk(
     session: Session,
     send: _Send,
@@ -178,17 +196,18 @@ def _plan_chunk(
     )
     result.not_friends = len(friend_ids) - len(statuses)
     reasons = _suppression_reasons(session, send, statuses)
-    rows: list[dict[str, Any]] = []
+    columns = _Columns()
     contents: dict[str, list[Message]] = {}
     for friend_id in friend_ids:
         if friend_id not in statuses:
             continue
         body, digest = shared or _personalised(messages, friend_id)
         contents.setdefault(digest, body)
-        rows.append(_row(send, friend_id, idempotency_key_for(friend_id), digest, reasons))
+        state, reason = _state_for(send, reasons.get(friend_id))
+        columns.append(friend_id, idempotency_key_for(friend_id), digest, state, reason)
     _insert_contents(session, contents, send.now)
-    inserted = _insert_deliveries(session, rows)
-    result.duplicates = len(rows) - len(inserted)
+    inserted = _insert_deliveries(session, send, columns)
+    result.duplicates = len(columns.friend_ids) - len(inserted)
     for state, reason in inserted:
         if state == DeliveryState.SUPPRESSED:
             result.suppressed[reason] += 1
@@ -215,32 +234,13 @@ def _suppression_reasons(session: Session, send: _Send, statuses: dict[int, str]
     return reasons
 
 
-def _row(
-    send: _Send, friend_id: int, key: str, digest: str, reasons: dict[int, str]
-) -> dict[str, Any]:
-    suppressed = reasons.get(friend_id)
+def _state_for(send: _Send, suppressed: str | None) -> tuple[str, str | None]:
+    """A new row's state and reason: suppressed, held for the quota, or pending."""
     if suppressed is not None:
-        state, reason = DeliveryState.SUPPRESSED, suppressed
-    elif send.hold_reason is not None:
-        state, reason = DeliveryState.HELD, send.hold_reason
-    else:
-        state, reason = DeliveryState.PENDING, send.quiet_reason
-    return {
-        "shop_id": send.channel.shop_id,
-        "channel_id": send.channel.id,
-        "friend_id": friend_id,
-        "idempotency_key": key,
-        "source": send.source,
-        "content_hash": digest,
-        "state": str(state),
-        "reason": reason,
-        "due_at": send.due_at,
-        "next_attempt_at": send.next_attempt_at,
-        "respect_quiet_hours": send.respect_quiet_hours,
-        "attempts": 0,
-        "created_at": send.now,
-        "updated_at": send.now,
-    }
+        return DeliveryState.SUPPRESSED, suppressed
+    if send.hold_reason is not None:
+        return DeliveryState.HELD, send.hold_reason
+    return DeliveryState.PENDING, send.quiet_reason
 
 
 def _dialect_insert(session: Session, table: Any) -> Any:
@@ -257,12 +257,52 @@ def _insert_contents(session: Session, contents: dict[str, list[Message]], now: 
     )
 
 
-def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def _insert_deliveries(
+    session: Session, send: _Send, columns: _Columns
+) -> list[tuple[str, str | None]]:
     """Insert new rows, skipping existing idempotency keys; return (state, reason) of each new."""
-    if not rows:
+    if not columns.friend_ids:
         return []
+    shared = {
+        "shop_id": send.channel.shop_id,
+        "channel_id": send.channel.id,
+        "source": send.source,
+        "due_at": send.due_at,
+        "next_attempt_at": send.next_attempt_at,
+        "respect_quiet_hours": send.respect_quiet_hours,
+    }
     if is_postgres(session):
-        return _insert_unnest(session, rows)
+        params = {
+            **shared,
+            "now": send.now,
+            "friend_ids": int_array(columns.friend_ids),
+            "keys": text_array(columns.keys),
+            "hashes": text_array(columns.hashes),
+            "states": text_array(columns.states),
+            "reasons": text_array(columns.reasons),
+        }
+        return [(state, reason) for state, reason in session.execute(_UNNEST_INSERT, params)]
+    rows = [
+        {
+            **shared,
+            "friend_id": friend_id,
+            "idempotency_key": key,
+            "content_hash": digest,
+            "state": state,
+            "reason": reason,
+            "attempts": 0,
+            "created_at": send.now,
+            "updated_at": send.now,
+        }
+        for friend_id, key, digest, state, reason in zip(
+            columns.friend_ids,
+            columns.keys,
+            columns.hashes,
+            columns.states,
+            columns.reasons,
+            strict=True,
+        )
+    ]
     statement = (
         sqlite_insert(Delivery)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -271,6 +311,8 @@ def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[tup
     return [(state, reason) for state, reason in session.execute(statement, rows)]
 
 
+# One statement per chunk on PostgreSQL, the per-row values as array literals: no per-row SQL
+# to build or parse, and the server unpacks the arrays itself.
 _UNNEST_INSERT = text(
     """
     INSERT INTO deliveries (
@@ -287,29 +329,6 @@ _UNNEST_INSERT = text(
     RETURNING state, reason
     """
 )
-
-
-def _insert_unnest(session: Session, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """One statement per chunk, the per-row values as arrays: no per-row SQL to build or parse.
-
-    Every row of a chunk shares shop, channel, source and times (see ``_row``).
-    """
-    first = rows[0]
-    params = {
-        "shop_id": first["shop_id"],
-        "channel_id": first["channel_id"],
-        "source": first["source"],
-        "due_at": first["due_at"],
-        "next_attempt_at": first["next_attempt_at"],
-        "respect_quiet_hours": first["respect_quiet_hours"],
-        "now": first["created_at"],
-        "friend_ids": int_array(r["friend_id"] for r in rows),
-        "keys": text_array(r["idempotency_key"] for r in rows),
-        "hashes": text_array(r["content_hash"] for r in rows),
-        "states": text_array(r["state"] for r in rows),
-        "reasons": text_array(r["reason"] for r in rows),
-    }
-    return [(state, reason) for state, reason in session.execute(_UNNEST_INSERT, params)]
 
 
 def cancel(session: Session, *, source: str, reason: str, now: datetime | None = None) -> int:

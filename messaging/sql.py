@@ -29,12 +29,21 @@ def any_of(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[b
 
 def int_array(values: Iterable[int]) -> str:
     """A PostgreSQL array literal of integers, parsed by the server (not quoted per element)."""
-    return "{" + ",".join(str(int(v)) for v in values) + "}"
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def text_array(values: Iterable[str | None]) -> str:
-    """A PostgreSQL array literal of texts (None as NULL), each element quoted and escaped."""
-    return "{" + ",".join("NULL" if v is None else _quoted(v) for v in values) + "}"
+    """A PostgreSQL array literal of texts (None as NULL), each element quoted and escaped.
+
+    Keys, hashes and states rarely need escaping: then the literal is one ``join``.
+    """
+    items = list(values)
+    plain = [v for v in items if v is not None]
+    if len(plain) == len(items):
+        raw = "\x00".join(plain)
+        if '"' not in raw and "\\" not in raw:
+            return '{"' + '","'.join(plain) + '"}' if plain else "{}"
+    return "{" + ",".join("NULL" if v is None else _quoted(v) for v in items) + "}"
 
 
 def _quoted(value: str) -> str:
