@@ -56,9 +56,9 @@ class RetryPolicy:
 
 def reinstall_hint(status: int) -> str:
     return (
-        f"Shopify answered {status}: the access token was rejected: reinstall the app or update "
-        "the credential with `tsunagu connector add shopify … --credential access_token=…` "
-        "(a new connection) and remove the old one"
+        f"Shopify answered {status}: the access token was rejected: reinstall the app or "
+        "update the credential with `tsunagu connector add shopify … "
+        "--credential access_token=shpat_…`"
     )
 
 
