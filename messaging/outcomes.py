@@ -56,6 +56,9 @@ def record(
     batch = session.get_one(DeliveryBatch, job.batch_id, with_for_update=True)
     batch.attempts += 1
     batch.updated_at = now
+    if batch.state == BatchState.SENT:
+        # Another worker took over this batch after its lease and already recorded it sent.
+        return "sent"
     if isinstance(answer, Accepted):
         return _sent(session, batch, answer, now)
     if answer.kind == FailureKind.CHANNEL:

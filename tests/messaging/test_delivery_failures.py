@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from connectors.line.sending import FailureKind, SendFailure
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
@@ -224,3 +225,28 @@ def test_lines_monthly_limit_refusal_holds_the_batch_instead_of_retrying(
     }
     assert received_counts(line_sandbox.state, channel) == {}
     assert len(attempts(db)) == 1
+
+
+def test_a_late_failure_from_a_worker_that_lost_its_lease_does_not_undo_a_sent_batch(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    later = utcnow() + timedelta(hours=1)
+    plan(db, channel, list(friends), due_at=later, now=later)
+    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
+    (slow,) = dispatcher.claim(db, config=config, now=later)
+    lease_over = later + timedelta(seconds=config.lease_seconds + 1)
+    with db.session_scope() as session:
+        dispatcher.sweep(session, now=lease_over)
+    (taken_over,) = dispatcher.claim(db, config=config, now=lease_over)
+    pool = dispatcher.SenderPool(config.api_url, 5.0)
+    dispatcher.send(db, taken_over, config=config, limiter=LocalLimiter(), senders=pool)
+    timeout = SendFailure(FailureKind.RETRIABLE, "read timed out", status=None, request_id=None)
+
+    with db.session_scope() as session:
+        outcome = dispatcher.record(
+            session, slow, timeout, config=config, started_at=later, duration_ms=10_000
+        )
+
+    assert outcome == "sent"
+    assert states(db) == {SENT: 4}
+    assert exactly_once(line_sandbox, channel, friends)
