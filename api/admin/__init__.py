@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.admin import audit, connections, events, friends, links, members, tags
+from api.admin import audit, commerce, connections, events, friends, links, members, tags
 from api.admin.schemas import ErrorBody
 
 router = APIRouter(
@@ -22,5 +22,6 @@ router.include_router(links.router)
 router.include_router(events.router)
 router.include_router(audit.router)
 router.include_router(connections.router)
+router.include_router(commerce.router)
 
 __all__ = ["router"]
