@@ -110,7 +110,7 @@ def beat() -> None:
     settings = _require_broker()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log.info("tsunagu beat on broker %s", _redact(settings.broker_url))
-    create_celery(settings).start(["beat", f"--loglevel={settings.log_level}"])
+    create_celery(settings, load_tasks=False).start(["beat", f"--loglevel={settings.log_level}"])
 
 
 def _require_broker() -> Settings:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from celery import Celery
-from fastapi import FastAPI
 
-from api.app import create_app
 from config import Settings
 from core import crypto
 from core.db import Database, TaskSender
@@ -22,6 +21,9 @@ from jobs import runtime
 from jobs.celery_app import BrokerSender, broker_check, create_celery
 from jobs.embedded import EmbeddedWorker
 from tsunagu import migrate
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,9 @@ def ensure_schema(database: Database) -> None:
 
 def build_hub(settings: Settings) -> Hub:
     """Build the hub for the configured runtime: embedded worker, or a Celery broker."""
+    # Imported here: `tsunagu worker` and `beat` start faster without the web application.
+    from api.app import create_app
+
     celery = create_celery(settings)
     sender: TaskSender
     if settings.embedded:
