@@ -41,3 +41,19 @@ def test_demo_friend_received_the_account_link_message_on_the_phone(
 ) -> None:
     received = running_demo.sandbox.state.inbox(running_demo.users["ichiro"])
     assert any("/idlink/account-link/" in str(m.message) for m in received)
+
+
+def test_demo_shows_salesforce_and_reservation_bookings_on_the_linked_friends(
+    running_demo: demo.Demo,
+) -> None:
+    friends = {f["line_user_id"]: f for f in running_demo.admin("/friends")["items"]}
+    hanako = friends[running_demo.users["hanako"]]
+
+    bookings = running_demo.admin(f"/bookings?friend_id={hanako['id']}")["items"]
+
+    assert {b["connection"] for b in bookings} == {"salesforce", "salon-booking"}
+    assert all(b["member_id"] == hanako["link"]["member_id"] for b in bookings)
+    # The reservation system moved the first member's booking from 10:00 to 15:00 Tokyo time.
+    (salon,) = [b for b in bookings if b["connection"] == "salon-booking"]
+    assert salon["status"] == "confirmed"
+    assert salon["start_at"][11:16] == "06:00"

@@ -15,20 +15,30 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import httpx
 
+from commerce import connections, sync
 from config import Settings
 from core import tenancy
 from core.serving import ThreadedServer
 from idlink import members
 from idlink.members import MemberFields
 from sandbox.line.server import SandboxServer
+from sandbox.reservations.demo import send_demo_bookings
+from sandbox.reservations.systems import Customer
+from sandbox.salesforce.demo import DemoContact, start_demo_org
 from tsunagu.hub import Hub, build_hub
 
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
 DEMO_SHOP = "demo-salon"
+RESERVATION_SECRET = "demo-reservation-secret"
 CHANNEL_ID = "2000000001"
 LOGIN_CHANNEL_ID = "2000000002"
 
@@ -58,6 +68,7 @@ class Demo:
     sandbox: SandboxServer
     token: str
     users: dict[str, str] = field(default_factory=dict)
+    others: list[Stoppable] = field(default_factory=list)
 
     @property
     def hub_url(self) -> str:
@@ -76,6 +87,8 @@ class Demo:
     def stop(self) -> None:
         self.hub_server.stop()
         self.hub.stop()
+        for server in self.others:
+            server.stop()
         self.sandbox.stop()
 
 
@@ -184,6 +197,9 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
     )
     step("みさき sent a message, then blocked the account (nothing will be sent to her)")
 
+    _sync_salesforce(demo, step)
+    _receive_bookings(demo, step)
+
 
 def _link_in_liff(demo: Demo, user_id: str, member: DemoMember) -> None:
     """What the member-card page does: get an ID token from LIFF, post it with the proof."""
@@ -254,3 +270,57 @@ def _wait(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the demo timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def _add_connection(demo: Demo, **options: Any) -> int:
+    with demo.hub.database.session_scope() as session:
+        connection = connections.create_connection(
+            session, shop=tenancy.get_shop(session, DEMO_SHOP), **options
+        )
+        return connection.id
+
+
+def _sync_salesforce(demo: Demo, step: Callable[[str], None]) -> None:
+    """A Salesforce org with a Contact and an upcoming Event per member, synced into the hub."""
+    org = start_demo_org(
+        [DemoContact(m.number, m.name.split()[0], m.email, m.phone) for m in MEMBERS]
+    )
+    demo.others.append(org.sandbox)
+    connection_id = _add_connection(
+        demo,
+        kind="salesforce",
+        name="salesforce",
+        base_url=org.sandbox.url,
+        credentials=org.credentials,
+        options=org.options,
+    )
+    results = sync.run_sync(demo.hub.database, connection_id=connection_id)
+    counts = {r.stream: r.counts.get("created", 0) for r in results}
+    step(
+        f"Salesforce org synced: {counts.get('contacts', 0)} contacts, "
+        f"{counts.get('bookings', 0)} bookings attached to members by member number"
+    )
+
+
+def _receive_bookings(demo: Demo, step: Callable[[str], None]) -> None:
+    """A reservation system books each member over signed reservation.v1 webhooks."""
+    connection_id = _add_connection(
+        demo,
+        kind="reservations",
+        name="salon-booking",
+        credentials={"secrets": [RESERVATION_SECRET]},
+    )
+    customers = [
+        Customer(external_id=f"cust-{m.number}", name=m.name, email=m.email) for m in MEMBERS
+    ]
+    deliveries = send_demo_bookings(
+        f"{demo.hub_url}/webhooks/reservations/{connection_id}", RESERVATION_SECRET, customers
+    )
+    _wait(
+        lambda: len(demo.admin("/bookings?status=confirmed")["items"]) >= 2 * len(MEMBERS),
+        "the reservation webhooks",
+    )
+    step(
+        f"reservation system sent {len(deliveries)} signed webhooks: {len(MEMBERS)} bookings, "
+        "one rescheduled"
+    )
