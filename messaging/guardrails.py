@@ -230,16 +230,23 @@ def suppress_for_unfollow(
 
 
 def suppress_blocked(session: Session, *, now: datetime | None = None) -> int:
-    """Suppress pending deliveries of every friend who blocked the account (the sweeper's net)."""
-    blocked = select(Friend.id).where(Friend.status == FriendStatus.BLOCKED)
+    """Suppress pending deliveries of friends who blocked the account in the last day.
+
+    The sweeper's safety net behind the unfollow hook; the claim checks every friend anyway.
+    Looking back one day keeps it an index look-up of a few friends, not a scan of the queue.
+    """
+    now = now or utcnow()
+    recently_blocked = select(Friend.id).where(
+        Friend.status == FriendStatus.BLOCKED, Friend.blocked_at > now - DAY
+    )
     result = session.execute(
         update(Delivery)
         .where(
+            Delivery.friend_id.in_(recently_blocked),
             text("deliveries.state = 'pending'"),
             Delivery.batch_id.is_(None),
-            Delivery.friend_id.in_(blocked),
         )
-        .values(state=DeliveryState.SUPPRESSED, reason=BLOCKED_REASON, updated_at=now or utcnow())
+        .values(state=DeliveryState.SUPPRESSED, reason=BLOCKED_REASON, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0

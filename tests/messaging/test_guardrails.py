@@ -148,3 +148,22 @@ def test_planning_for_someone_who_is_not_a_friend_of_the_channel_plans_nothing(
 
     assert (result.not_friends, result.created) == (1, 0)
     wait_for(lambda: deliveries(db) == [], what="no deliveries")
+
+
+def test_the_sweeper_suppresses_what_a_friend_blocked_without_an_event_had_pending(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup
+) -> None:
+    open_all_hours(db, channel)
+    friends = add_followers(db, line_sandbox.state, channel, 2)
+    blocked_id = next(iter(friends))
+    plan(db, channel, list(friends), due_at=utcnow() + timedelta(hours=1))
+    with db.session_scope() as session:
+        friend = session.get_one(Friend, blocked_id)
+        friend.status, friend.blocked_at = "blocked", utcnow()
+
+    with db.session_scope() as session:
+        dispatcher.sweep(session)
+
+    by_friend = {d.friend_id: (d.state, d.reason) for d in deliveries(db)}
+    assert by_friend[blocked_id] == (SUPPRESSED, "friend blocked the account")
+    assert [s for f, (s, _) in by_friend.items() if f != blocked_id] == [PENDING]
