@@ -90,6 +90,7 @@ def worker(
     log.info("tsunagu worker on broker %s", _redact(settings.broker_url))
     celery.worker_main(
         [
+            *_banner_options(settings),
             "worker",
             f"--concurrency={concurrency}",
             f"--hostname={name or f'tsunagu-{os.getpid()}@%h'}",
@@ -110,7 +111,9 @@ def beat() -> None:
     settings = _require_broker()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log.info("tsunagu beat on broker %s", _redact(settings.broker_url))
-    create_celery(settings, load_tasks=False).start(["beat", f"--loglevel={settings.log_level}"])
+    create_celery(settings, load_tasks=False).start(
+        [*_banner_options(settings), "beat", f"--loglevel={settings.log_level}"]
+    )
 
 
 def _require_broker() -> Settings:
@@ -122,6 +125,11 @@ def _require_broker() -> Settings:
         )
         raise typer.Exit(2)
     return settings
+
+
+def _banner_options(settings: Settings) -> list[str]:
+    """JSON logs are read by machines: no Celery start-up banner on stdout between the lines."""
+    return ["--quiet"] if settings.log_format == "json" else []
 
 
 def _exit_normally(_signum: int, _frame: object) -> NoReturn:
