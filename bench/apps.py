@@ -4,8 +4,8 @@
   ``TSUNAGU_*`` variables, with the same logging set-up (one JSON access-log line per request).
   With ``TSUNAGU_BROKER_URL`` set it publishes a nudge per new event, as in production.
 - ``hub_intake_app``: the same hub in the embedded runtime with its worker stopped before it
-  serves: intake only. Each nudge is dropped with a log line, as during a worker shutdown, and
-  the events stay ``pending`` for a sweeper.
+  serves: intake only. Each nudge is dropped, as during a worker shutdown (its per-event log
+  line silenced), and the events stay ``pending`` for a sweeper.
 - ``bare_app``: the baseline, a FastAPI endpoint on the same path that only reads the body.
 - ``canned_server``: a raw asyncio server answering every request with a fixed 200, to measure
   how fast the load generator itself can go.
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from typing import cast
 
@@ -40,6 +41,8 @@ def hub_intake_app() -> FastAPI:
     if hub.worker is None:
         raise RuntimeError("hub_intake_app is the embedded runtime: unset TSUNAGU_BROKER_URL")
     hub.worker.stop()
+    # A stopped worker logs every nudge it drops: one line per event that is not intake's.
+    logging.getLogger("jobs.embedded").setLevel(logging.WARNING)
     return hub.app
 
 
