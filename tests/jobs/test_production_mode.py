@@ -88,6 +88,38 @@ def test_readyz_reports_the_database_and_the_broker_reachable(served: ServedHub)
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
 
 
+def test_a_worker_forks_with_no_database_connection_and_connects_for_its_first_task(
+    prod_db: Database,
+    redis_url: str,
+    line_sandbox: SandboxServer,
+    served: ServedHub,
+    processes: Processes,
+) -> None:
+    # libpq names the worker's connections, so they can be told from everyone else's.
+    name = "tsunagu-fork-test"
+    worker = processes.start("worker", "--concurrency", "2", env={**served.env, "PGAPPNAME": name})
+    worker.wait_for_output("ready.")
+
+    assert connections_named(prod_db, name) == 0
+
+    channel = register_channel(prod_db, line_sandbox, served.port)
+    follow(line_sandbox, channel, "森 陽向")
+    wait_until_processed(prod_db, channel, 1)
+    assert connections_named(prod_db, name) >= 1
+
+
+def connections_named(db: Database, application_name: str) -> int:
+    """Open connections to the processes' database with this ``application_name``."""
+    with db.engine.connect() as connection:
+        return connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = :name"
+            ),
+            {"name": application_name},
+        )
+
+
 def test_a_worker_killed_mid_task_loses_nothing_and_a_new_worker_processes_each_event_once(
     prod_db: Database,
     redis_url: str,
