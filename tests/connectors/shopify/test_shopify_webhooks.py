@@ -278,3 +278,19 @@ def test_shop_redact_erases_every_customer_of_the_store(
         )
         assert still_held == 0
         assert session.get_one(Connection, store.connection_id).status == "disabled"
+
+
+def test_a_customer_update_carrying_a_member_number_attaches_their_earlier_orders(
+    db: Database, shop: Shop, store: Store
+) -> None:
+    sender = store.server.webhooks
+    member_id = add_member(db, shop, "M900")
+    customer = store.state.add_customer(email="later@example.jp", updated_at=at(0))
+    order = store.state.add_order(customer_id=customer["id"], updated_at=at(1))
+    sender.send(store.webhook_url, "orders/create", sender.order_payload(order["id"]))
+    assert purchase_when_processed(db, store, order, 1).member_id is None
+
+    store.state.update_customer(customer["id"], tags=["member:M900"], updated_at=at(5))
+    sender.send(store.webhook_url, "customers/update", sender.customer_payload(customer["id"]))
+
+    assert purchase_when_processed(db, store, order, 2).member_id == member_id
