@@ -100,7 +100,7 @@ def plan(
     friend_ids = list(dict.fromkeys(recipients))
     shared = _validated_shared(messages)
     policy = guardrails.PolicyBook(session, channel.shop_id).for_source(source)
-    send = _prepare(session, channel, source, due_at, policy, respect_quiet_hours, now)
+    send = _prepare(channel, source, due_at, policy, respect_quiet_hours, now)
     if quota_sender is not None:
         check = guardrails.check_quota(
             session, sender=quota_sender, channel_id=channel.id, needed=len(friend_ids)
@@ -123,7 +123,6 @@ def _validated_shared(messages: Messages) -> tuple[list[Message], str] | None:
 
 
 def _prepare(
-    session: Session,
     channel: Channel,
     source: str,
     due_at: datetime,
