@@ -4,9 +4,9 @@ Nothing is processed here: the response goes out as soon as the events are durab
 2-second limit holds however slow processing is, and whether or not a worker is running.
 
 The path is kept short (README, Performance). The channel's keys come from a short-lived cache,
-and on PostgreSQL the events are stored by one self-committing INSERT on an async connection,
-all on the event loop: no session, no thread hop, one round trip. At most
-``INTAKE_CONNECTIONS`` requests write at once; a burst waits on the loop for a connection.
+and on PostgreSQL the events of concurrent requests are stored together by one self-committing
+INSERT on an async connection (``core.inbox.InboxWriter``), all on the event loop: no session,
+no thread hop, one round trip and one commit per batch.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from core.clock import from_millis
 from core.db import AsyncDriverPool, Database
 from core.enqueue import enqueue_after_commit
 from core.errors import BadRequest, HubError, InvalidSignature, PayloadTooLarge
-from core.inbox import IncomingEvent, store_events, store_events_now
+from core.inbox import InboxWriter, IncomingEvent, store_events
 from core.tenancy import ChannelKeyCache, ChannelKeys, claim_bot_user_id, get_channel_keys
 
 log = logging.getLogger(__name__)
@@ -56,16 +56,16 @@ class IntakeResult:
     stored: int
 
 
-# Enough concurrent commits for PostgreSQL to group them, few enough to leave the pool alone.
-INTAKE_CONNECTIONS = 16
+# One batch is written at a time; a second connection replaces a broken one without a wait.
+INTAKE_CONNECTIONS = 2
 
 
 @dataclass(frozen=True, slots=True)
 class LineIntake:
-    """Per-app intake state: the channel keys cache and, on PostgreSQL, the async connections."""
+    """Per-app intake state: the channel keys cache and, on PostgreSQL, the batching writer."""
 
     keys: ChannelKeyCache
-    connections: AsyncDriverPool | None
+    writer: InboxWriter | None
 
 
 def line_intake(request: Request) -> LineIntake:
@@ -74,8 +74,10 @@ def line_intake(request: Request) -> LineIntake:
     intake: LineIntake | None = getattr(state, "line_intake", None)
     if intake is None:
         database = context(request).database
-        pool = None if database.is_sqlite else AsyncDriverPool(database.url, INTAKE_CONNECTIONS)
-        intake = LineIntake(ChannelKeyCache(), pool)
+        writer = None
+        if not database.is_sqlite:
+            writer = InboxWriter(AsyncDriverPool(database.url, INTAKE_CONNECTIONS))
+        intake = LineIntake(ChannelKeyCache(), writer)
         state.line_intake = intake
     return intake
 
@@ -136,17 +138,12 @@ async def _store_line_webhook(
         )
         for event, raw in zip(webhook.events, raw_events, strict=True)
     ]
-    if intake.connections is None:
+    if intake.writer is None:
         new_ids = await run_in_threadpool(_store_in_session, ctx.database, channel, incoming)
     else:
-        async with intake.connections.connection() as connection:
-            new_ids = await store_events_now(
-                connection,
-                source="line",
-                shop_id=channel.shop_id,
-                channel_id=channel.id,
-                events=incoming,
-            )
+        new_ids = await intake.writer.store(
+            source="line", shop_id=channel.shop_id, channel_id=channel.id, events=incoming
+        )
         # The rows are committed: no session is left whose commit enqueue_after_commit could
         # wait for, so the nudges are sent here. Handing a task to the embedded worker only
         # queues it; a broker publish is network I/O and goes to a thread.
