@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.line.client import ChannelCredentials
-from connectors.line.sending import Accepted, LineSender, SendFailure
+from connectors.line.sending import Accepted, FailureKind, LineSender, SendFailure
 from core.clock import utcnow
 from core.db import Database
 from messaging import guardrails
@@ -133,12 +133,16 @@ def _work(
     stats: DispatchStats,
     deadline: float,
 ) -> None:
-    while time.monotonic() < deadline:
-        jobs = claim(database, config=config)
-        if not jobs:
-            return
-        for job in jobs:
-            send(database, job, config=config, limiter=limiter, senders=senders, stats=stats)
+    try:
+        while time.monotonic() < deadline:
+            jobs = claim(database, config=config)
+            if not jobs:
+                return
+            for job in jobs:
+                send(database, job, config=config, limiter=limiter, senders=senders, stats=stats)
+    except Exception:
+        # A database outage, say: what this thread had claimed comes back after its lease.
+        log.exception("dispatcher thread stopped; the sweeper will resume its batches")
 
 
 # Sending
@@ -166,6 +170,11 @@ def send(
             answer = sender.multicast(job.user_ids, job.messages, retry_key=job.batch_id)
     except SendFailure as failure:
         answer = failure
+    except ValueError as exc:
+        # The SDK's models refused the request before sending it: it would fail the same again.
+        answer = SendFailure(
+            FailureKind.FATAL, f"the SDK refused the request: {exc}", status=None, request_id=None
+        )
     duration_ms = round((time.perf_counter() - started) * 1000)
     with database.session_scope() as session:
         outcome = record(

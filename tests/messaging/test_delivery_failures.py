@@ -250,3 +250,15 @@ def test_a_late_failure_from_a_worker_that_lost_its_lease_does_not_undo_a_sent_b
     assert outcome == "sent"
     assert states(db) == {SENT: 4}
     assert exactly_once(line_sandbox, channel, friends)
+
+
+def test_a_message_the_sdk_cannot_build_fails_with_the_reason_instead_of_looping(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    broken = [{"type": "template", "altText": "menu", "template": {"type": "nonsense"}}]
+
+    plan(db, channel, list(friends), messages=broken)
+
+    wait_until_states(db, {FAILED: 4})
+    assert all("the SDK refused the request" in d.reason for d in deliveries(db))
+    assert received_counts(line_sandbox.state, channel) == {}
