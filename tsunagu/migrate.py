@@ -9,11 +9,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 log = logging.getLogger(__name__)
 
 _SCRIPTS = Path(__file__).with_name("migrations")
+# An arbitrary application-wide key for PostgreSQL's advisory lock ("tsunagu" in ASCII).
+_LOCK_KEY = 0x7473756E616775
 
 
 def alembic_config() -> Config:
@@ -36,6 +38,10 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     before = current_revision(engine)
     config = alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several processes may start on an empty database at once (serve, workers): the
+            # first migrates, the others wait here and then find nothing left to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     after = current_revision(engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -53,3 +54,18 @@ def test_every_migration_can_be_rolled_back_and_reapplied(tmp_path) -> None:
     migrate.upgrade(database.engine)
     assert migrate.current_revision(database.engine) == migrate.head_revision()
     database.dispose()
+
+
+def test_processes_starting_together_on_an_empty_database_migrate_it_once(tmp_path) -> None:
+    url = _fresh_database_url(tmp_path)
+    if url.startswith("sqlite"):
+        # SQLite's single writer already serialises them; the race is PostgreSQL's.
+        url = f"sqlite:///{tmp_path / 'race.db'}"
+    databases = [Database(url) for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda db: migrate.upgrade(db.engine), databases))
+
+    assert all(after == migrate.head_revision() for _, after in results)
+    assert [before for before, _ in results].count(None) >= 1
+    for database in databases:
+        database.dispose()
