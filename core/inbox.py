@@ -97,8 +97,9 @@ class InboxWriter:
     The webhook hot path on PostgreSQL, run on the event loop. Each caller's rows join the next
     batch, and the caller resumes once that batch's statement has returned, that is once its
     rows are committed: a commit and a round trip are shared by every request that arrived
-    while the previous batch was being written. A batch is one statement, so it is stored or
-    refused whole; a webhook's events are never half stored.
+    while the previous batch was being written. A webhook's events are stored or refused
+    together; a batch that fails is written again one webhook at a time, so a bad one refuses
+    only itself.
     """
 
     def __init__(self, connections: AsyncDriverPool, *, max_rows: int = 1000) -> None:
@@ -129,20 +130,35 @@ class InboxWriter:
         return await asyncio.shield(stored)
 
     async def _flush(self) -> None:
+        batch: list[tuple[list[dict[str, Any]], asyncio.Future[list[int]]]] = []
         try:
             while self._waiting:
                 batch = self._next_batch()
-                try:
-                    new = await self._insert([row for rows, _ in batch for row in rows])
-                except Exception as exc:
-                    for _, stored in batch:
-                        _settle(stored, exception=exc)
-                    continue
-                for rows, stored in batch:
-                    ids = [new.pop(key) for key in _keys(rows) if key in new]
-                    _settle(stored, result=ids)
+                await self._write(batch)
+        except BaseException:
+            # Cancelled (the loop is closing): nobody may wait forever for a batch.
+            for _, stored in [*batch, *self._waiting]:
+                stored.cancel()
+            self._waiting = []
+            raise
         finally:
             self._flusher = None
+
+    async def _write(
+        self, batch: list[tuple[list[dict[str, Any]], asyncio.Future[list[int]]]]
+    ) -> None:
+        try:
+            new = await self._insert([row for rows, _ in batch for row in rows])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exception=exc)
+                return
+            # One webhook's bad row must not refuse the others: each is written on its own.
+            for single in batch:
+                await self._write([single])
+            return
+        for rows, stored in batch:
+            _settle(stored, result=[new.pop(key) for key in _keys(rows) if key in new])
 
     def _next_batch(self) -> list[tuple[list[dict[str, Any]], asyncio.Future[list[int]]]]:
         taken, rows = 0, 0

@@ -1,0 +1,91 @@
+"""Concurrent LINE webhooks: each answered only once its events are stored, each event once.
+
+On PostgreSQL the events of concurrent requests are written together in batches
+(``core.inbox.InboxWriter``); on SQLite each request has its own transaction. Both must look
+the same from outside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from sqlalchemy import select
+
+from connectors.line.webhook import signature
+from core.db import AsyncDriverPool, Database
+from core.inbox import InboundEvent, InboxWriter, IncomingEvent
+from tests.conftest import skip_or_fail
+from tests.factories import ChannelSetup
+
+
+def _body(channel: ChannelSetup, event_id: str) -> bytes:
+    event = {
+        "type": "message",
+        "mode": "active",
+        "timestamp": int(time.time() * 1000),
+        "webhookEventId": event_id,
+        "source": {"type": "user", "userId": "U" + secrets.token_hex(16)},
+        "deliveryContext": {"isRedelivery": False},
+        "replyToken": secrets.token_hex(16),
+        "message": {"type": "text", "id": "1", "text": "hello"},
+    }
+    return json.dumps({"destination": channel.bot_user_id, "events": [event]}).encode()
+
+
+def _post(channel: ChannelSetup, body: bytes) -> httpx.Response:
+    headers = {"x-line-signature": signature(channel.channel_secret, body)}
+    return httpx.post(channel.webhook_url, content=body, headers=headers, timeout=30)
+
+
+def test_concurrent_webhooks_each_store_their_event_once_before_200(
+    db: Database, channel: ChannelSetup
+) -> None:
+    event_ids = [f"01CONCURRENT{n:014d}" for n in range(48)]
+    bodies = [_body(channel, e) for e in event_ids]
+    # The first twelve are sent twice at once, as LINE's redelivery racing the original would.
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        responses = list(pool.map(lambda b: _post(channel, b), bodies + bodies[:12]))
+
+    assert [r.status_code for r in responses] == [200] * 60
+    assert sum(r.json()["stored"] for r in responses) == 48
+    with db.session_scope() as session:
+        stored = session.scalars(
+            select(InboundEvent.dedup_key).where(InboundEvent.channel_id == channel.channel_pk)
+        ).all()
+    assert sorted(stored) == event_ids
+
+
+def test_a_webhook_that_cannot_be_stored_does_not_refuse_the_others_in_its_batch(
+    db: Database, channel: ChannelSetup
+) -> None:
+    if db.is_sqlite:
+        skip_or_fail("batched intake runs on PostgreSQL (TSUNAGU_TEST_DATABASE_URL)")
+    prefix = secrets.token_hex(4)
+
+    def event(key: str) -> list[IncomingEvent]:
+        return [IncomingEvent(dedup_key=prefix + key, event_type="message", payload={})]
+
+    async def store_together() -> list[object]:
+        writer = InboxWriter(AsyncDriverPool(db.url, 2))
+        return await asyncio.gather(
+            writer.store(source="line", shop_id=channel.shop_id, events=event("a")),
+            writer.store(source="line", shop_id=-1, events=event("unknown-shop")),
+            writer.store(source="line", shop_id=channel.shop_id, events=event("b")),
+            return_exceptions=True,
+        )
+
+    first, refused, last = asyncio.run(store_together())
+
+    assert isinstance(refused, Exception)
+    assert isinstance(first, list) and len(first) == 1
+    assert isinstance(last, list) and len(last) == 1
+    with db.session_scope() as session:
+        stored = session.scalars(
+            select(InboundEvent.dedup_key).where(InboundEvent.dedup_key.like(f"{prefix}%"))
+        ).all()
+    assert sorted(stored) == [prefix + "a", prefix + "b"]
