@@ -40,8 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -120,23 +119,6 @@ class Figures:
     naive_sample: int
     naive_pushes_per_second: float
     naive_extrapolated_seconds: float
-
-
-def prepare_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        exists = connection.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
-        )
-        if not exists:
-            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def load_friends(database: Any, *, shop_id: int, channel_pk: int, friends: int) -> None:
@@ -282,8 +264,9 @@ def run(args: argparse.Namespace) -> Figures:
     from messaging import guardrails
     from messaging.models import Delivery, DeliveryState
     from tsunagu.hub import open_database
+    from tsunagu.scratch import empty_database
 
-    prepare_database(args.database_url)
+    empty_database(args.database_url)
     settings = Settings(
         _env_file=None,
         database_url=args.database_url,

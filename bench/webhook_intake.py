@@ -52,7 +52,7 @@ from pathlib import Path
 
 import redis
 from rich.console import Console
-from sqlalchemy import create_engine, func, or_, select, text
+from sqlalchemy import create_engine, func, or_, select
 from sqlalchemy.engine import make_url
 
 from bench import payloads, report
@@ -74,6 +74,7 @@ from core.inbox import InboundEvent
 from core.serving import free_port
 from core.tenancy import create_channel, create_shop
 from tsunagu import migrate
+from tsunagu.scratch import recreate_database
 
 QUEUE = "celery"
 console = Console(width=max(100, Console().width))
@@ -126,16 +127,6 @@ class Verification:
             and self.stored >= self.accepted
             and self.nudges_enqueued in (None, self.rows_total)
         )
-
-
-def recreate_database(url: str) -> None:
-    """Drop and create the benchmark's own database (never any other)."""
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
 
 
 def register_channel(url: str, secret_key: str, data_dir: Path) -> payloads.Target:

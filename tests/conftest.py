@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from config import Settings
@@ -25,6 +24,7 @@ from core.serving import ThreadedServer, free_port
 from sandbox.line.server import SandboxServer
 from tsunagu.hub import Hub, build_hub
 from tsunagu.models import Base
+from tsunagu.scratch import empty_database
 
 TEST_SECRET_KEY = "tsunagu-test-key-not-for-production"
 
@@ -42,29 +42,11 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _prepare_postgres(url: str) -> None:
-    """Create the test database if needed and drop everything in it: each run starts empty."""
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        exists = connection.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
-        )
-        if not exists:
-            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("TSUNAGU_TEST_DATABASE_URL")
     if url:
-        _prepare_postgres(url)
+        empty_database(url)
         return url
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'tsunagu-test.db'}"
 

@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from core.db import Database
 from tsunagu import migrate
 from tsunagu.models import Base
+from tsunagu.scratch import recreate_database
 
 
 def _fresh_database_url(tmp_path) -> str:
@@ -22,12 +22,9 @@ def _fresh_database_url(tmp_path) -> str:
     if not url:
         return f"sqlite:///{tmp_path / 'migrations.db'}"
     scratch = make_url(url).set(database=f"{make_url(url).database}_migrations")
-    admin = create_engine(scratch.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{scratch.database}"'))
-        connection.execute(text(f'CREATE DATABASE "{scratch.database}"'))
-    admin.dispose()
-    return scratch.render_as_string(hide_password=False)
+    rendered = scratch.render_as_string(hide_password=False)
+    recreate_database(rendered)
+    return rendered
 
 
 def test_migrations_build_the_schema_the_models_describe(tmp_path) -> None:

@@ -18,9 +18,10 @@ from config import Settings
 from core.db import Database
 from core.serving import free_port
 from jobs.celery_app import create_celery
-from tests.conftest import TEST_SECRET_KEY, _prepare_postgres, _truncate, skip_or_fail
+from tests.conftest import TEST_SECRET_KEY, _truncate, skip_or_fail
 from tests.jobs.processes import Processes
 from tsunagu.hub import open_database
+from tsunagu.scratch import empty_database
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def prod_database_url() -> str:
         skip_or_fail("production mode runs on PostgreSQL: set TSUNAGU_TEST_DATABASE_URL")
     parsed = make_url(url)
     prod_url = parsed.set(database=f"{parsed.database}_prod").render_as_string(hide_password=False)
-    _prepare_postgres(prod_url)
+    empty_database(prod_url)
     return prod_url
 
 

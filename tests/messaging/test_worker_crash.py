@@ -20,13 +20,14 @@ from core.db import Database
 from jobs.celery_app import BrokerSender, create_celery
 from messaging.models import DeliveryBatch, DeliveryState
 from sandbox.line.server import SandboxServer
-from tests.conftest import TEST_SECRET_KEY, _prepare_postgres, skip_or_fail
+from tests.conftest import TEST_SECRET_KEY, skip_or_fail
 from tests.factories import make_channel, make_shop
 from tests.jobs.processes import Processes
 from tests.jobs.production import hub_environment
 from tests.messaging.support import add_followers, open_all_hours, plan, received_counts, states
 from tests.waiting import wait_for
 from tsunagu.hub import open_database
+from tsunagu.scratch import empty_database
 
 FRIENDS = 50_000
 # Slow enough (100 requests over 5 s) to kill the worker in the middle of the delivery.
@@ -41,7 +42,7 @@ def crash_database_url() -> str:
     parsed = make_url(url)
     crash_url = parsed.set(database=f"{parsed.database}_crash")
     rendered = crash_url.render_as_string(hide_password=False)
-    _prepare_postgres(rendered)
+    empty_database(rendered)
     return rendered
 
 
