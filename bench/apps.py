@@ -23,14 +23,16 @@ from fastapi.responses import JSONResponse
 
 from config import get_settings
 from core.logging import configure_logging
-from tsunagu.hub import build_hub
+from tsunagu.hub import build_hub, settle_heap
 
 
 def hub_app() -> FastAPI:
     """The hub's API, built the way ``tsunagu serve`` builds it."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return build_hub(settings).start().app
+    app = build_hub(settings).start().app
+    settle_heap()
+    return app
 
 
 def hub_intake_app() -> FastAPI:
@@ -43,6 +45,7 @@ def hub_intake_app() -> FastAPI:
     hub.worker.stop()
     # A stopped worker logs every nudge it drops: one line per event that is not intake's.
     logging.getLogger("jobs.embedded").setLevel(logging.WARNING)
+    settle_heap()
     return hub.app
 
 

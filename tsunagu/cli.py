@@ -22,7 +22,7 @@ from tsunagu import migrate
 from tsunagu.cli_connectors import connector_app, sync_command
 from tsunagu.cli_members import member_app
 from tsunagu.cli_support import load_settings, session_scope
-from tsunagu.hub import build_hub, build_worker
+from tsunagu.hub import build_hub, build_worker, settle_heap
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -62,6 +62,7 @@ def serve(
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; exit normally on
     # it instead, so the embedded worker below still finishes the tasks it started.
     signal.signal(signal.SIGTERM, _exit_normally)
+    settle_heap()
     try:
         uvicorn.run(
             hub.app,
