@@ -12,10 +12,14 @@ from tests.conftest import TEST_SECRET_KEY
 from tsunagu import demo
 
 
-@pytest.fixture
-def running_demo(tmp_path) -> Iterator[demo.Demo]:
+@pytest.fixture(scope="module")
+def running_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.Demo]:
+    """One demo run; the tests only read what it did."""
     settings = Settings(
-        _env_file=None, data_dir=tmp_path, secret_key=TEST_SECRET_KEY, log_format="text"
+        _env_file=None,
+        data_dir=tmp_path_factory.mktemp("demo"),
+        secret_key=TEST_SECRET_KEY,
+        log_format="text",
     )
     running = demo.start(settings, port=free_port("127.0.0.1"), sandbox_port=free_port("127.0.0.1"))
     yield running
@@ -57,3 +61,19 @@ def test_demo_shows_salesforce_and_reservation_bookings_on_the_linked_friends(
     (salon,) = [b for b in bookings if b["connection"] == "salon-booking"]
     assert salon["status"] == "confirmed"
     assert salon["start_at"][11:16] == "06:00"
+
+
+def test_demo_shows_shopify_purchases_on_the_friends_they_belong_to(
+    running_demo: demo.Demo,
+) -> None:
+    friends = {f["line_user_id"]: f for f in running_demo.admin("/friends")["items"]}
+
+    def purchases(user: str) -> list[str]:
+        friend_id = friends[running_demo.users[user]]["id"]
+        items = running_demo.admin(f"/purchases?friend_id={friend_id}")["items"]
+        return sorted(line["title"] for p in items for line in p["items"])
+
+    # はなこ: by the member-number tag, including the order that came by webhook.
+    assert purchases("hanako") == ["Treatment", "シャンプー 300ml"]
+    # Ichiro: a guest checkout whose note attributes carry his LINE user id.
+    assert purchases("ichiro") == ["Gift card"]

@@ -30,6 +30,8 @@ from sandbox.line.server import SandboxServer
 from sandbox.reservations.demo import send_demo_bookings
 from sandbox.reservations.systems import Customer
 from sandbox.salesforce.demo import DemoContact, start_demo_org
+from sandbox.shopify.server import ShopifyServer
+from sandbox.shopify.state import ShopifyState
 from tsunagu.hub import Hub, build_hub
 
 
@@ -197,6 +199,7 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
     )
     step("みさき sent a message, then blocked the account (nothing will be sent to her)")
 
+    _sync_shopify(demo, step)
     _sync_salesforce(demo, step)
     _receive_bookings(demo, step)
 
@@ -278,6 +281,54 @@ def _add_connection(demo: Demo, **options: Any) -> int:
             session, shop=tenancy.get_shop(session, DEMO_SHOP), **options
         )
         return connection.id
+
+
+def _sync_shopify(demo: Demo, step: Callable[[str], None]) -> None:
+    """A Shopify store: customers tagged with their member number, a guest order carrying a
+    LINE user id, then a new order arriving by signed webhook after the sync."""
+    store = ShopifyServer(ShopifyState()).start()
+    demo.others.append(store)
+    customers = {
+        m.number: store.state.add_customer(
+            email=m.email,
+            first_name=m.name.split()[1],
+            last_name=m.name.split()[0],
+            tags=[f"member:{m.number}"],
+        )["id"]
+        for m in MEMBERS
+    }
+    hanako = customers[MEMBERS[0].number]
+    store.state.add_order(customer_id=hanako, items=[("シャンプー 300ml", 2, "2750")])
+    store.state.add_order(customer_id=customers[MEMBERS[2].number], items=[("Hair oil", 1, "4400")])
+    store.state.add_order(
+        email="guest@example.jp",
+        items=[("Gift card", 1, "5000")],
+        note_attributes={"line_user_id": demo.users["ichiro"]},
+    )
+    connection_id = _add_connection(
+        demo,
+        kind="shopify",
+        name="online-store",
+        base_url=store.url,
+        credentials={
+            "access_token": store.state.access_token,
+            "client_secret": store.state.client_secret,
+        },
+        options={"member_number_tag_prefix": "member:"},
+    )
+    results = sync.run_sync(demo.hub.database, connection_id=connection_id)
+    synced = sum(r.counts.get("created", 0) for r in results if r.stream == "orders")
+    order = store.state.add_order(customer_id=hanako, items=[("Treatment", 1, "6600")])
+    store.webhooks.send(
+        f"{demo.hub_url}/webhooks/shopify/{connection_id}",
+        "orders/create",
+        store.webhooks.order_payload(order["id"]),
+    )
+    _wait(lambda: len(demo.admin("/purchases")["items"]) == synced + 1, "the orders/create webhook")
+    step(
+        f"Shopify store synced: {synced} orders (one a guest checkout carrying a LINE user id), "
+        "then one more by signed webhook"
+    )
 
 
 def _sync_salesforce(demo: Demo, step: Callable[[str], None]) -> None:
