@@ -37,8 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from commerce.connections import create_connection
 from commerce.models import Connection, Purchase, PurchaseItem
@@ -54,6 +53,7 @@ from sandbox.shopify.generator import write_orders
 from sandbox.shopify.server import ShopifyServer
 from sandbox.shopify.state import ShopifyState
 from tsunagu import migrate
+from tsunagu.scratch import recreate_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/tsunagu_bench_shopify"
@@ -79,12 +79,7 @@ class Figures:
 
 
 def fresh_database(url: str) -> Database:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
+    recreate_database(url)
     database = Database(url)
     migrate.upgrade(database.engine)
     return database
