@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from commerce.bulk import apply_records
@@ -142,6 +142,7 @@ def _run_stream(
     result = StreamResult(stream=stream, status=SyncRunStatus.RUNNING)
     try:
         for page in connector.pull(stream, cursor, now=started, full=full):
+            written_before = _written(result.counts)
             with database.session_scope() as session:
                 connection = session.get_one(Connection, connection_id)
                 result.counts.update(
@@ -154,6 +155,8 @@ def _run_stream(
                 run.pages, run.counts = result.pages, dict(result.counts)
                 run.cursor_after = page.cursor
                 _renew_lease(session, connection_id, owner, utcnow())
+            if _crossed_a_power_of_ten(written_before, _written(result.counts)):
+                refresh_statistics(database)
             if progress is not None:
                 progress(stream, len(page.records) + page.skipped)
         result.status = SyncRunStatus.SUCCEEDED
@@ -180,6 +183,34 @@ def _run_stream(
                     connection.status = ConnectionStatus.ACTIVE
                     connection.status_reason = connection.paused_until = None
     return result
+
+
+# The tables a sync fills, whose planner statistics a large run outgrows.
+SYNCED_TABLES = ("purchases", "purchase_items", "bookings", "external_identities")
+
+
+def _written(counts: Counter[str]) -> int:
+    return counts["created"] + counts["updated"]
+
+
+def _crossed_a_power_of_ten(before: int, after: int) -> bool:
+    """True when a run's written rows pass 1,000, 10,000, 100,000, …"""
+    threshold = 1_000
+    while threshold <= after:
+        if before < threshold:
+            return True
+        threshold *= 10
+    return False
+
+
+def refresh_statistics(database: Database) -> None:
+    """ANALYZE the synced tables. A backfill makes them grow by orders of magnitude within one
+    run; with statistics from when they were small (autovacuum off, or not yet run), the look-ups
+    by (connection, external id) are planned as scans and each page costs more than the last."""
+    with database.engine.begin() as connection:
+        for table in SYNCED_TABLES:
+            connection.execute(text(f"ANALYZE {table}"))
+    log.info("refreshed planner statistics of %s", ", ".join(SYNCED_TABLES))
 
 
 def _checkpoint(session: Session, connection_id: int, stream: str, cursor: str | None) -> None:

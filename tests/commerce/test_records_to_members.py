@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from commerce import service
 from commerce.models import Booking, Connection, Purchase
 from commerce.service import Outcome
+from commerce.sync import refresh_statistics
 from connectors.records import (
     BookingRecord,
     BookingStatus,
@@ -263,3 +264,26 @@ def test_a_customer_deleted_at_the_source_detaches_its_orders_from_the_member(
     service.apply_record(session, connection=connection, record=deleted)
 
     assert stored_purchase(session, "1009").member_id is None
+
+
+def test_a_sync_that_outgrows_the_planner_statistics_refreshes_them(
+    db: Database, shop: Shop
+) -> None:
+    with db.session_scope() as session:
+        store = Connection(
+            shop_id=shop.id, kind="shopify", name="store", credentials="{}", options={}
+        )
+        session.add(store)
+        session.flush()
+        service.apply_record(session, connection=store, record=order("2001", Contact()))
+
+    refresh_statistics(db)
+
+    with db.engine.connect() as connection:
+        if db.is_sqlite:
+            analysed = connection.exec_driver_sql("SELECT tbl FROM sqlite_stat1").scalars()
+        else:
+            analysed = connection.exec_driver_sql(
+                "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+            ).scalars()
+        assert {"purchases", "purchase_items"} <= set(analysed)
