@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.context import AppContext, context
@@ -121,27 +123,31 @@ def _store(
 
 
 def _store_malformed(
-    session, connection: Connection, headers: dict[str, str], body: bytes, error: str
-) -> None:  # type: ignore[no-untyped-def]
-    digest = hashlib.sha256(body).hexdigest()
-    text = body.decode("utf-8", errors="replace")
-    event = InboundEvent(
-        shop_id=connection.shop_id,
-        connection_id=connection.id,
-        source=connection.kind,
-        dedup_key=f"malformed:{digest}",
-        event_type="malformed",
-        payload={"headers": _safe_headers(headers), "body": text},
-        status=EventStatus.FAILED,
-        last_error=error[:2000],
+    session: Session, connection: Connection, headers: dict[str, str], body: bytes, error: str
+) -> None:
+    """Keep a signed but unusable body (once per distinct body) with its error, for staff."""
+    dedup_key = f"malformed:{hashlib.sha256(body).hexdigest()}"
+    seen = session.scalar(
+        select(InboundEvent.id).where(
+            InboundEvent.source == connection.kind, InboundEvent.dedup_key == dedup_key
+        )
     )
-    existing = (
-        session.query(InboundEvent)
-        .filter_by(source=connection.kind, dedup_key=event.dedup_key)
-        .one_or_none()
-    )
-    if existing is None:
-        session.add(event)
+    if seen is None:
+        session.add(
+            InboundEvent(
+                shop_id=connection.shop_id,
+                connection_id=connection.id,
+                source=connection.kind,
+                dedup_key=dedup_key,
+                event_type="malformed",
+                payload={
+                    "headers": _safe_headers(headers),
+                    "body": body.decode("utf-8", errors="replace"),
+                },
+                status=EventStatus.FAILED,
+                last_error=error[:2000],
+            )
+        )
     log.warning("malformed %s webhook for connection %s: %s", connection.kind, connection.id, error)
 
 
