@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from commerce.models import Connection, Purchase, PurchaseItem
@@ -23,6 +22,7 @@ from commerce.service import Outcome, apply_record
 from connectors.records import Contact, PurchaseRecord, Record
 from core import crypto
 from core.clock import as_utc, utcnow
+from core.db import insert
 from idlink import identities
 from idlink.identities import ExternalIdentity, IdentityReview, MatchStatus
 
@@ -133,15 +133,9 @@ def _purchase_row(
     }
 
 
-def _insert(session: Session, table: Any) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 def _upsert_rows(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     """INSERT … ON CONFLICT DO UPDATE (only when newer) … RETURNING: external id → row id."""
-    statement = _insert(session, _PURCHASES)
+    statement = insert(session, _PURCHASES)
     statement = statement.on_conflict_do_update(
         index_elements=[_PURCHASES.c.connection_id, _PURCHASES.c.external_id],
         set_={name: statement.excluded[name] for name in _UPDATABLE},
@@ -252,7 +246,7 @@ class _Buyers:
             _identity_row(self.connection, key, contact, candidates, self.now)
             for (key, contact), candidates in zip(missing.items(), found, strict=True)
         ]
-        statement = _insert(self.session, _IDENTITIES).on_conflict_do_nothing(
+        statement = insert(self.session, _IDENTITIES).on_conflict_do_nothing(
             index_elements=[_IDENTITIES.c.connection_id, _IDENTITIES.c.external_id]
         )
         self.session.execute(statement, rows)

@@ -26,6 +26,9 @@ from core.db import AsyncDriverPool, Base
 
 log = logging.getLogger(__name__)
 
+# Retry jitter spreads retries apart; the OS generator keeps the linter's crypto rule satisfied.
+_jitter = random.SystemRandom()
+
 
 class EventStatus(enum.StrEnum):
     PENDING = "pending"
@@ -262,7 +265,7 @@ Handler = Callable[[Session, InboundEvent], None]
 def backoff(attempts: int) -> timedelta:
     """Exponential backoff with jitter: ~2 s, 4 s, 8 s … capped at one hour."""
     base = min(2**attempts, 3600)
-    return timedelta(seconds=base * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
+    return timedelta(seconds=base * _jitter.uniform(0.5, 1.0))
 
 
 def process_event(

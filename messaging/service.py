@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from connectors.line.sending import LineSender
 from core import audit
 from core.clock import utcnow
+from core.db import insert
 from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
@@ -242,14 +242,10 @@ def _state_for(send: _Send, suppressed: str | None) -> tuple[str, str | None]:
     return DeliveryState.PENDING, send.quiet_reason
 
 
-def _dialect_insert(session: Session, table: Any) -> Any:
-    return pg_insert(table) if is_postgres(session) else sqlite_insert(table)
-
-
 def _insert_contents(session: Session, contents: dict[str, list[Message]], now: datetime) -> None:
     if not contents:
         return
-    statement = _dialect_insert(session, DeliveryContent).on_conflict_do_nothing()
+    statement = insert(session, DeliveryContent).on_conflict_do_nothing()
     session.execute(
         statement,
         [{"content_hash": h, "payload": body, "created_at": now} for h, body in contents.items()],
