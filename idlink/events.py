@@ -18,12 +18,17 @@ from config import Settings
 from connectors.errors import FatalError
 from connectors.line.client import ChannelCredentials, LineClient
 from core.clock import from_millis
+from core.errors import NotFound
 from core.inbox import InboundEvent
 from core.tenancy import Channel
 from idlink import account_link, friends
 from idlink import service as idlink_service
 
 log = logging.getLogger(__name__)
+
+
+class UnknownChannel(NotFound):
+    """A stored LINE event whose channel is gone (or was never recorded)."""
 
 
 def line_client(channel: Channel, settings: Settings) -> LineClient:
@@ -36,7 +41,9 @@ def line_client(channel: Channel, settings: Settings) -> LineClient:
 def handle_line_event(session: Session, stored: InboundEvent, *, settings: Settings) -> None:
     """Apply one stored LINE event to the hub's state."""
     event = stored.payload
-    channel = session.get_one(Channel, stored.channel_id)
+    channel = session.get(Channel, stored.channel_id) if stored.channel_id else None
+    if channel is None:
+        raise UnknownChannel(f"LINE event {stored.id} names no existing channel; kept for staff")
     user_id = (event.get("source") or {}).get("userId")
     if user_id is None:
         log.info("LINE %s event without a user (group/room); kept as stored", stored.event_type)
