@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from api import admin, connector_webhooks, idlink, observability, webhooks
+from api import admin, connector_webhooks, idlink, observability, redirects, webhooks
 from api.admin import linking as admin_linking
 from api.context import AppContext
 from api.errors import install_error_handlers
@@ -35,5 +35,6 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(idlink.router)
     app.include_router(admin_linking.router)
+    app.include_router(redirects.router)
     app.add_middleware(observability.RequestContextMiddleware, metrics=ctx.metrics)
     return app

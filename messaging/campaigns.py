@@ -33,6 +33,9 @@ _FIELDS = (
 )
 
 
+PAUSED_REASON = "campaign paused"
+
+
 class CampaignNotFound(NotFound):
     """No campaign of that name or id in this shop."""
 
@@ -166,7 +169,12 @@ _TRANSITIONS: dict[str, frozenset[str]] = {
     CampaignStatus.SCHEDULED: frozenset({CampaignStatus.PAUSED, CampaignStatus.CANCELLED}),
     CampaignStatus.RUNNING: frozenset({CampaignStatus.PAUSED, CampaignStatus.CANCELLED}),
     CampaignStatus.PAUSED: frozenset(
-        {CampaignStatus.ACTIVE, CampaignStatus.SCHEDULED, CampaignStatus.CANCELLED}
+        {
+            CampaignStatus.ACTIVE,
+            CampaignStatus.SCHEDULED,
+            CampaignStatus.RUNNING,
+            CampaignStatus.CANCELLED,
+        }
     ),
 }
 
@@ -179,7 +187,11 @@ def set_status(
     actor: str,
     now: datetime | None = None,
 ) -> Campaign:
-    """Start, pause, resume or cancel a campaign; cancelling cancels what it has not sent."""
+    """Start, pause, resume or cancel a campaign.
+
+    Pausing holds what it planned and has not handed to LINE; resuming lets it go (what fell
+    due meanwhile at once); cancelling cancels it.
+    """
     now = now or utcnow()
     if status == campaign.status:
         return campaign
@@ -191,11 +203,16 @@ def set_status(
         raise CampaignStateConflict("only segment campaigns are scheduled; activate this one")
     if status == CampaignStatus.ACTIVE and campaign.kind == CampaignKind.SEGMENT:
         raise CampaignStateConflict("a segment campaign is scheduled (or sent now), not activated")
+    was = campaign.status
     campaign.status = status
     campaign.updated_at = now
     if status == CampaignStatus.CANCELLED:
         campaign.finished_at = now
         service.cancel(session, source=campaign.source, reason="campaign cancelled", now=now)
+    elif status == CampaignStatus.PAUSED:
+        service.hold(session, source=campaign.source, reason=PAUSED_REASON, now=now)
+    elif was == CampaignStatus.PAUSED:
+        service.unhold(session, source=campaign.source, reason=PAUSED_REASON, now=now)
     audit.record(
         session,
         shop_id=campaign.shop_id,
@@ -206,3 +223,16 @@ def set_status(
         now=now,
     )
     return campaign
+
+
+def resume(
+    session: Session, *, campaign: Campaign, actor: str, now: datetime | None = None
+) -> Campaign:
+    """Undo a pause: a trigger campaign listens again, a segment one waits for its time."""
+    if campaign.status != CampaignStatus.PAUSED:
+        raise CampaignStateConflict(f"campaign {campaign.name!r} is {campaign.status}, not paused")
+    back = CampaignStatus.ACTIVE
+    if campaign.kind == CampaignKind.SEGMENT:
+        started = campaign.started_at is not None
+        back = CampaignStatus.RUNNING if started else CampaignStatus.SCHEDULED
+    return set_status(session, campaign=campaign, status=back, actor=actor, now=now)

@@ -341,6 +341,39 @@ def cancel(session: Session, *, source: str, reason: str, now: datetime | None =
     return result.rowcount or 0
 
 
+def hold(session: Session, *, source: str, reason: str, now: datetime | None = None) -> int:
+    """Keep a source's unsent deliveries back (a paused campaign) until ``unhold``."""
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.source == source,
+            Delivery.state == DeliveryState.PENDING,
+            Delivery.batch_id.is_(None),
+        )
+        .values(state=DeliveryState.HELD, reason=reason, updated_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def unhold(session: Session, *, source: str, reason: str, now: datetime | None = None) -> int:
+    """Let what ``hold`` kept back with ``reason`` go again; what fell due meanwhile goes now."""
+    now = now or utcnow()
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.source == source,
+            Delivery.state == DeliveryState.HELD,
+            Delivery.reason == reason,
+        )
+        .values(state=DeliveryState.PENDING, reason=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        enqueue_after_commit(session, "messaging.dispatch")
+    return result.rowcount or 0
+
+
 def release_held(
     session: Session, *, source: str, quota_sender: LineSender, now: datetime | None = None
 ) -> guardrails.QuotaCheck:

@@ -48,3 +48,11 @@ def text_array(values: Iterable[str | None]) -> str:
 
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def plus_days(session: Session, column: Any, days: int) -> ColumnElement[Any]:
+    """``column + days`` in SQL, for time windows compared in the database on either backend."""
+    if is_postgres(session):
+        return column + func.make_interval(0, 0, 0, days)
+    # SQLite keeps datetimes as ISO text ("YYYY-MM-DD HH:MM:SS.ffffff"), which compares in order.
+    return func.datetime(column, f"+{int(days)} days")

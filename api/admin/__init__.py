@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.admin import audit, commerce, connections, events, friends, links, members, tags
+from api.admin import (
+    audit,
+    campaigns,
+    commerce,
+    connections,
+    events,
+    friends,
+    links,
+    members,
+    tags,
+)
 from api.admin.schemas import ErrorBody
 
 router = APIRouter(
@@ -23,5 +33,6 @@ router.include_router(events.router)
 router.include_router(audit.router)
 router.include_router(connections.router)
 router.include_router(commerce.router)
+router.include_router(campaigns.router)
 
 __all__ = ["router"]

@@ -35,6 +35,9 @@ class AdminApi:
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return httpx.post(self.base_url + path, json=body, headers=self.headers, timeout=10)
 
+    def put(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.put(self.base_url + path, json=body, headers=self.headers, timeout=10)
+
     def patch(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return httpx.patch(self.base_url + path, json=body, headers=self.headers, timeout=10)
 

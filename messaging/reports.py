@@ -1,0 +1,134 @@
+"""What a campaign did: planned, suppressed (by reason), sent, failed, clicked, and purchases.
+
+Purchases are attributed to LINE when a friend's linked member ordered within the campaign's
+``attribution_days`` after the message was sent to them (``after_delivery``) or after their
+first click on one of its tracked links (``after_click``; a subset of the former when the click
+followed the message, as it does). Cancelled and test orders do not count; refunds are deducted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from commerce.models import Purchase
+from idlink.models import MemberLink
+from messaging.models import Campaign, Delivery, DeliveryState, TrackedLink
+from messaging.sql import plus_days
+
+
+@dataclass(slots=True)
+class Attribution:
+    """Purchases after LINE touched the buyer, with revenue per currency (net of refunds)."""
+
+    purchases: int = 0
+    revenue: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CampaignReport:
+    campaign_id: int
+    name: str
+    status: str
+    planned: int
+    by_state: dict[str, int]
+    suppressed: dict[str, int]
+    sent: int
+    failed: int
+    failed_reasons: dict[str, int]
+    clicked: int
+    clicks: int
+    attribution_days: int
+    after_delivery: Attribution
+    after_click: Attribution
+
+
+def campaign_report(session: Session, *, campaign: Campaign) -> CampaignReport:
+    """The campaign's figures, counted from its deliveries, links and the shop's purchases."""
+    source = campaign.source
+    by_state = _count_by(session, Delivery.state, Delivery.source == source)
+    suppressed = _count_by(
+        session,
+        Delivery.reason,
+        Delivery.source == source,
+        Delivery.state == DeliveryState.SUPPRESSED,
+    )
+    failed = _count_by(
+        session, Delivery.reason, Delivery.source == source, Delivery.state == DeliveryState.FAILED
+    )
+    clicked, clicks = session.execute(
+        select(
+            func.count(distinct(TrackedLink.friend_id)).filter(
+                TrackedLink.first_clicked_at.is_not(None)
+            ),
+            func.coalesce(func.sum(TrackedLink.clicks), 0),
+        ).where(TrackedLink.source == source)
+    ).one()
+    days = campaign.attribution_days
+    sent_to = (
+        select(Delivery.friend_id, Delivery.sent_at.label("touched_at"))
+        .where(Delivery.source == source, Delivery.state == DeliveryState.SENT)
+        .subquery()
+    )
+    clicked_on = (
+        select(TrackedLink.friend_id, func.min(TrackedLink.first_clicked_at).label("touched_at"))
+        .where(TrackedLink.source == source, TrackedLink.first_clicked_at.is_not(None))
+        .group_by(TrackedLink.friend_id)
+        .subquery()
+    )
+    return CampaignReport(
+        campaign_id=campaign.id,
+        name=campaign.name,
+        status=campaign.status,
+        planned=sum(by_state.values()),
+        by_state=by_state,
+        suppressed=suppressed,
+        sent=by_state.get(DeliveryState.SENT, 0),
+        failed=by_state.get(DeliveryState.FAILED, 0),
+        failed_reasons=failed,
+        clicked=clicked or 0,
+        clicks=int(clicks or 0),
+        attribution_days=days,
+        after_delivery=_attributed(session, campaign.shop_id, sent_to, days),
+        after_click=_attributed(session, campaign.shop_id, clicked_on, days),
+    )
+
+
+def _count_by(session: Session, column: Any, *where: Any) -> dict[str, int]:
+    rows = session.execute(select(column, func.count()).where(*where).group_by(column))
+    return {str(key): count for key, count in rows}
+
+
+def _attributed(session: Session, shop_id: int, touched: Any, days: int) -> Attribution:
+    """Purchases by a touched friend's member within ``days`` after any touch, each once."""
+    after_a_touch = (
+        select(touched.c.friend_id)
+        .join(MemberLink, MemberLink.friend_id == touched.c.friend_id)
+        .where(
+            MemberLink.shop_id == shop_id,
+            MemberLink.member_id == Purchase.member_id,
+            Purchase.ordered_at >= touched.c.touched_at,
+            Purchase.ordered_at < plus_days(session, touched.c.touched_at, days),
+        )
+        .exists()
+    )
+    rows = session.execute(
+        select(Purchase.currency, func.count(), func.sum(Purchase.total - Purchase.refunded_total))
+        .where(
+            Purchase.shop_id == shop_id,
+            Purchase.member_id.is_not(None),
+            Purchase.cancelled_at.is_(None),
+            Purchase.test.is_(False),
+            after_a_touch,
+        )
+        .group_by(Purchase.currency)
+    )
+    result = Attribution()
+    for currency, count, revenue in rows:
+        result.purchases += count
+        result.revenue[currency] = Decimal(revenue or 0)
+    return result

@@ -1,0 +1,91 @@
+"""Campaigns through the admin API: declared by name, checked when saved, paused and resumed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from core.db import Database
+from tests.api.admin_support import AdminApi, admin_api
+from tests.factories import ChannelSetup, make_shop
+from tsunagu.hub import Hub
+
+
+def _spec(channel: ChannelSetup, **overrides: Any) -> dict[str, Any]:
+    spec = {
+        "name": "first-purchase-thanks",
+        "channel": channel.channel_id,
+        "kind": "purchase",
+        "trigger": {"purchase_number": 1},
+        "messages": [{"type": "text", "text": "{{ display_name }}さん、ありがとうございました"}],
+        "delay": {"days": 3, "at": "10:00"},
+        "caps": {"per_week": 2},
+    }
+    return spec | overrides
+
+
+def _put(api: AdminApi, spec: dict[str, Any]) -> httpx.Response:
+    return api.put(f"/campaigns/{spec['name']}", spec)
+
+
+def test_a_campaign_is_created_then_updated_under_its_name(
+    db: Database, hub: Hub, channel: ChannelSetup, shop
+) -> None:
+    api = admin_api(db, hub.settings.public_url, shop)
+    created = _put(api, _spec(channel))
+    assert created.status_code == 200, created.text
+    body = created.json()
+    assert body["status"] == "draft"
+    assert body["spec"]["trigger"]["purchase_number"] == 1
+    assert body["spec"]["caps"] == {"per_week": 2}
+
+    updated = _put(api, _spec(channel, delay={"days": 1}))
+    assert updated.json()["id"] == body["id"]
+    assert updated.json()["spec"]["delay"] == {"days": 1}
+    listed = api.get("/campaigns").json()["items"]
+    assert [c["name"] for c in listed] == ["first-purchase-thanks"]
+
+
+def test_a_template_line_would_refuse_is_refused_when_saved(
+    db: Database, hub: Hub, channel: ChannelSetup, shop
+) -> None:
+    api = admin_api(db, hub.settings.public_url, shop)
+    unknown = _put(api, _spec(channel, messages=[{"type": "text", "text": "{{ nick }}"}]))
+    assert unknown.status_code == 422
+    assert "unknown variable {{ nick }}" in unknown.json()["detail"]
+    booking = _put(api, _spec(channel, messages=[{"type": "text", "text": "{{ booking_time }}"}]))
+    assert booking.status_code == 422
+    six = _put(api, _spec(channel, messages=[{"type": "text", "text": "x"}] * 6))
+    assert six.status_code == 422
+    bad_trigger = _put(api, _spec(channel, trigger={"purchase_numbr": 1}))
+    assert bad_trigger.status_code == 422
+    assert api.get("/campaigns").json()["items"] == []
+
+
+def test_status_moves_only_where_it_can(
+    db: Database, hub: Hub, channel: ChannelSetup, shop
+) -> None:
+    api = admin_api(db, hub.settings.public_url, shop)
+    campaign_id = _put(api, _spec(channel)).json()["id"]
+    assert api.post(f"/campaigns/{campaign_id}/schedule", {}).status_code == 409
+    assert api.post(f"/campaigns/{campaign_id}/activate", {}).json()["status"] == "active"
+    assert api.post(f"/campaigns/{campaign_id}/pause", {}).json()["status"] == "paused"
+    assert api.post(f"/campaigns/{campaign_id}/resume", {}).json()["status"] == "active"
+    assert api.post(f"/campaigns/{campaign_id}/cancel", {}).json()["status"] == "cancelled"
+    refused = api.post(f"/campaigns/{campaign_id}/activate", {})
+    assert refused.status_code == 409
+    assert "cancelled" in refused.json()["detail"]
+    audit = api.get("/audit", action="campaign.paused").json()["items"]
+    assert len(audit) == 1
+
+
+def test_another_shops_campaign_is_not_found(
+    db: Database, hub: Hub, channel: ChannelSetup, shop
+) -> None:
+    mine = admin_api(db, hub.settings.public_url, shop)
+    campaign_id = _put(mine, _spec(channel)).json()["id"]
+    theirs = admin_api(db, hub.settings.public_url, make_shop(db))
+    assert theirs.get(f"/campaigns/{campaign_id}").status_code == 404
+    assert theirs.post(f"/campaigns/{campaign_id}/cancel", {}).status_code == 404
+    assert _put(theirs, _spec(channel)).status_code == 404
