@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -15,6 +15,12 @@ Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class NamedSpec(_Strict):
+    """A declared object: found, compared and saved by its name (unique in the shop)."""
+
+    name: Name
 
 
 class Delay(_Strict):
@@ -89,10 +95,9 @@ class Caps(_Strict):
     per_week: int | None = Field(None, ge=1)
 
 
-class CampaignSpec(_Strict):
+class CampaignSpec(NamedSpec):
     """A campaign as declared: everything needed to create it or to bring it up to date."""
 
-    name: Name
     channel: str = Field(description="The LINE channel id of the account that sends it.")
     kind: CampaignKind
     trigger: dict[str, Any] = Field(default_factory=dict)
@@ -113,4 +118,6 @@ class CampaignSpec(_Strict):
             raise ValueError("only segment campaigns have a `scheduled_at`")
         if self.scheduled_at is not None and self.scheduled_at.tzinfo is None:
             raise ValueError("`scheduled_at` needs a timezone offset, e.g. 2026-12-01T10:00+09:00")
+        if self.scheduled_at is not None:
+            self.scheduled_at = self.scheduled_at.astimezone(UTC)
         return self

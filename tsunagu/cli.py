@@ -19,6 +19,7 @@ from core.errors import HubError
 from core.logging import configure_logging
 from jobs.celery_app import create_celery
 from tsunagu import migrate
+from tsunagu.cli_campaigns import apply_command, campaign_app
 from tsunagu.cli_connectors import connector_app, sync_command
 from tsunagu.cli_members import member_app
 from tsunagu.cli_support import load_settings, session_scope
@@ -38,6 +39,8 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(connector_app, name="connector")
 app.add_typer(member_app, name="member")
 app.command("sync")(sync_command)
+app.add_typer(campaign_app, name="campaign")
+app.command("apply")(apply_command)
 
 console = Console()
 err = Console(stderr=True)

@@ -1,0 +1,166 @@
+"""Campaigns as code: a shop's campaigns declared in a file, compared with the hub, then applied.
+
+A declaration file (YAML or JSON) holds lists per kind of object::
+
+    shop: my-shop
+    campaigns:
+      - name: first-purchase-thanks
+        channel: "1234567890"
+        kind: purchase
+        ...
+
+``plan_changes`` validates every entry first (all or nothing, each error named by its place in
+the file) and compares each with what the hub holds: ``create``, ``update`` (with the changed
+fields) or ``unchanged``. ``apply_changes`` saves the creates and updates through each kind's
+own service, so the same checks run as in the admin API. Applying the same file twice changes
+nothing the second time. Objects the hub has and the file does not are listed, never deleted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound, Unprocessable
+from core.tenancy import Channel
+from messaging import campaigns
+from messaging.models import Campaign
+from messaging.schemas import CampaignSpec, NamedSpec
+
+
+class InvalidDeclarations(Unprocessable):
+    """The file has entries that cannot be applied; nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How one kind of declared object is read, found, compared and saved."""
+
+    key: str
+    spec: type[NamedSpec]
+    # The declared names the hub holds, and one object as a spec (JSON-ready), by name.
+    names: Callable[[Session, int], list[str]]
+    current: Callable[[Session, int, str], dict[str, Any] | None]
+    save: Callable[[Session, int, Any, str], object]
+
+
+def _campaign_names(session: Session, shop_id: int) -> list[str]:
+    return list(session.scalars(select(Campaign.name).where(Campaign.shop_id == shop_id)))
+
+
+def _current_campaign(session: Session, shop_id: int, name: str) -> dict[str, Any] | None:
+    campaign = campaigns.find(session, shop_id=shop_id, name=name)
+    if campaign is None:
+        return None
+    return campaigns.spec_of(campaign, session.get_one(Channel, campaign.channel_id))
+
+
+def _save_campaign(session: Session, shop_id: int, spec: CampaignSpec, actor: str) -> Campaign:
+    channel = session.scalar(
+        select(Channel).where(Channel.shop_id == shop_id, Channel.line_channel_id == spec.channel)
+    )
+    if channel is None:
+        raise NotFound(f"campaign {spec.name!r}: no channel {spec.channel} in this shop")
+    return campaigns.save(session, shop_id=shop_id, channel=channel, spec=spec, actor=actor)
+
+
+# In the order they are applied: what a later kind refers to by name comes first.
+KINDS: list[Kind] = [
+    Kind("campaigns", CampaignSpec, _campaign_names, _current_campaign, _save_campaign),
+]
+
+
+@dataclass(slots=True)
+class Change:
+    kind: str
+    name: str
+    action: str  # create | update | unchanged
+    spec: NamedSpec
+    diff: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ChangePlan:
+    """What applying a file would do, kind by kind, and what the hub has that it does not."""
+
+    changes: list[Change] = field(default_factory=list)
+    not_declared: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[Change]:
+        return [c for c in self.changes if c.action != "unchanged"]
+
+
+def plan_changes(session: Session, *, shop_id: int, document: Mapping[str, Any]) -> ChangePlan:
+    """Validate a parsed declaration file and compare it with the hub (changes nothing)."""
+    known = {kind.key for kind in KINDS} | {"shop"}
+    unknown = sorted(set(document) - known)
+    errors = [f"{key}: not a kind of object this hub declares" for key in unknown]
+    plan = ChangePlan()
+    for kind in KINDS:
+        entries = document.get(kind.key) or []
+        if not isinstance(entries, list):
+            errors.append(f"{kind.key}: a list of entries, not {type(entries).__name__}")
+            continue
+        seen: set[str] = set()
+        for index, entry in enumerate(entries):
+            where = f"{kind.key}[{index}]"
+            try:
+                spec = kind.spec.model_validate(entry)
+            except ValidationError as exc:
+                errors.extend(_errors(where, exc))
+                continue
+            name = spec.name
+            if name in seen:
+                errors.append(f"{where}: {name!r} is declared twice")
+                continue
+            seen.add(name)
+            plan.changes.append(_compare(session, shop_id, kind, name, spec))
+        others = sorted(set(kind.names(session, shop_id)) - seen)
+        if others:
+            plan.not_declared[kind.key] = others
+    if errors:
+        raise InvalidDeclarations("; ".join(errors))
+    return plan
+
+
+def _errors(where: str, exc: ValidationError) -> list[str]:
+    messages = []
+    for error in exc.errors():
+        place = ".".join(str(p) for p in error["loc"])
+        messages.append(f"{where}{'.' + place if place else ''}: {error['msg']}")
+    return messages
+
+
+def _compare(session: Session, shop_id: int, kind: Kind, name: str, spec: NamedSpec) -> Change:
+    declared = spec.model_dump(mode="json", exclude_defaults=True)
+    current = kind.current(session, shop_id, name)
+    if current is None:
+        return Change(kind.key, name, "create", spec, diff=_lines(declared))
+    if _normal(current) == _normal(declared):
+        return Change(kind.key, name, "unchanged", spec)
+    diff = difflib.unified_diff(_lines(current), _lines(declared), "hub", "file", lineterm="", n=1)
+    return Change(kind.key, name, "update", spec, diff=list(diff)[2:])
+
+
+def _normal(spec: Mapping[str, Any]) -> str:
+    return json.dumps(spec, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _lines(spec: Mapping[str, Any]) -> list[str]:
+    return json.dumps(spec, sort_keys=True, ensure_ascii=False, indent=2, default=str).splitlines()
+
+
+def apply_changes(session: Session, *, shop_id: int, plan: ChangePlan, actor: str) -> int:
+    """Save every create and update of ``plan`` (the caller commits once); returns how many."""
+    by_key = {kind.key: kind for kind in KINDS}
+    for change in plan.pending:
+        by_key[change.kind].save(session, shop_id, change.spec, actor)
+    return len(plan.pending)

@@ -1,0 +1,146 @@
+"""``tsunagu apply`` and ``tsunagu campaign …``: campaigns as code, their status and reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from core import tenancy
+from messaging import campaigns, declarations, reports
+from messaging.declarations import ChangePlan
+from messaging.models import Campaign
+from tsunagu.cli_support import session_scope
+
+campaign_app = typer.Typer(help="Campaigns: list, report.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+ShopOption = Annotated[str, typer.Option(help="The shop's slug.")]
+
+
+def read_declarations(path: Path) -> dict[str, Any]:
+    """A declaration file (YAML, of which JSON is a subset) as a mapping."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        err.print(f"[red]error:[/red] cannot read {path}: {exc}")
+        raise typer.Exit(2) from exc
+    if not isinstance(document, dict):
+        err.print(f"[red]error:[/red] {path}: expected a mapping with `shop:` and `campaigns:` …")
+        raise typer.Exit(2)
+    return document
+
+
+def _print_plan(plan: ChangePlan) -> None:
+    styles = {"create": "green", "update": "yellow", "unchanged": "dim"}
+    for change in plan.changes:
+        style = styles[change.action]
+        console.print(f"[{style}]{change.action:>9}[/{style}] {change.kind} {change.name!r}")
+        for line in change.diff:
+            colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+            console.print(f"           [{colour}]{line}[/{colour}]", markup=True, highlight=False)
+    for kind, names in plan.not_declared.items():
+        console.print(f"[dim]not in the file (left as they are): {kind} {', '.join(names)}[/dim]")
+
+
+def apply_command(
+    path: Annotated[Path, typer.Argument(help="A YAML (or JSON) declaration file.")],
+    shop: Annotated[
+        str | None, typer.Option(help="The shop's slug (default: the file's `shop:`).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Show the changes, apply nothing.")] = False,
+) -> None:
+    """Apply a campaigns file: validated, the changes shown first, nothing twice."""
+    document = read_declarations(path)
+    slug = shop or document.get("shop")
+    if not slug:
+        err.print("[red]error:[/red] name the shop: `shop:` in the file or --shop")
+        raise typer.Exit(2)
+    if shop and document.get("shop") not in (None, shop):
+        err.print(f"[red]error:[/red] the file is for shop {document['shop']!r}, not {shop!r}")
+        raise typer.Exit(2)
+    with session_scope() as session:
+        shop_row = tenancy.get_shop(session, str(slug))
+        plan = declarations.plan_changes(session, shop_id=shop_row.id, document=document)
+        _print_plan(plan)
+        if not plan.pending:
+            console.print("nothing to change")
+            return
+        if dry_run:
+            console.print(f"{len(plan.pending)} change(s) not applied (--dry-run)")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                err.print("[red]error:[/red] not applied: confirm with --yes (no terminal to ask)")
+                raise typer.Exit(1)
+            typer.confirm(f"apply {len(plan.pending)} change(s)?", abort=True)
+        count = declarations.apply_changes(
+            session, shop_id=shop_row.id, plan=plan, actor=f"cli:apply:{path.name}"
+        )
+        console.print(f"applied {count} change(s)")
+
+
+@campaign_app.command("list")
+def campaign_list(shop: ShopOption) -> None:
+    """The shop's campaigns with their status."""
+    with session_scope() as session:
+        shop_row = tenancy.get_shop(session, shop)
+        table = Table("id", "name", "kind", "status", "source")
+        for campaign in session.scalars(
+            select(Campaign).where(Campaign.shop_id == shop_row.id).order_by(Campaign.id)
+        ):
+            table.add_row(
+                str(campaign.id), campaign.name, campaign.kind, campaign.status, campaign.source
+            )
+        console.print(table)
+
+
+@campaign_app.command("report")
+def campaign_report(
+    name: Annotated[str, typer.Argument(help="The campaign's name.")],
+    shop: ShopOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Planned, suppressed by reason, sent, failed, clicked, purchases attributed to LINE."""
+    with session_scope() as session:
+        shop_row = tenancy.get_shop(session, shop)
+        campaign = campaigns.find(session, shop_id=shop_row.id, name=name)
+        if campaign is None:
+            err.print(f"[red]error:[/red] no campaign {name!r}: `tsunagu campaign list`")
+            raise typer.Exit(1)
+        figures = reports.campaign_report(session, campaign=campaign)
+    if as_json:
+        console.print_json(json.dumps(figures, default=_plain))
+        return
+    table = Table("figure", "value", title=f"campaign {name!r} ({figures.status})")
+    table.add_row("planned", str(figures.planned))
+    for reason, count in figures.suppressed.items():
+        table.add_row(f"suppressed: {reason}", str(count))
+    table.add_row("sent", str(figures.sent))
+    table.add_row("failed", str(figures.failed))
+    table.add_row("clicked (friends / clicks)", f"{figures.clicked} / {figures.clicks}")
+    for label, attributed in (
+        ("after delivery", figures.after_delivery),
+        ("after click", figures.after_click),
+    ):
+        revenue = ", ".join(f"{amount:,.0f} {cur}" for cur, amount in attributed.revenue.items())
+        table.add_row(
+            f"purchases {label} ({figures.attribution_days} d)",
+            f"{attributed.purchases} ({revenue or 'no revenue'})",
+        )
+    console.print(table)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: getattr(value, name) for name in value.__dataclass_fields__}
+    return str(value)
