@@ -6,7 +6,7 @@ Each operation runs under the state's lock, so a retry key is checked and accept
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sandbox.line import ids
@@ -15,6 +15,7 @@ from sandbox.line.models import ReceivedMessage, SandboxChannel
 from sandbox.line.state import SandboxState
 from sandbox.line.validation import (
     QUOTABLE_TYPES,
+    check_aggregation_units,
     check_messages,
     check_recipient,
     check_recipients,
@@ -31,6 +32,7 @@ class SendRequest:
     endpoint: str
     request_id: str
     retry_key: str | None = None
+    aggregation_unit: str | None = None
 
 
 def reply(state: SandboxState, request: SendRequest, body: Any) -> dict[str, Any]:
@@ -53,6 +55,7 @@ def push(state: SandboxState, request: SendRequest, body: Any) -> dict[str, Any]
         body = require_object(body)
         to = check_recipient(body)
         messages = check_messages(body)
+        request = _with_unit(state, request, body)
         _check_not_repeated(state, request)
         if to not in state.users:
             raise LineApiError(400, "Failed to send messages")
@@ -70,6 +73,7 @@ def multicast(state: SandboxState, request: SendRequest, body: Any) -> dict[str,
         body = require_object(body)
         messages = check_messages(body)
         to = check_recipients(body)
+        request = _with_unit(state, request, body)
         _check_not_repeated(state, request)
         recipients = [u for u in dict.fromkeys(to) if request.channel.is_following(u)]
         _charge_quota(state, request.channel, len(recipients))
@@ -82,7 +86,9 @@ def broadcast(state: SandboxState, request: SendRequest, body: Any) -> dict[str,
     """Answer ``POST /v2/bot/message/broadcast``: every current friend receives the messages."""
     with state.lock:
         retry_key = check_retry_key(request.retry_key)
-        messages = check_messages(require_object(body))
+        body = require_object(body)
+        messages = check_messages(body)
+        request = _with_unit(state, request, body)
         _check_not_repeated(state, request)
         recipients = followers(request.channel)
         _charge_quota(state, request.channel, len(recipients))
@@ -101,6 +107,7 @@ def narrowcast(state: SandboxState, request: SendRequest, body: Any) -> dict[str
         retry_key = check_retry_key(request.retry_key)
         body = require_object(body)
         messages = check_messages(body)
+        request = _with_unit(state, request, body)
         _check_not_repeated(state, request)
         recipients = followers(request.channel)
         limit = body.get("limit")
@@ -149,6 +156,23 @@ def _check_not_repeated(state: SandboxState, request: SendRequest) -> None:
         state.retry_keys.check(request.channel.channel_id, request.retry_key, state.clock())
 
 
+def _with_unit(state: SandboxState, request: SendRequest, body: dict[str, Any]) -> SendRequest:
+    """The request with its aggregation unit, counted among the channel's units this month."""
+    unit = check_aggregation_units(body)
+    if unit is None:
+        return request
+    used = request.channel.aggregation_units.setdefault(state.month(), [])
+    if unit not in used:
+        used.append(unit)
+    return replace(request, aggregation_unit=unit)
+
+
+def aggregation_usage(state: SandboxState, channel: SandboxChannel) -> list[str]:
+    """The unit names the channel used this month."""
+    with state.lock:
+        return list(channel.aggregation_units.get(state.month(), []))
+
+
 def _accept_retry_key(
     state: SandboxState,
     request: SendRequest,
@@ -195,6 +219,7 @@ def _deliver(
                     message_id=message_id,
                     message=message,
                     received_at=now,
+                    aggregation_unit=request.aggregation_unit,
                 )
             )
     return sent

@@ -90,6 +90,8 @@ class SandboxChannel:
     rich_menus: dict[str, RichMenu] = field(default_factory=dict)
     rich_menu_aliases: dict[str, str] = field(default_factory=dict)
     default_rich_menu_id: str | None = None
+    # Custom aggregation unit names used, by month ("2026-11"), in order of first use.
+    aggregation_units: dict[str, list[str]] = field(default_factory=dict)
 
     def friendship(self, user_id: str) -> Friendship:
         """Return (creating when absent) the user's friendship with this channel."""
@@ -130,6 +132,8 @@ class ReceivedMessage:
     message_id: str
     message: dict[str, Any]
     received_at: float
+    # The request's custom aggregation unit (``customAggregationUnits[0]``), if it named one.
+    aggregation_unit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the message as ``GET /sandbox/users/{userId}/messages`` shows it."""
@@ -142,6 +146,7 @@ class ReceivedMessage:
             "message_id": self.message_id,
             "message": self.message,
             "received_at": self.received_at,
+            "aggregation_unit": self.aggregation_unit,
         }
 
 

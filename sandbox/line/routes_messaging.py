@@ -114,6 +114,30 @@ def get_message_quota_consumption(
     return {"totalUsage": state.current_usage(channel)}
 
 
+@router.get("/v2/bot/message/aggregation/info")
+def get_aggregation_unit_usage(
+    state: State, channel: SandboxChannel = api_channel("getAggregationUnitUsage")
+) -> dict[str, Any]:
+    """How many custom aggregation units the channel used this month."""
+    return {"numOfCustomAggregationUnits": len(messaging.aggregation_usage(state, channel))}
+
+
+@router.get("/v2/bot/message/aggregation/list")
+def get_aggregation_unit_name_list(
+    state: State,
+    channel: SandboxChannel = api_channel("getAggregationUnitNameList"),
+    limit: int = Query(default=100, ge=1, le=100),
+    start: str | None = None,
+) -> dict[str, Any]:
+    """The names of the units used this month, a page at a time."""
+    names = messaging.aggregation_usage(state, channel)
+    offset = _decode_cursor(start)
+    page: dict[str, Any] = {"customAggregationUnits": names[offset : offset + limit]}
+    if offset + limit < len(names):
+        page["next"] = _encode_cursor(offset + limit)
+    return page
+
+
 @router.get("/v2/bot/profile/{user_id}")
 def get_profile(
     user_id: str, state: State, channel: SandboxChannel = api_channel("getProfile")
@@ -139,7 +163,7 @@ def get_followers(
     offset = _decode_cursor(start)
     page: dict[str, Any] = {"userIds": user_ids[offset : offset + limit]}
     if offset + limit < len(user_ids):
-        page["next"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+        page["next"] = _encode_cursor(offset + limit)
     return page
 
 
@@ -161,6 +185,10 @@ def issue_link_token(
 ) -> dict[str, Any]:
     """Issue a single-use account-link token, valid for ten minutes."""
     return {"linkToken": state.issue_link_token(channel, user_id)}
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(str(offset).encode()).decode()
 
 
 def _decode_cursor(start: str | None) -> int:

@@ -266,7 +266,7 @@ class SandboxState(LoginState):
             channel = self.channel(channel_id)
             channel.monthly_quota = limit
             channel.usage = usage
-            channel.usage_month = self._month()
+            channel.usage_month = self.month()
 
     def admit(self, channel: SandboxChannel, endpoint: str) -> float:
         """Apply injected failures then the rate limit to one API call; return its delay."""
@@ -278,13 +278,14 @@ class SandboxState(LoginState):
     def current_usage(self, channel: SandboxChannel) -> int:
         """Return the channel's messages counted this month, resetting at a new month."""
         with self.lock:
-            month = self._month()
+            month = self.month()
             if channel.usage_month != month:
                 channel.usage_month = month
                 channel.usage = 0
             return channel.usage
 
-    def _month(self) -> str:
+    def month(self) -> str:
+        """The current month ("2026-11") on the sandbox clock, in UTC."""
         return time.strftime("%Y-%m", time.gmtime(self.clock()))
 
     # Reply and link tokens

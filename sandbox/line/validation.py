@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sandbox.line import ids
@@ -65,6 +66,23 @@ def _check_message(index: int, message: Any) -> None:
             raise invalid_body(
                 (f"{prop}.text", f"Length must be between 0 and {MAX_TEXT_UTF16_UNITS}")
             )
+
+
+_UNIT_NAME = re.compile(r"^[a-zA-Z0-9_]{1,30}$")
+
+
+def check_aggregation_units(body: dict[str, Any]) -> str | None:
+    """Check ``customAggregationUnits``: at most one name of 1-30 letters, digits or ``_``."""
+    units = body.get("customAggregationUnits")
+    if units is None:
+        return None
+    if not isinstance(units, list) or len(units) > 1:
+        raise invalid_body(("customAggregationUnits", "Size must be between 0 and 1"))
+    if not units:
+        return None
+    if not isinstance(units[0], str) or not _UNIT_NAME.match(units[0]):
+        raise invalid_body(("customAggregationUnits[0]", "Invalid aggregation unit name"))
+    return units[0]
 
 
 def check_recipient(body: dict[str, Any]) -> str:

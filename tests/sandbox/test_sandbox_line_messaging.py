@@ -153,6 +153,34 @@ def test_multicast_delivers_to_friends_only(
     assert line.state.inbox(blocked.user_id) == []
 
 
+def test_custom_aggregation_units_are_recorded_and_counted_for_the_month(
+    line: SandboxServer, http: httpx.Client, friend: SandboxUser, messaging_api: MessagingApi
+) -> None:
+    for unit in ("winter_sale", "thanks_first", "winter_sale"):
+        request = MulticastRequest(
+            to=[friend.user_id], messages=[TextMessage(text=unit)], custom_aggregation_units=[unit]
+        )
+        messaging_api.multicast(request, x_line_retry_key=str(uuid.uuid4()))
+    push = PushMessageRequest(to=friend.user_id, messages=[TextMessage(text="plain")])
+    messaging_api.push_message(push)
+    units = [m.aggregation_unit for m in line.state.inbox(friend.user_id)]
+    assert units == ["winter_sale", "thanks_first", "winter_sale", None]
+    assert messaging_api.get_aggregation_unit_usage().num_of_custom_aggregation_units == 2
+    names = messaging_api.get_aggregation_unit_name_list(limit="1")
+    assert names.custom_aggregation_units == ["winter_sale"]
+    rest = messaging_api.get_aggregation_unit_name_list(start=names.next)
+    assert rest.custom_aggregation_units == ["thanks_first"]
+
+    for units in (["a", "b"], ["has space"], ["x" * 31]):
+        body = {
+            "to": [friend.user_id],
+            "messages": [{"type": "text", "text": "x"}],
+            "customAggregationUnits": units,
+        }
+        assert raw_post(http, "/v2/bot/message/multicast", body).status_code == 400
+    assert len(line.state.inbox(friend.user_id)) == 4
+
+
 def test_multicast_takes_at_most_500_user_ids(
     line: SandboxServer, http: httpx.Client, friend: SandboxUser, messaging_api: MessagingApi
 ) -> None:
