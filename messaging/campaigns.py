@@ -52,6 +52,11 @@ def available_variables(kind: str, *, coupon: bool) -> frozenset[str]:
     return frozenset(names)
 
 
+def is_enabled(campaign: Campaign) -> bool:
+    """Whether the campaign runs (or will, at its time): what a spec's ``enabled`` declares."""
+    return campaign.status in _RUNNING
+
+
 def spec_of(campaign: Campaign, channel: Channel) -> dict[str, Any]:
     """The campaign as a spec (JSON-ready), the form ``save`` takes and files declare."""
     caps = None
@@ -71,6 +76,7 @@ def spec_of(campaign: Campaign, channel: Channel) -> dict[str, Any]:
         click_tag=campaign.click_tag,
         aggregation_unit=campaign.aggregation_unit,
         attribution_days=campaign.attribution_days,
+        enabled=is_enabled(campaign),
     ).model_dump(mode="json", exclude_defaults=True)
 
 
@@ -117,7 +123,31 @@ def save(
         subject_id=campaign.id,
         now=now,
     )
+    if spec.enabled is not None:
+        _enable(session, campaign, enabled=spec.enabled, actor=actor, now=now)
     return campaign
+
+
+def _enable(
+    session: Session, campaign: Campaign, *, enabled: bool, actor: str, now: datetime
+) -> None:
+    """Bring the status to what a spec declares; a finished campaign stays finished."""
+    if enabled == is_enabled(campaign) or campaign.status in _FINISHED:
+        return
+    if not enabled:
+        if campaign.status != CampaignStatus.DRAFT:
+            set_status(
+                session, campaign=campaign, status=CampaignStatus.PAUSED, actor=actor, now=now
+            )
+    elif campaign.status == CampaignStatus.PAUSED:
+        resume(session, campaign=campaign, actor=actor, now=now)
+    else:
+        start = (
+            CampaignStatus.SCHEDULED
+            if campaign.kind == CampaignKind.SEGMENT
+            else CampaignStatus.ACTIVE
+        )
+        set_status(session, campaign=campaign, status=start, actor=actor, now=now)
 
 
 def _sync_policy(session: Session, campaign: Campaign) -> None:
@@ -161,6 +191,9 @@ def get(session: Session, *, shop_id: int, campaign_id: int) -> Campaign:
         raise CampaignNotFound(f"no campaign {campaign_id} in this shop: GET /campaigns lists them")
     return campaign
 
+
+_RUNNING = frozenset({CampaignStatus.ACTIVE, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING})
+_FINISHED = frozenset({CampaignStatus.COMPLETED, CampaignStatus.CANCELLED})
 
 # status → the statuses it may move to by a person's action.
 _TRANSITIONS: dict[str, frozenset[str]] = {

@@ -103,8 +103,9 @@ def friend_values(
 ) -> dict[int, dict[str, str | None]]:
     """Display name, member name and number of each friend (member ones only when linked)."""
     values: dict[int, dict[str, str | None]] = {}
-    for start in range(0, len(friend_ids), 10_000):
-        chunk = list(friend_ids)[start : start + 10_000]
+    ids = list(friend_ids)
+    for start in range(0, len(ids), 10_000):
+        chunk = ids[start : start + 10_000]
         rows = session.execute(
             select(Friend.id, Friend.display_name, Member.name, Member.member_number)
             .outerjoin(

@@ -142,6 +142,9 @@ def _errors(where: str, exc: ValidationError) -> list[str]:
 def _compare(session: Session, shop_id: int, kind: Kind, name: str, spec: NamedSpec) -> Change:
     declared = spec.model_dump(mode="json", exclude_defaults=True)
     current = kind.current(session, shop_id, name)
+    if current is not None and "enabled" not in declared:
+        # A file that does not say leaves the status to the admin API's start and pause.
+        current.pop("enabled", None)
     if current is None:
         return Change(kind.key, name, "create", spec, diff=_lines(declared))
     if _normal(current) == _normal(declared):

@@ -110,6 +110,12 @@ class CampaignSpec(NamedSpec):
     click_tag: str | None = Field(None, max_length=100)
     aggregation_unit: str | None = Field(None, pattern=r"^[a-zA-Z0-9_]{1,30}$")
     attribution_days: int = Field(7, ge=1, le=90)
+    enabled: bool | None = Field(
+        None,
+        description="true: the campaign runs (a trigger campaign is active, a segment one "
+        "scheduled); false: it is paused (or stays a draft). Omitted: its status is left as it "
+        "is (the admin API's start, pause and resume set it).",
+    )
 
     @model_validator(mode="after")
     def _trigger_of_kind(self) -> CampaignSpec:

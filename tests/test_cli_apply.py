@@ -111,3 +111,26 @@ def test_an_invalid_file_changes_nothing_and_says_where(
     assert result.exit_code == 1
     assert "unknown variable {{ nickname }}" in " ".join(result.output.split())
     assert _campaigns(db) == {}
+
+
+def test_enabled_in_the_file_starts_and_pauses_campaigns(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    add_shop_and_channel(cli)
+    path = tmp_path / "campaigns.yaml"
+    enabled = CAMPAIGNS.replace("    kind: purchase\n", "    kind: purchase\n    enabled: true\n")
+    enabled = enabled.replace("    kind: segment\n", "    kind: segment\n    enabled: true\n")
+    path.write_text(enabled, encoding="utf-8")
+    assert cli("apply", str(path), "--yes").exit_code == 0
+    statuses = {name: c.status for name, c in _campaigns(db).items()}
+    assert statuses == {"first-purchase-thanks": "active", "december-sale": "scheduled"}
+    assert "nothing to change" in cli("apply", str(path), "--yes").output
+
+    path.write_text(enabled.replace("enabled: true", "enabled: false", 1), encoding="utf-8")
+    paused = cli("apply", str(path), "--yes")
+    assert "update campaigns 'first-purchase-thanks'" in paused.output
+    assert _campaigns(db)["first-purchase-thanks"].status == "paused"
+
+    path.write_text(CAMPAIGNS, encoding="utf-8")  # no `enabled`: the status is left alone
+    assert "nothing to change" in cli("apply", str(path), "--yes").output
+    assert _campaigns(db)["december-sale"].status == "scheduled"
