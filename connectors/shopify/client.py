@@ -4,7 +4,9 @@ store's query-cost bucket, and with every failure classified once.
 ``ShopifyAPI`` keeps its session (site, token) in class-level thread-local state and has no
 retry. Each request here activates the session, builds the library's ``GraphQL`` object and
 clears the session again under a lock, so no vendor state outlives a call or leaks between
-connections; the request itself then runs outside the lock.
+connections; the request itself then runs outside the lock. The library's ``execute`` waits on
+the socket forever and prints error bodies to stdout, so requests go through ``_TimedGraphQL``,
+the same request with a timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import random
 import threading
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +29,9 @@ from connectors.errors import FatalError, RetriableError
 log = logging.getLogger(__name__)
 
 DEFAULT_API_VERSION = "2026-10"
+# A GraphQL page or bulk-operation poll answers in well under a second; a store that has not
+# answered in this long is down, and the attempt is retried (the sync's lease is 10 minutes).
+DEFAULT_TIMEOUT_SECONDS = 30.0
 _SESSION_LOCK = threading.Lock()
 
 
@@ -75,9 +81,13 @@ class ShopifyClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
+        if not base_url.startswith(("https://", "http://")):
+            raise FatalError(f"a Shopify store URL starts with https://, not {base_url!r}")
         self.site = f"{base_url.rstrip('/')}/admin/api/{api_version}"
         self._token = access_token
+        self._timeout = timeout
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
@@ -124,14 +134,18 @@ class ShopifyClient:
             shopify.ShopifyResource.set_site(self.site)
             shopify.ShopifyResource.set_headers({"X-Shopify-Access-Token": self._token})
             try:
-                graphql = shopify.GraphQL()
+                graphql = _TimedGraphQL()
                 graphql.headers = dict(graphql.headers)
             finally:
                 shopify.ShopifyResource.clear_session()
         try:
-            return graphql.execute(query, variables)
+            return graphql.execute(query, variables, timeout=self._timeout)
         except urllib.error.HTTPError as exc:
             raise _classify_http(exc) from exc
+        except TimeoutError as exc:
+            raise RetriableError(
+                f"Shopify at {self.site} did not answer within {self._timeout:g} s"
+            ) from exc
         except (urllib.error.URLError, OSError) as exc:
             raise RetriableError(f"could not reach Shopify at {self.site}: {exc}") from exc
 
@@ -177,6 +191,28 @@ class ShopifyClient:
         if retry_after is not None:
             return min(self.retry.max_delay, retry_after)
         return self.retry.delay(attempt, self._rng)
+
+
+class _TimedGraphQL(shopify.GraphQL):
+    """The library's GraphQL request (endpoint, headers, body), with a socket timeout."""
+
+    def execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> str:
+        headers = self.merge_headers(
+            {"Accept": "application/json", "Content-Type": "application/json"}, self.headers
+        )
+        body = {"query": query, "variables": variables, "operationName": operation_name}
+        # The endpoint is the client's own site, whose scheme ShopifyClient checked.
+        data = json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(self.endpoint, data, headers)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.read().decode("utf-8")
 
 
 class Throttled(RetriableError):

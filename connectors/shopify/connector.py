@@ -6,7 +6,8 @@ Credentials: ``access_token`` (Admin API), ``client_secret`` (webhook HMAC). Opt
 points), ``lookback_seconds`` (300),
 ``member_number_metafield`` ("namespace.key") or ``member_number_tag_prefix`` ("member:"),
 ``line_user_id_attribute`` ("line_user_id"), ``backfill`` ("pages" or "bulk"),
-``bulk_page_size`` (1000), ``bulk_poll_seconds`` (2), ``bulk_timeout_seconds`` (3600).
+``bulk_page_size`` (1000), ``bulk_poll_seconds`` (2), ``bulk_timeout_seconds`` (3600),
+``request_timeout_seconds`` (30: a request unanswered this long is retried).
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from connectors.base import ConnectionConfig, Page, Stream, WebhookEvent
 from connectors.errors import FatalError, SkippableRecord
 from connectors.records import Record
 from connectors.shopify import bulk, queries, webhooks
-from connectors.shopify.client import DEFAULT_API_VERSION, RetryPolicy, ShopifyClient
+from connectors.shopify.client import (
+    DEFAULT_API_VERSION,
+    DEFAULT_TIMEOUT_SECONDS,
+    RetryPolicy,
+    ShopifyClient,
+)
 from connectors.shopify.normalize import (
     KeyOptions,
     customer_from_graphql,
@@ -61,6 +67,9 @@ class ShopifyConnector:
         self.bulk_page_size = int(options.get("bulk_page_size", 1000))
         self.bulk_poll_seconds = float(options.get("bulk_poll_seconds", 2.0))
         self.bulk_timeout_seconds = float(options.get("bulk_timeout_seconds", 3600))
+        self.request_timeout = float(
+            options.get("request_timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+        )
         self.keys = KeyOptions(
             member_number_metafield=options.get("member_number_metafield") or None,
             member_number_tag_prefix=options.get("member_number_tag_prefix") or None,
@@ -86,6 +95,7 @@ class ShopifyConnector:
                 api_version=self.api_version,
                 retry=self._retry,
                 sleep=self._sleep,
+                timeout=self.request_timeout,
             )
         return self._client
 

@@ -5,6 +5,7 @@ and orders attached to the right member on strong keys only."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +17,7 @@ from commerce.bulk import apply_records
 from commerce.models import Connection, ConnectorState, Purchase, PurchaseItem, SyncRun
 from commerce.sync import run_sync
 from connectors.base import ConnectionConfig
-from connectors.errors import RetriableError
+from connectors.errors import FatalError, RetriableError
 from connectors.shopify.client import RetryPolicy
 from connectors.shopify.connector import ShopifyConnector
 from core.db import Database
@@ -172,6 +173,37 @@ def connector_for(store: Store, sleeps: list[float], **options) -> ShopifyConnec
         sleep=sleep,
         retry=RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.1),
     )
+
+
+def test_a_store_that_stops_answering_is_retried_then_fails_as_retriable(store: Store) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    try:
+        connector = ShopifyConnector(
+            ConnectionConfig(
+                kind="shopify",
+                base_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
+                credentials={"access_token": store.state.access_token},
+                options={"request_timeout_seconds": 0.3},
+            ),
+            sleep=lambda _seconds: None,
+            retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.01),
+        )
+        started = time.monotonic()
+        with pytest.raises(RetriableError, match=r"did not answer within 0.3 s"):
+            list(connector.pull("orders", None, now=at(60)))
+        assert time.monotonic() - started < 5
+    finally:
+        silent.close()
+
+
+def test_an_error_answer_is_classified_and_not_printed(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.state.fail(400, count=None)
+    connector = connector_for(store, [])
+    with pytest.raises(FatalError, match="Shopify answered 400"):
+        list(connector.pull("orders", None, now=at(60)))
+    assert capsys.readouterr().out == ""
 
 
 def test_pages_are_paced_by_the_bucket_instead_of_being_throttled(store: Store) -> None:
