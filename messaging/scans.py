@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from commerce.models import Purchase
@@ -27,7 +27,7 @@ from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus, Member, MemberLink, month_day
 from messaging import cursors
 from messaging.compose import Links, TemplateSend, due_after, plan_template
-from messaging.models import Campaign, CampaignKind, CampaignStatus, Delivery
+from messaging.models import Campaign, CampaignKind, CampaignStatus
 from messaging.schemas import BirthdayTrigger, LapsedTrigger
 from messaging.service import PlanResult
 
@@ -112,26 +112,25 @@ def _lapsed(
         .having(last_purchase < now - timedelta(days=trigger.days))
         .subquery()
     )
-    # Not again for a lapse already handled: a message of this campaign after the last purchase.
-    handled = exists().where(
-        Delivery.source == campaign.source,
-        Delivery.friend_id == Friend.id,
-        Delivery.created_at > last.c.last,
-    )
     linked = _linked_friends(channel).subquery()
     rows = session.execute(
-        select(Friend.id, last.c.last)
-        .join(linked, linked.c.id == Friend.id)
-        .join(last, last.c.member_id == linked.c.member_id)
-        .where(~handled)
+        select(linked.c.id, last.c.last).join(last, last.c.member_id == linked.c.member_id)
     ).all()
     zone = ZoneInfo(channel.timezone)
-    lapse_of = {friend: last_at.astimezone(zone).date().isoformat() for friend, last_at in rows}
+    key_of = {
+        friend: f"campaign:{campaign.id}:lapsed:{friend}:{last_at.astimezone(zone).date()}"
+        for friend, last_at in rows
+    }
+    # Each lapse is planned once; only new lapses are rendered and planned again.
+    done: set[str] = set()
+    keys = list(key_of.values())
+    for start in range(0, len(keys), cursors.PAGE):
+        done |= cursors.existing_keys(session, keys[start : start + cursors.PAGE])
     return plan_template(
         session,
         _send(campaign, channel, public_url, due_after(now, campaign.delay, channel.timezone)),
-        friend_ids=list(lapse_of),
-        idempotency_key_for=lambda f: f"campaign:{campaign.id}:lapsed:{f}:{lapse_of[f]}",
+        friend_ids=[friend for friend, key in key_of.items() if key not in done],
+        idempotency_key_for=key_of.__getitem__,
         now=now,
     )
 
