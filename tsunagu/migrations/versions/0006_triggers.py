@@ -54,7 +54,8 @@ def upgrade() -> None:
     for table in ("purchases", "bookings"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
-        op.execute(f"UPDATE {table} SET updated_at = created_at")
+        rows = sa.table(table, sa.column("created_at"), sa.column("updated_at"))
+        op.execute(rows.update().values(updated_at=rows.c.created_at))
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.alter_column(
                 "updated_at", existing_type=sa.DateTime(timezone=True), nullable=False
