@@ -103,7 +103,11 @@ def test_a_cancelled_order_is_no_purchase_for_the_lapse(
         messages=[{"type": "text", "text": "お久しぶりです"}],
     )
 
-    assert scan(db, hub, campaign) == 1
+    scan(db, hub, campaign)
+
+    (delivery,) = deliveries_of(db, campaign.source)
+    lapse_began = (utcnow() - timedelta(days=60)).astimezone(TOKYO).date()
+    assert delivery.idempotency_key.endswith(f":{customer.friend_id}:{lapse_began}")
 
 
 def test_birthday_message_on_the_day_in_the_channel_timezone(
