@@ -42,6 +42,7 @@ _UPDATABLE = (
     "ordered_at",
     "source_updated_at",
     "cancelled_at",
+    "updated_at",
 )
 
 
@@ -91,7 +92,11 @@ def upsert_purchases(
         return counts
     buyers = _Buyers(session, connection, now)
     buyers.prepare(fresh)
-    rows = [_purchase_row(connection, record, *buyers.of(record)) for record in fresh]
+    written_at = now or utcnow()
+    rows = [
+        _purchase_row(connection, record, *buyers.of(record), written_at=written_at)
+        for record in fresh
+    ]
     written = _upsert_rows(session, rows)
     counts[Outcome.CREATED] += sum(1 for r in fresh if r.external_id not in stored)
     counts[Outcome.UPDATED] += sum(1 for r in fresh if r.external_id in stored)
@@ -111,7 +116,12 @@ def _stored_versions(
 
 
 def _purchase_row(
-    connection: Connection, record: PurchaseRecord, identity_id: int | None, member_id: int | None
+    connection: Connection,
+    record: PurchaseRecord,
+    identity_id: int | None,
+    member_id: int | None,
+    *,
+    written_at: datetime,
 ) -> dict[str, Any]:
     return {
         "shop_id": connection.shop_id,
@@ -129,7 +139,8 @@ def _purchase_row(
         "ordered_at": record.created_at,
         "source_updated_at": record.updated_at,
         "cancelled_at": record.cancelled_at,
-        "created_at": utcnow(),
+        "created_at": written_at,
+        "updated_at": written_at,
     }
 
 

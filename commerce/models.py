@@ -117,6 +117,8 @@ class Purchase(Base):
     source_updated_at: Mapped[datetime]
     cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the hub last wrote the row (any upsert path): what purchase triggers page through.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     items: Mapped[list[PurchaseItem]] = relationship(
         back_populates="purchase", cascade="all, delete-orphan", order_by="PurchaseItem.id"
@@ -126,6 +128,7 @@ class Purchase(Base):
         UniqueConstraint("connection_id", "external_id"),
         Index("ix_purchases_member_ordered", "member_id", "ordered_at"),
         Index("ix_purchases_identity", "identity_id"),
+        Index("ix_purchases_shop_updated", "shop_id", "updated_at"),
     )
 
 
@@ -170,9 +173,12 @@ class Booking(Base):
     version: Mapped[int | None] = mapped_column(BigInteger)
     source_updated_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the hub last wrote the row (any upsert path): what visit reminders page through.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
         UniqueConstraint("connection_id", "external_id"),
         Index("ix_bookings_member_start", "member_id", "start_at"),
         Index("ix_bookings_identity", "identity_id"),
+        Index("ix_bookings_shop_updated", "shop_id", "updated_at"),
     )

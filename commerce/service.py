@@ -168,6 +168,7 @@ def upsert_purchase(
     purchase.ordered_at = record.created_at
     purchase.source_updated_at = record.updated_at
     purchase.cancelled_at = record.cancelled_at
+    purchase.updated_at = now or utcnow()
     purchase.items = [
         PurchaseItem(
             external_id=item.external_id,
@@ -235,6 +236,7 @@ def upsert_booking(
     booking.location = record.location
     booking.version = record.version
     booking.source_updated_at = record.updated_at
+    booking.updated_at = now or utcnow()
     session.flush()
     if record.previous_external_id and record.previous_external_id != record.external_id:
         _supersede(session, connection, record.previous_external_id, booking)

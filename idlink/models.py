@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from core.clock import utcnow
 from core.crypto import EncryptedText
@@ -23,6 +23,11 @@ class LinkMethod(enum.StrEnum):
     LIFF = "liff"
     ACCOUNT_LINK = "account_link"
     STAFF = "staff"
+
+
+def month_day(birth_date: str | None) -> str | None:
+    """ "MM-DD" of an ISO birth date ("1990-04-01" → "04-01")."""
+    return birth_date[5:10] if birth_date else None
 
 
 class Friend(Base):
@@ -70,12 +75,23 @@ class Member(Base):
     phone: Mapped[str | None] = mapped_column(EncryptedText)
     phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
     birth_date: Mapped[str | None] = mapped_column(EncryptedText)
+    # "MM-DD" of the birth date, kept with it: birthday scans select on it without decrypting
+    # every member, and it names nobody (no year).
+    birth_month_day: Mapped[str | None] = mapped_column(String(5))
     pin_hash: Mapped[str | None] = mapped_column(String(200))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (UniqueConstraint("shop_id", "member_number"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "member_number"),
+        Index("ix_members_shop_birth_month_day", "shop_id", "birth_month_day"),
+    )
+
+    @validates("birth_date")
+    def _derive_birth_month_day(self, _key: str, value: str | None) -> str | None:
+        self.birth_month_day = month_day(value)
+        return value
 
     @property
     def birth_date_value(self) -> date | None:

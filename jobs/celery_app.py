@@ -21,6 +21,9 @@ PERIODIC = {
     "connectors.writeback": "connector_schedule_interval_seconds",
     "connectors.schedule": "connector_schedule_interval_seconds",
     "messaging.sweep": "sweep_interval_seconds",
+    # Also nudged after every connector event and sync; the schedule catches lost nudges.
+    "messaging.triggers": "sweep_interval_seconds",
+    "messaging.reminders": "sweep_interval_seconds",
 }
 
 # A nudge is worth one quick retry, not a slow request: the sweeper finds what was not sent.

@@ -18,7 +18,7 @@ from core.inbox import InboundEvent
 from idlink import service as idlink_service
 from idlink.events import handle_line_event
 from jobs import runtime
-from messaging import dispatcher, guardrails
+from messaging import dispatcher, guardrails, reminders, triggers
 from messaging.limiter import limiter_for
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,15 @@ def _handler_for(settings: Settings) -> inbox.Handler:
             guardrails.on_line_event(session, event)
         else:
             handle_connector_event(session, event)
+            _nudge_triggers(session)
 
     return handle
+
+
+def _nudge_triggers(session: Session) -> None:
+    """Purchases and bookings just written get their messages within seconds, not a sweep."""
+    enqueue_after_commit(session, "messaging.triggers")
+    enqueue_after_commit(session, "messaging.reminders")
 
 
 @shared_task(name="events.process")
@@ -80,6 +87,11 @@ def sync_connection(connection_id: int) -> None:
         sync.run_sync(rt.database, connection_id=connection_id)
     except sync.SyncBusy as exc:
         log.info("%s", exc.detail)
+        return
+    # The run committed page by page, outside any session of ours: nudge the triggers directly.
+    if rt.database.task_sender is not None:
+        rt.database.task_sender("messaging.triggers", {})
+        rt.database.task_sender("messaging.reminders", {})
 
 
 @shared_task(name="connectors.writeback")
@@ -129,3 +141,19 @@ def sweep_deliveries() -> int:
         if due:
             enqueue_after_commit(session, "messaging.dispatch")
     return due
+
+
+@shared_task(name="messaging.triggers")
+def fire_triggers() -> int:
+    """Fire purchase campaigns on purchases written since they last ran; run due scans."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        return triggers.run(session, public_url=rt.settings.public_url).planned
+
+
+@shared_task(name="messaging.reminders")
+def reconcile_reminders() -> int:
+    """Plan, move and cancel visit reminders for bookings written since the rules last ran."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        return reminders.reconcile(session, public_url=rt.settings.public_url).planned

@@ -275,3 +275,47 @@ class LinkClick(Base):
     code: Mapped[str] = mapped_column(ForeignKey("tracked_links.code"), index=True)
     clicked_at: Mapped[datetime] = mapped_column(default=utcnow)
     user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class TriggerCursor(Base):
+    """How far one trigger has read a change feed (purchases or bookings by ``updated_at``), or
+    when a scan last ran; shared by every worker, so a restart resumes where it stopped."""
+
+    __tablename__ = "trigger_cursors"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InsideWindow(enum.StrEnum):
+    # A booking made (or moved) closer to its start than the rule's offset.
+    SEND_NOW = "send_now"
+    SKIP = "skip"
+
+
+class ReminderRule(Base):
+    """A visit reminder: ``offset_minutes`` before every booking of a linked friend.
+
+    Its deliveries carry the source ``reminder:{rule}:{booking}`` and the key
+    ``reminder:{booking}:{rule}:{start}:r{revision}``; changing the offset or the template
+    raises ``revision``, so future bookings are planned again with the new rule.
+    """
+
+    __tablename__ = "reminder_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    offset_minutes: Mapped[int]
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    inside_window: Mapped[str] = mapped_column(String(16), default=InsideWindow.SEND_NOW)
+    # A reminder for a 09:00 visit is worth sending at 07:00; the shop may still opt in.
+    respect_quiet_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    revision: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("shop_id", "name"),)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from messaging.models import CampaignKind
+from messaging.models import CampaignKind, InsideWindow
 
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
 
@@ -127,3 +127,19 @@ class CampaignSpec(NamedSpec):
         if self.scheduled_at is not None:
             self.scheduled_at = self.scheduled_at.astimezone(UTC)
         return self
+
+
+class ReminderRuleSpec(_Strict):
+    """A visit reminder rule as declared: ``offset_minutes`` before each booking's start."""
+
+    name: Name
+    channel: str = Field(description="The LINE channel id of the account that sends it.")
+    offset_minutes: int = Field(ge=1, le=60 * 24 * 30, description="How long before the start.")
+    messages: list[dict[str, Any]] = Field(min_length=1, max_length=5)
+    inside_window: InsideWindow = Field(
+        InsideWindow.SEND_NOW,
+        description="A booking made or moved closer to its start than the offset: send the "
+        "reminder at once, or skip it.",
+    )
+    respect_quiet_hours: bool = False
+    active: bool = True

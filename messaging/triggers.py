@@ -1,0 +1,199 @@
+"""Purchase campaigns: a new purchase from any connector plans a delayed message to its buyer.
+
+Each active ``purchase`` campaign reads the purchases written since its cursor (see
+``messaging.cursors``). A purchase fires when it is recent (``max_age_hours``: a backfill of
+old orders never does), its member is linked to a followed friend of the campaign's channel,
+and every condition of the trigger holds. Its delivery is keyed
+``campaign:{id}:purchase:{purchase}``, so reading it again plans nothing; a purchase cancelled
+or fully refunded cancels that delivery while it has not been handed to LINE.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from commerce.models import Purchase, PurchaseItem
+from core.clock import utcnow
+from core.tenancy import Channel
+from messaging import cursors, scans
+from messaging.compose import Links, TemplateSend, due_after, plan_template
+from messaging.models import Campaign, CampaignKind, CampaignStatus
+from messaging.schemas import PurchaseTrigger
+from messaging.sql import any_of
+
+CANCELLED_REASON = "the purchase was cancelled or refunded"
+
+
+@dataclass(slots=True)
+class TriggerRun:
+    """What one run did: deliveries planned, deliveries cancelled, campaigns scanned."""
+
+    planned: int = 0
+    cancelled: int = 0
+    scanned: int = 0
+
+
+def purchase_key(campaign: Campaign, purchase_id: int) -> str:
+    return f"campaign:{campaign.id}:purchase:{purchase_id}"
+
+
+def run(session: Session, *, public_url: str, now: datetime | None = None) -> TriggerRun:
+    """Fire every purchase campaign on the purchases written since it last ran, and run the
+    lapsed and birthday scans that are due."""
+    now = now or utcnow()
+    result = TriggerRun()
+    campaigns = session.scalars(
+        select(Campaign)
+        .where(
+            Campaign.kind == CampaignKind.PURCHASE,
+            # A paused campaign sends nothing new but still cancels what refunds undo.
+            Campaign.status.in_([CampaignStatus.ACTIVE, CampaignStatus.PAUSED]),
+        )
+        .order_by(Campaign.id)
+    ).all()
+    for campaign in campaigns:
+        fired = fire_purchases(session, campaign=campaign, public_url=public_url, now=now)
+        result.planned += fired.planned
+        result.cancelled += fired.cancelled
+    scanned = scans.run_due(session, public_url=public_url, now=now)
+    result.planned += scanned.planned
+    result.scanned += scanned.scanned
+    return result
+
+
+def fire_purchases(
+    session: Session, *, campaign: Campaign, public_url: str, now: datetime | None = None
+) -> TriggerRun:
+    """Read the purchases written since ``campaign``'s cursor; plan or cancel their messages.
+
+    A campaign's first run starts at its last change (its activation): earlier purchases are
+    not its business. Nothing happens while another worker holds the cursor.
+    """
+    now = now or utcnow()
+    result = TriggerRun()
+    cursor = cursors.claim(session, campaign.source, now=now)
+    if cursor is None:
+        return result
+    trigger = PurchaseTrigger.model_validate(campaign.trigger)
+    channel = session.get_one(Channel, campaign.channel_id)
+    since = cursors.window_start(cursor, campaign.updated_at)
+    seen: datetime | None = None
+    for page in cursors.changed_rows(session, Purchase, shop_id=campaign.shop_id, since=since):
+        seen = page[-1].updated_at
+        void = [p.id for p in page if _is_void(p)]
+        keys = [purchase_key(campaign, p) for p in void]
+        result.cancelled += cursors.cancel_keys(session, keys, reason=CANCELLED_REASON, now=now)
+        if campaign.status == CampaignStatus.ACTIVE:
+            live = [p for p in page if p.id not in void]
+            result.planned += _fire(session, campaign, channel, trigger, live, public_url, now)
+    cursors.advance(cursor, seen, now=now)
+    return result
+
+
+def _is_void(purchase: Purchase) -> bool:
+    """Cancelled, or refunded in full (a free order is not "refunded")."""
+    fully_refunded = purchase.total > 0 and purchase.refunded_total >= purchase.total
+    return purchase.cancelled_at is not None or fully_refunded
+
+
+def _fire(
+    session: Session,
+    campaign: Campaign,
+    channel: Channel,
+    trigger: PurchaseTrigger,
+    purchases: list[Purchase],
+    public_url: str,
+    now: datetime,
+) -> int:
+    """Plan the campaign's message for each purchase that meets the trigger; return how many."""
+    oldest = now - timedelta(hours=trigger.max_age_hours)
+    candidates = [
+        p for p in purchases if p.member_id is not None and not p.test and p.ordered_at >= oldest
+    ]
+    friends = cursors.followed_friends(
+        session, channel_id=channel.id, member_ids={p.member_id for p in candidates}
+    )
+    friend_of = {p.id: friends[p.member_id] for p in candidates if p.member_id in friends}
+    candidates = [p for p in candidates if p.id in friend_of]
+    done = cursors.existing_keys(session, [purchase_key(campaign, p.id) for p in candidates])
+    candidates = [p for p in candidates if purchase_key(campaign, p.id) not in done]
+    if trigger.min_total is not None:
+        candidates = [p for p in candidates if p.total >= trigger.min_total]
+    if trigger.skus or trigger.product_ids:
+        bought = _items(session, [p.id for p in candidates])
+        wanted = {("sku", s) for s in trigger.skus} | {("product", p) for p in trigger.product_ids}
+        candidates = [p for p in candidates if bought.get(p.id, set()) & wanted]
+    if trigger.purchase_number is not None:
+        numbers = _purchase_numbers(session, candidates)
+        candidates = [p for p in candidates if numbers[p.id] == trigger.purchase_number]
+    planned = 0
+    for purchase in candidates:
+        key = purchase_key(campaign, purchase.id)
+        send = TemplateSend(
+            channel=channel,
+            template=campaign.messages,
+            source=campaign.source,
+            links=Links(public_url=public_url, tag=campaign.click_tag),
+            due_at=due_after(purchase.ordered_at, campaign.delay, channel.timezone),
+            values={"coupon_code": campaign.coupon_code},
+            respect_quiet_hours=campaign.respect_quiet_hours,
+        )
+        result = plan_template(
+            session,
+            send,
+            friend_ids=[friend_of[purchase.id]],
+            idempotency_key_for=lambda _friend, key=key: key,
+            now=now,
+        )
+        planned += result.created
+    return planned
+
+
+def _items(session: Session, purchase_ids: Collection[int]) -> dict[int, set[tuple[str, str]]]:
+    """purchase id → {("sku", …), ("product", …)} of its lines."""
+    bought: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    if not purchase_ids:
+        return bought
+    rows = session.execute(
+        select(PurchaseItem.purchase_id, PurchaseItem.sku, PurchaseItem.product_id).where(
+            any_of(session, PurchaseItem.purchase_id, purchase_ids)
+        )
+    )
+    for purchase_id, sku, product_id in rows:
+        if sku:
+            bought[purchase_id].add(("sku", sku))
+        if product_id:
+            bought[purchase_id].add(("product", product_id))
+    return bought
+
+
+def _purchase_numbers(session: Session, purchases: list[Purchase]) -> dict[int, int]:
+    """purchase id → its rank among its member's purchases (1: the first), across connectors.
+
+    Cancelled and test orders do not count: a customer whose first order was cancelled makes
+    their first purchase with the next one.
+    """
+    members = {p.member_id for p in purchases}
+    if not members:
+        return {}
+    rows = session.execute(
+        select(Purchase.member_id, Purchase.ordered_at, Purchase.id).where(
+            any_of(session, Purchase.member_id, members),
+            Purchase.cancelled_at.is_(None),
+            Purchase.test.is_(False),
+        )
+    )
+    history: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    for member_id, ordered_at, purchase_id in rows:
+        history[member_id].append((ordered_at, purchase_id))
+    numbers = {}
+    for purchase in purchases:
+        earlier = history[purchase.member_id or 0]
+        numbers[purchase.id] = sum(1 for o in earlier if o <= (purchase.ordered_at, purchase.id))
+    return numbers
