@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound, Unprocessable
 from core.tenancy import Channel
-from messaging import campaigns
-from messaging.models import Campaign
-from messaging.schemas import CampaignSpec, NamedSpec
+from messaging import campaigns, reminders
+from messaging.models import Campaign, ReminderRule
+from messaging.schemas import CampaignSpec, NamedSpec, ReminderRuleSpec
 
 
 class InvalidDeclarations(Unprocessable):
@@ -62,18 +62,42 @@ def _current_campaign(session: Session, shop_id: int, name: str) -> dict[str, An
     return campaigns.spec_of(campaign, session.get_one(Channel, campaign.channel_id))
 
 
-def _save_campaign(session: Session, shop_id: int, spec: CampaignSpec, actor: str) -> Campaign:
+def _channel(session: Session, shop_id: int, line_channel_id: str, what: str) -> Channel:
     channel = session.scalar(
-        select(Channel).where(Channel.shop_id == shop_id, Channel.line_channel_id == spec.channel)
+        select(Channel).where(
+            Channel.shop_id == shop_id, Channel.line_channel_id == line_channel_id
+        )
     )
     if channel is None:
-        raise NotFound(f"campaign {spec.name!r}: no channel {spec.channel} in this shop")
+        raise NotFound(f"{what}: no channel {line_channel_id} in this shop")
+    return channel
+
+
+def _save_campaign(session: Session, shop_id: int, spec: CampaignSpec, actor: str) -> Campaign:
+    channel = _channel(session, shop_id, spec.channel, f"campaign {spec.name!r}")
     return campaigns.save(session, shop_id=shop_id, channel=channel, spec=spec, actor=actor)
+
+
+def _rule_names(session: Session, shop_id: int) -> list[str]:
+    return list(session.scalars(select(ReminderRule.name).where(ReminderRule.shop_id == shop_id)))
+
+
+def _current_rule(session: Session, shop_id: int, name: str) -> dict[str, Any] | None:
+    rule = reminders.find_rule(session, shop_id=shop_id, name=name)
+    if rule is None:
+        return None
+    return dict(reminders.spec_of(rule, session.get_one(Channel, rule.channel_id)))
+
+
+def _save_rule(session: Session, shop_id: int, spec: ReminderRuleSpec, actor: str) -> object:
+    channel = _channel(session, shop_id, spec.channel, f"reminder rule {spec.name!r}")
+    return reminders.save_rule(session, shop_id=shop_id, channel=channel, spec=spec, actor=actor)
 
 
 # In the order they are applied: what a later kind refers to by name comes first.
 KINDS: list[Kind] = [
     Kind("campaigns", CampaignSpec, _campaign_names, _current_campaign, _save_campaign),
+    Kind("reminders", ReminderRuleSpec, _rule_names, _current_rule, _save_rule),
 ]
 
 

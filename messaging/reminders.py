@@ -52,7 +52,12 @@ class ReminderRun:
 
 
 def source_of(rule: ReminderRule, booking_id: int) -> str:
-    return f"reminder:{rule.id}:{booking_id}"
+    return f"{source_prefix(rule)}{booking_id}"
+
+
+def source_prefix(rule: ReminderRule) -> str:
+    """What the sources of every reminder of ``rule`` start with."""
+    return f"reminder:{rule.id}:"
 
 
 def key_of(rule: ReminderRule, booking: Booking) -> str:
@@ -143,7 +148,7 @@ def _cancel_rule(session: Session, rule: ReminderRule, *, reason: str, now: date
     result = session.execute(
         update(Delivery)
         .where(
-            Delivery.source.like(f"reminder:{rule.id}:%"),
+            Delivery.source.startswith(source_prefix(rule), autoescape=True),
             Delivery.state.in_(cursors.UNSENT),
             Delivery.batch_id.is_(None),
         )

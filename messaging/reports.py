@@ -47,19 +47,39 @@ class CampaignReport:
     after_click: Attribution
 
 
+@dataclass(slots=True)
+class SourceFigures:
+    """Deliveries of some sources by state, and the reasons of those suppressed and failed."""
+
+    by_state: dict[str, int]
+    suppressed: dict[str, int]
+    failed: dict[str, int]
+
+
+def source_figures(session: Session, *, shop_id: int, source_prefix: str) -> SourceFigures:
+    """The figures of every delivery whose source starts with ``source_prefix``."""
+    return _figures(
+        session,
+        Delivery.shop_id == shop_id,
+        Delivery.source.startswith(source_prefix, autoescape=True),
+    )
+
+
+def _figures(session: Session, *where: Any) -> SourceFigures:
+    return SourceFigures(
+        by_state=_count_by(session, Delivery.state, *where),
+        suppressed=_count_by(
+            session, Delivery.reason, *where, Delivery.state == DeliveryState.SUPPRESSED
+        ),
+        failed=_count_by(session, Delivery.reason, *where, Delivery.state == DeliveryState.FAILED),
+    )
+
+
 def campaign_report(session: Session, *, campaign: Campaign) -> CampaignReport:
     """The campaign's figures, counted from its deliveries, links and the shop's purchases."""
     source = campaign.source
-    by_state = _count_by(session, Delivery.state, Delivery.source == source)
-    suppressed = _count_by(
-        session,
-        Delivery.reason,
-        Delivery.source == source,
-        Delivery.state == DeliveryState.SUPPRESSED,
-    )
-    failed = _count_by(
-        session, Delivery.reason, Delivery.source == source, Delivery.state == DeliveryState.FAILED
-    )
+    figures = _figures(session, Delivery.source == source)
+    by_state, suppressed, failed = figures.by_state, figures.suppressed, figures.failed
     clicked, clicks = session.execute(
         select(
             func.count(distinct(TrackedLink.friend_id)).filter(

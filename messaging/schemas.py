@@ -129,10 +129,9 @@ class CampaignSpec(NamedSpec):
         return self
 
 
-class ReminderRuleSpec(_Strict):
+class ReminderRuleSpec(NamedSpec):
     """A visit reminder rule as declared: ``offset_minutes`` before each booking's start."""
 
-    name: Name
     channel: str = Field(description="The LINE channel id of the account that sends it.")
     offset_minutes: int = Field(ge=1, le=60 * 24 * 30, description="How long before the start.")
     messages: list[dict[str, Any]] = Field(min_length=1, max_length=5)

@@ -28,6 +28,11 @@ campaigns:
     trigger: {segment: vip}
     scheduled_at: 2026-12-01T10:00:00+09:00
     messages: [{type: text, text: "冬のセール"}]
+reminders:
+  - name: day-before
+    channel: "1650000001"
+    offset_minutes: 1440
+    messages: [{type: text, text: "明日 {{ booking_time }} にお待ちしています"}]
 """
 
 
@@ -49,7 +54,8 @@ def test_a_file_is_shown_applied_and_applied_again_as_nothing(
     dry = cli("apply", str(path), "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "create campaigns 'first-purchase-thanks'" in dry.output
-    assert "2 change(s) not applied" in dry.output
+    assert "create reminders 'day-before'" in dry.output
+    assert "3 change(s) not applied" in dry.output
     assert _campaigns(db) == {}
 
     unconfirmed = cli("apply", str(path))
@@ -58,7 +64,7 @@ def test_a_file_is_shown_applied_and_applied_again_as_nothing(
 
     applied = cli("apply", str(path), "--yes")
     assert applied.exit_code == 0, applied.output
-    assert "applied 2 change(s)" in applied.output
+    assert "applied 3 change(s)" in applied.output
     stored = _campaigns(db)
     assert stored["first-purchase-thanks"].delay == {"days": 3, "at": "10:00"}
     assert stored["december-sale"].scheduled_at.isoformat() == "2026-12-01T01:00:00+00:00"

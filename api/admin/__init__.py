@@ -14,6 +14,7 @@ from api.admin import (
     friends,
     links,
     members,
+    reminders,
     tags,
 )
 from api.admin.schemas import ErrorBody
@@ -34,5 +35,6 @@ router.include_router(audit.router)
 router.include_router(connections.router)
 router.include_router(commerce.router)
 router.include_router(campaigns.router)
+router.include_router(reminders.router)
 
 __all__ = ["router"]
