@@ -21,6 +21,9 @@ PERIODIC = {
     "connectors.writeback": "connector_schedule_interval_seconds",
     "connectors.schedule": "connector_schedule_interval_seconds",
     "messaging.sweep": "sweep_interval_seconds",
+    "messaging.campaigns": "sweep_interval_seconds",
+    "messaging.sequences": "sweep_interval_seconds",
+    "messaging.rich_menus": "rich_menu_sync_interval_seconds",
 }
 
 # A nudge is worth one quick retry, not a slow request: the sweeper finds what was not sent.
