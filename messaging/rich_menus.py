@@ -74,15 +74,13 @@ def save_rules(
 
 def rules_of(session: Session, channel: Channel) -> list[tuple[RichMenuRule, Segment]]:
     """The channel's rules with their segments, first match first."""
-    return [
-        (rule, segment)
-        for rule, segment in session.execute(
-            select(RichMenuRule, Segment)
-            .join(Segment, Segment.id == RichMenuRule.segment_id)
-            .where(RichMenuRule.channel_id == channel.id)
-            .order_by(RichMenuRule.priority)
-        ).tuples()
-    ]
+    rows = session.execute(
+        select(RichMenuRule, Segment)
+        .join(Segment, Segment.id == RichMenuRule.segment_id)
+        .where(RichMenuRule.channel_id == channel.id)
+        .order_by(RichMenuRule.priority)
+    )
+    return [(rule, segment) for rule, segment in rows]
 
 
 def target_menu(
