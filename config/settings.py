@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     connector_schedule_interval_seconds: float = Field(
         60.0, description="How often the scheduler looks for connections whose sync is due."
     )
+    rich_menu_sync_interval_seconds: float = Field(
+        300.0, description="How often friends' rich menus are brought in line with their segments."
+    )
     line_push_rate: float = Field(
         2000.0, description="Push requests per second per channel (LINE's documented limit)."
     )

@@ -24,6 +24,9 @@ PERIODIC = {
     # Also nudged after every connector event and sync; the schedule catches lost nudges.
     "messaging.triggers": "sweep_interval_seconds",
     "messaging.reminders": "sweep_interval_seconds",
+    "messaging.campaigns": "sweep_interval_seconds",
+    "messaging.sequences": "sweep_interval_seconds",
+    "messaging.rich_menus": "rich_menu_sync_interval_seconds",
 }
 
 # A nudge is worth one quick retry, not a slow request: the sweeper finds what was not sent.

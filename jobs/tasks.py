@@ -15,10 +15,18 @@ from core import inbox
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit
 from core.inbox import InboundEvent
-from idlink import service as idlink_service
 from idlink.events import handle_line_event
 from jobs import runtime
-from messaging import dispatcher, guardrails, reminders, triggers
+from messaging import (
+    dispatcher,
+    guardrails,
+    reminders,
+    rich_menus,
+    segment_deliveries,
+    sequence_steps,
+    sequences,
+    triggers,
+)
 from messaging.limiter import limiter_for
 
 log = logging.getLogger(__name__)
@@ -31,6 +39,7 @@ def _handler_for(settings: Settings) -> inbox.Handler:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
             guardrails.on_line_event(session, event)
+            sequences.on_line_event(session, event)
         else:
             handle_connector_event(session, event)
             _nudge_triggers(session)
@@ -109,10 +118,10 @@ def write_back_links() -> int:
     max_retries=8,
 )
 def sync_rich_menu(friend_id: int) -> str:
-    """Show a friend the rich menu their link state calls for; retried while LINE is down."""
+    """Show a friend the menu their segments or link state call for; retried while LINE is down."""
     rt = runtime.current()
     with rt.database.session_scope() as session:
-        return idlink_service.sync_rich_menu(session, friend_id=friend_id, settings=rt.settings)
+        return rich_menus.sync_friend(session, friend_id=friend_id, settings=rt.settings)
 
 
 @shared_task(name="messaging.dispatch")
@@ -157,3 +166,30 @@ def reconcile_reminders() -> int:
     rt = runtime.current()
     with rt.database.session_scope() as session:
         return reminders.reconcile(session, public_url=rt.settings.public_url).planned
+
+
+@shared_task(name="messaging.campaigns")
+def run_segment_campaigns() -> int:
+    """Start the segment deliveries that are due; complete those with nothing left to send."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        result = segment_deliveries.run(session, settings=rt.settings)
+    return len(result.started)
+
+
+@shared_task(name="messaging.sequences")
+def run_sequences() -> int:
+    """Enrol friends in step sequences, apply exits and plan the steps that are due."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        result = sequence_steps.run(session, settings=rt.settings)
+    return result.planned
+
+
+@shared_task(name="messaging.rich_menus")
+def sync_segment_rich_menus() -> int:
+    """Switch friends' rich menus to their segments' in bulk; only changes are sent."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        result = rich_menus.sync_all(session, settings=rt.settings)
+    return result.requests

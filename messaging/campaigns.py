@@ -16,7 +16,7 @@ from core import audit
 from core.clock import utcnow
 from core.errors import Conflict, NotFound
 from core.tenancy import Channel
-from messaging import guardrails, service, templates
+from messaging import guardrails, segments, service, templates
 from messaging.models import Campaign, CampaignKind, CampaignStatus, SendPolicy
 from messaging.schemas import CampaignSpec
 
@@ -93,6 +93,8 @@ def save(
     now = now or utcnow()
     available = available_variables(spec.kind, coupon=spec.coupon_code is not None)
     messages = templates.check(spec.messages, available=available)
+    if spec.kind == CampaignKind.SEGMENT:
+        segments.get(session, shop_id=shop_id, name=spec.trigger["segment"])
     campaign = find(session, shop_id=shop_id, name=spec.name)
     created = campaign is None
     if campaign is None:

@@ -30,9 +30,15 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound, Unprocessable
 from core.tenancy import Channel
-from messaging import campaigns, reminders
-from messaging.models import Campaign, ReminderRule
-from messaging.schemas import CampaignSpec, NamedSpec, ReminderRuleSpec
+from messaging import campaigns, reminders, segments, sequences
+from messaging.models import Campaign, ReminderRule, Segment, Sequence
+from messaging.schemas import (
+    CampaignSpec,
+    NamedSpec,
+    ReminderRuleSpec,
+    SegmentSpec,
+    SequenceSpec,
+)
 
 
 class InvalidDeclarations(Unprocessable):
@@ -94,10 +100,48 @@ def _save_rule(session: Session, shop_id: int, spec: ReminderRuleSpec, actor: st
     return reminders.save_rule(session, shop_id=shop_id, channel=channel, spec=spec, actor=actor)
 
 
+def _segment_names(session: Session, shop_id: int) -> list[str]:
+    return list(session.scalars(select(Segment.name).where(Segment.shop_id == shop_id)))
+
+
+def _current_segment(session: Session, shop_id: int, name: str) -> dict[str, Any] | None:
+    segment = segments.find(session, shop_id=shop_id, name=name)
+    if segment is None:
+        return None
+    return SegmentSpec.model_validate(segments.spec_of(segment)).model_dump(
+        mode="json", exclude_defaults=True
+    )
+
+
+def _save_segment(session: Session, shop_id: int, spec: SegmentSpec, actor: str) -> object:
+    return segments.save(session, shop_id=shop_id, spec=spec, actor=actor)
+
+
+def _sequence_names(session: Session, shop_id: int) -> list[str]:
+    return list(session.scalars(select(Sequence.name).where(Sequence.shop_id == shop_id)))
+
+
+def _current_sequence(session: Session, shop_id: int, name: str) -> dict[str, Any] | None:
+    sequence = sequences.find(session, shop_id=shop_id, name=name)
+    if sequence is None:
+        return None
+    channel = session.get_one(Channel, sequence.channel_id)
+    return SequenceSpec.model_validate(sequences.spec_of(session, sequence, channel)).model_dump(
+        mode="json", exclude_defaults=True
+    )
+
+
+def _save_sequence(session: Session, shop_id: int, spec: SequenceSpec, actor: str) -> object:
+    channel = _channel(session, shop_id, spec.channel, f"sequence {spec.name!r}")
+    return sequences.save(session, shop_id=shop_id, channel=channel, spec=spec, actor=actor)
+
+
 # In the order they are applied: what a later kind refers to by name comes first.
 KINDS: list[Kind] = [
+    Kind("segments", SegmentSpec, _segment_names, _current_segment, _save_segment),
     Kind("campaigns", CampaignSpec, _campaign_names, _current_campaign, _save_campaign),
     Kind("reminders", ReminderRuleSpec, _rule_names, _current_rule, _save_rule),
+    Kind("sequences", SequenceSpec, _sequence_names, _current_sequence, _save_sequence),
 ]
 
 

@@ -56,13 +56,19 @@ class SourceFigures:
     failed: dict[str, int]
 
 
-def source_figures(session: Session, *, shop_id: int, source_prefix: str) -> SourceFigures:
-    """The figures of every delivery whose source starts with ``source_prefix``."""
-    return _figures(
-        session,
-        Delivery.shop_id == shop_id,
-        Delivery.source.startswith(source_prefix, autoescape=True),
+def source_figures(
+    session: Session, *, shop_id: int, source: str | None = None, source_prefix: str | None = None
+) -> SourceFigures:
+    """The figures of the deliveries of ``source``, or of every source starting with
+    ``source_prefix`` (a reminder rule's, one source per booking)."""
+    if (source is None) == (source_prefix is None):
+        raise ValueError("give a source or a source prefix")
+    matches = (
+        Delivery.source == source
+        if source is not None
+        else Delivery.source.startswith(source_prefix, autoescape=True)
     )
+    return _figures(session, Delivery.shop_id == shop_id, matches)
 
 
 def _figures(session: Session, *where: Any) -> SourceFigures:
@@ -78,7 +84,7 @@ def _figures(session: Session, *where: Any) -> SourceFigures:
 def campaign_report(session: Session, *, campaign: Campaign) -> CampaignReport:
     """The campaign's figures, counted from its deliveries, links and the shop's purchases."""
     source = campaign.source
-    figures = _figures(session, Delivery.source == source)
+    figures = source_figures(session, shop_id=campaign.shop_id, source=source)
     by_state, suppressed, failed = figures.by_state, figures.suppressed, figures.failed
     clicked, clicks = session.execute(
         select(

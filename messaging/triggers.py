@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 
 from commerce.models import Purchase, PurchaseItem
 from core.clock import utcnow
+from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel
-from messaging import cursors, scans
+from messaging import cursors, scans, sequences
 from messaging.compose import Links, TemplateSend, due_after, plan_template
-from messaging.models import Campaign, CampaignKind, CampaignStatus
+from messaging.models import Campaign, CampaignKind, CampaignStatus, Sequence
 from messaging.schemas import PurchaseTrigger
 from messaging.sql import any_of
 
@@ -37,6 +38,7 @@ class TriggerRun:
     planned: int = 0
     cancelled: int = 0
     scanned: int = 0
+    enrolled: int = 0
 
 
 def purchase_key(campaign: Campaign, purchase_id: int) -> str:
@@ -44,8 +46,8 @@ def purchase_key(campaign: Campaign, purchase_id: int) -> str:
 
 
 def run(session: Session, *, public_url: str, now: datetime | None = None) -> TriggerRun:
-    """Fire every purchase campaign on the purchases written since it last ran, and run the
-    lapsed and birthday scans that are due."""
+    """Fire every purchase campaign on the purchases written since it last ran, enrol buyers in
+    the sequences that start on a purchase, and run the lapsed and birthday scans that are due."""
     now = now or utcnow()
     result = TriggerRun()
     campaigns = session.scalars(
@@ -61,6 +63,10 @@ def run(session: Session, *, public_url: str, now: datetime | None = None) -> Tr
         fired = fire_purchases(session, campaign=campaign, public_url=public_url, now=now)
         result.planned += fired.planned
         result.cancelled += fired.cancelled
+    for sequence in sequences.purchase_enrolled(session):
+        result.enrolled += enrol_on_purchases(session, sequence=sequence, now=now)
+    if result.enrolled:
+        enqueue_after_commit(session, "messaging.sequences")
     scanned = scans.run_due(session, public_url=public_url, now=now)
     result.planned += scanned.planned
     result.scanned += scanned.scanned
@@ -112,29 +118,15 @@ def _fire(
     now: datetime,
 ) -> int:
     """Plan the campaign's message for each purchase that meets the trigger; return how many."""
-    oldest = now - timedelta(hours=trigger.max_age_hours)
-    candidates = [
-        p for p in purchases if p.member_id is not None and not p.test and p.ordered_at >= oldest
-    ]
-    friends = cursors.followed_friends(
-        session, channel_id=channel.id, member_ids={p.member_id for p in candidates}
+    matches = matching(
+        session, trigger=trigger, channel_id=channel.id, purchases=purchases, now=now
     )
-    friend_of = {p.id: friends[p.member_id] for p in candidates if p.member_id in friends}
-    candidates = [p for p in candidates if p.id in friend_of]
-    done = cursors.existing_keys(session, [purchase_key(campaign, p.id) for p in candidates])
-    candidates = [p for p in candidates if purchase_key(campaign, p.id) not in done]
-    if trigger.min_total is not None:
-        candidates = [p for p in candidates if p.total >= trigger.min_total]
-    if trigger.skus or trigger.product_ids:
-        bought = _items(session, [p.id for p in candidates])
-        wanted = {("sku", s) for s in trigger.skus} | {("product", p) for p in trigger.product_ids}
-        candidates = [p for p in candidates if bought.get(p.id, set()) & wanted]
-    if trigger.purchase_number is not None:
-        numbers = _purchase_numbers(session, candidates)
-        candidates = [p for p in candidates if numbers[p.id] == trigger.purchase_number]
+    done = cursors.existing_keys(session, [purchase_key(campaign, p.id) for p, _ in matches])
     planned = 0
-    for purchase in candidates:
+    for purchase, friend_id in matches:
         key = purchase_key(campaign, purchase.id)
+        if key in done:
+            continue
         send = TemplateSend(
             channel=channel,
             template=campaign.messages,
@@ -147,12 +139,71 @@ def _fire(
         result = plan_template(
             session,
             send,
-            friend_ids=[friend_of[purchase.id]],
+            friend_ids=[friend_id],
             idempotency_key_for=lambda _friend, key=key: key,
             now=now,
         )
         planned += result.created
     return planned
+
+
+def matching(
+    session: Session,
+    *,
+    trigger: PurchaseTrigger,
+    channel_id: int,
+    purchases: list[Purchase],
+    now: datetime,
+) -> list[tuple[Purchase, int]]:
+    """The purchases that meet ``trigger``, each with the followed friend of ``channel_id`` its
+    buyer is linked to (recent, not a test order, every condition holding)."""
+    oldest = now - timedelta(hours=trigger.max_age_hours)
+    candidates = [
+        p for p in purchases if p.member_id is not None and not p.test and p.ordered_at >= oldest
+    ]
+    friends = cursors.followed_friends(
+        session, channel_id=channel_id, member_ids={p.member_id for p in candidates}
+    )
+    friend_of = {p.id: friends[p.member_id] for p in candidates if p.member_id in friends}
+    candidates = [p for p in candidates if p.id in friend_of]
+    if trigger.min_total is not None:
+        candidates = [p for p in candidates if p.total >= trigger.min_total]
+    if trigger.skus or trigger.product_ids:
+        bought = _items(session, [p.id for p in candidates])
+        wanted = {("sku", s) for s in trigger.skus} | {("product", p) for p in trigger.product_ids}
+        candidates = [p for p in candidates if bought.get(p.id, set()) & wanted]
+    if trigger.purchase_number is not None:
+        numbers = _purchase_numbers(session, candidates)
+        candidates = [p for p in candidates if numbers[p.id] == trigger.purchase_number]
+    return [(p, friend_of[p.id]) for p in candidates]
+
+
+def enrol_on_purchases(session: Session, *, sequence: Sequence, now: datetime | None = None) -> int:
+    """Enrol in ``sequence`` the buyers of the purchases written since it last read them that
+    meet its ``enroll_on.purchase`` conditions; a purchase read twice enrols once."""
+    now = now or utcnow()
+    cursor = cursors.claim(session, f"sequence:{sequence.id}:purchases", now=now)
+    if cursor is None:
+        return 0
+    trigger = PurchaseTrigger.model_validate(sequence.enroll_on.get("purchase") or {})
+    since = cursors.window_start(cursor, sequence.active_since)
+    enrolled = 0
+    seen: datetime | None = None
+    for page in cursors.changed_rows(session, Purchase, shop_id=sequence.shop_id, since=since):
+        seen = page[-1].updated_at
+        live = [p for p in page if not _is_void(p)]
+        for purchase, friend_id in matching(
+            session, trigger=trigger, channel_id=sequence.channel_id, purchases=live, now=now
+        ):
+            enrolled += sequences.enrol(
+                session,
+                sequence=sequence,
+                friend_ids=[friend_id],
+                reason=f"purchase:{purchase.id}",
+                now=purchase.ordered_at,
+            )
+    cursors.advance(cursor, seen, now=now)
+    return enrolled
 
 
 def _items(session: Session, purchase_ids: Collection[int]) -> dict[int, set[tuple[str, str]]]:

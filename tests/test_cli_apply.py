@@ -13,6 +13,9 @@ from tests.test_cli_admin import add_shop_and_channel
 
 CAMPAIGNS = """\
 shop: ginza
+segments:
+  - name: vip
+    rules: {all: [{tag: vip}, {linked: true}]}
 campaigns:
   - name: first-purchase-thanks
     channel: "1650000001"
@@ -33,6 +36,15 @@ reminders:
     channel: "1650000001"
     offset_minutes: 1440
     messages: [{type: text, text: "明日 {{ booking_time }} にお待ちしています"}]
+sequences:
+  - name: welcome
+    channel: "1650000001"
+    enroll_on: {event: follow}
+    exit_on: [blocked]
+    steps:
+      - messages: [{type: text, text: "ようこそ"}]
+      - delay: {days: 1, at: "10:00"}
+        messages: [{type: text, text: "2日目"}]
 """
 
 
@@ -55,7 +67,9 @@ def test_a_file_is_shown_applied_and_applied_again_as_nothing(
     assert dry.exit_code == 0, dry.output
     assert "create campaigns 'first-purchase-thanks'" in dry.output
     assert "create reminders 'day-before'" in dry.output
-    assert "3 change(s) not applied" in dry.output
+    assert "create segments 'vip'" in dry.output
+    assert "create sequences 'welcome'" in dry.output
+    assert "5 change(s) not applied" in dry.output
     assert _campaigns(db) == {}
 
     unconfirmed = cli("apply", str(path))
@@ -64,7 +78,7 @@ def test_a_file_is_shown_applied_and_applied_again_as_nothing(
 
     applied = cli("apply", str(path), "--yes")
     assert applied.exit_code == 0, applied.output
-    assert "applied 3 change(s)" in applied.output
+    assert "applied 5 change(s)" in applied.output
     stored = _campaigns(db)
     assert stored["first-purchase-thanks"].delay == {"days": 3, "at": "10:00"}
     assert stored["december-sale"].scheduled_at.isoformat() == "2026-12-01T01:00:00+00:00"

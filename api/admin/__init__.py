@@ -15,6 +15,8 @@ from api.admin import (
     links,
     members,
     reminders,
+    segments,
+    sequences,
     tags,
 )
 from api.admin.schemas import ErrorBody
@@ -36,5 +38,7 @@ router.include_router(connections.router)
 router.include_router(commerce.router)
 router.include_router(campaigns.router)
 router.include_router(reminders.router)
+router.include_router(segments.router)
+router.include_router(sequences.router)
 
 __all__ = ["router"]

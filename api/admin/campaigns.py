@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session
 from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
 from api.admin.schemas import ErrorBody, Page
-from api.deps import CurrentShop, DbSession
+from api.deps import AppSettings, CurrentShop, DbSession
+from connectors.line.client import ChannelCredentials
+from connectors.line.sending import LineSender
 from core.errors import BadRequest
 from core.tenancy import Channel
 from idlink import service as idlink_service
-from messaging import campaigns, reports
+from messaging import campaigns, previews, reports
 from messaging.models import Campaign, CampaignStatus, Delivery, DeliveryState
 from messaging.schemas import CampaignSpec
 
@@ -67,6 +69,12 @@ class ReportOut(BaseModel):
     after_click: AttributionOut = Field(
         description="Purchases within `attribution_days` after a click on a tracked link."
     )
+
+
+class SampleRecipient(BaseModel):
+    friend_id: int
+    display_name: str | None
+    status: str
 
 
 class DeliveryOut(BaseModel):
@@ -215,6 +223,64 @@ def _attribution(figures: reports.Attribution) -> AttributionOut:
     return AttributionOut(
         purchases=figures.purchases,
         revenue={currency: str(amount) for currency, amount in figures.revenue.items()},
+    )
+
+
+class QuotaOut(BaseModel):
+    needed: int
+    remaining: int | None = Field(description="This month's quota left, less what is queued.")
+    fits: bool
+    reason: str | None = Field(description="Why it would be held, when it would.")
+
+
+class PreviewOut(BaseModel):
+    """What the campaign would do if it started now."""
+
+    count: int | None = Field(
+        description="Friends it would reach now (segment campaigns; null for triggered ones)."
+    )
+    sample: list[SampleRecipient]
+    messages: list[dict[str, Any]] = Field(
+        description="The template as the first sample friend would read it."
+    )
+    quota: QuotaOut | None
+
+
+@router.get("/campaigns/{campaign_id}/preview", summary="Preview a campaign", responses=_NOT_FOUND)
+def preview(
+    campaign_id: int,
+    session: DbSession,
+    shop: CurrentShop,
+    settings: AppSettings,
+    size: int = Query(10, ge=0, le=200, description="How many sample friends to show."),
+) -> PreviewOut:
+    """Count, sample recipients, the rendered messages, and whether the month's quota holds it."""
+    campaign = campaigns.get(session, shop_id=shop.id, campaign_id=campaign_id)
+    channel = session.get_one(Channel, campaign.channel_id)
+    credentials = ChannelCredentials(
+        access_token=channel.access_token, api_url=settings.line_api_url
+    )
+    sender = LineSender(credentials)
+    try:
+        found = previews.preview(session, campaign=campaign, quota_sender=sender, size=size)
+    finally:
+        sender.close()
+    quota = None
+    if found.quota is not None:
+        quota = QuotaOut(
+            needed=found.quota.needed,
+            remaining=found.quota.remaining,
+            fits=found.quota.fits,
+            reason=None if found.quota.fits else found.quota.reason,
+        )
+    return PreviewOut(
+        count=found.count,
+        sample=[
+            SampleRecipient(friend_id=r.friend_id, display_name=r.display_name, status=r.status)
+            for r in found.sample
+        ],
+        messages=found.messages,
+        quota=quota,
     )
 
 

@@ -16,10 +16,15 @@ from linebot.v3.messaging import (
     Configuration,
     MessagingApi,
     PushMessageRequest,
+    RichMenuBulkLinkRequest,
+    RichMenuBulkUnlinkRequest,
     TextMessage,
 )
 
 from connectors.errors import FatalError, RetriableError
+
+# LINE's bulk rich menu link and unlink take 1 to 500 user ids per request.
+MAX_BULK_USERS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +126,22 @@ class LineClient:
         """Return the user to the channel's default rich menu."""
         with self._api("rich menu unlink") as api:
             api.unlink_rich_menu_id_from_user(user_id, _request_timeout=self._timeout)
+
+    def bulk_link_rich_menu(self, rich_menu_id: str, user_ids: list[str]) -> None:
+        """Show ``rich_menu_id`` to 1 to 500 users in one request (LINE answers 202)."""
+        _check_bulk(user_ids)
+        request = RichMenuBulkLinkRequest(rich_menu_id=rich_menu_id, user_ids=user_ids)
+        with self._api("rich menu bulk link") as api:
+            api.link_rich_menu_id_to_users(request, _request_timeout=self._timeout)
+
+    def bulk_unlink_rich_menus(self, user_ids: list[str]) -> None:
+        """Return 1 to 500 users to the channel's default rich menu in one request."""
+        _check_bulk(user_ids)
+        request = RichMenuBulkUnlinkRequest(user_ids=user_ids)
+        with self._api("rich menu bulk unlink") as api:
+            api.unlink_rich_menu_id_from_users(request, _request_timeout=self._timeout)
+
+
+def _check_bulk(user_ids: list[str]) -> None:
+    if not 1 <= len(user_ids) <= MAX_BULK_USERS:
+        raise ValueError(f"a bulk rich menu request takes 1 to {MAX_BULK_USERS} user ids")

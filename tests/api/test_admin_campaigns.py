@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from core.db import Database
-from tests.api.admin_support import AdminApi, admin_api
+from tests.api.admin_support import AdminApi, add_friend, admin_api
 from tests.factories import ChannelSetup, make_shop
 from tsunagu.hub import Hub
 
@@ -89,3 +89,49 @@ def test_another_shops_campaign_is_not_found(
     assert theirs.get(f"/campaigns/{campaign_id}").status_code == 404
     assert theirs.post(f"/campaigns/{campaign_id}/cancel", {}).status_code == 404
     assert _put(theirs, _spec(channel)).status_code == 404
+
+
+def test_a_segment_campaign_preview_counts_samples_renders_and_checks_the_quota(
+    db: Database, hub: Hub, channel: ChannelSetup, shop
+) -> None:
+    vip = [
+        add_friend(db, channel.channel_pk, f"U{n:032x}", display_name=f"VIP{n}", tags=("vip",))
+        for n in range(3)
+    ]
+    add_friend(db, channel.channel_pk, f"U{9:032x}", display_name="other")
+    add_friend(db, channel.channel_pk, f"U{8:032x}", blocked=True, tags=("vip",))
+    api = admin_api(db, hub.settings.public_url, shop)
+    segment = api.put("/segments/vip", {"name": "vip", "rules": {"tag": "vip"}})
+    assert segment.status_code == 200, segment.text
+    live = api.get("/segments/vip/preview", channel=channel.channel_id).json()
+    assert live["count"] == 4  # the blocked friend is tagged too: rules say who, guardrails when
+
+    spec = _spec(
+        channel,
+        name="vip-sale",
+        kind="segment",
+        trigger={"segment": "vip"},
+        messages=[{"type": "text", "text": "{{ display_name }}様 {{ link:https://s.example/v }}"}],
+        delay={},
+        caps=None,
+    )
+    campaign_id = _put(api, spec).json()["id"]
+    shown = api.get(f"/campaigns/{campaign_id}/preview", size=2).json()
+    assert shown["count"] == 4
+    assert [r["friend_id"] for r in shown["sample"]] == sorted(vip)[:2]
+    assert shown["messages"][0]["text"] == "VIP0様 https://s.example/v"
+    assert shown["quota"]["needed"] == 4
+    assert shown["quota"]["fits"] is True
+
+    unknown = _put(api, spec | {"name": "nobody", "trigger": {"segment": "nobody"}})
+    assert unknown.status_code == 404
+
+
+def test_a_triggered_campaign_preview_shows_the_template_with_its_variables(
+    db: Database, hub: Hub, channel: ChannelSetup, shop
+) -> None:
+    api = admin_api(db, hub.settings.public_url, shop)
+    campaign_id = _put(api, _spec(channel, coupon_code="THANKS10")).json()["id"]
+    shown = api.get(f"/campaigns/{campaign_id}/preview").json()
+    assert shown["count"] is None and shown["quota"] is None
+    assert shown["messages"][0]["text"] == "〈display_name〉さん、ありがとうございました"
