@@ -124,12 +124,9 @@ def sync_rich_menu(friend_id: int) -> str:
         return rich_menus.sync_friend(session, friend_id=friend_id, settings=rt.settings)
 
 
-@shared_task(name="messaging.dispatch")
-def dispatch_deliveries() -> int:
-    """Send due deliveries until none is left; any number of these may run at once."""
-    rt = runtime.current()
-    settings = rt.settings
-    config = dispatcher.DispatchConfig(
+def dispatch_config(settings: Settings) -> dispatcher.DispatchConfig:
+    """The dispatcher as configured: LINE's API and the channels' rate limits."""
+    return dispatcher.DispatchConfig(
         api_url=settings.line_api_url,
         rates={
             "push": settings.line_push_rate,
@@ -137,7 +134,14 @@ def dispatch_deliveries() -> int:
             "reply": settings.line_push_rate,
         },
     )
-    stats = dispatcher.run(rt.database, config=config, limiter=limiter_for(settings.broker_url))
+
+
+@shared_task(name="messaging.dispatch")
+def dispatch_deliveries() -> int:
+    """Send due deliveries until none is left; any number of these may run at once."""
+    rt = runtime.current()
+    config = dispatch_config(rt.settings)
+    stats = dispatcher.run(rt.database, config=config, limiter=limiter_for(rt.settings.broker_url))
     return stats.requests
 
 

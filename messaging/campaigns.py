@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.clock import utcnow
+from core.enqueue import enqueue_after_commit
 from core.errors import Conflict, NotFound
 from core.tenancy import Channel
 from messaging import guardrails, segments, service, templates
@@ -271,3 +272,28 @@ def resume(
         started = campaign.started_at is not None
         back = CampaignStatus.RUNNING if started else CampaignStatus.SCHEDULED
     return set_status(session, campaign=campaign, status=back, actor=actor, now=now)
+
+
+def run_now(
+    session: Session, *, campaign: Campaign, actor: str, now: datetime | None = None
+) -> Campaign:
+    """Start a segment campaign at once instead of at its ``scheduled_at`` (the audience is
+    frozen when the worker starts it, within moments)."""
+    now = now or utcnow()
+    if campaign.kind != CampaignKind.SEGMENT:
+        raise CampaignStateConflict(
+            f"campaign {campaign.name!r} is triggered by events; activate it instead"
+        )
+    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        raise CampaignStateConflict(
+            f"campaign {campaign.name!r} is {campaign.status}: only a draft or scheduled "
+            "campaign is started"
+        )
+    campaign.scheduled_at = now
+    if campaign.status == CampaignStatus.DRAFT:
+        set_status(
+            session, campaign=campaign, status=CampaignStatus.SCHEDULED, actor=actor, now=now
+        )
+    campaign.updated_at = now
+    enqueue_after_commit(session, "messaging.campaigns")
+    return campaign

@@ -4,22 +4,39 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy import select
 
+from config import Settings
 from core import tenancy
-from messaging import campaigns, declarations, reports
+from core.db import Database
+from core.errors import HubError
+from jobs.celery_app import BrokerSender, create_celery
+from jobs.tasks import dispatch_config
+from messaging import campaigns, declarations, dispatcher, reports, segment_deliveries, service
 from messaging.declarations import ChangePlan
+from messaging.limiter import limiter_for
 from messaging.models import Campaign
-from tsunagu.cli_support import session_scope
+from tsunagu.cli_support import load_settings, session_scope
+from tsunagu.hub import open_database
 
-campaign_app = typer.Typer(help="Campaigns: list, report.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Campaigns: list, run, report.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
 
@@ -144,3 +161,112 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {name: getattr(value, name) for name in value.__dataclass_fields__}
     return str(value)
+
+
+# Deliveries still on their way; the rest (sent, failed, suppressed, cancelled) are settled.
+_OPEN = ("pending", "sending", "held")
+
+
+@campaign_app.command("run")
+def campaign_run(
+    name: Annotated[str, typer.Argument(help="The segment campaign's name.")],
+    shop: ShopOption,
+    wait: Annotated[bool, typer.Option(help="Follow the delivery until it is settled.")] = True,
+) -> None:
+    """Send a segment campaign now, with a progress bar until every delivery is settled.
+
+    With a broker, the workers do the sending and this follows their progress; without one
+    (embedded), this process freezes the audience and sends itself (alongside a running
+    ``tsunagu serve``, if there is one: each delivery is still sent once).
+    """
+    settings = load_settings()
+    sender = (
+        BrokerSender(create_celery(settings, load_tasks=False)) if settings.broker_url else None
+    )
+    database = open_database(settings, task_sender=sender)
+    try:
+        with database.session_scope() as session:
+            shop_row = tenancy.get_shop(session, shop)
+            campaign = campaigns.find(session, shop_id=shop_row.id, name=name)
+            if campaign is None:
+                err.print(f"[red]error:[/red] no campaign {name!r}: `tsunagu campaign list`")
+                raise typer.Exit(1)
+            campaigns.run_now(session, campaign=campaign, actor=f"cli:campaign run {name}")
+            campaign_id = campaign.id
+        if not wait:
+            console.print(f"campaign {name!r} starts now")
+            return
+        worker = None if sender else _send_here(database, settings)
+        _follow(database, campaign_id, name)
+        if worker is not None:
+            worker.join()
+    except HubError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+    finally:
+        database.dispose()
+
+
+def _send_here(database: Database, settings: Settings) -> threading.Thread:
+    """Start the campaign and dispatch its deliveries in this process (no broker)."""
+
+    def work() -> None:
+        with database.session_scope() as session:
+            segment_deliveries.run(session, settings=settings)
+        dispatcher.run(database, config=dispatch_config(settings), limiter=limiter_for(None))
+
+    thread = threading.Thread(target=work, name="campaign-run", daemon=True)
+    thread.start()
+    return thread
+
+
+def _follow(database: Database, campaign_id: int, name: str) -> None:
+    """A progress bar over the campaign's deliveries until none is open or nothing moves."""
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=None),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    last_change, last = time.monotonic(), None
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"campaign {name!r}: freezing the audience", total=None)
+        while True:
+            with database.session_scope() as session:
+                campaign = session.get_one(Campaign, campaign_id)
+                counts = service.counts_by_state(session, source=campaign.source)
+                started = campaign.started_at is not None
+            total = sum(counts.values())
+            open_ = sum(counts.get(state, 0) for state in _OPEN)
+            if started:
+                progress.update(
+                    task, description=f"campaign {name!r}", total=total, completed=total - open_
+                )
+            if started and open_ == 0:
+                break
+            if (counts, started) != last:
+                last_change, last = time.monotonic(), (counts, started)
+            elif time.monotonic() - last_change > STALL_SECONDS:
+                break
+            time.sleep(0.5)
+    _summary(counts, started)
+
+
+# Nothing moving for this long: the rest waits for its time (quiet hours, retries, the quota).
+STALL_SECONDS = 30.0
+
+
+def _summary(counts: dict[str, int], started: bool) -> None:
+    if not started:
+        err.print(
+            "[yellow]not started yet:[/yellow] no worker took it; is `tsunagu worker` running?"
+        )
+        raise typer.Exit(1)
+    console.print(", ".join(f"{state} {count:,}" for state, count in sorted(counts.items())))
+    waiting = sum(counts.get(state, 0) for state in _OPEN)
+    if waiting:
+        console.print(
+            f"{waiting:,} still waiting (quiet hours, retries or the monthly quota): "
+            "`tsunagu campaign report` shows why; the workers send them when they can"
+        )

@@ -178,6 +178,18 @@ def schedule(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Act
 
 
 @router.post(
+    "/campaigns/{campaign_id}/run",
+    summary="Send a segment campaign now",
+    responses={**_NOT_FOUND, **_CONFLICT},
+)
+def run_now(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+    """Start a draft or scheduled segment campaign now rather than at its ``scheduled_at``."""
+    campaign = campaigns.get(session, shop_id=shop.id, campaign_id=campaign_id)
+    campaigns.run_now(session, campaign=campaign, actor=actor)
+    return _out(session, campaign)
+
+
+@router.post(
     "/campaigns/{campaign_id}/pause", summary="Pause", responses={**_NOT_FOUND, **_CONFLICT}
 )
 def pause(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
