@@ -145,6 +145,9 @@ KINDS: list[Kind] = [
 ]
 
 
+KIND_KEYS = [kind.key for kind in KINDS]
+
+
 @dataclass(slots=True)
 class Change:
     kind: str

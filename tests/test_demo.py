@@ -77,3 +77,48 @@ def test_demo_shows_shopify_purchases_on_the_friends_they_belong_to(
     assert purchases("hanako") == ["Treatment", "シャンプー 300ml"]
     # Ichiro: a guest checkout whose note attributes carry his LINE user id.
     assert purchases("ichiro") == ["Gift card"]
+
+
+def test_demo_welcomes_every_new_friend_with_the_sequence(running_demo: demo.Demo) -> None:
+    for user in ("hanako", "ichiro", "misaki"):
+        welcomes = [t for t in running_demo.texts(user) if "友だち追加ありがとうございます" in t]
+        assert len(welcomes) == 1, (user, running_demo.texts(user))
+    (welcome,) = running_demo.admin("/sequences")["items"]
+    assert welcome["enrollments"] == {"active": 2, "exited": 1}  # みさき blocked
+
+
+def test_demo_turns_the_webhook_order_into_one_thank_you_on_the_phone(
+    running_demo: demo.Demo,
+) -> None:
+    thanks = [t for t in running_demo.texts("hanako") if "ご購入ありがとうございます" in t]
+    assert thanks == ["はなこさん、ご購入ありがとうございます。次回使える10%OFFクーポン: THANKS10"]
+    assert not any("ご購入" in t for t in running_demo.texts("ichiro"))  # history thanks nobody
+    link = next(t for t in running_demo.texts("hanako") if "ヘアケア" in t).split()[-1]
+    assert link.startswith(f"{running_demo.hub_url}/r/")
+
+
+def test_demo_same_day_booking_gets_its_reminder_with_time_service_and_store(
+    running_demo: demo.Demo,
+) -> None:
+    (reminder,) = [t for t in running_demo.texts("ichiro") if t.startswith("本日")]
+    assert "Head spa" in reminder and "表参道店" in reminder
+    rules = {r["name"]: r for r in running_demo.admin("/reminder-rules")["items"]}
+    figures = rules["two-hours-before"]["figures"]
+    assert figures["sent"] == 1
+    # The other bookings' reminders wait for their time; the moved booking's first was replaced.
+    assert figures["pending"] >= 3 and figures["cancelled"] == 1
+
+
+def test_demo_segment_delivery_reaches_the_linked_members_with_its_report(
+    running_demo: demo.Demo,
+) -> None:
+    news = {
+        u: [t for t in running_demo.texts(u) if "12月の営業日" in t] for u in running_demo.users
+    }
+    assert news == {
+        "hanako": ["佐藤 花子様、12月の営業日のお知らせです。年末は31日まで営業しております。"],
+        "ichiro": ["鈴木 一郎様、12月の営業日のお知らせです。年末は31日まで営業しております。"],
+        "misaki": [],
+    }
+    report = running_demo.admin(f"/campaigns/{running_demo.campaign_id('december-news')}/report")
+    assert (report["status"], report["planned"], report["sent"]) == ("completed", 2, 2)

@@ -1,9 +1,12 @@
 """``tsunagu demo``: the whole hub on one machine, with the sandbox LINE platform.
 
 Starts the sandbox and the hub (SQLite, embedded worker), creates a demo shop, channel and
-members, then plays three LINE users: one links their member card in the LIFF page, one links
-through LINE's account-link flow, one follows and blocks the account. Everything goes over real
-HTTP, the way a phone and LINE's servers would reach the hub.
+members, applies the shop's campaigns file (``demo_campaigns.yaml``), then plays three LINE
+users: each is welcomed by a step sequence, one links their member card in the LIFF page, one
+links through LINE's account-link flow, one follows and blocks the account. A Shopify order
+turns into a thank-you on the buyer's phone, a same-day booking into a reminder, and a segment
+delivery goes to the linked members with its report. Everything goes over real HTTP, the way a
+phone and LINE's servers would reach the hub.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import httpx
+import yaml
 
 from commerce import connections, sync
 from config import Settings
@@ -26,6 +31,7 @@ from core import tenancy
 from core.serving import ThreadedServer
 from idlink import members
 from idlink.members import MemberFields
+from messaging import declarations, guardrails
 from sandbox.line.server import SandboxServer
 from sandbox.reservations.demo import send_demo_bookings
 from sandbox.reservations.systems import Customer
@@ -76,15 +82,24 @@ class Demo:
     def hub_url(self) -> str:
         return self.hub.settings.public_url
 
-    def admin(self, path: str) -> Any:
-        """GET an admin API path with the demo's token."""
-        response = httpx.get(
+    def admin(self, path: str, *, method: str = "GET") -> Any:
+        """Call an admin API path with the demo's token (GET, or POST without a body)."""
+        response = httpx.request(
+            method,
             f"{self.hub_url}/api/admin/v1{path}",
             headers={"Authorization": f"Bearer {self.token}"},
             timeout=10,
         )
         response.raise_for_status()
         return response.json()
+
+    def campaign_id(self, name: str) -> int:
+        return next(c["id"] for c in self.admin("/campaigns")["items"] if c["name"] == name)
+
+    def texts(self, user: str) -> list[str]:
+        """What one of the demo's users received from the shop, oldest first."""
+        inbox = self.sandbox.state.inbox(self.users[user], channel_id=CHANNEL_ID)
+        return [str(m.message.get("text", m.message.get("altText", ""))) for m in inbox]
 
     def stop(self) -> None:
         self.hub_server.stop()
@@ -132,8 +147,25 @@ def start(
     token = _create_shop(hub, sandbox)
     demo = Demo(hub=hub, hub_server=server, sandbox=sandbox, token=token)
     step("demo shop, LINE channel and 3 members created")
+    _declare_messaging(demo, step)
     _play(demo, step)
     return demo
+
+
+CAMPAIGNS_FILE = Path(__file__).with_name("demo_campaigns.yaml")
+
+
+def _declare_messaging(demo: Demo, step: Callable[[str], None]) -> None:
+    """Apply the shop's campaigns file, as ``tsunagu apply`` does; send at any hour."""
+    document = yaml.safe_load(CAMPAIGNS_FILE.read_text(encoding="utf-8"))
+    with demo.hub.database.session_scope() as session:
+        shop = tenancy.get_shop(session, DEMO_SHOP)
+        plan = declarations.plan_changes(session, shop_id=shop.id, document=document)
+        declarations.apply_changes(session, shop_id=shop.id, plan=plan, actor="demo")
+        # The demo may run at night: no quiet hours, so every message shows at once.
+        guardrails.set_policy(session, shop_id=shop.id, quiet_hours=None)
+    kinds = ", ".join(f"{len(document.get(k) or [])} {k}" for k in declarations.KIND_KEYS)
+    step(f"campaigns file applied ({kinds}); quiet hours off for the demo")
 
 
 def _create_shop(hub: Hub, sandbox: SandboxServer) -> str:
@@ -184,6 +216,11 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
         simulate.follow(user_id, channel_id=CHANNEL_ID)
     _wait(lambda: len(demo.admin("/friends")["items"]) == 3, "the three follows")
     step("3 LINE users followed the account (profiles fetched through the Messaging API)")
+    _wait(
+        lambda: all(any("友だち追加" in t for t in demo.texts(u)) for u in demo.users),
+        "the welcome sequence's first step",
+    )
+    step("each new friend was enrolled in the `welcome` sequence and received its first step")
 
     _link_in_liff(demo, hanako, MEMBERS[0])
     step(f"はなこ linked member card {MEMBERS[0].number} in the LIFF page (verified ID token)")
@@ -202,6 +239,7 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
     _sync_shopify(demo, step)
     _sync_salesforce(demo, step)
     _receive_bookings(demo, step)
+    _deliver_to_segment(demo, step)
 
 
 def _link_in_liff(demo: Demo, user_id: str, member: DemoMember) -> None:
@@ -298,12 +336,21 @@ def _sync_shopify(demo: Demo, step: Callable[[str], None]) -> None:
         for m in MEMBERS
     }
     hanako = customers[MEMBERS[0].number]
-    store.state.add_order(customer_id=hanako, items=[("シャンプー 300ml", 2, "2750")])
-    store.state.add_order(customer_id=customers[MEMBERS[2].number], items=[("Hair oil", 1, "4400")])
+    # The store's history: orders from last month, which no campaign thanks again.
+    last_month = datetime.now(UTC) - timedelta(days=30)
+    store.state.add_order(
+        customer_id=hanako, items=[("シャンプー 300ml", 2, "2750")], created_at=last_month
+    )
+    store.state.add_order(
+        customer_id=customers[MEMBERS[2].number],
+        items=[("Hair oil", 1, "4400")],
+        created_at=last_month,
+    )
     store.state.add_order(
         email="guest@example.jp",
         items=[("Gift card", 1, "5000")],
         note_attributes={"line_user_id": demo.users["ichiro"]},
+        created_at=last_month,
     )
     connection_id = _add_connection(
         demo,
@@ -318,6 +365,7 @@ def _sync_shopify(demo: Demo, step: Callable[[str], None]) -> None:
     )
     results = sync.run_sync(demo.hub.database, connection_id=connection_id)
     synced = sum(r.counts.get("created", 0) for r in results if r.stream == "orders")
+    demo.admin(f"/campaigns/{demo.campaign_id('thanks-for-your-order')}/activate", method="POST")
     order = store.state.add_order(customer_id=hanako, items=[("Treatment", 1, "6600")])
     store.webhooks.send(
         f"{demo.hub_url}/webhooks/shopify/{connection_id}",
@@ -329,6 +377,11 @@ def _sync_shopify(demo: Demo, step: Callable[[str], None]) -> None:
         f"Shopify store synced: {synced} orders (one a guest checkout carrying a LINE user id), "
         "then one more by signed webhook"
     )
+    _wait(
+        lambda: any("ご購入ありがとうございます" in t for t in demo.texts("hanako")),
+        "the thank-you for the new order",
+    )
+    step("the new order became a thank-you with a coupon and a tracked link on はなこ's phone")
 
 
 def _sync_salesforce(demo: Demo, step: Callable[[str], None]) -> None:
@@ -365,13 +418,39 @@ def _receive_bookings(demo: Demo, step: Callable[[str], None]) -> None:
         Customer(external_id=f"cust-{m.number}", name=m.name, email=m.email) for m in MEMBERS
     ]
     deliveries = send_demo_bookings(
-        f"{demo.hub_url}/webhooks/reservations/{connection_id}", RESERVATION_SECRET, customers
+        f"{demo.hub_url}/webhooks/reservations/{connection_id}",
+        RESERVATION_SECRET,
+        customers,
+        same_day=customers[1],
     )
     _wait(
         lambda: len(demo.admin("/bookings?status=confirmed")["items"]) >= 2 * len(MEMBERS),
         "the reservation webhooks",
     )
     step(
-        f"reservation system sent {len(deliveries)} signed webhooks: {len(MEMBERS)} bookings, "
-        "one rescheduled"
+        f"reservation system sent {len(deliveries)} signed webhooks: {len(MEMBERS) + 1} bookings "
+        "(one today), one rescheduled"
+    )
+    _wait(lambda: any(t.startswith("本日") for t in demo.texts("ichiro")), "the same-day reminder")
+    planned = demo.admin("/deliveries?state=pending")["items"]
+    step(
+        "Ichiro S.'s booking later today got its two-hours-before reminder at once; "
+        f"{sum(d['source'].startswith('reminder:') for d in planned)} more reminders wait for "
+        "their time"
+    )
+
+
+def _deliver_to_segment(demo: Demo, step: Callable[[str], None]) -> None:
+    """Send the segment campaign now and wait for its report."""
+    campaign_id = demo.campaign_id("december-news")
+    demo.admin(f"/campaigns/{campaign_id}/run", method="POST")
+    _wait(
+        lambda: demo.admin(f"/campaigns/{campaign_id}")["status"] == "completed",
+        "the segment delivery",
+        timeout=60.0,
+    )
+    report = demo.admin(f"/campaigns/{campaign_id}/report")
+    step(
+        f"segment delivery `december-news` to linked members: {report['planned']} planned, "
+        f"{report['sent']} sent (report: /api/admin/v1/campaigns/{campaign_id}/report)"
     )

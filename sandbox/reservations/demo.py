@@ -11,10 +11,16 @@ from sandbox.reservations.systems import Customer, ReservationSystem
 
 
 def send_demo_bookings(
-    webhook_url: str, secret: str, customers: list[Customer], *, today: datetime | None = None
+    webhook_url: str,
+    secret: str,
+    customers: list[Customer],
+    *,
+    today: datetime | None = None,
+    same_day: Customer | None = None,
 ) -> list[Delivery]:
     """Book each customer at 10:00 (Asia/Tokyo, sent zone-less) on successive days from
-    tomorrow, then move the first booking to 15:00; returns the deliveries."""
+    tomorrow, then move the first booking to 15:00, and book ``same_day`` for 90 minutes from
+    now; returns the deliveries."""
     system = ReservationSystem(timezone=None)
     sender = WebhookSender()
     tokyo = today or datetime.now(ZoneInfo("Asia/Tokyo"))
@@ -34,6 +40,16 @@ def send_demo_bookings(
             first = system.booking("bk_1")
             moved = first["start"].replace("T10:00", "T15:00")
             event = system.reschedule("bk_1", start=moved, end=moved.replace("T15:00", "T16:00"))
+            deliveries.append(sender.send_v1(webhook_url, event, secrets=[secret]))
+        if same_day is not None:
+            start = (tokyo + timedelta(minutes=90)).replace(second=0, microsecond=0)
+            event = system.book(
+                same_day,
+                start=start.strftime("%Y-%m-%dT%H:%M:%S"),
+                end=(start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+                service="Head spa",
+                location="表参道店",
+            )
             deliveries.append(sender.send_v1(webhook_url, event, secrets=[secret]))
     finally:
         sender.close()
