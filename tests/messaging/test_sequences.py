@@ -344,12 +344,10 @@ def test_a_purchase_meeting_the_conditions_enrols_its_buyer_who_receives_step_on
         member_id = people.link_member(db, channel, friend_id)
         people.purchase(db, channel.shop_id, member_id, total=total, ordered_at=now)
 
-    with db.session_scope() as session:
-        run_ = triggers.run(session, public_url=hub.settings.public_url, now=now)
-    assert run_.enrolled == 1
-    with db.session_scope() as session:
-        again = triggers.run(session, public_url=hub.settings.public_url, now=now)
-    assert again.enrolled == 0
+    # The hub's own worker runs the triggers too; whichever run reads the purchases enrols.
+    for _ in range(2):
+        with db.session_scope() as session:
+            triggers.run(session, public_url=hub.settings.public_url, now=now)
     wait_for(
         lambda: people.texts_received(line_sandbox.state, channel, users[big]) == ["ようこそ"],
         what="step one on the buyer's phone",
