@@ -117,4 +117,5 @@ def test_a_batch_stores_each_event_with_its_payload_and_times_as_given(
         stored = session.get_one(InboundEvent, new_id)
         assert (stored.dedup_key, stored.event_type, stored.payload) == (key, "message", payload)
         assert (stored.occurred_at, stored.received_at) == (occurred, now)
-        assert (stored.channel_id, stored.connection_id, stored.attempts) == (None, None, 0)
+        assert (stored.channel_id, stored.connection_id) == (None, None)
+        assert (stored.status, stored.attempts, stored.next_attempt_at) == ("pending", 0, now)
