@@ -3,10 +3,11 @@
 Nothing is processed here: the response goes out as soon as the events are durable, so LINE's
 2-second limit holds however slow processing is, and whether or not a worker is running.
 
-The path is kept short (README, Performance). The channel's keys come from a short-lived cache,
-and on PostgreSQL the events of concurrent requests are stored together by one self-committing
-INSERT on an async connection (``core.inbox.InboxWriter``), all on the event loop: no session,
-no thread hop, one round trip and one commit per batch.
+The path is kept short (README, Performance). LINE's webhook is a raw ASGI endpoint, served
+ahead of FastAPI's routing; the channel's keys come from a short-lived cache, and on PostgreSQL
+the events of concurrent requests are stored together by one self-committing INSERT on an async
+connection (``core.inbox.InboxWriter``), all on the event loop: no session, no thread hop, one
+round trip and one commit per batch.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-# Built once: json.dumps with options builds an encoder on every call, a third of a line's cost.
+# Built once: json.dumps with options builds a new encoder on every call (~1 µs a line).
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
