@@ -72,7 +72,11 @@ async def _intake(family: str, connection_id: int, request: Request) -> JSONResp
     ctx = context(request)
     metrics = ctx.metrics.webhooks
     try:
-        body = await read_body(request, ctx.settings.webhook_max_body_bytes)
+        body = await read_body(
+            request.receive,
+            request.headers.get("content-length"),
+            ctx.settings.webhook_max_body_bytes,
+        )
         headers = {k.lower(): v for k, v in request.headers.items()}
         result = await run_in_threadpool(_store, ctx, family, connection_id, headers, body)
     except HubError as exc:

@@ -18,12 +18,17 @@ def error_response(status_code: int, error: str, detail: object) -> JSONResponse
     return JSONResponse({"error": error, "detail": detail}, status_code=status_code)
 
 
+def hub_error_response(exc: HubError) -> JSONResponse:
+    """The response for a domain error; one that is the hub's fault is logged."""
+    if exc.status_code >= 500:
+        log.error("%s: %s", exc.code, exc.detail)
+    return error_response(exc.status_code, exc.code, exc.detail)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HubError)
     async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:
-        if exc.status_code >= 500:
-            log.error("%s: %s", exc.code, exc.detail)
-        return error_response(exc.status_code, exc.code, exc.detail)
+        return hub_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -73,21 +73,21 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._latency: dict[str, Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
+        request_id = _request_id(scope["headers"])
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status_holder: dict[str, Any] = {"status": 500}
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode("latin-1")),
@@ -98,10 +98,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            route_name = getattr(route, "path", "unmatched")
-            self.metrics.request_seconds.labels(route_name).observe(elapsed)
-            status = status_holder["status"]
+            self._route_latency(scope).observe(elapsed)
             if status >= 500:
                 self.metrics.errors.inc()
             log.info(
@@ -112,6 +109,22 @@ class RequestContextMiddleware:
                 extra={"status": status, "duration_ms": round(elapsed * 1000, 2)},
             )
             request_id_var.reset(token)
+
+    def _route_latency(self, scope: Scope) -> Histogram:
+        """The latency histogram of the request's route, its labelled child kept per route."""
+        name = getattr(scope.get("route"), "path", "unmatched")
+        child = self._latency.get(name)
+        if child is None:
+            child = self._latency[name] = self.metrics.request_seconds.labels(name)
+        return child
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The caller's ``X-Request-ID`` when it is usable, else a new random one."""
+    for key, value in headers:
+        if key == b"x-request-id" and 0 < len(value) <= 128:
+            return value.decode("latin-1")
+    return os.urandom(16).hex()
 
 
 router = APIRouter(tags=["operations"])

@@ -3,10 +3,11 @@
 Nothing is processed here: the response goes out as soon as the events are durable, so LINE's
 2-second limit holds however slow processing is, and whether or not a worker is running.
 
-The path is kept short (README, Performance). The channel's keys come from a short-lived cache,
-and on PostgreSQL the events of concurrent requests are stored together by one self-committing
-INSERT on an async connection (``core.inbox.InboxWriter``), all on the event loop: no session,
-no thread hop, one round trip and one commit per batch.
+The path is kept short (README, Performance). LINE's webhook is a raw ASGI endpoint, served
+ahead of FastAPI's routing; the channel's keys come from a short-lived cache, and on PostgreSQL
+the events of concurrent requests are stored together by one self-committing INSERT on an async
+connection (``core.inbox.InboxWriter``), all on the event loop: no session, no thread hop, one
+round trip and one commit per batch.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
-from api.context import AppContext, context
+from api.context import AppContext
+from api.errors import hub_error_response
 from connectors.line.webhook import WebhookBody, signature_is_valid
 from core.clock import from_millis
 from core.db import AsyncDriverPool, Database
@@ -32,22 +35,24 @@ from core.tenancy import ChannelKeyCache, ChannelKeys, claim_bot_user_id, get_ch
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["webhooks"])
 
-
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(receive: Receive, declared_length: str | None, limit: int) -> bytes:
     """The raw body, refused with 413 once it passes ``limit`` bytes (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
+    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
+        raise PayloadTooLarge(f"body of {declared_length} bytes exceeds the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,102 +61,145 @@ class IntakeResult:
     stored: int
 
 
+LINE_WEBHOOK_PATH = "/webhooks/line/{channel_id}"
+
 # One batch is written at a time; a second connection replaces a broken one without a wait.
 INTAKE_CONNECTIONS = 2
 
 
-@dataclass(frozen=True, slots=True)
-class LineIntake:
-    """Per-app intake state: the channel keys cache and, on PostgreSQL, the batching writer."""
+class LineWebhookEndpoint:
+    """``POST /webhooks/line/{channel_id}``: store a signed LINE webhook's events (deduplicated
+    on ``webhookEventId``) and answer 200.
 
-    keys: ChannelKeyCache
-    writer: InboxWriter | None
+    A raw ASGI app, served ahead of FastAPI's routing (``api.app.DirectRoutes``), with the
+    channel keys cache and, on PostgreSQL, the batching writer of its app.
+    """
 
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+        self._keys = ChannelKeyCache()
+        self._writer: InboxWriter | None = None
+        if not ctx.database.is_sqlite:
+            self._writer = InboxWriter(AsyncDriverPool(ctx.database.url, INTAKE_CONNECTIONS))
+        self._outcomes = ctx.metrics.webhooks
+        self._accepted = ctx.metrics.webhooks.labels("line", "accepted")
+        self._stored = ctx.metrics.events_stored.labels("line")
 
-def line_intake(request: Request) -> LineIntake:
-    """The app's intake state, created on its first webhook."""
-    state = request.app.state
-    intake: LineIntake | None = getattr(state, "line_intake", None)
-    if intake is None:
-        database = context(request).database
-        writer = None
-        if not database.is_sqlite:
-            writer = InboxWriter(AsyncDriverPool(database.url, INTAKE_CONNECTIONS))
-        intake = LineIntake(ChannelKeyCache(), writer)
-        state.line_intake = intake
-    return intake
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope["headers"]
+        try:
+            body = await read_body(
+                receive,
+                _header(headers, b"content-length"),
+                self._ctx.settings.webhook_max_body_bytes,
+            )
+            provided = _header(headers, b"x-line-signature")
+            if not provided:
+                raise InvalidSignature("missing x-line-signature header")
+            result = await self._store(scope["path_params"]["channel_id"], body, provided)
+        except HubError as exc:
+            self._outcomes.labels("line", exc.code).inc()
+            await hub_error_response(exc)(scope, receive, send)
+            return
+        self._accepted.inc()
+        self._stored.inc(result.stored)
+        response = JSONResponse({"received": result.received, "stored": result.stored})
+        await response(scope, receive, send)
 
-
-@router.post(
-    "/webhooks/line/{channel_id}",
-    summary="LINE Messaging API webhook",
-    responses={
-        400: {"description": "Not JSON, or not a LINE webhook body"},
-        401: {"description": "Missing or wrong x-line-signature; nothing stored"},
-        404: {"description": "Unknown channel"},
-        413: {"description": "Body larger than the configured limit"},
-    },
-)
-async def line_webhook(channel_id: str, request: Request) -> JSONResponse:
-    """Store a signed LINE webhook's events (deduplicated on ``webhookEventId``) and answer 200."""
-    ctx = context(request)
-    metrics = ctx.metrics.webhooks
-    try:
-        body = await read_body(request, ctx.settings.webhook_max_body_bytes)
-        provided = request.headers.get("x-line-signature")
-        if not provided:
-            raise InvalidSignature("missing x-line-signature header")
-        result = await _store_line_webhook(ctx, line_intake(request), channel_id, body, provided)
-    except HubError as exc:
-        metrics.labels("line", exc.code).inc()
-        raise
-    metrics.labels("line", "accepted").inc()
-    ctx.metrics.events_stored.labels("line").inc(result.stored)
-    return JSONResponse({"received": result.received, "stored": result.stored})
-
-
-async def _store_line_webhook(
-    ctx: AppContext, intake: LineIntake, channel_id: str, body: bytes, provided: str
-) -> IntakeResult:
-    """Verify, parse and store on the event loop; only cache misses (and SQLite) use a thread."""
-    channel = intake.keys.get(channel_id)
-    if channel is None or not signature_is_valid(channel.channel_secret, body, provided):
-        channel = await run_in_threadpool(_reload_channel, ctx.database, intake.keys, channel_id)
-        if not signature_is_valid(channel.channel_secret, body, provided):
-            raise InvalidSignature("x-line-signature does not match the body and channel secret")
-    webhook, raw_events = _parse(body)
-    if channel.bot_user_id is None:
-        channel = await run_in_threadpool(
-            _learn_bot_user_id, ctx.database, intake.keys, channel, webhook.destination
-        )
-    if channel.bot_user_id != webhook.destination:
-        raise BadRequest(
-            f"destination {webhook.destination} is not this channel's bot "
-            f"({channel.bot_user_id}): is the webhook URL set on the right channel?"
-        )
-    incoming = [
-        IncomingEvent(
-            dedup_key=event.webhook_event_id,
-            event_type=event.type,
-            payload=raw,
-            occurred_at=from_millis(event.timestamp),
-        )
-        for event, raw in zip(webhook.events, raw_events, strict=True)
-    ]
-    if intake.writer is None:
-        new_ids = await run_in_threadpool(_store_in_session, ctx.database, channel, incoming)
-    else:
-        new_ids = await intake.writer.store(
-            source="line", shop_id=channel.shop_id, channel_id=channel.id, events=incoming
-        )
-        # The rows are committed: no session is left whose commit enqueue_after_commit could
-        # wait for, so the nudges are sent here. Handing a task to the embedded worker only
-        # queues it; a broker publish is network I/O and goes to a thread.
-        if ctx.settings.embedded:
-            _nudge(ctx.database, new_ids)
+    async def _store(self, channel_id: str, body: bytes, provided: str) -> IntakeResult:
+        """Verify, parse and store on the event loop; only cache misses (and SQLite) use a
+        thread."""
+        database = self._ctx.database
+        channel = self._keys.get(channel_id)
+        if channel is None or not signature_is_valid(channel.channel_secret, body, provided):
+            channel = await run_in_threadpool(_reload_channel, database, self._keys, channel_id)
+            if not signature_is_valid(channel.channel_secret, body, provided):
+                raise InvalidSignature(
+                    "x-line-signature does not match the body and channel secret"
+                )
+        webhook, raw_events = _parse(body)
+        if channel.bot_user_id is None:
+            channel = await run_in_threadpool(
+                _learn_bot_user_id, database, self._keys, channel, webhook.destination
+            )
+        if channel.bot_user_id != webhook.destination:
+            raise BadRequest(
+                f"destination {webhook.destination} is not this channel's bot "
+                f"({channel.bot_user_id}): is the webhook URL set on the right channel?"
+            )
+        incoming = [
+            IncomingEvent(
+                dedup_key=event.webhook_event_id,
+                event_type=event.type,
+                payload=raw,
+                occurred_at=from_millis(event.timestamp),
+            )
+            for event, raw in zip(webhook.events, raw_events, strict=True)
+        ]
+        if self._writer is None:
+            new_ids = await run_in_threadpool(_store_in_session, database, channel, incoming)
         else:
-            await run_in_threadpool(_nudge, ctx.database, new_ids)
-    return IntakeResult(received=len(incoming), stored=len(new_ids))
+            new_ids = await self._writer.store(
+                source="line", shop_id=channel.shop_id, channel_id=channel.id, events=incoming
+            )
+            # The rows are committed: no session is left whose commit enqueue_after_commit
+            # could wait for, so the nudges are sent here. Handing a task to the embedded
+            # worker only queues it; a broker publish is network I/O and goes to a thread.
+            if self._ctx.settings.embedded:
+                _nudge(database, new_ids)
+            else:
+                await run_in_threadpool(_nudge, database, new_ids)
+        return IntakeResult(received=len(incoming), stored=len(new_ids))
+
+
+# FastAPI documents only the routes it serves: this is the operation it showed for the route.
+LINE_WEBHOOK_OPERATION: dict[str, Any] = {
+    "tags": ["webhooks"],
+    "summary": "LINE Messaging API webhook",
+    "description": "Store a signed LINE webhook's events (deduplicated on ``webhookEventId``) "
+    "and answer 200.",
+    "operationId": "line_webhook_webhooks_line__channel_id__post",
+    "parameters": [
+        {"name": "channel_id", "in": "path", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "x-line-signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    "responses": {
+        "200": {
+            "description": "The events are stored (committed)",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "received": {"type": "integer"},
+                            "stored": {"type": "integer"},
+                        },
+                    }
+                }
+            },
+        },
+        "400": {"description": "Not JSON, or not a LINE webhook body"},
+        "401": {"description": "Missing or wrong x-line-signature; nothing stored"},
+        "404": {"description": "Unknown channel"},
+        "413": {"description": "Body larger than the configured limit"},
+    },
+}
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 def _reload_channel(database: Database, cache: ChannelKeyCache, channel_id: str) -> ChannelKeys:

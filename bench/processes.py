@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import signal
@@ -100,6 +101,7 @@ class Run:
     errors: dict[str, int]
     generator_cpu_percent: float
     machine_cpu_percent: float
+    server_cpu_us: float
     exhausted: bool
     sent: int
     raw: dict[str, Any] = field(repr=False)
@@ -118,6 +120,7 @@ class Run:
             "errors": self.errors,
             "generator_cpu_percent": self.generator_cpu_percent,
             "machine_cpu_percent": self.machine_cpu_percent,
+            "server_cpu_us": self.server_cpu_us,
             "exhausted": self.exhausted,
         }
 
@@ -147,16 +150,20 @@ def drive(
     files_prefix: Path,
     duration: int,
     *,
+    server_pid: int,
     cycle: bool = False,
 ) -> Run:
-    """Run the load generator once; return its figures, its CPU cost and the machine's load."""
+    """Run the load generator once; return its figures, its CPU cost, the server's CPU per
+    request and the machine's load."""
     command = generator_command(generator, port, files_prefix, duration, cycle=cycle)
     cpu_before = _children_cpu_seconds()
+    server_before = process_tree_cpu_seconds(server_pid)
     busy_before, total_before = _machine_ticks()
     completed = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=duration + 120, check=False
     )
     busy_after, total_after = _machine_ticks()
+    server_cpu = process_tree_cpu_seconds(server_pid) - server_before
     cpu = _children_cpu_seconds() - cpu_before
     match = re.search(r"^@@RESULT (.*)$", completed.stdout, re.MULTILINE)
     if completed.returncode != 0 or match is None:
@@ -176,6 +183,7 @@ def drive(
         machine_cpu_percent=round(
             100 * (busy_after - busy_before) / max(1, total_after - total_before), 1
         ),
+        server_cpu_us=round(1_000_000 * server_cpu / max(1, raw["requests"]), 1),
         exhausted=raw["exhausted"],
         sent=sum(raw["sent_per_part"]),
         raw=raw,
@@ -207,6 +215,30 @@ def _machine_ticks() -> tuple[int, int]:
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]
     return sum(fields) - idle, sum(fields)
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its live descendants (uvicorn's
+    workers), from ``/proc``."""
+    ticks: dict[int, int] = {}
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # After the command name: state, ppid, …; utime and stime are the 12th and 13th.
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        total += ticks.get(current, 0)
+        pending.extend(children.get(current, []))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu_seconds() -> float:

@@ -30,6 +30,8 @@ PACKAGES = ("uvicorn", "fastapi", "starlette", "sqlalchemy", "psycopg", "uvloop"
 def aggregate(runs: list[Run]) -> dict[str, Any]:
     """All rounds of one server: total rate, median p50/p99 across rounds, worst p99 and max."""
     seconds = sum(r.duration_s for r in runs)
+    requests = sum(r.requests for r in runs)
+    server_cpu_us = sum(r.server_cpu_us * r.requests for r in runs) / requests if requests else 0.0
     return {
         "requests": sum(r.requests for r in runs),
         "rps": round(sum(r.requests for r in runs) / seconds, 1) if seconds else 0.0,
@@ -40,6 +42,7 @@ def aggregate(runs: list[Run]) -> dict[str, Any]:
         "errors": sum(r.error_count for r in runs),
         "generator_cpu_percent": round(statistics.mean(r.generator_cpu_percent for r in runs), 1),
         "machine_cpu_percent": round(statistics.mean(r.machine_cpu_percent for r in runs), 1),
+        "server_cpu_us": round(server_cpu_us, 1),
         "exhausted": any(r.exhausted for r in runs),
     }
 
@@ -51,9 +54,11 @@ def write(
     bare_runs: list[Run],
     ceiling: Run | None,
     check: Verification,
+    load_at_start: tuple[float, float, float],
 ) -> Path:
     """Print the table and verdicts; write the JSON record and return its path."""
     hub, bare = aggregate(hub_runs), aggregate(bare_runs)
+    load_at_end = os.getloadavg()
     ratio = hub["rps"] / bare["rps"] if bare["rps"] else 0.0
     console.print(_table(options, hub_runs, bare_runs, hub, bare, ceiling))
     ratio_met, p99_met = ratio >= TARGET_RATIO, hub["p99_ms"] < TARGET_P99_MS
@@ -62,6 +67,13 @@ def write(
         f"{_verdict(ratio_met)}); hub p99 {hub['p99_ms']:.1f} ms, median of rounds "
         f"(target < {TARGET_P99_MS:.0f} ms: {_verdict(p99_met)}; worst round "
         f"{hub['p99_worst_ms']:.1f} ms)"
+    )
+    cpu_ratio = bare["server_cpu_us"] / hub["server_cpu_us"] if hub["server_cpu_us"] else 0.0
+    console.print(
+        f"server CPU per request: hub {hub['server_cpu_us']:,.0f} µs, bare "
+        f"{bare['server_cpu_us']:,.0f} µs (bare / hub {cpu_ratio:.1%}; the database's is not "
+        f"counted); load average (1/5/15 min) {_load(load_at_start)} at the start, "
+        f"{_load(load_at_end)} at the end"
     )
     missing = "n/a" if check.accepted_but_missing is None else str(check.accepted_but_missing)
     nudges = (
@@ -92,6 +104,8 @@ def write(
         "bare": {**bare, "rounds": [r.summary() for r in bare_runs]},
         "generator_ceiling": ceiling.summary() if ceiling else None,
         "ratio": round(ratio, 4),
+        "server_cpu_ratio": round(cpu_ratio, 4),
+        "load_average": {"start": load_at_start, "end": load_at_end},
         "target": {"ratio": TARGET_RATIO, "p99_ms": TARGET_P99_MS},
         "target_met": ratio_met and p99_met,
         "verification": {**asdict(check), "ok": check.ok},
@@ -116,7 +130,8 @@ def _table(
         f"{server.loop}/{server.http}, {generator.kind}",
     )
     table.add_column("run")
-    for column in ("req/s", "p50 ms", "p99 ms", "max ms", "errors", "gen CPU", "busy"):
+    columns = ("req/s", "p50 ms", "p99 ms", "max ms", "errors", "gen CPU", "busy", "µs/req")
+    for column in columns:
         table.add_column(column, justify="right")
     for number, (h, b) in enumerate(zip(hub_runs, bare_runs, strict=True), start=1):
         for run in (h, b):
@@ -132,6 +147,7 @@ def _table(
             str(figures["errors"]),
             f"{figures['generator_cpu_percent']:.0f} %",
             f"{figures['machine_cpu_percent']:.0f} %",
+            f"{figures['server_cpu_us']:,.0f}",
         )
     if ceiling is not None:
         table.add_section()
@@ -148,7 +164,12 @@ def _cells(rps: float, latency: dict[str, float], run: Run) -> list[str]:
         str(run.error_count),
         f"{run.generator_cpu_percent:.0f} %",
         f"{run.machine_cpu_percent:.0f} %",
+        f"{run.server_cpu_us:,.0f}",
     ]
+
+
+def _load(averages: tuple[float, float, float]) -> str:
+    return " ".join(f"{a:.2f}" for a in averages)
 
 
 def _verdict(met: bool) -> str:

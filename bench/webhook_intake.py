@@ -170,7 +170,14 @@ def warm_up(target: Target, options: Options, workdir: Path) -> None:
     count = min(options.max_requests, options.warmup * 6000)
     files = sign(target, "W", count, workdir, options.generator.threads)
     with console.status(f"{target.name}: warming up for {options.warmup} s"):
-        run = drive(target.name, options.generator, target.server.port, files, options.warmup)
+        run = drive(
+            target.name,
+            options.generator,
+            target.server.port,
+            files,
+            options.warmup,
+            server_pid=target.server.process.pid,
+        )
     _remove(files, options.generator.threads)
     target.per_run = run_size(run.rps, options)
 
@@ -186,7 +193,14 @@ def measure_round(target: Target, number: int, options: Options, workdir: Path) 
     with console.status(f"{target.name}: signing {target.per_run:,} requests"):
         files = sign(target, f"R{number}", target.per_run, workdir, options.generator.threads)
     with console.status(f"{target.name}: round {number}, {options.duration} s"):
-        run = drive(target.name, options.generator, target.server.port, files, options.duration)
+        run = drive(
+            target.name,
+            options.generator,
+            target.server.port,
+            files,
+            options.duration,
+            server_pid=target.server.process.pid,
+        )
     _remove(files, options.generator.threads)
     target.runs.append(run)
     target.prefixes.append(files.name)
@@ -237,6 +251,7 @@ def measure_ceiling(options: Options, channel: payloads.Target, workdir: Path) -
                 port,
                 files,
                 options.ceiling_seconds,
+                server_pid=process.pid,
                 cycle=True,
             )
     finally:
@@ -382,6 +397,7 @@ def _installed(module: str) -> bool:
 def main(argv: list[str] | None = None) -> None:
     options = parse_args(argv)
     options.results_dir.mkdir(parents=True, exist_ok=True)
+    load_at_start = os.getloadavg()
     secret_key = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as tmp:
         workdir = Path(tmp)
@@ -404,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
         ceiling = None
         if options.ceiling_seconds > 0:
             ceiling = measure_ceiling(options, channel, workdir)
-    path = report.write(console, options, hub.runs, bare.runs, ceiling, check)
+    path = report.write(console, options, hub.runs, bare.runs, ceiling, check, load_at_start)
     console.print(f"results: {path}")
     if not check.ok:
         raise SystemExit(1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from psycopg.types.json import Json
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -124,7 +124,23 @@ class InboxWriter:
         """:func:`store_events`, committed when it returns; ids of the new rows only."""
         if not events:
             return []
-        rows = _rows(source, shop_id, channel_id, connection_id, events, now or utcnow())
+        received_at = (now or utcnow()).isoformat()
+        # Ready for the batch's JSON document: timestamps as text, made once per webhook (a
+        # datetime left to the encoder's fallback costs a Python call each).
+        rows = [
+            {
+                "shop_id": shop_id,
+                "channel_id": channel_id,
+                "connection_id": connection_id,
+                "source": source,
+                "dedup_key": e.dedup_key,
+                "event_type": e.event_type,
+                "payload": e.payload,
+                "occurred_at": None if e.occurred_at is None else e.occurred_at.isoformat(),
+                "received_at": received_at,
+            }
+            for e in events
+        ]
         stored: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._waiting.append((rows, stored))
         if self._flusher is None:
@@ -173,10 +189,12 @@ class InboxWriter:
         return batch
 
     async def _insert(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
-        columns = {name: [row[name] for row in rows] for name in _INSERT_COLUMNS}
-        columns["payload"] = [Json(payload) for payload in columns["payload"]]
+        # The batch travels as one JSON document, dumped by the C encoder in a single call:
+        # adapting one array per column cost psycopg about 50 µs of Python per row.
+        document = json.dumps(rows)
+        parameters = {"rows": document, "status": EventStatus.PENDING.value}
         async with self._connections.connection() as connection:
-            cursor = await connection.execute(_INSERT_BATCH_SQL, columns)
+            cursor = await connection.execute(_INSERT_BATCH_SQL, parameters)
             return {(source, key): id_ for id_, source, key in await cursor.fetchall()}
 
 
@@ -237,22 +255,21 @@ def _insert_new(dialect: Any) -> Any:
 
 _INSERT_NEW_POSTGRESQL = _insert_new(postgresql)
 _INSERT_NEW_SQLITE = _insert_new(sqlite)
-_INSERT_COLUMNS = (
-    *("shop_id", "channel_id", "connection_id", "source", "dedup_key", "event_type"),
-    *("payload", "occurred_at", "received_at", "status", "attempts", "next_attempt_at"),
-)
-# One statement for any batch size (so psycopg prepares it once): the rows travel as one
-# array per column. The column types are those of the migrations.
+# One statement for any batch size (so psycopg prepares it once): the rows travel as one JSON
+# array, read back with the column types of the migrations. A new row is pending, never tried,
+# and due at once.
 _INSERT_BATCH_SQL = """
 INSERT INTO inbound_events (
     shop_id, channel_id, connection_id, source, dedup_key, event_type,
     payload, occurred_at, received_at, status, attempts, next_attempt_at
 )
-SELECT * FROM unnest(
-    %(shop_id)s::integer[], %(channel_id)s::integer[], %(connection_id)s::integer[],
-    %(source)s::varchar[], %(dedup_key)s::varchar[], %(event_type)s::varchar[],
-    %(payload)s::json[], %(occurred_at)s::timestamptz[], %(received_at)s::timestamptz[],
-    %(status)s::varchar[], %(attempts)s::integer[], %(next_attempt_at)s::timestamptz[]
+SELECT
+    shop_id, channel_id, connection_id, source, dedup_key, event_type,
+    payload, occurred_at, received_at, %(status)s::varchar, 0, received_at
+FROM json_to_recordset(%(rows)s::json) AS batch(
+    shop_id integer, channel_id integer, connection_id integer,
+    source varchar, dedup_key varchar, event_type varchar,
+    payload json, occurred_at timestamptz, received_at timestamptz
 )
 ON CONFLICT (source, dedup_key) DO NOTHING
 RETURNING id, source, dedup_key

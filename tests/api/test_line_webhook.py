@@ -185,6 +185,39 @@ def test_body_over_one_megabyte_is_refused_with_413(channel: ChannelSetup) -> No
     assert response.json()["error"] == "PayloadTooLarge"
 
 
+def test_a_streamed_body_over_one_megabyte_is_refused_with_413(channel: ChannelSetup) -> None:
+    chunks = [b'{"destination": "x", "events": [], "pad": "', *[b"x" * 100_000] * 11, b'"}']
+    response = httpx.post(
+        channel.webhook_url,
+        content=iter(chunks),
+        headers={"x-line-signature": "unchecked"},
+        timeout=10,
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "PayloadTooLarge"
+
+
+def test_the_webhook_url_answers_post_only(channel: ChannelSetup) -> None:
+    response = httpx.get(channel.webhook_url, timeout=10)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json() == {"error": "HTTPError", "detail": "Method Not Allowed"}
+
+
+def test_an_accepted_webhook_echoes_the_callers_request_id(channel: ChannelSetup) -> None:
+    response = post(channel, event_body(channel), **{"X-Request-ID": "line-trace-7"})
+    assert response.status_code == 200
+    assert response.json() == {"received": 0, "stored": 0}
+    assert response.headers["x-request-id"] == "line-trace-7"
+
+
+def test_the_webhook_is_documented_in_the_openapi_document(hub_url: str) -> None:
+    spec = httpx.get(f"{hub_url}/openapi.json", timeout=10).json()
+    operation = spec["paths"]["/webhooks/line/{channel_id}"]["post"]
+    assert operation["summary"] == "LINE Messaging API webhook"
+    assert set(operation["responses"]) == {"200", "400", "401", "404", "413"}
+
+
 def test_signed_body_that_is_not_json_is_refused_with_400(channel: ChannelSetup) -> None:
     response = post(channel, b"not json at all")
     assert response.status_code == 400

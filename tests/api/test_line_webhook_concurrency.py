@@ -12,6 +12,7 @@ import json
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import select
@@ -89,3 +90,32 @@ def test_a_webhook_that_cannot_be_stored_does_not_refuse_the_others_in_its_batch
             select(InboundEvent.dedup_key).where(InboundEvent.dedup_key.like(f"{prefix}%"))
         ).all()
     assert sorted(stored) == [prefix + "a", prefix + "b"]
+
+
+def test_a_batch_stores_each_event_with_its_payload_and_times_as_given(
+    db: Database, channel: ChannelSetup
+) -> None:
+    if db.is_sqlite:
+        skip_or_fail("batched intake runs on PostgreSQL (TSUNAGU_TEST_DATABASE_URL)")
+    key = secrets.token_hex(8)
+    payload = {"text": '明日の予約を17時に "変更"\\', "nested": [1, None, {"ok": True}]}
+    occurred = datetime(2026, 3, 1, 9, 30, 15, 123000, tzinfo=UTC)
+    now = datetime(2026, 3, 1, 9, 30, 16, 456789, tzinfo=UTC)
+    incoming = IncomingEvent(
+        dedup_key=key, event_type="message", payload=payload, occurred_at=occurred
+    )
+
+    async def store() -> list[int]:
+        writer = InboxWriter(AsyncDriverPool(db.url, 1))
+        return await writer.store(
+            source="line", shop_id=channel.shop_id, events=[incoming], now=now
+        )
+
+    (new_id,) = asyncio.run(store())
+
+    with db.session_scope() as session:
+        stored = session.get_one(InboundEvent, new_id)
+        assert (stored.dedup_key, stored.event_type, stored.payload) == (key, "message", payload)
+        assert (stored.occurred_at, stored.received_at) == (occurred, now)
+        assert (stored.channel_id, stored.connection_id) == (None, None)
+        assert (stored.status, stored.attempts, stored.next_attempt_at) == ("pending", 0, now)
