@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -106,7 +107,7 @@ def purchase(
     *,
     total: int,
     ordered_at: datetime,
-    items: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    items: Sequence[tuple[str, str]] = (),
     cancelled: bool = False,
 ) -> None:
     """An order of the member with lines of (product id, sku)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,7 +9,6 @@ from decimal import Decimal
 import httpx
 from sqlalchemy import func, select
 
-from commerce.models import Connection, Purchase
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
@@ -22,6 +20,7 @@ from messaging.schemas import CampaignSpec
 from sandbox.line.server import SandboxServer
 from tests.api.admin_support import add_link, add_member, admin_api
 from tests.factories import ChannelSetup
+from tests.messaging import people
 from tests.messaging.support import add_followers, open_all_hours, wait_until_states
 from tsunagu.hub import Hub
 
@@ -58,33 +57,6 @@ def _send(database: Database, hub: Hub, channel: ChannelSetup, campaign: Campaig
         )
         compose.plan_template(
             session, send, friend_ids=ids, idempotency_key_for=lambda f: f"{campaign.source}:{f}"
-        )
-
-
-def _buy(database: Database, shop_id: int, member_id: int, at: datetime, total: str) -> None:
-    with database.session_scope() as session:
-        connection = Connection(
-            shop_id=shop_id,
-            kind="shopify",
-            name=f"store-{at.timestamp()}",
-            credentials=json.dumps({"access_token": "x"}),
-            last_sync_started_at=utcnow(),
-            sync_interval_seconds=86_400,
-        )
-        session.add(connection)
-        session.flush()
-        session.add(
-            Purchase(
-                shop_id=shop_id,
-                connection_id=connection.id,
-                external_id=f"order-{at.timestamp()}",
-                name="#1001",
-                member_id=member_id,
-                currency="JPY",
-                total=Decimal(total),
-                ordered_at=at,
-                source_updated_at=at,
-            )
         )
 
 
@@ -133,10 +105,18 @@ def test_clicks_redirect_tag_once_and_purchases_are_attributed(
         assert session.scalar(select(func.count()).select_from(LinkClick)) == 2
 
     now = utcnow()
-    _buy(db, channel.shop_id, members[clicker], now + timedelta(days=1), "5000")
-    _buy(db, channel.shop_id, members[reader], now + timedelta(days=2), "3000")
-    _buy(db, channel.shop_id, members[reader], now + timedelta(days=9), "9999")  # too late
-    _buy(db, channel.shop_id, members[clicker], now - timedelta(days=1), "1111")  # before
+    people.purchase(
+        db, channel.shop_id, members[clicker], total=5000, ordered_at=now + timedelta(days=1)
+    )
+    people.purchase(
+        db, channel.shop_id, members[reader], total=3000, ordered_at=now + timedelta(days=2)
+    )
+    people.purchase(  # too late
+        db, channel.shop_id, members[reader], total=9999, ordered_at=now + timedelta(days=9)
+    )
+    people.purchase(  # before the message
+        db, channel.shop_id, members[clicker], total=1111, ordered_at=now - timedelta(days=1)
+    )
 
     with db.session_scope() as session:
         report = reports.campaign_report(session, campaign=session.merge(campaign))
@@ -169,7 +149,9 @@ def test_a_late_click_still_counts_but_not_a_purchase_before_it(
     wait_until_states(db, {"sent": 1}, source=campaign.source)
     (message,) = line_sandbox.state.inbox(users[friend_id])
     url = re.search(r"http\S+/r/[0-9a-f]+", message.message["text"]).group(0)
-    _buy(db, channel.shop_id, member_id, utcnow() + timedelta(hours=1), "1000")
+    people.purchase(
+        db, channel.shop_id, member_id, total=1000, ordered_at=utcnow() + timedelta(hours=1)
+    )
     later = datetime.now(UTC) + timedelta(hours=2)
     with db.session_scope() as session:
         assert links.record_click(session, code=url.rsplit("/", 1)[1], now=later) == SALE
