@@ -7,7 +7,8 @@ Each active sequence, on every run of the beat task ``messaging.sequences``:
    unlinked since enrolling, a tag added), cancelling their planned but unsent steps;
 3. plans each due step as a delivery keyed ``sequence:{sequence}:{enrolment}:{position}``, so a
    step planned twice (a re-run, two workers) is sent once, and moves the enrolment to its next
-   step (due at that step's delay from the enrolment) or completes it.
+   step (due at that step's delay from the enrolment) or completes it. A step whose previous one
+   is still on its way waits for a later run, so steps that fell due together arrive in order.
 
 Exits are applied right before steps are planned, in the same transaction, so a friend who
 bought or blocked is never sent the next step.
@@ -29,10 +30,18 @@ from core.clock import utcnow
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus, FriendTag, MemberLink, Tag
 from messaging import compose, sequences
-from messaging.models import Enrollment, EnrollmentState, Sequence, SequenceStep
+from messaging.models import (
+    Delivery,
+    DeliveryState,
+    Enrollment,
+    EnrollmentState,
+    Sequence,
+    SequenceStep,
+)
 
 # Due enrolments taken per query (each is then planned in bulk, step by step).
 STEP_BATCH = 5_000
+_ON_ITS_WAY = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.HELD)
 
 
 @dataclass(slots=True)
@@ -135,7 +144,8 @@ def _plan_due_steps(
 ) -> None:
     steps = {s.position: s for s in sequences.steps_of(session, sequence)}
     channel = session.get_one(Channel, sequence.channel_id)
-    # Each pass moves every enrolment it takes one step on, so the loop ends.
+    waiting: set[int] = set()
+    # Each pass moves every enrolment it takes one step on, or sets it aside: the loop ends.
     while True:
         due = session.scalars(
             select(Enrollment)
@@ -143,6 +153,7 @@ def _plan_due_steps(
                 Enrollment.sequence_id == sequence.id,
                 Enrollment.state == EnrollmentState.ACTIVE,
                 Enrollment.next_due_at <= now,
+                Enrollment.id.not_in(waiting),
             )
             .order_by(Enrollment.next_due_at, Enrollment.id)
             .limit(STEP_BATCH)
@@ -150,9 +161,12 @@ def _plan_due_steps(
         ).all()
         if not due:
             return
+        behind = _previous_step_unsent(session, sequence, steps, due)
+        waiting.update(behind)
         by_position: dict[int | None, list[Enrollment]] = defaultdict(list)
         for enrollment in due:
-            by_position[enrollment.next_position].append(enrollment)
+            if enrollment.id not in behind:
+                by_position[enrollment.next_position].append(enrollment)
         for position, group in by_position.items():
             step = steps.get(position) if position is not None else None
             if step is not None:
@@ -160,6 +174,34 @@ def _plan_due_steps(
             for enrollment in group:
                 result.completed += _advance(enrollment, steps, channel.timezone, now)
         session.flush()
+
+
+def _previous_step_unsent(
+    session: Session,
+    sequence: Sequence,
+    steps: dict[int, SequenceStep],
+    enrollments: list[Enrollment],
+) -> set[int]:
+    """The enrolments whose previous step is still on its way to LINE.
+
+    Their next step waits for a later run: steps that fell due together (a friend enrolled
+    days ago, a worker that was down) still reach the phone in their order.
+    """
+    previous: dict[str, int] = {}
+    for enrollment in enrollments:
+        current = enrollment.next_position
+        earlier = [p for p in steps if current is not None and p < current]
+        if earlier:
+            previous[sequences.step_key(sequence.id, enrollment.id, max(earlier))] = enrollment.id
+    if not previous:
+        return set()
+    open_keys = session.scalars(
+        select(Delivery.idempotency_key).where(
+            Delivery.idempotency_key.in_(list(previous)),
+            Delivery.state.in_(_ON_ITS_WAY),
+        )
+    )
+    return {previous[key] for key in open_keys}
 
 
 def _plan_step(

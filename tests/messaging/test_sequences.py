@@ -88,6 +88,12 @@ def step_rows(db: Database, sequence_id: int) -> dict[str, str]:
         return {key: state for key, state in rows}
 
 
+def step_one_sent(db: Database, sequence_id: int, friend_id: int) -> None:
+    """Wait until the friend's first step is sent: the next one is planned only after it."""
+    key = f"sequence:{sequence_id}:{enrollment_of(db, friend_id).id}:1"
+    wait_for(lambda: step_rows(db, sequence_id).get(key) == "sent", what=f"{key} sent")
+
+
 def enrollment_of(db: Database, friend_id: int) -> Enrollment:
     with db.session_scope() as session:
         return session.scalars(
@@ -178,6 +184,7 @@ def test_blocking_exits_the_sequence_and_the_planned_step_is_not_sent(
     )
     friend_id, _ = follower(db, line_sandbox, channel, now - timedelta(hours=1))
     run(db, hub, now=now)
+    step_one_sent(db, sequence_id, friend_id)
     later = enrollment_of(db, friend_id).next_due_at
     # Step two planned (due later, pending), then the friend blocks before it goes out.
     run(db, hub, now=later)
@@ -226,6 +233,7 @@ def test_a_tag_added_ends_the_sequence_and_cancels_the_step_already_planned(
     )
     friend_id, _ = follower(db, line_sandbox, channel, now - timedelta(hours=1))
     run(db, hub, now=now)
+    step_one_sent(db, sequence_id, friend_id)
     later = enrollment_of(db, friend_id).next_due_at
     run(db, hub, now=later)
     people.tag(db, friend_id, "stop")
