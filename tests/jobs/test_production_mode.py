@@ -170,7 +170,7 @@ def test_beat_sends_the_sweep_to_the_broker_on_its_interval(
 
     assert sent.count("events.sweep") == 2
     data_dir = Path(served.env["TSUNAGU_DATA_DIR"])
-    assert beat.stop() == 0
+    assert beat.stop() == 0, beat.output()
     assert list(data_dir.glob("celerybeat-schedule*")), "beat keeps its schedule in the data dir"
 
 
