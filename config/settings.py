@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     event_max_attempts: int = Field(
         10, description="Processing tries for a stored inbound event before it is left for staff."
     )
+    reply_token_seconds: float = Field(
+        50.0,
+        description="How long after its event a friend's reply token is used to answer them "
+        "for free instead of a push (LINE honours it for a short time only; 0: never).",
+    )
     sweep_interval_seconds: float = Field(
         15.0, description="How often the sweeper re-dispatches stored work a lost nudge left."
     )

@@ -21,6 +21,7 @@ from messaging import (
     dispatcher,
     guardrails,
     reminders,
+    replies,
     rich_menus,
     segment_deliveries,
     sequence_steps,
@@ -39,6 +40,7 @@ def _handler_for(settings: Settings) -> inbox.Handler:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
             guardrails.on_line_event(session, event)
+            replies.on_line_event(session, event)
             sequences.on_line_event(session, event)
         else:
             handle_connector_event(session, event)

@@ -452,3 +452,22 @@ class FriendRichMenu(Base):
     friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"), primary_key=True)
     rich_menu_id: Mapped[str | None] = mapped_column(String(64))
     applied_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReplyToken(Base):
+    """A reply token from a friend's webhook event: free to send with, once, while fresh.
+
+    The dispatcher answers a single friend with it instead of a push when it is younger than
+    ``TSUNAGU_REPLY_TOKEN_SECONDS`` and unused; ``used_at`` is set in the claim that takes it.
+    """
+
+    __tablename__ = "reply_tokens"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"))
+    # When LINE made the event (its ``timestamp``), which is what the token's life counts from.
+    issued_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_reply_tokens_friend_issued", "friend_id", "issued_at"),)
