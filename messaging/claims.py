@@ -25,6 +25,7 @@ from core.db import Database
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
 from messaging import guardrails
+from messaging.audience_claims import AudienceFriends, look_up, recheck
 from messaging.limiter import LINE_RATE_LIMITS
 from messaging.models import (
     BatchState,
@@ -73,27 +74,30 @@ class BatchJob:
 def claim(
     database: Database, *, config: DispatchConfig, now: datetime | None = None
 ) -> list[BatchJob]:
-    """Claim due work in one transaction: batches waiting for a retry, else new deliveries."""
+    """Claim due work in one transaction: batches (retries, audience sends), else deliveries."""
     now = now or utcnow()
     with database.session_scope() as session:
-        batches = _claim_retries(session, config, now)
+        batches, friends = _claim_batches(session, config, now)
         if not batches:
             batches = _claim_new(session, config, now)
-        return _jobs(session, batches)
+        return _jobs(session, batches, friends)
 
 
 def _lease(config: DispatchConfig, now: datetime) -> datetime:
     return now + timedelta(seconds=config.lease_seconds)
 
 
-def _claim_retries(session: Session, config: DispatchConfig, now: datetime) -> list[DeliveryBatch]:
-    """Batches due for another try: resent unchanged, with their own retry key."""
+def _claim_batches(
+    session: Session, config: DispatchConfig, now: datetime
+) -> tuple[list[DeliveryBatch], AudienceFriends]:
+    """Batches due for a try: retries, resent unchanged with their own key, and queued audience
+    batches, whose recipients are checked once more before their first try."""
     batches = list(
         session.scalars(
             select(DeliveryBatch)
             .join(Channel, Channel.id == DeliveryBatch.channel_id)
             .where(
-                DeliveryBatch.state == BatchState.RETRYING,
+                DeliveryBatch.state.in_([BatchState.RETRYING, BatchState.QUEUED]),
                 DeliveryBatch.next_attempt_at <= now,
                 Channel.status == CHANNEL_ACTIVE,
             )
@@ -102,21 +106,27 @@ def _claim_retries(session: Session, config: DispatchConfig, now: datetime) -> l
             .with_for_update(skip_locked=True, of=DeliveryBatch)
         )
     )
+    friends = look_up(session, [b for b in batches if b.audience_send_id is not None])
+    first_tries = [b for b in batches if b.state == BatchState.QUEUED]
+    if first_tries:
+        ready = {b.id for b in recheck(session, first_tries, friends, now=now)}
+        batches = [b for b in batches if b.state != BatchState.QUEUED or b.id in ready]
     for batch in batches:
         batch.state, batch.lease_until, batch.updated_at = (
             BatchState.SENDING,
             _lease(config, now),
             now,
         )
-    if batches:
+    retried = [b.id for b in batches if b.audience_send_id is None]
+    if retried:
         session.execute(
             update(Delivery)
-            .where(Delivery.batch_id.in_([b.id for b in batches]))
+            .where(Delivery.batch_id.in_(retried))
             .where(Delivery.state == DeliveryState.PENDING)
             .values(state=DeliveryState.SENDING, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-    return batches
+    return batches, friends
 
 
 @dataclass(slots=True)
@@ -315,18 +325,25 @@ def _payload(session: Session, content_hash: str) -> list[dict[str, Any]]:
     return cached
 
 
-def _jobs(session: Session, batches: Iterable[DeliveryBatch]) -> list[BatchJob]:
+def _jobs(
+    session: Session, batches: Iterable[DeliveryBatch], friends: AudienceFriends
+) -> list[BatchJob]:
     batches = list(batches)
     if not batches:
         return []
     recipients: dict[str, list[str]] = defaultdict(list)
-    for batch_id, user_id in session.execute(
-        select(Delivery.batch_id, Friend.line_user_id)
-        .join(Friend, Friend.id == Delivery.friend_id)
-        .where(Delivery.batch_id.in_([b.id for b in batches]))
-        .order_by(Delivery.id)
-    ):
-        recipients[batch_id].append(user_id)
+    per_friend = [b.id for b in batches if b.audience_send_id is None]
+    if per_friend:
+        for batch_id, user_id in session.execute(
+            select(Delivery.batch_id, Friend.line_user_id)
+            .join(Friend, Friend.id == Delivery.friend_id)
+            .where(Delivery.batch_id.in_(per_friend))
+            .order_by(Delivery.id)
+        ):
+            recipients[batch_id].append(user_id)
+    for batch in batches:
+        if batch.audience_send_id is not None:
+            recipients[batch.id] = friends.recipients(batch)
     channels = {
         c.id: c
         for c in session.scalars(

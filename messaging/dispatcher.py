@@ -221,7 +221,10 @@ def sweep(session: Session, *, now: datetime | None = None) -> int:
     guardrails.suppress_blocked(session, now=now)
     due_batches = session.scalar(
         select(DeliveryBatch.id)
-        .where(DeliveryBatch.state == BatchState.RETRYING, DeliveryBatch.next_attempt_at <= now)
+        .where(
+            DeliveryBatch.state.in_([BatchState.RETRYING, BatchState.QUEUED]),
+            DeliveryBatch.next_attempt_at <= now,
+        )
         .limit(1)
     )
     due_rows = session.scalar(

@@ -21,7 +21,15 @@ from core import audit
 from core.clock import utcnow
 from core.tenancy import Channel
 from messaging.claims import CHANNEL_ACTIVE, BatchJob, DispatchConfig
-from messaging.models import BatchState, Delivery, DeliveryAttempt, DeliveryBatch, DeliveryState
+from messaging.models import (
+    AudienceSend,
+    AudienceState,
+    BatchState,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryBatch,
+    DeliveryState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,26 +81,33 @@ def record(
     return _failed(session, batch, reason, now)
 
 
-def _deliveries_of(batch: DeliveryBatch) -> Any:
-    return update(Delivery).where(
-        Delivery.batch_id == batch.id,
-        Delivery.state.in_([DeliveryState.SENDING, DeliveryState.PENDING]),
+def _update_deliveries(session: Session, batch: DeliveryBatch, **values: Any) -> None:
+    """Apply a batch's outcome to its per-friend rows (an audience batch has none)."""
+    if batch.audience_send_id is not None:
+        return
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.batch_id == batch.id,
+            Delivery.state.in_([DeliveryState.SENDING, DeliveryState.PENDING]),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
     )
 
 
 def _sent(session: Session, batch: DeliveryBatch, answer: Accepted, now: datetime) -> str:
     batch.state, batch.request_id, batch.last_error = BatchState.SENT, answer.request_id, None
-    session.execute(
-        _deliveries_of(batch)
-        .values(
-            state=DeliveryState.SENT,
-            reason="already accepted under this retry key" if answer.duplicate else None,
-            request_id=answer.request_id,
-            sent_at=now,
-            attempts=batch.attempts,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    batch.sent_at = now
+    _update_deliveries(
+        session,
+        batch,
+        state=DeliveryState.SENT,
+        reason="already accepted under this retry key" if answer.duplicate else None,
+        request_id=answer.request_id,
+        sent_at=now,
+        attempts=batch.attempts,
+        updated_at=now,
     )
     return "sent"
 
@@ -116,26 +131,27 @@ def _retry_later(
         next_at,
         answer.reason,
     )
-    session.execute(
-        _deliveries_of(batch)
-        .values(
-            state=DeliveryState.PENDING,
-            reason=f"retrying after {answer.reason}",
-            next_attempt_at=next_at,
-            attempts=batch.attempts,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    _update_deliveries(
+        session,
+        batch,
+        state=DeliveryState.PENDING,
+        reason=f"retrying after {answer.reason}",
+        next_attempt_at=next_at,
+        attempts=batch.attempts,
+        updated_at=now,
     )
     return "retried"
 
 
 def _failed(session: Session, batch: DeliveryBatch, reason: str, now: datetime) -> str:
     batch.state, batch.last_error = BatchState.FAILED, reason
-    session.execute(
-        _deliveries_of(batch)
-        .values(state=DeliveryState.FAILED, reason=reason, attempts=batch.attempts, updated_at=now)
-        .execution_options(synchronize_session=False)
+    _update_deliveries(
+        session,
+        batch,
+        state=DeliveryState.FAILED,
+        reason=reason,
+        attempts=batch.attempts,
+        updated_at=now,
     )
     return "failed"
 
@@ -163,11 +179,7 @@ def _pause_channel(
     # The request was refused, not accepted: the same batch waits for the channel to resume.
     batch.attempts -= 1
     batch.state, batch.next_attempt_at, batch.last_error = BatchState.RETRYING, now, reason
-    session.execute(
-        _deliveries_of(batch)
-        .values(state=DeliveryState.PENDING, reason=reason, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    _update_deliveries(session, batch, state=DeliveryState.PENDING, reason=reason, updated_at=now)
     return "retried"
 
 
@@ -175,15 +187,23 @@ def _hold_for_quota(
     session: Session, batch: DeliveryBatch, answer: SendFailure, now: datetime
 ) -> str:
     """LINE refused the batch for the monthly limit (nothing accepted): hold its messages."""
-    batch.state, batch.last_error = BatchState.ABANDONED, answer.reason
-    session.execute(
-        _deliveries_of(batch)
-        .values(
-            state=DeliveryState.HELD,
-            reason=f"monthly quota reached: {answer.reason}",
-            batch_id=None,
-            updated_at=now,
+    if batch.audience_send_id is not None:
+        # The recipients live on the batch: it waits, whole, for ``service.release_held``.
+        batch.state, batch.last_error = BatchState.HELD, f"monthly quota reached: {answer.reason}"
+        session.execute(
+            update(AudienceSend)
+            .where(AudienceSend.id == batch.audience_send_id)
+            .values(state=AudienceState.HELD, reason=batch.last_error, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
+        return "held"
+    batch.state, batch.last_error = BatchState.ABANDONED, answer.reason
+    _update_deliveries(
+        session,
+        batch,
+        state=DeliveryState.HELD,
+        reason=f"monthly quota reached: {answer.reason}",
+        batch_id=None,
+        updated_at=now,
     )
     return "held"

@@ -21,13 +21,25 @@ from sqlalchemy.orm import Session
 from connectors.line.sending import LineSender
 from core import audit
 from core.clock import utcnow
-from core.db import insert
 from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
-from messaging import guardrails, payloads
-from messaging.models import Delivery, DeliveryContent, DeliveryState
+from messaging import audience, guardrails, payloads
+from messaging.audience import AudienceResult, plan_audience
+from messaging.models import Delivery, DeliveryState
 from messaging.sql import any_of, int_array, is_postgres, text_array
+
+__all__ = [
+    "AudienceResult",
+    "PlanResult",
+    "cancel",
+    "counts_by_state",
+    "plan",
+    "plan_audience",
+    "release_held",
+    "resume_channel",
+    "suppressed_by_reason",
+]
 
 CHUNK = 10_000
 Message = dict[str, Any]
@@ -204,7 +216,7 @@ def _plan_chunk(
         contents.setdefault(digest, body)
         state, reason = _state_for(send, reasons.get(friend_id))
         columns.append(friend_id, idempotency_key_for(friend_id), digest, state, reason)
-    _insert_contents(session, contents, send.now)
+    payloads.store(session, contents, now=send.now)
     inserted = _insert_deliveries(session, send, columns)
     result.duplicates = len(columns.friend_ids) - len(inserted)
     for state, reason in inserted:
@@ -240,16 +252,6 @@ def _state_for(send: _Send, suppressed: str | None) -> tuple[str, str | None]:
     if send.hold_reason is not None:
         return DeliveryState.HELD, send.hold_reason
     return DeliveryState.PENDING, send.quiet_reason
-
-
-def _insert_contents(session: Session, contents: dict[str, list[Message]], now: datetime) -> None:
-    if not contents:
-        return
-    statement = insert(session, DeliveryContent).on_conflict_do_nothing()
-    session.execute(
-        statement,
-        [{"content_hash": h, "payload": body, "created_at": now} for h, body in contents.items()],
-    )
 
 
 def _insert_deliveries(
@@ -327,7 +329,8 @@ _UNNEST_INSERT = text(
 
 
 def cancel(session: Session, *, source: str, reason: str, now: datetime | None = None) -> int:
-    """Cancel a source's deliveries not yet handed to LINE (pending or held)."""
+    """Cancel a source's messages not yet handed to LINE (pending or held); return how many."""
+    now = now or utcnow()
     result = session.execute(
         update(Delivery)
         .where(
@@ -335,16 +338,19 @@ def cancel(session: Session, *, source: str, reason: str, now: datetime | None =
             Delivery.state.in_([DeliveryState.PENDING, DeliveryState.HELD]),
             Delivery.batch_id.is_(None),
         )
-        .values(state=DeliveryState.CANCELLED, reason=reason, updated_at=now or utcnow())
+        .values(state=DeliveryState.CANCELLED, reason=reason, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return (result.rowcount or 0) + audience.cancel(session, source=source, reason=reason, now=now)
 
 
 def release_held(
     session: Session, *, source: str, quota_sender: LineSender, now: datetime | None = None
 ) -> guardrails.QuotaCheck:
-    """Send a held source once the quota allows all of it (all or nothing)."""
+    """Send a held source once the quota allows all of it (all or nothing).
+
+    Held are the source's per-friend deliveries and its audience batches, counted together.
+    """
     now = now or utcnow()
     held = select(Delivery.id).where(
         Delivery.source == source, Delivery.state == DeliveryState.HELD
@@ -353,10 +359,12 @@ def release_held(
     channel_id = session.scalar(
         select(Delivery.channel_id).where(Delivery.source == source).limit(1)
     )
-    if channel_id is None or count == 0:
+    audience_channel, audience_count = audience.held(session, source=source)
+    channel_id = channel_id or audience_channel
+    if channel_id is None or count + audience_count == 0:
         return guardrails.QuotaCheck(needed=0, remaining=None)
     check = guardrails.check_quota(
-        session, sender=quota_sender, channel_id=channel_id, needed=count
+        session, sender=quota_sender, channel_id=channel_id, needed=count + audience_count
     )
     if check.fits:
         session.execute(
@@ -365,6 +373,7 @@ def release_held(
             .values(state=DeliveryState.PENDING, reason=None, next_attempt_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+        audience.release(session, source=source, now=now)
         enqueue_after_commit(session, "messaging.dispatch")
     return check
 
@@ -387,10 +396,24 @@ def resume_channel(
 
 
 def counts_by_state(session: Session, *, source: str) -> dict[str, int]:
-    """How many of a source's deliveries are in each state."""
+    """How many of a source's messages are in each state: deliveries and audience sends."""
     rows = session.execute(
         select(Delivery.state, func.count())
         .where(Delivery.source == source)
         .group_by(Delivery.state)
     )
-    return {state: count for state, count in rows}
+    counts = Counter({state: count for state, count in rows})
+    counts.update(audience.counts_by_state(session, source=source))
+    return dict(counts)
+
+
+def suppressed_by_reason(session: Session, *, source: str) -> dict[str, int]:
+    """Why a source's messages were not sent: friends by reason, deliveries and audiences."""
+    rows = session.execute(
+        select(Delivery.reason, func.count())
+        .where(Delivery.source == source, Delivery.state == DeliveryState.SUPPRESSED)
+        .group_by(Delivery.reason)
+    )
+    reasons = Counter({reason or "": count for reason, count in rows})
+    reasons.update(audience.suppressed_by_reason(session, source=source))
+    return dict(reasons)
