@@ -6,13 +6,14 @@
    registers a shop and a channel, and loads N followed friends with ``COPY`` (not timed);
 2. starts the sandbox LINE platform in a process of its own with the same N users following the
    channel, enforcing its documented multicast limit (200 requests/s per channel), no quota;
-3. **timed**: resolves the segment (``SELECT`` of the followed friends, streamed) and plans it
-   with ``messaging.service.plan`` in committed chunks, while the dispatcher
-   (``messaging.dispatcher.run``, several threads, the in-process rate limiter) claims and sends
-   what is already committed: planning and sending overlap, as they do in production where the
-   first chunk's commit nudges the workers;
+3. **timed**: resolves the segment (a ``Select`` of the followed friends) and plans it, while
+   the dispatcher (``messaging.dispatcher.run``, several threads, the in-process rate limiter)
+   claims and sends what is committed. ``--path audience`` (the default) freezes the segment
+   with ``messaging.service.plan_audience`` in one transaction (one row per 500 friends);
+   ``--path per-friend`` plans one row per friend with ``messaging.service.plan`` in committed
+   chunks, which the dispatcher starts on while later chunks are planned;
 4. checks that the sandbox received exactly one message per friend and that the hub counts
-   N deliveries sent, in ``ceil(N / 500)`` multicast requests;
+   N messages sent, in ``ceil(N / 500)`` multicast requests;
 5. measures a naive loop (one push per friend, sequential) on a sample, and extrapolates;
 6. prints the figures and writes them as JSON to ``bench/results/``.
 
@@ -56,6 +57,18 @@ def user_id(index: int) -> str:
     return f"U{index:032x}"
 
 
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max of ``values`` (seconds), rounded to milliseconds."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+
+    def at(quantile: float) -> float:
+        return ordered[min(len(ordered) - 1, int(len(ordered) * quantile))]
+
+    return {"p50": round(at(0.5), 3), "p99": round(at(0.99), 3), "max": round(ordered[-1], 3)}
+
+
 # The sandbox process
 
 
@@ -76,7 +89,7 @@ def serve_sandbox(port: int, friends: int) -> None:
         channel.friends[uid] = Friendship(following=True, followed_at=now)
     app = create_app(state)
 
-    def stats(full: bool = False) -> dict[str, Any]:
+    def stats(full: bool = False, due: float | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "cpu_seconds": time.process_time(),
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -87,6 +100,8 @@ def serve_sandbox(port: int, friends: int) -> None:
                 per_user = Counter(m.user_id for m in state.received)
                 body["distinct_users"] = len(per_user)
                 body["max_per_user"] = max(per_user.values(), default=0)
+            if due is not None:
+                body["lateness"] = percentiles([m.received_at - due for m in state.received])
         return body
 
     app.add_api_route("/bench/stats", stats, methods=["GET"])
@@ -99,6 +114,8 @@ def serve_sandbox(port: int, friends: int) -> None:
 
 @dataclass
 class Figures:
+    path: str
+    load_average_1m: float
     friends: int
     requests_expected: int
     floor_seconds: float
@@ -163,9 +180,39 @@ def start_sandbox(port: int, friends: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the sandbox did not start")
 
 
-def sandbox_stats(port: int, *, full: bool = False) -> dict[str, Any]:
-    response = httpx.get(f"http://127.0.0.1:{port}/bench/stats", params={"full": full}, timeout=120)
+def sandbox_stats(port: int, *, full: bool = False, due: float | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {"full": full}
+    if due is not None:
+        params["due"] = due
+    response = httpx.get(f"http://127.0.0.1:{port}/bench/stats", params=params, timeout=120)
     return response.json()
+
+
+def segment(channel_pk: int) -> Any:
+    """The segment: the channel's followed friends (what a segment's rule tree compiles to)."""
+    from idlink.models import Friend
+
+    return select(Friend.id).where(Friend.channel_id == channel_pk, Friend.status == "followed")
+
+
+def plan_audience(database: Any, channel_pk: int) -> float:
+    """Resolve the segment and freeze it as one audience send (one transaction); seconds."""
+    from core.tenancy import Channel
+    from messaging import service
+
+    started = time.perf_counter()
+    with database.session_scope() as session:
+        service.plan_audience(
+            session,
+            channel=session.get_one(Channel, channel_pk),
+            audience=segment(channel_pk),
+            messages=MESSAGES,
+            idempotency_key="campaign:bench:1",
+            source="campaign:bench",
+            due_at=datetime.now(UTC),
+            respect_quiet_hours=False,
+        )
+    return time.perf_counter() - started
 
 
 def plan_segment(database: Any, channel_pk: int, chunk: int) -> float:
@@ -177,11 +224,7 @@ def plan_segment(database: Any, channel_pk: int, chunk: int) -> float:
     started = time.perf_counter()
     due = datetime.now(UTC)
     with database.engine.connect().execution_options(stream_results=True) as reader:
-        rows = reader.execute(
-            select(Friend.id)
-            .where(Friend.channel_id == channel_pk, Friend.status == "followed")
-            .order_by(Friend.id)
-        )
+        rows = reader.execute(segment(channel_pk).order_by(Friend.id))
         for partition in rows.scalars().partitions(chunk):
             with database.session_scope() as session:
                 service.plan(
@@ -203,7 +246,7 @@ def dispatch_until_done(
     """Dispatch until planning ended and nothing is pending; return (seconds, requests)."""
     from messaging import dispatcher
     from messaging.limiter import LocalLimiter
-    from messaging.models import Delivery, DeliveryState
+    from messaging.models import BatchState, Delivery, DeliveryBatch, DeliveryState
 
     config = dispatcher.DispatchConfig(api_url=api_url, threads=threads, max_run_seconds=5)
     limiter = LocalLimiter()
@@ -219,6 +262,12 @@ def dispatch_until_done(
                     left = session.scalar(
                         select(func.count()).where(
                             Delivery.state.in_([DeliveryState.PENDING, DeliveryState.SENDING])
+                        )
+                    ) or session.scalar(
+                        select(func.count()).where(
+                            DeliveryBatch.state.in_(
+                                [BatchState.QUEUED, BatchState.SENDING, BatchState.RETRYING]
+                            )
                         )
                     )
                 if not left:
@@ -261,8 +310,7 @@ def attempt_percentiles(database: Any) -> tuple[float, float]:
 def run(args: argparse.Namespace) -> Figures:
     from config import Settings
     from core.tenancy import Shop, create_channel, create_shop
-    from messaging import guardrails
-    from messaging.models import Delivery, DeliveryState
+    from messaging import guardrails, service
     from tsunagu.hub import open_database
     from tsunagu.scratch import empty_database
 
@@ -296,7 +344,10 @@ def run(args: argparse.Namespace) -> Figures:
         planning_seconds: list[float] = []
 
         def planner() -> None:
-            planning_seconds.append(plan_segment(database, channel_pk, args.chunk))
+            if args.path == "audience":
+                planning_seconds.append(plan_audience(database, channel_pk))
+            else:
+                planning_seconds.append(plan_segment(database, channel_pk, args.chunk))
             planning_done.set()
 
         print("planning and sending …", flush=True)
@@ -310,9 +361,7 @@ def run(args: argparse.Namespace) -> Figures:
         planner_thread.join()
         after = sandbox_stats(args.sandbox_port, full=True)
         with database.session_scope() as session:
-            hub_sent = session.scalar(
-                select(func.count()).where(Delivery.state == DeliveryState.SENT)
-            )
+            hub_sent = service.counts_by_state(session, source="campaign:bench").get("sent", 0)
         p50, p99 = attempt_percentiles(database)
         hub_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         naive_rate = naive_loop(api_url, args.naive_sample)
@@ -323,6 +372,8 @@ def run(args: argparse.Namespace) -> Figures:
     expected = math.ceil(args.friends / 500)
     floor = expected / 200
     return Figures(
+        path=args.path,
+        load_average_1m=os.getloadavg()[0],
         friends=args.friends,
         requests_expected=expected,
         floor_seconds=floor,
@@ -363,6 +414,7 @@ def main() -> None:
         ),
     )
     parser.add_argument("--sandbox-port", type=int, default=8791)
+    parser.add_argument("--path", choices=["audience", "per-friend"], default="audience")
     parser.add_argument("--threads", type=int, default=6, help="dispatcher threads")
     parser.add_argument("--chunk", type=int, default=50_000, help="friends per planning commit")
     parser.add_argument("--naive-sample", type=int, default=2000)

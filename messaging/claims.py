@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -25,7 +25,7 @@ from core.db import Database
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
 from messaging import guardrails
-from messaging.audience_claims import AudienceFriends, look_up, recheck
+from messaging.audience_claims import Members, recheck, resolve
 from messaging.limiter import LINE_RATE_LIMITS
 from messaging.models import (
     BatchState,
@@ -34,7 +34,7 @@ from messaging.models import (
     DeliveryContent,
     DeliveryState,
 )
-from messaging.sql import any_of
+from messaging.sql import any_of, int_array, is_postgres, text_array
 
 MULTICAST_MAX = 500
 CHANNEL_ACTIVE = "active"
@@ -77,10 +77,10 @@ def claim(
     """Claim due work in one transaction: batches (retries, audience sends), else deliveries."""
     now = now or utcnow()
     with database.session_scope() as session:
-        batches, friends = _claim_batches(session, config, now)
+        batches, members = _claim_batches(session, config, now)
         if not batches:
             batches = _claim_new(session, config, now)
-        return _jobs(session, batches, friends)
+        return _jobs(session, batches, members)
 
 
 def _lease(config: DispatchConfig, now: datetime) -> datetime:
@@ -89,7 +89,7 @@ def _lease(config: DispatchConfig, now: datetime) -> datetime:
 
 def _claim_batches(
     session: Session, config: DispatchConfig, now: datetime
-) -> tuple[list[DeliveryBatch], AudienceFriends]:
+) -> tuple[list[_Claimed], dict[str, Members]]:
     """Batches due for a try: retries, resent unchanged with their own key, and queued audience
     batches, whose recipients are checked once more before their first try."""
     batches = list(
@@ -106,10 +106,10 @@ def _claim_batches(
             .with_for_update(skip_locked=True, of=DeliveryBatch)
         )
     )
-    friends = look_up(session, [b for b in batches if b.audience_send_id is not None])
+    members = resolve(session, [b for b in batches if b.audience_send_id is not None])
     first_tries = [b for b in batches if b.state == BatchState.QUEUED]
     if first_tries:
-        ready = {b.id for b in recheck(session, first_tries, friends, now=now)}
+        ready = {b.id for b in recheck(session, first_tries, members, now=now)}
         batches = [b for b in batches if b.state != BatchState.QUEUED or b.id in ready]
     for batch in batches:
         batch.state, batch.lease_until, batch.updated_at = (
@@ -126,7 +126,7 @@ def _claim_batches(
             .values(state=DeliveryState.SENDING, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-    return batches, friends
+    return [_Claimed.of(b) for b in batches], members
 
 
 @dataclass(slots=True)
@@ -141,7 +141,7 @@ class _Due:
     friend_status: str
 
 
-def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[DeliveryBatch]:
+def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[_Claimed]:
     """Lock the next due deliveries, in due order, through the partial index of pending rows.
 
     The lock query touches ``deliveries`` alone (no join, no sort): it reads the first rows of
@@ -263,7 +263,7 @@ def _write_outcomes(
 
 def _form_batches(
     session: Session, rows: list[_Due], config: DispatchConfig, now: datetime
-) -> list[DeliveryBatch]:
+) -> list[_Claimed]:
     """Group by (channel, content) into requests of at most 500 distinct friends."""
     groups: dict[tuple[int, str], list[tuple[list[_Due], set[int]]]] = defaultdict(list)
     for row in rows:
@@ -281,52 +281,135 @@ def _form_batches(
             open_batches.append(target)
         target[0].append(row)
         target[1].add(row.friend_id)
-    batches = []
+    batches: list[_Claimed] = []
+    members_of: list[list[int]] = []
     for (channel_id, digest), members_list in groups.items():
         for members, _ in members_list:
-            batch = DeliveryBatch(
-                id=str(uuid.uuid4()),
-                channel_id=channel_id,
-                endpoint="multicast" if len(members) > 1 else "push",
-                content_hash=digest,
-                recipients=len(members),
-                state=BatchState.SENDING,
-                lease_until=_lease(config, now),
-                created_at=now,
-                updated_at=now,
+            batches.append(
+                _Claimed(
+                    id=str(uuid.uuid4()),
+                    channel_id=channel_id,
+                    endpoint="multicast" if len(members) > 1 else "push",
+                    content_hash=digest,
+                    attempts=0,
+                    audience_send_id=None,
+                )
             )
-            session.add(batch)
-            batches.append((batch, [m.id for m in members]))
-    session.flush()
-    for batch, ids in batches:
+            members_of.append([m.id for m in members])
+    if not batches:
+        return []
+    session.execute(
+        insert(DeliveryBatch),
+        [
+            {
+                "id": b.id,
+                "channel_id": b.channel_id,
+                "endpoint": b.endpoint,
+                "content_hash": b.content_hash,
+                "recipients": len(ids),
+                "state": BatchState.SENDING,
+                "attempts": 0,
+                "lease_until": _lease(config, now),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for b, ids in zip(batches, members_of, strict=True)
+        ],
+    )
+    _assign(
+        session, [(i, b.id) for b, ids in zip(batches, members_of, strict=True) for i in ids], now
+    )
+    return batches
+
+
+def _assign(session: Session, pairs: list[tuple[int, str]], now: datetime) -> None:
+    """Mark claimed deliveries ``sending`` in their batch: one statement on PostgreSQL."""
+    if is_postgres(session):
         session.execute(
-            update(Delivery)
-            .where(any_of(session, Delivery.id, ids))
-            .values(state=DeliveryState.SENDING, batch_id=batch.id, updated_at=now)
-            .execution_options(synchronize_session=False)
+            _ASSIGN,
+            {
+                "ids": int_array(d for d, _ in pairs),
+                "batches": text_array(b for _, b in pairs),
+                "now": now,
+            },
         )
-    return [batch for batch, _ in batches]
+        return
+    session.execute(
+        update(Delivery),
+        [
+            {"id": d, "batch_id": b, "state": DeliveryState.SENDING, "updated_at": now}
+            for d, b in pairs
+        ],
+    )
+
+
+_ASSIGN = text(
+    """
+    UPDATE deliveries AS d SET state = 'sending', batch_id = v.batch_id, updated_at = :now
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:batches AS text[])) AS v(id, batch_id)
+    WHERE d.id = v.id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """What sending needs of a claimed batch (new ones are inserted without ORM objects)."""
+
+    id: str
+    channel_id: int
+    endpoint: str
+    content_hash: str
+    attempts: int
+    audience_send_id: int | None
+
+    @classmethod
+    def of(cls, batch: DeliveryBatch) -> _Claimed:
+        return cls(
+            id=batch.id,
+            channel_id=batch.channel_id,
+            endpoint=batch.endpoint,
+            content_hash=batch.content_hash,
+            attempts=batch.attempts,
+            audience_send_id=batch.audience_send_id,
+        )
 
 
 _contents: dict[str, list[dict[str, Any]]] = {}
 _contents_lock = threading.Lock()
 
 
-def _payload(session: Session, content_hash: str) -> list[dict[str, Any]]:
-    """A content's messages; contents never change, so each is read once per process."""
+def _payloads(session: Session, hashes: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """The contents' messages; contents never change, so shared ones are read once per process.
+
+    Personalised contents (one per push) are read in one query per claim and not kept.
+    """
     with _contents_lock:
-        cached = _contents.get(content_hash)
-    if cached is None:
-        cached = session.get_one(DeliveryContent, content_hash).payload
-        with _contents_lock:
-            if len(_contents) > 10_000:
-                _contents.clear()
-            _contents[content_hash] = cached
-    return cached
+        found = {h: _contents[h] for h in hashes if h in _contents}
+    missing = hashes.difference(found)
+    if missing:
+        rows = dict(
+            session.execute(
+                select(DeliveryContent.content_hash, DeliveryContent.payload).where(
+                    DeliveryContent.content_hash.in_(missing)
+                )
+            ).all()
+        )
+        found.update(rows)
+        if len(rows) <= _SHARED_CONTENTS_PER_CLAIM:
+            with _contents_lock:
+                if len(_contents) > 10_000:
+                    _contents.clear()
+                _contents.update(rows)
+    return found
+
+
+# A claim with a few contents is a campaign or a multicast; with many, personalised pushes.
+_SHARED_CONTENTS_PER_CLAIM = 16
 
 
 def _jobs(
-    session: Session, batches: Iterable[DeliveryBatch], friends: AudienceFriends
+    session: Session, batches: Iterable[_Claimed], members: dict[str, Members]
 ) -> list[BatchJob]:
     batches = list(batches)
     if not batches:
@@ -343,13 +426,14 @@ def _jobs(
             recipients[batch_id].append(user_id)
     for batch in batches:
         if batch.audience_send_id is not None:
-            recipients[batch.id] = friends.recipients(batch)
+            recipients[batch.id] = members[batch.id].user_ids
     channels = {
         c.id: c
         for c in session.scalars(
             select(Channel).where(Channel.id.in_({b.channel_id for b in batches}))
         )
     }
+    payloads = _payloads(session, {b.content_hash for b in batches})
     return [
         BatchJob(
             batch_id=b.id,
@@ -358,7 +442,7 @@ def _jobs(
             access_token=channels[b.channel_id].access_token,
             endpoint=b.endpoint,
             user_ids=tuple(recipients[b.id]),
-            messages=_payload(session, b.content_hash),
+            messages=payloads[b.content_hash],
             attempts=b.attempts,
         )
         for b in batches

@@ -154,7 +154,8 @@ class DeliveryBatch(Base):
     # Set on the batches of an audience send: the friends it goes to, and why some of the frozen
     # audience were dropped just before the first try ({reason: count}).
     audience_send_id: Mapped[int | None] = mapped_column(ForeignKey("audience_sends.id"))
-    friend_ids: Mapped[list[int] | None] = mapped_column(FriendIds)
+    # Deferred: loaded only where needed (claims resolve it in SQL on PostgreSQL).
+    friend_ids: Mapped[list[int] | None] = mapped_column(FriendIds, deferred=True)
     dropped: Mapped[dict[str, int] | None] = mapped_column(JSON)
     sent_at: Mapped[datetime | None]
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.line.sending import Accepted, FailureKind, SendFailure
@@ -34,7 +36,19 @@ from messaging.models import (
 log = logging.getLogger(__name__)
 
 CHANNEL_PAUSED = "paused"
+DUPLICATE_REASON = "already accepted under this retry key"
+SENT = BatchState.SENT
 _random = secrets.SystemRandom()
+
+
+@dataclass(frozen=True, slots=True)
+class Try:
+    """One HTTP try of a batch and LINE's answer, to be recorded."""
+
+    job: BatchJob
+    answer: Accepted | SendFailure
+    started_at: datetime
+    duration_ms: int
 
 
 def record(
@@ -48,27 +62,67 @@ def record(
     now: datetime | None = None,
 ) -> str:
     """Store one HTTP try and apply its outcome to the batch and its deliveries."""
-    now = now or utcnow()
-    attempt = DeliveryAttempt(
-        batch_id=job.batch_id,
-        retry_key=job.batch_id,
-        endpoint=job.endpoint,
-        status_code=answer.status,
-        request_id=answer.request_id,
-        outcome="accepted" if isinstance(answer, Accepted) else str(answer.kind),
-        error=None if isinstance(answer, Accepted) else answer.reason,
-        duration_ms=duration_ms,
-        started_at=started_at,
+    (outcome,) = record_all(
+        session, [Try(job, answer, started_at, duration_ms)], config=config, now=now
     )
-    session.add(attempt)
-    batch = session.get_one(DeliveryBatch, job.batch_id, with_for_update=True)
-    batch.attempts += 1
-    batch.updated_at = now
-    if batch.state == BatchState.SENT:
-        # Another worker took over this batch after its lease and already recorded it sent.
-        return "sent"
-    if isinstance(answer, Accepted):
-        return _sent(session, batch, answer, now)
+    return outcome
+
+
+def record_all(
+    session: Session, tries: Sequence[Try], *, config: DispatchConfig, now: datetime | None = None
+) -> list[str]:
+    """Store several HTTP tries (of different batches) and apply their outcomes, in bulk."""
+    now = now or utcnow()
+    session.execute(
+        insert(DeliveryAttempt),
+        [
+            {
+                "batch_id": t.job.batch_id,
+                "retry_key": t.job.batch_id,
+                "endpoint": t.job.endpoint,
+                "status_code": t.answer.status,
+                "request_id": t.answer.request_id,
+                "outcome": "accepted" if isinstance(t.answer, Accepted) else str(t.answer.kind),
+                "error": None if isinstance(t.answer, Accepted) else t.answer.reason,
+                "duration_ms": t.duration_ms,
+                "started_at": t.started_at,
+            }
+            for t in tries
+        ],
+    )
+    batches = {
+        b.id: b
+        for b in session.scalars(
+            select(DeliveryBatch)
+            .where(DeliveryBatch.id.in_([t.job.batch_id for t in tries]))
+            .with_for_update()
+        )
+    }
+    outcomes = []
+    accepted: list[tuple[DeliveryBatch, Accepted]] = []
+    for t in tries:
+        batch = batches[t.job.batch_id]
+        batch.attempts += 1
+        batch.updated_at = now
+        if batch.state == BatchState.SENT:
+            # Another worker took over this batch after its lease and already recorded it sent.
+            outcomes.append("sent")
+        elif isinstance(t.answer, Accepted):
+            accepted.append((batch, t.answer))
+            outcomes.append("sent")
+        else:
+            outcomes.append(_not_accepted(session, batch, t.answer, config, now))
+    _sent(session, accepted, now)
+    return outcomes
+
+
+def _not_accepted(
+    session: Session,
+    batch: DeliveryBatch,
+    answer: SendFailure,
+    config: DispatchConfig,
+    now: datetime,
+) -> str:
     if answer.kind == FailureKind.CHANNEL:
         return _pause_channel(session, batch, answer, now)
     if answer.kind == FailureKind.QUOTA:
@@ -96,20 +150,43 @@ def _update_deliveries(session: Session, batch: DeliveryBatch, **values: Any) ->
     )
 
 
-def _sent(session: Session, batch: DeliveryBatch, answer: Accepted, now: datetime) -> str:
-    batch.state, batch.request_id, batch.last_error = BatchState.SENT, answer.request_id, None
-    batch.sent_at = now
-    _update_deliveries(
-        session,
-        batch,
-        state=DeliveryState.SENT,
-        reason="already accepted under this retry key" if answer.duplicate else None,
-        request_id=answer.request_id,
-        sent_at=now,
-        attempts=batch.attempts,
-        updated_at=now,
+# The per-friend rows of accepted batches, one execution per batch in a single round trip.
+_DELIVERIES_SENT = (
+    update(Delivery.__table__)
+    .where(
+        Delivery.batch_id == bindparam("sent_batch"),
+        or_(Delivery.state == DeliveryState.SENDING, Delivery.state == DeliveryState.PENDING),
     )
-    return "sent"
+    .values(
+        state=DeliveryState.SENT,
+        reason=bindparam("sent_reason"),
+        request_id=bindparam("sent_request_id"),
+        sent_at=bindparam("sent_now"),
+        attempts=bindparam("sent_attempts"),
+        updated_at=bindparam("sent_now"),
+    )
+)
+
+
+def _sent(
+    session: Session, accepted: Sequence[tuple[DeliveryBatch, Accepted]], now: datetime
+) -> None:
+    rows = []
+    for batch, answer in accepted:
+        batch.state, batch.request_id, batch.last_error = SENT, answer.request_id, None
+        batch.sent_at = now
+        if batch.audience_send_id is None:
+            rows.append(
+                {
+                    "sent_batch": batch.id,
+                    "sent_reason": DUPLICATE_REASON if answer.duplicate else None,
+                    "sent_request_id": answer.request_id,
+                    "sent_now": now,
+                    "sent_attempts": batch.attempts,
+                }
+            )
+    if rows:
+        session.connection().execute(_DELIVERIES_SENT, rows)
 
 
 def backoff_seconds(attempts: int, config: DispatchConfig) -> float:
