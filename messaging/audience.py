@@ -33,6 +33,7 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    text,
     union_all,
     update,
 )
@@ -59,6 +60,7 @@ from messaging.models import (
 from messaging.sql import is_postgres
 
 MULTICAST_MAX = 500
+FREEZE_WORK_MEM = "128MB"
 Message = dict[str, Any]
 
 
@@ -209,6 +211,9 @@ def _freeze_in_server(
     session: Session, freeze: _Freeze, audience: Select[Any]
 ) -> tuple[int, int, Counter[str]]:
     """One statement: classify the audience, insert the batches, count who was left out."""
+    # A million-friend audience is hashed and sorted twice: in memory, not in temporary files.
+    # SET LOCAL ends with the caller's transaction.
+    session.execute(text(f"SET LOCAL work_mem = '{FREEZE_WORK_MEM}'"))
     recent = _recent_sends(freeze) if freeze.policy.capped else None
     reason = case(*_reason_whens(freeze.policy, recent), else_=null())
     source = Friend.__table__

@@ -47,6 +47,8 @@ class DispatchConfig:
 
     api_url: str
     claim_size: int = 2000
+    # Batches already formed (retries, audience sends) taken per claim: 8 × 500 friends.
+    batches_per_claim: int = 8
     lease_seconds: float = 30.0
     max_attempts: int = 10
     backoff_base_seconds: float = 0.5
@@ -102,7 +104,7 @@ def _claim_batches(
                 Channel.status == CHANNEL_ACTIVE,
             )
             .order_by(DeliveryBatch.next_attempt_at)
-            .limit(max(1, config.claim_size // MULTICAST_MAX))
+            .limit(config.batches_per_claim)
             .with_for_update(skip_locked=True, of=DeliveryBatch)
         )
     )
