@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
-from idlink.models import Friend, FriendStatus
-from messaging import guardrails
+from idlink.models import Friend
 from messaging.audience_claims import Members, recheck, resolve
+from messaging.claim_checks import Due, apply_guardrails
 from messaging.limiter import LINE_RATE_LIMITS
 from messaging.models import (
     BatchState,
@@ -47,7 +47,7 @@ class DispatchConfig:
 
     api_url: str
     claim_size: int = 2000
-    # Batches already formed (retries, audience sends) taken per claim: 8 × 500 friends.
+    # Batches already formed (retries, audience sends) taken per claim: 8 of up to 500 friends.
     batches_per_claim: int = 8
     lease_seconds: float = 30.0
     max_attempts: int = 10
@@ -131,18 +131,6 @@ def _claim_batches(
     return [_Claimed.of(b) for b in batches], members
 
 
-@dataclass(slots=True)
-class _Due:
-    id: int
-    shop_id: int
-    channel_id: int
-    friend_id: int
-    source: str
-    content_hash: str
-    respect_quiet_hours: bool
-    friend_status: str
-
-
 def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[_Claimed]:
     """Lock the next due deliveries, in due order, through the partial index of pending rows.
 
@@ -179,95 +167,16 @@ def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[
             )
         ).all()
     )
-    rows = [_Due(*row, friend_status=statuses.get(row.friend_id, "")) for row in locked]
-    sendable = _apply_guardrails(session, rows, now)
+    rows = [Due(*row, friend_status=statuses.get(row.friend_id, "")) for row in locked]
+    sendable = apply_guardrails(session, rows, now)
     return _form_batches(session, sendable, config, now)
 
 
-def _apply_guardrails(session: Session, rows: list[_Due], now: datetime) -> list[_Due]:
-    """Suppress or defer what may no longer be sent now; return the rest."""
-    outcome: dict[int, tuple[str, str | None, datetime | None]] = {}
-    for row in rows:
-        if row.friend_status != FriendStatus.FOLLOWED:
-            outcome[row.id] = (DeliveryState.SUPPRESSED, guardrails.BLOCKED_REASON, None)
-    alive = [r for r in rows if r.id not in outcome]
-    opted_out = guardrails.opted_out(session, {r.friend_id for r in alive})
-    for row in alive:
-        if row.friend_id in opted_out:
-            outcome[row.id] = (DeliveryState.SUPPRESSED, guardrails.OPTED_OUT_REASON, None)
-    alive = [r for r in alive if r.id not in outcome]
-    outcome.update(_policy_outcomes(session, alive, now))
-    _write_outcomes(session, outcome, now)
-    return [r for r in rows if r.id not in outcome]
-
-
-def _policy_outcomes(
-    session: Session, rows: list[_Due], now: datetime
-) -> dict[int, tuple[str, str | None, datetime | None]]:
-    """Quiet hours (defer to their end) and frequency caps (suppress), per source's policy."""
-    outcome: dict[int, tuple[str, str | None, datetime | None]] = {}
-    timezones = dict(
-        session.execute(
-            select(Channel.id, Channel.timezone).where(Channel.id.in_({r.channel_id for r in rows}))
-        ).all()
-    )
-    by_policy: dict[tuple[int, str], list[_Due]] = defaultdict(list)
-    for row in rows:
-        by_policy[(row.shop_id, row.source)].append(row)
-    books: dict[int, guardrails.PolicyBook] = {}
-    for (shop_id, source), group in by_policy.items():
-        book = books.get(shop_id) or books.setdefault(
-            shop_id, guardrails.PolicyBook(session, shop_id)
-        )
-        policy = book.for_source(source)
-        counted: dict[int, int] = defaultdict(int)
-        capped = guardrails.over_caps(session, {r.friend_id for r in group}, policy, now=now)
-        for row in group:
-            timezone = timezones[row.channel_id]
-            resume_at = (
-                guardrails.quiet_hours_end(now, policy, timezone)
-                if row.respect_quiet_hours
-                else None
-            )
-            if resume_at is not None:
-                reason = guardrails.quiet_reason(resume_at, timezone)
-                outcome[row.id] = (DeliveryState.PENDING, reason, resume_at)
-            elif row.friend_id in capped or _over_within_claim(policy, counted, row.friend_id):
-                reason = capped.get(row.friend_id) or "frequency cap reached"
-                outcome[row.id] = (DeliveryState.SUPPRESSED, reason, None)
-            counted[row.friend_id] += 1
-    return outcome
-
-
-def _over_within_claim(policy: guardrails.Policy, counted: dict[int, int], friend_id: int) -> bool:
-    """Several deliveries of one friend in a single claim count against the caps together."""
-    limits = [c for c in (policy.per_day, policy.per_week) if c is not None]
-    return bool(limits) and counted[friend_id] >= min(limits)
-
-
-def _write_outcomes(
-    session: Session, outcome: dict[int, tuple[str, str | None, datetime | None]], now: datetime
-) -> None:
-    grouped: dict[tuple[str, str | None, datetime | None], list[int]] = defaultdict(list)
-    for delivery_id, result in outcome.items():
-        grouped[result].append(delivery_id)
-    for (state, reason, next_at), ids in grouped.items():
-        values: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
-        if next_at is not None:
-            values["next_attempt_at"] = next_at
-        session.execute(
-            update(Delivery)
-            .where(any_of(session, Delivery.id, ids))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-
-
 def _form_batches(
-    session: Session, rows: list[_Due], config: DispatchConfig, now: datetime
+    session: Session, rows: list[Due], config: DispatchConfig, now: datetime
 ) -> list[_Claimed]:
     """Group by (channel, content) into requests of at most 500 distinct friends."""
-    groups: dict[tuple[int, str], list[tuple[list[_Due], set[int]]]] = defaultdict(list)
+    groups: dict[tuple[int, str], list[tuple[list[Due], set[int]]]] = defaultdict(list)
     for row in rows:
         open_batches = groups[(row.channel_id, row.content_hash)]
         target = next(

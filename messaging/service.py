@@ -14,8 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from connectors.line.sending import LineSender
@@ -24,10 +23,10 @@ from core.clock import utcnow
 from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
-from messaging import audience, guardrails, payloads
+from messaging import audience, delivery_rows, guardrails, payloads
 from messaging.audience import AudienceResult, plan_audience
 from messaging.models import Delivery, DeliveryState
-from messaging.sql import any_of, int_array, is_postgres, text_array
+from messaging.sql import any_of
 
 __all__ = [
     "AudienceResult",
@@ -171,24 +170,6 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[start : start + size]
 
 
-@dataclass(slots=True)
-class _Columns:
-    """A chunk's new rows, column by column (what varies per row; the rest is in ``_Send``)."""
-
-    friend_ids: list[int] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-    hashes: list[str] = field(default_factory=list)
-    states: list[str] = field(default_factory=list)
-    reasons: list[str | None] = field(default_factory=list)
-
-    def append(self, friend_id: int, key: str, digest: str, state: str, reason: str | None) -> None:
-        self.friend_ids.append(friend_id)
-        self.keys.append(key)
-        self.hashes.append(digest)
-        self.states.append(state)
-        self.reasons.append(reason)
-
-
 def _plan_chunk(
     session: Session,
     send: _Send,
@@ -207,7 +188,7 @@ def _plan_chunk(
     )
     result.not_friends = len(friend_ids) - len(statuses)
     reasons = _suppression_reasons(session, send, statuses)
-    columns = _Columns()
+    columns = delivery_rows.Columns()
     contents: dict[str, list[Message]] = {}
     for friend_id in friend_ids:
         if friend_id not in statuses:
@@ -217,7 +198,19 @@ def _plan_chunk(
         state, reason = _state_for(send, reasons.get(friend_id))
         columns.append(friend_id, idempotency_key_for(friend_id), digest, state, reason)
     payloads.store(session, contents, now=send.now)
-    inserted = _insert_deliveries(session, send, columns)
+    inserted = delivery_rows.insert_new(
+        session,
+        columns,
+        shared={
+            "shop_id": send.channel.shop_id,
+            "channel_id": send.channel.id,
+            "source": send.source,
+            "due_at": send.due_at,
+            "next_attempt_at": send.next_attempt_at,
+            "respect_quiet_hours": send.respect_quiet_hours,
+        },
+        now=send.now,
+    )
     result.duplicates = len(columns.friend_ids) - len(inserted)
     for state, reason in inserted:
         if state == DeliveryState.SUPPRESSED:
@@ -252,80 +245,6 @@ def _state_for(send: _Send, suppressed: str | None) -> tuple[str, str | None]:
     if send.hold_reason is not None:
         return DeliveryState.HELD, send.hold_reason
     return DeliveryState.PENDING, send.quiet_reason
-
-
-def _insert_deliveries(
-    session: Session, send: _Send, columns: _Columns
-) -> list[tuple[str, str | None]]:
-    """Insert new rows, skipping existing idempotency keys; return (state, reason) of each new."""
-    if not columns.friend_ids:
-        return []
-    shared = {
-        "shop_id": send.channel.shop_id,
-        "channel_id": send.channel.id,
-        "source": send.source,
-        "due_at": send.due_at,
-        "next_attempt_at": send.next_attempt_at,
-        "respect_quiet_hours": send.respect_quiet_hours,
-    }
-    if is_postgres(session):
-        params = {
-            **shared,
-            "now": send.now,
-            "friend_ids": int_array(columns.friend_ids),
-            "keys": text_array(columns.keys),
-            "hashes": text_array(columns.hashes),
-            "states": text_array(columns.states),
-            "reasons": text_array(columns.reasons),
-        }
-        return [(state, reason) for state, reason in session.execute(_UNNEST_INSERT, params)]
-    rows = [
-        {
-            **shared,
-            "friend_id": friend_id,
-            "idempotency_key": key,
-            "content_hash": digest,
-            "state": state,
-            "reason": reason,
-            "attempts": 0,
-            "created_at": send.now,
-            "updated_at": send.now,
-        }
-        for friend_id, key, digest, state, reason in zip(
-            columns.friend_ids,
-            columns.keys,
-            columns.hashes,
-            columns.states,
-            columns.reasons,
-            strict=True,
-        )
-    ]
-    statement = (
-        sqlite_insert(Delivery)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(Delivery.state, Delivery.reason)
-    )
-    return [(state, reason) for state, reason in session.execute(statement, rows)]
-
-
-# One statement per chunk on PostgreSQL, the per-row values as array literals: no per-row SQL
-# to build or parse, and the server unpacks the arrays itself.
-_UNNEST_INSERT = text(
-    """
-    INSERT INTO deliveries (
-        shop_id, channel_id, friend_id, idempotency_key, source, content_hash, state, reason,
-        due_at, next_attempt_at, respect_quiet_hours, attempts, created_at, updated_at
-    )
-    SELECT :shop_id, :channel_id, f, k, :source, h, s, r,
-           :due_at, :next_attempt_at, :respect_quiet_hours, 0, :now, :now
-    FROM unnest(
-        CAST(:friend_ids AS bigint[]), CAST(:keys AS text[]), CAST(:hashes AS text[]),
-        CAST(:states AS text[]), CAST(:reasons AS text[])
-    ) AS t(f, k, h, s, r)
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING state, reason
-    """
-)
 
 
 def cancel(session: Session, *, source: str, reason: str, now: datetime | None = None) -> int:
