@@ -36,7 +36,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,8 @@ class Figures:
     naive_sample: int
     naive_pushes_per_second: float
     naive_extrapolated_seconds: float
+    caps_over_caps_2000_friends_ms: float
+    caps_freeze_again_seconds: float
 
 
 def load_friends(database: Any, *, shop_id: int, channel_pk: int, friends: int) -> None:
@@ -294,6 +296,53 @@ def naive_loop(api_url: str, sample: int) -> float:
     return sample / elapsed
 
 
+def sending_window(database: Any) -> float:
+    """Seconds from the first request's start to the last answer (every HTTP try counted)."""
+    from messaging.models import DeliveryAttempt
+
+    with database.session_scope() as session:
+        rows = session.execute(select(DeliveryAttempt.started_at, DeliveryAttempt.duration_ms))
+        spans = [(start, start + timedelta(milliseconds=ms)) for start, ms in rows]
+    if not spans:
+        return 0.0
+    return (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds()
+
+
+def cap_costs(database: Any, shop_id: int, channel_pk: int) -> tuple[float, float]:
+    """What frequency caps cost once a whole audience was sent this week (not timed above).
+
+    Returns the milliseconds of ``guardrails.over_caps`` for 2,000 friends (one per-friend
+    claim's worth) and the seconds to freeze the same audience again with a weekly cap, which
+    counts every friend's membership in the sent batches; that second send is then cancelled.
+    """
+    from core.tenancy import Channel
+    from messaging import guardrails, service
+
+    with database.session_scope() as session:
+        guardrails.set_policy(session, shop_id=shop_id, quiet_hours=None, per_week=5)
+    with database.session_scope() as session:
+        policy = guardrails.PolicyBook(session, shop_id).for_source("campaign:bench")
+        sample = list(session.scalars(segment(channel_pk).limit(2000)))
+        started = time.perf_counter()
+        guardrails.over_caps(session, sample, policy, now=datetime.now(UTC))
+        over_caps_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    with database.session_scope() as session:
+        service.plan_audience(
+            session,
+            channel=session.get_one(Channel, channel_pk),
+            audience=segment(channel_pk),
+            messages=MESSAGES,
+            idempotency_key="campaign:bench:capped",
+            source="campaign:bench-capped",
+            due_at=datetime.now(UTC) + timedelta(days=1),
+            respect_quiet_hours=False,
+        )
+        freeze_seconds = time.perf_counter() - started
+        service.cancel(session, source="campaign:bench-capped", reason="benchmark only")
+    return over_caps_ms, freeze_seconds
+
+
 def attempt_percentiles(database: Any) -> tuple[float, float]:
     from messaging.models import DeliveryAttempt
 
@@ -354,15 +403,15 @@ def run(args: argparse.Namespace) -> Figures:
         started = time.perf_counter()
         planner_thread = threading.Thread(target=planner, name="planner")
         planner_thread.start()
-        sending_seconds, requests = dispatch_until_done(
-            database, api_url, args.threads, planning_done
-        )
+        _, requests = dispatch_until_done(database, api_url, args.threads, planning_done)
         end_to_end = time.perf_counter() - started
         planner_thread.join()
         after = sandbox_stats(args.sandbox_port, full=True)
         with database.session_scope() as session:
             hub_sent = service.counts_by_state(session, source="campaign:bench").get("sent", 0)
         p50, p99 = attempt_percentiles(database)
+        sending_seconds = sending_window(database)
+        caps = cap_costs(database, shop_id, channel_pk) if args.path == "audience" else (0, 0)
         hub_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         naive_rate = naive_loop(api_url, args.naive_sample)
     finally:
@@ -396,6 +445,8 @@ def run(args: argparse.Namespace) -> Figures:
         naive_sample=args.naive_sample,
         naive_pushes_per_second=round(naive_rate, 1),
         naive_extrapolated_seconds=round(args.friends / naive_rate, 1),
+        caps_over_caps_2000_friends_ms=round(caps[0], 1),
+        caps_freeze_again_seconds=round(caps[1], 2),
     )
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Integer,
     Select,
     String,
@@ -26,9 +27,10 @@ from sqlalchemy import (
     null,
     select,
     text,
+    true,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -72,17 +74,30 @@ def _freeze_in_server(
         .where(Friend.channel_id == freeze.channel.id, Friend.id.in_(audience))
         .cte("classified")
     )
-    numbered = (
+    # The audience in friend-id order as one array, cut into slices of 500: one sort, and each
+    # slice is a copy of contiguous elements (no per-friend grouping).
+    members = (
         select(
-            classified.c.friend_id,
-            ((func.row_number().over(order_by=classified.c.friend_id) - 1) // MULTICAST_MAX).label(
-                "n"
-            ),
+            cast(
+                func.array_agg(aggregate_order_by(classified.c.friend_id, classified.c.friend_id)),
+                ARRAY(BigInteger),
+            ).label("ids")
         )
         .where(classified.c.reason.is_(None))
-        .subquery("numbered")
+        .cte("members")
     )
-    size = func.count()
+    chunk = (
+        func.generate_series(0, func.cardinality(members.c.ids) - 1, MULTICAST_MAX)
+        .table_valued("n")
+        .render_derived("chunk")
+    )
+    first = chunk.c.n + 1
+    slices = (
+        select(members.c.ids[first : first + MULTICAST_MAX - 1].label("friend_ids"))
+        .select_from(members.join(chunk, true()))
+        .subquery("slices")
+    )
+    size = func.cardinality(slices.c.friend_ids)
     batch_rows = select(
         cast(func.gen_random_uuid(), String),
         literal(freeze.channel.id),
@@ -93,10 +108,10 @@ def _freeze_in_server(
         literal(0),
         literal(freeze.next_attempt_at, DeliveryBatch.next_attempt_at.type),
         literal(freeze.send_id),
-        func.array_agg(aggregate_order_by(numbered.c.friend_id, numbered.c.friend_id)),
+        slices.c.friend_ids,
         literal(freeze.now, DeliveryBatch.created_at.type),
         literal(freeze.now, DeliveryBatch.updated_at.type),
-    ).group_by(numbered.c.n)
+    )
     columns = [
         "id",
         "channel_id",
