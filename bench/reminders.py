@@ -121,7 +121,7 @@ def dispatch_until_sent(
     from messaging import dispatcher, service
     from messaging.limiter import LocalLimiter
 
-    config = dispatcher.DispatchConfig(api_url=api_url, threads=threads, max_run_seconds=5)
+    config = dispatcher.DispatchConfig(api_url=api_url, threads=threads, max_run_seconds=600)
     limiter = LocalLimiter()
     senders = dispatcher.SenderPool(api_url, config.request_timeout_seconds)
     deadline = time.monotonic() + timeout
