@@ -60,7 +60,7 @@ def _freeze_in_server(
     session: Session, freeze: Freeze, audience: Select[Any]
 ) -> tuple[int, int, Counter[str]]:
     """One statement: classify the audience, insert the batches, count who was left out."""
-    # A million-friend audience is hashed and sorted twice: in memory, not in temporary files.
+    # A million-friend audience is hashed and sorted: in memory, not in temporary files.
     # SET LOCAL ends with the caller's transaction.
     session.execute(text(f"SET LOCAL work_mem = '{FREEZE_WORK_MEM}'"))
     recent = _recent_sends(freeze) if freeze.policy.capped else None

@@ -111,8 +111,9 @@ def _claim_batches(
     members = resolve(session, [b for b in batches if b.audience_send_id is not None])
     first_tries = [b for b in batches if b.state == BatchState.QUEUED]
     if first_tries:
-        ready = {b.id for b in recheck(session, first_tries, members, now=now)}
-        batches = [b for b in batches if b.state != BatchState.QUEUED or b.id in ready]
+        held_back = {b.id for b in first_tries}
+        held_back -= {b.id for b in recheck(session, first_tries, members, now=now)}
+        batches = [b for b in batches if b.id not in held_back]
     for batch in batches:
         batch.state, batch.lease_until, batch.updated_at = (
             BatchState.SENDING,

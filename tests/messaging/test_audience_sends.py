@@ -133,6 +133,23 @@ def test_a_friend_who_blocks_or_opts_out_after_the_freeze_is_dropped_before_send
     assert exactly_once(line_sandbox, channel, [friends[f] for f in others])
 
 
+def test_a_batch_whose_friends_all_left_after_the_freeze_is_cancelled_unsent(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    later = utcnow() + timedelta(hours=1)
+    plan_audience(db, channel, due_at=later, now=later)
+    for friend_id in friends:
+        block(db, friend_id)
+    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
+
+    assert dispatcher.claim(db, config=config, now=later) == []
+
+    (batch,) = batches(db)
+    assert (batch.state, batch.recipients, batch.dropped) == ("cancelled", 0, {BLOCKED: 4})
+    assert states(db) == {SUPPRESSED: 4}
+    assert attempts(db) == []
+
+
 def test_a_batch_resent_after_its_worker_lost_the_lease_is_answered_409_and_counted_once(
     db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
 ) -> None:
