@@ -6,13 +6,14 @@
    registers a shop and a channel, and loads N followed friends with ``COPY`` (not timed);
 2. starts the sandbox LINE platform in a process of its own with the same N users following the
    channel, enforcing its documented multicast limit (200 requests/s per channel), no quota;
-3. **timed**: resolves the segment (``SELECT`` of the followed friends, streamed) and plans it
-   with ``messaging.service.plan`` in committed chunks, while the dispatcher
-   (``messaging.dispatcher.run``, several threads, the in-process rate limiter) claims and sends
-   what is already committed: planning and sending overlap, as they do in production where the
-   first chunk's commit nudges the workers;
+3. **timed**: resolves the segment (a ``Select`` of the followed friends) and plans it, while
+   the dispatcher (``messaging.dispatcher.run``, several threads, the in-process rate limiter)
+   claims and sends what is committed. ``--path audience`` (the default) freezes the segment
+   with ``messaging.service.plan_audience`` in one transaction (one row per 500 friends);
+   ``--path per-friend`` plans one row per friend with ``messaging.service.plan`` in committed
+   chunks, which the dispatcher starts on while later chunks are planned;
 4. checks that the sandbox received exactly one message per friend and that the hub counts
-   N deliveries sent, in ``ceil(N / 500)`` multicast requests;
+   N messages sent, in ``ceil(N / 500)`` multicast requests;
 5. measures a naive loop (one push per friend, sequential) on a sample, and extrapolates;
 6. prints the figures and writes them as JSON to ``bench/results/``.
 
@@ -24,6 +25,7 @@ up (one uvicorn process, one core at most).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -35,7 +37,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,18 @@ SECRET_KEY = "bench-fanout-secret-key"
 def user_id(index: int) -> str:
     """The LINE user id of the n-th benchmark friend (U + 32 hex, deterministic)."""
     return f"U{index:032x}"
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max of ``values`` (seconds), rounded to milliseconds."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+
+    def at(quantile: float) -> float:
+        return ordered[min(len(ordered) - 1, int(len(ordered) * quantile))]
+
+    return {"p50": round(at(0.5), 3), "p99": round(at(0.99), 3), "max": round(ordered[-1], 3)}
 
 
 # The sandbox process
@@ -76,7 +90,7 @@ def serve_sandbox(port: int, friends: int) -> None:
         channel.friends[uid] = Friendship(following=True, followed_at=now)
     app = create_app(state)
 
-    def stats(full: bool = False) -> dict[str, Any]:
+    def stats(full: bool = False, due: float | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "cpu_seconds": time.process_time(),
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -87,9 +101,16 @@ def serve_sandbox(port: int, friends: int) -> None:
                 per_user = Counter(m.user_id for m in state.received)
                 body["distinct_users"] = len(per_user)
                 body["max_per_user"] = max(per_user.values(), default=0)
+            if due is not None:
+                body["lateness"] = percentiles([m.received_at - due for m in state.received])
         return body
 
     app.add_api_route("/bench/stats", stats, methods=["GET"])
+    # The sandbox's state only grows (a million users, then a million received messages, none
+    # in a reference cycle): full collections of it paused the emulator ~0.5 s each mid-send.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     print("sandbox ready", flush=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -99,6 +120,8 @@ def serve_sandbox(port: int, friends: int) -> None:
 
 @dataclass
 class Figures:
+    path: str
+    load_average_1m: float
     friends: int
     requests_expected: int
     floor_seconds: float
@@ -119,6 +142,8 @@ class Figures:
     naive_sample: int
     naive_pushes_per_second: float
     naive_extrapolated_seconds: float
+    caps_over_caps_2000_friends_ms: float
+    caps_freeze_again_seconds: float
 
 
 def load_friends(database: Any, *, shop_id: int, channel_pk: int, friends: int) -> None:
@@ -163,9 +188,39 @@ def start_sandbox(port: int, friends: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the sandbox did not start")
 
 
-def sandbox_stats(port: int, *, full: bool = False) -> dict[str, Any]:
-    response = httpx.get(f"http://127.0.0.1:{port}/bench/stats", params={"full": full}, timeout=120)
+def sandbox_stats(port: int, *, full: bool = False, due: float | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {"full": full}
+    if due is not None:
+        params["due"] = due
+    response = httpx.get(f"http://127.0.0.1:{port}/bench/stats", params=params, timeout=120)
     return response.json()
+
+
+def segment(channel_pk: int) -> Any:
+    """The segment: the channel's followed friends (what a segment's rule tree compiles to)."""
+    from idlink.models import Friend
+
+    return select(Friend.id).where(Friend.channel_id == channel_pk, Friend.status == "followed")
+
+
+def plan_audience(database: Any, channel_pk: int) -> float:
+    """Resolve the segment and freeze it as one audience send (one transaction); seconds."""
+    from core.tenancy import Channel
+    from messaging import service
+
+    started = time.perf_counter()
+    with database.session_scope() as session:
+        service.plan_audience(
+            session,
+            channel=session.get_one(Channel, channel_pk),
+            audience=segment(channel_pk),
+            messages=MESSAGES,
+            idempotency_key="campaign:bench:1",
+            source="campaign:bench",
+            due_at=datetime.now(UTC),
+            respect_quiet_hours=False,
+        )
+    return time.perf_counter() - started
 
 
 def plan_segment(database: Any, channel_pk: int, chunk: int) -> float:
@@ -177,11 +232,7 @@ def plan_segment(database: Any, channel_pk: int, chunk: int) -> float:
     started = time.perf_counter()
     due = datetime.now(UTC)
     with database.engine.connect().execution_options(stream_results=True) as reader:
-        rows = reader.execute(
-            select(Friend.id)
-            .where(Friend.channel_id == channel_pk, Friend.status == "followed")
-            .order_by(Friend.id)
-        )
+        rows = reader.execute(segment(channel_pk).order_by(Friend.id))
         for partition in rows.scalars().partitions(chunk):
             with database.session_scope() as session:
                 service.plan(
@@ -203,9 +254,9 @@ def dispatch_until_done(
     """Dispatch until planning ended and nothing is pending; return (seconds, requests)."""
     from messaging import dispatcher
     from messaging.limiter import LocalLimiter
-    from messaging.models import Delivery, DeliveryState
+    from messaging.models import BatchState, Delivery, DeliveryBatch, DeliveryState
 
-    config = dispatcher.DispatchConfig(api_url=api_url, threads=threads, max_run_seconds=5)
+    config = dispatcher.DispatchConfig(api_url=api_url, threads=threads, max_run_seconds=600)
     limiter = LocalLimiter()
     senders = dispatcher.SenderPool(api_url, config.request_timeout_seconds)
     started = time.perf_counter()
@@ -219,6 +270,12 @@ def dispatch_until_done(
                     left = session.scalar(
                         select(func.count()).where(
                             Delivery.state.in_([DeliveryState.PENDING, DeliveryState.SENDING])
+                        )
+                    ) or session.scalar(
+                        select(func.count()).where(
+                            DeliveryBatch.state.in_(
+                                [BatchState.QUEUED, BatchState.SENDING, BatchState.RETRYING]
+                            )
                         )
                     )
                 if not left:
@@ -245,6 +302,53 @@ def naive_loop(api_url: str, sample: int) -> float:
     return sample / elapsed
 
 
+def sending_window(database: Any) -> float:
+    """Seconds from the first request's start to the last answer (every HTTP try counted)."""
+    from messaging.models import DeliveryAttempt
+
+    with database.session_scope() as session:
+        rows = session.execute(select(DeliveryAttempt.started_at, DeliveryAttempt.duration_ms))
+        spans = [(start, start + timedelta(milliseconds=ms)) for start, ms in rows]
+    if not spans:
+        return 0.0
+    return (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds()
+
+
+def cap_costs(database: Any, shop_id: int, channel_pk: int) -> tuple[float, float]:
+    """What frequency caps cost once a whole audience was sent this week (not timed above).
+
+    Returns the milliseconds of ``guardrails.over_caps`` for 2,000 friends (one per-friend
+    claim's worth) and the seconds to freeze the same audience again with a weekly cap, which
+    counts every friend's membership in the sent batches; that second send is then cancelled.
+    """
+    from core.tenancy import Channel
+    from messaging import guardrails, service
+
+    with database.session_scope() as session:
+        guardrails.set_policy(session, shop_id=shop_id, quiet_hours=None, per_week=5)
+    with database.session_scope() as session:
+        policy = guardrails.PolicyBook(session, shop_id).for_source("campaign:bench")
+        sample = list(session.scalars(segment(channel_pk).limit(2000)))
+        started = time.perf_counter()
+        guardrails.over_caps(session, sample, policy, now=datetime.now(UTC))
+        over_caps_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    with database.session_scope() as session:
+        service.plan_audience(
+            session,
+            channel=session.get_one(Channel, channel_pk),
+            audience=segment(channel_pk),
+            messages=MESSAGES,
+            idempotency_key="campaign:bench:capped",
+            source="campaign:bench-capped",
+            due_at=datetime.now(UTC) + timedelta(days=1),
+            respect_quiet_hours=False,
+        )
+        freeze_seconds = time.perf_counter() - started
+        service.cancel(session, source="campaign:bench-capped", reason="benchmark only")
+    return over_caps_ms, freeze_seconds
+
+
 def attempt_percentiles(database: Any) -> tuple[float, float]:
     from messaging.models import DeliveryAttempt
 
@@ -261,8 +365,7 @@ def attempt_percentiles(database: Any) -> tuple[float, float]:
 def run(args: argparse.Namespace) -> Figures:
     from config import Settings
     from core.tenancy import Shop, create_channel, create_shop
-    from messaging import guardrails
-    from messaging.models import Delivery, DeliveryState
+    from messaging import guardrails, service
     from tsunagu.hub import open_database
     from tsunagu.scratch import empty_database
 
@@ -296,24 +399,25 @@ def run(args: argparse.Namespace) -> Figures:
         planning_seconds: list[float] = []
 
         def planner() -> None:
-            planning_seconds.append(plan_segment(database, channel_pk, args.chunk))
+            if args.path == "audience":
+                planning_seconds.append(plan_audience(database, channel_pk))
+            else:
+                planning_seconds.append(plan_segment(database, channel_pk, args.chunk))
             planning_done.set()
 
         print("planning and sending …", flush=True)
         started = time.perf_counter()
         planner_thread = threading.Thread(target=planner, name="planner")
         planner_thread.start()
-        sending_seconds, requests = dispatch_until_done(
-            database, api_url, args.threads, planning_done
-        )
+        _, requests = dispatch_until_done(database, api_url, args.threads, planning_done)
         end_to_end = time.perf_counter() - started
         planner_thread.join()
         after = sandbox_stats(args.sandbox_port, full=True)
         with database.session_scope() as session:
-            hub_sent = session.scalar(
-                select(func.count()).where(Delivery.state == DeliveryState.SENT)
-            )
+            hub_sent = service.counts_by_state(session, source="campaign:bench").get("sent", 0)
         p50, p99 = attempt_percentiles(database)
+        sending_seconds = sending_window(database)
+        caps = cap_costs(database, shop_id, channel_pk) if args.path == "audience" else (0, 0)
         hub_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         naive_rate = naive_loop(api_url, args.naive_sample)
     finally:
@@ -323,6 +427,8 @@ def run(args: argparse.Namespace) -> Figures:
     expected = math.ceil(args.friends / 500)
     floor = expected / 200
     return Figures(
+        path=args.path,
+        load_average_1m=os.getloadavg()[0],
         friends=args.friends,
         requests_expected=expected,
         floor_seconds=floor,
@@ -345,6 +451,8 @@ def run(args: argparse.Namespace) -> Figures:
         naive_sample=args.naive_sample,
         naive_pushes_per_second=round(naive_rate, 1),
         naive_extrapolated_seconds=round(args.friends / naive_rate, 1),
+        caps_over_caps_2000_friends_ms=round(caps[0], 1),
+        caps_freeze_again_seconds=round(caps[1], 2),
     )
 
 
@@ -363,6 +471,7 @@ def main() -> None:
         ),
     )
     parser.add_argument("--sandbox-port", type=int, default=8791)
+    parser.add_argument("--path", choices=["audience", "per-friend"], default="audience")
     parser.add_argument("--threads", type=int, default=6, help="dispatcher threads")
     parser.add_argument("--chunk", type=int, default=50_000, help="friends per planning commit")
     parser.add_argument("--naive-sample", type=int, default=2000)

@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
-from idlink.models import Friend, FriendStatus
-from messaging import guardrails
+from idlink.models import Friend
+from messaging.audience_claims import Members, recheck, resolve
+from messaging.claim_checks import Due, apply_guardrails
 from messaging.limiter import LINE_RATE_LIMITS
 from messaging.models import (
     BatchState,
@@ -33,7 +34,7 @@ from messaging.models import (
     DeliveryContent,
     DeliveryState,
 )
-from messaging.sql import any_of
+from messaging.sql import any_of, int_array, is_postgres, text_array
 
 MULTICAST_MAX = 500
 CHANNEL_ACTIVE = "active"
@@ -46,6 +47,8 @@ class DispatchConfig:
 
     api_url: str
     claim_size: int = 2000
+    # Batches already formed (retries, audience sends) taken per claim: 8 of up to 500 friends.
+    batches_per_claim: int = 8
     lease_seconds: float = 30.0
     max_attempts: int = 10
     backoff_base_seconds: float = 0.5
@@ -73,65 +76,63 @@ class BatchJob:
 def claim(
     database: Database, *, config: DispatchConfig, now: datetime | None = None
 ) -> list[BatchJob]:
-    """Claim due work in one transaction: batches waiting for a retry, else new deliveries."""
+    """Claim due work in one transaction: batches (retries, audience sends), else deliveries."""
     now = now or utcnow()
     with database.session_scope() as session:
-        batches = _claim_retries(session, config, now)
+        batches, members = _claim_batches(session, config, now)
         if not batches:
             batches = _claim_new(session, config, now)
-        return _jobs(session, batches)
+        return _jobs(session, batches, members)
 
 
 def _lease(config: DispatchConfig, now: datetime) -> datetime:
     return now + timedelta(seconds=config.lease_seconds)
 
 
-def _claim_retries(session: Session, config: DispatchConfig, now: datetime) -> list[DeliveryBatch]:
-    """Batches due for another try: resent unchanged, with their own retry key."""
+def _claim_batches(
+    session: Session, config: DispatchConfig, now: datetime
+) -> tuple[list[_Claimed], dict[str, Members]]:
+    """Batches due for a try: retries, resent unchanged with their own key, and queued audience
+    batches, whose recipients are checked once more before their first try."""
     batches = list(
         session.scalars(
             select(DeliveryBatch)
             .join(Channel, Channel.id == DeliveryBatch.channel_id)
             .where(
-                DeliveryBatch.state == BatchState.RETRYING,
+                DeliveryBatch.state.in_([BatchState.RETRYING, BatchState.QUEUED]),
                 DeliveryBatch.next_attempt_at <= now,
                 Channel.status == CHANNEL_ACTIVE,
             )
             .order_by(DeliveryBatch.next_attempt_at)
-            .limit(max(1, config.claim_size // MULTICAST_MAX))
+            .limit(config.batches_per_claim)
             .with_for_update(skip_locked=True, of=DeliveryBatch)
         )
     )
+    members = resolve(session, [b for b in batches if b.audience_send_id is not None])
+    first_tries = [b for b in batches if b.state == BatchState.QUEUED]
+    if first_tries:
+        held_back = {b.id for b in first_tries}
+        held_back -= {b.id for b in recheck(session, first_tries, members, now=now)}
+        batches = [b for b in batches if b.id not in held_back]
     for batch in batches:
         batch.state, batch.lease_until, batch.updated_at = (
             BatchState.SENDING,
             _lease(config, now),
             now,
         )
-    if batches:
+    retried = [b.id for b in batches if b.audience_send_id is None]
+    if retried:
         session.execute(
             update(Delivery)
-            .where(Delivery.batch_id.in_([b.id for b in batches]))
+            .where(Delivery.batch_id.in_(retried))
             .where(Delivery.state == DeliveryState.PENDING)
             .values(state=DeliveryState.SENDING, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-    return batches
+    return [_Claimed.of(b) for b in batches], members
 
 
-@dataclass(slots=True)
-class _Due:
-    id: int
-    shop_id: int
-    channel_id: int
-    friend_id: int
-    source: str
-    content_hash: str
-    respect_quiet_hours: bool
-    friend_status: str
-
-
-def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[DeliveryBatch]:
+def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[_Claimed]:
     """Lock the next due deliveries, in due order, through the partial index of pending rows.
 
     The lock query touches ``deliveries`` alone (no join, no sort): it reads the first rows of
@@ -167,95 +168,16 @@ def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[
             )
         ).all()
     )
-    rows = [_Due(*row, friend_status=statuses.get(row.friend_id, "")) for row in locked]
-    sendable = _apply_guardrails(session, rows, now)
+    rows = [Due(*row, friend_status=statuses.get(row.friend_id, "")) for row in locked]
+    sendable = apply_guardrails(session, rows, now)
     return _form_batches(session, sendable, config, now)
 
 
-def _apply_guardrails(session: Session, rows: list[_Due], now: datetime) -> list[_Due]:
-    """Suppress or defer what may no longer be sent now; return the rest."""
-    outcome: dict[int, tuple[str, str | None, datetime | None]] = {}
-    for row in rows:
-        if row.friend_status != FriendStatus.FOLLOWED:
-            outcome[row.id] = (DeliveryState.SUPPRESSED, guardrails.BLOCKED_REASON, None)
-    alive = [r for r in rows if r.id not in outcome]
-    opted_out = guardrails.opted_out(session, {r.friend_id for r in alive})
-    for row in alive:
-        if row.friend_id in opted_out:
-            outcome[row.id] = (DeliveryState.SUPPRESSED, guardrails.OPTED_OUT_REASON, None)
-    alive = [r for r in alive if r.id not in outcome]
-    outcome.update(_policy_outcomes(session, alive, now))
-    _write_outcomes(session, outcome, now)
-    return [r for r in rows if r.id not in outcome]
-
-
-def _policy_outcomes(
-    session: Session, rows: list[_Due], now: datetime
-) -> dict[int, tuple[str, str | None, datetime | None]]:
-    """Quiet hours (defer to their end) and frequency caps (suppress), per source's policy."""
-    outcome: dict[int, tuple[str, str | None, datetime | None]] = {}
-    timezones = dict(
-        session.execute(
-            select(Channel.id, Channel.timezone).where(Channel.id.in_({r.channel_id for r in rows}))
-        ).all()
-    )
-    by_policy: dict[tuple[int, str], list[_Due]] = defaultdict(list)
-    for row in rows:
-        by_policy[(row.shop_id, row.source)].append(row)
-    books: dict[int, guardrails.PolicyBook] = {}
-    for (shop_id, source), group in by_policy.items():
-        book = books.get(shop_id) or books.setdefault(
-            shop_id, guardrails.PolicyBook(session, shop_id)
-        )
-        policy = book.for_source(source)
-        counted: dict[int, int] = defaultdict(int)
-        capped = guardrails.over_caps(session, {r.friend_id for r in group}, policy, now=now)
-        for row in group:
-            timezone = timezones[row.channel_id]
-            resume_at = (
-                guardrails.quiet_hours_end(now, policy, timezone)
-                if row.respect_quiet_hours
-                else None
-            )
-            if resume_at is not None:
-                reason = guardrails.quiet_reason(resume_at, timezone)
-                outcome[row.id] = (DeliveryState.PENDING, reason, resume_at)
-            elif row.friend_id in capped or _over_within_claim(policy, counted, row.friend_id):
-                reason = capped.get(row.friend_id) or "frequency cap reached"
-                outcome[row.id] = (DeliveryState.SUPPRESSED, reason, None)
-            counted[row.friend_id] += 1
-    return outcome
-
-
-def _over_within_claim(policy: guardrails.Policy, counted: dict[int, int], friend_id: int) -> bool:
-    """Several deliveries of one friend in a single claim count against the caps together."""
-    limits = [c for c in (policy.per_day, policy.per_week) if c is not None]
-    return bool(limits) and counted[friend_id] >= min(limits)
-
-
-def _write_outcomes(
-    session: Session, outcome: dict[int, tuple[str, str | None, datetime | None]], now: datetime
-) -> None:
-    grouped: dict[tuple[str, str | None, datetime | None], list[int]] = defaultdict(list)
-    for delivery_id, result in outcome.items():
-        grouped[result].append(delivery_id)
-    for (state, reason, next_at), ids in grouped.items():
-        values: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
-        if next_at is not None:
-            values["next_attempt_at"] = next_at
-        session.execute(
-            update(Delivery)
-            .where(any_of(session, Delivery.id, ids))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-
-
 def _form_batches(
-    session: Session, rows: list[_Due], config: DispatchConfig, now: datetime
-) -> list[DeliveryBatch]:
+    session: Session, rows: list[Due], config: DispatchConfig, now: datetime
+) -> list[_Claimed]:
     """Group by (channel, content) into requests of at most 500 distinct friends."""
-    groups: dict[tuple[int, str], list[tuple[list[_Due], set[int]]]] = defaultdict(list)
+    groups: dict[tuple[int, str], list[tuple[list[Due], set[int]]]] = defaultdict(list)
     for row in rows:
         open_batches = groups[(row.channel_id, row.content_hash)]
         target = next(
@@ -271,68 +193,159 @@ def _form_batches(
             open_batches.append(target)
         target[0].append(row)
         target[1].add(row.friend_id)
-    batches = []
+    batches: list[_Claimed] = []
+    members_of: list[list[int]] = []
     for (channel_id, digest), members_list in groups.items():
         for members, _ in members_list:
-            batch = DeliveryBatch(
-                id=str(uuid.uuid4()),
-                channel_id=channel_id,
-                endpoint="multicast" if len(members) > 1 else "push",
-                content_hash=digest,
-                recipients=len(members),
-                state=BatchState.SENDING,
-                lease_until=_lease(config, now),
-                created_at=now,
-                updated_at=now,
+            batches.append(
+                _Claimed(
+                    id=str(uuid.uuid4()),
+                    channel_id=channel_id,
+                    endpoint="multicast" if len(members) > 1 else "push",
+                    content_hash=digest,
+                    attempts=0,
+                    audience_send_id=None,
+                )
             )
-            session.add(batch)
-            batches.append((batch, [m.id for m in members]))
-    session.flush()
-    for batch, ids in batches:
+            members_of.append([m.id for m in members])
+    if not batches:
+        return []
+    session.execute(
+        insert(DeliveryBatch),
+        [
+            {
+                "id": b.id,
+                "channel_id": b.channel_id,
+                "endpoint": b.endpoint,
+                "content_hash": b.content_hash,
+                "recipients": len(ids),
+                "state": BatchState.SENDING,
+                "attempts": 0,
+                "lease_until": _lease(config, now),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for b, ids in zip(batches, members_of, strict=True)
+        ],
+    )
+    _assign(
+        session, [(i, b.id) for b, ids in zip(batches, members_of, strict=True) for i in ids], now
+    )
+    return batches
+
+
+def _assign(session: Session, pairs: list[tuple[int, str]], now: datetime) -> None:
+    """Mark claimed deliveries ``sending`` in their batch: one statement on PostgreSQL."""
+    if is_postgres(session):
         session.execute(
-            update(Delivery)
-            .where(any_of(session, Delivery.id, ids))
-            .values(state=DeliveryState.SENDING, batch_id=batch.id, updated_at=now)
-            .execution_options(synchronize_session=False)
+            _ASSIGN,
+            {
+                "ids": int_array(d for d, _ in pairs),
+                "batches": text_array(b for _, b in pairs),
+                "now": now,
+            },
         )
-    return [batch for batch, _ in batches]
+        return
+    session.execute(
+        update(Delivery),
+        [
+            {"id": d, "batch_id": b, "state": DeliveryState.SENDING, "updated_at": now}
+            for d, b in pairs
+        ],
+    )
+
+
+_ASSIGN = text(
+    """
+    UPDATE deliveries AS d SET state = 'sending', batch_id = v.batch_id, updated_at = :now
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:batches AS text[])) AS v(id, batch_id)
+    WHERE d.id = v.id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """What sending needs of a claimed batch (new ones are inserted without ORM objects)."""
+
+    id: str
+    channel_id: int
+    endpoint: str
+    content_hash: str
+    attempts: int
+    audience_send_id: int | None
+
+    @classmethod
+    def of(cls, batch: DeliveryBatch) -> _Claimed:
+        return cls(
+            id=batch.id,
+            channel_id=batch.channel_id,
+            endpoint=batch.endpoint,
+            content_hash=batch.content_hash,
+            attempts=batch.attempts,
+            audience_send_id=batch.audience_send_id,
+        )
 
 
 _contents: dict[str, list[dict[str, Any]]] = {}
 _contents_lock = threading.Lock()
 
 
-def _payload(session: Session, content_hash: str) -> list[dict[str, Any]]:
-    """A content's messages; contents never change, so each is read once per process."""
+def _payloads(session: Session, hashes: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """The contents' messages; contents never change, so shared ones are read once per process.
+
+    Personalised contents (one per push) are read in one query per claim and not kept.
+    """
     with _contents_lock:
-        cached = _contents.get(content_hash)
-    if cached is None:
-        cached = session.get_one(DeliveryContent, content_hash).payload
-        with _contents_lock:
-            if len(_contents) > 10_000:
-                _contents.clear()
-            _contents[content_hash] = cached
-    return cached
+        found = {h: _contents[h] for h in hashes if h in _contents}
+    missing = hashes.difference(found)
+    if missing:
+        rows = dict(
+            session.execute(
+                select(DeliveryContent.content_hash, DeliveryContent.payload).where(
+                    DeliveryContent.content_hash.in_(missing)
+                )
+            ).all()
+        )
+        found.update(rows)
+        if len(rows) <= _SHARED_CONTENTS_PER_CLAIM:
+            with _contents_lock:
+                if len(_contents) > 10_000:
+                    _contents.clear()
+                _contents.update(rows)
+    return found
 
 
-def _jobs(session: Session, batches: Iterable[DeliveryBatch]) -> list[BatchJob]:
+# A claim with a few contents is a campaign or a multicast; with many, personalised pushes.
+_SHARED_CONTENTS_PER_CLAIM = 16
+
+
+def _jobs(
+    session: Session, batches: Iterable[_Claimed], members: dict[str, Members]
+) -> list[BatchJob]:
     batches = list(batches)
     if not batches:
         return []
     recipients: dict[str, list[str]] = defaultdict(list)
-    for batch_id, user_id in session.execute(
-        select(Delivery.batch_id, Friend.line_user_id)
-        .join(Friend, Friend.id == Delivery.friend_id)
-        .where(Delivery.batch_id.in_([b.id for b in batches]))
-        .order_by(Delivery.id)
-    ):
-        recipients[batch_id].append(user_id)
+    per_friend = [b.id for b in batches if b.audience_send_id is None]
+    if per_friend:
+        for batch_id, user_id in session.execute(
+            select(Delivery.batch_id, Friend.line_user_id)
+            .join(Friend, Friend.id == Delivery.friend_id)
+            .where(Delivery.batch_id.in_(per_friend))
+            .order_by(Delivery.id)
+        ):
+            recipients[batch_id].append(user_id)
+    for batch in batches:
+        if batch.audience_send_id is not None:
+            recipients[batch.id] = members[batch.id].user_ids
     channels = {
         c.id: c
         for c in session.scalars(
             select(Channel).where(Channel.id.in_({b.channel_id for b in batches}))
         )
     }
+    payloads = _payloads(session, {b.content_hash for b in batches})
     return [
         BatchJob(
             batch_id=b.id,
@@ -341,7 +354,7 @@ def _jobs(session: Session, batches: Iterable[DeliveryBatch]) -> list[BatchJob]:
             access_token=channels[b.channel_id].access_token,
             endpoint=b.endpoint,
             user_ids=tuple(recipients[b.id]),
-            messages=_payload(session, b.content_hash),
+            messages=payloads[b.content_hash],
             attempts=b.attempts,
         )
         for b in batches

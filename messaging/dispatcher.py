@@ -35,7 +35,7 @@ from messaging import guardrails
 from messaging.claims import PENDING_SQL, BatchJob, DispatchConfig, claim
 from messaging.limiter import RateLimiter, acquire
 from messaging.models import BatchState, Delivery, DeliveryBatch, DeliveryState
-from messaging.outcomes import backoff_seconds, record
+from messaging.outcomes import Try, backoff_seconds, record, record_all
 
 __all__ = [
     "BatchJob",
@@ -138,14 +138,37 @@ def _work(
             jobs = claim(database, config=config)
             if not jobs:
                 return
+            answered: list[_Answered] = []
             for job in jobs:
-                send(database, job, config=config, limiter=limiter, senders=senders, stats=stats)
+                answered.append(_request(job, config=config, limiter=limiter, senders=senders))
+                if len(answered) >= RECORD_GROUP or answered[0].age() > RECORD_WITHIN_SECONDS:
+                    _record_all(database, answered, config=config, stats=stats)
+                    answered = []
+            _record_all(database, answered, config=config, stats=stats)
     except Exception:
         # A database outage, say: what this thread had claimed comes back after its lease.
         log.exception("dispatcher thread stopped; the sweeper will resume its batches")
 
 
 # Sending
+
+# Answers are recorded a few at a time, in one transaction: each try is still its own
+# ``DeliveryAttempt``, and a worker killed before recording leaves batches the sweeper resends
+# with their keys (answered 409). Recording waits at most this long.
+RECORD_GROUP = 50
+RECORD_WITHIN_SECONDS = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    job: BatchJob
+    answer: Accepted | SendFailure
+    started_at: datetime
+    duration_ms: int
+    finished: float
+
+    def age(self) -> float:
+        return time.monotonic() - self.finished
 
 
 def send(
@@ -158,6 +181,15 @@ def send(
     stats: DispatchStats | None = None,
 ) -> str:
     """Send one claimed batch (after its rate-limit slot) and record the answer."""
+    answered = _request(job, config=config, limiter=limiter, senders=senders)
+    (outcome,) = _record_all(database, [answered], config=config, stats=stats)
+    return outcome
+
+
+def _request(
+    job: BatchJob, *, config: DispatchConfig, limiter: RateLimiter, senders: SenderPool
+) -> _Answered:
+    """One HTTP try of a batch, with its retry key, after the batch's rate-limit slot."""
     sender = senders.get(job.access_token)
     acquire(limiter, f"{job.line_channel_id}:{job.endpoint}", config.rates[job.endpoint])
     started_at = utcnow()
@@ -176,13 +208,28 @@ def send(
             FailureKind.FATAL, f"the SDK refused the request: {exc}", status=None, request_id=None
         )
     duration_ms = round((time.perf_counter() - started) * 1000)
+    return _Answered(job, answer, started_at, duration_ms, time.monotonic())
+
+
+def _record_all(
+    database: Database,
+    answered: list[_Answered],
+    *,
+    config: DispatchConfig,
+    stats: DispatchStats | None,
+) -> list[str]:
+    if not answered:
+        return []
     with database.session_scope() as session:
-        outcome = record(
-            session, job, answer, config=config, started_at=started_at, duration_ms=duration_ms
+        outcomes = record_all(
+            session,
+            [Try(a.job, a.answer, a.started_at, a.duration_ms) for a in answered],
+            config=config,
         )
     if stats is not None:
-        stats.count(outcome, len(job.user_ids))
-    return outcome
+        for a, outcome in zip(answered, outcomes, strict=True):
+            stats.count(outcome, len(a.job.user_ids))
+    return outcomes
 
 
 # Sweeping
@@ -221,7 +268,10 @@ def sweep(session: Session, *, now: datetime | None = None) -> int:
     guardrails.suppress_blocked(session, now=now)
     due_batches = session.scalar(
         select(DeliveryBatch.id)
-        .where(DeliveryBatch.state == BatchState.RETRYING, DeliveryBatch.next_attempt_at <= now)
+        .where(
+            DeliveryBatch.state.in_([BatchState.RETRYING, BatchState.QUEUED]),
+            DeliveryBatch.next_attempt_at <= now,
+        )
         .limit(1)
     )
     due_rows = session.scalar(

@@ -19,8 +19,15 @@ from connectors.line.sending import LineSender
 from core.clock import utcnow
 from core.inbox import InboundEvent
 from idlink.models import Friend, FriendStatus
-from messaging.models import Consent, Delivery, DeliveryState, SendPolicy
-from messaging.sql import any_of
+from messaging.models import (
+    BatchState,
+    Consent,
+    Delivery,
+    DeliveryBatch,
+    DeliveryState,
+    SendPolicy,
+)
+from messaging.sql import any_of, int_array, is_postgres
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
@@ -160,6 +167,14 @@ def set_consent(
     return consent
 
 
+def day_cap_reason(per_day: int) -> str:
+    return f"frequency cap: {per_day} per day reached"
+
+
+def week_cap_reason(per_week: int) -> str:
+    return f"frequency cap: {per_week} per week reached"
+
+
 def over_caps(
     session: Session,
     friend_ids: Collection[int],
@@ -168,7 +183,10 @@ def over_caps(
     now: datetime,
     already: dict[int, int] | None = None,
 ) -> dict[int, str]:
-    """Friends who reached a cap: sent messages in the last day/week (plus ``already`` now)."""
+    """Friends who reached a cap: sent messages in the last day/week (plus ``already`` now).
+
+    Sent messages are the friend's own deliveries and the audience sends that reached them.
+    """
     if not policy.capped or not friend_ids:
         return {}
     week_ago, day_ago = now - WEEK, now - DAY
@@ -185,16 +203,64 @@ def over_caps(
         )
         .group_by(Delivery.friend_id)
     )
-    sent = {friend_id: (week, day) for friend_id, week, day in rows}
+    sent = {friend_id: [week, day] for friend_id, week, day in rows}
+    for friend_id, week, day in audience_sent_counts(session, friend_ids, now=now):
+        counts = sent.setdefault(friend_id, [0, 0])
+        counts[0] += week
+        counts[1] += day
     capped: dict[int, str] = {}
     for friend_id in friend_ids:
         week, day = sent.get(friend_id, (0, 0))
         extra = (already or {}).get(friend_id, 0)
         if policy.per_day is not None and day + extra >= policy.per_day:
-            capped[friend_id] = f"frequency cap: {policy.per_day} per day reached"
+            capped[friend_id] = day_cap_reason(policy.per_day)
         elif policy.per_week is not None and week + extra >= policy.per_week:
-            capped[friend_id] = f"frequency cap: {policy.per_week} per week reached"
+            capped[friend_id] = week_cap_reason(policy.per_week)
     return capped
+
+
+def audience_sent_counts(
+    session: Session, friend_ids: Collection[int], *, now: datetime
+) -> list[tuple[int, int, int]]:
+    """(friend, sent in the week, sent in the day) from audience batches sent in the week.
+
+    Audience sends keep no row per friend: the batches sent in the last week are unnested and
+    matched against ``friend_ids`` (a partial index finds them; the cost grows with the week's
+    audience volume, not with the number of friends asked about).
+    """
+    week_ago, day_ago = now - WEEK, now - DAY
+    if is_postgres(session):
+        rows = session.execute(
+            _AUDIENCE_SENT_COUNTS,
+            {"ids": int_array(friend_ids), "week_ago": week_ago, "day_ago": day_ago},
+        )
+        return [(friend_id, week, day) for friend_id, week, day in rows]
+    wanted = set(friend_ids)
+    counts: dict[int, list[int]] = {}
+    batches = session.execute(
+        select(DeliveryBatch.friend_ids, DeliveryBatch.sent_at).where(
+            DeliveryBatch.audience_send_id.is_not(None),
+            DeliveryBatch.state == BatchState.SENT,
+            DeliveryBatch.sent_at > week_ago,
+        )
+    )
+    for members, sent_at in batches:
+        for friend_id in wanted.intersection(members or ()):
+            counts.setdefault(friend_id, [0, 0])
+            counts[friend_id][0] += 1
+            counts[friend_id][1] += sent_at > day_ago
+    return [(friend_id, week, day) for friend_id, (week, day) in counts.items()]
+
+
+_AUDIENCE_SENT_COUNTS = text(
+    """
+    SELECT f, count(*), count(*) FILTER (WHERE b.sent_at > :day_ago)
+    FROM delivery_batches AS b CROSS JOIN LATERAL unnest(b.friend_ids) AS f
+    WHERE b.audience_send_id IS NOT NULL AND b.state = 'sent' AND b.sent_at > :week_ago
+      AND f IN (SELECT unnest(CAST(:ids AS bigint[])))
+    GROUP BY f
+    """
+)
 
 
 def suppress_pending(
@@ -272,9 +338,18 @@ class QuotaCheck:
 
 
 def check_quota(
-    session: Session, *, sender: LineSender, channel_id: int, needed: int
+    session: Session,
+    *,
+    sender: LineSender,
+    channel_id: int,
+    needed: int,
+    excluding_audience_send: int | None = None,
 ) -> QuotaCheck:
-    """Compare ``needed`` with LINE's quota minus consumption and what is queued."""
+    """Compare ``needed`` with LINE's quota minus consumption and what is queued.
+
+    Queued are pending per-friend deliveries and the recipients of audience batches not sent
+    yet (but those of ``excluding_audience_send``, the send being checked).
+    """
     quota = sender.quota()
     if quota.remaining is None:
         return QuotaCheck(needed=needed, remaining=None)
@@ -284,7 +359,20 @@ def check_quota(
             Delivery.state.in_([DeliveryState.PENDING, DeliveryState.SENDING]),
         )
     )
-    return QuotaCheck(needed=needed, remaining=max(0, quota.remaining - (queued or 0)))
+    queued_audience = session.scalar(
+        select(func.coalesce(func.sum(DeliveryBatch.recipients), 0)).where(
+            DeliveryBatch.channel_id == channel_id,
+            DeliveryBatch.audience_send_id.is_not(None),
+            DeliveryBatch.audience_send_id.is_distinct_from(excluding_audience_send),
+            DeliveryBatch.state.in_(QUEUED_BATCH_STATES),
+        )
+    )
+    in_line = (queued or 0) + (queued_audience or 0)
+    return QuotaCheck(needed=needed, remaining=max(0, quota.remaining - in_line))
+
+
+# Audience batches whose recipients LINE has not (knowingly) accepted yet.
+QUEUED_BATCH_STATES = (BatchState.QUEUED, BatchState.SENDING, BatchState.RETRYING)
 
 
 def on_line_event(session: Session, event: InboundEvent) -> int:

@@ -3,6 +3,10 @@
 ``Delivery`` is one message set for one friend. The dispatcher groups due deliveries into a
 ``DeliveryBatch`` (one HTTP request: a push, or a multicast of up to 500 friends) whose id is the
 ``X-Line-Retry-Key``; each HTTP try of a batch is a ``DeliveryAttempt``.
+
+``AudienceSend`` is one identical message set for a whole audience (a segment, a campaign): no
+row per friend. Its audience is frozen once into ``DeliveryBatch`` rows of up to 500 friend ids
+each, which the same dispatcher claims, sends and records as it does the per-friend batches.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
@@ -30,6 +35,8 @@ from core.db import Base
 
 # 64-bit ids on PostgreSQL (an outbox grows by millions a campaign), rowids on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# A batch's friend ids: a PostgreSQL array (the server builds and unnests it), JSON on SQLite.
+FriendIds = JSON().with_variant(ARRAY(BigInteger()), "postgresql")
 
 
 class DeliveryState(enum.StrEnum):
@@ -44,6 +51,8 @@ class DeliveryState(enum.StrEnum):
 
 
 class BatchState(enum.StrEnum):
+    # An audience batch frozen but never claimed: no request has carried its key yet.
+    QUEUED = "queued"
     SENDING = "sending"
     # Waiting for its next try (``next_attempt_at``), with the same retry key.
     RETRYING = "retrying"
@@ -51,6 +60,18 @@ class BatchState(enum.StrEnum):
     FAILED = "failed"
     # LINE refused it without accepting it (monthly quota): its deliveries were released.
     ABANDONED = "abandoned"
+    # An audience batch waiting for the monthly quota (never sent, or refused for the quota).
+    HELD = "held"
+    # An audience batch cancelled before any request carried its key.
+    CANCELLED = "cancelled"
+
+
+class AudienceState(enum.StrEnum):
+    # Frozen into batches; each batch's state says how far it went.
+    QUEUED = "queued"
+    # The monthly quota did not allow the whole audience (see ``reason``); nothing was sent.
+    HELD = "held"
+    CANCELLED = "cancelled"
 
 
 class DeliveryContent(Base):
@@ -65,6 +86,7 @@ class DeliveryContent(Base):
 
 _PENDING = text("state = 'pending'")
 _HAS_BATCH = text("batch_id IS NOT NULL")
+_AUDIENCE_SENT = text("audience_send_id IS NOT NULL AND state = 'sent'")
 
 
 class Delivery(Base):
@@ -129,7 +151,50 @@ class DeliveryBatch(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_delivery_batches_state_next", "state", "next_attempt_at"),)
+    # Set on the batches of an audience send: the friends it goes to, and why some of the frozen
+    # audience were dropped just before the first try ({reason: count}).
+    audience_send_id: Mapped[int | None] = mapped_column(ForeignKey("audience_sends.id"))
+    # Deferred: loaded only where needed (claims resolve it in SQL on PostgreSQL).
+    friend_ids: Mapped[list[int] | None] = mapped_column(FriendIds, deferred=True)
+    dropped: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_delivery_batches_state_next", "state", "next_attempt_at"),
+        Index("ix_delivery_batches_audience_send", "audience_send_id", "state"),
+        # Frequency caps count the recent sent audience batches; this finds them.
+        Index(
+            "ix_delivery_batches_audience_sent",
+            "sent_at",
+            postgresql_where=_AUDIENCE_SENT,
+            sqlite_where=_AUDIENCE_SENT,
+        ),
+    )
+
+
+class AudienceSend(Base):
+    """One message set for a whole audience, unique by its idempotency key; no row per friend.
+
+    ``planned`` friends were frozen into batches; ``suppressed`` counts, by reason, the audience
+    left out when it was frozen (blocked, opted out, over a frequency cap).
+    """
+
+    __tablename__ = "audience_sends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int]
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(String(100), index=True)
+    content_hash: Mapped[str] = mapped_column(ForeignKey("delivery_contents.content_hash"))
+    state: Mapped[str] = mapped_column(String(16), default=AudienceState.QUEUED)
+    reason: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime]
+    respect_quiet_hours: Mapped[bool] = mapped_column(Boolean, default=True)
+    planned: Mapped[int] = mapped_column(default=0)
+    suppressed: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DeliveryAttempt(Base):

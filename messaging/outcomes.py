@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.line.sending import Accepted, FailureKind, SendFailure
@@ -21,12 +23,32 @@ from core import audit
 from core.clock import utcnow
 from core.tenancy import Channel
 from messaging.claims import CHANNEL_ACTIVE, BatchJob, DispatchConfig
-from messaging.models import BatchState, Delivery, DeliveryAttempt, DeliveryBatch, DeliveryState
+from messaging.models import (
+    AudienceSend,
+    AudienceState,
+    BatchState,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryBatch,
+    DeliveryState,
+)
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PAUSED = "paused"
+DUPLICATE_REASON = "already accepted under this retry key"
+SENT = BatchState.SENT
 _random = secrets.SystemRandom()
+
+
+@dataclass(frozen=True, slots=True)
+class Try:
+    """One HTTP try of a batch and LINE's answer, to be recorded."""
+
+    job: BatchJob
+    answer: Accepted | SendFailure
+    started_at: datetime
+    duration_ms: int
 
 
 def record(
@@ -40,27 +62,67 @@ def record(
     now: datetime | None = None,
 ) -> str:
     """Store one HTTP try and apply its outcome to the batch and its deliveries."""
-    now = now or utcnow()
-    attempt = DeliveryAttempt(
-        batch_id=job.batch_id,
-        retry_key=job.batch_id,
-        endpoint=job.endpoint,
-        status_code=answer.status,
-        request_id=answer.request_id,
-        outcome="accepted" if isinstance(answer, Accepted) else str(answer.kind),
-        error=None if isinstance(answer, Accepted) else answer.reason,
-        duration_ms=duration_ms,
-        started_at=started_at,
+    (outcome,) = record_all(
+        session, [Try(job, answer, started_at, duration_ms)], config=config, now=now
     )
-    session.add(attempt)
-    batch = session.get_one(DeliveryBatch, job.batch_id, with_for_update=True)
-    batch.attempts += 1
-    batch.updated_at = now
-    if batch.state == BatchState.SENT:
-        # Another worker took over this batch after its lease and already recorded it sent.
-        return "sent"
-    if isinstance(answer, Accepted):
-        return _sent(session, batch, answer, now)
+    return outcome
+
+
+def record_all(
+    session: Session, tries: Sequence[Try], *, config: DispatchConfig, now: datetime | None = None
+) -> list[str]:
+    """Store several HTTP tries (of different batches) and apply their outcomes, in bulk."""
+    now = now or utcnow()
+    session.execute(
+        insert(DeliveryAttempt),
+        [
+            {
+                "batch_id": t.job.batch_id,
+                "retry_key": t.job.batch_id,
+                "endpoint": t.job.endpoint,
+                "status_code": t.answer.status,
+                "request_id": t.answer.request_id,
+                "outcome": "accepted" if isinstance(t.answer, Accepted) else str(t.answer.kind),
+                "error": None if isinstance(t.answer, Accepted) else t.answer.reason,
+                "duration_ms": t.duration_ms,
+                "started_at": t.started_at,
+            }
+            for t in tries
+        ],
+    )
+    batches = {
+        b.id: b
+        for b in session.scalars(
+            select(DeliveryBatch)
+            .where(DeliveryBatch.id.in_([t.job.batch_id for t in tries]))
+            .with_for_update()
+        )
+    }
+    outcomes = []
+    accepted: list[tuple[DeliveryBatch, Accepted]] = []
+    for t in tries:
+        batch = batches[t.job.batch_id]
+        batch.attempts += 1
+        batch.updated_at = now
+        if batch.state == BatchState.SENT:
+            # Another worker took over this batch after its lease and already recorded it sent.
+            outcomes.append("sent")
+        elif isinstance(t.answer, Accepted):
+            accepted.append((batch, t.answer))
+            outcomes.append("sent")
+        else:
+            outcomes.append(_not_accepted(session, batch, t.answer, config, now))
+    _sent(session, accepted, now)
+    return outcomes
+
+
+def _not_accepted(
+    session: Session,
+    batch: DeliveryBatch,
+    answer: SendFailure,
+    config: DispatchConfig,
+    now: datetime,
+) -> str:
     if answer.kind == FailureKind.CHANNEL:
         return _pause_channel(session, batch, answer, now)
     if answer.kind == FailureKind.QUOTA:
@@ -73,28 +135,58 @@ def record(
     return _failed(session, batch, reason, now)
 
 
-def _deliveries_of(batch: DeliveryBatch) -> Any:
-    return update(Delivery).where(
-        Delivery.batch_id == batch.id,
-        Delivery.state.in_([DeliveryState.SENDING, DeliveryState.PENDING]),
-    )
-
-
-def _sent(session: Session, batch: DeliveryBatch, answer: Accepted, now: datetime) -> str:
-    batch.state, batch.request_id, batch.last_error = BatchState.SENT, answer.request_id, None
+def _update_deliveries(session: Session, batch: DeliveryBatch, **values: Any) -> None:
+    """Apply a batch's outcome to its per-friend rows (an audience batch has none)."""
+    if batch.audience_send_id is not None:
+        return
     session.execute(
-        _deliveries_of(batch)
-        .values(
-            state=DeliveryState.SENT,
-            reason="already accepted under this retry key" if answer.duplicate else None,
-            request_id=answer.request_id,
-            sent_at=now,
-            attempts=batch.attempts,
-            updated_at=now,
+        update(Delivery)
+        .where(
+            Delivery.batch_id == batch.id,
+            Delivery.state.in_([DeliveryState.SENDING, DeliveryState.PENDING]),
         )
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return "sent"
+
+
+# The per-friend rows of accepted batches, one execution per batch in a single round trip.
+_DELIVERIES_SENT = (
+    update(Delivery.__table__)
+    .where(
+        Delivery.batch_id == bindparam("sent_batch"),
+        or_(Delivery.state == DeliveryState.SENDING, Delivery.state == DeliveryState.PENDING),
+    )
+    .values(
+        state=DeliveryState.SENT,
+        reason=bindparam("sent_reason"),
+        request_id=bindparam("sent_request_id"),
+        sent_at=bindparam("sent_now"),
+        attempts=bindparam("sent_attempts"),
+        updated_at=bindparam("sent_now"),
+    )
+)
+
+
+def _sent(
+    session: Session, accepted: Sequence[tuple[DeliveryBatch, Accepted]], now: datetime
+) -> None:
+    rows = []
+    for batch, answer in accepted:
+        batch.state, batch.request_id, batch.last_error = SENT, answer.request_id, None
+        batch.sent_at = now
+        if batch.audience_send_id is None:
+            rows.append(
+                {
+                    "sent_batch": batch.id,
+                    "sent_reason": DUPLICATE_REASON if answer.duplicate else None,
+                    "sent_request_id": answer.request_id,
+                    "sent_now": now,
+                    "sent_attempts": batch.attempts,
+                }
+            )
+    if rows:
+        session.connection().execute(_DELIVERIES_SENT, rows)
 
 
 def backoff_seconds(attempts: int, config: DispatchConfig) -> float:
@@ -116,26 +208,27 @@ def _retry_later(
         next_at,
         answer.reason,
     )
-    session.execute(
-        _deliveries_of(batch)
-        .values(
-            state=DeliveryState.PENDING,
-            reason=f"retrying after {answer.reason}",
-            next_attempt_at=next_at,
-            attempts=batch.attempts,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    _update_deliveries(
+        session,
+        batch,
+        state=DeliveryState.PENDING,
+        reason=f"retrying after {answer.reason}",
+        next_attempt_at=next_at,
+        attempts=batch.attempts,
+        updated_at=now,
     )
     return "retried"
 
 
 def _failed(session: Session, batch: DeliveryBatch, reason: str, now: datetime) -> str:
     batch.state, batch.last_error = BatchState.FAILED, reason
-    session.execute(
-        _deliveries_of(batch)
-        .values(state=DeliveryState.FAILED, reason=reason, attempts=batch.attempts, updated_at=now)
-        .execution_options(synchronize_session=False)
+    _update_deliveries(
+        session,
+        batch,
+        state=DeliveryState.FAILED,
+        reason=reason,
+        attempts=batch.attempts,
+        updated_at=now,
     )
     return "failed"
 
@@ -163,11 +256,7 @@ def _pause_channel(
     # The request was refused, not accepted: the same batch waits for the channel to resume.
     batch.attempts -= 1
     batch.state, batch.next_attempt_at, batch.last_error = BatchState.RETRYING, now, reason
-    session.execute(
-        _deliveries_of(batch)
-        .values(state=DeliveryState.PENDING, reason=reason, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    _update_deliveries(session, batch, state=DeliveryState.PENDING, reason=reason, updated_at=now)
     return "retried"
 
 
@@ -175,15 +264,23 @@ def _hold_for_quota(
     session: Session, batch: DeliveryBatch, answer: SendFailure, now: datetime
 ) -> str:
     """LINE refused the batch for the monthly limit (nothing accepted): hold its messages."""
-    batch.state, batch.last_error = BatchState.ABANDONED, answer.reason
-    session.execute(
-        _deliveries_of(batch)
-        .values(
-            state=DeliveryState.HELD,
-            reason=f"monthly quota reached: {answer.reason}",
-            batch_id=None,
-            updated_at=now,
+    if batch.audience_send_id is not None:
+        # The recipients live on the batch: it waits, whole, for ``service.release_held``.
+        batch.state, batch.last_error = BatchState.HELD, f"monthly quota reached: {answer.reason}"
+        session.execute(
+            update(AudienceSend)
+            .where(AudienceSend.id == batch.audience_send_id)
+            .values(state=AudienceState.HELD, reason=batch.last_error, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
+        return "held"
+    batch.state, batch.last_error = BatchState.ABANDONED, answer.reason
+    _update_deliveries(
+        session,
+        batch,
+        state=DeliveryState.HELD,
+        reason=f"monthly quota reached: {answer.reason}",
+        batch_id=None,
+        updated_at=now,
     )
     return "held"

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from core.db import insert
 from core.errors import Unprocessable
+from messaging.models import DeliveryContent
 
 MAX_MESSAGES = 5
 MAX_TEXT_UTF16_UNITS = 5000
@@ -85,3 +90,17 @@ def content_hash(messages: Sequence[Message]) -> str:
         list(messages), sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def store(session: Session, contents: Mapping[str, Sequence[Message]], *, now: datetime) -> None:
+    """Store each message set once, by its hash (contents never change)."""
+    if not contents:
+        return
+    statement = insert(session, DeliveryContent).on_conflict_do_nothing()
+    session.execute(
+        statement,
+        [
+            {"content_hash": digest, "payload": list(body), "created_at": now}
+            for digest, body in contents.items()
+        ],
+    )

@@ -14,20 +14,31 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from connectors.line.sending import LineSender
 from core import audit
 from core.clock import utcnow
-from core.db import insert
 from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
-from messaging import guardrails, payloads
-from messaging.models import Delivery, DeliveryContent, DeliveryState
-from messaging.sql import any_of, int_array, is_postgres, text_array
+from messaging import audience, delivery_rows, guardrails, payloads
+from messaging.audience import AudienceResult, plan_audience
+from messaging.models import Delivery, DeliveryState
+from messaging.sql import any_of
+
+__all__ = [
+    "AudienceResult",
+    "PlanResult",
+    "cancel",
+    "counts_by_state",
+    "plan",
+    "plan_audience",
+    "release_held",
+    "resume_channel",
+    "suppressed_by_reason",
+]
 
 CHUNK = 10_000
 Message = dict[str, Any]
@@ -159,24 +170,6 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[start : start + size]
 
 
-@dataclass(slots=True)
-class _Columns:
-    """A chunk's new rows, column by column (what varies per row; the rest is in ``_Send``)."""
-
-    friend_ids: list[int] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-    hashes: list[str] = field(default_factory=list)
-    states: list[str] = field(default_factory=list)
-    reasons: list[str | None] = field(default_factory=list)
-
-    def append(self, friend_id: int, key: str, digest: str, state: str, reason: str | None) -> None:
-        self.friend_ids.append(friend_id)
-        self.keys.append(key)
-        self.hashes.append(digest)
-        self.states.append(state)
-        self.reasons.append(reason)
-
-
 def _plan_chunk(
     session: Session,
     send: _Send,
@@ -195,7 +188,7 @@ def _plan_chunk(
     )
     result.not_friends = len(friend_ids) - len(statuses)
     reasons = _suppression_reasons(session, send, statuses)
-    columns = _Columns()
+    columns = delivery_rows.Columns()
     contents: dict[str, list[Message]] = {}
     for friend_id in friend_ids:
         if friend_id not in statuses:
@@ -204,8 +197,20 @@ def _plan_chunk(
         contents.setdefault(digest, body)
         state, reason = _state_for(send, reasons.get(friend_id))
         columns.append(friend_id, idempotency_key_for(friend_id), digest, state, reason)
-    _insert_contents(session, contents, send.now)
-    inserted = _insert_deliveries(session, send, columns)
+    payloads.store(session, contents, now=send.now)
+    inserted = delivery_rows.insert_new(
+        session,
+        columns,
+        shared={
+            "shop_id": send.channel.shop_id,
+            "channel_id": send.channel.id,
+            "source": send.source,
+            "due_at": send.due_at,
+            "next_attempt_at": send.next_attempt_at,
+            "respect_quiet_hours": send.respect_quiet_hours,
+        },
+        now=send.now,
+    )
     result.duplicates = len(columns.friend_ids) - len(inserted)
     for state, reason in inserted:
         if state == DeliveryState.SUPPRESSED:
@@ -242,92 +247,9 @@ def _state_for(send: _Send, suppressed: str | None) -> tuple[str, str | None]:
     return DeliveryState.PENDING, send.quiet_reason
 
 
-def _insert_contents(session: Session, contents: dict[str, list[Message]], now: datetime) -> None:
-    if not contents:
-        return
-    statement = insert(session, DeliveryContent).on_conflict_do_nothing()
-    session.execute(
-        statement,
-        [{"content_hash": h, "payload": body, "created_at": now} for h, body in contents.items()],
-    )
-
-
-def _insert_deliveries(
-    session: Session, send: _Send, columns: _Columns
-) -> list[tuple[str, str | None]]:
-    """Insert new rows, skipping existing idempotency keys; return (state, reason) of each new."""
-    if not columns.friend_ids:
-        return []
-    shared = {
-        "shop_id": send.channel.shop_id,
-        "channel_id": send.channel.id,
-        "source": send.source,
-        "due_at": send.due_at,
-        "next_attempt_at": send.next_attempt_at,
-        "respect_quiet_hours": send.respect_quiet_hours,
-    }
-    if is_postgres(session):
-        params = {
-            **shared,
-            "now": send.now,
-            "friend_ids": int_array(columns.friend_ids),
-            "keys": text_array(columns.keys),
-            "hashes": text_array(columns.hashes),
-            "states": text_array(columns.states),
-            "reasons": text_array(columns.reasons),
-        }
-        return [(state, reason) for state, reason in session.execute(_UNNEST_INSERT, params)]
-    rows = [
-        {
-            **shared,
-            "friend_id": friend_id,
-            "idempotency_key": key,
-            "content_hash": digest,
-            "state": state,
-            "reason": reason,
-            "attempts": 0,
-            "created_at": send.now,
-            "updated_at": send.now,
-        }
-        for friend_id, key, digest, state, reason in zip(
-            columns.friend_ids,
-            columns.keys,
-            columns.hashes,
-            columns.states,
-            columns.reasons,
-            strict=True,
-        )
-    ]
-    statement = (
-        sqlite_insert(Delivery)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(Delivery.state, Delivery.reason)
-    )
-    return [(state, reason) for state, reason in session.execute(statement, rows)]
-
-
-# One statement per chunk on PostgreSQL, the per-row values as array literals: no per-row SQL
-# to build or parse, and the server unpacks the arrays itself.
-_UNNEST_INSERT = text(
-    """
-    INSERT INTO deliveries (
-        shop_id, channel_id, friend_id, idempotency_key, source, content_hash, state, reason,
-        due_at, next_attempt_at, respect_quiet_hours, attempts, created_at, updated_at
-    )
-    SELECT :shop_id, :channel_id, f, k, :source, h, s, r,
-           :due_at, :next_attempt_at, :respect_quiet_hours, 0, :now, :now
-    FROM unnest(
-        CAST(:friend_ids AS bigint[]), CAST(:keys AS text[]), CAST(:hashes AS text[]),
-        CAST(:states AS text[]), CAST(:reasons AS text[])
-    ) AS t(f, k, h, s, r)
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING state, reason
-    """
-)
-
-
 def cancel(session: Session, *, source: str, reason: str, now: datetime | None = None) -> int:
-    """Cancel a source's deliveries not yet handed to LINE (pending or held)."""
+    """Cancel a source's messages not yet handed to LINE (pending or held); return how many."""
+    now = now or utcnow()
     result = session.execute(
         update(Delivery)
         .where(
@@ -335,10 +257,10 @@ def cancel(session: Session, *, source: str, reason: str, now: datetime | None =
             Delivery.state.in_([DeliveryState.PENDING, DeliveryState.HELD]),
             Delivery.batch_id.is_(None),
         )
-        .values(state=DeliveryState.CANCELLED, reason=reason, updated_at=now or utcnow())
+        .values(state=DeliveryState.CANCELLED, reason=reason, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return (result.rowcount or 0) + audience.cancel(session, source=source, reason=reason, now=now)
 
 
 def hold(session: Session, *, source: str, reason: str, now: datetime | None = None) -> int:
@@ -377,7 +299,10 @@ def unhold(session: Session, *, source: str, reason: str, now: datetime | None =
 def release_held(
     session: Session, *, source: str, quota_sender: LineSender, now: datetime | None = None
 ) -> guardrails.QuotaCheck:
-    """Send a held source once the quota allows all of it (all or nothing)."""
+    """Send a held source once the quota allows all of it (all or nothing).
+
+    Held are the source's per-friend deliveries and its audience batches, counted together.
+    """
     now = now or utcnow()
     held = select(Delivery.id).where(
         Delivery.source == source, Delivery.state == DeliveryState.HELD
@@ -386,10 +311,12 @@ def release_held(
     channel_id = session.scalar(
         select(Delivery.channel_id).where(Delivery.source == source).limit(1)
     )
-    if channel_id is None or count == 0:
+    audience_channel, audience_count = audience.held(session, source=source)
+    channel_id = channel_id or audience_channel
+    if channel_id is None or count + audience_count == 0:
         return guardrails.QuotaCheck(needed=0, remaining=None)
     check = guardrails.check_quota(
-        session, sender=quota_sender, channel_id=channel_id, needed=count
+        session, sender=quota_sender, channel_id=channel_id, needed=count + audience_count
     )
     if check.fits:
         session.execute(
@@ -398,6 +325,7 @@ def release_held(
             .values(state=DeliveryState.PENDING, reason=None, next_attempt_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+        audience.release(session, source=source, now=now)
         enqueue_after_commit(session, "messaging.dispatch")
     return check
 
@@ -420,10 +348,24 @@ def resume_channel(
 
 
 def counts_by_state(session: Session, *, source: str) -> dict[str, int]:
-    """How many of a source's deliveries are in each state."""
+    """How many of a source's messages are in each state: deliveries and audience sends."""
     rows = session.execute(
         select(Delivery.state, func.count())
         .where(Delivery.source == source)
         .group_by(Delivery.state)
     )
-    return {state: count for state, count in rows}
+    counts = Counter({state: count for state, count in rows})
+    counts.update(audience.counts_by_state(session, source=source))
+    return dict(counts)
+
+
+def suppressed_by_reason(session: Session, *, source: str) -> dict[str, int]:
+    """Why a source's messages were not sent: friends by reason, deliveries and audiences."""
+    rows = session.execute(
+        select(Delivery.reason, func.count())
+        .where(Delivery.source == source, Delivery.state == DeliveryState.SUPPRESSED)
+        .group_by(Delivery.reason)
+    )
+    reasons = Counter({reason or "": count for reason, count in rows})
+    reasons.update(audience.suppressed_by_reason(session, source=source))
+    return dict(reasons)

@@ -16,7 +16,7 @@ from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
 from messaging import guardrails, service
 from messaging.models import Delivery, DeliveryAttempt
-from messaging.service import PlanResult
+from messaging.service import AudienceResult, PlanResult
 from sandbox.line.server import SandboxServer
 from sandbox.line.state import SandboxState
 from tests.factories import ChannelSetup
@@ -90,6 +90,34 @@ def plan(
             idempotency_key_for=lambda friend_id: f"{source}:{friend_id}",
             due_at=due_at or utcnow(),
             source=source,
+            quota_sender=quota_sender,
+            respect_quiet_hours=respect_quiet_hours,
+            now=now,
+        )
+
+
+def plan_audience(
+    database: Database,
+    channel: ChannelSetup,
+    *,
+    source: str = "campaign:1",
+    key: str | None = None,
+    messages: Any = TEXT,
+    due_at: datetime | None = None,
+    now: datetime | None = None,
+    quota_sender: LineSender | None = None,
+    respect_quiet_hours: bool = True,
+) -> AudienceResult:
+    """Freeze the channel's friends as one audience send in its own transaction."""
+    with database.session_scope() as session:
+        return service.plan_audience(
+            session,
+            channel=session.get_one(Channel, channel.channel_pk),
+            audience=select(Friend.id).where(Friend.channel_id == channel.channel_pk),
+            messages=messages,
+            idempotency_key=key or f"{source}:run-1",
+            source=source,
+            due_at=due_at or utcnow(),
             quota_sender=quota_sender,
             respect_quiet_hours=respect_quiet_hours,
             now=now,

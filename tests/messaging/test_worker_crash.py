@@ -2,13 +2,14 @@
 
 A 50,000-friend delivery is under way when its worker is killed with ``kill -9``; a new worker
 and beat take over. The batches the dead worker had claimed are resent with their retry keys
-once their lease expires: LINE (the sandbox) answers 409 for those it had accepted.
+once their lease expires: LINE (the sandbox) answers 409 for those it had accepted. It runs
+twice: planned as one row per friend, and as an audience send (batches frozen up front).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,17 @@ from jobs.celery_app import BrokerSender, create_celery
 from messaging.models import DeliveryBatch, DeliveryState
 from sandbox.line.server import SandboxServer
 from tests.conftest import TEST_SECRET_KEY, skip_or_fail
-from tests.factories import make_channel, make_shop
+from tests.factories import ChannelSetup, make_channel, make_shop
 from tests.jobs.processes import Processes
 from tests.jobs.production import hub_environment
-from tests.messaging.support import add_followers, open_all_hours, plan, received_counts, states
+from tests.messaging.support import (
+    add_followers,
+    open_all_hours,
+    plan,
+    plan_audience,
+    received_counts,
+    states,
+)
 from tests.waiting import wait_for
 from tsunagu.hub import open_database
 from tsunagu.scratch import empty_database
@@ -67,9 +75,27 @@ def crash_db(crash_database_url: str, broker_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+def plan_per_friend(database: Database, channel: ChannelSetup, friends: list[int]) -> int:
+    return plan(database, channel, friends, source="campaign:per-friend").planned
+
+
+def plan_one_audience(database: Database, channel: ChannelSetup, friends: list[int]) -> int:
+    return plan_audience(database, channel, source="campaign:audience").planned
+
+
 @pytest.mark.services
+@pytest.mark.parametrize(
+    ("planner", "source"),
+    [(plan_per_friend, "campaign:per-friend"), (plan_one_audience, "campaign:audience")],
+    ids=["per-friend", "audience"],
+)
 def test_a_worker_killed_mid_delivery_leaves_every_friend_with_exactly_one_message(
-    crash_db: Database, broker_url: str, line_sandbox: SandboxServer, tmp_path: Path
+    crash_db: Database,
+    broker_url: str,
+    line_sandbox: SandboxServer,
+    tmp_path: Path,
+    planner: Callable[[Database, ChannelSetup, list[int]], int],
+    source: str,
 ) -> None:
     channel = make_channel(crash_db, line_sandbox, "http://127.0.0.1:9", make_shop(crash_db))
     open_all_hours(crash_db, channel)
@@ -88,7 +114,7 @@ def test_a_worker_killed_mid_delivery_leaves_every_friend_with_exactly_one_messa
         doomed = processes.start("worker", "--concurrency", "2", env=env)
         doomed.wait_for_output("ready")
 
-        assert plan(crash_db, channel, list(friends)).planned == FRIENDS
+        assert planner(crash_db, channel, list(friends)) == FRIENDS
         wait_for(
             lambda: sum(received_counts(line_sandbox.state, channel).values()) >= FRIENDS // 5,
             timeout=60,
@@ -101,7 +127,7 @@ def test_a_worker_killed_mid_delivery_leaves_every_friend_with_exactly_one_messa
         processes.start("worker", "--concurrency", "2", env=env)
         processes.start("beat", env=env)
         wait_for(
-            lambda: states(crash_db) == {DeliveryState.SENT: FRIENDS},
+            lambda: states(crash_db, source) == {DeliveryState.SENT: FRIENDS},
             timeout=180,
             what=f"all {FRIENDS} deliveries to be sent",
         )
@@ -112,6 +138,8 @@ def test_a_worker_killed_mid_delivery_leaves_every_friend_with_exactly_one_messa
     assert len(received) == FRIENDS and set(received.values()) == {1}
     with crash_db.session_scope() as session:
         in_sent_batches = session.scalar(
-            select(func.sum(DeliveryBatch.recipients)).where(DeliveryBatch.state == "sent")
+            select(func.sum(DeliveryBatch.recipients)).where(
+                DeliveryBatch.state == "sent", DeliveryBatch.channel_id == channel.channel_pk
+            )
         )
     assert in_sent_batches == FRIENDS
