@@ -8,17 +8,27 @@ followed the message, as it does). Cancelled and test orders do not count; refun
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import Integer, Select, cast, distinct, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from commerce.models import Purchase
 from idlink.models import MemberLink
-from messaging.models import Campaign, Delivery, DeliveryState, TrackedLink
-from messaging.sql import plus_days
+from messaging import service
+from messaging.models import (
+    AudienceSend,
+    BatchState,
+    Campaign,
+    Delivery,
+    DeliveryBatch,
+    DeliveryState,
+    TrackedLink,
+)
+from messaging.sql import is_postgres, plus_days
 
 
 @dataclass(slots=True)
@@ -82,10 +92,14 @@ def _figures(session: Session, *where: Any) -> SourceFigures:
 
 
 def campaign_report(session: Session, *, campaign: Campaign) -> CampaignReport:
-    """The campaign's figures, counted from its deliveries, links and the shop's purchases."""
+    """The campaign's figures, counted from its deliveries and audience sends, its links and
+    the shop's purchases."""
     source = campaign.source
     figures = source_figures(session, shop_id=campaign.shop_id, source=source)
-    by_state, suppressed, failed = figures.by_state, figures.suppressed, figures.failed
+    by_state = service.counts_by_state(session, source=source)
+    suppressed = service.suppressed_by_reason(session, source=source)
+    failed = Counter(figures.failed)
+    failed.update(_audience_failures(session, source))
     clicked, clicks = session.execute(
         select(
             func.count(distinct(TrackedLink.friend_id)).filter(
@@ -95,11 +109,12 @@ def campaign_report(session: Session, *, campaign: Campaign) -> CampaignReport:
         ).where(TrackedLink.source == source)
     ).one()
     days = campaign.attribution_days
-    sent_to = (
-        select(Delivery.friend_id, Delivery.sent_at.label("touched_at"))
-        .where(Delivery.source == source, Delivery.state == DeliveryState.SENT)
-        .subquery()
-    )
+    sent_to = union_all(
+        select(Delivery.friend_id, Delivery.sent_at.label("touched_at")).where(
+            Delivery.source == source, Delivery.state == DeliveryState.SENT
+        ),
+        _audience_sent(session, source),
+    ).subquery()
     clicked_on = (
         select(TrackedLink.friend_id, func.min(TrackedLink.first_clicked_at).label("touched_at"))
         .where(TrackedLink.source == source, TrackedLink.first_clicked_at.is_not(None))
@@ -115,13 +130,50 @@ def campaign_report(session: Session, *, campaign: Campaign) -> CampaignReport:
         suppressed=suppressed,
         sent=by_state.get(DeliveryState.SENT, 0),
         failed=by_state.get(DeliveryState.FAILED, 0),
-        failed_reasons=failed,
+        failed_reasons=dict(failed),
         clicked=clicked or 0,
         clicks=int(clicks or 0),
         attribution_days=days,
         after_delivery=_attributed(session, campaign.shop_id, sent_to, days),
         after_click=_attributed(session, campaign.shop_id, clicked_on, days),
     )
+
+
+def _audience_sent(session: Session, source: str) -> Select[Any]:
+    """(friend id, sent at) of every friend reached by the source's audience sends."""
+    sent = (
+        DeliveryBatch.state == BatchState.SENT,
+        AudienceSend.source == source,
+    )
+    if is_postgres(session):
+        member = func.unnest(DeliveryBatch.friend_ids)
+        return (
+            select(member.label("friend_id"), DeliveryBatch.sent_at.label("touched_at"))
+            .join(AudienceSend, AudienceSend.id == DeliveryBatch.audience_send_id)
+            .where(*sent)
+        )
+    members = func.json_each(DeliveryBatch.friend_ids).table_valued("value")
+    return (
+        select(
+            cast(members.c.value, Integer).label("friend_id"),
+            DeliveryBatch.sent_at.label("touched_at"),
+        )
+        .select_from(DeliveryBatch)
+        .join(AudienceSend, AudienceSend.id == DeliveryBatch.audience_send_id)
+        .join(members, true())
+        .where(*sent)
+    )
+
+
+def _audience_failures(session: Session, source: str) -> dict[str, int]:
+    """Friends of the source's audience batches LINE refused for good, by LINE's reason."""
+    rows = session.execute(
+        select(DeliveryBatch.last_error, func.sum(DeliveryBatch.recipients))
+        .join(AudienceSend, AudienceSend.id == DeliveryBatch.audience_send_id)
+        .where(AudienceSend.source == source, DeliveryBatch.state == BatchState.FAILED)
+        .group_by(DeliveryBatch.last_error)
+    )
+    return {str(reason): int(count or 0) for reason, count in rows}
 
 
 def _count_by(session: Session, column: Any, *where: Any) -> dict[str, int]:

@@ -1,11 +1,13 @@
 """Segment deliveries: a campaign of kind ``segment`` sent once, at its time, to a frozen audience.
 
 The beat task ``messaging.campaigns`` starts every scheduled segment campaign that is due. Start
-is one transaction: the campaign becomes ``running`` with ``started_at``, and every delivery row
-of the segment's members at that moment is created, keyed ``campaign:{id}:{friend}``. So the
-audience is frozen: a friend who joins the segment later gets nothing, and a second start (a
-re-run, a concurrent beat) plans nothing new. A running campaign with nothing left pending or
-sending is marked ``completed``.
+is one transaction: the campaign becomes ``running`` with ``started_at``, and the segment's
+members at that moment are frozen. One message for all (no variables, no tracked links) is an
+audience send (``service.plan_audience``, keyed ``campaign:{id}``: batches of 500, multicast);
+a personal template is a delivery row per friend, keyed ``campaign:{id}:{friend}`` (pushes). So a
+friend who joins the segment later gets nothing, and a second start (a re-run, a concurrent
+beat) plans nothing new. A running campaign with nothing left pending, sending or held is
+marked ``completed``.
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ from connectors.line.sending import LineSender
 from core import audit
 from core.clock import utcnow
 from core.tenancy import Channel
-from messaging import compose, segments
-from messaging.models import Campaign, CampaignKind, CampaignStatus, Delivery, DeliveryState
-from messaging.service import PlanResult
+from messaging import compose, segments, service, templates
+from messaging.models import Campaign, CampaignKind, CampaignStatus, DeliveryState
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,20 @@ ACTOR = "system:campaigns"
 _OPEN_STATES = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.HELD)
 
 
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What starting a segment campaign planned, on either path."""
+
+    planned: int
+    suppressed: dict[str, int]
+    held: bool
+    # Started before: this call planned nothing new.
+    duplicate: bool = False
+
+
 @dataclass(slots=True)
 class RunResult:
-    started: dict[int, PlanResult] = field(default_factory=dict)
+    started: dict[int, Planned] = field(default_factory=dict)
     paused: list[int] = field(default_factory=list)
     completed: list[int] = field(default_factory=list)
 
@@ -68,7 +80,7 @@ def run(session: Session, *, settings: Settings, now: datetime | None = None) ->
 
 def start(
     session: Session, *, campaign: Campaign, settings: Settings, now: datetime | None = None
-) -> PlanResult | None:
+) -> Planned | None:
     """Freeze the segment's audience into delivery rows and mark the campaign running.
 
     A segment that no longer exists pauses the campaign with the reason (returns None).
@@ -112,31 +124,49 @@ def plan_audience(
     audience: Select[tuple[int]],
     settings: Settings,
     now: datetime,
-) -> PlanResult:
+) -> Planned:
     """Plan the campaign's template for every friend the ``audience`` query selects."""
-    send = compose.TemplateSend(
-        channel=channel,
-        template=campaign.messages,
-        source=campaign.source,
-        links=compose.Links(public_url=settings.public_url, tag=campaign.click_tag),
-        due_at=now,
-        values={"coupon_code": campaign.coupon_code} if campaign.coupon_code else {},
-        respect_quiet_hours=campaign.respect_quiet_hours,
-        quota_sender=LineSender(
-            ChannelCredentials(access_token=channel.access_token, api_url=settings.line_api_url)
-        ),
+    sender = LineSender(
+        ChannelCredentials(access_token=channel.access_token, api_url=settings.line_api_url)
     )
     try:
-        return compose.plan_template(
+        if not templates.is_personal(campaign.messages):
+            frozen = service.plan_audience(
+                session,
+                channel=channel,
+                audience=audience,
+                messages=campaign.messages,
+                idempotency_key=campaign.source,
+                source=campaign.source,
+                due_at=now,
+                quota_sender=sender,
+                respect_quiet_hours=campaign.respect_quiet_hours,
+                now=now,
+            )
+            if frozen.duplicate:
+                return Planned(0, {}, held=False, duplicate=True)
+            return Planned(frozen.planned, dict(frozen.suppressed), frozen.held)
+        send = compose.TemplateSend(
+            channel=channel,
+            template=campaign.messages,
+            source=campaign.source,
+            links=compose.Links(public_url=settings.public_url, tag=campaign.click_tag),
+            due_at=now,
+            values={"coupon_code": campaign.coupon_code} if campaign.coupon_code else {},
+            respect_quiet_hours=campaign.respect_quiet_hours,
+            quota_sender=sender,
+        )
+        rows = compose.plan_template(
             session,
             send,
             friend_ids=session.scalars(audience).all(),
             idempotency_key_for=lambda friend_id: f"{campaign.source}:{friend_id}",
             now=now,
         )
+        duplicate = rows.created == 0 and rows.duplicates > 0
+        return Planned(rows.planned, dict(rows.suppressed), bool(rows.held), duplicate)
     finally:
-        assert send.quota_sender is not None
-        send.quota_sender.close()
+        sender.close()
 
 
 def complete_finished(session: Session, *, now: datetime | None = None) -> list[int]:
@@ -150,12 +180,10 @@ def complete_finished(session: Session, *, now: datetime | None = None) -> list[
     finished = [
         campaign
         for campaign in running
-        if not session.scalar(
-            select(
-                select(Delivery.id)
-                .where(Delivery.source == campaign.source, Delivery.state.in_(_OPEN_STATES))
-                .exists()
-            )
+        if not any(
+            count
+            for state, count in service.counts_by_state(session, source=campaign.source).items()
+            if state in _OPEN_STATES
         )
     ]
     for campaign in finished:

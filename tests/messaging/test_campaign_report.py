@@ -13,7 +13,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus, FriendTag, Tag
-from messaging import campaigns, compose, links, reports
+from messaging import campaigns, compose, guardrails, links, reports
 from messaging.compose import Links, TemplateSend
 from messaging.models import Campaign, LinkClick
 from messaging.schemas import CampaignSpec
@@ -21,7 +21,13 @@ from sandbox.line.server import SandboxServer
 from tests.api.admin_support import add_link, add_member, admin_api
 from tests.factories import ChannelSetup
 from tests.messaging import people
-from tests.messaging.support import add_followers, open_all_hours, wait_until_states
+from tests.messaging.support import (
+    add_followers,
+    open_all_hours,
+    received_counts,
+    wait_until_states,
+)
+from tests.waiting import wait_for
 from tsunagu.hub import Hub
 
 SALE = "https://shop.example/winter-sale"
@@ -159,3 +165,44 @@ def test_a_late_click_still_counts_but_not_a_purchase_before_it(
         report = reports.campaign_report(session, campaign=session.merge(campaign))
     assert report.after_delivery.purchases == 1
     assert report.after_click.purchases == 0
+
+
+def test_an_audience_send_is_reported_and_its_friends_purchases_attributed(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup, shop
+) -> None:
+    open_all_hours(db, channel)
+    users = add_followers(db, line_sandbox.state, channel, 3)
+    buyer, reader, opted_out = sorted(users)
+    for friend_id in users:
+        people.tag(db, friend_id, "vip")
+    with db.session_scope() as session:
+        guardrails.set_consent(
+            session, friend=session.get_one(Friend, opted_out), opted_out=True, source="test"
+        )
+    member_id = people.link_member(db, channel, buyer)
+    api = admin_api(db, hub.settings.public_url, shop)
+    assert api.put("/segments/vip", {"name": "vip", "rules": {"tag": "vip"}}).status_code == 200
+    spec = {
+        "name": "vip-sale",
+        "channel": channel.channel_id,
+        "kind": "segment",
+        "trigger": {"segment": "vip"},
+        "messages": [{"type": "text", "text": "VIPセール"}],
+    }
+    campaign_id = api.put("/campaigns/vip-sale", spec).json()["id"]
+    assert api.post(f"/campaigns/{campaign_id}/run", {}).status_code == 200
+    wait_for(
+        lambda: api.get(f"/campaigns/{campaign_id}").json()["status"] == "completed",
+        what="the audience send to complete",
+    )
+    assert received_counts(line_sandbox.state, channel) == {users[buyer]: 1, users[reader]: 1}
+    multicasts = [m.endpoint for u in (buyer, reader) for m in line_sandbox.state.inbox(users[u])]
+    assert multicasts == ["multicast", "multicast"]
+
+    people.purchase(
+        db, channel.shop_id, member_id, total=4000, ordered_at=utcnow() + timedelta(hours=3)
+    )
+    report = api.get(f"/campaigns/{campaign_id}/report").json()
+    assert (report["planned"], report["sent"]) == (3, 2)
+    assert report["suppressed"] == {"friend opted out of messages": 1}
+    assert report["after_delivery"] == {"purchases": 1, "revenue": {"JPY": "4000.0000"}}

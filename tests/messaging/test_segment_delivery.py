@@ -164,7 +164,7 @@ def test_a_delivery_started_twice_is_sent_once(
         what="each vip to receive the sale",
     )
     assert first is not None and second is not None
-    assert (first.planned, second.planned, second.duplicates) == (3, 0, 3)
+    assert (first.planned, second.planned, second.duplicate) == (3, 0, True)
 
 
 def test_a_campaign_to_an_unknown_segment_is_refused_when_saved(
