@@ -77,9 +77,11 @@ def plan_audience(
     due_at: datetime,
     quota_sender: LineSender | None = None,
     respect_quiet_hours: bool = True,
+    aggregation_unit: str | None = None,
     now: datetime | None = None,
 ) -> AudienceResult:
-    """Freeze ``audience`` (a ``Select`` of friend ids) into batches of one message set.
+    """Freeze ``audience`` (a ``Select`` of friend ids) into batches of one message set
+    (counted under LINE's custom ``aggregation_unit``, if given).
 
     Friends of other channels are ignored. ``idempotency_key`` (e.g. ``campaign:{id}:{run}``)
     makes a second call a no-op that reports the first. The caller commits; the dispatcher is
@@ -87,8 +89,8 @@ def plan_audience(
     """
     now = now or utcnow()
     body = payloads.validate(messages)
-    digest = payloads.content_hash(body)
-    payloads.store(session, {digest: body}, now=now)
+    digest = payloads.content_hash(body, aggregation_unit)
+    payloads.store(session, {digest: body}, now=now, aggregation_unit=aggregation_unit)
     policy = guardrails.PolicyBook(session, channel.shop_id).for_source(source)
     resume_at = (
         guardrails.quiet_hours_end(max(due_at, now), policy, channel.timezone)

@@ -71,6 +71,7 @@ class BatchJob:
     user_ids: tuple[str, ...]
     messages: list[dict[str, Any]]
     attempts: int
+    aggregation_unit: str | None = None
 
 
 def claim(
@@ -287,12 +288,15 @@ class _Claimed:
         )
 
 
-_contents: dict[str, list[dict[str, Any]]] = {}
+# A content's messages and its custom aggregation unit.
+Content = tuple[list[dict[str, Any]], str | None]
+_contents: dict[str, Content] = {}
 _contents_lock = threading.Lock()
 
 
-def _payloads(session: Session, hashes: set[str]) -> dict[str, list[dict[str, Any]]]:
-    """The contents' messages; contents never change, so shared ones are read once per process.
+def _payloads(session: Session, hashes: set[str]) -> dict[str, Content]:
+    """The contents' messages and aggregation unit; contents never change, so shared ones are
+    read once per process.
 
     Personalised contents (one per push) are read in one query per claim and not kept.
     """
@@ -300,13 +304,16 @@ def _payloads(session: Session, hashes: set[str]) -> dict[str, list[dict[str, An
         found = {h: _contents[h] for h in hashes if h in _contents}
     missing = hashes.difference(found)
     if missing:
-        rows = dict(
-            session.execute(
-                select(DeliveryContent.content_hash, DeliveryContent.payload).where(
-                    DeliveryContent.content_hash.in_(missing)
-                )
-            ).all()
-        )
+        rows: dict[str, Content] = {
+            digest: (payload, unit)
+            for digest, payload, unit in session.execute(
+                select(
+                    DeliveryContent.content_hash,
+                    DeliveryContent.payload,
+                    DeliveryContent.aggregation_unit,
+                ).where(DeliveryContent.content_hash.in_(missing))
+            )
+        }
         found.update(rows)
         if len(rows) <= _SHARED_CONTENTS_PER_CLAIM:
             with _contents_lock:
@@ -354,8 +361,9 @@ def _jobs(
             access_token=channels[b.channel_id].access_token,
             endpoint=b.endpoint,
             user_ids=tuple(recipients[b.id]),
-            messages=payloads[b.content_hash],
+            messages=payloads[b.content_hash][0],
             attempts=b.attempts,
+            aggregation_unit=payloads[b.content_hash][1],
         )
         for b in batches
     ]

@@ -53,6 +53,7 @@ class TemplateSend:
     values_for: Mapping[int, Mapping[str, str | None]] = field(default_factory=dict)
     respect_quiet_hours: bool = True
     quota_sender: LineSender | None = None
+    aggregation_unit: str | None = None
 
 
 def plan_template(
@@ -91,6 +92,7 @@ def plan_template(
         source=send.source,
         quota_sender=send.quota_sender,
         respect_quiet_hours=send.respect_quiet_hours,
+        aggregation_unit=send.aggregation_unit,
         now=now,
     )
     if templates.is_personal(send.template):

@@ -196,10 +196,15 @@ def _request(
     started = time.perf_counter()
     answer: Accepted | SendFailure
     try:
+        unit = job.aggregation_unit
         if job.endpoint == "push":
-            answer = sender.push(job.user_ids[0], job.messages, retry_key=job.batch_id)
+            answer = sender.push(
+                job.user_ids[0], job.messages, retry_key=job.batch_id, aggregation_unit=unit
+            )
         else:
-            answer = sender.multicast(job.user_ids, job.messages, retry_key=job.batch_id)
+            answer = sender.multicast(
+                job.user_ids, job.messages, retry_key=job.batch_id, aggregation_unit=unit
+            )
     except SendFailure as failure:
         answer = failure
     except ValueError as exc:

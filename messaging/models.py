@@ -81,6 +81,8 @@ class DeliveryContent(Base):
 
     content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     payload: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # LINE's custom aggregation unit its sends are counted under (a campaign's), if any.
+    aggregation_unit: Mapped[str | None] = mapped_column(String(30))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -84,15 +84,26 @@ def _validate_one(index: int, message: Message) -> None:
             )
 
 
-def content_hash(messages: Sequence[Message]) -> str:
-    """A stable hash of the messages: identical content batches into one multicast."""
-    canonical = json.dumps(
-        list(messages), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
+def content_hash(messages: Sequence[Message], aggregation_unit: str | None = None) -> str:
+    """A stable hash of what is sent: identical content batches into one multicast.
+
+    A custom aggregation unit is part of it: the same messages counted under two units are two
+    requests.
+    """
+    document: Any = list(messages)
+    if aggregation_unit is not None:
+        document = {"messages": document, "aggregation_unit": aggregation_unit}
+    canonical = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def store(session: Session, contents: Mapping[str, Sequence[Message]], *, now: datetime) -> None:
+def store(
+    session: Session,
+    contents: Mapping[str, Sequence[Message]],
+    *,
+    now: datetime,
+    aggregation_unit: str | None = None,
+) -> None:
     """Store each message set once, by its hash (contents never change)."""
     if not contents:
         return
@@ -100,7 +111,12 @@ def store(session: Session, contents: Mapping[str, Sequence[Message]], *, now: d
     session.execute(
         statement,
         [
-            {"content_hash": digest, "payload": list(body), "created_at": now}
+            {
+                "content_hash": digest,
+                "payload": list(body),
+                "aggregation_unit": aggregation_unit,
+                "created_at": now,
+            }
             for digest, body in contents.items()
         ],
     )

@@ -82,6 +82,7 @@ def _send(campaign: Campaign, channel: Channel, public_url: str, due_at: datetim
         due_at=due_at,
         values={"coupon_code": campaign.coupon_code},
         respect_quiet_hours=campaign.respect_quiet_hours,
+        aggregation_unit=campaign.aggregation_unit,
     )
 
 

@@ -141,6 +141,7 @@ def plan_audience(
                 due_at=now,
                 quota_sender=sender,
                 respect_quiet_hours=campaign.respect_quiet_hours,
+                aggregation_unit=campaign.aggregation_unit,
                 now=now,
             )
             if frozen.duplicate:
@@ -154,6 +155,7 @@ def plan_audience(
             due_at=now,
             values={"coupon_code": campaign.coupon_code} if campaign.coupon_code else {},
             respect_quiet_hours=campaign.respect_quiet_hours,
+            aggregation_unit=campaign.aggregation_unit,
             quota_sender=sender,
         )
         rows = compose.plan_template(

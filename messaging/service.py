@@ -85,6 +85,7 @@ class _Send:
     respect_quiet_hours: bool
     policy: guardrails.Policy
     hold_reason: str | None
+    aggregation_unit: str | None
     now: datetime
 
 
@@ -99,6 +100,7 @@ def plan(
     source: str,
     quota_sender: LineSender | None = None,
     respect_quiet_hours: bool = True,
+    aggregation_unit: str | None = None,
     now: datetime | None = None,
 ) -> PlanResult:
     """Plan ``messages`` for each friend id in ``recipients`` (friends of ``channel``).
@@ -106,12 +108,13 @@ def plan(
     ``messages`` is one message set for all, or a function of the friend id (personalised);
     either is checked against LINE's rules first. With ``quota_sender``, a send that would
     exceed the month's remaining quota is planned as ``held`` in full, never half-sent.
+    ``aggregation_unit`` names the LINE custom aggregation unit the messages are counted under.
     """
     now = now or utcnow()
     friend_ids = list(dict.fromkeys(recipients))
-    shared = _validated_shared(messages)
+    shared = _validated_shared(messages, aggregation_unit)
     policy = guardrails.PolicyBook(session, channel.shop_id).for_source(source)
-    send = _prepare(channel, source, due_at, policy, respect_quiet_hours, now)
+    send = _prepare(channel, source, due_at, policy, respect_quiet_hours, aggregation_unit, now)
     if quota_sender is not None:
         check = guardrails.check_quota(
             session, sender=quota_sender, channel_id=channel.id, needed=len(friend_ids)
@@ -126,11 +129,13 @@ def plan(
     return result
 
 
-def _validated_shared(messages: Messages) -> tuple[list[Message], str] | None:
+def _validated_shared(
+    messages: Messages, aggregation_unit: str | None
+) -> tuple[list[Message], str] | None:
     if callable(messages):
         return None
     checked = payloads.validate(messages)
-    return checked, payloads.content_hash(checked)
+    return checked, payloads.content_hash(checked, aggregation_unit)
 
 
 def _prepare(
@@ -139,6 +144,7 @@ def _prepare(
     due_at: datetime,
     policy: guardrails.Policy,
     respect_quiet_hours: bool,
+    aggregation_unit: str | None,
     now: datetime,
 ) -> _Send:
     resume_at = (
@@ -155,14 +161,17 @@ def _prepare(
         respect_quiet_hours=respect_quiet_hours,
         policy=policy,
         hold_reason=None,
+        aggregation_unit=aggregation_unit,
         now=now,
     )
 
 
-def _personalised(messages: Messages, friend_id: int) -> tuple[list[Message], str]:
+def _personalised(
+    messages: Messages, friend_id: int, aggregation_unit: str | None
+) -> tuple[list[Message], str]:
     assert callable(messages)
     body = payloads.validate(messages(friend_id))
-    return body, payloads.content_hash(body)
+    return body, payloads.content_hash(body, aggregation_unit)
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
@@ -193,11 +202,11 @@ def _plan_chunk(
     for friend_id in friend_ids:
         if friend_id not in statuses:
             continue
-        body, digest = shared or _personalised(messages, friend_id)
+        body, digest = shared or _personalised(messages, friend_id, send.aggregation_unit)
         contents.setdefault(digest, body)
         state, reason = _state_for(send, reasons.get(friend_id))
         columns.append(friend_id, idempotency_key_for(friend_id), digest, state, reason)
-    payloads.store(session, contents, now=send.now)
+    payloads.store(session, contents, now=send.now, aggregation_unit=send.aggregation_unit)
     inserted = delivery_rows.insert_new(
         session,
         columns,

@@ -135,6 +135,7 @@ def _fire(
             due_at=due_after(purchase.ordered_at, campaign.delay, channel.timezone),
             values={"coupon_code": campaign.coupon_code},
             respect_quiet_hours=campaign.respect_quiet_hours,
+            aggregation_unit=campaign.aggregation_unit,
         )
         result = plan_template(
             session,

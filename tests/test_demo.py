@@ -93,6 +93,9 @@ def test_demo_turns_the_webhook_order_into_one_thank_you_on_the_phone(
     thanks = [t for t in running_demo.texts("hanako") if "ご購入ありがとうございます" in t]
     assert thanks == ["はなこさん、ご購入ありがとうございます。次回使える10%OFFクーポン: THANKS10"]
     assert not any("ご購入" in t for t in running_demo.texts("ichiro"))  # history thanks nobody
+    inbox = running_demo.sandbox.state.inbox(running_demo.users["hanako"])
+    units = {m.aggregation_unit for m in inbox if "ご購入" in m.message.get("text", "")}
+    assert units == {"thanks_order"}  # the campaign's custom aggregation unit, sent to LINE
     link = next(t for t in running_demo.texts("hanako") if "ヘアケア" in t).split()[-1]
     assert link.startswith(f"{running_demo.hub_url}/r/")
 

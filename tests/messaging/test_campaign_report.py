@@ -188,6 +188,7 @@ def test_an_audience_send_is_reported_and_its_friends_purchases_attributed(
         "kind": "segment",
         "trigger": {"segment": "vip"},
         "messages": [{"type": "text", "text": "VIPセール"}],
+        "aggregation_unit": "vip_sale_2026",
     }
     campaign_id = api.put("/campaigns/vip-sale", spec).json()["id"]
     assert api.post(f"/campaigns/{campaign_id}/run", {}).status_code == 200
