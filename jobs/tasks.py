@@ -135,6 +135,7 @@ def dispatch_config(settings: Settings) -> dispatcher.DispatchConfig:
             "multicast": settings.line_multicast_rate,
             "reply": settings.line_push_rate,
         },
+        reply_token_seconds=settings.reply_token_seconds,
     )
 
 

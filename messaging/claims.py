@@ -24,6 +24,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
 from idlink.models import Friend
+from messaging import replies
 from messaging.audience_claims import Members, recheck, resolve
 from messaging.claim_checks import Due, apply_guardrails
 from messaging.limiter import LINE_RATE_LIMITS
@@ -33,6 +34,7 @@ from messaging.models import (
     DeliveryBatch,
     DeliveryContent,
     DeliveryState,
+    ReplyToken,
 )
 from messaging.sql import any_of, int_array, is_postgres, text_array
 
@@ -56,6 +58,8 @@ class DispatchConfig:
     request_timeout_seconds: float = 10.0
     threads: int = 4
     max_run_seconds: float = 60.0
+    # Answer a single friend with their reply token (free) while it is this young; 0: never.
+    reply_token_seconds: float = 0.0
     rates: Mapping[str, float] = field(default_factory=lambda: dict(LINE_RATE_LIMITS))
 
 
@@ -72,6 +76,7 @@ class BatchJob:
     messages: list[dict[str, Any]]
     attempts: int
     aggregation_unit: str | None = None
+    reply_token: str | None = None
 
 
 def claim(
@@ -194,18 +199,27 @@ def _form_batches(
             open_batches.append(target)
         target[0].append(row)
         target[1].add(row.friend_id)
+    tokens = _reply_tokens(session, groups, config, now)
     batches: list[_Claimed] = []
     members_of: list[list[int]] = []
     for (channel_id, digest), members_list in groups.items():
         for members, _ in members_list:
+            # A token is used once: a friend's second message due now goes as a push.
+            token = tokens.pop(members[0].friend_id, None) if len(members) == 1 else None
+            if token is not None and token.channel_id == channel_id:
+                token.used_at = now
+                endpoint, reply_token = "reply", token.token
+            else:
+                endpoint, reply_token = ("multicast" if len(members) > 1 else "push"), None
             batches.append(
                 _Claimed(
                     id=str(uuid.uuid4()),
                     channel_id=channel_id,
-                    endpoint="multicast" if len(members) > 1 else "push",
+                    endpoint=endpoint,
                     content_hash=digest,
                     attempts=0,
                     audience_send_id=None,
+                    reply_token=reply_token,
                 )
             )
             members_of.append([m.id for m in members])
@@ -218,6 +232,7 @@ def _form_batches(
                 "id": b.id,
                 "channel_id": b.channel_id,
                 "endpoint": b.endpoint,
+                "reply_token": b.reply_token,
                 "content_hash": b.content_hash,
                 "recipients": len(ids),
                 "state": BatchState.SENDING,
@@ -233,6 +248,32 @@ def _form_batches(
         session, [(i, b.id) for b, ids in zip(batches, members_of, strict=True) for i in ids], now
     )
     return batches
+
+
+def _reply_tokens(
+    session: Session,
+    groups: dict[tuple[int, str], list[tuple[list[Due], set[int]]]],
+    config: DispatchConfig,
+    now: datetime,
+) -> dict[int, ReplyToken]:
+    """Fresh reply tokens of the friends about to get a push; at most one per friend is used.
+
+    Replies carry no custom aggregation unit, so content counted under one keeps to pushes.
+    """
+    if config.reply_token_seconds <= 0:
+        return {}
+    singles = [
+        (members[0].friend_id, digest)
+        for (_channel, digest), batches in groups.items()
+        for members, _ in batches
+        if len(members) == 1
+    ]
+    if not singles:
+        return {}
+    contents = _payloads(session, {digest for _friend, digest in singles})
+    friends = {friend for friend, digest in singles if contents[digest][1] is None}
+    lifetime = timedelta(seconds=config.reply_token_seconds)
+    return replies.fresh_tokens(session, friend_ids=friends, now=now, lifetime=lifetime)
 
 
 def _assign(session: Session, pairs: list[tuple[int, str]], now: datetime) -> None:
@@ -275,6 +316,7 @@ class _Claimed:
     content_hash: str
     attempts: int
     audience_send_id: int | None
+    reply_token: str | None = None
 
     @classmethod
     def of(cls, batch: DeliveryBatch) -> _Claimed:
@@ -285,6 +327,7 @@ class _Claimed:
             content_hash=batch.content_hash,
             attempts=batch.attempts,
             audience_send_id=batch.audience_send_id,
+            reply_token=batch.reply_token,
         )
 
 
@@ -364,6 +407,7 @@ def _jobs(
             messages=payloads[b.content_hash][0],
             attempts=b.attempts,
             aggregation_unit=payloads[b.content_hash][1],
+            reply_token=b.reply_token,
         )
         for b in batches
     ]

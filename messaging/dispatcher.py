@@ -197,7 +197,9 @@ def _request(
     answer: Accepted | SendFailure
     try:
         unit = job.aggregation_unit
-        if job.endpoint == "push":
+        if job.endpoint == "reply" and job.reply_token is not None:
+            answer = sender.reply(job.reply_token, job.messages)
+        elif job.endpoint == "push":
             answer = sender.push(
                 job.user_ids[0], job.messages, retry_key=job.batch_id, aggregation_unit=unit
             )

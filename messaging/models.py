@@ -141,6 +141,8 @@ class DeliveryBatch(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
     endpoint: Mapped[str] = mapped_column(String(16))
+    # A reply (free) to the friend's recent event with this token, instead of a push.
+    reply_token: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(ForeignKey("delivery_contents.content_hash"))
     recipients: Mapped[int]
     state: Mapped[str] = mapped_column(String(16), default=BatchState.SENDING)

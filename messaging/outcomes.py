@@ -123,6 +123,8 @@ def _not_accepted(
     config: DispatchConfig,
     now: datetime,
 ) -> str:
+    if batch.endpoint == "reply" and _reply_token_refused(answer):
+        return _reply_refused(session, batch, now)
     if answer.kind == FailureKind.CHANNEL:
         return _pause_channel(session, batch, answer, now)
     if answer.kind == FailureKind.QUOTA:
@@ -133,6 +135,49 @@ def _not_accepted(
     if answer.kind == FailureKind.RETRIABLE:
         reason = f"gave up after {batch.attempts} tries: {answer.reason}"
     return _failed(session, batch, reason, now)
+
+
+REPLY_USED_REASON = (
+    "counted as sent: an earlier try of this reply got no answer and its token is now used "
+    "(so LINE took it); not resent as a push, which could send it twice"
+)
+
+
+def _reply_token_refused(answer: SendFailure) -> bool:
+    return answer.status == 400 and "reply token" in answer.reason.lower()
+
+
+def _reply_refused(session: Session, batch: DeliveryBatch, now: datetime) -> str:
+    """LINE refused the reply token.
+
+    On the first try nothing can have used it but its age: the message goes as a push (same
+    batch, same retry key) at once. After a try that got no answer, that try is what used it.
+    """
+    if batch.attempts > 1:
+        batch.state, batch.sent_at, batch.last_error = SENT, now, REPLY_USED_REASON
+        _update_deliveries(
+            session,
+            batch,
+            state=DeliveryState.SENT,
+            reason=REPLY_USED_REASON,
+            sent_at=now,
+            attempts=batch.attempts,
+            updated_at=now,
+        )
+        return "sent"
+    batch.endpoint, batch.reply_token = "push", None
+    batch.state, batch.next_attempt_at = BatchState.RETRYING, now
+    batch.last_error = "reply token no longer valid: sent as a push"
+    _update_deliveries(
+        session,
+        batch,
+        state=DeliveryState.PENDING,
+        reason=batch.last_error,
+        next_attempt_at=now,
+        attempts=batch.attempts,
+        updated_at=now,
+    )
+    return "retried"
 
 
 def _update_deliveries(session: Session, batch: DeliveryBatch, **values: Any) -> None:
