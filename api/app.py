@@ -24,7 +24,7 @@ def create_app(
     broker_check: Callable[[], None] | None = None,
 ) -> FastAPI:
     """Build the hub's HTTP API around an already configured database."""
-    app = FastAPI(
+    app = HubApp(
         title="tsunagu",
         summary="Self-hosted hub between a LINE Official Account and the shop's systems",
         version="0.1.0",
@@ -43,9 +43,22 @@ def create_app(
     )
     app.add_middleware(DirectRoutes, routes=[line_webhook])
     app.add_middleware(observability.RequestContextMiddleware, metrics=ctx.metrics)
-    operations = {webhooks.LINE_WEBHOOK_PATH: {"post": webhooks.LINE_WEBHOOK_OPERATION}}
-    app.openapi = lambda: _openapi(app, operations)  # type: ignore[method-assign]
+    app.direct_operations[webhooks.LINE_WEBHOOK_PATH] = {"post": webhooks.LINE_WEBHOOK_OPERATION}
     return app
+
+
+class HubApp(FastAPI):
+    """FastAPI, with the operations of the direct routes in its schema (it cannot see them)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.direct_operations: dict[str, dict[str, Any]] = {}
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            schema["paths"].update(self.direct_operations)
+        return self.openapi_schema
 
 
 class DirectRoutes:
@@ -77,11 +90,3 @@ class DirectRoutes:
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
-
-
-def _openapi(app: FastAPI, operations: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """FastAPI's schema with the direct routes' operations, which it cannot see."""
-    if app.openapi_schema is None:
-        schema = FastAPI.openapi(app)
-        schema["paths"].update(operations)
-    return app.openapi_schema
