@@ -362,19 +362,21 @@ def attempt_percentiles(database: Any) -> tuple[float, float]:
     )
 
 
-def run(args: argparse.Namespace) -> Figures:
+def prepare(database_url: str, *, friends: int, name: str) -> tuple[Any, int, int]:
+    """A fresh bench database with one shop, one channel (no quiet hours) and ``friends``
+    followers loaded with COPY: (database, shop id, channel id)."""
     from config import Settings
     from core.tenancy import Shop, create_channel, create_shop
-    from messaging import guardrails, service
+    from messaging import guardrails
     from tsunagu.hub import open_database
     from tsunagu.scratch import empty_database
 
-    empty_database(args.database_url)
+    empty_database(database_url)
     settings = Settings(
         _env_file=None,
-        database_url=args.database_url,
+        database_url=database_url,
         secret_key=SECRET_KEY,
-        data_dir=Path(tempfile.mkdtemp(prefix="tsunagu-bench-fanout-")),
+        data_dir=Path(tempfile.mkdtemp(prefix=f"tsunagu-bench-{name}-")),
     )
     database = open_database(settings)
     with database.session_scope() as session:
@@ -389,8 +391,15 @@ def run(args: argparse.Namespace) -> Figures:
         )
         guardrails.set_policy(session, shop_id=shop.id, quiet_hours=None)
         shop_id, channel_pk = shop.id, channel.id
-    print(f"loading {args.friends:,} friends …", flush=True)
-    load_friends(database, shop_id=shop_id, channel_pk=channel_pk, friends=args.friends)
+    print(f"loading {friends:,} friends …", flush=True)
+    load_friends(database, shop_id=shop_id, channel_pk=channel_pk, friends=friends)
+    return database, shop_id, channel_pk
+
+
+def run(args: argparse.Namespace) -> Figures:
+    from messaging import service
+
+    database, shop_id, channel_pk = prepare(args.database_url, friends=args.friends, name="fanout")
     sandbox = start_sandbox(args.sandbox_port, args.friends)
     api_url = f"http://127.0.0.1:{args.sandbox_port}"
     try:

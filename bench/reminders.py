@@ -28,23 +28,17 @@ import json
 import math
 import os
 import resource
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from bench.fanout import (
-    ACCESS_TOKEN,
-    CHANNEL_ID,
-    CHANNEL_SECRET,
     RESULTS,
-    SECRET_KEY,
-    load_friends,
     percentiles,
+    prepare,
     sandbox_stats,
     start_sandbox,
 )
@@ -150,34 +144,11 @@ def hub_lateness(database: Any) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> Figures:
-    from config import Settings
-    from core.tenancy import Shop, create_channel, create_shop
-    from messaging import guardrails, service
-    from tsunagu.hub import open_database
-    from tsunagu.scratch import empty_database
+    from messaging import service
 
-    empty_database(args.database_url)
-    settings = Settings(
-        _env_file=None,
-        database_url=args.database_url,
-        secret_key=SECRET_KEY,
-        data_dir=Path(tempfile.mkdtemp(prefix="tsunagu-bench-reminders-")),
+    database, _shop_id, channel_pk = prepare(
+        args.database_url, friends=args.bookings, name="reminders"
     )
-    database = open_database(settings)
-    with database.session_scope() as session:
-        shop = create_shop(session, slug="bench", name="Bench shop")
-        channel = create_channel(
-            session,
-            shop=session.get_one(Shop, shop.id),
-            name="Bench",
-            line_channel_id=CHANNEL_ID,
-            channel_secret=CHANNEL_SECRET,
-            access_token=ACCESS_TOKEN,
-        )
-        guardrails.set_policy(session, shop_id=shop.id, quiet_hours=None)
-        shop_id, channel_pk = shop.id, channel.id
-    print(f"loading {args.bookings:,} friends …", flush=True)
-    load_friends(database, shop_id=shop_id, channel_pk=channel_pk, friends=args.bookings)
     sandbox = start_sandbox(args.sandbox_port, args.bookings)
     api_url = f"http://127.0.0.1:{args.sandbox_port}"
     try:
