@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -14,7 +14,8 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
-from messaging import guardrails, service
+from messaging import dispatcher, guardrails, service
+from messaging.limiter import LocalLimiter
 from messaging.models import Delivery, DeliveryAttempt
 from messaging.service import AudienceResult, PlanResult
 from sandbox.line.server import SandboxServer
@@ -170,3 +171,26 @@ def api_calls(sandbox: SandboxServer, channel: ChannelSetup, path: str) -> list[
 def count_rows(database: Database, model: Any) -> int:
     with database.session_scope() as session:
         return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def resend_after_a_lost_answer(
+    database: Database, sandbox: SandboxServer, channel: ChannelSetup, *, now: datetime
+) -> dispatcher.BatchJob:
+    """The due batch reaches LINE but its worker dies before recording the answer; the sweeper
+    and a new claim resend it with its key. Returns the first claim's job."""
+    config = dispatcher.DispatchConfig(api_url=sandbox.url)
+    (job,) = dispatcher.claim(database, config=config, now=now)
+    sender_for(sandbox, channel).multicast(job.user_ids, job.messages, retry_key=job.batch_id)
+    lease_over = now + timedelta(seconds=config.lease_seconds + 1)
+    with database.session_scope() as session:
+        assert dispatcher.sweep(session, now=lease_over) == 1
+    (again,) = dispatcher.claim(database, config=config, now=lease_over)
+    assert (again.batch_id, again.user_ids) == (job.batch_id, job.user_ids)
+    dispatcher.send(
+        database,
+        again,
+        config=config,
+        limiter=LocalLimiter(),
+        senders=dispatcher.SenderPool(config.api_url, 5.0),
+    )
+    return job

@@ -11,7 +11,6 @@ from core.clock import utcnow
 from core.db import Database
 from idlink.models import Friend
 from messaging import dispatcher, guardrails, service
-from messaging.limiter import LocalLimiter
 from messaging.models import DeliveryBatch, DeliveryState
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
@@ -23,6 +22,7 @@ from tests.messaging.support import (
     plan,
     plan_audience,
     received_counts,
+    resend_after_a_lost_answer,
     sender_for,
     states,
     wait_until_states,
@@ -112,66 +112,7 @@ def test_a_friend_who_blocks_or_opts_out_after_the_freeze_is_dropped_before_send
 ) -> None:
     later = utcnow() + timedelta(hours=1)
     plan_audience(db, channel, due_at=later, now=later)
-    blocked, opted_out, *others = friends
-    block(db, blocked)
-    opt_out(db, opted_out)
-    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
-
-    (job,) = dispatcher.claim(db, config=config, now=later)
-    dispatcher.send(
-        db,
-        job,
-        config=config,
-        limiter=LocalLimiter(),
-        senders=dispatcher.SenderPool(config.api_url, 5.0),
-    )
-
-    assert sorted(job.user_ids) == sorted(friends[f] for f in others)
-    (batch,) = batches(db)
-    assert (batch.recipients, batch.dropped) == (2, {BLOCKED: 1, OPTED_OUT: 1})
-    assert states(db) == {SENT: 2, SUPPRESSED: 2}
-    assert exactly_once(line_sandbox, channel, [friends[f] for f in others])
-
-
-def test_a_batch_whose_friends_all_left_after_the_freeze_is_cancelled_unsent(
-    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
-) -> None:
-    later = utcnow() + timedelta(hours=1)
-    plan_audience(db, channel, due_at=later, now=later)
-    for friend_id in friends:
-        block(db, friend_id)
-    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
-
-    assert dispatcher.claim(db, config=config, now=later) == []
-
-    (batch,) = batches(db)
-    assert (batch.state, batch.recipients, batch.dropped) == ("cancelled", 0, {BLOCKED: 4})
-    assert states(db) == {SUPPRESSED: 4}
-    assert attempts(db) == []
-
-
-def test_a_batch_resent_after_its_worker_lost_the_lease_is_answered_409_and_counted_once(
-    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
-) -> None:
-    later = utcnow() + timedelta(hours=1)
-    plan_audience(db, channel, due_at=later, now=later)
-    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
-    (job,) = dispatcher.claim(db, config=config, now=later)
-    # The request reaches LINE; the worker is killed before it records the answer.
-    sender_for(line_sandbox, channel).multicast(job.user_ids, job.messages, retry_key=job.batch_id)
-
-    lease_over = later + timedelta(seconds=config.lease_seconds + 1)
-    with db.session_scope() as session:
-        assert dispatcher.sweep(session, now=lease_over) == 1
-    (again,) = dispatcher.claim(db, config=config, now=lease_over)
-    assert (again.batch_id, again.user_ids) == (job.batch_id, job.user_ids)
-    dispatcher.send(
-        db,
-        again,
-        config=config,
-        limiter=LocalLimiter(),
-        senders=dispatcher.SenderPool(config.api_url, 5.0),
-    )
+    job = resend_after_a_lost_answer(db, line_sandbox, channel, now=later)
 
     assert states(db) == {SENT: 4}
     assert exactly_once(line_sandbox, channel, friends.values())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -26,6 +25,7 @@ from tests.messaging.support import (
     open_all_hours,
     plan,
     received_counts,
+    resend_after_a_lost_answer,
     sender_for,
     states,
     wait_until_states,
@@ -88,53 +88,7 @@ def test_a_timeout_is_retried_with_the_same_key(
 ) -> None:
     later = utcnow() + timedelta(hours=1)
     plan(db, channel, list(friends), due_at=later, now=later)
-    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
-    config = dispatcher.DispatchConfig(
-        api_url=f"http://127.0.0.1:{silent.getsockname()[1]}", request_timeout_seconds=0.3
-    )
-    try:
-        (job,) = dispatcher.claim(db, config=config, now=later)
-        outcome = dispatcher.send(
-            db,
-            job,
-            config=config,
-            limiter=LocalLimiter(),
-            senders=dispatcher.SenderPool(config.api_url, 0.3),
-        )
-    finally:
-        silent.close()
-
-    assert outcome == "retried"
-    wait_until_states(db, {SENT: 4})
-    assert exactly_once(line_sandbox, channel, friends)
-    first, second = attempts(db)
-    assert (first.outcome, first.status_code, second.status_code) == ("retriable", None, 200)
-    assert "unreachable" in first.error and first.retry_key == second.retry_key == job.batch_id
-
-
-def test_a_batch_sent_by_a_worker_that_died_before_recording_is_counted_once(
-    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
-) -> None:
-    later = utcnow() + timedelta(hours=1)
-    plan(db, channel, list(friends), due_at=later, now=later)
-    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
-    (job,) = dispatcher.claim(db, config=config, now=later)
-    # The request reaches LINE; the worker is killed before it records the answer.
-    sender_for(line_sandbox, channel).multicast(job.user_ids, job.messages, retry_key=job.batch_id)
-    assert exactly_once(line_sandbox, channel, friends)
-
-    lease_over = later + timedelta(seconds=config.lease_seconds + 1)
-    with db.session_scope() as session:
-        assert dispatcher.sweep(session, now=lease_over) == 1
-    (again,) = dispatcher.claim(db, config=config, now=lease_over)
-    assert (again.batch_id, again.user_ids) == (job.batch_id, job.user_ids)
-    dispatcher.send(
-        db,
-        again,
-        config=config,
-        limiter=LocalLimiter(),
-        senders=dispatcher.SenderPool(config.api_url, 5.0),
-    )
+    job = resend_after_a_lost_answer(db, line_sandbox, channel, now=later)
 
     assert states(db) == {SENT: 4}
     assert exactly_once(line_sandbox, channel, friends)
