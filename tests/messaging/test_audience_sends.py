@@ -11,6 +11,7 @@ from core.clock import utcnow
 from core.db import Database
 from idlink.models import Friend
 from messaging import dispatcher, guardrails, service
+from messaging.limiter import LocalLimiter
 from messaging.models import DeliveryBatch, DeliveryState
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
@@ -108,6 +109,49 @@ def test_friends_left_out_when_the_audience_is_frozen_are_counted_by_reason(
 
 
 def test_a_friend_who_blocks_or_opts_out_after_the_freeze_is_dropped_before_sending(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    later = utcnow() + timedelta(hours=1)
+    plan_audience(db, channel, due_at=later, now=later)
+    blocked, opted_out, *others = friends
+    block(db, blocked)
+    opt_out(db, opted_out)
+    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
+
+    (job,) = dispatcher.claim(db, config=config, now=later)
+    dispatcher.send(
+        db,
+        job,
+        config=config,
+        limiter=LocalLimiter(),
+        senders=dispatcher.SenderPool(config.api_url, 5.0),
+    )
+
+    assert sorted(job.user_ids) == sorted(friends[f] for f in others)
+    (batch,) = batches(db)
+    assert (batch.recipients, batch.dropped) == (2, {BLOCKED: 1, OPTED_OUT: 1})
+    assert states(db) == {SENT: 2, SUPPRESSED: 2}
+    assert exactly_once(line_sandbox, channel, [friends[f] for f in others])
+
+
+def test_a_batch_whose_friends_all_left_after_the_freeze_is_cancelled_unsent(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    later = utcnow() + timedelta(hours=1)
+    plan_audience(db, channel, due_at=later, now=later)
+    for friend_id in friends:
+        block(db, friend_id)
+    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
+
+    assert dispatcher.claim(db, config=config, now=later) == []
+
+    (batch,) = batches(db)
+    assert (batch.state, batch.recipients, batch.dropped) == ("cancelled", 0, {BLOCKED: 4})
+    assert states(db) == {SUPPRESSED: 4}
+    assert attempts(db) == []
+
+
+def test_a_batch_resent_after_its_worker_lost_the_lease_is_answered_409_and_counted_once(
     db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
 ) -> None:
     later = utcnow() + timedelta(hours=1)

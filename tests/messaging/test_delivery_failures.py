@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -84,6 +85,35 @@ def test_the_sandbox_rate_limit_is_survived_without_loss(
 
 
 def test_a_timeout_is_retried_with_the_same_key(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    later = utcnow() + timedelta(hours=1)
+    plan(db, channel, list(friends), due_at=later, now=later)
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    config = dispatcher.DispatchConfig(
+        api_url=f"http://127.0.0.1:{silent.getsockname()[1]}", request_timeout_seconds=0.3
+    )
+    try:
+        (job,) = dispatcher.claim(db, config=config, now=later)
+        outcome = dispatcher.send(
+            db,
+            job,
+            config=config,
+            limiter=LocalLimiter(),
+            senders=dispatcher.SenderPool(config.api_url, 0.3),
+        )
+    finally:
+        silent.close()
+
+    assert outcome == "retried"
+    wait_until_states(db, {SENT: 4})
+    assert exactly_once(line_sandbox, channel, friends)
+    first, second = attempts(db)
+    assert (first.outcome, first.status_code, second.status_code) == ("retriable", None, 200)
+    assert "unreachable" in first.error and first.retry_key == second.retry_key == job.batch_id
+
+
+def test_a_batch_sent_by_a_worker_that_died_before_recording_is_counted_once(
     db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
 ) -> None:
     later = utcnow() + timedelta(hours=1)
