@@ -488,12 +488,17 @@ def main() -> None:
     if args.command == "sandbox":
         serve_sandbox(args.port, args.friends)
         return
-    figures = run(args)
-    for name, value in asdict(figures).items():
-        print(f"{name:36} {value}")
+    report("fanout", asdict(run(args)))
+
+
+def report(bench: str, figures: dict[str, Any]) -> None:
+    """Print a bench's figures and keep them in ``bench/results/{bench}-{time}.json``."""
+    width = max(map(len, figures)) + 4
+    for name, value in figures.items():
+        print(f"{name:{width}} {value}")
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"fanout-{stamp}.json").write_text(json.dumps(asdict(figures), indent=2))
+    (RESULTS / f"{bench}-{stamp}.json").write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

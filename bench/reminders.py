@@ -24,7 +24,6 @@ the time goes (both share the machine with PostgreSQL).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import resource
@@ -36,9 +35,9 @@ from typing import Any
 from sqlalchemy import select
 
 from bench.fanout import (
-    RESULTS,
     percentiles,
     prepare,
+    report,
     sandbox_stats,
     start_sandbox,
 )
@@ -221,12 +220,7 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=600, help="give up sending after this")
     args = parser.parse_args()
-    figures = run(args)
-    for name, value in asdict(figures).items():
-        print(f"{name:32} {value}")
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"reminders-{stamp}.json").write_text(json.dumps(asdict(figures), indent=2))
+    report("reminders", asdict(run(args)))
 
 
 if __name__ == "__main__":

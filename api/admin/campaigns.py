@@ -12,11 +12,10 @@ from sqlalchemy.orm import Session
 
 from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
-from api.admin.schemas import ErrorBody, Page
+from api.admin.schemas import ErrorBody, Page, require_path_name
 from api.deps import AppSettings, CurrentShop, DbSession
 from connectors.line.client import ChannelCredentials
 from connectors.line.sending import LineSender
-from core.errors import BadRequest
 from core.tenancy import Channel
 from idlink import service as idlink_service
 from messaging import campaigns, previews, reports
@@ -137,8 +136,7 @@ def put_campaign(
     The template is checked now (variables, 1 to 5 messages, text at most 5,000 UTF-16 units
     with every variable at its longest), so a campaign never fails at send time for its content.
     """
-    if body.name != name:
-        raise BadRequest(f"the body names {body.name!r} but the path {name!r}")
+    require_path_name(name, body)
     channel = idlink_service.shop_channel(session, shop=shop, line_channel_id=body.channel)
     campaign = campaigns.save(session, shop_id=shop.id, channel=channel, spec=body, actor=actor)
     return _out(session, campaign)

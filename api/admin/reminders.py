@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.admin.auth import Actor
-from api.admin.schemas import ErrorBody
+from api.admin.schemas import ErrorBody, require_path_name
 from api.deps import CurrentShop, DbSession
-from core.errors import BadRequest, NotFound
+from core.errors import NotFound
 from core.tenancy import Channel
 from idlink import service as idlink_service
 from messaging import reminders, reports
@@ -74,8 +74,7 @@ def put_rule(
 ) -> ReminderRuleOut:
     """Declare the rule ``name``; ``active: false`` pauses it (its unsent reminders are
     cancelled), ``true`` plans every upcoming booking again."""
-    if body.name != name:
-        raise BadRequest(f"the body names {body.name!r} but the path {name!r}")
+    require_path_name(name, body)
     channel = idlink_service.shop_channel(session, shop=shop, line_channel_id=body.channel)
     rule = reminders.save_rule(session, shop_id=shop.id, channel=channel, spec=body, actor=actor)
     return _out(session, rule)

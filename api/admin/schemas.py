@@ -7,6 +7,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.errors import BadRequest
+from messaging.schemas import NamedSpec
+
 T = TypeVar("T")
 
 
@@ -180,3 +183,9 @@ class AuditEntryOut(BaseModel):
     subject_id: str
     detail: dict[str, Any]
     created_at: datetime
+
+
+def require_path_name(name: str, body: NamedSpec) -> None:
+    """A declared object is PUT at its own name: refuse a body that names another."""
+    if body.name != name:
+        raise BadRequest(f"the body names {body.name!r} but the path {name!r}")

@@ -10,9 +10,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.admin.auth import Actor
-from api.admin.schemas import ErrorBody
+from api.admin.schemas import ErrorBody, require_path_name
 from api.deps import CurrentShop, DbSession
-from core.errors import BadRequest
 from idlink import service as idlink_service
 from messaging import segments
 from messaging.models import Segment
@@ -73,8 +72,7 @@ def put_segment(
     name: str, body: SegmentSpec, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> SegmentOut:
     """Declare the segment ``name`` with its rule tree (the README lists the rules)."""
-    if body.name != name:
-        raise BadRequest(f"the body names {body.name!r} but the path {name!r}")
+    require_path_name(name, body)
     return _out(segments.save(session, shop_id=shop.id, spec=body, actor=actor))
 
 

@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from api.admin.auth import Actor
-from api.admin.schemas import ErrorBody
+from api.admin.schemas import ErrorBody, require_path_name
 from api.deps import CurrentShop, DbSession
-from core.errors import BadRequest, NotFound
+from core.errors import NotFound
 from core.tenancy import Channel
 from idlink import service as idlink_service
 from messaging import reports, sequences
@@ -74,8 +74,7 @@ def put_sequence(
     name: str, body: SequenceSpec, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> SequenceOut:
     """Declare the sequence ``name``; ``active: false`` pauses enrolment and steps."""
-    if body.name != name:
-        raise BadRequest(f"the body names {body.name!r} but the path {name!r}")
+    require_path_name(name, body)
     channel = idlink_service.shop_channel(session, shop=shop, line_channel_id=body.channel)
     sequence = sequences.save(session, shop_id=shop.id, channel=channel, spec=body, actor=actor)
     return _out(session, sequence)
