@@ -9,10 +9,11 @@ whole and resent unchanged, so a key never covers two different requests.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,8 @@ from messaging.models import (
     ReplyToken,
 )
 from messaging.sql import any_of, int_array, is_postgres, text_array
+
+log = logging.getLogger(__name__)
 
 MULTICAST_MAX = 500
 CHANNEL_ACTIVE = "active"
@@ -93,6 +96,45 @@ def claim(
 
 def _lease(config: DispatchConfig, now: datetime) -> datetime:
     return now + timedelta(seconds=config.lease_seconds)
+
+
+def renew(
+    database: Database,
+    jobs: Sequence[BatchJob],
+    *,
+    config: DispatchConfig,
+    now: datetime | None = None,
+) -> list[BatchJob]:
+    """Extend the lease of claimed batches not sent yet; return those this worker still holds.
+
+    A claim of personalised pushes can take longer to send than its lease: LINE answers in tens
+    of milliseconds, and a thousand pushes one after another take a minute. Without renewal the
+    sweeper would hand the rest to another worker and both would send them (LINE answering the
+    second 409, but at the cost of a request each). A batch already taken over is dropped here.
+    """
+    if not jobs:
+        return []
+    now = now or utcnow()
+    with database.session_scope() as session:
+        kept = set(
+            session.execute(
+                update(DeliveryBatch)
+                .where(
+                    DeliveryBatch.id.in_([job.batch_id for job in jobs]),
+                    DeliveryBatch.state == BatchState.SENDING,
+                )
+                .values(lease_until=_lease(config, now), updated_at=now)
+                .returning(DeliveryBatch.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
+        )
+    if len(kept) < len(jobs):
+        log.warning(
+            "%d claimed batches were taken over after their lease ran out; "
+            "left to the worker that took them",
+            len(jobs) - len(kept),
+        )
+    return [job for job in jobs if job.batch_id in kept]
 
 
 def _claim_batches(
@@ -226,7 +268,7 @@ def _form_batches(
     if not batches:
         return []
     session.execute(
-        insert(DeliveryBatch),
+        insert(DeliveryBatch.__table__),
         [
             {
                 "id": b.id,

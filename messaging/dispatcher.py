@@ -11,9 +11,11 @@
    an exponential backoff with jitter; other 4xx fail with LINE's reason; 401/403 pause the
    channel; a monthly-quota refusal holds the messages.
 
-A worker killed between send and record leaves its batch ``sending``; once the claim's lease
-expires the sweeper hands the batch to another worker, whose resend with the same key LINE
-answers 409: it is counted sent, and nobody receives it twice.
+A worker renews the lease of the batches it has still to send every third of the lease, so a
+long claim stays its own. A worker killed between send and record leaves its batch
+``sending``; once the claim's lease expires the sweeper hands the batch to another worker,
+whose resend with the same key LINE answers 409: it is counted sent, and nobody receives it
+twice.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,7 +35,7 @@ from connectors.line.sending import Accepted, FailureKind, LineSender, SendFailu
 from core.clock import utcnow
 from core.db import Database
 from messaging import guardrails
-from messaging.claims import PENDING_SQL, BatchJob, DispatchConfig, claim
+from messaging.claims import PENDING_SQL, BatchJob, DispatchConfig, claim, renew
 from messaging.limiter import RateLimiter, acquire
 from messaging.models import BatchState, Delivery, DeliveryBatch, DeliveryState
 from messaging.outcomes import Try, backoff_seconds, record, record_all
@@ -45,6 +48,7 @@ __all__ = [
     "backoff_seconds",
     "claim",
     "record",
+    "renew",
     "run",
     "send",
     "sweep",
@@ -138,25 +142,47 @@ def _work(
             jobs = claim(database, config=config)
             if not jobs:
                 return
-            answered: list[_Answered] = []
-            for job in jobs:
-                answered.append(_request(job, config=config, limiter=limiter, senders=senders))
-                if len(answered) >= RECORD_GROUP or answered[0].age() > RECORD_WITHIN_SECONDS:
-                    _record_all(database, answered, config=config, stats=stats)
-                    answered = []
-            _record_all(database, answered, config=config, stats=stats)
+            _send_claimed(database, jobs, config, limiter, senders, stats)
     except Exception:
         # A database outage, say: what this thread had claimed comes back after its lease.
         log.exception("dispatcher thread stopped; the sweeper will resume its batches")
 
 
+def _send_claimed(
+    database: Database,
+    jobs: list[BatchJob],
+    config: DispatchConfig,
+    limiter: RateLimiter,
+    senders: SenderPool,
+    stats: DispatchStats,
+) -> None:
+    """Send a claim's batches one after another, recording answers a group at a time and
+    renewing the lease of the rest every third of it."""
+    waiting = deque(jobs)
+    leased_at = time.monotonic()
+    answered: list[_Answered] = []
+    while waiting:
+        if time.monotonic() - leased_at > config.lease_seconds / 3:
+            waiting = deque(renew(database, list(waiting), config=config))
+            leased_at = time.monotonic()
+            continue
+        answered.append(
+            _request(waiting.popleft(), config=config, limiter=limiter, senders=senders)
+        )
+        if len(answered) >= RECORD_GROUP or answered[0].age() > RECORD_WITHIN_SECONDS:
+            _record_all(database, answered, config=config, stats=stats)
+            answered = []
+    _record_all(database, answered, config=config, stats=stats)
+
+
 # Sending
 
-# Answers are recorded a few at a time, in one transaction: each try is still its own
+# Answers are recorded a group at a time, in one transaction: each try is still its own
 # ``DeliveryAttempt``, and a worker killed before recording leaves batches the sweeper resends
-# with their keys (answered 409). Recording waits at most this long.
-RECORD_GROUP = 50
-RECORD_WITHIN_SECONDS = 0.2
+# with their keys (answered 409). Recording waits at most this long: a second of answers is a
+# few dozen pushes per thread, a group large enough that its five statements cost little.
+RECORD_GROUP = 200
+RECORD_WITHIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,10 +71,14 @@ def record(
 def record_all(
     session: Session, tries: Sequence[Try], *, config: DispatchConfig, now: datetime | None = None
 ) -> list[str]:
-    """Store several HTTP tries (of different batches) and apply their outcomes, in bulk."""
+    """Store several HTTP tries (of different batches) and apply their outcomes, in bulk.
+
+    Accepted batches, nearly all of them, are updated with one statement per table; a batch
+    LINE did not accept is loaded as an object and goes through :func:`_not_accepted`.
+    """
     now = now or utcnow()
     session.execute(
-        insert(DeliveryAttempt),
+        insert(DeliveryAttempt.__table__),
         [
             {
                 "batch_id": t.job.batch_id,
@@ -90,30 +94,53 @@ def record_all(
             for t in tries
         ],
     )
-    batches = {
-        b.id: b
-        for b in session.scalars(
-            select(DeliveryBatch)
+    locked = {
+        row.id: row
+        for row in session.execute(
+            select(
+                DeliveryBatch.id,
+                DeliveryBatch.state,
+                DeliveryBatch.attempts,
+                DeliveryBatch.audience_send_id,
+            )
             .where(DeliveryBatch.id.in_([t.job.batch_id for t in tries]))
             .with_for_update()
         )
     }
+    attempts = {batch_id: row.attempts for batch_id, row in locked.items()}
     outcomes = []
-    accepted: list[tuple[DeliveryBatch, Accepted]] = []
+    accepted: list[_Accepted] = []
+    refused: list[tuple[str, SendFailure, int]] = []
     for t in tries:
-        batch = batches[t.job.batch_id]
-        batch.attempts += 1
-        batch.updated_at = now
-        if batch.state == BatchState.SENT:
+        row = locked[t.job.batch_id]
+        attempts[row.id] += 1
+        if row.state == SENT:
             # Another worker took over this batch after its lease and already recorded it sent.
+            accepted.append(_Accepted(row.id, None, attempts[row.id], row.audience_send_id))
             outcomes.append("sent")
         elif isinstance(t.answer, Accepted):
-            accepted.append((batch, t.answer))
+            accepted.append(_Accepted(row.id, t.answer, attempts[row.id], row.audience_send_id))
             outcomes.append("sent")
         else:
-            outcomes.append(_not_accepted(session, batch, t.answer, config, now))
+            refused.append((row.id, t.answer, len(outcomes)))
+            outcomes.append("")
     _sent(session, accepted, now)
+    for batch_id, failure, index in refused:
+        batch = session.get_one(DeliveryBatch, batch_id)
+        batch.attempts = attempts[batch_id]
+        batch.updated_at = now
+        outcomes[index] = _not_accepted(session, batch, failure, config, now)
     return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """An accepted try's batch; ``answer`` None: the batch was already recorded sent."""
+
+    batch_id: str
+    answer: Accepted | None
+    attempts: int
+    audience_send_id: int | None
 
 
 def _not_accepted(
@@ -195,6 +222,25 @@ def _update_deliveries(session: Session, batch: DeliveryBatch, **values: Any) ->
     )
 
 
+# Accepted batches, and batches another worker had already recorded sent (their try counts).
+_BATCHES_SENT = (
+    update(DeliveryBatch.__table__)
+    .where(DeliveryBatch.id == bindparam("sent_batch"))
+    .values(
+        state=SENT,
+        request_id=bindparam("sent_request_id"),
+        last_error=None,
+        sent_at=bindparam("sent_now"),
+        attempts=bindparam("sent_attempts"),
+        updated_at=bindparam("sent_now"),
+    )
+)
+_BATCHES_SENT_AGAIN = (
+    update(DeliveryBatch.__table__)
+    .where(DeliveryBatch.id == bindparam("sent_batch"))
+    .values(attempts=bindparam("sent_attempts"), updated_at=bindparam("sent_now"))
+)
+
 # The per-friend rows of accepted batches, one execution per batch in a single round trip.
 _DELIVERIES_SENT = (
     update(Delivery.__table__)
@@ -213,23 +259,37 @@ _DELIVERIES_SENT = (
 )
 
 
-def _sent(
-    session: Session, accepted: Sequence[tuple[DeliveryBatch, Accepted]], now: datetime
-) -> None:
-    rows = []
-    for batch, answer in accepted:
-        batch.state, batch.request_id, batch.last_error = SENT, answer.request_id, None
-        batch.sent_at = now
-        if batch.audience_send_id is None:
-            rows.append(
-                {
-                    "sent_batch": batch.id,
-                    "sent_reason": DUPLICATE_REASON if answer.duplicate else None,
-                    "sent_request_id": answer.request_id,
-                    "sent_now": now,
-                    "sent_attempts": batch.attempts,
-                }
-            )
+def _sent(session: Session, accepted: Sequence[_Accepted], now: datetime) -> None:
+    batches = [
+        {
+            "sent_batch": a.batch_id,
+            "sent_request_id": a.answer.request_id,
+            "sent_attempts": a.attempts,
+            "sent_now": now,
+        }
+        for a in accepted
+        if a.answer is not None
+    ]
+    if batches:
+        session.connection().execute(_BATCHES_SENT, batches)
+    again = [
+        {"sent_batch": a.batch_id, "sent_attempts": a.attempts, "sent_now": now}
+        for a in accepted
+        if a.answer is None
+    ]
+    if again:
+        session.connection().execute(_BATCHES_SENT_AGAIN, again)
+    rows = [
+        {
+            "sent_batch": a.batch_id,
+            "sent_reason": DUPLICATE_REASON if a.answer.duplicate else None,
+            "sent_request_id": a.answer.request_id,
+            "sent_now": now,
+            "sent_attempts": a.attempts,
+        }
+        for a in accepted
+        if a.answer is not None and a.audience_send_id is None
+    ]
     if rows:
         session.connection().execute(_DELIVERIES_SENT, rows)
 

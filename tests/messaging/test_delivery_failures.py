@@ -236,6 +236,36 @@ def test_a_late_failure_from_a_worker_that_lost_its_lease_does_not_undo_a_sent_b
     assert exactly_once(line_sandbox, channel, friends)
 
 
+def test_a_renewed_lease_keeps_a_long_claim_from_the_sweeper_until_it_is_taken_over(
+    db: Database,
+    line_sandbox: SandboxServer,
+    channel: ChannelSetup,
+    friends: dict[int, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    later = utcnow() + timedelta(hours=1)
+    plan(db, channel, list(friends), due_at=later, now=later)
+    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
+    lease = timedelta(seconds=config.lease_seconds)
+    jobs = dispatcher.claim(db, config=config, now=later)
+    renewed_at = later + lease * 0.9
+
+    assert dispatcher.renew(db, jobs, config=config, now=renewed_at) == jobs
+    past_first_lease = later + lease + timedelta(seconds=1)
+    with db.session_scope() as session:
+        dispatcher.sweep(session, now=past_first_lease)
+    assert dispatcher.claim(db, config=config, now=past_first_lease) == []
+
+    past_renewal = renewed_at + lease + timedelta(seconds=1)
+    with db.session_scope() as session:
+        dispatcher.sweep(session, now=past_renewal)
+    assert dispatcher.renew(db, jobs, config=config, now=past_renewal) == []
+    assert "1 claimed batches were taken over" in caplog.text
+    assert [job.batch_id for job in dispatcher.claim(db, config=config, now=past_renewal)] == [
+        job.batch_id for job in jobs
+    ]
+
+
 def test_a_message_the_sdk_cannot_build_fails_with_the_reason_instead_of_looping(
     db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
 ) -> None:
