@@ -74,3 +74,36 @@ def test_two_workers_share_one_channels_slots_through_redis(redis_client: redis.
 
     gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
     assert gaps == pytest.approx([0.1, 0.1, 0.1], abs=0.05)
+
+
+def slot_of(limiter: RedisLimiter, rate: float) -> float:
+    wait = limiter.reserve("test:multicast", rate)
+    return time.monotonic() + wait
+
+
+def test_a_worker_takes_its_redis_slots_a_few_milliseconds_at_a_time(
+    redis_client: redis.Redis,
+) -> None:
+    first, second = RedisLimiter(redis_client), RedisLimiter(redis.Redis.from_url(REDIS_URL))
+
+    firsts = [slot_of(first, 2000.0)]
+    after = slot_of(second, 2000.0)
+    firsts += [slot_of(first, 2000.0) for _ in range(9)]
+
+    # The first worker's ten slots are one block, in order: the second worker's comes after.
+    gaps = [later - earlier for earlier, later in itertools.pairwise([*firsts, after])]
+    assert gaps == pytest.approx([0.0005] * 10, abs=0.002)
+    assert after - firsts[0] >= 0.004
+
+
+def test_a_slot_left_unused_is_dropped_instead_of_sent_late(redis_client: redis.Redis) -> None:
+    clock = FakeClock()
+    slow = RedisLimiter(redis_client, clock=clock)
+    other = RedisLimiter(redis.Redis.from_url(REDIS_URL))
+    slow.reserve("test:multicast", 2000.0)  # a block of ten slots; nine left unused
+    clock.sleep(0.03)
+    other.reserve("test:multicast", 20.0)  # meanwhile another worker takes the next 50 ms
+
+    wait = slow.reserve("test:multicast", 2000.0)
+
+    assert wait > 0.02  # a fresh slot after the other worker's, not a stale one at once
