@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     line_multicast_rate: float = Field(
         200.0, description="Multicast requests per second per channel (LINE's documented limit)."
     )
+    dispatch_threads: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Requests each dispatcher process keeps in flight to LINE. Pushes a process "
+        "can send per second are about this divided by LINE's round trip: raise it when the "
+        "hub is far from api.line.me.",
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["json", "text"] = Field("json", description="`json` lines or `text`.")
 

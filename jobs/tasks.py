@@ -136,6 +136,7 @@ def dispatch_config(settings: Settings) -> dispatcher.DispatchConfig:
             "reply": settings.line_push_rate,
         },
         reply_token_seconds=settings.reply_token_seconds,
+        threads=settings.dispatch_threads,
     )
 
 
