@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select, update
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.clock import utcnow
@@ -47,6 +47,11 @@ class Shop(Base):
     channels: Mapped[list[Channel]] = relationship(back_populates="shop")
 
 
+# A channel's mode, as LINE states it in every webhook event: in standby the bot must not send.
+ACTIVE_MODE = "active"
+STANDBY_MODE = "standby"
+
+
 class Channel(Base):
     """A LINE Official Account (Messaging API channel) and its LINE Login channel for LIFF."""
 
@@ -65,6 +70,10 @@ class Channel(Base):
     liff_id: Mapped[str | None] = mapped_column(String(64))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # LINE's mode for the channel (``active``/``standby``, from its webhook events): a channel
+    # in standby must not send; ``mode_since`` is the LINE timestamp (ms) of the event that said so.
+    mode: Mapped[str] = mapped_column(String(16), default=ACTIVE_MODE, server_default=ACTIVE_MODE)
+    mode_since: Mapped[int | None] = mapped_column(BigInteger)
     guest_rich_menu_id: Mapped[str | None] = mapped_column(String(64))
     member_rich_menu_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

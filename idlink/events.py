@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 from config import Settings
 from connectors.errors import FatalError
 from connectors.line.client import ChannelCredentials, LineClient
+from core import audit
 from core.clock import from_millis
+from core.enqueue import enqueue_after_commit
 from core.errors import NotFound
 from core.inbox import InboundEvent
-from core.tenancy import Channel
+from core.tenancy import ACTIVE_MODE, STANDBY_MODE, Channel
 from idlink import account_link, friends
 from idlink import service as idlink_service
 
@@ -44,6 +46,7 @@ def handle_line_event(session: Session, stored: InboundEvent, *, settings: Setti
     channel = session.get(Channel, stored.channel_id) if stored.channel_id else None
     if channel is None:
         raise UnknownChannel(f"LINE event {stored.id} names no existing channel; kept for staff")
+    note_mode(session, channel, stored.event_type, event)
     user_id = (event.get("source") or {}).get("userId")
     if user_id is None:
         log.info("LINE %s event without a user (group/room); kept as stored", stored.event_type)
@@ -70,6 +73,44 @@ def handle_line_event(session: Session, stored: InboundEvent, *, settings: Setti
             )
         case _:
             _handle_other(session, channel, stored, event, settings)
+
+
+# ``activated``/``deactivated``: a module channel was given or lost the chat (LINE's switch).
+_MODE_OF_EVENT = {"activated": ACTIVE_MODE, "deactivated": STANDBY_MODE}
+
+
+def note_mode(session: Session, channel: Channel, event_type: str, event: dict[str, Any]) -> None:
+    """Keep the channel's mode as its newest event tells it: in standby the hub must not send.
+
+    Only a change is written (and audited), so events do not contend for the channel's row; an
+    event older than the one that set the mode does not undo it.
+    """
+    mode = _MODE_OF_EVENT.get(event_type, event.get("mode"))
+    if mode not in (ACTIVE_MODE, STANDBY_MODE) or mode == channel.mode:
+        return
+    timestamp = int(event.get("timestamp") or 0)
+    if channel.mode_since is not None and timestamp < channel.mode_since:
+        return
+    channel.mode, channel.mode_since = mode, timestamp
+    standby = mode == STANDBY_MODE
+    audit.record(
+        session,
+        shop_id=channel.shop_id,
+        actor="line",
+        action=f"channel.{mode}",
+        subject_type="channel",
+        subject_id=channel.id,
+        now=from_millis(timestamp) if timestamp else None,
+        reason="LINE put the channel in standby: another module channel has the chat"
+        if standby
+        else "LINE made the channel active again",
+        fix="nothing to do: deliveries wait (pending) and go out once LINE makes it active"
+        if standby
+        else "none: its waiting deliveries are sent",
+    )
+    log.warning("channel %s is now %s (LINE %s event)", channel.line_channel_id, mode, event_type)
+    if not standby:
+        enqueue_after_commit(session, "messaging.dispatch")
 
 
 def _handle_other(

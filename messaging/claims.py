@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.db import Database
-from core.tenancy import Channel
+from core.tenancy import ACTIVE_MODE, Channel
 from idlink.models import Friend
 from messaging import replies
 from messaging.audience_claims import Members, recheck, resolve
@@ -150,6 +150,7 @@ def _claim_batches(
                 DeliveryBatch.state.in_([BatchState.RETRYING, BatchState.QUEUED]),
                 DeliveryBatch.next_attempt_at <= now,
                 Channel.status == CHANNEL_ACTIVE,
+                Channel.mode == ACTIVE_MODE,
             )
             .order_by(DeliveryBatch.next_attempt_at)
             .limit(config.batches_per_claim)
@@ -186,7 +187,10 @@ def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[
     The lock query touches ``deliveries`` alone (no join, no sort): it reads the first rows of
     the index and stops. What the guardrails need about the friends is read afterwards.
     """
-    paused = select(Channel.id).where(Channel.status != CHANNEL_ACTIVE)
+    # A paused channel (token refused) or one LINE put in standby sends nothing: its rows wait.
+    paused = select(Channel.id).where(
+        or_(Channel.status != CHANNEL_ACTIVE, Channel.mode != ACTIVE_MODE)
+    )
     locked = session.execute(
         select(
             Delivery.id,

@@ -253,13 +253,14 @@ def channel_list(
         query = select(tenancy.Channel).order_by(tenancy.Channel.id)
         if shop:
             query = query.where(tenancy.Channel.shop_id == tenancy.get_shop(session, shop).id)
-        table = Table("channel id", "shop", "name", "status", "timezone", "login channel")
+        table = Table("channel id", "shop", "name", "status", "mode", "timezone", "login channel")
         for channel in session.scalars(query):
             table.add_row(
                 channel.line_channel_id,
                 channel.shop.slug,
                 channel.name,
                 channel.status,
+                channel.mode,
                 channel.timezone,
                 channel.login_channel_id or "-",
             )
@@ -282,6 +283,7 @@ def channel_show(
             "provider": channel.provider_id,
             "bot user id": channel.bot_user_id or "(learned from the first webhook)",
             "status": channel.status,
+            "mode": channel.mode,
             "timezone": channel.timezone,
             "login channel id": channel.login_channel_id or "-",
             "LIFF id": channel.liff_id or "-",

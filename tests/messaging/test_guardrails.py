@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
+from core.audit import AuditLog
 from core.clock import utcnow
 from core.db import Database
+from core.tenancy import Channel
+from idlink import events
 from idlink.models import Friend
 from messaging import dispatcher, guardrails
 from messaging.models import DeliveryState
@@ -167,3 +172,48 @@ def test_the_sweeper_suppresses_what_a_friend_blocked_without_an_event_had_pendi
     by_friend = {d.friend_id: (d.state, d.reason) for d in deliveries(db)}
     assert by_friend[blocked_id] == (SUPPRESSED, "friend blocked the account")
     assert [s for f, (s, _) in by_friend.items() if f != blocked_id] == [PENDING]
+
+
+def channel_mode(db: Database, channel: ChannelSetup) -> str:
+    with db.session_scope() as session:
+        return session.get_one(Channel, channel.channel_pk).mode
+
+
+def test_a_channel_line_puts_in_standby_sends_nothing_until_line_makes_it_active(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup
+) -> None:
+    open_all_hours(db, channel)
+    ((friend_id, user_id),) = add_followers(db, line_sandbox.state, channel, 1).items()
+    line_sandbox.state.update_channel(channel.channel_id, mode="standby")
+    try:
+        line_sandbox.simulate.send_text(user_id, "こんにちは", channel_id=channel.channel_id)
+        wait_for(lambda: channel_mode(db, channel) == "standby", what="the standby noted")
+        plan(db, channel, [friend_id])
+        # The dispatcher is nudged by the plan and the sweeper runs every 0.5 s: three chances.
+        time.sleep(1.5)
+        assert [d.state for d in deliveries(db)] == [PENDING]
+        assert received_counts(line_sandbox.state, channel) == {}
+    finally:
+        line_sandbox.state.update_channel(channel.channel_id, mode="active")
+
+    line_sandbox.simulate.send_text(user_id, "まだですか", channel_id=channel.channel_id)
+
+    wait_until_states(db, {SENT: 1})
+    assert received_counts(line_sandbox.state, channel) == {user_id: 1}
+    with db.session_scope() as session:
+        actions = session.scalars(
+            select(AuditLog.action)
+            .where(AuditLog.shop_id == channel.shop_id, AuditLog.action.like("channel.%"))
+            .order_by(AuditLog.id)
+        ).all()
+    assert actions == ["channel.standby", "channel.active"]
+
+
+def test_an_older_event_does_not_undo_a_newer_mode(db: Database, channel: ChannelSetup) -> None:
+    with db.session_scope() as session:
+        row = session.get_one(Channel, channel.channel_pk)
+        events.note_mode(session, row, "deactivated", {"timestamp": 2_000, "mode": "active"})
+        events.note_mode(session, row, "message", {"timestamp": 1_000, "mode": "active"})
+        assert (row.mode, row.mode_since) == ("standby", 2_000)
+        events.note_mode(session, row, "message", {"timestamp": 3_000, "mode": "active"})
+        assert (row.mode, row.mode_since) == ("active", 3_000)
