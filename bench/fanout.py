@@ -362,23 +362,29 @@ def attempt_percentiles(database: Any) -> tuple[float, float]:
     )
 
 
-def prepare(database_url: str, *, friends: int, name: str) -> tuple[Any, int, int]:
-    """A fresh bench database with one shop, one channel (no quiet hours) and ``friends``
-    followers loaded with COPY: (database, shop id, channel id)."""
+def open_bench_database(database_url: str, *, name: str) -> Any:
+    """The bench database, opened as the hub opens it (migrated, secrets readable)."""
     from config import Settings
-    from core.tenancy import Shop, create_channel, create_shop
-    from messaging import guardrails
     from tsunagu.hub import open_database
-    from tsunagu.scratch import empty_database
 
-    empty_database(database_url)
     settings = Settings(
         _env_file=None,
         database_url=database_url,
         secret_key=SECRET_KEY,
         data_dir=Path(tempfile.mkdtemp(prefix=f"tsunagu-bench-{name}-")),
     )
-    database = open_database(settings)
+    return open_database(settings)
+
+
+def prepare(database_url: str, *, friends: int, name: str) -> tuple[Any, int, int]:
+    """A fresh bench database with one shop, one channel (no quiet hours) and ``friends``
+    followers loaded with COPY: (database, shop id, channel id)."""
+    from core.tenancy import Shop, create_channel, create_shop
+    from messaging import guardrails
+    from tsunagu.scratch import empty_database
+
+    empty_database(database_url)
+    database = open_bench_database(database_url, name=name)
     with database.session_scope() as session:
         shop = create_shop(session, slug="bench", name="Bench shop")
         channel = create_channel(

@@ -9,32 +9,42 @@
 3. plans one personalised reminder per friend (one booking each) with
    ``messaging.service.plan``, all due at the same instant T a little ahead (not timed: rows
    are planned before they fall due, as reminders are);
-4. **timed**: from T, the dispatcher (``messaging.dispatcher.run``, several threads, the
-   in-process rate limiter) pushes them; it stops when nothing is left or after ``--timeout``;
+4. **timed**: from T, the dispatcher pushes them, as a production worker does: ``--processes``
+   processes (2 by default, ``tsunagu worker``'s default concurrency), each running
+   ``messaging.dispatcher.run`` on ``--threads`` threads, claiming with ``SKIP LOCKED`` and
+   sharing LINE's rate limit through the Redis limiter (the in-process one for a single
+   process); each stops when nothing is left or after ``--timeout``;
 5. checks the sandbox (every user exactly one message: no duplicates, none missed) and the hub
    (N sent), and measures lateness = when LINE (the sandbox) received each push - T, and
    the hub's ``sent_at`` - ``due_at``: p50, p99 and max;
 6. prints the figures and writes them as JSON to ``bench/results/reminders-*.json``.
 
 The floor is N / 2,000 seconds (50 s for 100,000); the target is the last push within twice
-that of T. The CPU seconds of the hub process and of the sandbox during the send show where
-the time goes (both share the machine with PostgreSQL).
+that of T. The CPU seconds of the hub's processes and of the sandbox during the send show where
+the time goes (all share the machine with PostgreSQL and Redis). One process holds Python's
+global interpreter lock for about 0.85 ms per push (two thirds of it in the LINE SDK's call),
+so one process sends at most about 1,100 pushes/s: reaching LINE's 2,000/s takes two.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import resource
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import redis
 from sqlalchemy import select
 
 from bench.fanout import (
+    REPO,
     percentiles,
     prepare,
     report,
@@ -53,6 +63,7 @@ class Figures:
     floor_seconds: float
     target_seconds: float
     planning_seconds: float
+    processes: int
     threads: int
     last_sent_after_due_seconds: float
     within_target: bool
@@ -108,14 +119,12 @@ def plan_reminders(database: Any, channel_pk: int, due_at: datetime, chunk: int)
 
 
 def dispatch_until_sent(
-    database: Any, api_url: str, threads: int, bookings: int, timeout: float
+    database: Any, api_url: str, *, threads: int, bookings: int, timeout: float, limiter: Any
 ) -> int:
     """Run the dispatcher until every reminder is sent (or ``timeout``); return requests."""
     from messaging import dispatcher, service
-    from messaging.limiter import LocalLimiter
 
     config = dispatcher.DispatchConfig(api_url=api_url, threads=threads, max_run_seconds=600)
-    limiter = LocalLimiter()
     senders = dispatcher.SenderPool(api_url, config.request_timeout_seconds)
     deadline = time.monotonic() + timeout
     requests = 0
@@ -128,6 +137,75 @@ def dispatch_until_sent(
         time.sleep(0.01)
     senders.close()
     return requests
+
+
+def serve_dispatcher(args: argparse.Namespace) -> None:
+    """(A dispatcher process) wait for T, send until all is sent; print what it cost as JSON."""
+    from bench.fanout import open_bench_database
+    from messaging.limiter import LocalLimiter, RedisLimiter
+
+    database = open_bench_database(args.database_url, name="reminders")
+    if args.redis_url:
+        limiter: Any = RedisLimiter(
+            redis.Redis.from_url(args.redis_url), prefix=f"tsunagu-bench:{args.start_at}:"
+        )
+    else:
+        limiter = LocalLimiter()
+    time.sleep(max(0.0, args.start_at - time.time()))
+    cpu_before = time.process_time()
+    requests = dispatch_until_sent(
+        database,
+        args.api_url,
+        threads=args.threads,
+        bookings=args.bookings,
+        timeout=args.timeout,
+        limiter=limiter,
+    )
+    cpu = time.process_time() - cpu_before
+    database.dispose()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"requests": requests, "cpu_seconds": cpu, "max_rss_mb": rss}), flush=True)
+
+
+def start_dispatchers(args: argparse.Namespace, api_url: str, start_at: float) -> list[Any]:
+    """Start ``--processes`` dispatcher processes, all beginning at ``start_at``."""
+    shared = ["--redis-url", args.redis_url] if args.processes > 1 else []
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.reminders",
+                "--database-url",
+                args.database_url,
+                "--bookings",
+                str(args.bookings),
+                "--threads",
+                str(args.threads),
+                "--timeout",
+                str(args.timeout),
+                "dispatch",
+                "--api-url",
+                api_url,
+                "--start-at",
+                str(start_at),
+                *shared,
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(args.processes)
+    ]
+
+
+def dispatcher_costs(processes: list[Any], timeout: float) -> list[dict[str, float]]:
+    costs = []
+    for process in processes:
+        out, _ = process.communicate(timeout=timeout + 120)
+        if process.returncode != 0:
+            raise SystemExit(f"a dispatcher process failed (exit {process.returncode})")
+        costs.append(json.loads(out.decode().strip().splitlines()[-1]))
+    return costs
 
 
 def hub_lateness(database: Any) -> dict[str, float]:
@@ -150,6 +228,7 @@ def run(args: argparse.Namespace) -> Figures:
     )
     sandbox = start_sandbox(args.sandbox_port, args.bookings)
     api_url = f"http://127.0.0.1:{args.sandbox_port}"
+    dispatchers: list[Any] = []
     try:
         lead = args.lead_seconds or 20 + args.bookings / 2500
         due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=math.ceil(lead))
@@ -160,29 +239,33 @@ def run(args: argparse.Namespace) -> Figures:
             raise SystemExit(f"planning ended {-wait:.1f} s after T: raise --lead-seconds")
         with database.engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE deliveries")
-        time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
-        print("sending …", flush=True)
+        dispatchers = start_dispatchers(args, api_url, due.timestamp())
         before = sandbox_stats(args.sandbox_port)
-        cpu_before = time.process_time()
-        requests = dispatch_until_sent(database, api_url, args.threads, args.bookings, args.timeout)
-        hub_cpu = time.process_time() - cpu_before
+        time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        print(f"sending ({args.processes} processes, {args.threads} threads each) …", flush=True)
+        costs = dispatcher_costs(dispatchers, args.timeout)
         after = sandbox_stats(args.sandbox_port, full=True, due=due.timestamp())
         with database.session_scope() as session:
             hub_sent = service.counts_by_state(session, source=SOURCE).get("sent", 0)
         by_hub = hub_lateness(database)
     finally:
+        for process in dispatchers:
+            if process.poll() is None:
+                process.kill()
         sandbox.terminate()
         sandbox.wait(timeout=30)
         database.dispose()
     floor = args.bookings / PUSH_RATE
     last = after["lateness"]["max"]
     received = after["received"] - before["received"]
+    requests = sum(int(c["requests"]) for c in costs)
     return Figures(
         load_average_1m=os.getloadavg()[0],
         bookings=args.bookings,
         floor_seconds=floor,
         target_seconds=2 * floor,
         planning_seconds=round(planning, 1),
+        processes=args.processes,
         threads=args.threads,
         last_sent_after_due_seconds=last,
         within_target=last <= 2 * floor and received == args.bookings,
@@ -194,16 +277,23 @@ def run(args: argparse.Namespace) -> Figures:
         sandbox_distinct_users=after["distinct_users"],
         duplicates=received - after["distinct_users"],
         missed=args.bookings - after["distinct_users"],
-        hub_cpu_ms_per_push=round(hub_cpu / max(1, requests) * 1000, 2),
+        hub_cpu_ms_per_push=round(
+            sum(c["cpu_seconds"] for c in costs) / max(1, requests) * 1000, 2
+        ),
         sandbox_cpu_ms_per_push=round(
             (after["cpu_seconds"] - before["cpu_seconds"]) / max(1, received) * 1000, 2
         ),
-        hub_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        hub_peak_rss_mb=round(max(c["max_rss_mb"] for c in costs), 1),
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    dispatch = sub.add_parser("dispatch", help="(internal) one dispatcher process")
+    dispatch.add_argument("--api-url", required=True)
+    dispatch.add_argument("--start-at", type=float, required=True, help="T, in epoch seconds")
+    dispatch.add_argument("--redis-url", default=None, help="share the rate limit in Redis")
     parser.add_argument("--bookings", type=int, default=100_000)
     parser.add_argument(
         "--database-url",
@@ -212,14 +302,25 @@ def main() -> None:
             "postgresql+psycopg://postgres@127.0.0.1:5432/tsunagu_bench_reminders",
         ),
     )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("TSUNAGU_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        help="the rate limiter the dispatcher processes share (with --processes > 1)",
+    )
     parser.add_argument("--sandbox-port", type=int, default=8792)
-    parser.add_argument("--threads", type=int, default=16, help="dispatcher threads")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="dispatcher processes (tsunagu worker's default)"
+    )
+    parser.add_argument("--threads", type=int, default=8, help="dispatcher threads per process")
     parser.add_argument("--chunk", type=int, default=10_000, help="reminders per planning commit")
     parser.add_argument(
         "--lead-seconds", type=float, default=0, help="T - now when planning starts (0: auto)"
     )
     parser.add_argument("--timeout", type=float, default=600, help="give up sending after this")
     args = parser.parse_args()
+    if args.command == "dispatch":
+        serve_dispatcher(args)
+        return
     report("reminders", asdict(run(args)))
 
 
