@@ -150,6 +150,39 @@ class PurchaseItem(Base):
     __table_args__ = (Index("ix_purchase_items_purchase", "purchase_id"),)
 
 
+class ProductGroup(Base):
+    """A store's group of products (a Shopify collection), refreshed whole by its connector.
+
+    Purchase triggers match a line's ``product_id`` against the members of the groups named.
+    """
+
+    __tablename__ = "product_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(128))
+    handle: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("connection_id", "external_id", name="uq_product_groups_external"),
+        Index("ix_product_groups_shop_handle", "shop_id", "handle"),
+    )
+
+
+class ProductGroupMember(Base):
+    __tablename__ = "product_group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("product_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+    __table_args__ = (Index("ix_product_group_members_product", "product_id"),)
+
+
 class Booking(Base):
     """A reservation from a reservation system or the CRM; the newest version wins."""
 

@@ -11,15 +11,24 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from commerce.models import Booking, Connection, Purchase, PurchaseItem
+from commerce.models import (
+    Booking,
+    Connection,
+    ProductGroup,
+    ProductGroupMember,
+    Purchase,
+    PurchaseItem,
+)
 from connectors.records import (
     BookingRecord,
     BookingStatus,
     Contact,
     CustomerRecord,
+    ProductGroupRecord,
+    ProductGroupsSeen,
     PurchaseRecord,
     Record,
 )
@@ -51,6 +60,67 @@ def apply_record(
             return upsert_booking(session, connection=connection, record=record, now=now)
         case CustomerRecord():
             return upsert_customer(session, connection=connection, record=record, now=now)
+        case ProductGroupRecord():
+            return upsert_product_group(session, connection=connection, record=record)
+        case ProductGroupsSeen():
+            return forget_product_groups(session, connection=connection, seen=record)
+
+
+def upsert_product_group(
+    session: Session, *, connection: Connection, record: ProductGroupRecord
+) -> Outcome:
+    """Store a product group and its members as the store has them now."""
+    group = session.scalar(
+        select(ProductGroup).where(
+            ProductGroup.connection_id == connection.id,
+            ProductGroup.external_id == record.external_id,
+        )
+    )
+    members = set(record.product_ids)
+    if group is None:
+        group = ProductGroup(
+            shop_id=connection.shop_id,
+            connection_id=connection.id,
+            external_id=record.external_id,
+            handle=record.handle,
+            title=record.title,
+            updated_at=record.updated_at,
+        )
+        session.add(group)
+        session.flush()
+        outcome = Outcome.CREATED
+    else:
+        stored = set(
+            session.scalars(
+                select(ProductGroupMember.product_id).where(ProductGroupMember.group_id == group.id)
+            )
+        )
+        if (group.handle, group.title, stored) == (record.handle, record.title, members):
+            return Outcome.UNCHANGED
+        group.handle, group.title, group.updated_at = record.handle, record.title, record.updated_at
+        session.execute(delete(ProductGroupMember).where(ProductGroupMember.group_id == group.id))
+        outcome = Outcome.UPDATED
+    if members:
+        session.execute(
+            insert(ProductGroupMember),
+            [{"group_id": group.id, "product_id": product} for product in sorted(members)],
+        )
+    return outcome
+
+
+def forget_product_groups(
+    session: Session, *, connection: Connection, seen: ProductGroupsSeen
+) -> Outcome:
+    """Delete the connection's groups a full read of the store no longer found."""
+    gone = session.execute(
+        delete(ProductGroup)
+        .where(
+            ProductGroup.connection_id == connection.id,
+            ProductGroup.external_id.not_in(seen.external_ids),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return Outcome.UPDATED if gone else Outcome.UNCHANGED
 
 
 def _identity(

@@ -98,4 +98,22 @@ class BookingRecord:
     deleted: bool = False
 
 
-Record = CustomerRecord | PurchaseRecord | BookingRecord
+@dataclass(frozen=True, slots=True)
+class ProductGroupRecord:
+    """A group of products a store keeps (a Shopify collection), with who is in it now."""
+
+    external_id: str
+    handle: str
+    title: str
+    product_ids: tuple[str, ...]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProductGroupsSeen:
+    """The end of a full read of a store's product groups: any group not listed is gone."""
+
+    external_ids: tuple[str, ...]
+
+
+Record = CustomerRecord | PurchaseRecord | BookingRecord | ProductGroupRecord | ProductGroupsSeen

@@ -63,6 +63,11 @@ class PurchaseTrigger(_Strict):
     )
     skus: list[str] = Field(default_factory=list, description="Any of these SKUs bought.")
     product_ids: list[str] = Field(default_factory=list, description="Any of these products.")
+    collections: list[str] = Field(
+        default_factory=list,
+        description="Any product of these collections bought (Shopify collection handles, as "
+        "the connection last read them).",
+    )
     min_total: Decimal | None = Field(None, ge=0, description="Order total at least this.")
     max_age_hours: int = Field(
         48,

@@ -15,10 +15,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from commerce.models import Purchase, PurchaseItem
+from commerce.models import ProductGroup, ProductGroupMember, Purchase, PurchaseItem
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel
@@ -169,9 +169,13 @@ def matching(
     candidates = [p for p in candidates if p.id in friend_of]
     if trigger.min_total is not None:
         candidates = [p for p in candidates if p.total >= trigger.min_total]
-    if trigger.skus or trigger.product_ids:
-        bought = _items(session, [p.id for p in candidates])
-        wanted = {("sku", s) for s in trigger.skus} | {("product", p) for p in trigger.product_ids}
+    if trigger.skus or trigger.product_ids or trigger.collections:
+        bought = _items(session, [p.id for p in candidates], collections=bool(trigger.collections))
+        wanted = (
+            {("sku", s) for s in trigger.skus}
+            | {("product", p) for p in trigger.product_ids}
+            | {("collection", c) for c in trigger.collections}
+        )
         candidates = [p for p in candidates if bought.get(p.id, set()) & wanted]
     if trigger.purchase_number is not None:
         numbers = _purchase_numbers(session, candidates)
@@ -207,11 +211,30 @@ def enrol_on_purchases(session: Session, *, sequence: Sequence, now: datetime | 
     return enrolled
 
 
-def _items(session: Session, purchase_ids: Collection[int]) -> dict[int, set[tuple[str, str]]]:
-    """purchase id → {("sku", …), ("product", …)} of its lines."""
+def _items(
+    session: Session, purchase_ids: Collection[int], *, collections: bool = False
+) -> dict[int, set[tuple[str, str]]]:
+    """purchase id → {("sku", …), ("product", …)} of its lines, and with ``collections`` the
+    ("collection", handle) of every collection of its store that holds one of its products."""
     bought: dict[int, set[tuple[str, str]]] = defaultdict(set)
     if not purchase_ids:
         return bought
+    if collections:
+        rows = session.execute(
+            select(PurchaseItem.purchase_id, ProductGroup.handle)
+            .join(Purchase, Purchase.id == PurchaseItem.purchase_id)
+            .join(ProductGroupMember, ProductGroupMember.product_id == PurchaseItem.product_id)
+            .join(
+                ProductGroup,
+                and_(
+                    ProductGroup.id == ProductGroupMember.group_id,
+                    ProductGroup.connection_id == Purchase.connection_id,
+                ),
+            )
+            .where(any_of(session, PurchaseItem.purchase_id, purchase_ids))
+        )
+        for purchase_id, handle in rows:
+            bought[purchase_id].add(("collection", handle))
     rows = session.execute(
         select(PurchaseItem.purchase_id, PurchaseItem.sku, PurchaseItem.product_id).where(
             any_of(session, PurchaseItem.purchase_id, purchase_ids)

@@ -7,7 +7,13 @@ points), ``lookback_seconds`` (300),
 ``member_number_metafield`` ("namespace.key") or ``member_number_tag_prefix`` ("member:"),
 ``line_user_id_attribute`` ("line_user_id"), ``backfill`` ("pages" or "bulk"),
 ``bulk_page_size`` (1000), ``bulk_poll_seconds`` (2), ``bulk_timeout_seconds`` (3600),
-``request_timeout_seconds`` (30: a request unanswered this long is retried).
+``request_timeout_seconds`` (30: a request unanswered this long is retried),
+``collections_refresh_hours`` (6).
+
+The ``collections`` stream reads every collection with its products' ids, whole, at most every
+``collections_refresh_hours``: a smart collection's members change without its ``updatedAt``
+moving, so there is nothing to read incrementally. Its last page lists what it saw, and the
+collections the store no longer has are deleted.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, ClassVar
 
 from connectors.base import ConnectionConfig, Page, Stream, WebhookEvent
 from connectors.errors import FatalError, SkippableRecord
-from connectors.records import Record
+from connectors.records import ProductGroupRecord, ProductGroupsSeen, Record
 from connectors.shopify import bulk, queries, webhooks
 from connectors.shopify.client import (
     DEFAULT_API_VERSION,
@@ -31,6 +37,7 @@ from connectors.shopify.normalize import (
     KeyOptions,
     customer_from_graphql,
     customer_from_rest,
+    numeric_id,
     order_from_graphql,
     order_from_rest,
     parse_time,
@@ -49,6 +56,7 @@ class ShopifyConnector:
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream(name="customers", primary_key="id", cursor_field="updatedAt"),
         Stream(name="orders", primary_key="id", cursor_field="updatedAt"),
+        Stream(name="collections", primary_key="id", cursor_field="refreshedAt"),
     )
 
     def __init__(
@@ -69,6 +77,9 @@ class ShopifyConnector:
         self.bulk_timeout_seconds = float(options.get("bulk_timeout_seconds", 3600))
         self.request_timeout = float(
             options.get("request_timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+        )
+        self.collections_refresh = timedelta(
+            hours=float(options.get("collections_refresh_hours", 6))
         )
         self.keys = KeyOptions(
             member_number_metafield=options.get("member_number_metafield") or None,
@@ -113,8 +124,13 @@ class ShopifyConnector:
         self, stream: str, cursor: str | None, *, now: datetime, full: bool = False
     ) -> Iterator[Page]:
         """Pages of customers or orders changed since ``cursor`` (a timestamp), oldest first."""
-        if stream not in ("customers", "orders"):
-            raise FatalError(f"Shopify has no stream {stream!r} (customers, orders)")
+        if stream not in ("customers", "orders", "collections"):
+            raise FatalError(f"Shopify has no stream {stream!r} (customers, orders, collections)")
+        if stream == "collections":
+            refreshed = None if full or cursor is None else parse_time(cursor)
+            if refreshed is None or now - refreshed >= self.collections_refresh:
+                yield from self._collections(now)
+            return
         progress = bulk.BulkProgress.from_cursor(cursor)
         if stream == "orders" and progress is not None and not full:
             yield from self._bulk_pages(progress, now)
@@ -150,6 +166,52 @@ class ShopifyConnector:
             if not info.get("hasNextPage"):
                 return
             after = info.get("endCursor")
+
+    def _collections(self, now: datetime) -> Iterator[Page]:
+        """Every collection with all its products' ids; the last page says which exist."""
+        seen: list[str] = []
+        after: str | None = None
+        while True:
+            data = self.client.execute(
+                queries.COLLECTIONS_PAGE,
+                {"first": queries.COLLECTIONS_FIRST, "after": after},
+                cost=queries.COLLECTIONS_PAGE_COST,
+            )
+            connection = data.get("collections") or {}
+            records: list[Record] = []
+            for edge in connection.get("edges") or ():
+                node = edge["node"]
+                records.append(
+                    ProductGroupRecord(
+                        external_id=numeric_id(node["id"]),
+                        handle=str(node["handle"]),
+                        title=str(node.get("title") or node["handle"]),
+                        product_ids=tuple(self._collection_products(node)),
+                        updated_at=parse_time(node.get("updatedAt")) or now,
+                    )
+                )
+                seen.append(numeric_id(node["id"]))
+            info = connection.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                records.append(ProductGroupsSeen(external_ids=tuple(seen)))
+                yield Page(records=records, cursor=iso(now))
+                return
+            yield Page(records=records, cursor=None)
+            after = info.get("endCursor")
+
+    def _collection_products(self, node: dict[str, Any]) -> Iterator[str]:
+        products = node.get("products") or {}
+        while True:
+            yield from (numeric_id(p["id"]) for p in products.get("nodes") or ())
+            info = products.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                return
+            data = self.client.execute(
+                queries.COLLECTION_PRODUCTS,
+                {"id": node["id"], "after": info.get("endCursor")},
+                cost=queries.COLLECTION_PRODUCTS_COST,
+            )
+            products = (data.get("collection") or {}).get("products") or {}
 
     def _records(self, stream: str, nodes: list[dict[str, Any]]) -> tuple[list[Record], int]:
         records: list[Record] = []

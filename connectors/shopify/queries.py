@@ -108,6 +108,40 @@ query BulkStatus($id: ID!) {
 }"""
 
 
+# Collections with the first products of each (2 + 8 * (1 + 2 + 100) = 826 points); a larger
+# collection's further products, 250 at a time (1 + 2 + 250 = 253 points).
+COLLECTIONS_FIRST = 8
+COLLECTION_PRODUCTS_FIRST = 100
+MORE_PRODUCTS_FIRST = 250
+
+COLLECTIONS_PAGE = f"""
+query CollectionsPage($first: Int!, $after: String) {{
+  collections(first: $first, after: $after, sortKey: UPDATED_AT) {{
+    edges {{ cursor node {{
+      id handle title updatedAt
+      products(first: {COLLECTION_PRODUCTS_FIRST}) {{
+        nodes {{ id }}
+        pageInfo {{ hasNextPage endCursor }}
+      }}
+    }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+
+COLLECTION_PRODUCTS = f"""
+query CollectionProducts($id: ID!, $after: String) {{
+  collection(id: $id) {{
+    products(first: {MORE_PRODUCTS_FIRST}, after: $after) {{
+      nodes {{ id }}
+      pageInfo {{ hasNextPage endCursor }}
+    }}
+  }}
+}}"""
+
+COLLECTIONS_PAGE_COST = 2 + COLLECTIONS_FIRST * (3 + COLLECTION_PRODUCTS_FIRST)
+COLLECTION_PRODUCTS_COST = 3 + MORE_PRODUCTS_FIRST
+
+
 def node_cost(stream: str) -> int:
     """What one node costs: an order with its line-item connection, or a customer."""
     return 1 + 2 + MAX_LINE_ITEMS if stream == "orders" else 2

@@ -1,12 +1,13 @@
 """The GraphQL Admin API subset the hub uses, answered from :class:`ShopifyState`.
 
 Not a GraphQL engine: each request is routed by its root field (``customers``, ``orders``,
-``order``, ``bulkOperationRunQuery``, ``currentBulkOperation``, ``node``) and answered with the
-fields the hub selects. What is emulated faithfully is what a client must cope with: Relay
-paging (``first``/``after``/``pageInfo``), the ``updated_at`` search filter, ``sortKey:
-UPDATED_AT``, the calculated query cost against a leaky bucket (THROTTLED with HTTP 200,
-MAX_COST_EXCEEDED over 1,000 points), and bulk operations whose result is a JSONL file with
-nested connections as separate lines carrying ``__parentId``.
+``order``, ``collections``, ``collection``, ``bulkOperationRunQuery``, ``currentBulkOperation``,
+``node``) and answered with the fields the hub selects. What is emulated faithfully is what a
+client must cope with: Relay paging (``first``/``after``/``pageInfo``, for a collection's
+products too), the ``updated_at`` search filter, ``sortKey: UPDATED_AT``, the calculated query
+cost against a leaky bucket (THROTTLED with HTTP 200, MAX_COST_EXCEEDED over 1,000 points), and
+bulk operations whose result is a JSONL file with nested connections as separate lines carrying
+``__parentId``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sandbox.shopify.state import BulkOperation, ShopifyState, gid, iso
 
 MAX_QUERY_COST = 1000
 LINE_ITEMS_FIRST = re.compile(r"lineItems\(\s*first:\s*(\d+)")
+PRODUCTS_FIRST = re.compile(r"products\(\s*first:\s*(\d+)")
 CUSTOMER_NODE_COST = 2
 
 _FILTER = re.compile(r"updated_at:(>=|<=|>|<)'?([^'\s]+)'?")
@@ -36,6 +38,8 @@ _ROOTS = (
     "order",
     "orders",
     "customers",
+    "collections",
+    "collection",
 )
 
 
@@ -120,12 +124,22 @@ def order_node_cost(query: str) -> int:
     return 1 + (2 + int(nested.group(1)) if nested else 0)
 
 
+def collection_node_cost(query: str) -> int:
+    """A collection (1) plus its nested ``products(first: N)`` connection (2 + N)."""
+    nested = PRODUCTS_FIRST.search(query)
+    return 1 + (2 + int(nested.group(1)) if nested else 0)
+
+
 def _requested_cost(root: str, query: str, variables: dict[str, Any]) -> int:
     """Shopify's rule: a connection costs 2 plus ``first`` times what each node costs."""
     if root == "orders":
         return 2 + _first(variables) * order_node_cost(query)
     if root == "customers":
         return 2 + _first(variables) * CUSTOMER_NODE_COST
+    if root == "collections":
+        return 2 + _first(variables) * collection_node_cost(query)
+    if root == "collection":
+        return collection_node_cost(query)
     if root == "bulkOperationRunQuery":
         return 10
     if root == "order":
@@ -148,6 +162,19 @@ def _resolve(
     if root == "order":
         found = state.orders.get(variables.get("id", ""))
         return {"order": order(state, found, key) if found else None}, order_node_cost(query)
+    if root == "collections":
+        first = _products_first(query)
+        page, returned = _page(
+            state, state.collections, variables, lambda c: collection(c, first, None)
+        )
+        products = sum(len(e["node"]["products"]["nodes"]) for e in page["edges"])
+        return {"collections": page}, 2 + returned * 3 + products
+    if root == "collection":
+        found = state.collections.get(variables.get("id", ""))
+        if found is None:
+            return {"collection": None}, 1
+        rendered = collection(found, _products_first(query), variables.get("after"))
+        return {"collection": rendered}, 3 + len(rendered["products"]["nodes"])
     if root == "bulkOperationRunQuery":
         return {"bulkOperationRunQuery": _run_bulk(state, variables)}, 10
     if root == "currentBulkOperation":
@@ -213,6 +240,27 @@ def _page(
         },
     }
     return page, len(chosen)
+
+
+def _products_first(query: str) -> int:
+    nested = PRODUCTS_FIRST.search(query)
+    return max(1, min(250, int(nested.group(1)))) if nested else 0
+
+
+def collection(node: dict[str, Any], products_first: int, after: str | None) -> dict[str, Any]:
+    """A collection as the API renders it, with one page of its products' ids."""
+    rendered = {k: v for k, v in node.items() if k != "productIds"}
+    start = int(base64.b64decode(after).decode()) if after else 0
+    chosen = node["productIds"][start : start + products_first]
+    end = start + len(chosen)
+    rendered["products"] = {
+        "nodes": [{"id": product} for product in chosen],
+        "pageInfo": {
+            "hasNextPage": end < len(node["productIds"]),
+            "endCursor": base64.b64encode(str(end).encode()).decode() if chosen else None,
+        },
+    }
+    return rendered
 
 
 def customer(node: dict[str, Any], metafield_key: str | None) -> dict[str, Any]:

@@ -105,6 +105,9 @@ class ShopifyState:
         self.bucket.available = bucket_size
         self.customers: dict[str, dict[str, Any]] = {}
         self.orders: dict[str, dict[str, Any]] = {}
+        self.collections: dict[str, dict[str, Any]] = {}
+        # One product per title, numbered as first seen.
+        self.products: dict[str, int] = {}
         self.bulk_operations: dict[str, BulkOperation] = {}
         self.bulk_dir = bulk_dir
         # Where the app is reachable (bulk result URLs point there); set by the server.
@@ -189,8 +192,8 @@ class ShopifyState:
                     "quantity": quantity,
                     "sku": f"SKU-{abs(hash(title)) % 10000:04d}",
                     "originalUnitPriceSet": money(price, currency),
-                    "product": {"id": gid("Product", abs(hash(title)) % 100000)},
-                    "variant": {"id": gid("ProductVariant", abs(hash(title)) % 100000 + 1)},
+                    "product": {"id": self.product_id(title)},
+                    "variant": {"id": gid("ProductVariant", self.products[title])},
                 }
                 for index, (title, quantity, price) in enumerate(lines, start=1)
             ]
@@ -219,6 +222,38 @@ class ShopifyState:
             }
             self.orders[order["id"]] = order
             return order
+
+    def product_id(self, title: str) -> str:
+        """The product a line item of this title is (one product per title in the sandbox)."""
+        with self.lock:
+            number = self.products.setdefault(title, 500 + len(self.products))
+            return gid("Product", number)
+
+    def add_collection(
+        self,
+        *,
+        handle: str,
+        products: list[str],
+        title: str | None = None,
+        updated_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Create a collection of the products with these titles (as orders name them)."""
+        with self.lock:
+            number = self.new_number()
+            collection = {
+                "id": gid("Collection", number),
+                "legacyResourceId": str(number),
+                "handle": handle,
+                "title": title or handle,
+                "updatedAt": iso(updated_at or self.clock()),
+                "productIds": [self.product_id(t) for t in products],
+            }
+            self.collections[collection["id"]] = collection
+            return collection
+
+    def remove_collection(self, collection_id: str) -> None:
+        with self.lock:
+            del self.collections[collection_id]
 
     def update_order(
         self, order_id: str, *, updated_at: datetime | None = None, **changes: Any

@@ -7,7 +7,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
+from commerce.models import Purchase
+from commerce.sync import run_sync
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
@@ -227,3 +230,43 @@ def test_a_signed_shopify_order_webhook_ends_as_a_thank_you_on_the_phone(
 
     assert response.status_code == 200
     assert len(wait_for_texts(line_sandbox, channel, hanako, 1)) == 1
+
+
+def test_a_collection_condition_fires_for_a_product_the_store_keeps_in_it(
+    db: Database,
+    hub: Hub,
+    line_sandbox: SandboxServer,
+    channel: ChannelSetup,
+    shopify_server: ShopifyServer,
+) -> None:
+    open_all_hours(db, channel)
+    hanako = linked_customer(db, line_sandbox, channel, "M-21", email="hanako@example.jp")
+    taro = linked_customer(db, line_sandbox, channel, "M-22", email="taro@example.jp")
+    with db.session_scope() as session:
+        shop = session.get_one(Shop, channel.shop_id)
+    store = connect(db, shop, shopify_server, hub.settings.public_url)
+    shopify_server.state.add_collection(handle="gift-sets", products=["Gift box", "Tea set"])
+    run_sync(db, connection_id=store.connection_id, streams=["collections"])
+    campaign = start_campaign(
+        db,
+        channel,
+        name="gifts",
+        kind="purchase",
+        trigger={"collections": ["gift-sets"]},
+        messages=[{"type": "text", "text": "ギフトセットのご購入ありがとうございます"}],
+    )
+    state = shopify_server.state
+    gift = state.add_order(email="hanako@example.jp", items=[("Tea set", 1, "4200")])
+    other = state.add_order(email="taro@example.jp", items=[("Matcha latte", 1, "680")])
+
+    for order in (gift, other):
+        payload = shopify_server.webhooks.order_payload(order["id"])
+        assert shopify_server.webhooks.send(store.webhook_url, "orders/create", payload).is_success
+
+    assert wait_for_texts(line_sandbox, channel, hanako, 1) == [
+        "ギフトセットのご購入ありがとうございます"
+    ]
+    with db.session_scope() as session:
+        newest = session.scalar(select(func.max(Purchase.updated_at)))
+    wait_until_read(db, campaign.source, newest)
+    assert texts(line_sandbox, channel, taro) == []

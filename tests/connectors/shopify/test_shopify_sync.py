@@ -14,7 +14,15 @@ import pytest
 from sqlalchemy import select
 
 from commerce.bulk import apply_records
-from commerce.models import Connection, ConnectorState, Purchase, PurchaseItem, SyncRun
+from commerce.models import (
+    Connection,
+    ConnectorState,
+    ProductGroup,
+    ProductGroupMember,
+    Purchase,
+    PurchaseItem,
+    SyncRun,
+)
 from commerce.sync import run_sync
 from connectors.base import ConnectionConfig
 from connectors.errors import FatalError, RetriableError
@@ -30,6 +38,10 @@ from tests.connectors.shopify.conftest import Store, add_member, connect, purcha
 from tests.factories import ChannelSetup
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+def legacy_id(global_id: str) -> str:
+    return global_id.rsplit("/", 1)[1]
 
 
 def at(minutes: float) -> datetime:
@@ -455,3 +467,48 @@ def test_names_alone_attach_nothing(db: Database, shop: Shop, store: Store) -> N
     sync(db, store, now=at(10))
 
     assert member_of(db, store, order) is None
+
+
+def collections_of(db: Database, store: Store) -> dict[str, set[str]]:
+    """handle → product ids of the connection's collections."""
+    with db.session_scope() as session:
+        rows = session.execute(
+            select(ProductGroup.handle, ProductGroupMember.product_id)
+            .outerjoin(ProductGroupMember, ProductGroupMember.group_id == ProductGroup.id)
+            .where(ProductGroup.connection_id == store.connection_id)
+        )
+        found: dict[str, set[str]] = {}
+        for handle, product in rows:
+            found.setdefault(handle, set())
+            if product is not None:
+                found[handle].add(product)
+        return found
+
+
+def test_collections_are_read_whole_with_every_product_and_dropped_when_gone(
+    db: Database, store: Store
+) -> None:
+    many = [f"Tea {n}" for n in range(130)]  # more than one page of a collection's products
+    big = store.state.add_collection(handle="teas", products=many)
+    gone = store.state.add_collection(handle="summer", products=["Yuzu tart"])
+    for n in range(9):  # and more than one page of collections
+        store.state.add_collection(handle=f"shelf-{n}", products=[])
+
+    (result,) = sync(db, store, now=at(0), streams=["collections"])
+
+    assert result.status == "succeeded" and result.pages == 2
+    stored = collections_of(db, store)
+    assert len(stored) == 11
+    assert stored["teas"] == {legacy_id(product) for product in big["productIds"]}
+    assert len(stored["teas"]) == 130
+    assert stored["summer"] == {legacy_id(gone["productIds"][0])}
+
+    store.state.remove_collection(gone["id"])
+    before = len(store.state.requests)
+    sync(db, store, now=at(60), streams=["collections"])
+    assert len(store.state.requests) == before  # read at most every 6 hours
+    assert "summer" in collections_of(db, store)
+
+    sync(db, store, now=at(6 * 60), streams=["collections"])
+    assert "summer" not in collections_of(db, store)
+    assert len(collections_of(db, store)["teas"]) == 130
