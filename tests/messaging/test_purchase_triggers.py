@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -19,7 +21,7 @@ from messaging.models import DeliveryState
 from sandbox.line.server import SandboxServer
 from sandbox.shopify.server import ShopifyServer
 from sandbox.shopify.state import ShopifyState
-from tests.connectors.shopify.conftest import connect
+from tests.connectors.shopify.conftest import Store, connect
 from tests.factories import ChannelSetup
 from tests.messaging.commerce_support import (
     add_connection,
@@ -209,6 +211,21 @@ def shopify_server(tmp_path) -> Iterator[ShopifyServer]:
         yield server
 
 
+def connected_store(db: Database, hub: Hub, channel: ChannelSetup, server: ShopifyServer) -> Store:
+    """The channel's shop with a Shopify connection to the sandbox store, no quiet hours."""
+    open_all_hours(db, channel)
+    with db.session_scope() as session:
+        shop = session.get_one(Shop, channel.shop_id)
+    return connect(db, shop, server, hub.settings.public_url)
+
+
+def order_webhook(server: ShopifyServer, store: Store, order: dict[str, Any]) -> httpx.Response:
+    """The store's signed ``orders/create`` webhook for ``order``, sent to the hub."""
+    return server.webhooks.send(
+        store.webhook_url, "orders/create", server.webhooks.order_payload(order["id"])
+    )
+
+
 def test_a_signed_shopify_order_webhook_ends_as_a_thank_you_on_the_phone(
     db: Database,
     hub: Hub,
@@ -216,17 +233,12 @@ def test_a_signed_shopify_order_webhook_ends_as_a_thank_you_on_the_phone(
     channel: ChannelSetup,
     shopify_server: ShopifyServer,
 ) -> None:
-    open_all_hours(db, channel)
+    store = connected_store(db, hub, channel, shopify_server)
     hanako = linked_customer(db, line_sandbox, channel, "M-9", email="hanako@example.jp")
-    with db.session_scope() as session:
-        shop = session.get_one(Shop, channel.shop_id)
-    store = connect(db, shop, shopify_server, hub.settings.public_url)
     start_campaign(db, channel, name="thanks", kind="purchase", messages=THANKS)
     order = shopify_server.state.add_order(email="hanako@example.jp")
 
-    response = shopify_server.webhooks.send(
-        store.webhook_url, "orders/create", shopify_server.webhooks.order_payload(order["id"])
-    )
+    response = order_webhook(shopify_server, store, order)
 
     assert response.status_code == 200
     assert len(wait_for_texts(line_sandbox, channel, hanako, 1)) == 1
@@ -239,12 +251,9 @@ def test_a_collection_condition_fires_for_a_product_the_store_keeps_in_it(
     channel: ChannelSetup,
     shopify_server: ShopifyServer,
 ) -> None:
-    open_all_hours(db, channel)
+    store = connected_store(db, hub, channel, shopify_server)
     hanako = linked_customer(db, line_sandbox, channel, "M-21", email="hanako@example.jp")
     taro = linked_customer(db, line_sandbox, channel, "M-22", email="taro@example.jp")
-    with db.session_scope() as session:
-        shop = session.get_one(Shop, channel.shop_id)
-    store = connect(db, shop, shopify_server, hub.settings.public_url)
     shopify_server.state.add_collection(handle="gift-sets", products=["Gift box", "Tea set"])
     run_sync(db, connection_id=store.connection_id, streams=["collections"])
     campaign = start_campaign(
@@ -260,8 +269,7 @@ def test_a_collection_condition_fires_for_a_product_the_store_keeps_in_it(
     other = state.add_order(email="taro@example.jp", items=[("Matcha latte", 1, "680")])
 
     for order in (gift, other):
-        payload = shopify_server.webhooks.order_payload(order["id"])
-        assert shopify_server.webhooks.send(store.webhook_url, "orders/create", payload).is_success
+        assert order_webhook(shopify_server, store, order).is_success
 
     assert wait_for_texts(line_sandbox, channel, hanako, 1) == [
         "ギフトセットのご購入ありがとうございます"
