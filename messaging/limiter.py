@@ -7,8 +7,8 @@ Redis's own clock), so all processes share them; embedded, they live in the proc
 
 At high rates a process takes its Redis slots a few milliseconds' worth at a time (10 at
 LINE's 2,000 pushes/s) and hands them to its threads in order: one round trip per block, not
-per request, which was a seventh of a push's CPU. A slot not used within 20 ms is dropped
-rather than sent late, so no second ever holds more than the rate allows.
+per request, which was a seventh of a push's CPU. A slot not used within 20 ms of its time is
+dropped rather than sent late: the late ones a second can hold stay inside the 3 % headroom.
 """
 
 from __future__ import annotations
