@@ -5,10 +5,11 @@ rule's channel, due ``offset_minutes`` before the start, keyed
 ``reminder:{booking}:{rule}:{start}:r{revision}`` with the source ``reminder:{rule}:{booking}``.
 ``reconcile`` reads the bookings written since each rule's cursor and brings their deliveries
 in line: a reschedule cancels the old start's unsent reminder and plans the new one; a
-cancelled or superseded booking cancels it; a booking made inside the window sends at once or
-is skipped, as the rule says. The text names the time, service and store in the channel's
-timezone (``{{ booking_time }}``, ``{{ booking_date }}``, ``{{ booking_service }}``,
-``{{ booking_store }}``).
+cancelled or superseded booking cancels it; a booking moved away and back (or cancelled and
+confirmed again) gets a new reminder under ``…:again1``, a cancelled row never coming back; a
+booking made inside the window sends at once or is skipped, as the rule says. The text names
+the time, service and store in the channel's timezone (``{{ booking_time }}``,
+``{{ booking_date }}``, ``{{ booking_service }}``, ``{{ booking_store }}``).
 """
 
 from __future__ import annotations
@@ -258,7 +259,9 @@ def _reconcile(
     for booking in bookings:
         planned = existing[source_of(rule, booking.id)]
         friend_id = friends.get(booking.member_id or 0)
-        wanted = key_of(rule, booking) if _remindable(booking, friend_id, now) else None
+        wanted = (
+            _wanted_key(rule, booking, planned) if _remindable(booking, friend_id, now) else None
+        )
         stale = [k for k, state in planned if state in cursors.UNSENT and k != wanted]
         result.cancelled += cursors.cancel_keys(
             session, stale, reason=_why(booking, wanted), now=now
@@ -295,10 +298,23 @@ def _remindable(booking: Booking, friend_id: int | None, now: datetime) -> bool:
     )
 
 
+def _wanted_key(rule: ReminderRule, booking: Booking, planned: list[tuple[str, str]]) -> str:
+    """The key of the reminder this start calls for: ``key_of``, or, when that reminder was
+    cancelled (the booking moved away and back, or was cancelled and confirmed again), a key
+    of its own for the new one (``…:again1``, ``…:again2``): a cancelled row is never revived."""
+    states = dict(planned)
+    key, again = key_of(rule, booking), 0
+    while states.get(key) == DeliveryState.CANCELLED:
+        again += 1
+        key = f"{key_of(rule, booking)}:again{again}"
+    return key
+
+
 def _handled(rule: ReminderRule, booking: Booking, planned: list[tuple[str, str]]) -> bool:
-    """Planned already, or sent for this start under an earlier revision of the rule."""
+    """Planned already (under the wanted key), or sent for this start under an earlier revision
+    of the rule or before a move away and back."""
     prefix = _start_prefix(rule, booking)
-    current = key_of(rule, booking)
+    current = _wanted_key(rule, booking, planned)
     return any(
         key == current or (key.startswith(prefix) and state in _IN_FLIGHT) for key, state in planned
     )

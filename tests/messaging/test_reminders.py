@@ -105,6 +105,25 @@ def test_24h_and_2h_reminders_are_planned_and_moved_by_a_reschedule(
     assert texts(line_sandbox, channel, hanako) == []
 
 
+def test_a_booking_moved_away_and_back_gets_its_reminder_again(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup, salon_id: int
+) -> None:
+    hanako = linked_customer(db, line_sandbox, channel, "R-9")
+    rule = save_rule(db, channel, name="day before", offset_minutes=24 * 60, messages=TEXT)
+    start = (utcnow() + timedelta(days=3)).replace(second=0, microsecond=0)
+    booking = record_booking(db, salon_id, hanako, "bk-9", start_at=start)
+    wait_for_pending(db, hub, lambda found: len(found) == 1)
+    record_booking(db, salon_id, hanako, "bk-9", start_at=start + timedelta(days=1), version=2)
+    wait_for_pending(db, hub, lambda found: [d for _k, d in found] == [start])
+
+    record_booking(db, salon_id, hanako, "bk-9", start_at=start, version=3)
+
+    key = f"reminder:{booking.id}:{rule.id}:{start.strftime('%Y%m%dT%H%MZ')}:r1"
+    wait_for_pending(db, hub, [(f"{key}:again1", start - timedelta(hours=24))])
+    cancelled = [d for d in deliveries_of(db, "reminder:") if d.state == DeliveryState.CANCELLED]
+    assert len(cancelled) == 2  # the first start's, then the other start's
+
+
 def test_a_cancel_and_a_reschedule_to_a_new_id_cancel_the_old_reminders(
     db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup, salon_id: int
 ) -> None:
