@@ -7,6 +7,7 @@ is re-discovered by the sweeper from the rows themselves, so nudges may be lost 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -30,15 +31,21 @@ def _send_pending(session: Session) -> None:
     if session.in_nested_transaction():
         return
     pending = session.info.pop(_PENDING, [])
-    sender = session.info.get("task_sender")
-    if not pending or sender is None:
-        return
     for _savepoint, task_name, kwargs in pending:
-        try:
-            sender(task_name, kwargs)
-        except Exception:
-            # The row is committed; the sweeper will pick the work up. Never fail the request.
-            log.warning("could not enqueue %s; the sweeper will retry it", task_name, exc_info=True)
+        enqueue_now(session.info.get("task_sender"), task_name, **kwargs)
+
+
+def enqueue_now(
+    sender: Callable[[str, dict[str, Any]], None] | None, task_name: str, **kwargs: Any
+) -> None:
+    """Send ``task_name(**kwargs)`` at once, for work already durable; never raises."""
+    if sender is None:
+        return
+    try:
+        sender(task_name, kwargs)
+    except Exception:
+        # The rows are committed; the sweeper will pick the work up. Never fail the caller.
+        log.warning("could not enqueue %s; the sweeper will retry it", task_name, exc_info=True)
 
 
 @event.listens_for(Session, "after_soft_rollback")

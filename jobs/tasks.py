@@ -13,7 +13,7 @@ from config import Settings
 from connectors.errors import RetriableError
 from core import inbox
 from core.clock import utcnow
-from core.enqueue import enqueue_after_commit
+from core.enqueue import enqueue_after_commit, enqueue_now
 from core.inbox import InboundEvent
 from idlink.events import handle_line_event
 from jobs import runtime
@@ -146,6 +146,9 @@ def dispatch_deliveries() -> int:
     rt = runtime.current()
     config = dispatch_config(rt.settings)
     stats = dispatcher.run(rt.database, config=config, limiter=limiter_for(rt.settings.broker_url))
+    if stats.cut_short:
+        # The run ended at its time limit with work left: go on now, not at the next sweep.
+        enqueue_now(rt.database.task_sender, "messaging.dispatch")
     return stats.requests
 
 

@@ -66,6 +66,8 @@ class DispatchStats:
     retried: int = 0
     failed: int = 0
     held: int = 0
+    # A thread stopped at ``max_run_seconds`` rather than for want of due work: more may be due.
+    cut_short: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, outcome: str, deliveries: int) -> None:
@@ -143,6 +145,7 @@ def _work(
             if not jobs:
                 return
             _send_claimed(database, jobs, config, limiter, senders, stats)
+        stats.cut_short = True
     except Exception:
         # A database outage, say: what this thread had claimed comes back after its lease.
         log.exception("dispatcher thread stopped; the sweeper will resume its batches")

@@ -276,3 +276,15 @@ def test_a_message_the_sdk_cannot_build_fails_with_the_reason_instead_of_looping
     wait_until_states(db, {FAILED: 4})
     assert all("the SDK refused the request" in d.reason for d in deliveries(db))
     assert received_counts(line_sandbox.state, channel) == {}
+
+
+def test_a_run_cut_short_by_its_time_limit_says_so_and_one_that_drained_does_not(
+    db: Database, line_sandbox: SandboxServer
+) -> None:
+    # The task behind ``messaging.dispatch`` enqueues itself again after a cut-short run, so a
+    # long backlog does not wait for the next sweep every ``max_run_seconds``.
+    limited = dispatcher.DispatchConfig(api_url=line_sandbox.url, threads=2, max_run_seconds=0)
+    unlimited = dispatcher.DispatchConfig(api_url=line_sandbox.url, threads=2)
+
+    assert dispatcher.run(db, config=limited, limiter=LocalLimiter()).cut_short
+    assert not dispatcher.run(db, config=unlimited, limiter=LocalLimiter()).cut_short
