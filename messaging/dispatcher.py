@@ -6,16 +6,17 @@
    or a push for one. Each batch gets a fresh UUID, its ``X-Line-Retry-Key``, committed with the
    claim *before* any request leaves.
 2. **Send** each batch through the rate limiter and the official SDK.
-3. **Record** the answer (a commit per HTTP try, the stated exception to one commit per unit of
-   work): 200 and 409 are sent; 429/5xx/timeouts retry the same batch with the same key after
-   an exponential backoff with jitter; other 4xx fail with LINE's reason; 401/403 pause the
-   channel; a monthly-quota refusal holds the messages.
+3. **Record** the answers, a group at a time (one ``DeliveryAttempt`` per HTTP try, one
+   transaction per group: the stated exception to one commit per unit of work): 200 and 409 are
+   sent; 429/5xx/timeouts retry the same batch with the same key after an exponential backoff
+   with jitter; other 4xx fail with LINE's reason; 401/403 pause the channel; a monthly-quota
+   refusal holds the messages.
 
-A worker renews the lease of the batches it has still to send every third of the lease, so a
-long claim stays its own. A worker killed between send and record leaves its batch
-``sending``; once the claim's lease expires the sweeper hands the batch to another worker,
-whose resend with the same key LINE answers 409: it is counted sent, and nobody receives it
-twice.
+A run's threads share its claims, and the lease of the batches not sent yet is renewed every
+third of the lease, so a long claim stays the run's. A worker killed between send and record
+leaves its batch ``sending``; once the claim's lease expires the sweeper hands the batch to
+another worker, whose resend with the same key LINE answers 409: it is counted sent, and nobody
+receives it twice.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class DispatchStats:
     retried: int = 0
     failed: int = 0
     held: int = 0
-    # A thread stopped at ``max_run_seconds`` rather than for want of due work: more may be due.
+    # The run stopped at ``max_run_seconds`` rather than for want of due work: more may be due.
     cut_short: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -109,14 +110,19 @@ def run(
     limiter: RateLimiter,
     senders: SenderPool | None = None,
 ) -> DispatchStats:
-    """Claim and send until nothing is due (or ``max_run_seconds`` passed), on a few threads."""
+    """Claim and send until nothing is due (or ``max_run_seconds`` passed), on a few threads.
+
+    The threads share the run's claims: one claims while the others send, and each takes the
+    next batch when it is free, so a claim of 2,000 pushes is spread over all of them (a
+    thread keeping its own claim would leave the others idle while LINE answers it).
+    """
     stats = DispatchStats()
     pool = senders or SenderPool(config.api_url, config.request_timeout_seconds)
-    deadline = time.monotonic() + config.max_run_seconds
+    claims = _Claims(database, config, deadline=time.monotonic() + config.max_run_seconds)
     threads = [
         threading.Thread(
             target=_work,
-            args=(database, config, limiter, pool, stats, deadline),
+            args=(database, config, limiter, pool, stats, claims),
             name=f"tsunagu-dispatch-{n}",
             daemon=True,
         )
@@ -128,7 +134,58 @@ def run(
         thread.join()
     if senders is None:
         pool.close()
+    stats.cut_short = claims.cut_short
     return stats
+
+
+class _Claims:
+    """A run's claimed batches, handed to its threads one at a time.
+
+    A thread that finds none left claims more (one at a time; the others wait for it), until a
+    claim comes back empty or the run's deadline passed; batches already claimed are sent even
+    past the deadline. Every third of the lease, the lease of those not handed out yet is
+    renewed, so a long claim stays this run's.
+    """
+
+    def __init__(self, database: Database, config: DispatchConfig, *, deadline: float) -> None:
+        self._database = database
+        self._config = config
+        self._deadline = deadline
+        self._jobs: deque[BatchJob] = deque()
+        self._leased_at = 0.0
+        self._lock = threading.Lock()
+        self._claiming = threading.Lock()
+        self._done = False
+        self.cut_short = False
+
+    def next(self) -> BatchJob | None:
+        """The next batch to send, or None when the run is over."""
+        while True:
+            with self._lock:
+                if self._jobs:
+                    if time.monotonic() - self._leased_at > self._config.lease_seconds / 3:
+                        self._renew()
+                        continue
+                    return self._jobs.popleft()
+                if self._done:
+                    return None
+            with self._claiming:
+                with self._lock:
+                    if self._jobs or self._done:
+                        continue
+                if time.monotonic() >= self._deadline:
+                    jobs: list[BatchJob] = []
+                    self.cut_short = True
+                else:
+                    jobs = claim(self._database, config=self._config)
+                with self._lock:
+                    self._jobs.extend(jobs)
+                    self._leased_at = time.monotonic()
+                    self._done = not jobs
+
+    def _renew(self) -> None:
+        self._jobs = deque(renew(self._database, list(self._jobs), config=self._config))
+        self._leased_at = time.monotonic()
 
 
 def _work(
@@ -137,45 +194,20 @@ def _work(
     limiter: RateLimiter,
     senders: SenderPool,
     stats: DispatchStats,
-    deadline: float,
+    claims: _Claims,
 ) -> None:
+    """Send the run's batches as they come, recording answers a group at a time."""
+    answered: list[_Answered] = []
     try:
-        while time.monotonic() < deadline:
-            jobs = claim(database, config=config)
-            if not jobs:
-                return
-            _send_claimed(database, jobs, config, limiter, senders, stats)
-        stats.cut_short = True
+        while (job := claims.next()) is not None:
+            answered.append(_request(job, config=config, limiter=limiter, senders=senders))
+            if len(answered) >= RECORD_GROUP or answered[0].age() > RECORD_WITHIN_SECONDS:
+                _record_all(database, answered, config=config, stats=stats)
+                answered = []
+        _record_all(database, answered, config=config, stats=stats)
     except Exception:
         # A database outage, say: what this thread had claimed comes back after its lease.
         log.exception("dispatcher thread stopped; the sweeper will resume its batches")
-
-
-def _send_claimed(
-    database: Database,
-    jobs: list[BatchJob],
-    config: DispatchConfig,
-    limiter: RateLimiter,
-    senders: SenderPool,
-    stats: DispatchStats,
-) -> None:
-    """Send a claim's batches one after another, recording answers a group at a time and
-    renewing the lease of the rest every third of it."""
-    waiting = deque(jobs)
-    leased_at = time.monotonic()
-    answered: list[_Answered] = []
-    while waiting:
-        if time.monotonic() - leased_at > config.lease_seconds / 3:
-            waiting = deque(renew(database, list(waiting), config=config))
-            leased_at = time.monotonic()
-            continue
-        answered.append(
-            _request(waiting.popleft(), config=config, limiter=limiter, senders=senders)
-        )
-        if len(answered) >= RECORD_GROUP or answered[0].age() > RECORD_WITHIN_SECONDS:
-            _record_all(database, answered, config=config, stats=stats)
-            answered = []
-    _record_all(database, answered, config=config, stats=stats)
 
 
 # Sending
