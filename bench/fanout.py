@@ -73,8 +73,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
 # The sandbox process
 
 
-def serve_sandbox(port: int, friends: int) -> None:
-    """Run the sandbox LINE platform with ``friends`` users following the bench channel."""
+def serve_sandbox(port: int, friends: int, latency_ms: float = 0.0) -> None:
+    """Run the sandbox LINE platform with ``friends`` users following the bench channel,
+    answering every call ``latency_ms`` late."""
     import uvicorn
 
     from sandbox.line.app import create_app
@@ -83,6 +84,7 @@ def serve_sandbox(port: int, friends: int) -> None:
 
     state = SandboxState()
     channel = state.add_channel(CHANNEL_ID, CHANNEL_SECRET, ACCESS_TOKEN, monthly_quota=None)
+    state.set_latency(latency_ms / 1000)
     now = time.time()
     for index in range(friends):
         uid = user_id(index)
@@ -163,7 +165,7 @@ def load_friends(database: Any, *, shop_id: int, channel_pk: int, friends: int) 
         raw.close()
 
 
-def start_sandbox(port: int, friends: int) -> subprocess.Popen[bytes]:
+def start_sandbox(port: int, friends: int, latency_ms: float = 0.0) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -174,6 +176,8 @@ def start_sandbox(port: int, friends: int) -> subprocess.Popen[bytes]:
             str(port),
             "--friends",
             str(friends),
+            "--latency-ms",
+            str(latency_ms),
         ],
         cwd=REPO,
     )
@@ -477,6 +481,7 @@ def main() -> None:
     sandbox = sub.add_parser("sandbox", help="(internal) serve the sandbox with N followers")
     sandbox.add_argument("--port", type=int, required=True)
     sandbox.add_argument("--friends", type=int, required=True)
+    sandbox.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--friends", type=int, default=1_000_000)
     parser.add_argument(
         "--database-url",
@@ -492,7 +497,7 @@ def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=2000)
     args = parser.parse_args()
     if args.command == "sandbox":
-        serve_sandbox(args.port, args.friends)
+        serve_sandbox(args.port, args.friends, args.latency_ms)
         return
     report("fanout", asdict(run(args)))
 

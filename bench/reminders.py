@@ -65,6 +65,7 @@ class Figures:
     planning_seconds: float
     processes: int
     threads: int
+    latency_ms: float
     last_sent_after_due_seconds: float
     within_target: bool
     pushes_per_second: float
@@ -226,7 +227,7 @@ def run(args: argparse.Namespace) -> Figures:
     database, _shop_id, channel_pk = prepare(
         args.database_url, friends=args.bookings, name="reminders"
     )
-    sandbox = start_sandbox(args.sandbox_port, args.bookings)
+    sandbox = start_sandbox(args.sandbox_port, args.bookings, args.latency_ms)
     api_url = f"http://127.0.0.1:{args.sandbox_port}"
     dispatchers: list[Any] = []
     try:
@@ -267,6 +268,7 @@ def run(args: argparse.Namespace) -> Figures:
         planning_seconds=round(planning, 1),
         processes=args.processes,
         threads=args.threads,
+        latency_ms=args.latency_ms,
         last_sent_after_due_seconds=last,
         within_target=last <= 2 * floor and received == args.bookings,
         pushes_per_second=round(received / last, 1) if last > 0 else 0.0,
@@ -308,6 +310,12 @@ def main() -> None:
         help="the rate limiter the dispatcher processes share (with --processes > 1)",
     )
     parser.add_argument("--sandbox-port", type=int, default=8792)
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="answer every push this late, as a far-away api.line.me does (0: none)",
+    )
     parser.add_argument(
         "--processes", type=int, default=2, help="dispatcher processes (tsunagu worker's default)"
     )

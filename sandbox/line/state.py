@@ -78,6 +78,8 @@ class SandboxState(LoginState):
         self.api_log: deque[ApiCall] = deque(maxlen=API_LOG_SIZE)
         self.rate_limiter = RateLimiter()
         self.failures = FailureInjector()
+        # How much later every API call is answered: the network between the caller and LINE.
+        self.latency_seconds = 0.0
         self.retry_keys = RetryKeyStore()
         self.signing_keys = [tokens.new_signing_key(self.clock())]
 
@@ -260,6 +262,11 @@ class SandboxState(LoginState):
         with self.lock:
             self.failures.delay(endpoint, seconds, times)
 
+    def set_latency(self, seconds: float) -> None:
+        """Answer every Messaging API call ``seconds`` late, as a far-away api.line.me does."""
+        with self.lock:
+            self.latency_seconds = max(0.0, seconds)
+
     def set_monthly_quota(self, channel_id: str, limit: int | None, *, usage: int = 0) -> None:
         """Set a channel's monthly message limit (None = unlimited) and its usage so far."""
         with self.lock:
@@ -273,7 +280,7 @@ class SandboxState(LoginState):
         with self.lock:
             self.failures.take(endpoint)
             self.rate_limiter.hit(channel.channel_id, endpoint, self.clock())
-            return self.failures.take_delay(endpoint)
+            return self.failures.take_delay(endpoint) + self.latency_seconds
 
     def current_usage(self, channel: SandboxChannel) -> int:
         """Return the channel's messages counted this month, resetting at a new month."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -265,6 +266,21 @@ def test_request_accepted_after_a_client_timeout_gets_409_on_retry(
         messaging_api.push_message(request, x_line_retry_key=retry_key)
     assert raised.value.status == 409
     assert len(line.state.inbox(friend.user_id)) == 1
+
+
+def test_a_set_latency_answers_every_call_that_much_later(
+    line: SandboxServer, friend: SandboxUser, messaging_api: MessagingApi
+) -> None:
+    line.state.set_latency(0.2)
+    try:
+        started = time.monotonic()
+        for _ in range(2):
+            push_text(messaging_api, friend.user_id, retry_key=str(uuid.uuid4()))
+        took = time.monotonic() - started
+    finally:
+        line.state.set_latency(0)
+    assert took >= 0.4
+    assert len(line.state.inbox(friend.user_id)) == 2
 
 
 def test_profile_of_a_friend_and_404_once_blocked(
