@@ -128,6 +128,8 @@ def test_a_new_follower_receives_step_one_then_step_two_at_its_time(
         timeout=30,
         what="the welcome step",
     )
+    # On the phone is not yet recorded by the hub: step two is planned once step one is sent.
+    step_one_sent(db, sequence_id, person.friend_id)
     enrollment = enrollment_of(db, person.friend_id)
     day_two = compose.due_after(enrollment.enrolled_at, DAY_TWO["delay"], "Asia/Tokyo")
     assert enrollment.next_due_at == day_two
