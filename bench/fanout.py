@@ -207,22 +207,33 @@ def segment(channel_pk: int) -> Any:
     return select(Friend.id).where(Friend.channel_id == channel_pk, Friend.status == "followed")
 
 
-def plan_audience(database: Any, channel_pk: int) -> float:
-    """Resolve the segment and freeze it as one audience send (one transaction); seconds."""
+def freeze(session: Any, channel_pk: int, *, key: str, source: str, due_at: datetime) -> None:
+    """Freeze the segment as one audience send of the bench message, in ``session``."""
     from core.tenancy import Channel
     from messaging import service
 
+    service.plan_audience(
+        session,
+        channel=session.get_one(Channel, channel_pk),
+        audience=segment(channel_pk),
+        messages=MESSAGES,
+        idempotency_key=key,
+        source=source,
+        due_at=due_at,
+        respect_quiet_hours=False,
+    )
+
+
+def plan_audience(database: Any, channel_pk: int) -> float:
+    """Resolve the segment and freeze it as one audience send (one transaction); seconds."""
     started = time.perf_counter()
     with database.session_scope() as session:
-        service.plan_audience(
+        freeze(
             session,
-            channel=session.get_one(Channel, channel_pk),
-            audience=segment(channel_pk),
-            messages=MESSAGES,
-            idempotency_key="campaign:bench:1",
+            channel_pk,
+            key="campaign:bench:1",
             source="campaign:bench",
             due_at=datetime.now(UTC),
-            respect_quiet_hours=False,
         )
     return time.perf_counter() - started
 
@@ -325,7 +336,6 @@ def cap_costs(database: Any, shop_id: int, channel_pk: int) -> tuple[float, floa
     claim's worth) and the seconds to freeze the same audience again with a weekly cap, which
     counts every friend's membership in the sent batches; that second send is then cancelled.
     """
-    from core.tenancy import Channel
     from messaging import guardrails, service
 
     with database.session_scope() as session:
@@ -338,15 +348,12 @@ def cap_costs(database: Any, shop_id: int, channel_pk: int) -> tuple[float, floa
         over_caps_ms = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
     with database.session_scope() as session:
-        service.plan_audience(
+        freeze(
             session,
-            channel=session.get_one(Channel, channel_pk),
-            audience=segment(channel_pk),
-            messages=MESSAGES,
-            idempotency_key="campaign:bench:capped",
+            channel_pk,
+            key="campaign:bench:capped",
             source="campaign:bench-capped",
             due_at=datetime.now(UTC) + timedelta(days=1),
-            respect_quiet_hours=False,
         )
         freeze_seconds = time.perf_counter() - started
         service.cancel(session, source="campaign:bench-capped", reason="benchmark only")

@@ -266,7 +266,7 @@ def _reconcile(
         result.cancelled += cursors.cancel_keys(
             session, stale, reason=_why(booking, wanted), now=now
         )
-        if wanted is None or friend_id is None or _handled(rule, booking, planned):
+        if wanted is None or friend_id is None or _handled(rule, booking, planned, wanted):
             continue
         due = booking.start_at - timedelta(minutes=rule.offset_minutes)
         if due <= now and rule.inside_window == InsideWindow.SKIP:
@@ -310,13 +310,14 @@ def _wanted_key(rule: ReminderRule, booking: Booking, planned: list[tuple[str, s
     return key
 
 
-def _handled(rule: ReminderRule, booking: Booking, planned: list[tuple[str, str]]) -> bool:
-    """Planned already (under the wanted key), or sent for this start under an earlier revision
-    of the rule or before a move away and back."""
+def _handled(
+    rule: ReminderRule, booking: Booking, planned: list[tuple[str, str]], wanted: str
+) -> bool:
+    """Planned already under the ``wanted`` key, or sent for this start under an earlier
+    revision of the rule or before a move away and back."""
     prefix = _start_prefix(rule, booking)
-    current = _wanted_key(rule, booking, planned)
     return any(
-        key == current or (key.startswith(prefix) and state in _IN_FLIGHT) for key, state in planned
+        key == wanted or (key.startswith(prefix) and state in _IN_FLIGHT) for key, state in planned
     )
 
 
