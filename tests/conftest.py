@@ -23,9 +23,9 @@ from core.db import Database
 from core.serving import ThreadedServer, free_port
 from sandbox.line.server import SandboxServer
 from tests.sandbox.line_specs import SPECS_LOCATION, LineSpecs, load_specs
+from tests.scratch import empty_database
 from tsunagu.hub import Hub, build_hub
 from tsunagu.models import Base
-from tsunagu.scratch import empty_database
 
 TEST_SECRET_KEY = "tsunagu-test-key-not-for-production"
 

@@ -11,9 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
 from core.db import Database
+from tests.scratch import recreate_database
 from tsunagu import migrate
 from tsunagu.models import Base
-from tsunagu.scratch import recreate_database
 
 
 def _fresh_database_url(tmp_path) -> str:
