@@ -153,6 +153,7 @@ def recheck(
     books: dict[int, guardrails.PolicyBook] = {}
     ready = []
     for batch in batches:
+        assert batch.audience_send_id is not None  # only an audience send's batches are queued
         send = sends[batch.audience_send_id]
         if send.respect_quiet_hours:
             book = books.get(send.shop_id) or books.setdefault(

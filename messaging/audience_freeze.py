@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    FromClause,
     Integer,
     Select,
     String,
@@ -65,7 +66,7 @@ def _freeze_in_server(
     session.execute(text(f"SET LOCAL work_mem = '{FREEZE_WORK_MEM}'"))
     recent = _recent_sends(freeze) if freeze.policy.capped else None
     reason = case(*_reason_whens(freeze.policy, recent), else_=null())
-    source = Friend.__table__
+    source: FromClause = Friend.__table__
     if recent is not None:
         source = source.outerjoin(recent, recent.c.friend_id == Friend.id)
     classified = (

@@ -422,7 +422,7 @@ def _jobs(
     batches = list(batches)
     if not batches:
         return []
-    recipients: dict[str, list[str]] = defaultdict(list)
+    recipients: dict[str | None, list[str]] = defaultdict(list)
     per_friend = [b.id for b in batches if b.audience_send_id is None]
     if per_friend:
         for batch_id, user_id in session.execute(

@@ -34,7 +34,7 @@ def friend_query(
     tag: str | None = None,
     channel_id: str | None = None,
     line_user_id: str | None = None,
-) -> Select[tuple[Friend]]:
+) -> Select[Friend]:
     """The shop's friends matching every filter given."""
     query = select(Friend).where(Friend.shop_id == shop_id)
     if status is not None:

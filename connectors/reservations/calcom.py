@@ -114,7 +114,8 @@ class CalcomConnector:
             raise SkippableRecord("payload.uid is missing")
         tz = self._booking_zone(booking)
         attendee = _first_attendee(booking)
-        responses = booking.get("responses") if isinstance(booking.get("responses"), dict) else {}
+        answers = booking.get("responses")
+        responses: dict[str, Any] = answers if isinstance(answers, dict) else {}
         return BookingRecord(
             external_id=str(uid),
             status=_STATUS[topic],

@@ -136,7 +136,9 @@ class ICalConnector:
             location=_text(event, "LOCATION"),
             timezone=tz,
         )
-        seen = Seen(event.sequence, event.fingerprint(), start.isoformat(), end and end.isoformat())
+        seen = Seen(
+            event.sequence, event.fingerprint(), start.isoformat(), end.isoformat() if end else None
+        )
         return uid, seen, record
 
     def _removed(self, uid: str, gone: Seen, *, now: datetime) -> BookingRecord:
