@@ -38,7 +38,7 @@ from core.db import Database
 from messaging import guardrails
 from messaging.claims import PENDING_SQL, BatchJob, DispatchConfig, claim, renew
 from messaging.limiter import RateLimiter, acquire
-from messaging.models import BatchState, Delivery, DeliveryBatch, DeliveryState
+from messaging.models import BatchState, Delivery, DeliveryBatch, DeliveryState, Endpoint
 from messaging.outcomes import Try, backoff_seconds, record, record_all
 
 __all__ = [
@@ -258,9 +258,9 @@ def _request(
     answer: Accepted | SendFailure
     try:
         unit = job.aggregation_unit
-        if job.endpoint == "reply" and job.reply_token is not None:
+        if job.endpoint == Endpoint.REPLY and job.reply_token is not None:
             answer = sender.reply(job.reply_token, job.messages)
-        elif job.endpoint == "push":
+        elif job.endpoint == Endpoint.PUSH:
             answer = sender.push(
                 job.user_ids[0], job.messages, retry_key=job.batch_id, aggregation_unit=unit
             )

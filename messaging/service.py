@@ -22,7 +22,7 @@ from core import audit
 from core.clock import utcnow
 from core.db import rows_matched
 from core.enqueue import enqueue_after_commit
-from core.tenancy import Channel
+from core.tenancy import Channel, ChannelStatus
 from idlink.models import Friend, FriendStatus
 from messaging import audience, delivery_rows, guardrails, payloads
 from messaging.audience import AudienceResult, plan_audience
@@ -345,7 +345,7 @@ def resume_channel(
     session: Session, *, channel: Channel, actor: str, now: datetime | None = None
 ) -> None:
     """Let a paused channel send again (after its token was fixed); its queue resumes."""
-    channel.status = "active"
+    channel.status = ChannelStatus.ACTIVE
     audit.record(
         session,
         shop_id=channel.shop_id,
