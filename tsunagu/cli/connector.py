@@ -23,7 +23,7 @@ from commerce import connections, sync
 from commerce.models import Connection
 from core import tenancy
 from core.errors import HubError
-from tsunagu.cli_support import load_settings, session_scope
+from tsunagu.cli.support import load_settings, session_scope
 from tsunagu.hub import open_database
 
 connector_app = typer.Typer(help="Connections to Shopify, Salesforce, reservation systems.")

@@ -40,7 +40,7 @@ from core.errors import HubError
 from idlink import members as member_service
 from idlink.members import ImportOutcome, MemberFields
 from idlink.models import Member
-from tsunagu.cli_support import load_settings, session_scope
+from tsunagu.cli.support import load_settings, session_scope
 from tsunagu.hub import open_database
 
 if TYPE_CHECKING:
