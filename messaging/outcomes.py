@@ -297,14 +297,8 @@ def _reply_used(session: Session, batch: DeliveryBatch, now: datetime) -> str:
 
 
 def _reply_uncertain(session: Session, batch: DeliveryBatch, now: datetime) -> str:
-    batch.state, batch.last_error = BatchState.UNCERTAIN, REPLY_UNCERTAIN_REASON
-    _update_deliveries(
-        session,
-        batch,
-        state=DeliveryState.UNCERTAIN,
-        reason=REPLY_UNCERTAIN_REASON,
-        attempts=batch.attempts,
-        updated_at=now,
+    _settle(
+        session, batch, BatchState.UNCERTAIN, DeliveryState.UNCERTAIN, REPLY_UNCERTAIN_REASON, now
     )
     log.warning("reply batch %s: delivery uncertain (%s)", batch.id, REPLY_UNCERTAIN_REASON)
     return "uncertain"
@@ -445,16 +439,28 @@ def _retry_later(
 
 
 def _failed(session: Session, batch: DeliveryBatch, reason: str, now: datetime) -> str:
-    batch.state, batch.last_error = BatchState.FAILED, reason
+    _settle(session, batch, BatchState.FAILED, DeliveryState.FAILED, reason, now)
+    return "failed"
+
+
+def _settle(
+    session: Session,
+    batch: DeliveryBatch,
+    state: BatchState,
+    delivery_state: DeliveryState,
+    reason: str,
+    now: datetime,
+) -> None:
+    """End a batch and its deliveries in a state that is final, with the reason why."""
+    batch.state, batch.last_error = state, reason
     _update_deliveries(
         session,
         batch,
-        state=DeliveryState.FAILED,
+        state=delivery_state,
         reason=reason,
         attempts=batch.attempts,
         updated_at=now,
     )
-    return "failed"
 
 
 def _pause_channel(

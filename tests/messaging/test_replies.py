@@ -172,8 +172,9 @@ def _dies_after_sending(
     sender_for(line_sandbox, channel).reply(job.reply_token or "", job.messages)
 
 
-def _retry(db: Database, config: DispatchConfig, *, now: datetime) -> str:
-    """What a new worker does once the sweeper hands it the batch: one more try."""
+def _retry(db: Database, config: DispatchConfig, claimed_at: datetime) -> str:
+    """What a new worker does once the sweeper hands it the batch (its lease over): a try."""
+    now = claimed_at + timedelta(seconds=config.lease_seconds + 1)
     with db.session_scope() as session:
         dispatcher.sweep(session, now=now)
     (job,) = dispatcher.claim(db, config=config, now=now)
@@ -190,10 +191,6 @@ def _config(line_sandbox: SandboxServer) -> DispatchConfig:
     return DispatchConfig(api_url=line_sandbox.url, reply_token_seconds=50)
 
 
-def _lease_over(later: datetime, config: DispatchConfig) -> datetime:
-    return later + timedelta(seconds=config.lease_seconds + 1)
-
-
 def test_a_reply_line_took_before_its_worker_died_is_counted_sent_not_pushed(
     db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup
 ) -> None:
@@ -201,7 +198,7 @@ def test_a_reply_line_took_before_its_worker_died_is_counted_sent_not_pushed(
     job, user_id, later = _reply_claimed(db, line_sandbox, channel, config)
     _dies_after_sending(db, line_sandbox, channel, job)
 
-    assert _retry(db, config, now=_lease_over(later, config)) == "sent"
+    assert _retry(db, config, later) == "sent"
 
     assert _endpoints(line_sandbox, user_id) == ["replyMessage"]
     assert states(db) == {"sent": 1}
@@ -221,7 +218,7 @@ def test_a_reply_on_record_that_never_left_is_sent_once_by_the_next_try(
     with db.session_scope() as session:  # killed between the record and the request
         outcomes.launch(session, job, started_at=utcnow())
 
-    assert _retry(db, config, now=_lease_over(later, config)) == "sent"
+    assert _retry(db, config, later) == "sent"
 
     assert _endpoints(line_sandbox, user_id) == ["replyMessage"]
     assert states(db) == {"sent": 1}
@@ -236,7 +233,7 @@ def test_a_lost_reply_whose_token_may_also_have_expired_is_reported_uncertain(
     with db.session_scope() as session:  # the new worker comes long after the event
         session.execute(update(ReplyToken).values(issued_at=utcnow() - timedelta(minutes=10)))
 
-    assert _retry(db, config, now=_lease_over(later, config)) == "uncertain"
+    assert _retry(db, config, later) == "uncertain"
 
     assert _endpoints(line_sandbox, user_id) == ["replyMessage"]  # not pushed a second time
     assert states(db) == {"uncertain": 1}

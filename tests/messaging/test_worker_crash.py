@@ -82,6 +82,23 @@ def crash_db(crash_database_url: str, broker_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+def crash_setup(
+    database: Database, broker_url: str, line_sandbox: SandboxServer, tmp_path: Path
+) -> tuple[ChannelSetup, dict[str, str]]:
+    """A channel open all hours without a monthly limit, and the workers' environment."""
+    channel = make_channel(database, line_sandbox, "http://127.0.0.1:9", make_shop(database))
+    open_all_hours(database, channel)
+    line_sandbox.state.set_monthly_quota(channel.channel_id, None)
+    env = hub_environment(
+        database_url=database.url,
+        broker_url=broker_url,
+        line_sandbox=line_sandbox,
+        data_dir=tmp_path / "data",
+        port=9,
+    )
+    return channel, env
+
+
 def plan_per_friend(database: Database, channel: ChannelSetup, friends: list[int]) -> int:
     return plan(database, channel, friends, source="campaign:per-friend").planned
 
@@ -104,18 +121,9 @@ def test_a_worker_killed_mid_delivery_leaves_every_friend_with_exactly_one_messa
     planner: Callable[[Database, ChannelSetup, list[int]], int],
     source: str,
 ) -> None:
-    channel = make_channel(crash_db, line_sandbox, "http://127.0.0.1:9", make_shop(crash_db))
-    open_all_hours(crash_db, channel)
+    channel, env = crash_setup(crash_db, broker_url, line_sandbox, tmp_path)
     friends = add_followers(crash_db, line_sandbox.state, channel, FRIENDS)
-    env = hub_environment(
-        database_url=crash_db.url,
-        broker_url=broker_url,
-        line_sandbox=line_sandbox,
-        data_dir=tmp_path / "data",
-        port=9,
-    )
     env["TSUNAGU_LINE_MULTICAST_RATE"] = MULTICAST_RATE
-    line_sandbox.state.set_monthly_quota(channel.channel_id, None)
     processes = Processes(tmp_path)
     try:
         doomed = processes.start("worker", "--concurrency", "2", env=env)
@@ -177,17 +185,8 @@ def test_a_worker_killed_mid_reply_run_sends_each_personal_message_once(
     kill_at: float,
     token_seconds: float | None,
 ) -> None:
-    channel = make_channel(crash_db, line_sandbox, "http://127.0.0.1:9", make_shop(crash_db))
-    open_all_hours(crash_db, channel)
+    channel, env = crash_setup(crash_db, broker_url, line_sandbox, tmp_path)
     state = line_sandbox.state
-    state.set_monthly_quota(channel.channel_id, None)
-    env = hub_environment(
-        database_url=crash_db.url,
-        broker_url=broker_url,
-        line_sandbox=line_sandbox,
-        data_dir=tmp_path / "data",
-        port=9,
-    )
     env["TSUNAGU_LINE_PUSH_RATE"] = REPLY_RATE
     if token_seconds is not None:
         # LINE keeps tokens 20 s here: the hub trusts them for less, as the docs ask.
