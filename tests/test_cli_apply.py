@@ -30,7 +30,7 @@ campaigns:
     channel: "1650000001"
     kind: segment
     trigger: {segment: vip}
-    scheduled_at: 2036-12-01T10:00:00+09:00
+    scheduled_at: 2099-12-01T10:00:00+09:00
     messages: [{type: text, text: "冬のセール"}]
 reminders:
   - name: day-before
@@ -82,7 +82,7 @@ def test_a_file_is_shown_applied_and_applied_again_as_nothing(
     assert "applied 5 change(s)" in applied.output
     stored = _campaigns(db)
     assert stored["first-purchase-thanks"].delay == {"days": 3, "at": "10:00"}
-    assert stored["december-sale"].scheduled_at == datetime(2036, 12, 1, 1, 0, tzinfo=UTC)
+    assert stored["december-sale"].scheduled_at == datetime(2099, 12, 1, 1, 0, tzinfo=UTC)
 
     again = cli("apply", str(path), "--yes")
     assert again.exit_code == 0, again.output
