@@ -29,6 +29,7 @@ from messaging import (
     triggers,
 )
 from messaging.limiter import limiter_for
+from privacy import erasure as privacy_erasure
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ def _handler_for(settings: Settings) -> inbox.Handler:
             replies.on_line_event(session, event)
             sequences.on_line_event(session, event)
         else:
+            # Before the store's handling: a redaction follows the customer to their member.
+            privacy_erasure.on_connector_event(session, event)
             handle_connector_event(session, event)
             _nudge_triggers(session)
 

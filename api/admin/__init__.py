@@ -14,6 +14,7 @@ from api.admin import (
     friends,
     links,
     members,
+    privacy,
     reminders,
     segments,
     sequences,
@@ -40,5 +41,6 @@ router.include_router(campaigns.router)
 router.include_router(reminders.router)
 router.include_router(segments.router)
 router.include_router(sequences.router)
+router.include_router(privacy.router)
 
 __all__ = ["router"]

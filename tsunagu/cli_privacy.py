@@ -1,0 +1,55 @@
+"""``tsunagu privacy …``: erase or export everything the hub holds on one person."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session
+
+from core import tenancy
+from privacy import erasure, people
+from tsunagu.cli_support import err, session_scope
+
+privacy_app = typer.Typer(help="A person's data: erase it, export it.", no_args_is_help=True)
+console = Console()
+
+FriendOption = Annotated[int | None, typer.Option("--friend", help="The friend's id.")]
+MemberOption = Annotated[str | None, typer.Option("--member", help="The member's number.")]
+ShopOption = Annotated[str, typer.Option(help="The shop's slug.")]
+
+
+def _subject(
+    session: Session, shop: str, friend: int | None, member: str | None
+) -> tuple[int, str, int]:
+    """(shop id, "friend" or "member", row id) from the options; exits 2 unless exactly one."""
+    if (friend is None) == (member is None):
+        err.print("[red]error:[/red] give exactly one of --friend ID or --member NUMBER")
+        raise typer.Exit(2)
+    shop_id = tenancy.get_shop(session, shop).id
+    if friend is not None:
+        return shop_id, "friend", friend
+    found = people.member_by_number(session, shop_id=shop_id, member_number=member or "")
+    return shop_id, "member", found.id
+
+
+@privacy_app.command("erase")
+def erase(
+    shop: ShopOption,
+    friend: FriendOption = None,
+    member: MemberOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a person (a friend, or a member by number) from every table; counts stay."""
+    if not yes:
+        typer.confirm("Erase this person's data? It cannot be undone", abort=True)
+    with session_scope() as session:
+        shop_id, kind, row_id = _subject(session, shop, friend, member)
+        if kind == "friend":
+            counts = erasure.erase_friend(session, shop_id=shop_id, friend_id=row_id, actor="cli")
+        else:
+            counts = erasure.erase_member(session, shop_id=shop_id, member_id=row_id, actor="cli")
+    console.print(f"erased {kind} {row_id}:")
+    for name, count in counts.items():
+        console.print(f"  {name}: {count}")
