@@ -163,12 +163,13 @@ def names_records(payload: Any, orders: set[str], customers: set[str]) -> bool:
     return False
 
 
-def _erase_events(
-    session: Session, person: Person, needles: set[str], now: datetime, keep: int | None
-) -> int:
+def events_naming(
+    session: Session, person: Person, needles: set[str], *, keep: int | None = None
+) -> list[tuple[int, str]]:
+    """(id, status) of the shop's stored events that name the person: by a value that
+    identifies them, or (connector events) by one of their orders, bookings or customer ids."""
     orders, customers = _order_and_customer_ids(session, person)
-    erased: list[int] = []
-    pending: list[int] = []
+    found: list[tuple[int, str]] = []
 
     def page(after: int) -> Any:
         return (
@@ -183,9 +184,32 @@ def _erase_events(
                 continue
             named = source != "line" and names_records(payload, orders, customers)
             if named or mentions(payload, needles):
-                erased.append(event_id)
-                if status == EventStatus.PENDING:
-                    pending.append(event_id)
+                found.append((event_id, status))
+    return found
+
+
+def audit_naming(session: Session, shop_id: int, needles: set[str]) -> list[int]:
+    """Ids of the shop's audit entries whose details name the person."""
+    found: list[int] = []
+
+    def page(after: int) -> Any:
+        return (
+            select(AuditLog.id, AuditLog.detail)
+            .where(AuditLog.shop_id == shop_id, AuditLog.id > after)
+            .order_by(AuditLog.id)
+        )
+
+    for rows in _chunks(session, page):
+        found += [entry_id for entry_id, detail in rows if mentions(detail, needles)]
+    return found
+
+
+def _erase_events(
+    session: Session, person: Person, needles: set[str], now: datetime, keep: int | None
+) -> int:
+    named = events_naming(session, person, needles, keep=keep)
+    erased = [event_id for event_id, _ in named]
+    pending = [event_id for event_id, status in named if status == EventStatus.PENDING]
     for start in range(0, len(erased), _SCAN_CHUNK):
         ids = erased[start : start + _SCAN_CHUNK]
         session.execute(
@@ -202,17 +226,7 @@ def _erase_events(
 
 
 def _erase_audit(session: Session, shop_id: int, needles: set[str]) -> int:
-    erased: list[int] = []
-
-    def page(after: int) -> Any:
-        return (
-            select(AuditLog.id, AuditLog.detail)
-            .where(AuditLog.shop_id == shop_id, AuditLog.id > after)
-            .order_by(AuditLog.id)
-        )
-
-    for rows in _chunks(session, page):
-        erased += [entry_id for entry_id, detail in rows if mentions(detail, needles)]
+    erased = audit_naming(session, shop_id, needles)
     for start in range(0, len(erased), _SCAN_CHUNK):
         ids = erased[start : start + _SCAN_CHUNK]
         session.execute(update(AuditLog).where(AuditLog.id.in_(ids)).values(detail=ERASED_PAYLOAD))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,7 +10,7 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 
 from core import tenancy
-from privacy import erasure, people
+from privacy import erasure, export, people
 from tsunagu.cli_support import err, session_scope
 
 privacy_app = typer.Typer(help="A person's data: erase it, export it.", no_args_is_help=True)
@@ -53,3 +54,22 @@ def erase(
     console.print(f"erased {kind} {row_id}:")
     for name, count in counts.items():
         console.print(f"  {name}: {count}")
+
+
+@privacy_app.command("export")
+def export_person(
+    shop: ShopOption,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The zip archive to write.")],
+    friend: FriendOption = None,
+    member: MemberOption = None,
+) -> None:
+    """Write everything held on a person to a zip: person.json and one CSV per kind."""
+    with session_scope() as session:
+        shop_id, kind, row_id = _subject(session, shop, friend, member)
+        if kind == "friend":
+            archive = export.export_friend(session, shop_id=shop_id, friend_id=row_id, actor="cli")
+        else:
+            archive = export.export_member(session, shop_id=shop_id, member_id=row_id, actor="cli")
+    output.write_bytes(archive)
+    output.chmod(0o600)
+    console.print(f"exported {kind} {row_id} to {output} ({len(archive)} bytes)")
