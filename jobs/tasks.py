@@ -30,6 +30,7 @@ from messaging import (
 )
 from messaging.limiter import limiter_for
 from privacy import erasure as privacy_erasure
+from privacy import retention
 
 log = logging.getLogger(__name__)
 
@@ -207,3 +208,14 @@ def sync_segment_rich_menus() -> int:
     with rt.database.session_scope() as session:
         result = rich_menus.sync_all(session, settings=rt.settings)
     return result.requests
+
+
+@shared_task(name="privacy.retention")
+def purge_expired_data() -> int:
+    """Delete or reduce raw events, messages and rendered sends past their retention."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        counts = retention.purge(
+            session, policy=retention.RetentionPolicy.from_settings(rt.settings)
+        )
+    return sum(counts.values())

@@ -84,6 +84,9 @@ class DeliveryContent(Base):
     # LINE's custom aggregation unit its sends are counted under (a campaign's), if any.
     aggregation_unit: Mapped[str | None] = mapped_column(String(30))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the payload was erased or purged (privacy); a later send of the same content
+    # writes it again.
+    purged_at: Mapped[datetime | None]
 
 
 _PENDING = text("state = 'pending'")

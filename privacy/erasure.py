@@ -248,7 +248,7 @@ def _erase_contents(session: Session, friend_ids: list[int], needles: set[str]) 
         session.execute(
             update(DeliveryContent)
             .where(DeliveryContent.content_hash.in_(personal))
-            .values(payload=ERASED_MESSAGES)
+            .values(payload=ERASED_MESSAGES, purged_at=utcnow())
         )
     return len(personal)
 

@@ -17,6 +17,7 @@ from config import Settings
 from core import tenancy
 from core.errors import HubError
 from core.logging import configure_logging
+from core.private_files import private_directory
 from jobs.celery_app import create_celery
 from tsunagu import migrate
 from tsunagu.cli_campaigns import apply_command, campaign_app
@@ -115,7 +116,7 @@ def beat() -> None:
     It only sends the periodic tasks; it keeps its schedule in `{data_dir}/celerybeat-schedule`.
     """
     settings = _require_broker()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
     log.info("tsunagu beat on broker %s", _redact(settings.broker_url))
     create_celery(settings, load_tasks=False).start(
         [*_banner_options(settings), "beat", f"--loglevel={settings.log_level}"]
@@ -163,8 +164,6 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
     settings = load_settings()
     crypto.configure(settings)
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
     before, after = migrate.upgrade(database.engine, revision)
     database.dispose()
