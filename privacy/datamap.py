@@ -141,4 +141,11 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
     ("member_links", "unlinked_by"): PersonalColumn(
         "who unlinked", False, STAFF, FOREVER, "the user id replaced by `erased:friend:{id}`"
     ),
+    ("consent_records", "recorded_by"): PersonalColumn(
+        "who recorded a consent: staff, or the friend by LINE user id",
+        False,
+        STAFF,
+        "kept (proof of consent)",
+        "the user id replaced by `erased:friend:{id}`",
+    ),
 }

@@ -33,6 +33,7 @@ from idlink.models import (
 )
 from idlink.verification import line_subject, member_subject
 from messaging.models import (
+    ConsentRecord,
     Delivery,
     DeliveryContent,
     DeliveryState,
@@ -382,7 +383,12 @@ def _identifies(identity: ExternalIdentity) -> bool:
 def _replace_actor(session: Session, shop_id: int, user_id: str, friend_id: int) -> int:
     marker = erased_marker("friend", friend_id)
     changed = 0
-    for column in (AuditLog.actor, MemberLink.linked_by, MemberLink.unlinked_by):
+    for column in (
+        AuditLog.actor,
+        MemberLink.linked_by,
+        MemberLink.unlinked_by,
+        ConsentRecord.recorded_by,
+    ):
         model = column.class_
         changed += _rowcount(
             session.execute(

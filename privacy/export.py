@@ -23,6 +23,7 @@ from core.spreadsheet import write_rows
 from idlink.models import ConversationMessage, FriendTag, MemberLink, Tag
 from messaging.models import (
     Consent,
+    ConsentRecord,
     Delivery,
     DeliveryContent,
     Enrollment,
@@ -128,6 +129,12 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
             select(Enrollment).where(Enrollment.friend_id.in_(friend_ids)).order_by(Enrollment.id),
         ),
         "consents": _rows(session, select(Consent).where(Consent.friend_id.in_(friend_ids))),
+        "consent_records": _rows(
+            session,
+            select(ConsentRecord)
+            .where(ConsentRecord.friend_id.in_(friend_ids))
+            .order_by(ConsentRecord.id),
+        ),
         "inbound_events": _rows(
             session,
             select(InboundEvent).where(InboundEvent.id.in_(event_ids)).order_by(InboundEvent.id),

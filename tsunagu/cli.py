@@ -23,7 +23,7 @@ from tsunagu import migrate
 from tsunagu.cli_campaigns import apply_command, campaign_app
 from tsunagu.cli_connectors import connector_app, sync_command
 from tsunagu.cli_members import member_app
-from tsunagu.cli_privacy import privacy_app
+from tsunagu.cli_privacy import consent_app, privacy_app
 from tsunagu.cli_support import load_settings, session_scope
 from tsunagu.hub import build_hub, build_worker, settle_heap
 
@@ -41,6 +41,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(connector_app, name="connector")
 app.add_typer(member_app, name="member")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(consent_app, name="consent")
 app.command("sync")(sync_command)
 app.add_typer(campaign_app, name="campaign")
 app.command("apply")(apply_command)

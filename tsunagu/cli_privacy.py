@@ -1,4 +1,5 @@
-"""``tsunagu privacy …``: erase or export everything the hub holds on one person."""
+"""``tsunagu privacy …``: erase or export everything the hub holds on one person;
+``tsunagu consent …``: a friend's consent per purpose."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 
 from core import tenancy
+from messaging import consent
+from messaging.consent import ConsentSource, Purpose
 from privacy import erasure, export, people
 from tsunagu.cli_support import err, session_scope
 
@@ -73,3 +76,51 @@ def export_person(
     output.write_bytes(archive)
     output.chmod(0o600)
     console.print(f"exported {kind} {row_id} to {output} ({len(archive)} bytes)")
+
+
+consent_app = typer.Typer(help="A friend's consent per purpose.", no_args_is_help=True)
+
+
+@consent_app.command("set")
+def consent_set(
+    shop: ShopOption,
+    friend: Annotated[int, typer.Option("--friend", help="The friend's id.")],
+    purpose: Annotated[Purpose, typer.Option(help="marketing or service.")],
+    granted: Annotated[bool, typer.Option("--granted/--withdrawn", help="Given, or withdrawn.")],
+    source: Annotated[
+        ConsentSource, typer.Option(help="Where the friend gave it.")
+    ] = ConsentSource.STAFF,
+) -> None:
+    """Record a consent given or withdrawn; a withdrawal suppresses pending sends of it."""
+    with session_scope() as session:
+        found = consent.friend_of(
+            session, shop_id=tenancy.get_shop(session, shop).id, friend_id=friend
+        )
+        consent.record(
+            session, friend=found, purpose=purpose, granted=granted, source=source, actor="cli"
+        )
+    console.print(f"friend {friend}: {purpose} {'granted' if granted else 'withdrawn'} ({source})")
+
+
+@consent_app.command("show")
+def consent_show(
+    shop: ShopOption,
+    friend: Annotated[int, typer.Option("--friend", help="The friend's id.")],
+) -> None:
+    """A friend's consent per purpose now, and every recorded change."""
+    with session_scope() as session:
+        found = consent.friend_of(
+            session, shop_id=tenancy.get_shop(session, shop).id, friend_id=friend
+        )
+        now = consent.current(session, friend=found)
+        history = consent.history(session, friend=found)
+        for purpose, state in now.items():
+            shown = "granted" if state["granted"] else "withdrawn"
+            since = state["recorded_at"].isoformat() if state["recorded_at"] else "never recorded"
+            console.print(f"{purpose}: {shown} ({since})")
+        for entry in history:
+            change = "granted" if entry.granted else "withdrawn"
+            console.print(
+                f"  {entry.recorded_at.isoformat()} {entry.purpose} {change} "
+                f"from {entry.source} by {entry.recorded_by}"
+            )

@@ -10,6 +10,7 @@ from api.admin import (
     campaigns,
     commerce,
     connections,
+    consents,
     events,
     friends,
     links,
@@ -42,5 +43,6 @@ router.include_router(reminders.router)
 router.include_router(segments.router)
 router.include_router(sequences.router)
 router.include_router(privacy.router)
+router.include_router(consents.router)
 
 __all__ = ["router"]
