@@ -80,24 +80,29 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "raw webhook bodies: LINE user ids, message text, order and customer details",
         False,
         STAFF + " (`GET /events/{id}`)",
-        "TSUNAGU_RETAIN_RAW_EVENTS_DAYS after processing, then reduced",
+        "deleted `TSUNAGU_RETAIN_RAW_EVENTS_DAYS` after processing (failed ones: "
+        "`TSUNAGU_RETAIN_FAILED_EVENTS_DAYS`)",
         'replaced by `{"erased": true}` in every event naming the person',
     ),
     ("conversation_messages", "text"): PersonalColumn(
-        "what the friend wrote", False, STAFF, "TSUNAGU_RETAIN_MESSAGES_DAYS", "cleared"
+        "what the friend wrote",
+        False,
+        STAFF,
+        "deleted after `TSUNAGU_RETAIN_MESSAGES_DAYS`",
+        "cleared",
     ),
     ("conversation_messages", "payload"): PersonalColumn(
         "the message as LINE sent it (text, sticker, media ids)",
         False,
         STAFF,
-        "TSUNAGU_RETAIN_MESSAGES_DAYS",
+        "deleted after `TSUNAGU_RETAIN_MESSAGES_DAYS`",
         'replaced by `{"erased": true}`',
     ),
     ("delivery_contents", "payload"): PersonalColumn(
         "rendered messages, personalised with names or member numbers",
         False,
         STAFF,
-        "TSUNAGU_RETAIN_DELIVERY_PAYLOADS_DAYS after the last send",
+        "replaced `TSUNAGU_RETAIN_DELIVERY_PAYLOADS_DAYS` after the last send (per-friend sends)",
         "personalised ones replaced by a `(erased)` text",
     ),
     ("audit_log", "detail"): PersonalColumn(
@@ -149,3 +154,23 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "the user id replaced by `erased:friend:{id}`",
     ),
 }
+
+
+def markdown_table() -> str:
+    """The data map's table, as ``docs/concepts/data-map.md`` shows it."""
+    rows = [
+        "| Table | Column | Holds | Encrypted | Who may read it | Kept | Erasure |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (table, column), entry in PERSONAL_COLUMNS.items():
+        cells = (
+            f"`{table}`",
+            f"`{column}`",
+            entry.holds,
+            "yes" if entry.encrypted else "no",
+            entry.readers,
+            entry.kept,
+            entry.erasure,
+        )
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core import tenancy
 from messaging import consent
 from messaging.consent import ConsentSource, Purpose
-from privacy import erasure, export, people
+from privacy import datamap, erasure, export, people
 from tsunagu.cli_support import err, session_scope
 
 privacy_app = typer.Typer(help="A person's data: erase it, export it.", no_args_is_help=True)
@@ -76,6 +76,12 @@ def export_person(
     output.write_bytes(archive)
     output.chmod(0o600)
     console.print(f"exported {kind} {row_id} to {output} ({len(archive)} bytes)")
+
+
+@privacy_app.command("data-map")
+def data_map() -> None:
+    """Print the data map: every column holding personal data (docs/concepts/data-map.md)."""
+    typer.echo(datamap.markdown_table())
 
 
 consent_app = typer.Typer(help="A friend's consent per purpose.", no_args_is_help=True)
