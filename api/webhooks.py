@@ -3,7 +3,7 @@
 Nothing is processed here: the response goes out as soon as the events are durable, so LINE's
 2-second limit holds however slow processing is, and whether or not a worker is running.
 
-The path is kept short (README, Performance). LINE's webhook is a raw ASGI endpoint, served
+The path is kept short (docs/benchmarks). LINE's webhook is a raw ASGI endpoint, served
 ahead of FastAPI's routing; the channel's keys come from a short-lived cache, and on PostgreSQL
 the events of concurrent requests are stored together by one self-committing INSERT on an async
 connection (``core.inbox.InboxWriter``), all on the event loop: no session, no thread hop, one

@@ -1,4 +1,5 @@
-"""The configuration table of the README, generated from :class:`config.Settings`."""
+"""The configuration table of the docs (`docs/reference/configuration.md`), generated from
+:class:`config.Settings`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """All of tsunagu's configuration, read from ``TSUNAGU_*`` environment variables and ``.env``.
 
 Every field has a default that runs the hub on one machine with nothing installed: SQLite in the
-data directory, the in-process worker, LINE's public endpoints. The README's configuration table
+data directory, the in-process worker, LINE's public endpoints. The docs' configuration table
 is generated from this class (``tsunagu config``), so the two cannot drift apart.
 """
 

@@ -191,6 +191,7 @@ _STATE_OF_BATCH = {
     BatchState.FAILED: DeliveryState.FAILED,
     BatchState.HELD: DeliveryState.HELD,
     BatchState.CANCELLED: DeliveryState.CANCELLED,
+    BatchState.UNCERTAIN: DeliveryState.UNCERTAIN,
 }
 
 

@@ -39,7 +39,7 @@ from messaging import guardrails
 from messaging.claims import PENDING_SQL, BatchJob, DispatchConfig, claim, renew
 from messaging.limiter import RateLimiter, acquire
 from messaging.models import BatchState, Delivery, DeliveryBatch, DeliveryState
-from messaging.outcomes import Try, backoff_seconds, record, record_all
+from messaging.outcomes import Try, backoff_seconds, launch, record, record_all
 
 __all__ = [
     "BatchJob",
@@ -67,6 +67,7 @@ class DispatchStats:
     retried: int = 0
     failed: int = 0
     held: int = 0
+    uncertain: int = 0
     # The run stopped at ``max_run_seconds`` rather than for want of due work: more may be due.
     cut_short: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -200,8 +201,14 @@ def _work(
     answered: list[_Answered] = []
     try:
         while (job := claims.next()) is not None:
-            answered.append(_request(job, config=config, limiter=limiter, senders=senders))
-            if len(answered) >= RECORD_GROUP or answered[0].age() > RECORD_WITHIN_SECONDS:
+            answered.append(
+                _request(database, job, config=config, limiter=limiter, senders=senders)
+            )
+            if (
+                job.endpoint == "reply"
+                or len(answered) >= RECORD_GROUP
+                or answered[0].age() > RECORD_WITHIN_SECONDS
+            ):
                 _record_all(database, answered, config=config, stats=stats)
                 answered = []
         _record_all(database, answered, config=config, stats=stats)
@@ -216,6 +223,8 @@ def _work(
 # ``DeliveryAttempt``, and a worker killed before recording leaves batches the sweeper resends
 # with their keys (answered 409). Recording waits at most this long: a second of answers is a
 # few dozen pushes per thread, a group large enough that its five statements cost little.
+# A reply has no key: its answer is recorded at once, so that a worker killed leaves at most
+# the replies in flight without an answer (see ``outcomes._reply_refused``).
 RECORD_GROUP = 200
 RECORD_WITHIN_SECONDS = 1.0
 
@@ -227,6 +236,7 @@ class _Answered:
     started_at: datetime
     duration_ms: int
     finished: float
+    attempt_id: int | None
 
     def age(self) -> float:
         return time.monotonic() - self.finished
@@ -242,18 +252,31 @@ def send(
     stats: DispatchStats | None = None,
 ) -> str:
     """Send one claimed batch (after its rate-limit slot) and record the answer."""
-    answered = _request(job, config=config, limiter=limiter, senders=senders)
+    answered = _request(database, job, config=config, limiter=limiter, senders=senders)
     (outcome,) = _record_all(database, [answered], config=config, stats=stats)
     return outcome
 
 
 def _request(
-    job: BatchJob, *, config: DispatchConfig, limiter: RateLimiter, senders: SenderPool
+    database: Database,
+    job: BatchJob,
+    *,
+    config: DispatchConfig,
+    limiter: RateLimiter,
+    senders: SenderPool,
 ) -> _Answered:
-    """One HTTP try of a batch, with its retry key, after the batch's rate-limit slot."""
+    """One HTTP try of a batch, with its retry key, after the batch's rate-limit slot.
+
+    A reply's try is committed before it leaves (the stated exception to one commit per unit
+    of work): without a retry key, only that row tells a later try it may have reached LINE.
+    """
     sender = senders.get(job.access_token)
     acquire(limiter, f"{job.line_channel_id}:{job.endpoint}", config.rates[job.endpoint])
     started_at = utcnow()
+    attempt_id = None
+    if job.endpoint == "reply":
+        with database.session_scope() as session:
+            attempt_id = launch(session, job, started_at=started_at)
     started = time.perf_counter()
     answer: Accepted | SendFailure
     try:
@@ -276,7 +299,7 @@ def _request(
             FailureKind.FATAL, f"the SDK refused the request: {exc}", status=None, request_id=None
         )
     duration_ms = round((time.perf_counter() - started) * 1000)
-    return _Answered(job, answer, started_at, duration_ms, time.monotonic())
+    return _Answered(job, answer, started_at, duration_ms, time.monotonic(), attempt_id)
 
 
 def _record_all(
@@ -291,7 +314,7 @@ def _record_all(
     with database.session_scope() as session:
         outcomes = record_all(
             session,
-            [Try(a.job, a.answer, a.started_at, a.duration_ms) for a in answered],
+            [Try(a.job, a.answer, a.started_at, a.duration_ms, a.attempt_id) for a in answered],
             config=config,
         )
     if stats is not None:

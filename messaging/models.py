@@ -48,6 +48,9 @@ class DeliveryState(enum.StrEnum):
     SUPPRESSED = "suppressed"
     # Waiting for a person: the monthly quota would be exceeded (see ``reason``).
     HELD = "held"
+    # A reply LINE may or may not have delivered: a try of it got no answer (a worker died) and
+    # its token was refused once it could also have expired. Not resent, not counted as sent.
+    UNCERTAIN = "uncertain"
 
 
 class BatchState(enum.StrEnum):
@@ -64,6 +67,8 @@ class BatchState(enum.StrEnum):
     HELD = "held"
     # An audience batch cancelled before any request carried its key.
     CANCELLED = "cancelled"
+    # A reply whose delivery LINE's answers cannot tell (see ``DeliveryState.UNCERTAIN``).
+    UNCERTAIN = "uncertain"
 
 
 class AudienceState(enum.StrEnum):

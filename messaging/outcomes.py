@@ -4,6 +4,11 @@
 of the same batch with the same key, after an exponential backoff with jitter; other 4xx fail
 with LINE's reason; 401/403 pause the channel and raise an alert; a monthly-quota refusal holds
 the messages (LINE accepted none of them).
+
+A reply carries no retry key, so its tries are on record *before* they leave (:func:`launch`): a
+try whose answer never got recorded (its worker died) stays ``unanswered``, and when LINE later
+refuses the reply's token, :func:`_reply_refused` decides from those rows whether that try used
+it (sent), nothing reached LINE (push it now), or LINE's answers cannot tell (uncertain).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from messaging.models import (
     DeliveryAttempt,
     DeliveryBatch,
     DeliveryState,
+    ReplyToken,
 )
 
 log = logging.getLogger(__name__)
@@ -38,17 +44,77 @@ log = logging.getLogger(__name__)
 CHANNEL_PAUSED = "paused"
 DUPLICATE_REASON = "already accepted under this retry key"
 SENT = BatchState.SENT
+# The outcome of a reply's try from the moment it leaves until its answer is recorded: one that
+# stays so after its worker died may have reached LINE.
+UNANSWERED = "unanswered"
 _random = secrets.SystemRandom()
 
 
 @dataclass(frozen=True, slots=True)
 class Try:
-    """One HTTP try of a batch and LINE's answer, to be recorded."""
+    """One HTTP try of a batch and LINE's answer, to be recorded.
+
+    ``attempt_id``: the try's row written by :func:`launch` before it left (replies), updated
+    with the answer instead of a new row.
+    """
 
     job: BatchJob
     answer: Accepted | SendFailure
     started_at: datetime
     duration_ms: int
+    attempt_id: int | None = None
+
+
+def launch(session: Session, job: BatchJob, *, started_at: datetime) -> int:
+    """Put a reply's try on record before it leaves (its caller commits at once); its id."""
+    return session.execute(
+        insert(DeliveryAttempt.__table__).returning(DeliveryAttempt.__table__.c.id),
+        {
+            "batch_id": job.batch_id,
+            "retry_key": job.batch_id,
+            "endpoint": job.endpoint,
+            "outcome": UNANSWERED,
+            "duration_ms": 0,
+            "started_at": started_at,
+        },
+    ).scalar_one()
+
+
+def _attempt_values(t: Try) -> dict[str, Any]:
+    """A try's answer as the columns of its ``DeliveryAttempt``."""
+    failure = t.answer if isinstance(t.answer, SendFailure) else None
+    return {
+        "status_code": t.answer.status,
+        "request_id": t.answer.request_id,
+        "outcome": str(failure.kind) if failure else "accepted",
+        "error": failure.reason if failure else None,
+        "duration_ms": t.duration_ms,
+    }
+
+
+_ATTEMPT_ANSWERED = (
+    update(DeliveryAttempt.__table__)
+    .where(DeliveryAttempt.__table__.c.id == bindparam("answered_id"))
+    .values(
+        status_code=bindparam("answered_status"),
+        request_id=bindparam("answered_request_id"),
+        outcome=bindparam("answered_outcome"),
+        error=bindparam("answered_error"),
+        duration_ms=bindparam("answered_ms"),
+    )
+)
+
+
+def _answered_row(t: Try) -> dict[str, Any]:
+    values = _attempt_values(t)
+    return {
+        "answered_id": t.attempt_id,
+        "answered_status": values["status_code"],
+        "answered_request_id": values["request_id"],
+        "answered_outcome": values["outcome"],
+        "answered_error": values["error"],
+        "answered_ms": values["duration_ms"],
+    }
 
 
 def record(
@@ -77,23 +143,22 @@ def record_all(
     LINE did not accept is loaded as an object and goes through :func:`_not_accepted`.
     """
     now = now or utcnow()
-    session.execute(
-        insert(DeliveryAttempt.__table__),
-        [
-            {
-                "batch_id": t.job.batch_id,
-                "retry_key": t.job.batch_id,
-                "endpoint": t.job.endpoint,
-                "status_code": t.answer.status,
-                "request_id": t.answer.request_id,
-                "outcome": "accepted" if isinstance(t.answer, Accepted) else str(t.answer.kind),
-                "error": None if isinstance(t.answer, Accepted) else t.answer.reason,
-                "duration_ms": t.duration_ms,
-                "started_at": t.started_at,
-            }
-            for t in tries
-        ],
-    )
+    new = [
+        {
+            "batch_id": t.job.batch_id,
+            "retry_key": t.job.batch_id,
+            "endpoint": t.job.endpoint,
+            "started_at": t.started_at,
+            **_attempt_values(t),
+        }
+        for t in tries
+        if t.attempt_id is None
+    ]
+    if new:
+        session.execute(insert(DeliveryAttempt.__table__), new)
+    launched = [_answered_row(t) for t in tries if t.attempt_id is not None]
+    if launched:
+        session.connection().execute(_ATTEMPT_ANSWERED, launched)
     locked = {
         row.id: row
         for row in session.execute(
@@ -129,7 +194,7 @@ def record_all(
         batch = session.get_one(DeliveryBatch, batch_id)
         batch.attempts = attempts[batch_id]
         batch.updated_at = now
-        outcomes[index] = _not_accepted(session, batch, failure, config, now)
+        outcomes[index] = _not_accepted(session, batch, tries[index], failure, config, now)
     return outcomes
 
 
@@ -146,12 +211,13 @@ class _Accepted:
 def _not_accepted(
     session: Session,
     batch: DeliveryBatch,
+    refused: Try,
     answer: SendFailure,
     config: DispatchConfig,
     now: datetime,
 ) -> str:
     if batch.endpoint == "reply" and _reply_token_refused(answer):
-        return _reply_refused(session, batch, now)
+        return _reply_refused(session, batch, refused, config, now)
     if answer.kind == FailureKind.CHANNEL:
         return _pause_channel(session, batch, answer, now)
     if answer.kind == FailureKind.QUOTA:
@@ -165,8 +231,14 @@ def _not_accepted(
 
 
 REPLY_USED_REASON = (
-    "counted as sent: an earlier try of this reply got no answer and its token is now used "
-    "(so LINE took it); not resent as a push, which could send it twice"
+    "counted as sent: LINE refused the reply token while it was still young, after an earlier "
+    "try got no answer, so that try is what used it; not resent as a push, which would send it "
+    "twice"
+)
+REPLY_UNCERTAIN_REASON = (
+    "uncertain: an earlier try of this reply got no answer (its worker stopped) and LINE now "
+    "refuses the token, which by then could also have expired; LINE may or may not have "
+    "delivered it. Not resent, which could send it twice: check with the friend if it matters"
 )
 
 
@@ -174,24 +246,65 @@ def _reply_token_refused(answer: SendFailure) -> bool:
     return answer.status == 400 and "reply token" in answer.reason.lower()
 
 
-def _reply_refused(session: Session, batch: DeliveryBatch, now: datetime) -> str:
-    """LINE refused the reply token.
+def _may_have_reached_line(outcome: str, status_code: int | None) -> bool:
+    """Whether a recorded try could have been accepted: no answer, a timeout or a 5xx.
 
-    On the first try nothing can have used it but its age: the message goes as a push (same
-    batch, same retry key) at once. After a try that got no answer, that try is what used it.
+    Any other answer (429, other 4xx) is LINE refusing the request: nothing of it was taken.
     """
-    if batch.attempts > 1:
-        batch.state, batch.sent_at, batch.last_error = SENT, now, REPLY_USED_REASON
-        _update_deliveries(
-            session,
-            batch,
-            state=DeliveryState.SENT,
-            reason=REPLY_USED_REASON,
-            sent_at=now,
-            attempts=batch.attempts,
-            updated_at=now,
+    return outcome == UNANSWERED or status_code is None or status_code >= 500
+
+
+def _reply_refused(
+    session: Session, batch: DeliveryBatch, refused: Try, config: DispatchConfig, now: datetime
+) -> str:
+    """LINE refused the reply token: decide from the batch's recorded tries, never a counter.
+
+    - No earlier try could have reached LINE: the token expired unused, so the message goes as
+      a push at once (same batch, same retry key).
+    - One could have, and the token was refused while younger than the hub trusts a token to
+      live (``TSUNAGU_REPLY_TOKEN_SECONDS``): that try used it, so it was delivered.
+    - One could have, but the token could also have expired: LINE's answers cannot tell, and
+      the delivery says ``uncertain`` rather than sent or failed.
+    """
+    earlier = session.execute(
+        select(DeliveryAttempt.outcome, DeliveryAttempt.status_code).where(
+            DeliveryAttempt.batch_id == batch.id, DeliveryAttempt.id != refused.attempt_id
         )
-        return "sent"
+    ).all()
+    if not any(_may_have_reached_line(o, s) for o, s in earlier):
+        return _reply_as_push(session, batch, now)
+    issued_at = session.scalar(
+        select(ReplyToken.issued_at).where(ReplyToken.token == batch.reply_token)
+    )
+    trusted_until = issued_at + timedelta(seconds=config.reply_token_seconds) if issued_at else None
+    if trusted_until is not None and refused.started_at < trusted_until:
+        return _reply_used(session, batch, now)
+    return _reply_uncertain(session, batch, now)
+
+
+def _reply_used(session: Session, batch: DeliveryBatch, now: datetime) -> str:
+    batch.state, batch.sent_at, batch.last_error = SENT, now, REPLY_USED_REASON
+    _update_deliveries(
+        session,
+        batch,
+        state=DeliveryState.SENT,
+        reason=REPLY_USED_REASON,
+        sent_at=now,
+        attempts=batch.attempts,
+        updated_at=now,
+    )
+    return "sent"
+
+
+def _reply_uncertain(session: Session, batch: DeliveryBatch, now: datetime) -> str:
+    _settle(
+        session, batch, BatchState.UNCERTAIN, DeliveryState.UNCERTAIN, REPLY_UNCERTAIN_REASON, now
+    )
+    log.warning("reply batch %s: delivery uncertain (%s)", batch.id, REPLY_UNCERTAIN_REASON)
+    return "uncertain"
+
+
+def _reply_as_push(session: Session, batch: DeliveryBatch, now: datetime) -> str:
     batch.endpoint, batch.reply_token = "push", None
     batch.state, batch.next_attempt_at = BatchState.RETRYING, now
     batch.last_error = "reply token no longer valid: sent as a push"
@@ -326,16 +439,28 @@ def _retry_later(
 
 
 def _failed(session: Session, batch: DeliveryBatch, reason: str, now: datetime) -> str:
-    batch.state, batch.last_error = BatchState.FAILED, reason
+    _settle(session, batch, BatchState.FAILED, DeliveryState.FAILED, reason, now)
+    return "failed"
+
+
+def _settle(
+    session: Session,
+    batch: DeliveryBatch,
+    state: BatchState,
+    delivery_state: DeliveryState,
+    reason: str,
+    now: datetime,
+) -> None:
+    """End a batch and its deliveries in a state that is final, with the reason why."""
+    batch.state, batch.last_error = state, reason
     _update_deliveries(
         session,
         batch,
-        state=DeliveryState.FAILED,
+        state=delivery_state,
         reason=reason,
         attempts=batch.attempts,
         updated_at=now,
     )
-    return "failed"
 
 
 def _pause_channel(

@@ -41,7 +41,8 @@ from messaging.models import (
 from messaging.schemas import ReminderRuleSpec
 
 AVAILABLE = templates.FRIEND_VARIABLES | templates.BOOKING_VARIABLES
-_IN_FLIGHT = (DeliveryState.SENDING, DeliveryState.SENT)
+# Uncertain counts too: a reminder LINE may have delivered is not sent again.
+_IN_FLIGHT = (DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.UNCERTAIN)
 
 
 @dataclass(slots=True)

@@ -50,6 +50,8 @@ class CampaignReport:
     sent: int
     failed: int
     failed_reasons: dict[str, int]
+    # Replies LINE may or may not have delivered (a worker died mid-try; see the outcome table).
+    uncertain: int
     clicked: int
     clicks: int
     attribution_days: int
@@ -131,6 +133,7 @@ def campaign_report(session: Session, *, campaign: Campaign) -> CampaignReport:
         sent=by_state.get(DeliveryState.SENT, 0),
         failed=by_state.get(DeliveryState.FAILED, 0),
         failed_reasons=dict(failed),
+        uncertain=by_state.get(DeliveryState.UNCERTAIN, 0),
         clicked=clicked or 0,
         clicks=int(clicks or 0),
         attribution_days=days,

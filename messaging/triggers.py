@@ -6,6 +6,10 @@ old orders never does), its member is linked to a followed friend of the campaig
 and every condition of the trigger holds. Its delivery is keyed
 ``campaign:{id}:purchase:{purchase}``, so reading it again plans nothing; a purchase cancelled
 or fully refunded cancels that delivery while it has not been handed to LINE.
+
+A member's orders can arrive out of order (a backfill, a second store): an n-th purchase
+message waiting to go is cancelled when an earlier order of the member arrives and makes its
+purchase the (n+1)-th, and a friend gets a campaign's n-th purchase message once at most.
 """
 
 from __future__ import annotations
@@ -24,11 +28,22 @@ from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel
 from messaging import cursors, scans, sequences
 from messaging.compose import Links, TemplateSend, due_after, plan_template
-from messaging.models import Campaign, CampaignKind, CampaignStatus, Sequence
+from messaging.models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Delivery,
+    DeliveryState,
+    Sequence,
+)
 from messaging.schemas import PurchaseTrigger
 from messaging.sql import any_of
 
 CANCELLED_REASON = "the purchase was cancelled or refunded"
+RENUMBERED_REASON = (
+    "an earlier order of the member arrived after this one: it is no longer the purchase "
+    "number the campaign is for"
+)
 
 
 @dataclass(slots=True)
@@ -95,11 +110,67 @@ def fire_purchases(
         void = [p.id for p in page if _is_void(p)]
         keys = [purchase_key(campaign, p) for p in void]
         result.cancelled += cursors.cancel_keys(session, keys, reason=CANCELLED_REASON, now=now)
+        if trigger.purchase_number is not None:
+            result.cancelled += _renumber(session, campaign, trigger.purchase_number, page, now)
         if campaign.status == CampaignStatus.ACTIVE:
             live = [p for p in page if p.id not in void]
             result.planned += _fire(session, campaign, channel, trigger, live, public_url, now)
     cursors.advance(cursor, seen, now=now)
     return result
+
+
+def _renumber(
+    session: Session, campaign: Campaign, number: int, purchases: list[Purchase], now: datetime
+) -> int:
+    """Cancel the campaign's waiting messages whose purchase is no longer the ``number``-th of
+    its member, now that these purchases are known; return how many."""
+    members = {p.member_id for p in purchases if p.member_id is not None}
+    friends = cursors.followed_friends(session, channel_id=campaign.channel_id, member_ids=members)
+    if not friends:
+        return 0
+    prefix = f"campaign:{campaign.id}:purchase:"
+    waiting = session.scalars(
+        select(Delivery.idempotency_key).where(
+            Delivery.source == campaign.source,
+            any_of(session, Delivery.friend_id, friends.values()),
+            Delivery.state.in_(cursors.UNSENT),
+            Delivery.batch_id.is_(None),
+        )
+    ).all()
+    purchase_ids = {int(key.removeprefix(prefix)): key for key in waiting}
+    if not purchase_ids:
+        return 0
+    theirs = list(
+        session.scalars(
+            select(Purchase).where(
+                any_of(session, Purchase.id, purchase_ids), Purchase.member_id.in_(members)
+            )
+        )
+    )
+    numbers = _purchase_numbers(session, theirs)
+    stale = [purchase_ids[p.id] for p in theirs if numbers[p.id] != number]
+    return cursors.cancel_keys(session, stale, reason=RENUMBERED_REASON, now=now)
+
+
+def _not_yet_thanked(
+    session: Session, campaign: Campaign, matches: list[tuple[Purchase, int]]
+) -> list[tuple[Purchase, int]]:
+    """The matches whose friend has no message of this campaign yet, cancelled ones aside (a
+    purchase read out of order must not bring a second "first purchase" message)."""
+    if not matches:
+        return matches
+    keys = {purchase_key(campaign, p.id) for p, _ in matches}
+    thanked = set(
+        session.scalars(
+            select(Delivery.friend_id).where(
+                Delivery.source == campaign.source,
+                any_of(session, Delivery.friend_id, {friend for _, friend in matches}),
+                Delivery.state != DeliveryState.CANCELLED,
+                Delivery.idempotency_key.not_in(keys),
+            )
+        )
+    )
+    return [(p, friend) for p, friend in matches if friend not in thanked]
 
 
 def _is_void(purchase: Purchase) -> bool:
@@ -121,6 +192,8 @@ def _fire(
     matches = matching(
         session, trigger=trigger, channel_id=channel.id, purchases=purchases, now=now
     )
+    if trigger.purchase_number is not None:
+        matches = _not_yet_thanked(session, campaign, matches)
     done = cursors.existing_keys(session, [purchase_key(campaign, p.id) for p, _ in matches])
     planned = 0
     for purchase, friend_id in matches:

@@ -144,6 +144,8 @@ def campaign_report(
         table.add_row(f"suppressed: {reason}", str(count))
     table.add_row("sent", str(figures.sent))
     table.add_row("failed", str(figures.failed))
+    if figures.uncertain:
+        table.add_row("uncertain (LINE may or may not have delivered)", str(figures.uncertain))
     table.add_row("clicked (friends / clicks)", f"{figures.clicked} / {figures.clicks}")
     for label, attributed in (
         ("after delivery", figures.after_delivery),

@@ -59,6 +59,10 @@ class ReportOut(BaseModel):
     sent: int
     failed: int
     failed_reasons: dict[str, int]
+    uncertain: int = Field(
+        description="Replies LINE may or may not have delivered: a try got no answer (its worker "
+        "stopped) and the reply token was then refused when it could also have expired."
+    )
     clicked: int = Field(description="Friends who clicked at least one tracked link.")
     clicks: int
     attribution_days: int

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
-from fastapi import APIRouter, Query
-from sqlalchemy import Exists, Select, exists, select
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Exists, Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
@@ -120,29 +122,58 @@ def render_friends(session: Session, shop_id: int, friends: Sequence[Friend]) ->
     ]
 
 
+class FriendFilters:
+    """The filters the friends list and its count share (query parameters)."""
+
+    def __init__(
+        self,
+        status: FriendStatus | None = Query(None, description="`followed` or `blocked`."),
+        linked: bool | None = Query(None, description="Only friends linked (or not) to a member."),
+        tag: str | None = Query(None, description="Only friends with this tag."),
+        channel_id: str | None = Query(None, description="Only friends of this LINE channel."),
+        line_user_id: str | None = Query(None, description="The friend with this LINE user ID."),
+    ) -> None:
+        self.status, self.linked, self.tag = status, linked, tag
+        self.channel_id, self.line_user_id = channel_id, line_user_id
+
+    def query(self, shop_id: int) -> Select[tuple[Friend]]:
+        """The shop's friends matching every filter given."""
+        return friend_query(
+            shop_id,
+            status=self.status,
+            linked=self.linked,
+            tag=self.tag,
+            channel_id=self.channel_id,
+            line_user_id=self.line_user_id,
+        )
+
+
+Filters = Annotated[FriendFilters, Depends()]
+
+
+class FriendCount(BaseModel):
+    count: int = Field(description="Friends matching every filter given.")
+
+
 @router.get("/friends", summary="List friends")
 def list_friends(
     session: DbSession,
     shop: CurrentShop,
-    status: FriendStatus | None = Query(None, description="`followed` or `blocked`."),
-    linked: bool | None = Query(None, description="Only friends linked (or not) to a member."),
-    tag: str | None = Query(None, description="Only friends with this tag."),
-    channel_id: str | None = Query(None, description="Only friends of this LINE channel."),
-    line_user_id: str | None = Query(None, description="The friend with this LINE user ID."),
+    filters: Filters,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[FriendOut]:
     """The shop's LINE friends, newest first, with profile, follow status, tags and link."""
-    query = friend_query(
-        shop.id,
-        status=status,
-        linked=linked,
-        tag=tag,
-        channel_id=channel_id,
-        line_user_id=line_user_id,
-    )
+    query = filters.query(shop.id)
     friends, next_cursor = fetch_page(session, query, Friend.id, limit=limit, cursor=cursor)
     return Page(items=render_friends(session, shop.id, friends), next_cursor=next_cursor)
+
+
+@router.get("/friends/count", summary="Count friends")
+def count_friends(session: DbSession, shop: CurrentShop, filters: Filters) -> FriendCount:
+    """How many of the shop's friends match the filters (the list's filters), in one query."""
+    matching = filters.query(shop.id).with_only_columns(Friend.id).subquery()
+    return FriendCount(count=session.scalar(select(func.count()).select_from(matching)) or 0)
 
 
 @router.get(

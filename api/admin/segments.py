@@ -71,7 +71,7 @@ def list_segments(session: DbSession, shop: CurrentShop) -> SegmentList:
 def put_segment(
     name: str, body: SegmentSpec, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> SegmentOut:
-    """Declare the segment ``name`` with its rule tree (the README lists the rules)."""
+    """Declare the segment ``name`` with its rule tree (docs/guides/segments.md lists the rules)."""
     require_path_name(name, body)
     return _out(segments.save(session, shop_id=shop.id, spec=body, actor=actor))
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from sandbox.line import pages
 from sandbox.line.deps import get_simulator, get_state
@@ -122,6 +122,12 @@ class FailuresIn(BaseModel):
 
     endpoint: str
     statuses: list[int]
+
+
+class ReplyTokenTtlIn(BaseModel):
+    """How long reply tokens issued from now on stay valid."""
+
+    seconds: float = Field(gt=0)
 
 
 class DelayIn(BaseModel):
@@ -314,6 +320,12 @@ def inject_failures(body: FailuresIn, state: State) -> None:
 def inject_delay(body: DelayIn, state: State) -> None:
     """Make the next calls of one endpoint answer late (after being processed)."""
     state.inject_delay(body.endpoint, body.seconds, times=body.times)
+
+
+@router.post("/reply-token-ttl", status_code=204)
+def set_reply_token_ttl(body: ReplyTokenTtlIn, state: State) -> None:
+    """Shorten (or lengthen) the life of the reply tokens issued from now on."""
+    state.set_reply_token_ttl(body.seconds)
 
 
 @router.post("/reset", status_code=204)

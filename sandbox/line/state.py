@@ -78,6 +78,7 @@ class SandboxState(LoginState):
         self.api_log: deque[ApiCall] = deque(maxlen=API_LOG_SIZE)
         self.rate_limiter = RateLimiter()
         self.failures = FailureInjector()
+        self.reply_token_ttl_seconds: float = REPLY_TOKEN_TTL_SECONDS
         # How much later every API call is answered: the network between the caller and LINE.
         self.latency_seconds = 0.0
         self.retry_keys = RetryKeyStore()
@@ -302,9 +303,26 @@ class SandboxState(LoginState):
         token = secrets.token_hex(16)
         with self.lock:
             self.reply_tokens[token] = ReplyToken(
-                channel_id, user_id, self.clock() + REPLY_TOKEN_TTL_SECONDS
+                channel_id, user_id, self.clock() + self.reply_token_ttl_seconds
             )
         return token
+
+    def set_reply_token_ttl(self, seconds: float) -> None:
+        """How long the reply tokens issued from now on stay valid (LINE: a short time)."""
+        if seconds <= 0:
+            raise ValueError("a reply token lives a positive number of seconds")
+        with self.lock:
+            self.reply_token_ttl_seconds = seconds
+
+    def expire_reply_tokens(self, user_id: str) -> int:
+        """Let a user's unused reply tokens expire now; how many did."""
+        with self.lock:
+            expiring = [
+                t for t in self.reply_tokens.values() if t.user_id == user_id and not t.used
+            ]
+            for token in expiring:
+                token.expires_at = self.clock()
+            return len(expiring)
 
     def use_reply_token(self, channel: SandboxChannel, token: str) -> str:
         """Consume a reply token and return its user, or raise LINE's 400."""

@@ -107,6 +107,28 @@ def test_friends_can_be_filtered_by_status_link_tag_channel_and_user(
     assert ids(admin.get("/friends", line_user_id=user_id(1))) == [elsewhere, follower]
 
 
+def test_friends_are_counted_with_the_lists_filters_in_one_request(
+    db: Database, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup, admin: AdminApi
+) -> None:
+    for n in range(1, 4):
+        add_friend(db, channel.channel_pk, user_id(n), tags=("vip",) if n < 3 else ())
+    add_friend(db, channel.channel_pk, user_id(4), blocked=True, tags=("vip",))
+    other_shop = make_shop(db)
+    other = make_channel(db, line_sandbox, "http://127.0.0.1:9", other_shop)
+    add_friend(db, other.channel_pk, user_id(5))
+
+    def count(**filters: str) -> int:
+        response = admin.get("/friends/count", **filters)
+        assert response.status_code == 200, response.text
+        return response.json()["count"]
+
+    assert count() == 4  # the other shop's friend is not counted
+    assert count(status="followed") == 3
+    assert count(tag="vip") == 3
+    assert count(tag="vip", status="followed") == 2
+    assert admin.get("/friends/count", status="sleeping").status_code == 422
+
+
 def test_an_unknown_status_filter_is_refused_with_the_allowed_values(admin: AdminApi) -> None:
     response = admin.get("/friends", status="sleeping")
 

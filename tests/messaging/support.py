@@ -16,7 +16,7 @@ from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
 from messaging import dispatcher, guardrails, service
 from messaging.limiter import LocalLimiter
-from messaging.models import Delivery, DeliveryAttempt
+from messaging.models import Delivery, DeliveryAttempt, ReplyToken
 from messaging.service import AudienceResult, PlanResult
 from sandbox.line.server import SandboxServer
 from sandbox.line.state import SandboxState
@@ -57,6 +57,25 @@ def add_followers(
         )
         by_user = {user_id: friend_id for friend_id, user_id in found}
     return {by_user[u]: u for u in user_ids}
+
+
+def fresh_reply_tokens(
+    database: Database, sandbox: SandboxState, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    """Each friend just wrote to the shop: LINE issued a reply token, and the hub kept it."""
+    now = utcnow()
+    rows = [
+        {
+            "token": sandbox.issue_reply_token(channel.channel_id, user_id),
+            "channel_id": channel.channel_pk,
+            "friend_id": friend_id,
+            "issued_at": now,
+        }
+        for friend_id, user_id in friends.items()
+    ]
+    with database.session_scope() as session:
+        for start in range(0, len(rows), 5000):
+            session.execute(insert(ReplyToken), rows[start : start + 5000])
 
 
 def open_all_hours(database: Database, channel: ChannelSetup) -> None:

@@ -18,6 +18,7 @@ from core.db import Database
 from core.tenancy import Shop
 from messaging.compose import due_after
 from messaging.models import DeliveryState
+from messaging.triggers import RENUMBERED_REASON
 from sandbox.line.server import SandboxServer
 from sandbox.shopify.server import ShopifyServer
 from sandbox.shopify.state import ShopifyState
@@ -68,6 +69,50 @@ def test_first_purchase_gets_one_thank_you_and_the_second_none(
     assert [d.idempotency_key for d in deliveries_of(db, campaign.source)] == [
         f"campaign:{campaign.id}:purchase:{first.id}"
     ]
+
+
+def test_an_older_order_arriving_after_the_thanked_one_brings_no_second_thank_you(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, store_id: int
+) -> None:
+    hanako = linked_customer(db, line_sandbox, channel, "M-5", name="佐藤 花子")
+    campaign = start_campaign(
+        db, channel, name="first", kind="purchase", trigger={"purchase_number": 1}, messages=THANKS
+    )
+
+    newer = record_purchase(db, store_id, hanako, "5002")
+    wait_for_texts(line_sandbox, channel, hanako, 1)
+    older = record_purchase(db, store_id, hanako, "5001", ordered_at=utcnow() - timedelta(hours=2))
+    wait_until_read(db, campaign.source, older.updated_at)
+
+    assert len(texts(line_sandbox, channel, hanako)) == 1
+    assert [d.idempotency_key for d in deliveries_of(db, campaign.source)] == [
+        f"campaign:{campaign.id}:purchase:{newer.id}"
+    ]
+
+
+def test_an_older_order_arriving_before_the_send_moves_the_thank_you_to_it(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, store_id: int
+) -> None:
+    hanako = linked_customer(db, line_sandbox, channel, "M-6")
+    campaign = start_campaign(
+        db,
+        channel,
+        name="first-later",
+        kind="purchase",
+        trigger={"purchase_number": 1},
+        messages=THANKS,
+        delay={"days": 1, "at": "10:00"},
+    )
+
+    newer = record_purchase(db, store_id, hanako, "6002")
+    wait_for(lambda: deliveries_of(db, campaign.source), what="the thank-you planned")
+    older = record_purchase(db, store_id, hanako, "6001", ordered_at=utcnow() - timedelta(hours=2))
+    wait_until_read(db, campaign.source, older.updated_at)
+
+    by_key = {d.idempotency_key: d for d in deliveries_of(db, campaign.source)}
+    moved = by_key[f"campaign:{campaign.id}:purchase:{newer.id}"]
+    assert (moved.state, moved.reason) == (DeliveryState.CANCELLED, RENUMBERED_REASON)
+    assert by_key[f"campaign:{campaign.id}:purchase:{older.id}"].state == DeliveryState.PENDING
 
 
 def test_second_purchase_campaign_fires_on_the_second_across_connectors(

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
-from messaging import service
+from messaging import dispatcher, outcomes, reports, service
+from messaging.claims import BatchJob, DispatchConfig
+from messaging.limiter import LocalLimiter
 from messaging.models import DeliveryAttempt, ReplyToken
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.messaging.support import (
     TEXT,
     add_followers,
+    attempts,
+    deliveries,
     open_all_hours,
     plan,
+    sender_for,
+    states,
     wait_until_states,
 )
 from tests.waiting import wait_for
@@ -132,3 +139,150 @@ def test_a_message_counted_under_an_aggregation_unit_is_pushed(
 
     (received,) = line_sandbox.state.inbox(user_id)
     assert (received.endpoint, received.aggregation_unit) == ("pushMessage", "winter_sale")
+
+
+# A reply has no retry key: after a try whose answer is lost, the next try's "Invalid reply token"
+# is decided from the tries on record, never resent blindly as a push.
+
+LATER = timedelta(hours=1)
+
+
+def _reply_claimed(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, config: DispatchConfig
+) -> tuple[BatchJob, str, datetime]:
+    """A friend who just wrote, a message due to them an hour from now, claimed as a reply."""
+    friend_id, user_id = _writes(db, line_sandbox, channel)
+    later = utcnow() + LATER
+    with db.session_scope() as session:  # as fresh an hour from now as it is now
+        session.execute(
+            update(ReplyToken).where(ReplyToken.friend_id == friend_id).values(issued_at=later)
+        )
+    plan(db, channel, [friend_id], due_at=later, now=later)
+    (job,) = dispatcher.claim(db, config=config, now=later)
+    assert job.endpoint == "reply"
+    return job, user_id, later
+
+
+def _dies_after_sending(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, job: BatchJob
+) -> None:
+    """The worker's try: on record, then sent (LINE takes it), then the worker is killed."""
+    with db.session_scope() as session:
+        outcomes.launch(session, job, started_at=utcnow())
+    sender_for(line_sandbox, channel).reply(job.reply_token or "", job.messages)
+
+
+def _retry(db: Database, config: DispatchConfig, claimed_at: datetime) -> str:
+    """What a new worker does once the sweeper hands it the batch (its lease over): a try."""
+    now = claimed_at + timedelta(seconds=config.lease_seconds + 1)
+    with db.session_scope() as session:
+        dispatcher.sweep(session, now=now)
+    (job,) = dispatcher.claim(db, config=config, now=now)
+    return dispatcher.send(
+        db,
+        job,
+        config=config,
+        limiter=LocalLimiter(),
+        senders=dispatcher.SenderPool(config.api_url, 5.0),
+    )
+
+
+def _config(line_sandbox: SandboxServer) -> DispatchConfig:
+    return DispatchConfig(api_url=line_sandbox.url, reply_token_seconds=50)
+
+
+def test_a_reply_line_took_before_its_worker_died_is_counted_sent_not_pushed(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup
+) -> None:
+    config = _config(line_sandbox)
+    job, user_id, later = _reply_claimed(db, line_sandbox, channel, config)
+    _dies_after_sending(db, line_sandbox, channel, job)
+
+    assert _retry(db, config, later) == "sent"
+
+    assert _endpoints(line_sandbox, user_id) == ["replyMessage"]
+    assert states(db) == {"sent": 1}
+    (delivery,) = deliveries(db)
+    assert delivery.reason == outcomes.REPLY_USED_REASON
+    assert [(a.outcome, a.status_code) for a in attempts(db)] == [
+        ("unanswered", None),
+        ("fatal", 400),
+    ]
+
+
+def test_a_reply_on_record_that_never_left_is_sent_once_by_the_next_try(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup
+) -> None:
+    config = _config(line_sandbox)
+    job, user_id, later = _reply_claimed(db, line_sandbox, channel, config)
+    with db.session_scope() as session:  # killed between the record and the request
+        outcomes.launch(session, job, started_at=utcnow())
+
+    assert _retry(db, config, later) == "sent"
+
+    assert _endpoints(line_sandbox, user_id) == ["replyMessage"]
+    assert states(db) == {"sent": 1}
+
+
+def test_a_lost_reply_whose_token_may_also_have_expired_is_reported_uncertain(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup
+) -> None:
+    config = _config(line_sandbox)
+    job, user_id, later = _reply_claimed(db, line_sandbox, channel, config)
+    _dies_after_sending(db, line_sandbox, channel, job)
+    with db.session_scope() as session:  # the new worker comes long after the event
+        session.execute(update(ReplyToken).values(issued_at=utcnow() - timedelta(minutes=10)))
+
+    assert _retry(db, config, later) == "uncertain"
+
+    assert _endpoints(line_sandbox, user_id) == ["replyMessage"]  # not pushed a second time
+    assert states(db) == {"uncertain": 1}
+    (delivery,) = deliveries(db)
+    assert delivery.reason == outcomes.REPLY_UNCERTAIN_REASON
+    with db.session_scope() as session:
+        campaign = reports.source_figures(session, shop_id=channel.shop_id, source="campaign:1")
+    assert campaign.by_state == {"uncertain": 1}
+
+
+def test_a_reply_refused_with_429_whose_token_then_expires_goes_as_one_push(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup
+) -> None:
+    config = _config(line_sandbox)
+    job, user_id, later = _reply_claimed(db, line_sandbox, channel, config)
+    line_sandbox.state.inject_failures("replyMessage", [429])
+    pool = dispatcher.SenderPool(config.api_url, 5.0)
+    send = dict(config=config, limiter=LocalLimiter(), senders=pool)
+    assert dispatcher.send(db, job, **send) == "retried"
+    assert line_sandbox.state.expire_reply_tokens(user_id) == 1
+
+    retry_at = later + timedelta(minutes=10)
+    (again,) = dispatcher.claim(db, config=config, now=retry_at)
+    assert dispatcher.send(db, again, **send) == "retried"  # token refused: pushed instead
+    (push,) = dispatcher.claim(db, config=config, now=retry_at)
+    assert (push.endpoint, push.batch_id) == ("push", job.batch_id)
+    assert dispatcher.send(db, push, **send) == "sent"
+
+    assert _endpoints(line_sandbox, user_id) == ["pushMessage"]
+    assert states(db) == {"sent": 1}
+    assert [(a.endpoint, a.status_code) for a in attempts(db)] == [
+        ("reply", 429),
+        ("reply", 400),
+        ("push", 200),
+    ]
+
+
+def test_a_reply_whose_answer_timed_out_is_not_pushed_after_line_refuses_its_token(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup
+) -> None:
+    config = replace(_config(line_sandbox), request_timeout_seconds=0.3)
+    job, user_id, later = _reply_claimed(db, line_sandbox, channel, config)
+    line_sandbox.state.inject_delay("replyMessage", 1.0)  # taken, answered too late
+    pool = dispatcher.SenderPool(config.api_url, 0.3)
+    send = dict(config=config, limiter=LocalLimiter(), senders=pool)
+    assert dispatcher.send(db, job, **send) == "retried"
+
+    (again,) = dispatcher.claim(db, config=config, now=later + timedelta(minutes=10))
+    assert dispatcher.send(db, again, **send) == "sent"
+
+    wait_for(lambda: _endpoints(line_sandbox, user_id) == ["replyMessage"], what="the reply")
+    assert states(db) == {"sent": 1}

@@ -108,6 +108,26 @@ def test_expired_reply_token_is_refused(
     assert raised.value.status == 400
 
 
+def test_reply_tokens_can_be_made_to_expire_sooner_through_the_control_api(
+    line: SandboxServer,
+    http: httpx.Client,
+    friend: SandboxUser,
+    messaging_api: MessagingApi,
+    clock: FakeClock,
+) -> None:
+    assert http.post("/sandbox/reply-token-ttl", json={"seconds": 5}).status_code == 204
+    assert http.post("/sandbox/reply-token-ttl", json={"seconds": 0}).status_code == 422
+    try:
+        token = line.simulate.send_text(friend.user_id, "hi").events[0]["replyToken"]
+        clock.advance(6)
+        request = ReplyMessageRequest(reply_token=token, messages=[TextMessage(text="late")])
+        with pytest.raises(ApiException) as raised:
+            messaging_api.reply_message(request)
+        assert "Invalid reply token" in raised.value.body
+    finally:
+        line.state.set_reply_token_ttl(60)
+
+
 def test_retry_key_must_be_a_uuid(
     line: SandboxServer, http: httpx.Client, friend: SandboxUser
 ) -> None:

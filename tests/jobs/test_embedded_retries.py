@@ -1,0 +1,82 @@
+"""The embedded worker retries a failing task after the countdown a Celery worker would wait."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from itertools import pairwise
+
+import pytest
+from celery import Celery
+
+from config import Settings
+from connectors.errors import RetriableError
+from jobs.embedded import EmbeddedWorker
+from tests.waiting import wait_for
+
+
+@pytest.fixture
+def app() -> Celery:
+    return Celery("embedded-retries", broker="memory://")
+
+
+@pytest.fixture
+def worker(app: Celery) -> Iterator[EmbeddedWorker]:
+    worker = EmbeddedWorker(app, Settings(_env_file=None))
+    yield worker
+    worker.stop()
+
+
+def test_a_task_that_fails_while_line_is_down_waits_its_backoff_between_tries(
+    app: Celery, worker: EmbeddedWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    tries: list[float] = []
+
+    @app.task(
+        name="test.flaky",
+        autoretry_for=(RetriableError,),
+        retry_backoff=1,
+        retry_jitter=False,
+        max_retries=2,
+    )
+    def flaky() -> None:
+        tries.append(time.monotonic())
+        raise RetriableError("LINE answered 503")
+
+    worker.send("test.flaky", {})
+
+    wait_for(
+        lambda: "test.flaky failed after 2 retries" in caplog.text,
+        timeout=10,
+        what="the task to give up after its two retries",
+    )
+    assert len(tries) == 3
+    gaps = [later - earlier for earlier, later in pairwise(tries)]
+    assert gaps[0] >= 0.95 and gaps[1] >= 1.95, f"retries came too soon: {gaps}"
+
+
+def test_a_stopped_worker_leaves_pending_retries_to_the_sweeper(
+    app: Celery, worker: EmbeddedWorker
+) -> None:
+    tried = threading.Event()
+    tries: list[float] = []
+
+    @app.task(
+        name="test.down",
+        autoretry_for=(RetriableError,),
+        retry_backoff=1,
+        retry_jitter=False,
+        max_retries=5,
+    )
+    def down() -> None:
+        tries.append(time.monotonic())
+        tried.set()
+        raise RetriableError("LINE answered 503")
+
+    worker.send("test.down", {})
+    assert tried.wait(5)
+    worker.stop()
+    time.sleep(1.5)  # past the 1 s countdown of the retry the stop cancelled
+
+    assert len(tries) == 1
