@@ -33,6 +33,12 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
     ("friends", "status_message"): PersonalColumn(
         "LINE status message", False, STAFF, FOREVER, "cleared"
     ),
+    ("friends", "language"): PersonalColumn(
+        "language of the friend's LINE app", False, STAFF, FOREVER, "cleared"
+    ),
+    ("friends", "follow_route"): PersonalColumn(
+        "the QR code or URL the friend followed from", False, STAFF, FOREVER, "cleared"
+    ),
     ("members", "member_number"): PersonalColumn(
         "member number", False, STAFF, FOREVER, "replaced by `erased:member:{id}`"
     ),
@@ -60,6 +66,14 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
     ),
     ("external_identities", "line_user_id"): PersonalColumn(
         "LINE user id another system holds", False, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("external_identities", "external_id"): PersonalColumn(
+        "the other system's customer id (or `purchase:{order}` for a guest)",
+        False,
+        ENGINEERS,
+        FOREVER,
+        "kept: it names nobody once the identity's fields are cleared, and lets a later "
+        "redaction of the same customer find that nothing is left",
     ),
     ("external_identities", "email"): PersonalColumn(
         "email another system holds", True, ENGINEERS, FOREVER, "cleared"
