@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import select, update
 
 from commerce.models import Purchase
 from core.audit import AuditLog
+from core.clock import utcnow
 from core.db import Database
-from core.inbox import InboundEvent
+from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
 from core.tenancy import Shop
 from idlink.models import Friend, FriendStatus, Member
 from messaging.models import Delivery
 from privacy.datamap import PERSONAL_COLUMNS
 from tests.api.admin_support import admin_api
 from tests.factories import make_shop
-from tests.privacy.support import Journey, find
+from tests.privacy.support import EMAIL, Journey, find
 from tests.waiting import wait_for
 
 # Where the journey leaves the person's data: the search must see each before erasure, or it
@@ -117,3 +120,36 @@ def test_the_cli_wants_exactly_one_person(cli, shop: Shop) -> None:
 
     assert result.exit_code == 2
     assert "exactly one of --friend ID or --member NUMBER" in result.output
+
+
+def test_an_event_naming_the_person_still_waiting_is_closed_not_applied_later(
+    db: Database, hub_url: str, shop: Shop, journey: Journey
+) -> None:
+    with db.session_scope() as session:
+        [waiting] = store_events(
+            session,
+            source="shopify",
+            shop_id=shop.id,
+            connection_id=journey.store.connection_id,
+            events=[
+                IncomingEvent(
+                    dedup_key="late-order",
+                    event_type="orders/updated",
+                    payload={"id": 99, "email": EMAIL, "note": "gift wrap"},
+                )
+            ],
+        )
+        # Not due yet: the worker must not apply it before the erasure.
+        session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id == waiting)
+            .values(next_attempt_at=utcnow() + timedelta(days=1))
+        )
+
+    assert admin_api(db, hub_url, shop).post(f"/friends/{journey.friend_id}/erase", {}).is_success
+
+    with db.session_scope() as session:
+        event = session.get_one(InboundEvent, waiting)
+        assert event.payload == {"erased": True}
+        assert event.status == EventStatus.PROCESSED
+        assert event.last_error == "the person's data was erased on request"
