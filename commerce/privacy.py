@@ -54,7 +54,7 @@ def handle_action(
     return True
 
 
-def _customer_identities(
+def customer_identities(
     session: Session, connection: Connection, payload: dict[str, Any], orders_field: str
 ) -> list[ExternalIdentity]:
     """The identities a privacy request names: the customer's and its orders' guest buyers."""
@@ -84,7 +84,7 @@ def report_customer_data(
     session: Session, *, connection: Connection, payload: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
     """What the hub holds about the customer (which fields, which orders), audited."""
-    found = _customer_identities(session, connection, payload, "orders_requested")
+    found = customer_identities(session, connection, payload, "orders_requested")
     order_ids = [str(o) for o in payload.get("orders_requested") or ()]
     purchases = list(session.scalars(_purchases_of(connection, [i.id for i in found], order_ids)))
     report = {
@@ -123,7 +123,8 @@ def report_customer_data(
     return report
 
 
-def _erase(session: Session, identities: list[ExternalIdentity], now: datetime) -> None:
+def erase_identities(session: Session, identities: list[ExternalIdentity], now: datetime) -> None:
+    """Clear what identifies the customers; their orders and bookings stay, attached to nobody."""
     for identity in identities:
         identity.email = identity.email_index = None
         identity.phone = identity.phone_index = None
@@ -147,8 +148,8 @@ def redact_customer(
     session: Session, *, connection: Connection, payload: dict[str, Any], now: datetime
 ) -> int:
     """Erase one customer's personal data; their orders stay, attached to nobody."""
-    found = _customer_identities(session, connection, payload, "orders_to_redact")
-    _erase(session, found, now)
+    found = customer_identities(session, connection, payload, "orders_to_redact")
+    erase_identities(session, found, now)
     audit.record(
         session,
         shop_id=connection.shop_id,
@@ -170,7 +171,7 @@ def redact_shop(session: Session, *, connection: Connection, now: datetime) -> i
             select(ExternalIdentity).where(ExternalIdentity.connection_id == connection.id)
         )
     )
-    _erase(session, found, now)
+    erase_identities(session, found, now)
     disable_connection(
         session, connection=connection, reason="the store asked for its data to be erased", now=now
     )

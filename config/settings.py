@@ -103,6 +103,33 @@ class Settings(BaseSettings):
         "can send per second are about this divided by LINE's round trip: raise it when the "
         "hub is far from api.line.me.",
     )
+    retain_raw_events_days: float = Field(
+        7.0,
+        ge=0,
+        description="Days a processed inbound event (its raw body: names, message text) is kept "
+        "for review; then it is deleted. 0: kept until the person is erased.",
+    )
+    retain_failed_events_days: float = Field(
+        30.0,
+        ge=0,
+        description="Days an event that failed processing is kept for staff to review; then it "
+        "is deleted. 0: kept until the person is erased.",
+    )
+    retain_messages_days: float = Field(
+        365.0,
+        ge=0,
+        description="Days friends' conversation messages (text, stickers, media ids) are kept. "
+        "0: kept until the friend is erased.",
+    )
+    retain_delivery_payloads_days: float = Field(
+        90.0,
+        ge=0,
+        description="Days the rendered message of a per-friend send (a thank-you with a name) is "
+        "kept after its last send; then only the send's state remains. 0: kept until erased.",
+    )
+    retention_interval_seconds: float = Field(
+        3600.0, description="How often the retention purge runs (raw events, messages, sends)."
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["json", "text"] = Field("json", description="`json` lines or `text`.")
 

@@ -22,6 +22,7 @@ from sqlalchemy.types import TypeDecorator
 
 from config import Settings
 from core.errors import ConfigurationError
+from core.private_files import private_directory
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def load_keys(settings: Settings) -> list[str]:
         return [k.strip() for k in settings.secret_key.get_secret_value().split(",") if k.strip()]
     path = settings.data_dir / _KEY_FILE
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(Fernet.generate_key().decode())

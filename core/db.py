@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from core.clock import as_utc
+from core.private_files import prepare_sqlite_file
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -83,6 +84,7 @@ def insert(session: Session, table: Any) -> Any:
 def make_engine(url: str, **overrides: Any) -> Engine:
     """An engine tuned for the backend: WAL and a busy timeout on SQLite, a sized pool elsewhere."""
     if url.startswith("sqlite"):
+        prepare_sqlite_file(url)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **overrides
         )

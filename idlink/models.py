@@ -17,6 +17,8 @@ from core.db import Base
 class FriendStatus(enum.StrEnum):
     FOLLOWED = "followed"
     BLOCKED = "blocked"
+    # Erased on the person's request: no LINE user id, no profile; sent nothing again.
+    ERASED = "erased"
 
 
 class LinkMethod(enum.StrEnum):

@@ -29,6 +29,8 @@ from messaging import (
     triggers,
 )
 from messaging.limiter import limiter_for
+from privacy import erasure as privacy_erasure
+from privacy import retention
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ def _handler_for(settings: Settings) -> inbox.Handler:
             replies.on_line_event(session, event)
             sequences.on_line_event(session, event)
         else:
+            # Before the store's handling: a redaction follows the customer to their member.
+            privacy_erasure.on_connector_event(session, event)
             handle_connector_event(session, event)
             _nudge_triggers(session)
 
@@ -204,3 +208,14 @@ def sync_segment_rich_menus() -> int:
     with rt.database.session_scope() as session:
         result = rich_menus.sync_all(session, settings=rt.settings)
     return result.requests
+
+
+@shared_task(name="privacy.retention")
+def purge_expired_data() -> int:
+    """Delete or reduce raw events, messages and rendered sends past their retention."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        counts = retention.purge(
+            session, policy=retention.RetentionPolicy.from_settings(rt.settings)
+        )
+    return sum(counts.values())

@@ -126,6 +126,7 @@ def plan_audience(
         next_attempt_at=resume_at or due_at,
         policy=policy,
         now=now,
+        source=source,
     )
     planned, batches, suppressed = freeze_audience(session, freeze, audience)
     result = AudienceResult(

@@ -1,10 +1,10 @@
 """Claiming audience batches: the guardrails once more before a batch's first try.
 
 A frozen audience may be minutes or hours old when its batch is claimed. Before the first try
-(no request has carried the batch's key yet) the claim drops the friends who blocked the account
-or opted out since, and counts them on the batch; at night it defers the batch to the end of the
-quiet hours. A batch that was tried already is resent unchanged: a key never covers two
-different requests.
+(no request has carried the batch's key yet) the claim drops the friends who blocked the account,
+opted out or withdrew consent to the send's purpose since, and counts them on the batch; at
+night it defers the batch to the end of the quiet hours. A batch that was tried already is
+resent unchanged: a key never covers two different requests.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from sqlalchemy.orm import Session
 
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
-from messaging import guardrails
+from messaging import consent, guardrails
 from messaging.models import AudienceSend, BatchState, DeliveryBatch
 from messaging.sql import any_of, is_postgres, text_array
 
-NOBODY_LEFT = "every recipient blocked the account or opted out after the audience was frozen"
+NOBODY_LEFT = (
+    "every recipient blocked the account, opted out or withdrew consent after the audience "
+    "was frozen"
+)
 UNKNOWN_REASON = "friend no longer known"
 
 
@@ -55,6 +58,9 @@ def _resolve_in_server(session: Session, batches: Sequence[DeliveryBatch]) -> di
             "unknown": UNKNOWN_REASON,
             "blocked": guardrails.BLOCKED_REASON,
             "opted_out": guardrails.OPTED_OUT_REASON,
+            "service_prefixes": text_array(list(consent.SERVICE_PREFIXES)),
+            "service_withdrawn": consent.withdrawn_reason(consent.Purpose.SERVICE),
+            "marketing_withdrawn": consent.withdrawn_reason(consent.Purpose.MARKETING),
         },
     )
     return {
@@ -68,8 +74,13 @@ def _resolve_in_server(session: Session, batches: Sequence[DeliveryBatch]) -> di
 _RESOLVE = text(
     """
     WITH members AS (
-        SELECT b.id AS batch_id, b.state = 'queued' AS first_try, m.friend_id, m.ord
+        SELECT b.id AS batch_id, b.state = 'queued' AS first_try, m.friend_id, m.ord,
+               EXISTS (
+                   SELECT 1 FROM unnest(CAST(:service_prefixes AS text[])) AS p(prefix)
+                   WHERE starts_with(a.source, p.prefix)
+               ) AS service
         FROM delivery_batches AS b
+        LEFT JOIN audience_sends AS a ON a.id = b.audience_send_id
         CROSS JOIN LATERAL unnest(b.friend_ids) WITH ORDINALITY AS m(friend_id, ord)
         WHERE b.id IN (SELECT unnest(CAST(:ids AS text[])))
     ), judged AS (
@@ -78,11 +89,13 @@ _RESOLVE = text(
                    WHEN f.id IS NULL THEN :unknown
                    WHEN NOT mb.first_try THEN NULL
                    WHEN f.status <> 'followed' THEN :blocked
-                   WHEN EXISTS (
-                       SELECT 1 FROM consents AS c WHERE c.friend_id = mb.friend_id AND c.opted_out
-                   ) THEN :opted_out
+                   WHEN c.opted_out THEN :opted_out
+                   WHEN mb.service AND c.service_withdrawn THEN :service_withdrawn
+                   WHEN NOT mb.service AND c.marketing_withdrawn THEN :marketing_withdrawn
                END AS reason
-        FROM members AS mb LEFT JOIN friends AS f ON f.id = mb.friend_id
+        FROM members AS mb
+        LEFT JOIN friends AS f ON f.id = mb.friend_id
+        LEFT JOIN consents AS c ON c.friend_id = mb.friend_id
     )
     SELECT batch_id,
            array_agg(line_user_id ORDER BY ord) FILTER (WHERE reason IS NULL),
@@ -110,21 +123,31 @@ def _resolve_in_process(session: Session, batches: Sequence[DeliveryBatch]) -> d
         if status != FriendStatus.FOLLOWED:
             left[friend_id] = guardrails.BLOCKED_REASON
     reachable = [f for f in user_ids if f not in left]
-    for friend_id in guardrails.opted_out(session, reachable):
-        left[friend_id] = guardrails.OPTED_OUT_REASON
     for friend_id in friend_ids.difference(user_ids):
         left[friend_id] = UNKNOWN_REASON
+    sources: dict[int | None, str] = dict(
+        session.execute(
+            select(AudienceSend.id, AudienceSend.source).where(
+                AudienceSend.id.in_({b.audience_send_id for b in batches})
+            )
+        ).all()
+    )
+    withheld = {
+        source: consent.withheld(session, reachable, source=source)
+        for source in set(sources.values())
+    }
     resolved = {}
     for batch in batches:
         frozen = list(batch.friend_ids or ())
         if batch.state != BatchState.QUEUED:
             resolved[batch.id] = Members(user_ids=[user_ids[f] for f in frozen if f in user_ids])
             continue
-        kept = [f for f in frozen if f not in left]
+        gone = left | withheld.get(sources.get(batch.audience_send_id, ""), {})
+        kept = [f for f in frozen if f not in gone]
         resolved[batch.id] = Members(
             user_ids=[user_ids[f] for f in kept],
             kept=kept if len(kept) < len(frozen) else None,
-            dropped=Counter(left[f] for f in frozen if f in left),
+            dropped=Counter(gone[f] for f in frozen if f in gone),
         )
     return resolved
 

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
-from messaging import guardrails
+from messaging import consent, guardrails
 from messaging.models import BatchState, Consent, Delivery, DeliveryBatch, DeliveryState, Endpoint
 from messaging.sql import is_postgres
 
@@ -55,6 +55,8 @@ class Freeze:
     next_attempt_at: datetime
     policy: guardrails.Policy
     now: datetime
+    # The send's source: its purpose decides whose withdrawn consent leaves them out.
+    source: str
 
 
 def _freeze_in_server(
@@ -65,7 +67,7 @@ def _freeze_in_server(
     # SET LOCAL ends with the caller's transaction.
     session.execute(text(f"SET LOCAL work_mem = '{FREEZE_WORK_MEM}'"))
     recent = _recent_sends(freeze) if freeze.policy.capped else None
-    reason = case(*_reason_whens(freeze.policy, recent), else_=null())
+    reason = case(*_reason_whens(freeze, recent), else_=null())
     source: FromClause = Friend.__table__
     if recent is not None:
         source = source.outerjoin(recent, recent.c.friend_id == Friend.id)
@@ -180,11 +182,15 @@ def _recent_sends(freeze: Freeze) -> Any:
     )
 
 
-def _reason_whens(policy: guardrails.Policy, recent: Any) -> list[tuple[Any, Any]]:
+def _reason_whens(freeze: Freeze, recent: Any) -> list[tuple[Any, Any]]:
+    policy = freeze.policy
+    purpose = consent.purpose_of(freeze.source)
     opted_out = select(Consent.friend_id).where(Consent.opted_out.is_(True))
+    withdrawn = select(Consent.friend_id).where(consent.withdrawn_column(purpose).is_(True))
     whens: list[tuple[Any, Any]] = [
         (Friend.status != FriendStatus.FOLLOWED, literal(guardrails.BLOCKED_REASON)),
         (Friend.id.in_(opted_out), literal(guardrails.OPTED_OUT_REASON)),
+        (Friend.id.in_(withdrawn), literal(consent.withdrawn_reason(purpose))),
     ]
     if recent is not None and policy.per_day is not None:
         whens.append(
@@ -220,9 +226,7 @@ def _freeze_in_process(
         if status != FriendStatus.FOLLOWED
     }
     reachable = [f for f in statuses if f not in reasons]
-    reasons.update(
-        dict.fromkeys(guardrails.opted_out(session, reachable), guardrails.OPTED_OUT_REASON)
-    )
+    reasons.update(consent.withheld(session, reachable, source=freeze.source))
     reachable = [f for f in reachable if f not in reasons]
     reasons.update(guardrails.over_caps(session, reachable, freeze.policy, now=freeze.now))
     members = [f for f in statuses if f not in reasons]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.tenancy import Channel
 from idlink.models import FriendStatus
-from messaging import guardrails
+from messaging import consent, guardrails
 from messaging.models import Delivery, DeliveryState
 from messaging.sql import any_of
 
@@ -43,10 +43,12 @@ def apply_guardrails(session: Session, rows: list[Due], now: datetime) -> list[D
         if row.friend_status != FriendStatus.FOLLOWED:
             outcome[row.id] = (DeliveryState.SUPPRESSED, guardrails.BLOCKED_REASON, None)
     alive = [r for r in rows if r.id not in outcome]
-    opted_out = guardrails.opted_out(session, {r.friend_id for r in alive})
-    for row in alive:
-        if row.friend_id in opted_out:
-            outcome[row.id] = (DeliveryState.SUPPRESSED, guardrails.OPTED_OUT_REASON, None)
+    for source in {r.source for r in alive}:
+        of_source = [r for r in alive if r.source == source]
+        withheld = consent.withheld(session, {r.friend_id for r in of_source}, source=source)
+        for row in of_source:
+            if row.friend_id in withheld:
+                outcome[row.id] = (DeliveryState.SUPPRESSED, withheld[row.friend_id], None)
     alive = [r for r in alive if r.id not in outcome]
     outcome.update(_policy_outcomes(session, alive, now))
     _write_outcomes(session, outcome, now)

@@ -134,19 +134,6 @@ def quiet_reason(resume_at: datetime, timezone: str) -> str:
     return f"quiet hours: waits until {local:%Y-%m-%d %H:%M} {timezone}"
 
 
-def opted_out(session: Session, friend_ids: Collection[int]) -> set[int]:
-    """The friends among ``friend_ids`` who opted out of messages."""
-    if not friend_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(Consent.friend_id).where(
-                any_of(session, Consent.friend_id, friend_ids), Consent.opted_out.is_(True)
-            )
-        )
-    )
-
-
 def set_consent(
     session: Session,
     *,

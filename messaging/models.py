@@ -97,6 +97,9 @@ class DeliveryContent(Base):
     # LINE's custom aggregation unit its sends are counted under (a campaign's), if any.
     aggregation_unit: Mapped[str | None] = mapped_column(String(30))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the payload was erased or purged (privacy); a later send of the same content
+    # writes it again.
+    purged_at: Mapped[datetime | None]
 
 
 _PENDING = text("state = 'pending'")
@@ -254,15 +257,40 @@ class SendPolicy(Base):
 
 
 class Consent(Base):
-    """A friend's messaging consent; an opted-out friend is sent nothing."""
+    """A friend's messaging consent now; an opted-out friend is sent nothing, and one who
+    withdrew a purpose is sent nothing of that purpose (``messaging.consent``)."""
 
     __tablename__ = "consents"
 
     friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"), primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     opted_out: Mapped[bool] = mapped_column(Boolean)
+    marketing_withdrawn: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    service_withdrawn: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     source: Mapped[str] = mapped_column(String(100))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsentRecord(Base):
+    """One consent given or withdrawn by a friend, for one purpose: the ledger, never changed."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    # Where it was given: liff, form, keyword, staff, import, api.
+    source: Mapped[str] = mapped_column(String(16))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_consent_records_friend", "friend_id", "purpose", "id"),)
 
 
 class CampaignKind(enum.StrEnum):

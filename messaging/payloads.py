@@ -104,10 +104,16 @@ def store(
     now: datetime,
     aggregation_unit: str | None = None,
 ) -> None:
-    """Store each message set once, by its hash (contents never change)."""
+    """Store each message set once, by its hash (contents never change); one whose payload
+    was erased or purged since is written again."""
     if not contents:
         return
-    statement = insert(session, DeliveryContent).on_conflict_do_nothing()
+    statement = insert(session, DeliveryContent)
+    statement = statement.on_conflict_do_update(
+        index_elements=[DeliveryContent.content_hash],
+        set_={"payload": statement.excluded.payload, "purged_at": None},
+        where=DeliveryContent.purged_at.is_not(None),
+    )
     session.execute(
         statement,
         [

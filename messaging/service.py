@@ -24,7 +24,7 @@ from core.db import rows_matched
 from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel, ChannelStatus
 from idlink.models import Friend, FriendStatus
-from messaging import audience, delivery_rows, guardrails, payloads
+from messaging import audience, consent, delivery_rows, guardrails, payloads
 from messaging.audience import AudienceResult, plan_audience
 from messaging.models import Delivery, DeliveryState
 from messaging.sql import any_of
@@ -235,15 +235,15 @@ def _plan_chunk(
 
 
 def _suppression_reasons(session: Session, send: _Send, statuses: dict[int, str]) -> dict[int, str]:
-    """Why each friend of the chunk gets nothing: blocked, opted out, or over a cap."""
+    """Why each friend of the chunk gets nothing: blocked, opted out (of all messages or of
+    the send's purpose), or over a cap."""
     reasons = {
         fid: guardrails.BLOCKED_REASON
         for fid, status in statuses.items()
         if status != FriendStatus.FOLLOWED
     }
     reachable = [fid for fid in statuses if fid not in reasons]
-    for fid in guardrails.opted_out(session, reachable):
-        reasons[fid] = guardrails.OPTED_OUT_REASON
+    reasons.update(consent.withheld(session, reachable, source=send.source))
     reachable = [fid for fid in reachable if fid not in reasons]
     reasons.update(guardrails.over_caps(session, reachable, send.policy, now=send.now))
     return reasons

@@ -28,6 +28,7 @@ import yaml
 from commerce import connections, sync
 from config import Settings
 from core import tenancy
+from core.private_files import private_directory
 from core.serving import ThreadedServer
 from idlink import members
 from idlink.members import MemberFields
@@ -131,7 +132,7 @@ def start(
     step: Callable[[str], None] = lambda _: None,
 ) -> Demo:
     """Start the sandbox and the hub, and play the demo's users; returns once all is settled."""
-    base.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(base.data_dir)
     sandbox = SandboxServer(port=sandbox_port).start()
     step(f"sandbox LINE platform on {sandbox.url}")
     settings = demo_settings(base, port=port).model_copy(

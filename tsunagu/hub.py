@@ -51,8 +51,6 @@ class Hub:
 def open_database(settings: Settings, *, task_sender: TaskSender | None = None) -> Database:
     """Configure encryption, connect, and bring an empty database to the current schema."""
     crypto.configure(settings)
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url, task_sender=task_sender)
     ensure_schema(database)
     return database

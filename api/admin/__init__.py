@@ -10,10 +10,12 @@ from api.admin import (
     campaigns,
     commerce,
     connections,
+    consents,
     events,
     friends,
     links,
     members,
+    privacy,
     reminders,
     segments,
     sequences,
@@ -40,5 +42,7 @@ router.include_router(campaigns.router)
 router.include_router(reminders.router)
 router.include_router(segments.router)
 router.include_router(sequences.router)
+router.include_router(privacy.router)
+router.include_router(consents.router)
 
 __all__ = ["router"]

@@ -44,6 +44,23 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes) -> None:
         )
 
 
+def ids_only(payload: dict[str, Any]) -> dict[str, Any]:
+    """A privacy request as the hub keeps it: the ids it names, not the customer's email or
+    phone (storing those would keep again what a redaction asks to erase)."""
+    customer = payload.get("customer")
+    kept: dict[str, Any] = {
+        key: payload[key]
+        for key in ("shop_id", "shop_domain", "orders_to_redact", "orders_requested")
+        if key in payload
+    }
+    if isinstance(customer, dict):
+        kept["customer"] = {"id": customer.get("id")}
+    request = payload.get("data_request")
+    if isinstance(request, dict):
+        kept["data_request"] = {"id": request.get("id")}
+    return kept
+
+
 def parse(headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
     """One event per delivery; a signed body that cannot be used raises MalformedWebhook."""
     lowered = _lower(headers)
@@ -60,6 +77,8 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
     missing = [field for field in _REQUIRED.get(topic, ()) if payload.get(field) in (None, "")]
     if missing:
         raise MalformedWebhook(f"{topic} body lacks {', '.join(missing)}")
+    if topic in PRIVACY_TOPICS:
+        payload = ids_only(payload)
     shop = lowered.get("x-shopify-shop-domain", "")
     try:
         occurred_at = parse_time(lowered.get("x-shopify-triggered-at"))

@@ -135,7 +135,7 @@ def test_an_unknown_status_filter_is_refused_with_the_allowed_values(admin: Admi
     assert response.status_code == 422
     assert response.json()["error"] == "ValidationFailed"
     assert response.json()["detail"][0]["field"] == "query.status"
-    assert "'followed' or 'blocked'" in response.json()["detail"][0]["message"]
+    assert "'followed', 'blocked' or 'erased'" in response.json()["detail"][0]["message"]
 
 
 def test_a_missing_friend_is_a_404_that_says_where_to_look(admin: AdminApi) -> None:

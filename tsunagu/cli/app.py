@@ -14,11 +14,13 @@ from rich.console import Console
 from config import Settings
 from core.errors import HubError
 from core.logging import configure_logging
+from core.private_files import private_directory
 from jobs.celery_app import create_celery
 from tsunagu import migrate
 from tsunagu.cli.campaign import apply_command, campaign_app
 from tsunagu.cli.connector import connector_app, sync_command
 from tsunagu.cli.member import member_app
+from tsunagu.cli.privacy import consent_app, privacy_app
 from tsunagu.cli.support import load_settings
 from tsunagu.cli.tenants import channel_app, shop_app, token_app
 from tsunagu.hub import build_hub, build_worker, settle_heap
@@ -33,6 +35,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(connector_app, name="connector")
 app.add_typer(member_app, name="member")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(consent_app, name="consent")
 app.command("sync")(sync_command)
 app.add_typer(campaign_app, name="campaign")
 app.command("apply")(apply_command)
@@ -108,7 +112,7 @@ def beat() -> None:
     It only sends the periodic tasks; it keeps its schedule in `{data_dir}/celerybeat-schedule`.
     """
     settings = _require_broker()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
     log.info("tsunagu beat on broker %s", _redact(settings.broker_url))
     create_celery(settings, load_tasks=False).start(
         [*_banner_options(settings), "beat", f"--loglevel={settings.log_level}"]
@@ -156,8 +160,6 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
     settings = load_settings()
     crypto.configure(settings)
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
     before, after = migrate.upgrade(database.engine, revision)
     database.dispose()

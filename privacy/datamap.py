@@ -1,0 +1,190 @@
+"""The data map in code: every column that holds personal data, how it is kept, who reads it,
+how long it stays and what erasure does to it. ``docs/concepts/data-map.md`` is checked
+against it, and the erasure test against the columns it finds the person in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalColumn:
+    holds: str
+    encrypted: bool
+    readers: str
+    kept: str
+    erasure: str
+
+
+STAFF = "staff and admin API tokens of the shop"
+ENGINEERS = "the shop's engineers (database access); not served by any API"
+FOREVER = "until erased"
+
+PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
+    ("friends", "line_user_id"): PersonalColumn(
+        "LINE user id", False, STAFF, FOREVER, "replaced by `erased:friend:{id}`"
+    ),
+    ("friends", "display_name"): PersonalColumn(
+        "LINE display name", False, STAFF, FOREVER, "cleared"
+    ),
+    ("friends", "picture_url"): PersonalColumn(
+        "profile picture URL", False, STAFF, FOREVER, "cleared"
+    ),
+    ("friends", "status_message"): PersonalColumn(
+        "LINE status message", False, STAFF, FOREVER, "cleared"
+    ),
+    ("friends", "language"): PersonalColumn(
+        "language of the friend's LINE app", False, STAFF, FOREVER, "cleared"
+    ),
+    ("friends", "follow_route"): PersonalColumn(
+        "the QR code or URL the friend followed from", False, STAFF, FOREVER, "cleared"
+    ),
+    ("members", "member_number"): PersonalColumn(
+        "member number", False, STAFF, FOREVER, "replaced by `erased:member:{id}`"
+    ),
+    ("members", "name"): PersonalColumn("name", True, STAFF, FOREVER, "cleared"),
+    ("members", "email"): PersonalColumn("email", True, STAFF, FOREVER, "cleared"),
+    ("members", "email_index"): PersonalColumn(
+        "keyed hash of the email (look-ups)", False, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("members", "phone"): PersonalColumn("phone (E.164)", True, STAFF, FOREVER, "cleared"),
+    ("members", "phone_index"): PersonalColumn(
+        "keyed hash of the phone (look-ups)", False, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("members", "birth_date"): PersonalColumn("birth date", True, STAFF, FOREVER, "cleared"),
+    ("members", "birth_month_day"): PersonalColumn(
+        "birthday without the year (birthday campaigns)", False, STAFF, FOREVER, "cleared"
+    ),
+    ("members", "pin_hash"): PersonalColumn(
+        "scrypt hash of the PIN", False, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("members", "attributes"): PersonalColumn(
+        "the shop's own member attributes", False, STAFF, FOREVER, "emptied"
+    ),
+    ("external_identities", "member_number"): PersonalColumn(
+        "member number another system holds", False, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("external_identities", "line_user_id"): PersonalColumn(
+        "LINE user id another system holds", False, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("external_identities", "external_id"): PersonalColumn(
+        "the other system's customer id (or `purchase:{order}` for a guest)",
+        False,
+        ENGINEERS,
+        FOREVER,
+        "kept: it names nobody once the identity's fields are cleared, and lets a later "
+        "redaction of the same customer find that nothing is left",
+    ),
+    ("external_identities", "email"): PersonalColumn(
+        "email another system holds", True, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("external_identities", "email_index"): PersonalColumn(
+        "keyed hash of that email", False, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("external_identities", "phone"): PersonalColumn(
+        "phone another system holds", True, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("external_identities", "phone_index"): PersonalColumn(
+        "keyed hash of that phone", False, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("external_identities", "name"): PersonalColumn(
+        "name another system holds", True, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("inbound_events", "payload"): PersonalColumn(
+        "raw webhook bodies: LINE user ids, message text, order and customer details",
+        False,
+        STAFF + " (`GET /events/{id}`)",
+        "deleted `TSUNAGU_RETAIN_RAW_EVENTS_DAYS` after processing (failed ones: "
+        "`TSUNAGU_RETAIN_FAILED_EVENTS_DAYS`)",
+        'replaced by `{"erased": true}` in every event naming the person',
+    ),
+    ("conversation_messages", "text"): PersonalColumn(
+        "what the friend wrote",
+        False,
+        STAFF,
+        "deleted after `TSUNAGU_RETAIN_MESSAGES_DAYS`",
+        "cleared",
+    ),
+    ("conversation_messages", "payload"): PersonalColumn(
+        "the message as LINE sent it (text, sticker, media ids)",
+        False,
+        STAFF,
+        "deleted after `TSUNAGU_RETAIN_MESSAGES_DAYS`",
+        'replaced by `{"erased": true}`',
+    ),
+    ("delivery_contents", "payload"): PersonalColumn(
+        "rendered messages, personalised with names or member numbers",
+        False,
+        STAFF,
+        "replaced `TSUNAGU_RETAIN_DELIVERY_PAYLOADS_DAYS` after the last send (per-friend sends)",
+        "personalised ones replaced by a `(erased)` text",
+    ),
+    ("audit_log", "detail"): PersonalColumn(
+        "what an action changed (e.g. a member number)",
+        False,
+        STAFF + " (`GET /audit`)",
+        "kept (the ledger)",
+        'details naming the person replaced by `{"erased": true}`',
+    ),
+    ("link_nonces", "line_user_id"): PersonalColumn(
+        "LINE user id of a pending account link",
+        False,
+        ENGINEERS,
+        "until used or expired",
+        "deleted",
+    ),
+    ("verification_throttles", "subject"): PersonalColumn(
+        "`line:{user id}` or a keyed hash of a member number",
+        False,
+        ENGINEERS,
+        "the lock-out window",
+        "deleted",
+    ),
+    ("link_clicks", "user_agent"): PersonalColumn(
+        "browser of a tracked-link click", False, ENGINEERS, FOREVER, "cleared"
+    ),
+    ("audit_log", "actor"): PersonalColumn(
+        "who acted: a staff token, or a friend by LINE user id (LIFF)",
+        False,
+        STAFF + " (`GET /audit`)",
+        "kept (the ledger)",
+        "the user id replaced by `erased:friend:{id}`",
+    ),
+    ("member_links", "linked_by"): PersonalColumn(
+        "who linked: staff, or the friend by LINE user id",
+        False,
+        STAFF,
+        FOREVER,
+        "the user id replaced by `erased:friend:{id}`",
+    ),
+    ("member_links", "unlinked_by"): PersonalColumn(
+        "who unlinked", False, STAFF, FOREVER, "the user id replaced by `erased:friend:{id}`"
+    ),
+    ("consent_records", "recorded_by"): PersonalColumn(
+        "who recorded a consent: staff, or the friend by LINE user id",
+        False,
+        STAFF,
+        "kept (proof of consent)",
+        "the user id replaced by `erased:friend:{id}`",
+    ),
+}
+
+
+def markdown_table() -> str:
+    """The data map's table, as ``docs/concepts/data-map.md`` shows it."""
+    rows = [
+        "| Table | Column | Holds | Encrypted | Who may read it | Kept | Erasure |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (table, column), entry in PERSONAL_COLUMNS.items():
+        cells = (
+            f"`{table}`",
+            f"`{column}`",
+            entry.holds,
+            "yes" if entry.encrypted else "no",
+            entry.readers,
+            entry.kept,
+            entry.erasure,
+        )
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows)
