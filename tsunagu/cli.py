@@ -22,6 +22,7 @@ from tsunagu import migrate
 from tsunagu.cli_campaigns import apply_command, campaign_app
 from tsunagu.cli_connectors import connector_app, sync_command
 from tsunagu.cli_members import member_app
+from tsunagu.cli_staff import staff_app
 from tsunagu.cli_support import load_settings, session_scope
 from tsunagu.hub import build_hub, build_worker, settle_heap
 
@@ -38,6 +39,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(connector_app, name="connector")
 app.add_typer(member_app, name="member")
+app.add_typer(staff_app, name="staff")
 app.command("sync")(sync_command)
 app.add_typer(campaign_app, name="campaign")
 app.command("apply")(apply_command)

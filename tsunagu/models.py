@@ -7,6 +7,7 @@ from core.db import Base
 from idlink import identities
 from idlink import models as idlink_models
 from messaging import models as messaging_models
+from staff import models as staff_models
 
 __all__ = [
     "Base",
@@ -16,6 +17,7 @@ __all__ = [
     "idlink_models",
     "inbox",
     "messaging_models",
+    "staff_models",
     "tenancy",
     "writeback",
 ]
