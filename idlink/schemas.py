@@ -174,3 +174,14 @@ class FriendOut(BaseModel):
     linked: bool
     link: ActiveLink | None
     created_at: datetime
+
+
+class TagIn(BaseModel):
+    """A tag to put on a friend (created in the shop if new)."""
+
+    name: str = Field(min_length=1, max_length=100, description="The tag's name.")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value

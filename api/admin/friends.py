@@ -6,13 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
+from api.admin.auth import Actor
+from api.admin.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit, fetch_page
 from api.admin.schemas import ErrorBody, FriendOut, Page
 from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
+from idlink import tagging
 from idlink.models import Friend
 from idlink.queries import friend_query, render_friends
-from idlink.schemas import FriendFilters
+from idlink.schemas import FriendFilters, TagIn
+from messaging import chart
+from messaging.chart import FriendChart
 
 router = APIRouter(tags=["friends"])
 
@@ -45,4 +49,52 @@ def get_friend(friend_id: int, session: DbSession, shop: CurrentShop) -> FriendO
     friend = session.scalar(friend_query(shop.id).where(Friend.id == friend_id))
     if friend is None:
         raise FriendNotFound(f"no friend {friend_id} in this shop: GET /friends lists them")
+    return render_friends(session, shop.id, [friend])[0]
+
+
+@router.get(
+    "/friends/{friend_id}/chart",
+    summary="Get a friend's chart",
+    responses={404: {"model": ErrorBody, "description": "No such friend in this shop"}},
+)
+def get_friend_chart(
+    friend_id: int,
+    session: DbSession,
+    shop: CurrentShop,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Timeline entries.")] = 30,
+    cursor: Cursor = None,
+) -> FriendChart:
+    """The customer chart the console shows: the friend, their member, and a timeline of their
+    messages, deliveries, purchases, bookings and staff changes, newest first."""
+    return chart.friend_chart(
+        session, shop.id, friend_id, include_personal=True, limit=limit, cursor=cursor
+    )
+
+
+@router.post(
+    "/friends/{friend_id}/tags",
+    summary="Tag a friend",
+    status_code=201,
+    responses={404: {"model": ErrorBody, "description": "No such friend in this shop"}},
+)
+def add_friend_tag(
+    friend_id: int, body: TagIn, session: DbSession, shop: CurrentShop, actor: Actor
+) -> FriendOut:
+    """Put a tag on the friend (creating the tag if new); audited with the token's name."""
+    friend = chart.find_friend(session, shop.id, friend_id)
+    tagging.add_by_hand(session, friend=friend, name=body.name, actor=actor)
+    return render_friends(session, shop.id, [friend])[0]
+
+
+@router.delete(
+    "/friends/{friend_id}/tags/{name}",
+    summary="Untag a friend",
+    responses={404: {"model": ErrorBody, "description": "No such friend in this shop"}},
+)
+def remove_friend_tag(
+    friend_id: int, name: str, session: DbSession, shop: CurrentShop, actor: Actor
+) -> FriendOut:
+    """Take a tag off the friend; audited with the token's name."""
+    friend = chart.find_friend(session, shop.id, friend_id)
+    tagging.remove_by_hand(session, friend=friend, name=name, actor=actor)
     return render_friends(session, shop.id, [friend])[0]
