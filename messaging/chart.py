@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, and_, or_, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from commerce.models import Booking, Purchase
 from core.audit import AuditLog
@@ -178,9 +178,9 @@ def timeline(
     if member_id is not None:
         for (purchase,) in page(
             "purchase",
-            select(Purchase).where(
-                Purchase.member_id == member_id, Purchase.shop_id == friend.shop_id
-            ),
+            select(Purchase)
+            .options(selectinload(Purchase.items))
+            .where(Purchase.member_id == member_id, Purchase.shop_id == friend.shop_id),
             Purchase.ordered_at,
             Purchase.id,
         ):
@@ -189,7 +189,7 @@ def timeline(
                     kind="purchase",
                     id=purchase.id,
                     at=purchase.ordered_at,
-                    text=f"{purchase.name} {purchase.total:,.0f} {purchase.currency}",
+                    text=_describe_purchase(purchase),
                     state=purchase.financial_status,
                 )
             )
@@ -266,6 +266,13 @@ def _decode(cursor: str) -> tuple[datetime, int, int]:
         raise InvalidCursor(
             "cursor is not one this API returned: omit it to start from the first page"
         ) from exc
+
+
+def _describe_purchase(purchase: Purchase) -> str:
+    """``#1001 5,500 JPY · シャンプー 300ml x 1``: the order, its total, and its lines."""
+    lines = ", ".join(f"{item.title} x {item.quantity}" for item in purchase.items)
+    summary = f"{purchase.name} {purchase.total:,.0f} {purchase.currency}"
+    return f"{summary} · {lines}" if lines else summary
 
 
 def _first_text(payload: list[dict[str, Any]]) -> str | None:

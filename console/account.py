@@ -1,0 +1,45 @@
+"""The staff member's own settings: language, open sessions, sign out everywhere, the shop."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from console.auth import CurrentStaff, DbSession, FormStaff
+from console.context import PREFIX, SESSION_COOKIE, render
+from staff import service as staff_service
+from staff.models import Locale
+
+router = APIRouter()
+
+
+@router.get("/account")
+def account_page(request: Request, staff: CurrentStaff, session: DbSession) -> Response:
+    """Language, and the browsers signed in to this account."""
+    sessions = staff_service.open_sessions(session, user=staff.user)
+    return render(request, "account/settings.html", {"sessions": sessions})
+
+
+@router.post("/account/language")
+def set_language(request: Request, staff: FormStaff, locale: Annotated[Locale, Form()]) -> Response:
+    """Keep the staff member's language; every page follows it from now on."""
+    staff.user.locale = locale
+    return RedirectResponse(f"{PREFIX}/account", status_code=303)
+
+
+@router.post("/account/sign-out-everywhere")
+def sign_out_everywhere(request: Request, staff: FormStaff, session: DbSession) -> Response:
+    """End every session of this account, this browser's included."""
+    staff_service.revoke_all_sessions(session, user=staff.user)
+    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    return response
+
+
+@router.post("/shop")
+def switch_shop(request: Request, staff: FormStaff, shop_id: Annotated[int, Form()]) -> Response:
+    """Work in another of the staff member's shops."""
+    staff_service.switch_shop(staff.session, shop_id)
+    return RedirectResponse(f"{PREFIX}/friends", status_code=303)
