@@ -364,6 +364,8 @@ def demo(
     hub, token = running.hub_url, running.token
     hanako = running.users["hanako"]
     where = [
+        ("Staff console", running.console_url),
+        ("Console login", f"{demo_module.OWNER_EMAIL} / {running.owner_password}"),
         ("API reference", f"{hub}/docs"),
         ("Admin API token", token),
         ("Friends", f'curl -H "Authorization: Bearer {token}" {hub}/api/admin/v1/friends'),
