@@ -131,7 +131,7 @@ class FriendFilters(BaseModel):
     channel_id: str | None = Field(None, description="Only friends of this LINE channel.")
     line_user_id: str | None = Field(None, description="The friend with this LINE user ID.")
 
-    @field_validator("q", "tag", "channel_id", "line_user_id", mode="before")
+    @field_validator("q", "status", "linked", "tag", "channel_id", "line_user_id", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         """An empty field of a submitted form filters nothing."""

@@ -44,7 +44,9 @@ def test_friends_are_found_by_name_or_member_number_and_filtered(
     everyone = browser.get("/console/friends")
     by_name = browser.get("/console/friends", params={"q": "花子"})
     by_number = browser.get("/console/friends", params={"q": "M-1002"})
-    blocked = browser.get("/console/friends", params={"status": "blocked", "q": "", "tag": ""})
+    blocked = browser.get(
+        "/console/friends", params={"status": "blocked", "q": "", "linked": "", "tag": ""}
+    )
     linked = browser.get("/console/friends", params={"linked": "true"})
     tagged = browser.get("/console/friends", params={"tag": "vip"})
 
