@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from console.auth import CurrentStaff, DbSession, FormStaff
+from console.auth import CurrentStaff, DbSession, FormStaff, client_ip
 from console.context import PREFIX, SESSION_COOKIE, render
+from core import audit
 from staff import service as staff_service
 from staff.models import Locale
 
@@ -32,7 +33,17 @@ def set_language(request: Request, staff: FormStaff, locale: Annotated[Locale, F
 @router.post("/account/sign-out-everywhere")
 def sign_out_everywhere(request: Request, staff: FormStaff, session: DbSession) -> Response:
     """End every session of this account, this browser's included."""
-    staff_service.revoke_all_sessions(session, user=staff.user)
+    ended = staff_service.revoke_all_sessions(session, user=staff.user)
+    audit.record(
+        session,
+        shop_id=staff.shop.id,
+        actor=staff.actor,
+        action="staff.signed_out_everywhere",
+        subject_type="staff_user",
+        subject_id=staff.user.id,
+        sessions=ended,
+        ip=client_ip(request),
+    )
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
     return response

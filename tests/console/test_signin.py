@@ -142,6 +142,11 @@ def test_sign_out_everywhere_ends_the_other_browsers_sessions(
     assert account.text.count("127.0.0.1") == 2
     assert desktop.get("/console/friends").status_code == 303
     assert phone.get("/console/friends").status_code == 303
+    with db.session_scope() as session:
+        entry = session.scalars(
+            select(AuditLog).where(AuditLog.action == "staff.signed_out_everywhere")
+        ).one()
+        assert entry.actor == "staff:aoi@example.jp" and entry.detail["sessions"] == 2
 
 
 def test_the_language_chosen_is_kept_for_the_staff_member(
