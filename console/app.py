@@ -25,6 +25,7 @@ from console.auth import CsrfRefused, SignInRequired
 from console.context import PREFIX, build_context, is_htmx, render
 from core.db import Database
 from core.errors import HubError
+from crm.notes import NotTheAuthor
 from staff.permissions import NotAllowed
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ def _install_error_pages(console: FastAPI) -> None:
             return _error_page(request, 403, reason="role", needed=exc.needed, yours=exc.role)
         if isinstance(exc, CsrfRefused):
             return _error_page(request, 403, reason="csrf")
+        if isinstance(exc, NotTheAuthor):
+            return _error_page(request, 403, reason="author")
         if exc.status_code >= 500:
             log.error("%s: %s", exc.code, exc.detail)
         return _error_page(request, exc.status_code)

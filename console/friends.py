@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
 from console.context import PREFIX, is_htmx, render
 from core.pagination import fetch_page
+from crm import notes
+from crm.notes import NoteIn
 from idlink import tagging
 from idlink.models import Friend, FriendStatus, Tag
 from idlink.queries import count_friends, friend_query, render_friends
@@ -85,7 +87,13 @@ def chart_page(
     return render(
         request,
         "friends/chart.html",
-        {"chart": found, "can_tag": staff.can(Action.TAG_FRIENDS)},
+        {
+            "chart": found,
+            "notes": found.notes,
+            "can_tag": staff.can(Action.TAG_FRIENDS),
+            "can_note": staff.can(Action.WRITE_NOTES),
+            "actor": staff.actor,
+        },
     )
 
 
@@ -133,3 +141,68 @@ def remove_tag(
         session, friend=friend, name=name, actor=staff.actor, ip=client_ip(request)
     )
     return _tags_response(request, staff, friend, session)
+
+
+def _notes_response(request: Request, staff: Staff, friend: Friend, session: Session) -> Response:
+    """The notes partial for htmx; back to the chart for a plain form."""
+    if is_htmx(request):
+        return render(
+            request,
+            "friends/_notes.html",
+            {
+                "friend": friend,
+                "notes": notes.notes_of(session, friend),
+                "can_note": True,
+                "actor": staff.actor,
+            },
+        )
+    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
+
+
+@router.post("/friends/{friend_id}/notes")
+def add_note(
+    request: Request,
+    friend_id: int,
+    staff: FormStaff,
+    session: DbSession,
+    body: Annotated[NoteIn, Form()],
+) -> Response:
+    """Add a note to the friend (operator and above), authored by the staff member."""
+    staff.require(Action.WRITE_NOTES)
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    notes.add_note(session, friend=friend, body=body, author=staff.actor, ip=client_ip(request))
+    return _notes_response(request, staff, friend, session)
+
+
+@router.post("/friends/{friend_id}/notes/{note_id}/edit")
+def edit_note(
+    request: Request,
+    friend_id: int,
+    note_id: int,
+    staff: FormStaff,
+    session: DbSession,
+    body: Annotated[NoteIn, Form()],
+) -> Response:
+    """Change the text of one's own note; the audit log keeps the earlier text."""
+    staff.require(Action.WRITE_NOTES)
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    note = notes.get_note(session, friend, note_id)
+    notes.edit_note(session, note=note, body=body, actor=staff.actor, ip=client_ip(request))
+    return _notes_response(request, staff, friend, session)
+
+
+@router.post("/friends/{friend_id}/notes/{note_id}/pin")
+def pin_note(
+    request: Request,
+    friend_id: int,
+    note_id: int,
+    staff: FormStaff,
+    session: DbSession,
+    pinned: Annotated[bool, Form()],
+) -> Response:
+    """Pin a note to the top of the chart, or unpin it."""
+    staff.require(Action.WRITE_NOTES)
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    note = notes.get_note(session, friend, note_id)
+    notes.set_pinned(session, note=note, pinned=pinned, actor=staff.actor, ip=client_ip(request))
+    return _notes_response(request, staff, friend, session)

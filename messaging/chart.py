@@ -1,4 +1,5 @@
-"""The customer chart (顧客カルテ): what the hub knows of one friend, and their timeline.
+"""The customer chart (顧客カルテ): what the hub knows of one friend, their notes, and their
+timeline.
 
 The timeline merges, newest first, the friend's messages, the deliveries made to them (with
 their source and state), the purchases and bookings of the member they are linked to, and the
@@ -23,6 +24,8 @@ from core.audit import AuditLog
 from core.clock import as_utc
 from core.errors import NotFound
 from core.pagination import InvalidCursor
+from crm import notes
+from crm.notes import NoteOut
 from idlink.models import ConversationMessage, Friend, Member, MemberLink
 from idlink.queries import friend_query, render_friends
 from idlink.schemas import FriendOut
@@ -68,6 +71,7 @@ class FriendChart(BaseModel):
 
     friend: FriendOut
     member: ChartMember | None
+    notes: list[NoteOut] = Field(description="Pinned first, then newest first.")
     timeline: Timeline
 
 
@@ -113,6 +117,7 @@ def friend_chart(
     return FriendChart(
         friend=render_friends(session, shop_id, [friend])[0],
         member=member,
+        notes=notes.notes_of(session, friend),
         timeline=timeline(
             session,
             friend,

@@ -11,6 +11,8 @@ from api.admin.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit, fetch_
 from api.admin.schemas import ErrorBody, FriendOut, Page
 from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
+from crm import notes
+from crm.notes import NoteChange, NoteIn, NoteOut
 from idlink import tagging
 from idlink.models import Friend
 from idlink.queries import friend_query, render_friends
@@ -98,3 +100,45 @@ def remove_friend_tag(
     friend = chart.find_friend(session, shop.id, friend_id)
     tagging.remove_by_hand(session, friend=friend, name=name, actor=actor)
     return render_friends(session, shop.id, [friend])[0]
+
+
+@router.post(
+    "/friends/{friend_id}/notes",
+    summary="Add a note to a friend",
+    status_code=201,
+    responses={404: {"model": ErrorBody, "description": "No such friend in this shop"}},
+)
+def add_friend_note(
+    friend_id: int, body: NoteIn, session: DbSession, shop: CurrentShop, actor: Actor
+) -> NoteOut:
+    """A note on the friend, authored by the token (`token:<name>`); audited with its text."""
+    friend = chart.find_friend(session, shop.id, friend_id)
+    return NoteOut.model_validate(
+        notes.add_note(session, friend=friend, body=body, author=actor), from_attributes=True
+    )
+
+
+@router.patch(
+    "/friends/{friend_id}/notes/{note_id}",
+    summary="Edit or pin a note",
+    responses={
+        403: {"model": ErrorBody, "description": "The note's text is another author's"},
+        404: {"model": ErrorBody, "description": "No such friend or note in this shop"},
+    },
+)
+def edit_friend_note(
+    friend_id: int,
+    note_id: int,
+    body: NoteChange,
+    session: DbSession,
+    shop: CurrentShop,
+    actor: Actor,
+) -> NoteOut:
+    """Change the text (its author only; the audit log keeps the earlier text) or pin it."""
+    friend = chart.find_friend(session, shop.id, friend_id)
+    note = notes.get_note(session, friend, note_id)
+    if body.body is not None:
+        notes.edit_note(session, note=note, body=NoteIn(body=body.body), actor=actor)
+    if body.pinned is not None:
+        notes.set_pinned(session, note=note, pinned=body.pinned, actor=actor)
+    return NoteOut.model_validate(note, from_attributes=True)

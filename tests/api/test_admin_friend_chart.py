@@ -134,3 +134,22 @@ def test_another_shops_friend_has_no_chart(
 
     assert other.get(f"/friends/{friend_id}/chart").status_code == 404
     assert other.post(f"/friends/{friend_id}/tags", {"name": "x"}).status_code == 404
+
+
+def test_notes_through_the_api_are_on_the_chart_and_only_their_author_edits_them(
+    db: Database, shop: Shop, channel: ChannelSetup, hub_url: str
+) -> None:
+    crm_sync = admin_api(db, hub_url, shop, name="crm")
+    other = admin_api(db, hub_url, shop, name="other")
+    friend_id = add_friend(db, channel.channel_pk, "U" + "4" * 32)
+
+    added = crm_sync.post(f"/friends/{friend_id}/notes", {"body": "VIP顧客"})
+    note_id = added.json()["id"]
+    pinned = other.patch(f"/friends/{friend_id}/notes/{note_id}", {"pinned": True})
+    refused = other.patch(f"/friends/{friend_id}/notes/{note_id}", {"body": "x"})
+    chart = crm_sync.get(f"/friends/{friend_id}/chart").json()
+
+    assert added.status_code == 201 and added.json()["author"] == "token:crm"
+    assert pinned.status_code == 200 and pinned.json()["pinned"] is True
+    assert refused.status_code == 403 and refused.json()["error"] == "NotTheAuthor"
+    assert [(n["body"], n["pinned"]) for n in chart["notes"]] == [("VIP顧客", True)]

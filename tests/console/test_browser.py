@@ -146,6 +146,13 @@ def test_an_operator_signs_in_finds_a_friend_tags_them_and_switches_to_english(
     assert page.locator("#new-tag").input_value() == ""  # the tags part was swapped in
     screen.shot("chart-tagged")
 
+    page.fill("#new-note", "カラーは明るめが好み。\n次回はトリートメントを提案。")
+    page.click(".note-add button")
+    page.wait_for_selector("#notes .note-body >> text=カラーは明るめが好み")
+    page.click("#notes .note-actions button >> text=ピン留め")
+    page.wait_for_selector("#notes .note.pinned")
+    screen.shot("chart-note")
+
     page.click("nav >> text=アカウント")
     page.select_option("#locale", "en")
     page.click("form.row button")

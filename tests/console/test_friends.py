@@ -9,6 +9,7 @@ from sqlalchemy import select
 from core.audit import AuditLog
 from core.db import Database
 from core.tenancy import Shop
+from crm.models import Note
 from staff.models import Role
 from tests.api.admin_support import add_friend, add_link, add_member
 from tests.console.support import Browser, add_staff
@@ -152,3 +153,33 @@ def test_a_viewer_sees_the_member_number_but_not_the_name(
 
     assert "M-1001" in chart.text and "佐藤 花子" not in chart.text
     assert "この権限では表示されません" in chart.text
+
+
+def test_an_operator_adds_pins_and_edits_their_note_and_another_cannot_edit_it(
+    db: Database, hub_url: str, shop: Shop, channel: ChannelSetup
+) -> None:
+    friend_id = add_friend(db, channel.channel_pk, user_id(1), display_name="佐藤 花子")
+    author = signed_in(db, hub_url, shop)
+    add_staff(db, shop, "ken@example.jp", Role.OPERATOR)
+    colleague = Browser(hub_url)
+    colleague.sign_in("ken@example.jp")
+    chart = f"/console/friends/{friend_id}"
+
+    author.submit(chart, f"{chart}/notes", {"body": "カラーは明るめが好み"})
+    with db.session_scope() as session:
+        note_id = session.scalars(select(Note.id)).one()
+    pinned = colleague.submit(chart, f"{chart}/notes/{note_id}/pin", {"pinned": "true"})
+    refused = colleague.submit(chart, f"{chart}/notes/{note_id}/edit", {"body": "x"})
+    edited = author.submit(
+        chart,
+        f"{chart}/notes/{note_id}/edit",
+        {"body": "カラーは暗めに変更"},
+        headers={"HX-Request": "true", "HX-Target": "notes"},
+    )
+
+    assert pinned.status_code == 303
+    assert refused.status_code == 403 and "書いた本人だけ" in refused.text
+    assert edited.text.lstrip().startswith('<section class="card" id="notes">')
+    assert "カラーは暗めに変更" in edited.text and "ピン留め" in edited.text
+    page = author.get(chart)
+    assert "friend.note_edited" in page.text and "カラーは明るめが好み" in page.text  # in the log

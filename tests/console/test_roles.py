@@ -11,7 +11,7 @@ from tests.api.admin_support import add_friend
 from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 
-ACTIONS = ("list", "chart", "tag", "untag")
+ACTIONS = ("list", "chart", "tag", "untag", "note")
 ALLOWED = {
     Role.VIEWER: {"list", "chart"},
     Role.OPERATOR: set(ACTIONS),
@@ -35,6 +35,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         "chart": browser.get(chart),
         "tag": browser.submit(chart, f"{chart}/tags", {"name": "new"}),
         "untag": browser.submit(chart, f"{chart}/tags/remove", {"name": "vip"}),
+        "note": browser.submit(chart, f"{chart}/notes", {"body": "a note"}),
     }
 
     for action, response in outcomes.items():
