@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from console.auth import CurrentStaff, DbSession, FormStaff, client_ip
 from console.context import PREFIX, SESSION_COOKIE, render
 from core import audit
+from core.errors import NotFound
 from staff import service as staff_service
 from staff.models import Locale
 
@@ -27,6 +28,34 @@ def account_page(request: Request, staff: CurrentStaff, session: DbSession) -> R
 def set_language(request: Request, staff: FormStaff, locale: Annotated[Locale, Form()]) -> Response:
     """Keep the staff member's language; every page follows it from now on."""
     staff.user.locale = locale
+    return RedirectResponse(f"{PREFIX}/account", status_code=303)
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+def revoke_session(
+    request: Request, session_id: int, staff: FormStaff, session: DbSession
+) -> Response:
+    """End one of the account's sessions (a lost phone, a shared computer)."""
+    target = next(
+        (s for s in staff_service.open_sessions(session, user=staff.user) if s.id == session_id),
+        None,
+    )
+    if target is None:
+        raise NotFound("no such open session of this account")
+    staff_service.revoke_session(session, staff_session=target)
+    audit.record(
+        session,
+        shop_id=staff.shop.id,
+        actor=staff.actor,
+        action="staff.session_revoked",
+        subject_type="staff_session",
+        subject_id=target.id,
+        ip=client_ip(request),
+    )
+    if target.id == staff.session.id:
+        response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+        return response
     return RedirectResponse(f"{PREFIX}/account", status_code=303)
 
 

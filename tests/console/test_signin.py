@@ -10,7 +10,7 @@ from core.audit import AuditLog
 from core.db import Database
 from core.tenancy import Shop
 from staff import service as staff_service
-from staff.models import Role, StaffUser
+from staff.models import Role, StaffSession, StaffUser
 from tests.console.support import PASSWORD, Browser, add_staff, csrf_of
 
 
@@ -164,3 +164,31 @@ def test_the_language_chosen_is_kept_for_the_staff_member(
     assert '<html lang="en">' in page.text and ">Friends<" in page.text
     with db.session_scope() as session:
         assert session.scalars(select(StaffUser.locale)).one() == "en"
+
+
+def test_one_session_is_signed_out_from_the_account_page_and_only_ones_own(
+    db: Database, hub_url: str, shop: Shop
+) -> None:
+    add_staff(db, shop, "aoi@example.jp", Role.VIEWER)
+    add_staff(db, shop, "ken@example.jp", Role.VIEWER)
+    phone, desktop, ken = Browser(hub_url), Browser(hub_url), Browser(hub_url)
+    phone.sign_in("aoi@example.jp")
+    desktop.sign_in("aoi@example.jp")
+    ken.sign_in("ken@example.jp")
+    with db.session_scope() as session:
+        sessions = session.execute(
+            select(StaffSession.id, StaffUser.email).join(StaffUser).order_by(StaffSession.id)
+        ).all()
+    phone_session, _desktop_session, kens_session = (session_id for session_id, _ in sessions)
+
+    kens = desktop.submit(
+        "/console/account", f"/console/account/sessions/{kens_session}/revoke", {}
+    )
+    revoked = desktop.submit(
+        "/console/account", f"/console/account/sessions/{phone_session}/revoke", {}
+    )
+
+    assert kens.status_code == 404 and ken.get("/console/friends").status_code == 200
+    assert revoked.status_code == 303 and revoked.headers["location"] == "/console/account"
+    assert phone.get("/console/friends").status_code == 303
+    assert desktop.get("/console/friends").status_code == 200
