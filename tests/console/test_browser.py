@@ -200,3 +200,45 @@ def test_a_viewer_is_refused_an_operator_action_with_a_clear_page(
     assert "「オペレーター」以上の権限が必要です" in page.inner_text("main")
     screen.shot("forbidden")
     screen.close()
+
+
+AXE = Path(__file__).with_name("vendor") / "axe-4.14.1.min.js"
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_no_page_has_a_serious_or_critical_accessibility_violation(
+    chromium: Any, hub_url: str, shop_with_friends: dict[str, int], viewport: str
+) -> None:
+    # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
+    context = chromium.new_context(
+        viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP", bypass_csp=True
+    )
+    page = context.new_page()
+
+    def violations() -> list[str]:
+        page.add_script_tag(path=AXE)
+        found = page.evaluate("async () => (await axe.run()).violations")
+        return [
+            f"{page.url}: {v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}"
+            for v in found
+            if v["impact"] in ("serious", "critical")
+        ]
+
+    problems = []
+    page.goto("/console/login")
+    problems += violations()
+    page.fill("#email", "operator@example.jp")
+    page.fill("#password", PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url("**/console/friends")
+    for path in (
+        "/console/friends",
+        f"/console/friends/{shop_with_friends['hanako']}",
+        "/console/account",
+        "/console/friends/999999",
+    ):
+        page.goto(path)
+        problems += violations()
+    context.close()
+
+    assert problems == []
