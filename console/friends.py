@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
 from console.context import PREFIX, is_htmx, render
 from core.pagination import fetch_page
-from crm import notes
+from crm import notes, owners
 from crm.notes import NoteIn
+from crm.owners import OwnerIn
 from idlink import tagging
 from idlink.models import Friend, FriendStatus, Tag
 from idlink.queries import count_friends, friend_query, render_friends
@@ -92,6 +93,9 @@ def chart_page(
             "notes": found.notes,
             "can_tag": staff.can(Action.TAG_FRIENDS),
             "can_note": staff.can(Action.WRITE_NOTES),
+            "can_assign": staff.can(Action.ASSIGN_OWNER),
+            "owner": found.owner,
+            "shop_staff": owners.shop_staff(session, staff.shop.id),
             "actor": staff.actor,
         },
     )
@@ -206,3 +210,31 @@ def pin_note(
     note = notes.get_note(session, friend, note_id)
     notes.set_pinned(session, note=note, pinned=pinned, actor=staff.actor, ip=client_ip(request))
     return _notes_response(request, staff, friend, session)
+
+
+@router.post("/friends/{friend_id}/owner")
+def set_owner(
+    request: Request,
+    friend_id: int,
+    staff: FormStaff,
+    session: DbSession,
+    body: Annotated[OwnerIn, Form()],
+) -> Response:
+    """Make a staff member of the shop the friend's owner (担当者), or nobody."""
+    staff.require(Action.ASSIGN_OWNER)
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    owner = owners.set_owner(
+        session, friend=friend, email=body.email, actor=staff.actor, ip=client_ip(request)
+    )
+    if is_htmx(request):
+        return render(
+            request,
+            "friends/_owner.html",
+            {
+                "friend": friend,
+                "owner": owner,
+                "shop_staff": owners.shop_staff(session, staff.shop.id),
+                "can_assign": True,
+            },
+        )
+    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)

@@ -1,4 +1,4 @@
-"""What staff add to a friend: notes (more to come: custom fields, the owner)."""
+"""What staff add to a friend: notes and the owner (担当者); custom fields to come."""
 
 from __future__ import annotations
 
@@ -26,3 +26,17 @@ class Note(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_notes_friend", "friend_id", "pinned", "created_at"),)
+
+
+class FriendOwner(Base):
+    """The staff member in charge of a friend (担当者): one per friend."""
+
+    __tablename__ = "friend_owners"
+
+    friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    staff_user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    assigned_by: Mapped[str] = mapped_column(String(200))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -24,7 +24,7 @@ from core.audit import AuditLog
 from core.clock import as_utc
 from core.errors import NotFound
 from core.pagination import InvalidCursor
-from crm import notes
+from crm import notes, owners
 from crm.notes import NoteOut
 from idlink.models import ConversationMessage, Friend, Member, MemberLink
 from idlink.queries import friend_query, render_friends
@@ -71,6 +71,7 @@ class FriendChart(BaseModel):
 
     friend: FriendOut
     member: ChartMember | None
+    owner: str | None = Field(description="The email of the staff member in charge (担当者).")
     notes: list[NoteOut] = Field(description="Pinned first, then newest first.")
     timeline: Timeline
 
@@ -117,6 +118,7 @@ def friend_chart(
     return FriendChart(
         friend=render_friends(session, shop_id, [friend])[0],
         member=member,
+        owner=owners.owner_of(session, friend),
         notes=notes.notes_of(session, friend),
         timeline=timeline(
             session,

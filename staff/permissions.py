@@ -13,6 +13,7 @@ class Action(enum.StrEnum):
     READ_MEMBER_PERSONAL = "members.read_personal"
     TAG_FRIENDS = "friends.tag"
     WRITE_NOTES = "notes.write"
+    ASSIGN_OWNER = "friends.assign_owner"
     WRITE_FIELDS = "fields.write"
     SEND_MESSAGES = "messages.send"
     MANAGE_CAMPAIGNS = "campaigns.manage"
@@ -32,6 +33,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.READ_MEMBER_PERSONAL: Role.OPERATOR,
     Action.TAG_FRIENDS: Role.OPERATOR,
     Action.WRITE_NOTES: Role.OPERATOR,
+    Action.ASSIGN_OWNER: Role.OPERATOR,
     Action.WRITE_FIELDS: Role.OPERATOR,
     Action.SEND_MESSAGES: Role.OPERATOR,
     Action.MANAGE_CAMPAIGNS: Role.ADMIN,

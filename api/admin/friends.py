@@ -11,8 +11,9 @@ from api.admin.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit, fetch_
 from api.admin.schemas import ErrorBody, FriendOut, Page
 from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
-from crm import notes
+from crm import notes, owners
 from crm.notes import NoteChange, NoteIn, NoteOut
+from crm.owners import OwnerIn
 from idlink import tagging
 from idlink.models import Friend
 from idlink.queries import friend_query, render_friends
@@ -142,3 +143,19 @@ def edit_friend_note(
     if body.pinned is not None:
         notes.set_pinned(session, note=note, pinned=body.pinned, actor=actor)
     return NoteOut.model_validate(note, from_attributes=True)
+
+
+@router.put(
+    "/friends/{friend_id}/owner",
+    summary="Set a friend's owner",
+    responses={
+        400: {"model": ErrorBody, "description": "`NotShopStaff`: not a staff member here"},
+        404: {"model": ErrorBody, "description": "No such friend in this shop"},
+    },
+)
+def set_friend_owner(
+    friend_id: int, body: OwnerIn, session: DbSession, shop: CurrentShop, actor: Actor
+) -> OwnerIn:
+    """Make a staff member of the shop the friend's owner (担当者), or nobody (`null`)."""
+    friend = chart.find_friend(session, shop.id, friend_id)
+    return OwnerIn(email=owners.set_owner(session, friend=friend, email=body.email, actor=actor))

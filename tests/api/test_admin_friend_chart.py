@@ -13,7 +13,9 @@ from core.tenancy import Channel, Shop
 from idlink import friends
 from idlink.models import Friend, MemberLink
 from messaging import service as messaging_service
+from staff.models import Role
 from tests.api.admin_support import add_friend, add_member, admin_api
+from tests.console.support import add_staff
 from tests.factories import ChannelSetup, make_shop
 from tests.messaging import people
 
@@ -153,3 +155,23 @@ def test_notes_through_the_api_are_on_the_chart_and_only_their_author_edits_them
     assert pinned.status_code == 200 and pinned.json()["pinned"] is True
     assert refused.status_code == 403 and refused.json()["error"] == "NotTheAuthor"
     assert [(n["body"], n["pinned"]) for n in chart["notes"]] == [("VIP顧客", True)]
+
+
+def test_the_owner_is_set_through_the_api_and_shown_on_the_chart(
+    db: Database, shop: Shop, channel: ChannelSetup, hub_url: str
+) -> None:
+    admin = admin_api(db, hub_url, shop)
+    friend_id = add_friend(db, channel.channel_pk, "U" + "5" * 32)
+    add_staff(db, shop, "aoi@example.jp", Role.OPERATOR)
+
+    unknown = httpx.put(
+        f"{admin.base_url}/friends/{friend_id}/owner",
+        json={"email": "nobody@example.jp"},
+        headers=admin.headers,
+        timeout=10,
+    )
+    assigned = admin.put(f"/friends/{friend_id}/owner", {"email": "aoi@example.jp"})
+
+    assert unknown.status_code == 400 and unknown.json()["error"] == "NotShopStaff"
+    assert assigned.status_code == 200 and assigned.json() == {"email": "aoi@example.jp"}
+    assert admin.get(f"/friends/{friend_id}/chart").json()["owner"] == "aoi@example.jp"

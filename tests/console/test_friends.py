@@ -183,3 +183,25 @@ def test_an_operator_adds_pins_and_edits_their_note_and_another_cannot_edit_it(
     assert "カラーは暗めに変更" in edited.text and "ピン留め" in edited.text
     page = author.get(chart)
     assert "friend.note_edited" in page.text and "カラーは明るめが好み" in page.text  # in the log
+
+
+def test_an_operator_assigns_an_owner_from_the_shops_staff(
+    db: Database, hub_url: str, shop: Shop, channel: ChannelSetup
+) -> None:
+    friend_id = add_friend(db, channel.channel_pk, user_id(1))
+    browser = signed_in(db, hub_url, shop)
+    add_staff(db, shop, "ken@example.jp", Role.VIEWER)
+    chart = f"/console/friends/{friend_id}"
+
+    page = browser.get(chart)
+    assigned = browser.submit(
+        chart,
+        f"{chart}/owner",
+        {"email": "ken@example.jp"},
+        headers={"HX-Request": "true", "HX-Target": "owner"},
+    )
+
+    assert '<option value="ken@example.jp"' in page.text and "担当者" in page.text
+    assert assigned.text.lstrip().startswith('<section class="card" id="owner">')
+    assert '<option value="ken@example.jp" selected>' in assigned.text
+    assert "friend.owner_set" in browser.get(chart).text

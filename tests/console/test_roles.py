@@ -11,7 +11,7 @@ from tests.api.admin_support import add_friend
 from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 
-ACTIONS = ("list", "chart", "tag", "untag", "note")
+ACTIONS = ("list", "chart", "tag", "untag", "note", "owner")
 ALLOWED = {
     Role.VIEWER: {"list", "chart"},
     Role.OPERATOR: set(ACTIONS),
@@ -36,6 +36,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         "tag": browser.submit(chart, f"{chart}/tags", {"name": "new"}),
         "untag": browser.submit(chart, f"{chart}/tags/remove", {"name": "vip"}),
         "note": browser.submit(chart, f"{chart}/notes", {"body": "a note"}),
+        "owner": browser.submit(chart, f"{chart}/owner", {"email": f"{role.value}@example.jp"}),
     }
 
     for action, response in outcomes.items():

@@ -14,6 +14,7 @@ EXPECTED = {
         Action.READ_MEMBER_PERSONAL,
         Action.TAG_FRIENDS,
         Action.WRITE_NOTES,
+        Action.ASSIGN_OWNER,
         Action.WRITE_FIELDS,
         Action.SEND_MESSAGES,
     },

@@ -1,4 +1,4 @@
-"""staff accounts, roles, sessions, set-password links and sign-in throttles; notes on friends
+"""staff: accounts, roles, sessions, password links, sign-in throttles; notes and owners
 
 Revision ID: 0016
 Revises: 0013
@@ -126,8 +126,38 @@ def upgrade() -> None:
             "ix_notes_friend", ["friend_id", "pinned", "created_at"], unique=False
         )
 
+    op.create_table(
+        "friend_owners",
+        sa.Column("friend_id", sa.Integer(), nullable=False),
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("staff_user_id", sa.Integer(), nullable=False),
+        sa.Column("assigned_by", sa.String(length=200), nullable=False),
+        sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["friend_id"], ["friends.id"], name=op.f("fk_friend_owners_friend_id_friends")
+        ),
+        sa.ForeignKeyConstraint(
+            ["shop_id"], ["shops.id"], name=op.f("fk_friend_owners_shop_id_shops")
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_user_id"],
+            ["staff_users.id"],
+            name=op.f("fk_friend_owners_staff_user_id_staff_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("friend_id", name=op.f("pk_friend_owners")),
+    )
+    with op.batch_alter_table("friend_owners", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_friend_owners_staff_user_id"), ["staff_user_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("friend_owners", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_friend_owners_staff_user_id"))
+
+    op.drop_table("friend_owners")
     with op.batch_alter_table("notes", schema=None) as batch_op:
         batch_op.drop_index("ix_notes_friend")
 
