@@ -40,7 +40,8 @@ def csrf_for(anchor: str) -> str:
     return sha256_hex("tsunagu console csrf\0" + anchor)
 
 
-def check_csrf(request: Request, sent: str | None, anchor: str | None) -> None:
+def check_csrf(sent: str | None, anchor: str | None) -> None:
+    """Refuse a form whose token is not the one bound to ``anchor`` (403)."""
     if not sent or not anchor or not hmac.compare_digest(sent, csrf_for(anchor)):
         raise CsrfRefused("the form's security token is missing or belongs to another session")
 
@@ -137,9 +138,7 @@ async def form_staff(request: Request, staff: CurrentStaff) -> Staff:
     """The signed-in staff member, once the form's CSRF token is checked against the session."""
     form = await request.form()
     sent = form.get("csrf_token") or request.headers.get("x-csrf-token")
-    check_csrf(
-        request, sent if isinstance(sent, str) else None, request.cookies.get(SESSION_COOKIE)
-    )
+    check_csrf(sent if isinstance(sent, str) else None, request.cookies.get(SESSION_COOKIE))
     return staff
 
 

@@ -75,7 +75,7 @@ def login(
     next: Annotated[str, Form()] = HOME,
 ) -> Response:
     """Check the password and start a new session; failures are counted and may lock."""
-    check_csrf(request, csrf_token, request.cookies.get(PRE_SESSION_COOKIE))
+    check_csrf(csrf_token, request.cookies.get(PRE_SESSION_COOKIE))
     ctx = console_context(request)
     ip = client_ip(request)
     result = staff_service.sign_in(
@@ -153,7 +153,7 @@ def set_password(
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     """Set the password; the link is used up and the account's sessions end."""
-    check_csrf(request, csrf_token, request.cookies.get(PRE_SESSION_COOKIE))
+    check_csrf(csrf_token, request.cookies.get(PRE_SESSION_COOKIE))
     user = staff_service.password_link_user(session, token)
     error = None
     if password != confirm:
