@@ -59,6 +59,8 @@ class TimelineEntry(BaseModel):
     source: str | None = Field(None, description="What made a delivery: campaign:…, reminder:…")
     state: str | None = Field(None, description="A delivery's or booking's state.")
     actor: str | None = Field(None, description="Who made a change: staff:<email>, token:<name>.")
+    action: str | None = Field(None, description="A change's audit action: friend.tag_added, …")
+    detail: dict[str, Any] | None = Field(None, description="A change's audit detail.")
 
 
 class Timeline(BaseModel):
@@ -234,6 +236,8 @@ def timeline(
                 at=change.created_at,
                 text=_describe(change),
                 actor=change.actor,
+                action=change.action,
+                detail={k: v for k, v in change.detail.items() if k != "ip"},
             )
         )
     entries.sort(key=lambda e: (as_utc(e.at), _RANK[e.kind], e.id), reverse=True)

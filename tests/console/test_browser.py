@@ -152,6 +152,9 @@ def test_an_operator_signs_in_finds_a_friend_tags_them_and_switches_to_english(
     page.click("#notes .note-actions button >> text=ピン留め")
     page.wait_for_selector("#notes .note.pinned")
     screen.shot("chart-note")
+    page.reload()
+    assert "タグ追加: 常連" in page.inner_text(".timeline")
+    screen.shot("chart-timeline")
 
     page.click("nav >> text=アカウント")
     page.select_option("#locale", "en")
