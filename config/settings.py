@@ -130,6 +130,18 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(
         3600.0, description="How often the retention purge runs (raw events, messages, sends)."
     )
+    staff_idle_minutes: int = Field(
+        480, ge=1, description="A console session unused for this long is signed out."
+    )
+    staff_sign_in_max_failures: int = Field(
+        5, ge=1, description="Failed console sign-ins per account or address before a lock."
+    )
+    staff_sign_in_lock_seconds: int = Field(
+        900, ge=1, description="The window for failed console sign-ins, and how long a lock lasts."
+    )
+    staff_password_link_hours: int = Field(
+        24, ge=1, description="How long a staff member's set-password link stays valid."
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["json", "text"] = Field("json", description="`json` lines or `text`.")
 

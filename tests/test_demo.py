@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from config import Settings
 from core.serving import free_port
 from tests.conftest import TEST_SECRET_KEY
+from tests.console.support import Browser
 from tsunagu import demo
 
 
@@ -125,3 +127,21 @@ def test_demo_segment_delivery_reaches_the_linked_members_with_its_report(
     }
     report = running_demo.admin(f"/campaigns/{running_demo.campaign_id('december-news')}/report")
     assert (report["status"], report["planned"], report["sent"]) == ("completed", 2, 2)
+
+
+def test_demo_owner_signs_in_to_the_console_and_finds_a_linked_friend(
+    running_demo: demo.Demo,
+) -> None:
+    browser = Browser(running_demo.hub_url)
+
+    signed_in = browser.sign_in(demo.OWNER_EMAIL, running_demo.owner_password)
+    found = browser.get("/console/friends", params={"q": "M-1001"})
+    chart_path = re.search(r'href="(/console/friends/\d+)"', found.text)
+    assert chart_path
+    chart = browser.get(chart_path.group(1))
+
+    assert signed_in.status_code == 303
+    assert running_demo.console_url == f"{running_demo.hub_url}/console"
+    assert "1 人" in found.text
+    assert "M-1001" in chart.text and "佐藤 花子" in chart.text
+    assert "シャンプー" in chart.text  # the Shopify order on the timeline

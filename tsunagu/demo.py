@@ -39,6 +39,8 @@ from sandbox.reservations.systems import Customer
 from sandbox.salesforce.demo import DemoContact, start_demo_org
 from sandbox.shopify.server import ShopifyServer
 from sandbox.shopify.state import ShopifyState
+from staff import service as staff_service
+from staff.models import Role
 from tsunagu.hub import Hub, build_hub
 
 
@@ -49,6 +51,7 @@ class Stoppable(Protocol):
 DEMO_SHOP = "demo-salon"
 RESERVATION_SECRET = "demo-reservation-secret"
 CHANNEL_ID = "2000000001"
+OWNER_EMAIL = "owner@demo-salon.example"
 LOGIN_CHANNEL_ID = "2000000002"
 
 
@@ -76,12 +79,17 @@ class Demo:
     hub_server: ThreadedServer
     sandbox: SandboxServer
     token: str
+    owner_password: str
     users: dict[str, str] = field(default_factory=dict)
     others: list[Stoppable] = field(default_factory=list)
 
     @property
     def hub_url(self) -> str:
         return self.hub.settings.public_url
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.hub_url}/console"
 
     def admin(self, path: str, *, method: str = "GET") -> Any:
         """Call an admin API path with the demo's token (GET, or POST without a body)."""
@@ -145,9 +153,11 @@ def start(
     hub = build_hub(settings).start()
     server = ThreadedServer(hub.app, port=port).start()
     step(f"hub on {settings.public_url} (SQLite, embedded worker)")
-    token = _create_shop(hub, sandbox)
-    demo = Demo(hub=hub, hub_server=server, sandbox=sandbox, token=token)
-    step("demo shop, LINE channel and 3 members created")
+    token, owner_password = _create_shop(hub, sandbox)
+    demo = Demo(
+        hub=hub, hub_server=server, sandbox=sandbox, token=token, owner_password=owner_password
+    )
+    step(f"demo shop, LINE channel, 3 members and the console owner {OWNER_EMAIL} created")
     _declare_messaging(demo, step)
     _play(demo, step)
     return demo
@@ -169,8 +179,11 @@ def _declare_messaging(demo: Demo, step: Callable[[str], None]) -> None:
     step(f"campaigns file applied ({kinds}); quiet hours off for the demo")
 
 
-def _create_shop(hub: Hub, sandbox: SandboxServer) -> str:
+def _create_shop(hub: Hub, sandbox: SandboxServer) -> tuple[str, str]:
+    """The demo shop with its channel, members, an API token and a console owner; returns the
+    token and the owner's password."""
     secret, access_token = secrets.token_hex(16), secrets.token_urlsafe(32)
+    owner_password = secrets.token_urlsafe(12)
     login_secret = secrets.token_hex(16)
     with hub.database.session_scope() as session:
         shop = tenancy.create_shop(session, slug=DEMO_SHOP, name="Salon Tsunagu 表参道")
@@ -195,6 +208,8 @@ def _create_shop(hub: Hub, sandbox: SandboxServer) -> str:
                 actor="demo",
             )
         _, token = tenancy.create_token(session, shop=shop, name="demo")
+        owner = staff_service.add_staff(session, email=OWNER_EMAIL, shop=shop, role=Role.OWNER)
+        staff_service.set_password_directly(session, user=owner, password=owner_password)
     sandbox.state.add_channel(
         CHANNEL_ID,
         secret,
@@ -204,7 +219,7 @@ def _create_shop(hub: Hub, sandbox: SandboxServer) -> str:
         webhook_url=f"{hub.settings.public_url}/webhooks/line/{CHANNEL_ID}",
         display_name="Salon Tsunagu",
     )
-    return token
+    return token, owner_password
 
 
 def _play(demo: Demo, step: Callable[[str], None]) -> None:

@@ -74,6 +74,7 @@ def build_hub(settings: Settings) -> Hub:
     """Build the hub for the configured runtime: embedded worker, or a Celery broker."""
     # Imported here: `tsunagu worker` and `beat` start faster without the web application.
     from api.app import create_app
+    from console import app as console_app
 
     celery = create_celery(settings)
     sender: TaskSender
@@ -89,6 +90,7 @@ def build_hub(settings: Settings) -> Hub:
     database = open_database(settings, task_sender=sender)
     runtime.install(runtime.Runtime(settings, database))
     app = create_app(settings, database, broker_check=check)
+    console_app.install(app, settings, database)
     return Hub(settings=settings, database=database, celery=celery, app=app, worker=worker)
 
 

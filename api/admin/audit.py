@@ -7,11 +7,12 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
+from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import AuditEntryOut, Page
 from api.deps import CurrentShop, DbSession
 from core.audit import AuditLog
 from core.clock import as_utc
+from core.pagination import fetch_page
 
 router = APIRouter(tags=["audit"])
 

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.admin.auth import Actor
-from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
+from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import ErrorBody, OpenApiResponses, Page, require_path_name
 from api.deps import AppSettings, CurrentShop, DbSession
 from connectors.line.client import ChannelCredentials
 from connectors.line.sending import LineSender
+from core.pagination import fetch_page
 from core.tenancy import Channel
 from idlink import service as idlink_service
 from messaging import campaigns, previews, reports

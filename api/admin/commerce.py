@@ -12,11 +12,12 @@ from pydantic import BaseModel
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
-from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
+from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import ErrorBody, Page
 from api.deps import CurrentShop, DbSession
 from commerce.models import Booking, Connection, Purchase
 from core.errors import NotFound
+from core.pagination import fetch_page
 from idlink.models import Friend, MemberLink
 
 router = APIRouter(tags=["purchases and bookings"])

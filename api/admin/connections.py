@@ -10,12 +10,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
+from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import ErrorBody, Page
 from api.deps import CurrentShop, DbSession
 from commerce import sync
 from commerce.models import Connection, ConnectorState, SyncRun
 from core.errors import NotFound
+from core.pagination import fetch_page
 from idlink.identities import ExternalIdentity, IdentityReview
 
 router = APIRouter(tags=["connections"])

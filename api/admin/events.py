@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
+from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import ErrorBody, EventDetail, EventOut, Page
 from api.deps import CurrentShop, DbSession
 from core.clock import as_utc
 from core.errors import NotFound
 from core.inbox import EventStatus, InboundEvent
+from core.pagination import fetch_page
 from core.tenancy import Channel
 
 router = APIRouter(tags=["events"])

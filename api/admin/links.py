@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
+from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import LinkOut, Page
 from api.deps import CurrentShop, DbSession
+from core.pagination import fetch_page
 from idlink.models import Friend, LinkMethod, Member, MemberLink
 
 router = APIRouter(tags=["links"])

@@ -9,7 +9,7 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from api.admin.auth import Actor
-from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
+from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import (
     ErrorBody,
     LinkedFriend,
@@ -21,6 +21,7 @@ from api.admin.schemas import (
 )
 from api.deps import CurrentShop, DbSession
 from core import crypto
+from core.pagination import fetch_page
 from idlink import members as member_service
 from idlink.members import UNSET, MemberFields
 from idlink.models import Friend, Member, MemberLink

@@ -8,6 +8,9 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import BadRequest
+from idlink.schemas import ActiveLink as ActiveLink
+from idlink.schemas import FriendOut as FriendOut
+from idlink.schemas import FriendProfile as FriendProfile
 from messaging.schemas import NamedSpec
 
 T = TypeVar("T")
@@ -42,42 +45,6 @@ class TagList(BaseModel):
     """All of the shop's tags (not paged: a shop has tens, not thousands)."""
 
     items: list[TagOut]
-
-
-class FriendProfile(BaseModel):
-    display_name: str | None
-    picture_url: str | None
-    status_message: str | None
-    language: str | None
-    fetched_at: datetime | None
-
-
-class ActiveLink(BaseModel):
-    """The friend's current link to a member."""
-
-    link_id: int
-    member_id: int
-    member_number: str
-    method: str
-    linked_at: datetime
-
-
-class FriendOut(BaseModel):
-    """A LINE user of one of the shop's channels, with their profile, tags and member link."""
-
-    id: int
-    channel_id: str = Field(description="The LINE Messaging API channel ID.")
-    line_user_id: str
-    status: Literal["followed", "blocked"]
-    profile: FriendProfile
-    follow_route: str | None
-    first_followed_at: datetime | None
-    last_followed_at: datetime | None
-    blocked_at: datetime | None
-    tags: list[str]
-    linked: bool
-    link: ActiveLink | None
-    created_at: datetime
 
 
 class LinkedFriend(BaseModel):

@@ -182,3 +182,18 @@ def test_tags_are_listed_with_how_many_friends_carry_each(
     tags = admin.get("/tags").json()["items"]
 
     assert [(t["name"], t["friends"]) for t in tags] == [("spring-sale", 1), ("vip", 2)]
+
+
+def test_friends_are_found_by_part_of_their_name_or_their_exact_member_number(
+    db: Database, shop: Shop, channel: ChannelSetup, admin: AdminApi
+) -> None:
+    hanako = add_friend(db, channel.channel_pk, user_id(1), display_name="佐藤 花子")
+    ichiro = add_friend(db, channel.channel_pk, user_id(2), display_name="Ichiro 100%")
+    add_link(db, shop.id, ichiro, add_member(db, shop.id, "M-100"))
+
+    assert ids(admin.get("/friends", q="花子")) == [hanako]
+    assert ids(admin.get("/friends", q="ichiro")) == [ichiro]
+    assert ids(admin.get("/friends", q="M-100")) == [ichiro]
+    assert ids(admin.get("/friends", q="M-10")) == []
+    assert ids(admin.get("/friends", q="100%")) == [ichiro]
+    assert ids(admin.get("/friends", q="%")) == [ichiro]

@@ -363,6 +363,8 @@ def test_a_link_survives_line_failing_and_the_member_menu_follows_on_retry(
     assert active_links(db, channel.shop_id) == [(person.friend_id, member_id)]
     wait_for(
         lambda: rich_menu_of(line_sandbox, channel, person) == member_menu,
+        # Two retries after their jittered backoff (up to 5 s, then up to 10 s), as a worker waits.
+        timeout=30,
         what="the member menu after LINE recovered",
     )
     path = f"/v2/bot/user/{person.user_id}/richmenu/{member_menu}"

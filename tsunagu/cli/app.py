@@ -21,6 +21,7 @@ from tsunagu.cli.campaign import apply_command, campaign_app
 from tsunagu.cli.connector import connector_app, sync_command
 from tsunagu.cli.member import member_app
 from tsunagu.cli.privacy import consent_app, privacy_app
+from tsunagu.cli.staff import staff_app
 from tsunagu.cli.support import load_settings
 from tsunagu.cli.tenants import channel_app, shop_app, token_app
 from tsunagu.hub import build_hub, build_worker, settle_heap
@@ -37,6 +38,7 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(member_app, name="member")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(consent_app, name="consent")
+app.add_typer(staff_app, name="staff")
 app.command("sync")(sync_command)
 app.add_typer(campaign_app, name="campaign")
 app.command("apply")(apply_command)
@@ -210,6 +212,8 @@ def demo(
     hub, token = running.hub_url, running.token
     hanako = running.users["hanako"]
     where = [
+        ("Staff console", running.console_url),
+        ("Console login", f"{demo_module.OWNER_EMAIL} / {running.owner_password}"),
         ("API reference", f"{hub}/docs"),
         ("Admin API token", token),
         ("Friends", f'curl -H "Authorization: Bearer {token}" {hub}/api/admin/v1/friends'),

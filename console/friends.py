@@ -1,0 +1,240 @@
+"""The friends list and the customer chart (顧客カルテ), with tagging on the chart."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
+from console.context import PREFIX, is_htmx, render
+from core.pagination import fetch_page
+from crm import notes, owners
+from crm.notes import NoteIn
+from crm.owners import OwnerIn
+from idlink import tagging
+from idlink.models import Friend, FriendStatus, Tag
+from idlink.queries import count_friends, friend_query, render_friends
+from idlink.schemas import FriendFilters, TagIn
+from messaging import chart
+from staff.permissions import Action
+
+router = APIRouter()
+
+PAGE_SIZE = 50
+TIMELINE_SIZE = 30
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse(f"{PREFIX}/friends", status_code=303)
+
+
+@router.get("/friends")
+def friends_page(
+    request: Request,
+    staff: CurrentStaff,
+    session: DbSession,
+    filters: Annotated[FriendFilters, Query()],
+    cursor: str | None = None,
+) -> Response:
+    """Friends, newest first: search by name or member number, filter, page on."""
+    staff.require(Action.READ_FRIENDS)
+    query = friend_query(staff.shop.id, filters, channel_scope=staff.channel_scope)
+    found, next_cursor = fetch_page(session, query, Friend.id, limit=PAGE_SIZE, cursor=cursor)
+    values = {
+        "filters": filters,
+        "friends": render_friends(session, staff.shop.id, found),
+        "count": count_friends(session, query),
+        "next_cursor": next_cursor,
+        "tags": session.scalars(
+            select(Tag.name).where(Tag.shop_id == staff.shop.id).order_by(Tag.name)
+        ).all(),
+        "statuses": list(FriendStatus),
+        "query_without_cursor": _query_without_cursor(request),
+    }
+    if is_htmx(request) and request.headers.get("hx-target") == "results":
+        return render(request, "friends/_results.html", values)
+    return render(request, "friends/list.html", values)
+
+
+def _query_without_cursor(request: Request) -> str:
+    return urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "cursor" and v])
+
+
+@router.get("/friends/{friend_id}")
+def chart_page(
+    request: Request,
+    friend_id: int,
+    staff: CurrentStaff,
+    session: DbSession,
+    cursor: str | None = None,
+) -> Response:
+    """Everything the hub knows of one friend, and what happened to them, newest first."""
+    staff.require(Action.READ_FRIENDS)
+    found = chart.friend_chart(
+        session,
+        staff.shop.id,
+        friend_id,
+        include_personal=staff.can(Action.READ_MEMBER_PERSONAL),
+        channel_scope=staff.channel_scope,
+        limit=TIMELINE_SIZE,
+        cursor=cursor,
+    )
+    return render(
+        request,
+        "friends/chart.html",
+        {
+            "chart": found,
+            "notes": found.notes,
+            "can_tag": staff.can(Action.TAG_FRIENDS),
+            "can_note": staff.can(Action.WRITE_NOTES),
+            "can_assign": staff.can(Action.ASSIGN_OWNER),
+            "owner": found.owner,
+            "shop_staff": owners.shop_staff(session, staff.shop.id),
+            "actor": staff.actor,
+        },
+    )
+
+
+def _tags_response(request: Request, staff: Staff, friend: Friend, session: Session) -> Response:
+    """The tags partial for htmx; back to the chart for a plain form."""
+    if is_htmx(request):
+        rendered = render_friends(session, staff.shop.id, [friend])[0]
+        return render(
+            request,
+            "friends/_tags.html",
+            {"friend": rendered, "can_tag": True},
+        )
+    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
+
+
+@router.post("/friends/{friend_id}/tags")
+def add_tag(
+    request: Request,
+    friend_id: int,
+    staff: FormStaff,
+    session: DbSession,
+    body: Annotated[TagIn, Form()],
+) -> Response:
+    """Put a tag on the friend (operator and above); audited with the staff member."""
+    staff.require(Action.TAG_FRIENDS)
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    tagging.add_by_hand(
+        session, friend=friend, name=body.name, actor=staff.actor, ip=client_ip(request)
+    )
+    return _tags_response(request, staff, friend, session)
+
+
+@router.post("/friends/{friend_id}/tags/remove")
+def remove_tag(
+    request: Request,
+    friend_id: int,
+    staff: FormStaff,
+    session: DbSession,
+    name: Annotated[str, Form(max_length=100)],
+) -> Response:
+    """Take a tag off the friend (operator and above); audited with the staff member."""
+    staff.require(Action.TAG_FRIENDS)
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    tagging.remove_by_hand(
+        session, friend=friend, name=name, actor=staff.actor, ip=client_ip(request)
+    )
+    return _tags_response(request, staff, friend, session)
+
+
+def _notes_response(request: Request, staff: Staff, friend: Friend, session: Session) -> Response:
+    """The notes partial for htmx; back to the chart for a plain form."""
+    if is_htmx(request):
+        return render(
+            request,
+            "friends/_notes.html",
+            {
+                "friend": friend,
+                "notes": notes.notes_of(session, friend),
+                "can_note": True,
+                "actor": staff.actor,
+            },
+        )
+    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
+
+
+@router.post("/friends/{friend_id}/notes")
+def add_note(
+    request: Request,
+    friend_id: int,
+    staff: FormStaff,
+    session: DbSession,
+    body: Annotated[NoteIn, Form()],
+) -> Response:
+    """Add a note to the friend (operator and above), authored by the staff member."""
+    staff.require(Action.WRITE_NOTES)
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    notes.add_note(session, friend=friend, body=body, author=staff.actor, ip=client_ip(request))
+    return _notes_response(request, staff, friend, session)
+
+
+@router.post("/friends/{friend_id}/notes/{note_id}/edit")
+def edit_note(
+    request: Request,
+    friend_id: int,
+    note_id: int,
+    staff: FormStaff,
+    session: DbSession,
+    body: Annotated[NoteIn, Form()],
+) -> Response:
+    """Change the text of one's own note; the audit log keeps the earlier text."""
+    staff.require(Action.WRITE_NOTES)
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    note = notes.get_note(session, friend, note_id)
+    notes.edit_note(session, note=note, body=body, actor=staff.actor, ip=client_ip(request))
+    return _notes_response(request, staff, friend, session)
+
+
+@router.post("/friends/{friend_id}/notes/{note_id}/pin")
+def pin_note(
+    request: Request,
+    friend_id: int,
+    note_id: int,
+    staff: FormStaff,
+    session: DbSession,
+    pinned: Annotated[bool, Form()],
+) -> Response:
+    """Pin a note to the top of the chart, or unpin it."""
+    staff.require(Action.WRITE_NOTES)
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    note = notes.get_note(session, friend, note_id)
+    notes.set_pinned(session, note=note, pinned=pinned, actor=staff.actor, ip=client_ip(request))
+    return _notes_response(request, staff, friend, session)
+
+
+@router.post("/friends/{friend_id}/owner")
+def set_owner(
+    request: Request,
+    friend_id: int,
+    staff: FormStaff,
+    session: DbSession,
+    body: Annotated[OwnerIn, Form()],
+) -> Response:
+    """Make a staff member of the shop the friend's owner (担当者), or nobody."""
+    staff.require(Action.ASSIGN_OWNER)
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    owner = owners.set_owner(
+        session, friend=friend, email=body.email, actor=staff.actor, ip=client_ip(request)
+    )
+    if is_htmx(request):
+        return render(
+            request,
+            "friends/_owner.html",
+            {
+                "friend": friend,
+                "owner": owner,
+                "shop_staff": owners.shop_staff(session, staff.shop.id),
+                "can_assign": True,
+            },
+        )
+    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)

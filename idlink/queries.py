@@ -1,0 +1,136 @@
+"""Reads of the friends list: one query the admin API and the console both page through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Exists, Select, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from core.tenancy import Channel
+from idlink.models import Friend, FriendStatus, FriendTag, Member, MemberLink, Tag
+from idlink.schemas import ActiveLink, FriendFilters, FriendOut, FriendProfile
+
+
+def _active_link_exists() -> Exists:
+    return exists().where(MemberLink.friend_id == Friend.id, MemberLink.unlinked_at.is_(None))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def friend_query(
+    shop_id: int,
+    filters: FriendFilters | None = None,
+    *,
+    channel_scope: Sequence[str] | None = None,
+) -> Select[Friend]:
+    """The shop's friends matching every filter given; ``channel_scope`` (LINE channel ids)
+    keeps only those channels' friends, for staff limited to some stores."""
+    filters = filters or FriendFilters()
+    query = select(Friend).where(Friend.shop_id == shop_id)
+    if filters.q is not None:
+        by_number = (
+            select(MemberLink.friend_id)
+            .join(Member, Member.id == MemberLink.member_id)
+            .where(
+                Member.shop_id == shop_id,
+                Member.member_number == filters.q,
+                MemberLink.unlinked_at.is_(None),
+            )
+        )
+        query = query.where(
+            or_(
+                Friend.display_name.ilike(f"%{_escape_like(filters.q)}%", escape="\\"),
+                Friend.id.in_(by_number),
+            )
+        )
+    if filters.status is not None:
+        query = query.where(Friend.status == filters.status)
+    if filters.linked is not None:
+        query = query.where(_active_link_exists() if filters.linked else ~_active_link_exists())
+    if filters.tag is not None:
+        query = query.where(
+            exists().where(
+                FriendTag.friend_id == Friend.id,
+                FriendTag.tag_id == Tag.id,
+                Tag.shop_id == shop_id,
+                Tag.name == filters.tag,
+            )
+        )
+    channels = [filters.channel_id] if filters.channel_id is not None else None
+    for allowed in (channels, channel_scope):
+        if allowed is not None:
+            query = query.where(
+                Friend.channel_id.in_(
+                    select(Channel.id).where(
+                        Channel.shop_id == shop_id, Channel.line_channel_id.in_(allowed)
+                    )
+                )
+            )
+    if filters.line_user_id is not None:
+        query = query.where(Friend.line_user_id == filters.line_user_id)
+    return query
+
+
+def count_friends(session: Session, query: Select[Friend]) -> int:
+    """How many friends ``query`` matches."""
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+
+
+def render_friends(session: Session, shop_id: int, friends: Sequence[Friend]) -> list[FriendOut]:
+    """Friends with their channel, tags and active link, in three queries whatever the count."""
+    ids = [f.id for f in friends]
+    channels = dict(
+        session.execute(
+            select(Channel.id, Channel.line_channel_id).where(Channel.shop_id == shop_id)
+        ).all()
+    )
+    tags: dict[int, list[str]] = {}
+    tag_rows = session.execute(
+        select(FriendTag.friend_id, Tag.name)
+        .join(Tag, Tag.id == FriendTag.tag_id)
+        .where(FriendTag.friend_id.in_(ids))
+        .order_by(Tag.name)
+    ).all()
+    for friend_id, name in tag_rows:
+        tags.setdefault(friend_id, []).append(name)
+    links = {
+        link.friend_id: ActiveLink(
+            link_id=link.id,
+            member_id=link.member_id,
+            member_number=number,
+            method=link.method,
+            linked_at=link.linked_at,
+        )
+        for link, number in session.execute(
+            select(MemberLink, Member.member_number)
+            .join(Member, Member.id == MemberLink.member_id)
+            .where(MemberLink.friend_id.in_(ids), MemberLink.unlinked_at.is_(None))
+        ).all()
+    }
+    return [
+        FriendOut(
+            id=f.id,
+            channel_id=channels[f.channel_id],
+            line_user_id=f.line_user_id,
+            status=FriendStatus(f.status),
+            profile=FriendProfile(
+                display_name=f.display_name,
+                picture_url=f.picture_url,
+                status_message=f.status_message,
+                language=f.language,
+                fetched_at=f.profile_fetched_at,
+            ),
+            follow_route=f.follow_route,
+            first_followed_at=f.first_followed_at,
+            last_followed_at=f.last_followed_at,
+            blocked_at=f.blocked_at,
+            tags=tags.get(f.id, []),
+            linked=f.id in links,
+            link=links.get(f.id),
+            created_at=f.created_at,
+        )
+        for f in friends
+    ]

@@ -1,0 +1,247 @@
+"""The console in a real browser, as staff use it on a phone (375 px) and a desktop (1280 px).
+
+Playwright drives the Debian ``chromium`` package headless; nothing is downloaded. Screenshots
+of every page visited go to ``test-artifacts/console/`` (``TSUNAGU_TEST_ARTIFACTS`` moves it),
+to be looked at. Without chromium these tests skip, except in CI where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.db import Database
+from core.tenancy import Shop
+from staff.models import Role
+from tests.api.admin_support import add_friend, add_link, add_member
+from tests.conftest import skip_or_fail
+from tests.console.support import PASSWORD, add_staff
+from tests.factories import ChannelSetup
+from tests.messaging import people
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORTS = {"phone": {"width": 375, "height": 812}, "desktop": {"width": 1280, "height": 800}}
+ARTIFACTS = Path(
+    os.environ.get("TSUNAGU_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")
+)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        skip_or_fail("chromium is not installed (apt-get install chromium fonts-noto-cjk)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            args=CHROMIUM_ARGS,
+        )
+        yield browser
+        browser.close()
+
+
+class Screen:
+    """A signed-out browser page at one viewport, recording console errors and screenshots."""
+
+    def __init__(self, chromium: Any, hub_url: str, viewport: str) -> None:
+        self.context = chromium.new_context(
+            viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP"
+        )
+        self.page = self.context.new_page()
+        self.viewport = viewport
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        (ARTIFACTS / "console").mkdir(parents=True, exist_ok=True)
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(
+            path=ARTIFACTS / "console" / f"{name}-{self.viewport}.png", full_page=True
+        )
+        width = self.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= VIEWPORTS[self.viewport]["width"], f"{name} scrolls sideways: {width}px"
+
+    def sign_in(self, email: str) -> None:
+        self.page.goto("/console/friends")
+        self.page.fill("#email", email)
+        self.page.fill("#password", PASSWORD)
+        self.page.click("form.stack button[type=submit]")
+        self.page.wait_for_url("**/console/friends")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def shop_with_friends(db: Database, shop: Shop, channel: ChannelSetup) -> dict[str, int]:
+    hanako = add_friend(
+        db, channel.channel_pk, "U" + "1" * 32, display_name="佐藤 花子", tags=("VIP",)
+    )
+    add_friend(db, channel.channel_pk, "U" + "2" * 32, display_name="鈴木 一郎")
+    add_friend(db, channel.channel_pk, "U" + "3" * 32, display_name="高橋 美咲", blocked=True)
+    member_id = add_member(db, shop.id, "M-1001", name="佐藤 花子")
+    add_link(db, shop.id, hanako, member_id)
+    people.purchase(
+        db, shop.id, member_id, total=5500, ordered_at=datetime(2026, 11, 20, 3, tzinfo=UTC)
+    )
+    people.booking(
+        db,
+        shop.id,
+        member_id,
+        start_at=datetime(2026, 12, 24, 5, tzinfo=UTC),
+        service="カット&カラー ロング",
+    )
+    add_staff(db, shop, "operator@example.jp", Role.OPERATOR)
+    add_staff(db, shop, "viewer@example.jp", Role.VIEWER)
+    return {"hanako": hanako}
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_an_operator_signs_in_finds_a_friend_tags_them_and_switches_to_english(
+    chromium: Any, hub_url: str, shop_with_friends: dict[str, int], viewport: str
+) -> None:
+    from playwright.sync_api import expect
+
+    screen = Screen(chromium, hub_url, viewport)
+    page = screen.page
+    page.goto("/console/friends")
+    screen.shot("login")
+    assert page.locator("h1").inner_text() == "管理画面にログイン"
+
+    screen.sign_in("operator@example.jp")
+    assert "3 人" in page.inner_text("#results .count")
+    screen.shot("friends")
+
+    page.fill("#q", "花子")
+    expect(page.locator(".friend-row")).to_have_count(1)
+    assert "1 人" in page.inner_text("#results .count")
+    assert "q=" in page.url  # htmx pushed the search into the address
+    screen.shot("friends-search")
+
+    page.click(".friend-row")
+    page.wait_for_url(f"**/console/friends/{shop_with_friends['hanako']}")
+    assert page.locator("h1").inner_text() == "佐藤 花子"
+    assert "M-1001" in page.inner_text(".member")
+    assert "カット&カラー ロング" in page.inner_text(".timeline")
+    screen.shot("chart")
+
+    page.fill("#new-tag", "常連")
+    page.click(".tag-add button")
+    page.wait_for_selector("#tags .chip >> text=常連")
+    assert page.locator("#new-tag").input_value() == ""  # the tags part was swapped in
+    screen.shot("chart-tagged")
+
+    page.fill("#new-note", "カラーは明るめが好み。\n次回はトリートメントを提案。")
+    page.click(".note-add button")
+    page.wait_for_selector("#notes .note-body >> text=カラーは明るめが好み")
+    page.click("#notes .note-actions button >> text=ピン留め")
+    page.wait_for_selector("#notes .note.pinned")
+    screen.shot("chart-note")
+    page.reload()
+    assert "タグ追加: 常連" in page.inner_text(".timeline")
+    screen.shot("chart-timeline")
+
+    page.click("nav >> text=アカウント")
+    page.select_option("#locale", "en")
+    page.click("form.row button")
+    page.wait_for_selector("h1 >> text=Account")
+    screen.shot("account-english")
+    page.click("nav >> text=Friends")
+    assert page.locator("h1").inner_text() == "Friends"
+    assert "3 friends" in page.inner_text("#results .count")
+
+    assert screen.errors == []
+    screen.close()
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_a_viewer_is_refused_an_operator_action_with_a_clear_page(
+    chromium: Any, hub_url: str, shop_with_friends: dict[str, int], viewport: str
+) -> None:
+    screen = Screen(chromium, hub_url, viewport)
+    page = screen.page
+    screen.sign_in("viewer@example.jp")
+    page.goto(f"/console/friends/{shop_with_friends['hanako']}")
+    assert page.locator("#new-tag").count() == 0  # no tag form for a viewer
+    assert "この権限では表示されません" in page.inner_text(".member")
+
+    # What a viewer could still send by hand: the form the page would have, with its token.
+    page.evaluate(
+        """([action, token]) => {
+            const form = document.createElement('form');
+            form.method = 'post';
+            form.action = action;
+            for (const [name, value] of [['csrf_token', token], ['name', 'VIP2']]) {
+                const input = document.createElement('input');
+                input.type = 'hidden'; input.name = name; input.value = value;
+                form.appendChild(input);
+            }
+            document.body.appendChild(form);
+            form.submit();
+        }""",
+        [
+            f"/console/friends/{shop_with_friends['hanako']}/tags",
+            page.locator("input[name=csrf_token]").first.input_value(),
+        ],
+    )
+    page.wait_for_selector("h1 >> text=権限がありません")
+    assert "「オペレーター」以上の権限が必要です" in page.inner_text("main")
+    screen.shot("forbidden")
+    screen.close()
+
+
+AXE = Path(__file__).with_name("vendor") / "axe-4.14.1.min.js"
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_no_page_has_a_serious_or_critical_accessibility_violation(
+    chromium: Any, hub_url: str, shop_with_friends: dict[str, int], viewport: str
+) -> None:
+    # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
+    context = chromium.new_context(
+        viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP", bypass_csp=True
+    )
+    page = context.new_page()
+
+    def violations() -> list[str]:
+        page.add_script_tag(path=AXE)
+        found = page.evaluate("async () => (await axe.run()).violations")
+        return [
+            f"{page.url}: {v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}"
+            for v in found
+            if v["impact"] in ("serious", "critical")
+        ]
+
+    problems = []
+    page.goto("/console/login")
+    problems += violations()
+    page.fill("#email", "operator@example.jp")
+    page.fill("#password", PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url("**/console/friends")
+    for path in (
+        "/console/friends",
+        f"/console/friends/{shop_with_friends['hanako']}",
+        "/console/account",
+        "/console/friends/999999",
+    ):
+        page.goto(path)
+        problems += violations()
+    context.close()
+
+    assert problems == []
