@@ -119,6 +119,30 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "replaced `TSUNAGU_RETAIN_DELIVERY_PAYLOADS_DAYS` after the last send (per-friend sends)",
         "personalised ones replaced by a `(erased)` text",
     ),
+    ("notes", "body"): PersonalColumn(
+        "what staff wrote about the friend", False, STAFF, FOREVER, "deleted with the note"
+    ),
+    ("staff_users", "email"): PersonalColumn(
+        "a staff member's sign-in email (not a customer's)",
+        False,
+        "the shop's owners and admins",
+        "until the account is deleted",
+        "not a customer's: untouched",
+    ),
+    ("staff_sessions", "ip"): PersonalColumn(
+        "a staff member's address when signed in (not a customer's)",
+        False,
+        "the staff member (their sessions)",
+        "until the session ends",
+        "not a customer's: untouched",
+    ),
+    ("staff_sessions", "user_agent"): PersonalColumn(
+        "a staff member's browser (not a customer's)",
+        False,
+        "the staff member (their sessions)",
+        "until the session ends",
+        "not a customer's: untouched",
+    ),
     ("audit_log", "detail"): PersonalColumn(
         "what an action changed (e.g. a member number)",
         False,

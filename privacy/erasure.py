@@ -21,6 +21,7 @@ from core import audit
 from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import EventStatus, InboundEvent
+from crm.models import FriendOwner, Note
 from idlink.identities import ExternalIdentity
 from idlink.models import (
     ConversationMessage,
@@ -316,6 +317,11 @@ def _erase_friend_rows(session: Session, person: Person, now: datetime) -> Count
         counts[model.__tablename__] = _rowcount(
             session.execute(delete(model).where(column.in_(ids)))
         )
+    counts["notes"] = _rowcount(session.execute(delete(Note).where(Note.friend_id.in_(ids))))
+    counts["friend_owners"] = _rowcount(
+        session.execute(delete(FriendOwner).where(FriendOwner.friend_id.in_(ids)))
+    )
+    counts["note_texts_in_audit"] = _erase_note_texts(session, person.shop_id, ids)
     counts["link_nonces"] = _rowcount(
         session.execute(delete(LinkNonce).where(LinkNonce.line_user_id.in_(user_ids)))
     )
@@ -328,6 +334,31 @@ def _erase_friend_rows(session: Session, person: Person, now: datetime) -> Count
         )
     )
     return counts
+
+
+# What staff wrote about a friend is theirs to erase too: the notes' texts kept in the audit log.
+NOTE_TEXTS = ("body", "before")
+
+
+def _erase_note_texts(session: Session, shop_id: int, friend_ids: list[int]) -> int:
+    """Replace the note texts that the audit log keeps about these friends; how many entries."""
+    entries = session.scalars(
+        select(AuditLog).where(
+            AuditLog.shop_id == shop_id,
+            AuditLog.subject_type == "friend",
+            AuditLog.subject_id.in_([str(i) for i in friend_ids]),
+            AuditLog.action.startswith("friend.note_"),
+        )
+    )
+    erased = 0
+    for entry in entries:
+        if any(key in entry.detail for key in NOTE_TEXTS):
+            entry.detail = {
+                key: "(erased)" if key in NOTE_TEXTS else value
+                for key, value in entry.detail.items()
+            }
+            erased += 1
+    return erased
 
 
 def _erase_member_rows(session: Session, person: Person, now: datetime) -> Counter[str]:

@@ -34,17 +34,24 @@ EXPECTED_BEFORE = {
     ("conversation_messages", "text"),
     ("conversation_messages", "payload"),
     ("delivery_contents", "payload"),
+    ("notes", "body"),
+    ("audit_log", "detail"),
 }
 
 
 def test_an_erased_friend_is_found_in_no_column_of_any_table(
     db: Database, hub_url: str, shop: Shop, journey: Journey
 ) -> None:
+    api = admin_api(db, hub_url, shop)
+    # Staff noted how to reach them, then edited the note: the audit log keeps the first text.
+    notes = f"/friends/{journey.friend_id}/notes"
+    note = api.post(notes, {"body": f"連絡先 {EMAIL}"}).json()
+    assert api.patch(f"{notes}/{note['id']}", {"body": f"{EMAIL} に連絡済み"}).status_code == 200
     before = find(db, journey.needles)
     assert set(before) >= EXPECTED_BEFORE
     assert set(before) <= set(PERSONAL_COLUMNS), "a column holds personal data the map lacks"
 
-    response = admin_api(db, hub_url, shop).post(f"/friends/{journey.friend_id}/erase", {})
+    response = api.post(f"/friends/{journey.friend_id}/erase", {})
 
     assert response.status_code == 200, response.text
     counts = response.json()["erased"]
