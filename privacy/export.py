@@ -20,6 +20,7 @@ from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import InboundEvent
 from core.spreadsheet import write_rows
+from crm.models import Note
 from idlink.models import ConversationMessage, FriendTag, MemberLink, Tag
 from messaging.models import (
     Consent,
@@ -127,6 +128,9 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
         "enrollments": _rows(
             session,
             select(Enrollment).where(Enrollment.friend_id.in_(friend_ids)).order_by(Enrollment.id),
+        ),
+        "notes": _rows(
+            session, select(Note).where(Note.friend_id.in_(friend_ids)).order_by(Note.id)
         ),
         "consents": _rows(session, select(Consent).where(Consent.friend_id.in_(friend_ids))),
         "consent_records": _rows(

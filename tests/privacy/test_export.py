@@ -32,7 +32,9 @@ def open_zip(content: bytes) -> tuple[dict, dict[str, list[dict[str, str]]]]:
 def test_a_friends_export_holds_their_profile_card_orders_messages_and_sends(
     db: Database, hub_url: str, shop: Shop, journey: Journey
 ) -> None:
-    response = admin_api(db, hub_url, shop).get(f"/friends/{journey.friend_id}/export")
+    api = admin_api(db, hub_url, shop)
+    assert api.post(f"/friends/{journey.friend_id}/notes", {"body": "窓際の席が好み"}).is_success
+    response = api.get(f"/friends/{journey.friend_id}/export")
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/zip"
@@ -50,6 +52,7 @@ def test_a_friends_export_holds_their_profile_card_orders_messages_and_sends(
     [delivery] = document["deliveries"]
     assert NAME in delivery["messages"][0]["text"] and delivery["state"] == "sent"
     assert {e["event_type"] for e in document["inbound_events"]} >= {"follow", "orders/create"}
+    assert [n["body"] for n in document["notes"]] == ["窓際の席が好み"]
     # The same records, one CSV per kind.
     assert tables["members"][0]["email"] == EMAIL
     assert tables["purchases"][0]["external_id"] == journey.order_id
