@@ -133,7 +133,9 @@ def _store_malformed(
     dedup_key = f"malformed:{hashlib.sha256(body).hexdigest()}"
     seen = session.scalar(
         select(InboundEvent.id).where(
-            InboundEvent.source == connection.kind, InboundEvent.dedup_key == dedup_key
+            InboundEvent.source == connection.kind,
+            InboundEvent.scope_id == connection.id,
+            InboundEvent.dedup_key == dedup_key,
         )
     )
     if seen is None:
@@ -142,6 +144,7 @@ def _store_malformed(
                 shop_id=connection.shop_id,
                 connection_id=connection.id,
                 source=connection.kind,
+                scope_id=connection.id,
                 dedup_key=dedup_key,
                 event_type="malformed",
                 payload={

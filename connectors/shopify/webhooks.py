@@ -67,7 +67,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
         occurred_at = None
     return [
         WebhookEvent(
-            dedup_key=f"{shop}:{event_id}"[:128],
+            dedup_key=f"{shop}:{event_id}",
             topic=topic,
             payload=payload,
             occurred_at=occurred_at,
