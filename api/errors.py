@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import HubError
+from core.errors import HubError, NotSetUp
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +18,22 @@ def error_response(status_code: int, error: str, detail: object) -> JSONResponse
     return JSONResponse({"error": error, "detail": detail}, status_code=status_code)
 
 
+def internal_error_response(request_id: str) -> JSONResponse:
+    """The answer to an error the hub did not expect: no internals, the id to quote."""
+    return error_response(
+        500,
+        "InternalError",
+        f"the hub failed to handle this request; its log has the details under request id "
+        f"{request_id}",
+    )
+
+
 def hub_error_response(exc: HubError) -> JSONResponse:
     """The response for a domain error; one that is the hub's fault is logged."""
     if exc.status_code >= 500:
         log.error("%s: %s", exc.code, exc.detail)
+    elif isinstance(exc, NotSetUp):
+        log.warning("%s: %s; to fix: %s", exc.code, exc.detail, exc.hint)
     return error_response(exc.status_code, exc.code, exc.detail)
 
 
@@ -39,4 +51,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, "HTTPError", exc.detail)
+        response = error_response(exc.status_code, "HTTPError", exc.detail)
+        # A 405 names the methods the path allows (``Allow``), as HTTP requires.
+        response.headers.update(exc.headers or {})
+        return response

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from api.deps import AppSettings, DbSession
 from config import Settings
 from core.clock import utcnow
-from core.errors import ConfigurationError, HubError, Unprocessable
+from core.errors import HubError, NotSetUp, Unprocessable
+from core.ids import RowId
 from core.tenancy import Channel, SecondFactor, Shop, get_channel
 from idlink import account_link, liff, verification
 from idlink import service as idlink_service
@@ -71,9 +72,10 @@ def member_card(channel_id: str, session: DbSession, settings: AppSettings) -> H
     """The LIFF page (register it as the LIFF app's endpoint URL): link, see, unlink."""
     channel = get_channel(session, channel_id)
     if not channel.liff_id:
-        raise ConfigurationError(
-            f"channel {channel_id} has no LIFF app: set liff_id with "
-            f"PATCH /api/admin/v1/channels/{channel_id}/linking"
+        raise NotSetUp(
+            "the member card is not available on this channel yet",
+            hint=f"channel {channel_id} has no LIFF app: set liff_id with "
+            f"PATCH /api/admin/v1/channels/{channel_id}/linking",
         )
     shop = session.get_one(Shop, channel.shop_id)
     label, input_type = _factor(shop)
@@ -196,7 +198,7 @@ def account_link_page(
     channel_id: str,
     session: DbSession,
     link_token: Annotated[str, Query(alias="linkToken")],
-    friend: int,
+    friend: RowId,
     sig: str,
 ) -> HTMLResponse:
     """The form a friend reaches from the pushed account-link message."""
@@ -219,7 +221,7 @@ def account_link_submit(
     session: DbSession,
     settings: AppSettings,
     link_token: Annotated[str, Form(alias="linkToken")],
-    friend: Annotated[int, Form()],
+    friend: Annotated[RowId, Form()],
     sig: Annotated[str, Form()],
     member_number: Annotated[str, Form()] = "",
     second_factor: Annotated[str, Form()] = "",

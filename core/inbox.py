@@ -123,6 +123,35 @@ def store_events(
     return list(session.scalars(statement, rows))
 
 
+def store_malformed(
+    session: Session,
+    *,
+    source: str,
+    shop_id: int,
+    channel_id: int | None = None,
+    connection_id: int | None = None,
+    headers: dict[str, str],
+    body: bytes,
+    error: str,
+    now: datetime | None = None,
+) -> int | None:
+    """Keep a signed webhook that cannot be used, with its error, for staff to review.
+
+    Stored as a ``failed`` event of type ``malformed``, once per distinct body (a sender's
+    retries add nothing); returns its id, or None when that body was kept before.
+    """
+    event = IncomingEvent(
+        dedup_key=f"malformed:{hashlib.sha256(body).hexdigest()}",
+        event_type="malformed",
+        payload={"headers": headers, "body": body.decode("utf-8", errors="replace")},
+    )
+    [row] = _rows(source, shop_id, channel_id, connection_id, [event], now or utcnow())
+    row.update(status=EventStatus.FAILED.value, last_error=error[:2000])
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = _INSERT_NEW_POSTGRESQL if postgres else _INSERT_NEW_SQLITE
+    return session.scalar(statement, row)
+
+
 class InboxWriter:
     """Stores the events of concurrent webhooks together: one self-committing INSERT a batch.
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, model_validator
 
+from core.ids import RowId
 from idlink.verification import Proof
 
 
@@ -66,7 +67,7 @@ class LinkStatusOut(BaseModel):
 
 
 class StaffLinkIn(BaseModel):
-    friend_id: int
+    friend_id: RowId
     member_number: str = Field(min_length=1, max_length=64)
 
 

@@ -16,6 +16,7 @@ from api.admin.schemas import ErrorBody, Page, require_path_name
 from api.deps import AppSettings, CurrentShop, DbSession
 from connectors.line.client import ChannelCredentials
 from connectors.line.sending import LineSender
+from core.ids import RowId
 from core.tenancy import Channel
 from idlink import service as idlink_service
 from messaging import campaigns, previews, reports
@@ -143,7 +144,7 @@ def put_campaign(
 
 
 @router.get("/campaigns/{campaign_id}", summary="Get a campaign", responses=_NOT_FOUND)
-def get_campaign(campaign_id: int, session: DbSession, shop: CurrentShop) -> CampaignOut:
+def get_campaign(campaign_id: RowId, session: DbSession, shop: CurrentShop) -> CampaignOut:
     return _out(session, campaigns.get(session, shop_id=shop.id, campaign_id=campaign_id))
 
 
@@ -160,7 +161,9 @@ def _transition(
     summary="Start a trigger campaign",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def activate(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def activate(
+    campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor
+) -> CampaignOut:
     """A purchase, lapsed or birthday campaign starts reacting to what happens from now on."""
     return _transition(session, shop.id, campaign_id, CampaignStatus.ACTIVE, actor)
 
@@ -170,7 +173,9 @@ def activate(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Act
     summary="Schedule a segment campaign",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def schedule(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def schedule(
+    campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor
+) -> CampaignOut:
     """A segment campaign starts at its ``scheduled_at`` (at once when that has passed)."""
     return _transition(session, shop.id, campaign_id, CampaignStatus.SCHEDULED, actor)
 
@@ -180,7 +185,7 @@ def schedule(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Act
     summary="Send a segment campaign now",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def run_now(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def run_now(campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
     """Start a draft or scheduled segment campaign now rather than at its ``scheduled_at``."""
     campaign = campaigns.get(session, shop_id=shop.id, campaign_id=campaign_id)
     campaigns.run_now(session, campaign=campaign, actor=actor)
@@ -190,7 +195,7 @@ def run_now(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Acto
 @router.post(
     "/campaigns/{campaign_id}/pause", summary="Pause", responses={**_NOT_FOUND, **_CONFLICT}
 )
-def pause(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def pause(campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
     """Stop reacting and hold what it planned but has not handed to LINE."""
     return _transition(session, shop.id, campaign_id, CampaignStatus.PAUSED, actor)
 
@@ -198,7 +203,7 @@ def pause(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor)
 @router.post(
     "/campaigns/{campaign_id}/resume", summary="Resume", responses={**_NOT_FOUND, **_CONFLICT}
 )
-def resume(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def resume(campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
     """Undo a pause: held deliveries go (those that fell due meanwhile at once)."""
     campaign = campaigns.get(session, shop_id=shop.id, campaign_id=campaign_id)
     campaigns.resume(session, campaign=campaign, actor=actor)
@@ -208,13 +213,13 @@ def resume(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor
 @router.post(
     "/campaigns/{campaign_id}/cancel", summary="Cancel", responses={**_NOT_FOUND, **_CONFLICT}
 )
-def cancel(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def cancel(campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
     """Stop for good; what was not handed to LINE is cancelled (already sent stays sent)."""
     return _transition(session, shop.id, campaign_id, CampaignStatus.CANCELLED, actor)
 
 
 @router.get("/campaigns/{campaign_id}/report", summary="Campaign report", responses=_NOT_FOUND)
-def report(campaign_id: int, session: DbSession, shop: CurrentShop) -> ReportOut:
+def report(campaign_id: RowId, session: DbSession, shop: CurrentShop) -> ReportOut:
     """Planned, suppressed by reason, sent, failed, clicked, and purchases attributed to LINE."""
     campaign = campaigns.get(session, shop_id=shop.id, campaign_id=campaign_id)
     figures = reports.campaign_report(session, campaign=campaign)
@@ -258,7 +263,7 @@ class PreviewOut(BaseModel):
 
 @router.get("/campaigns/{campaign_id}/preview", summary="Preview a campaign", responses=_NOT_FOUND)
 def preview(
-    campaign_id: int,
+    campaign_id: RowId,
     session: DbSession,
     shop: CurrentShop,
     settings: AppSettings,
@@ -300,7 +305,7 @@ def list_deliveries(
     shop: CurrentShop,
     source: str | None = Query(None, description="e.g. `campaign:12`, `reminder:3`."),
     state: DeliveryState | None = Query(None),
-    friend_id: int | None = Query(None),
+    friend_id: RowId | None = Query(None),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[DeliveryOut]:

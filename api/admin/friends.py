@@ -12,6 +12,7 @@ from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
 from api.admin.schemas import ActiveLink, ErrorBody, FriendOut, FriendProfile, Page
 from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
+from core.ids import RowId
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus, FriendTag, Member, MemberLink, Tag
 
@@ -150,7 +151,7 @@ def list_friends(
     summary="Get a friend",
     responses={404: {"model": ErrorBody, "description": "No such friend in this shop"}},
 )
-def get_friend(friend_id: int, session: DbSession, shop: CurrentShop) -> FriendOut:
+def get_friend(friend_id: RowId, session: DbSession, shop: CurrentShop) -> FriendOut:
     """One friend of the shop."""
     friend = session.scalar(friend_query(shop.id).where(Friend.id == friend_id))
     if friend is None:

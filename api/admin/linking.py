@@ -9,6 +9,7 @@ from api.admin.auth import Actor
 from api.deps import AppSettings, CurrentShop, DbSession
 from api.idlink import attempt
 from core.clock import utcnow
+from core.ids import RowId
 from idlink import account_link, members, verification
 from idlink import service as idlink_service
 from idlink.models import MemberLink
@@ -65,7 +66,7 @@ def create_link(
 
 
 @router.post("/links/{link_id}/unlink", summary="End a link")
-def end_link(link_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> StaffLinkOut:
+def end_link(link_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> StaffLinkOut:
     """Unlink as staff: the friend loses the ``linked`` tag and the member rich menu."""
     return _link_out(
         idlink_service.unlink_by_staff(
@@ -76,7 +77,7 @@ def end_link(link_id: int, session: DbSession, shop: CurrentShop, actor: Actor) 
 
 @router.post("/members/{member_id}/link-codes", status_code=201, summary="Issue a link code")
 def create_link_code(
-    member_id: int, session: DbSession, shop: CurrentShop, settings: AppSettings
+    member_id: RowId, session: DbSession, shop: CurrentShop, settings: AppSettings
 ) -> LinkCodeOut:
     """A one-time code to print or email to the member; shown once, stored hashed."""
     member = members.get_member(session, shop_id=shop.id, member_id=member_id)
@@ -94,7 +95,7 @@ def create_link_code(
     responses={502: {"description": "LINE refused"}, 503: {"description": "LINE unreachable"}},
 )
 def start_account_link(
-    friend_id: int, session: DbSession, shop: CurrentShop, settings: AppSettings
+    friend_id: RowId, session: DbSession, shop: CurrentShop, settings: AppSettings
 ) -> AccountLinkStartOut:
     """Push the friend a link to the hub's login page (LINE's account-link flow)."""
     url = account_link.start_for_staff(session, shop=shop, friend_id=friend_id, settings=settings)

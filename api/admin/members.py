@@ -13,6 +13,7 @@ from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
 from api.admin.schemas import ErrorBody, LinkedFriend, MemberCreate, MemberOut, MemberUpdate, Page
 from api.deps import CurrentShop, DbSession
 from core import crypto
+from core.ids import RowId
 from idlink import members as member_service
 from idlink.members import UNSET, MemberFields
 from idlink.models import Friend, Member, MemberLink
@@ -107,7 +108,7 @@ def list_members(
 
 
 @router.get("/members/{member_id}", summary="Get a member", responses=_NOT_FOUND)
-def get_member(member_id: int, session: DbSession, shop: CurrentShop) -> MemberOut:
+def get_member(member_id: RowId, session: DbSession, shop: CurrentShop) -> MemberOut:
     """One member of the shop."""
     member = member_service.get_member(session, shop_id=shop.id, member_id=member_id)
     return render_members(session, [member])[0]
@@ -141,7 +142,7 @@ def create_member(
     "/members/{member_id}", summary="Update a member", responses={**_NOT_FOUND, **_INVALID}
 )
 def update_member(
-    member_id: int, body: MemberUpdate, session: DbSession, shop: CurrentShop, actor: Actor
+    member_id: RowId, body: MemberUpdate, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> MemberOut:
     """Change the fields given; omitted fields stay as they are, ``null`` clears one."""
     given = body.model_fields_set
