@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import admin, connector_webhooks, idlink, observability, redirects, webhooks
+from api import admin, connector_webhooks, idlink, observability, openapi, redirects, webhooks
 from api.admin import linking as admin_linking
 from api.context import AppContext
 from api.errors import error_response, install_error_handlers
@@ -56,8 +56,7 @@ class HubApp(FastAPI):
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            schema = super().openapi()
-            schema["paths"].update(self.direct_operations)
+            self.openapi_schema = openapi.complete(super().openapi(), direct=self.direct_operations)
         return self.openapi_schema
 
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from core.errors import HubError, NotSetUp
 
@@ -50,8 +51,25 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "ValidationFailed", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = error_response(exc.status_code, "HTTPError", exc.detail)
-        # A 405 names the methods the path allows (``Allow``), as HTTP requires.
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # HTTP requires a 405 to name every method the path allows; Starlette names only
+            # those of the first route that matched the path.
+            response.headers["allow"] = allowed_methods(request)
         return response
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods some route of the app serves at the request's path, for ``Allow``."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)

@@ -67,7 +67,18 @@ def _factor(shop: Shop) -> tuple[str, str]:
 # The LIFF member card
 
 
-@router.get("/idlink/liff/{channel_id}", response_class=HTMLResponse, summary="Member card")
+_UNKNOWN_CHANNEL = {404: {"description": "No such channel"}}
+_NOT_SET_UP = {409: {"description": "`NotSetUp`: the channel's LIFF app or LINE Login is not set"}}
+_TOKEN_REFUSED = {401: {"description": "ID token refused (expired, replayed, another channel's)"}}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+@router.get(
+    "/idlink/liff/{channel_id}",
+    response_class=HTMLResponse,
+    summary="Member card",
+    responses={**_UNKNOWN_CHANNEL, **_NOT_SET_UP},
+)
 def member_card(channel_id: str, session: DbSession, settings: AppSettings) -> HTMLResponse:
     """The LIFF page (register it as the LIFF app's endpoint URL): link, see, unlink."""
     channel = get_channel(session, channel_id)
@@ -92,7 +103,7 @@ def member_card(channel_id: str, session: DbSession, settings: AppSettings) -> H
     return HTMLResponse(body)
 
 
-@router.post("/api/idlink/nonce", summary="Issue an ID token nonce")
+@router.post("/api/idlink/nonce", summary="Issue an ID token nonce", responses=_UNKNOWN_CHANNEL)
 def issue_nonce(body: NonceIn, session: DbSession) -> NonceOut:
     """A single-use nonce to request an ID token with; the token is then accepted once."""
     channel = get_channel(session, body.channel_id)
@@ -108,6 +119,7 @@ def issue_nonce(body: NonceIn, session: DbSession) -> NonceOut:
     responses={
         401: {"description": "ID token refused, or the membership details do not match"},
         403: {"description": "The LINE user is not a friend of the channel"},
+        **_UNKNOWN_CHANNEL,
         409: {"description": "Already linked elsewhere and the shop refuses replacing"},
         429: {"description": "Too many failed attempts; the detail says until when"},
     },
@@ -131,7 +143,11 @@ def link_liff(body: LiffLinkIn, session: DbSession, settings: AppSettings) -> Li
     return LinkStatusOut.model_validate(status, from_attributes=True)
 
 
-@router.post("/api/idlink/liff/status", summary="Link status of the LINE user")
+@router.post(
+    "/api/idlink/liff/status",
+    summary="Link status of the LINE user",
+    responses={**_TOKEN_REFUSED, **_UNKNOWN_CHANNEL, **_NOT_SET_UP},
+)
 def liff_status(body: IdTokenIn, session: DbSession, settings: AppSettings) -> LinkStatusOut:
     """Whether the ID token's LINE user is linked, and to which member number."""
     status = liff.liff_status(
@@ -145,7 +161,11 @@ def liff_status(body: IdTokenIn, session: DbSession, settings: AppSettings) -> L
     return LinkStatusOut.model_validate(status, from_attributes=True)
 
 
-@router.post("/api/idlink/liff/unlink", summary="Unlink the LINE user from their member")
+@router.post(
+    "/api/idlink/liff/unlink",
+    summary="Unlink the LINE user from their member",
+    responses={**_TOKEN_REFUSED, **_UNKNOWN_CHANNEL, **_NOT_SET_UP},
+)
 def unlink_liff(body: IdTokenIn, session: DbSession, settings: AppSettings) -> LinkStatusOut:
     """The member ends their own link."""
     status = liff.unlink_by_liff(
@@ -193,6 +213,10 @@ def _login_page(
     account_link.LOGIN_PATH + "/{channel_id}",
     response_class=HTMLResponse,
     summary="Account-link login page",
+    responses={
+        400: {"description": "The link was altered or is another channel's"},
+        **_UNKNOWN_CHANNEL,
+    },
 )
 def account_link_page(
     channel_id: str,
@@ -215,6 +239,20 @@ def account_link_page(
     response_model=None,
     status_code=303,
     summary="Verify the member and continue to LINE",
+    responses={
+        400: {"description": "The link was altered or is another channel's"},
+        **_UNKNOWN_CHANNEL,
+        **{
+            status: {"description": f"{meaning}: the form again, with the reason", "content": _HTML}
+            for status, meaning in [
+                (401, "The membership details do not match"),
+                (409, "Linked elsewhere and the shop refuses replacing"),
+                (410, "The account-link token has expired"),
+                (422, "The form is incomplete"),
+                (429, "Too many failed attempts"),
+            ]
+        },
+    },
 )
 def account_link_submit(
     channel_id: str,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
-from api.admin.schemas import ErrorBody, Page, require_path_name
+from api.admin.schemas import NAME_MISMATCH, ErrorBody, Page, require_path_name
 from api.deps import AppSettings, CurrentShop, DbSession
 from connectors.line.client import ChannelCredentials
 from connectors.line.sending import LineSender
@@ -127,7 +127,10 @@ def list_campaigns(
 @router.put(
     "/campaigns/{name}",
     summary="Create or update a campaign",
-    responses={422: {"model": ErrorBody, "description": "Invalid spec or template, and why"}},
+    responses={
+        **NAME_MISMATCH,
+        422: {"model": ErrorBody, "description": "Invalid spec or template, and why"},
+    },
 )
 def put_campaign(
     name: str, body: CampaignSpec, session: DbSession, shop: CurrentShop, actor: Actor

@@ -24,7 +24,7 @@ from sandbox.reservations.sender import WebhookSender
 from sandbox.reservations.signing import calcom_signature, v1_signature
 from sandbox.shopify.server import ShopifyServer
 from sandbox.shopify.state import ShopifyState
-from tests.api.admin_support import ADMIN_PREFIX, AdminApi, admin_api
+from tests.api.admin_support import ADMIN_PREFIX, AdminApi, add_member, admin_api
 from tests.connectors.reservations.conftest import Endpoint, add_connection
 from tests.connectors.shopify.conftest import Store, connect
 from tests.factories import ChannelSetup, make_shop
@@ -390,3 +390,27 @@ def test_an_unexpected_error_is_json_with_the_request_id_logged_and_counted(
     [record] = [r for r in caplog.records if r.name == "tsunagu.errors"]
     assert record.exc_info is not None
     assert 'tsunagu_unhandled_errors_total{error="OperationalError"} 1.0' in metrics
+
+
+# What the document promises
+
+
+def test_a_birth_date_sent_as_a_number_is_refused_not_stored_as_1970(
+    db: Database, shop: Shop, admin: AdminApi
+) -> None:
+    member_id = add_member(db, shop.id, "M-0")
+
+    response = admin.patch(f"/members/{member_id}", {"birth_date": 0})
+
+    body = assert_error_shape(response, 422)
+    assert body["detail"][0]["field"] == "body.birth_date"
+    assert admin.get(f"/members/{member_id}").json()["birth_date"] is None
+    assert admin.patch(f"/members/{member_id}", {"birth_date": "1990-04-01"}).status_code == 200
+
+
+def test_trace_is_405_naming_the_methods_the_path_allows(admin: AdminApi) -> None:
+    response = httpx.request("TRACE", f"{admin.base_url}/members", timeout=10)
+
+    body = assert_error_shape(response, 405)
+    assert body["error"] == "HTTPError"
+    assert response.headers["allow"] == "GET, POST"

@@ -215,7 +215,7 @@ def test_the_webhook_is_documented_in_the_openapi_document(hub_url: str) -> None
     spec = httpx.get(f"{hub_url}/openapi.json", timeout=10).json()
     operation = spec["paths"]["/webhooks/line/{channel_id}"]["post"]
     assert operation["summary"] == "LINE Messaging API webhook"
-    assert set(operation["responses"]) == {"200", "400", "401", "404", "413"}
+    assert set(operation["responses"]) == {"200", "400", "401", "404", "413", "500"}
 
 
 def test_signed_body_that_is_not_json_is_refused_with_400(channel: ChannelSetup) -> None:
