@@ -34,7 +34,7 @@ from rich.progress import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import audit, tenancy
+from core import audit, csvfile, tenancy
 from core.db import Database
 from core.errors import HubError
 from idlink import members as member_service
@@ -226,7 +226,7 @@ def _errors_writer(path: Path | None) -> Iterator[Any]:
         yield None
         return
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csvfile.writer(handle)
         writer.writerow(["line", "member_number", "reason"])
         yield writer
 
@@ -275,19 +275,19 @@ def member_import(
         with database.session_scope() as session:
             target = tenancy.get_shop(session, shop)
         started = time.monotonic()
-        importer = _run_import(database, target.id, file, update, encoding, batch_size, errors)
+        importer = Importer(database, target.id, update, batch_size)
+        # Whatever stops the import (a bad byte, Ctrl-C, a lost database), what it did so far
+        # is committed: the audit log says so, with the counts and why it stopped.
+        stopped: str | None = "interrupted"
+        try:
+            _run_import(importer, file, encoding, errors)
+            stopped = None
+        except (HubError, ImportAborted) as exc:
+            stopped = str(getattr(exc, "detail", exc))
+            raise
+        finally:
+            _audit_import(database, importer, file, stopped)
         elapsed = time.monotonic() - started
-        with database.session_scope() as session:
-            audit.record(
-                session,
-                shop_id=target.id,
-                actor="cli",
-                action="member.import",
-                subject_type="file",
-                subject_id=file.name,
-                update=update,
-                **{str(k): v for k, v in importer.counts.items()},
-            )
     except (HubError, ImportAborted) as exc:
         err.print(f"[red]error:[/red] {escape(str(getattr(exc, 'detail', exc)))}")
         raise typer.Exit(1) from exc
@@ -298,21 +298,30 @@ def member_import(
         raise typer.Exit(1)
 
 
-def _run_import(
-    database: Database,
-    shop_id: int,
-    file: Path,
-    update: bool,
-    encoding: str,
-    batch_size: int,
-    errors_path: Path | None,
-) -> Importer:
+def _audit_import(database: Database, importer: Importer, file: Path, stopped: str | None) -> None:
+    """One audit record per import, complete or not: its counts, and why it stopped."""
+    reason = {} if stopped is None else {"stopped": stopped[:500]}
+    with database.session_scope() as session:
+        audit.record(
+            session,
+            shop_id=importer.shop_id,
+            actor="cli",
+            action="member.import",
+            subject_type="file",
+            subject_id=file.name,
+            update=importer.update,
+            **{str(k): v for k, v in importer.counts.items()},
+            **reason,
+        )
+
+
+def _run_import(importer: Importer, file: Path, encoding: str, errors_path: Path | None) -> None:
     try:
         codecs.lookup(encoding)
     except LookupError as exc:
         raise ImportAborted(f"unknown encoding {encoding!r}: try utf-8-sig or cp932") from exc
     with file.open("rb") as raw, _errors_writer(errors_path) as errors_out:
-        importer = Importer(database, shop_id, update, batch_size, errors_out=errors_out)
+        importer.errors_out = errors_out
         counter = _CountingReader(raw)
         text = io.TextIOWrapper(io.BufferedReader(counter), encoding=encoding, newline="")
         with _progress() as bar:
@@ -324,7 +333,6 @@ def _run_import(
                     f"the file is not {encoding} ({exc.reason}); rows before it were imported. "
                     "Try --encoding cp932 for Shift_JIS"
                 ) from exc
-    return importer
 
 
 def _report(importer: Importer, elapsed: float, errors_path: Path | None) -> None:
