@@ -13,7 +13,7 @@ from importlib import resources
 from string import Template
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -103,12 +103,21 @@ def member_card(channel_id: str, session: DbSession, settings: AppSettings) -> H
     return HTMLResponse(body)
 
 
-@router.post("/api/idlink/nonce", summary="Issue an ID token nonce", responses=_UNKNOWN_CHANNEL)
-def issue_nonce(body: NonceIn, session: DbSession) -> NonceOut:
-    """A single-use nonce to request an ID token with; the token is then accepted once."""
+@router.post(
+    "/api/idlink/nonce",
+    summary="Issue an ID token nonce",
+    responses={**_UNKNOWN_CHANNEL, 429: {"description": "Too many requests from this address"}},
+)
+def issue_nonce(body: NonceIn, request: Request, session: DbSession) -> NonceOut:
+    """A single-use nonce to request an ID token with; the token is then accepted once.
+
+    Anyone may ask, so each client address gets a limited number per shop in a window."""
     channel = get_channel(session, body.channel_id)
+    now = utcnow()
+    address = request.client.host if request.client else "unknown"
+    verification.count_nonce_request(session, shop_id=channel.shop_id, address=address, now=now)
     issued = idlink_service.issue_nonce(
-        session, channel=channel, purpose=NoncePurpose.ID_TOKEN, now=utcnow()
+        session, channel=channel, purpose=NoncePurpose.ID_TOKEN, now=now
     )
     return NonceOut(nonce=issued.nonce, expires_at=issued.expires_at)
 
