@@ -29,7 +29,7 @@ campaigns:
     channel: "1650000001"
     kind: segment
     trigger: {segment: vip}
-    scheduled_at: 2026-12-01T10:00:00+09:00
+    scheduled_at: 2099-12-01T10:00:00+09:00
     messages: [{type: text, text: "冬のセール"}]
 reminders:
   - name: day-before
@@ -81,7 +81,7 @@ def test_a_file_is_shown_applied_and_applied_again_as_nothing(
     assert "applied 5 change(s)" in applied.output
     stored = _campaigns(db)
     assert stored["first-purchase-thanks"].delay == {"days": 3, "at": "10:00"}
-    assert stored["december-sale"].scheduled_at.isoformat() == "2026-12-01T01:00:00+00:00"
+    assert stored["december-sale"].scheduled_at.isoformat() == "2099-12-01T01:00:00+00:00"
 
     again = cli("apply", str(path), "--yes")
     assert again.exit_code == 0, again.output
