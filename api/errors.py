@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -49,6 +50,18 @@ def install_error_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
         ]
         return error_response(422, "ValidationFailed", details)
+
+    @app.exception_handler(DataError)
+    async def _unstorable_value(_request: Request, exc: DataError) -> JSONResponse:
+        # The database's "data exception" class: a value it cannot hold or compare (text with
+        # NUL characters, an integer past its column) that validation let through.
+        log.warning("a request's value was refused by the database: %s", exc.orig)
+        return error_response(
+            422,
+            "ValueNotStorable",
+            "a value in the request cannot be stored or searched for (text with NUL "
+            "characters, a number out of range): change it and try again",
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
