@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 # Periodic tasks and each one's interval in seconds: the setting that gives it, or a number.
 PERIODIC: dict[str, str | float] = {
+    "idlink.purge": 3600.0,
     "events.sweep": "sweep_interval_seconds",
     "connectors.writeback": "connector_schedule_interval_seconds",
     "connectors.schedule": "connector_schedule_interval_seconds",
@@ -27,7 +28,6 @@ PERIODIC: dict[str, str | float] = {
     "messaging.campaigns": "sweep_interval_seconds",
     "messaging.sequences": "sweep_interval_seconds",
     "messaging.rich_menus": "rich_menu_sync_interval_seconds",
-    "idlink.purge": 3600.0,
 }
 
 # A nudge is worth one quick retry, not a slow request: the sweeper finds what was not sent.
