@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import admin, connector_webhooks, idlink, observability, redirects, webhooks
+from api import admin, connector_webhooks, idlink, observability, openapi, redirects, webhooks
 from api.admin import linking as admin_linking
 from api.context import AppContext
+from api.docs import install_docs
 from api.errors import error_response, install_error_handlers
 from config import Settings
 from core.db import Database
@@ -28,10 +29,14 @@ def create_app(
         title="tsunagu",
         summary="Self-hosted hub between a LINE Official Account and the shop's systems",
         version="0.1.0",
+        # Served by install_docs, with Swagger UI's and ReDoc's files from the hub, not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     ctx = AppContext(settings=settings, database=database, broker_check=broker_check)
     app.state.ctx = ctx
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(observability.router)
     app.include_router(connector_webhooks.router)
     app.include_router(admin.router)
@@ -56,9 +61,7 @@ class HubApp(FastAPI):
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            schema = super().openapi()
-            schema["paths"].update(self.direct_operations)
-            return schema
+            self.openapi_schema = openapi.complete(super().openapi(), direct=self.direct_operations)
         return self.openapi_schema
 
 

@@ -7,15 +7,12 @@ sees it in the admin API instead of losing it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.context import AppContext, context
@@ -26,7 +23,8 @@ from connectors.base import MalformedWebhook
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit
 from core.errors import Gone, HubError, NotFound, Unprocessable
-from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
+from core.ids import RowId
+from core.inbox import IncomingEvent, store_events, store_malformed
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +52,7 @@ class Stored:
 
 
 @router.post("/webhooks/shopify/{connection_id}", summary="Shopify webhook", responses=_RESPONSES)
-async def shopify_webhook(connection_id: int, request: Request) -> JSONResponse:
+async def shopify_webhook(connection_id: RowId, request: Request) -> JSONResponse:
     """Verify X-Shopify-Hmac-Sha256, store by X-Shopify-Event-Id, answer 200."""
     return await _intake("shopify", connection_id, request)
 
@@ -64,7 +62,7 @@ async def shopify_webhook(connection_id: int, request: Request) -> JSONResponse:
     summary="Reservation system webhook (reservation.v1 or Cal.com)",
     responses=_RESPONSES,
 )
-async def reservations_webhook(connection_id: int, request: Request) -> JSONResponse:
+async def reservations_webhook(connection_id: RowId, request: Request) -> JSONResponse:
     """Verify the reservation system's signature, store by event id, answer 200."""
     return await _intake("reservations", connection_id, request)
 
@@ -102,7 +100,18 @@ def _store(
         try:
             events = connector.parse_webhook(headers, body)
         except MalformedWebhook as exc:
-            _store_malformed(session, connection, headers, body, str(exc))
+            store_malformed(
+                session,
+                source=connection.kind,
+                shop_id=connection.shop_id,
+                connection_id=connection.id,
+                headers=_safe_headers(headers),
+                body=body,
+                error=str(exc),
+            )
+            log.warning(
+                "malformed %s webhook for connection %s: %s", connection.kind, connection.id, exc
+            )
         else:
             incoming = [
                 IncomingEvent(
@@ -125,35 +134,6 @@ def _store(
             return Stored(received=len(incoming), stored=len(new_ids))
     # Committed above (the stored malformed event); now tell the sender what was wrong.
     raise Unprocessable(f"signed {family} webhook could not be used: stored for review")
-
-
-def _store_malformed(
-    session: Session, connection: Connection, headers: dict[str, str], body: bytes, error: str
-) -> None:
-    """Keep a signed but unusable body (once per distinct body) with its error, for staff."""
-    dedup_key = f"malformed:{hashlib.sha256(body).hexdigest()}"
-    seen = session.scalar(
-        select(InboundEvent.id).where(
-            InboundEvent.source == connection.kind, InboundEvent.dedup_key == dedup_key
-        )
-    )
-    if seen is None:
-        session.add(
-            InboundEvent(
-                shop_id=connection.shop_id,
-                connection_id=connection.id,
-                source=connection.kind,
-                dedup_key=dedup_key,
-                event_type="malformed",
-                payload={
-                    "headers": _safe_headers(headers),
-                    "body": body.decode("utf-8", errors="replace"),
-                },
-                status=EventStatus.FAILED,
-                last_error=error[:2000],
-            )
-        )
-    log.warning("malformed %s webhook for connection %s: %s", connection.kind, connection.id, error)
 
 
 def _safe_headers(headers: dict[str, str]) -> dict[str, str]:

@@ -13,14 +13,16 @@ from importlib import resources
 from string import Template
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from api.admin.schemas import OpenApiResponses
 from api.deps import AppSettings, DbSession
 from config import Settings
 from core.clock import utcnow
-from core.errors import ConfigurationError, HubError, Unprocessable
+from core.errors import HubError, NotSetUp, Unprocessable
+from core.ids import RowId
 from core.tenancy import Channel, SecondFactor, Shop, get_channel
 from idlink import account_link, liff, verification
 from idlink import service as idlink_service
@@ -66,14 +68,30 @@ def _factor(shop: Shop) -> tuple[str, str]:
 # The LIFF member card
 
 
-@router.get("/idlink/liff/{channel_id}", response_class=HTMLResponse, summary="Member card")
+_UNKNOWN_CHANNEL: OpenApiResponses = {404: {"description": "No such channel"}}
+_NOT_SET_UP: OpenApiResponses = {
+    409: {"description": "`NotSetUp`: the channel's LIFF app or LINE Login is not set"}
+}
+_TOKEN_REFUSED: OpenApiResponses = {
+    401: {"description": "ID token refused (expired, replayed, another channel's)"}
+}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+@router.get(
+    "/idlink/liff/{channel_id}",
+    response_class=HTMLResponse,
+    summary="Member card",
+    responses={**_UNKNOWN_CHANNEL, **_NOT_SET_UP},
+)
 def member_card(channel_id: str, session: DbSession, settings: AppSettings) -> HTMLResponse:
     """The LIFF page (register it as the LIFF app's endpoint URL): link, see, unlink."""
     channel = get_channel(session, channel_id)
     if not channel.liff_id:
-        raise ConfigurationError(
-            f"channel {channel_id} has no LIFF app: set liff_id with "
-            f"PATCH /api/admin/v1/channels/{channel_id}/linking"
+        raise NotSetUp(
+            "the member card is not available on this channel yet",
+            hint=f"channel {channel_id} has no LIFF app: set liff_id with "
+            f"PATCH /api/admin/v1/channels/{channel_id}/linking",
         )
     shop = session.get_one(Shop, channel.shop_id)
     label, input_type = _factor(shop)
@@ -90,12 +108,21 @@ def member_card(channel_id: str, session: DbSession, settings: AppSettings) -> H
     return HTMLResponse(body)
 
 
-@router.post("/api/idlink/nonce", summary="Issue an ID token nonce")
-def issue_nonce(body: NonceIn, session: DbSession) -> NonceOut:
-    """A single-use nonce to request an ID token with; the token is then accepted once."""
+@router.post(
+    "/api/idlink/nonce",
+    summary="Issue an ID token nonce",
+    responses={**_UNKNOWN_CHANNEL, 429: {"description": "Too many requests from this address"}},
+)
+def issue_nonce(body: NonceIn, request: Request, session: DbSession) -> NonceOut:
+    """A single-use nonce to request an ID token with; the token is then accepted once.
+
+    Anyone may ask, so each client address gets a limited number per shop in a window."""
     channel = get_channel(session, body.channel_id)
+    now = utcnow()
+    address = request.client.host if request.client else "unknown"
+    verification.count_nonce_request(session, shop_id=channel.shop_id, address=address, now=now)
     issued = idlink_service.issue_nonce(
-        session, channel=channel, purpose=NoncePurpose.ID_TOKEN, now=utcnow()
+        session, channel=channel, purpose=NoncePurpose.ID_TOKEN, now=now
     )
     return NonceOut(nonce=issued.nonce, expires_at=issued.expires_at)
 
@@ -106,6 +133,7 @@ def issue_nonce(body: NonceIn, session: DbSession) -> NonceOut:
     responses={
         401: {"description": "ID token refused, or the membership details do not match"},
         403: {"description": "The LINE user is not a friend of the channel"},
+        **_UNKNOWN_CHANNEL,
         409: {"description": "Already linked elsewhere and the shop refuses replacing"},
         429: {"description": "Too many failed attempts; the detail says until when"},
     },
@@ -129,7 +157,11 @@ def link_liff(body: LiffLinkIn, session: DbSession, settings: AppSettings) -> Li
     return LinkStatusOut.model_validate(status, from_attributes=True)
 
 
-@router.post("/api/idlink/liff/status", summary="Link status of the LINE user")
+@router.post(
+    "/api/idlink/liff/status",
+    summary="Link status of the LINE user",
+    responses={**_TOKEN_REFUSED, **_UNKNOWN_CHANNEL, **_NOT_SET_UP},
+)
 def liff_status(body: IdTokenIn, session: DbSession, settings: AppSettings) -> LinkStatusOut:
     """Whether the ID token's LINE user is linked, and to which member number."""
     status = liff.liff_status(
@@ -143,7 +175,11 @@ def liff_status(body: IdTokenIn, session: DbSession, settings: AppSettings) -> L
     return LinkStatusOut.model_validate(status, from_attributes=True)
 
 
-@router.post("/api/idlink/liff/unlink", summary="Unlink the LINE user from their member")
+@router.post(
+    "/api/idlink/liff/unlink",
+    summary="Unlink the LINE user from their member",
+    responses={**_TOKEN_REFUSED, **_UNKNOWN_CHANNEL, **_NOT_SET_UP},
+)
 def unlink_liff(body: IdTokenIn, session: DbSession, settings: AppSettings) -> LinkStatusOut:
     """The member ends their own link."""
     status = liff.unlink_by_liff(
@@ -191,12 +227,16 @@ def _login_page(
     account_link.LOGIN_PATH + "/{channel_id}",
     response_class=HTMLResponse,
     summary="Account-link login page",
+    responses={
+        400: {"description": "The link was altered or is another channel's"},
+        **_UNKNOWN_CHANNEL,
+    },
 )
 def account_link_page(
     channel_id: str,
     session: DbSession,
     link_token: Annotated[str, Query(alias="linkToken")],
-    friend: int,
+    friend: RowId,
     sig: str,
 ) -> HTMLResponse:
     """The form a friend reaches from the pushed account-link message."""
@@ -213,13 +253,27 @@ def account_link_page(
     response_model=None,
     status_code=303,
     summary="Verify the member and continue to LINE",
+    responses={
+        400: {"description": "The link was altered or is another channel's"},
+        **_UNKNOWN_CHANNEL,
+        **{
+            status: {"description": f"{meaning}: the form again, with the reason", "content": _HTML}
+            for status, meaning in [
+                (401, "The membership details do not match"),
+                (409, "Linked elsewhere and the shop refuses replacing"),
+                (410, "The account-link token has expired"),
+                (422, "The form is incomplete"),
+                (429, "Too many failed attempts"),
+            ]
+        },
+    },
 )
 def account_link_submit(
     channel_id: str,
     session: DbSession,
     settings: AppSettings,
     link_token: Annotated[str, Form(alias="linkToken")],
-    friend: Annotated[int, Form()],
+    friend: Annotated[RowId, Form()],
     sig: Annotated[str, Form()],
     member_number: Annotated[str, Form()] = "",
     second_factor: Annotated[str, Form()] = "",

@@ -21,10 +21,12 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import internal_error_response
 from core import inbox
 from core.logging import request_id_var
 
 log = logging.getLogger("tsunagu.access")
+errors_log = logging.getLogger("tsunagu.errors")
 
 
 class Metrics:
@@ -54,6 +56,12 @@ class Metrics:
         self.errors = Counter(
             "tsunagu_http_errors", "HTTP responses with status >= 500", registry=self.registry
         )
+        self.unhandled = Counter(
+            "tsunagu_unhandled_errors",
+            "Requests that raised an error no handler knew, by exception class (answered 500)",
+            ["error"],
+            registry=self.registry,
+        )
         self.lag = Gauge(
             "tsunagu_event_processing_lag_seconds",
             "Age of the oldest inbound event not yet processed",
@@ -68,7 +76,11 @@ class Metrics:
 
 
 class RequestContextMiddleware:
-    """Give every request an id (``X-Request-ID`` in and out), time it, and log it."""
+    """Give every request an id (``X-Request-ID`` in and out), time it, and log it.
+
+    It is also the hub's catch-all: an error no handler knew is logged with its traceback,
+    counted, and answered in the hub's JSON error shape, with the request id to quote.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -83,11 +95,12 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode("latin-1")),
@@ -96,6 +109,19 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            self.metrics.unhandled.labels(type(exc).__name__).inc()
+            errors_log.error(
+                "unhandled %s in %s %s",
+                type(exc).__name__,
+                scope["method"],
+                scope["path"],
+                exc_info=exc,
+            )
+            if started:
+                # Part of the response is out: nothing can be said any more but closing it.
+                raise
+            await internal_error_response(request_id)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             self._route_latency(scope).observe(elapsed)

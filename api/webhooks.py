@@ -12,7 +12,6 @@ round trip and one commit per batch.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,7 +29,8 @@ from core.clock import from_millis
 from core.db import AsyncDriverPool, Database
 from core.enqueue import enqueue_after_commit
 from core.errors import BadRequest, HubError, InvalidSignature, PayloadTooLarge
-from core.inbox import InboxWriter, IncomingEvent, store_events
+from core.inbox import InboxWriter, IncomingEvent, store_events, store_malformed
+from core.jsonbody import UnusableJson, parse_json
 from core.tenancy import ChannelKeyCache, ChannelKeys, claim_bot_user_id, get_channel_keys
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,10 @@ log = logging.getLogger(__name__)
 
 async def read_body(receive: Receive, declared_length: str | None, limit: int) -> bytes:
     """The raw body, refused with 413 once it passes ``limit`` bytes (declared or streamed)."""
-    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
-        raise PayloadTooLarge(f"body of {declared_length} bytes exceeds the {limit}-byte limit")
+    declared = declared_length or ""
+    # ASCII digits only: "¹".isdigit() is true and int("¹") raises.
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -117,7 +119,12 @@ class LineWebhookEndpoint:
                 raise InvalidSignature(
                     "x-line-signature does not match the body and channel secret"
                 )
-        webhook, raw_events = _parse(body)
+        try:
+            webhook, raw_events = _parse(body)
+        except UnusableBody as exc:
+            # Signed by the channel, so LINE (or someone holding its secret) sent it: keep it.
+            await run_in_threadpool(_keep_for_review, database, channel, body, str(exc))
+            raise BadRequest(f"{exc}; the body is kept for review") from None
         if channel.bot_user_id is None:
             channel = await run_in_threadpool(
                 _learn_bot_user_id, database, self._keys, channel, webhook.destination
@@ -187,7 +194,7 @@ LINE_WEBHOOK_OPERATION: dict[str, Any] = {
                 }
             },
         },
-        "400": {"description": "Not JSON, or not a LINE webhook body"},
+        "400": {"description": "Signed, but not JSON or not a LINE webhook body: kept for review"},
         "401": {"description": "Missing or wrong x-line-signature; nothing stored"},
         "404": {"description": "Unknown channel"},
         "413": {"description": "Body larger than the configured limit"},
@@ -246,17 +253,35 @@ def _nudge(database: Database, event_ids: list[int]) -> None:
             log.warning("could not enqueue an event; the sweeper will process it", exc_info=True)
 
 
+class UnusableBody(Exception):
+    """A signed body that is not a LINE webhook the hub can store; the message says why."""
+
+
 def _parse(body: bytes) -> tuple[WebhookBody, list[dict[str, Any]]]:
     """The validated envelope and the events exactly as LINE sent them (for storage)."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"body is not JSON: {exc}") from exc
+        data = parse_json(body)
+    except UnusableJson as exc:
+        raise UnusableBody(str(exc)) from exc
     try:
         webhook = WebhookBody.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
         )
-        raise BadRequest(f"not a LINE webhook body: {problems}") from exc
+        raise UnusableBody(f"not a LINE webhook body: {problems}") from exc
     return webhook, data["events"]
+
+
+def _keep_for_review(database: Database, channel: ChannelKeys, body: bytes, error: str) -> None:
+    with database.session_scope() as session:
+        store_malformed(
+            session,
+            source="line",
+            shop_id=channel.shop_id,
+            channel_id=channel.id,
+            headers={},
+            body=body,
+            error=error,
+        )
+    log.warning("unusable LINE webhook for channel %s kept for review: %s", channel.id, error)

@@ -49,6 +49,16 @@ class Unprocessable(HubError):
     status_code = 422
 
 
+class NotSetUp(Conflict):
+    """What the caller reached is not set up yet (a channel without its LIFF app, a connection
+    without its secret). The caller, often anonymous, is told only that; ``hint``, how to set
+    it up, goes to the hub's log for the shop's engineers."""
+
+    def __init__(self, detail: str, *, hint: str) -> None:
+        super().__init__(detail)
+        self.hint = hint
+
+
 class TooManyAttempts(HubError):
     status_code = 429
 

@@ -1,7 +1,11 @@
 """Inbound events: every webhook event is stored here, committed, then processed from the row.
 
-The unique ``(source, dedup_key)`` makes a redelivered event, or the same request sent twice,
-store nothing new. Processing is retried with backoff and never loses the row; an event that
+The unique ``(source, scope_id, dedup_key)`` makes a redelivered event, or the same request sent
+twice, store nothing new. The scope is the receiving channel (LINE) or connection (the others):
+an event id is only a duplicate of one that came in through the same door, so one Shopify store
+connected to two shops, or two channels seeing the same id, each keep their event. Keys longer
+than the column are stored as their SHA-256, never cut: a cut key would make distinct events
+look alike. Processing is retried with backoff and never loses the row; an event that
 keeps failing stops at ``failed`` with its last error, for staff to see.
 """
 
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import json
 import logging
 import random
@@ -30,6 +35,28 @@ log = logging.getLogger(__name__)
 _jitter = random.SystemRandom()
 
 
+DEDUP_KEY_LENGTH = 128
+_HASHED_KEY_PREFIX = "sha256:"
+UNSCOPED = 0
+
+
+def storable_key(dedup_key: str) -> str:
+    """The key as stored: itself when it fits the column, else ``sha256:<hex>`` of it."""
+    if len(dedup_key) <= DEDUP_KEY_LENGTH:
+        return dedup_key
+    return _HASHED_KEY_PREFIX + hashlib.sha256(dedup_key.encode()).hexdigest()
+
+
+def scope_of(*, channel_id: int | None, connection_id: int | None) -> int:
+    """The dedup scope of an event: the channel or connection it came through; 0 (the whole
+    source) for an event that names neither."""
+    if channel_id is not None and connection_id is not None:
+        raise ValueError("an inbound event comes through one channel or one connection, not both")
+    if channel_id is not None:
+        return channel_id
+    return connection_id if connection_id is not None else UNSCOPED
+
+
 class EventStatus(enum.StrEnum):
     PENDING = "pending"
     PROCESSED = "processed"
@@ -44,7 +71,9 @@ class InboundEvent(Base):
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id"))
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
     source: Mapped[str] = mapped_column(String(32))
-    dedup_key: Mapped[str] = mapped_column(String(128))
+    # The channel (LINE) or connection (connectors) the event came in through: see scope_of.
+    scope_id: Mapped[int]
+    dedup_key: Mapped[str] = mapped_column(String(DEDUP_KEY_LENGTH))
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     occurred_at: Mapped[datetime | None]
@@ -56,7 +85,7 @@ class InboundEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        UniqueConstraint("source", "dedup_key"),
+        UniqueConstraint("source", "scope_id", "dedup_key"),
         Index("ix_inbound_events_due", "status", "next_attempt_at"),
     )
 
@@ -94,6 +123,35 @@ def store_events(
     return list(session.scalars(statement, rows))
 
 
+def store_malformed(
+    session: Session,
+    *,
+    source: str,
+    shop_id: int,
+    channel_id: int | None = None,
+    connection_id: int | None = None,
+    headers: dict[str, str],
+    body: bytes,
+    error: str,
+    now: datetime | None = None,
+) -> int | None:
+    """Keep a signed webhook that cannot be used, with its error, for staff to review.
+
+    Stored as a ``failed`` event of type ``malformed``, once per distinct body (a sender's
+    retries add nothing); returns its id, or None when that body was kept before.
+    """
+    event = IncomingEvent(
+        dedup_key=f"malformed:{hashlib.sha256(body).hexdigest()}",
+        event_type="malformed",
+        payload={"headers": headers, "body": body.decode("utf-8", errors="replace")},
+    )
+    [row] = _rows(source, shop_id, channel_id, connection_id, [event], now or utcnow())
+    row.update(status=EventStatus.FAILED.value, last_error=error[:2000])
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = _INSERT_NEW_POSTGRESQL if postgres else _INSERT_NEW_SQLITE
+    return session.scalar(statement, row)
+
+
 class InboxWriter:
     """Stores the events of concurrent webhooks together: one self-committing INSERT a batch.
 
@@ -125,6 +183,7 @@ class InboxWriter:
         if not events:
             return []
         received_at = (now or utcnow()).isoformat()
+        scope_id = scope_of(channel_id=channel_id, connection_id=connection_id)
         # Ready for the batch's JSON document: timestamps as text, made once per webhook (a
         # datetime left to the encoder's fallback costs a Python call each).
         rows = [
@@ -133,7 +192,8 @@ class InboxWriter:
                 "channel_id": channel_id,
                 "connection_id": connection_id,
                 "source": source,
-                "dedup_key": e.dedup_key,
+                "scope_id": scope_id,
+                "dedup_key": storable_key(e.dedup_key),
                 "event_type": e.event_type,
                 "payload": e.payload,
                 "occurred_at": None if e.occurred_at is None else e.occurred_at.isoformat(),
@@ -188,18 +248,21 @@ class InboxWriter:
         batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
         return batch
 
-    async def _insert(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    async def _insert(self, rows: list[dict[str, Any]]) -> dict[tuple[str, int, str], int]:
         # The batch travels as one JSON document, dumped by the C encoder in a single call:
         # adapting one array per column cost psycopg about 50 µs of Python per row.
         document = json.dumps(rows)
         parameters = {"rows": document, "status": EventStatus.PENDING.value}
         async with self._connections.connection() as connection:
             cursor = await connection.execute(_INSERT_BATCH_SQL, parameters)
-            return {(source, key): id_ for id_, source, key in await cursor.fetchall()}
+            return {
+                (source, scope_id, key): id_
+                for id_, source, scope_id, key in await cursor.fetchall()
+            }
 
 
-def _keys(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(row["source"], row["dedup_key"]) for row in rows]
+def _keys(rows: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
+    return [(row["source"], row["scope_id"], row["dedup_key"]) for row in rows]
 
 
 def _settle(
@@ -224,13 +287,15 @@ def _rows(
     events: Sequence[IncomingEvent],
     now: datetime,
 ) -> list[dict[str, Any]]:
+    scope_id = scope_of(channel_id=channel_id, connection_id=connection_id)
     return [
         {
             "shop_id": shop_id,
             "channel_id": channel_id,
             "connection_id": connection_id,
             "source": source,
-            "dedup_key": e.dedup_key,
+            "scope_id": scope_id,
+            "dedup_key": storable_key(e.dedup_key),
             "event_type": e.event_type,
             "payload": e.payload,
             "occurred_at": e.occurred_at,
@@ -248,7 +313,7 @@ def _insert_new(dialect: Any) -> Any:
     # rows in one multi-row INSERT, instead of compiling a statement with the values inlined.
     return (
         dialect.insert(InboundEvent.__table__)
-        .on_conflict_do_nothing(index_elements=["source", "dedup_key"])
+        .on_conflict_do_nothing(index_elements=["source", "scope_id", "dedup_key"])
         .returning(InboundEvent.id)
     )
 
@@ -260,19 +325,19 @@ _INSERT_NEW_SQLITE = _insert_new(sqlite)
 # and due at once.
 _INSERT_BATCH_SQL = """
 INSERT INTO inbound_events (
-    shop_id, channel_id, connection_id, source, dedup_key, event_type,
+    shop_id, channel_id, connection_id, source, scope_id, dedup_key, event_type,
     payload, occurred_at, received_at, status, attempts, next_attempt_at
 )
 SELECT
-    shop_id, channel_id, connection_id, source, dedup_key, event_type,
+    shop_id, channel_id, connection_id, source, scope_id, dedup_key, event_type,
     payload, occurred_at, received_at, %(status)s::varchar, 0, received_at
 FROM json_to_recordset(%(rows)s::json) AS batch(
     shop_id integer, channel_id integer, connection_id integer,
-    source varchar, dedup_key varchar, event_type varchar,
+    source varchar, scope_id integer, dedup_key varchar, event_type varchar,
     payload json, occurred_at timestamptz, received_at timestamptz
 )
-ON CONFLICT (source, dedup_key) DO NOTHING
-RETURNING id, source, dedup_key
+ON CONFLICT (source, scope_id, dedup_key) DO NOTHING
+RETURNING id, source, scope_id, dedup_key
 """
 
 

@@ -270,5 +270,9 @@ def authenticate(session: Session, plaintext: str) -> Shop:
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == sha256_hex(plaintext)))
     if token is None or token.revoked_at is not None:
         raise Unauthorized("invalid or revoked API token: create one with `tsunagu token create`")
+    shop = session.get(Shop, token.shop_id)
+    if shop is None:
+        # The shop was removed and its token left behind: the token names nothing.
+        raise Unauthorized("invalid or revoked API token: create one with `tsunagu token create`")
     token.last_used_at = utcnow()
-    return session.get_one(Shop, token.shop_id)
+    return shop

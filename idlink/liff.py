@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import Settings
-from core.errors import ConfigurationError
+from core.errors import NotSetUp
 from core.tenancy import Channel, Shop
 from idlink import tokens, verification
 from idlink.errors import IdTokenRejected, IdTokenReplayed, NotAFriend
@@ -39,9 +39,10 @@ def verify_id_token(
     ``consume``, unused — it is then used up, so a replayed token is refused.
     """
     if not channel.login_channel_id:
-        raise ConfigurationError(
-            f"channel {channel.line_channel_id} has no LINE Login channel id: register it with "
-            "`tsunagu channel add --login-channel-id`"
+        raise NotSetUp(
+            "member linking is not available on this channel yet",
+            hint=f"channel {channel.line_channel_id} has no LINE Login channel id: register it "
+            "with `tsunagu channel add --login-channel-id`",
         )
     login = tokens.LoginChannel(channel.login_channel_id, channel.login_channel_secret)
     if settings.id_token_verification == "remote":

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from core.ids import RowId
 from idlink.models import FriendStatus
 from idlink.verification import Proof
 
@@ -68,7 +69,7 @@ class LinkStatusOut(BaseModel):
 
 
 class StaffLinkIn(BaseModel):
-    friend_id: int
+    friend_id: RowId
     member_number: str = Field(min_length=1, max_length=64)
 
 

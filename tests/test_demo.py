@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from config import Settings
@@ -145,3 +146,47 @@ def test_demo_owner_signs_in_to_the_console_and_finds_a_linked_friend(
     assert "1 人" in found.text
     assert "M-1001" in chart.text and "佐藤 花子" in chart.text
     assert "シャンプー" in chart.text  # the Shopify order on the timeline
+
+
+def test_every_url_the_demo_prints_answers_200(running_demo: demo.Demo) -> None:
+    printed = [value for _, value in running_demo.where_to_look()]
+    urls = [url for value in printed for url in re.findall(r"https?://\S+", value)]
+    auth = {"Authorization": f"Bearer {running_demo.token}"}
+
+    answers = {
+        url: httpx.get(url, headers=auth, timeout=10, follow_redirects=True).status_code
+        for url in urls
+    }
+
+    assert len(urls) >= 18
+    assert answers == dict.fromkeys(urls, 200)
+
+
+def test_the_printed_member_card_opens_the_demo_channels_liff_app(
+    running_demo: demo.Demo,
+) -> None:
+    [card] = [value for label, value in running_demo.where_to_look() if label == "Member card"]
+
+    page = httpx.get(card, timeout=10)
+
+    assert page.status_code == 200
+    assert f'"liffId": "{demo.LIFF_ID}"' in page.text
+    app = running_demo.sandbox.state.liff_app(demo.LIFF_ID)
+    assert app.endpoint_url == card.split("?", 1)[0]
+
+
+def test_the_api_reference_loads_its_scripts_and_styles_from_the_hub(
+    running_demo: demo.Demo,
+) -> None:
+    page = httpx.get(f"{running_demo.hub_url}/docs", timeout=10)
+
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert page.status_code == 200
+    assert {a.rsplit("/", 1)[-1] for a in assets} >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    assert all(a.startswith("/docs/assets/") for a in assets), assets
+    for asset in assets:
+        served = httpx.get(running_demo.hub_url + asset, timeout=10)
+        assert served.status_code == 200, asset
+        assert len(served.content) > 1000, asset
+    [script] = [a for a in assets if a.endswith("swagger-ui-bundle.js")]
+    assert "SwaggerUIBundle" in httpx.get(running_demo.hub_url + script, timeout=10).text

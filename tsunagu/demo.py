@@ -53,6 +53,7 @@ RESERVATION_SECRET = "demo-reservation-secret"
 CHANNEL_ID = "2000000001"
 OWNER_EMAIL = "owner@demo-salon.example"
 LOGIN_CHANNEL_ID = "2000000002"
+LIFF_ID = f"{LOGIN_CHANNEL_ID}-membercard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,38 @@ class Demo:
         """What one of the demo's users received from the shop, oldest first."""
         inbox = self.sandbox.state.inbox(self.users[user], channel_id=CHANNEL_ID)
         return [str(m.message.get("text", m.message.get("altText", ""))) for m in inbox]
+
+    def where_to_look(self) -> list[tuple[str, str]]:
+        """What ``tsunagu demo`` prints when it is ready: each label with its URL or value."""
+        hub, token = self.hub_url, self.token
+        return [
+            ("Staff console", self.console_url),
+            ("Console login", f"{OWNER_EMAIL} / {self.owner_password}"),
+            ("API reference", f"{hub}/docs"),
+            ("Admin API token", token),
+            ("Friends", f'curl -H "Authorization: Bearer {token}" {hub}/api/admin/v1/friends'),
+            ("Links", f"{hub}/api/admin/v1/links"),
+            ("Members", f"{hub}/api/admin/v1/members"),
+            ("Purchases", f"{hub}/api/admin/v1/purchases"),
+            ("Bookings", f"{hub}/api/admin/v1/bookings"),
+            ("Campaigns", f"{hub}/api/admin/v1/campaigns"),
+            (
+                "Segment report",
+                f"{hub}/api/admin/v1/campaigns/{self.campaign_id('december-news')}/report",
+            ),
+            ("Outbox", f"{hub}/api/admin/v1/deliveries"),
+            ("Sequences", f"{hub}/api/admin/v1/sequences"),
+            ("Reminder rules", f"{hub}/api/admin/v1/reminder-rules"),
+            ("Connections", f"{hub}/api/admin/v1/connections"),
+            ("Inbound events", f"{hub}/api/admin/v1/events"),
+            ("Audit log", f"{hub}/api/admin/v1/audit"),
+            ("Sandbox LINE", f"{self.sandbox.url}/sandbox (users, what they received)"),
+            (
+                "Member card",
+                f"{hub}/idlink/liff/{CHANNEL_ID}?sandbox_user={self.users['hanako']}",
+            ),
+            ("Health, metrics", f"{hub}/readyz  {hub}/metrics"),
+        ]
 
     def stop(self) -> None:
         self.hub_server.stop()
@@ -196,6 +229,7 @@ def _create_shop(hub: Hub, sandbox: SandboxServer) -> tuple[str, str]:
             access_token=access_token,
             login_channel_id=LOGIN_CHANNEL_ID,
             login_channel_secret=login_secret,
+            liff_id=LIFF_ID,
         )
         for m in MEMBERS:
             members.create_member(
@@ -218,6 +252,12 @@ def _create_shop(hub: Hub, sandbox: SandboxServer) -> tuple[str, str]:
         login_channel_secret=login_secret,
         webhook_url=f"{hub.settings.public_url}/webhooks/line/{CHANNEL_ID}",
         display_name="Salon Tsunagu",
+    )
+    # The member card's LIFF app: the page it opens is the hub's, as a shop registers it.
+    sandbox.state.add_liff_app(
+        LOGIN_CHANNEL_ID,
+        f"{hub.settings.public_url}/idlink/liff/{CHANNEL_ID}",
+        liff_id=LIFF_ID,
     )
     return token, owner_password
 

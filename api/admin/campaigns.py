@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
-from api.admin.schemas import ErrorBody, OpenApiResponses, Page, require_path_name
+from api.admin.schemas import NAME_MISMATCH, ErrorBody, OpenApiResponses, Page, require_path_name
 from api.deps import AppSettings, CurrentShop, DbSession
 from connectors.line.client import ChannelCredentials
 from connectors.line.sending import LineSender
+from core.ids import RowId
 from core.pagination import fetch_page
 from core.tenancy import Channel
 from idlink import service as idlink_service
@@ -135,7 +136,10 @@ def list_campaigns(
 @router.put(
     "/campaigns/{name}",
     summary="Create or update a campaign",
-    responses={422: {"model": ErrorBody, "description": "Invalid spec or template, and why"}},
+    responses={
+        **NAME_MISMATCH,
+        422: {"model": ErrorBody, "description": "Invalid spec or template, and why"},
+    },
 )
 def put_campaign(
     name: str, body: CampaignSpec, session: DbSession, shop: CurrentShop, actor: Actor
@@ -152,7 +156,7 @@ def put_campaign(
 
 
 @router.get("/campaigns/{campaign_id}", summary="Get a campaign", responses=_NOT_FOUND)
-def get_campaign(campaign_id: int, session: DbSession, shop: CurrentShop) -> CampaignOut:
+def get_campaign(campaign_id: RowId, session: DbSession, shop: CurrentShop) -> CampaignOut:
     return _out(session, campaigns.get(session, shop_id=shop.id, campaign_id=campaign_id))
 
 
@@ -169,7 +173,9 @@ def _transition(
     summary="Start a trigger campaign",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def activate(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def activate(
+    campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor
+) -> CampaignOut:
     """A purchase, lapsed or birthday campaign starts reacting to what happens from now on."""
     return _transition(session, shop.id, campaign_id, CampaignStatus.ACTIVE, actor)
 
@@ -179,7 +185,9 @@ def activate(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Act
     summary="Schedule a segment campaign",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def schedule(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def schedule(
+    campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor
+) -> CampaignOut:
     """A segment campaign starts at its ``scheduled_at`` (at once when that has passed)."""
     return _transition(session, shop.id, campaign_id, CampaignStatus.SCHEDULED, actor)
 
@@ -189,7 +197,7 @@ def schedule(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Act
     summary="Send a segment campaign now",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def run_now(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def run_now(campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
     """Start a draft or scheduled segment campaign now rather than at its ``scheduled_at``."""
     campaign = campaigns.get(session, shop_id=shop.id, campaign_id=campaign_id)
     campaigns.run_now(session, campaign=campaign, actor=actor)
@@ -199,7 +207,7 @@ def run_now(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Acto
 @router.post(
     "/campaigns/{campaign_id}/pause", summary="Pause", responses={**_NOT_FOUND, **_CONFLICT}
 )
-def pause(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def pause(campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
     """Stop reacting and hold what it planned but has not handed to LINE."""
     return _transition(session, shop.id, campaign_id, CampaignStatus.PAUSED, actor)
 
@@ -207,7 +215,7 @@ def pause(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor)
 @router.post(
     "/campaigns/{campaign_id}/resume", summary="Resume", responses={**_NOT_FOUND, **_CONFLICT}
 )
-def resume(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def resume(campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
     """Undo a pause: held deliveries go (those that fell due meanwhile at once)."""
     campaign = campaigns.get(session, shop_id=shop.id, campaign_id=campaign_id)
     campaigns.resume(session, campaign=campaign, actor=actor)
@@ -217,13 +225,13 @@ def resume(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor
 @router.post(
     "/campaigns/{campaign_id}/cancel", summary="Cancel", responses={**_NOT_FOUND, **_CONFLICT}
 )
-def cancel(campaign_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
+def cancel(campaign_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> CampaignOut:
     """Stop for good; what was not handed to LINE is cancelled (already sent stays sent)."""
     return _transition(session, shop.id, campaign_id, CampaignStatus.CANCELLED, actor)
 
 
 @router.get("/campaigns/{campaign_id}/report", summary="Campaign report", responses=_NOT_FOUND)
-def report(campaign_id: int, session: DbSession, shop: CurrentShop) -> ReportOut:
+def report(campaign_id: RowId, session: DbSession, shop: CurrentShop) -> ReportOut:
     """Planned, suppressed by reason, sent, failed, clicked, and purchases attributed to LINE."""
     campaign = campaigns.get(session, shop_id=shop.id, campaign_id=campaign_id)
     figures = reports.campaign_report(session, campaign=campaign)
@@ -267,7 +275,7 @@ class PreviewOut(BaseModel):
 
 @router.get("/campaigns/{campaign_id}/preview", summary="Preview a campaign", responses=_NOT_FOUND)
 def preview(
-    campaign_id: int,
+    campaign_id: RowId,
     session: DbSession,
     shop: CurrentShop,
     settings: AppSettings,
@@ -309,7 +317,7 @@ def list_deliveries(
     shop: CurrentShop,
     source: str | None = Query(None, description="e.g. `campaign:12`, `reminder:3`."),
     state: DeliveryState | None = Query(None),
-    friend_id: int | None = Query(None),
+    friend_id: RowId | None = Query(None),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[DeliveryOut]:

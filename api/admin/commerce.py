@@ -17,6 +17,7 @@ from api.admin.schemas import ErrorBody, Page
 from api.deps import CurrentShop, DbSession
 from commerce.models import Booking, Connection, Purchase
 from core.errors import NotFound
+from core.ids import RowId
 from core.pagination import fetch_page
 from idlink.models import Friend, MemberLink
 
@@ -102,9 +103,9 @@ def _connection_names(session: Session, ids: set[int]) -> dict[int, str]:
     return {connection_id: name for connection_id, name in rows}
 
 
-MemberFilter = Annotated[int | None, Query(description="Only this member's.")]
+MemberFilter = Annotated[RowId | None, Query(description="Only this member's.")]
 FriendFilter = Annotated[
-    int | None, Query(description="Only those of the member this LINE friend is linked to.")
+    RowId | None, Query(description="Only those of the member this LINE friend is linked to.")
 ]
 
 

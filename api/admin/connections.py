@@ -16,6 +16,7 @@ from api.deps import CurrentShop, DbSession
 from commerce import sync
 from commerce.models import Connection, ConnectorState, SyncRun
 from core.errors import NotFound
+from core.ids import RowId
 from core.pagination import fetch_page
 from idlink.identities import ExternalIdentity, IdentityReview
 
@@ -109,7 +110,7 @@ def list_connections(session: DbSession, shop: CurrentShop) -> list[ConnectionOu
     summary="One connection: cursors and recent runs",
     responses={404: {"model": ErrorBody}},
 )
-def get_connection(connection_id: int, session: DbSession, shop: CurrentShop) -> ConnectionOut:
+def get_connection(connection_id: RowId, session: DbSession, shop: CurrentShop) -> ConnectionOut:
     connection = session.get(Connection, connection_id)
     if connection is None or connection.shop_id != shop.id:
         raise ConnectionNotFound(f"no connection {connection_id} in this shop")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from api.admin.auth import Actor
 from api.admin.schemas import ErrorBody, OpenApiResponses
 from api.deps import CurrentShop, DbSession
+from core.ids import RowId
 from idlink.models import Friend
 from messaging import consent
 from messaging.consent import ConsentSource, Purpose
@@ -73,7 +74,7 @@ def _render(session: Session, friend: Friend) -> ConsentsOut:
 @router.get(
     "/friends/{friend_id}/consents", summary="A friend's consent per purpose", responses=_NOT_FOUND
 )
-def get_consents(friend_id: int, session: DbSession, shop: CurrentShop) -> ConsentsOut:
+def get_consents(friend_id: RowId, session: DbSession, shop: CurrentShop) -> ConsentsOut:
     """Marketing and service: whether each reaches the friend now, and every recorded change."""
     friend = consent.friend_of(session, shop_id=shop.id, friend_id=friend_id)
     return _render(session, friend)
@@ -86,7 +87,7 @@ def get_consents(friend_id: int, session: DbSession, shop: CurrentShop) -> Conse
     responses=_NOT_FOUND,
 )
 def record_consent(
-    friend_id: int, body: ConsentIn, session: DbSession, shop: CurrentShop, actor: Actor
+    friend_id: RowId, body: ConsentIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> ConsentsOut:
     """Append to the friend's consent ledger; a withdrawal suppresses the friend's pending
     sends of that purpose (a reminder is service; campaigns and sequences are marketing)."""

@@ -14,6 +14,7 @@ from api.admin.schemas import ErrorBody, EventDetail, EventOut, Page
 from api.deps import CurrentShop, DbSession
 from core.clock import as_utc
 from core.errors import NotFound
+from core.ids import RowId
 from core.inbox import EventStatus, InboundEvent
 from core.pagination import fetch_page
 from core.tenancy import Channel
@@ -85,7 +86,7 @@ def list_events(
     summary="Get an inbound event with its payload",
     responses={404: {"model": ErrorBody, "description": "No such event in this shop"}},
 )
-def get_event(event_id: int, session: DbSession, shop: CurrentShop) -> EventDetail:
+def get_event(event_id: RowId, session: DbSession, shop: CurrentShop) -> EventDetail:
     """One stored event, with the payload exactly as received."""
     event = session.get(InboundEvent, event_id)
     if event is None or event.shop_id != shop.id:

@@ -12,6 +12,7 @@ from api.admin.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit
 from api.admin.schemas import ErrorBody, FriendOut, Page
 from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
+from core.ids import RowId
 from core.pagination import fetch_page
 from crm import notes, owners
 from crm.notes import NoteChange, NoteIn, NoteOut
@@ -61,7 +62,7 @@ def count_friends(
     summary="Get a friend",
     responses={404: {"model": ErrorBody, "description": "No such friend in this shop"}},
 )
-def get_friend(friend_id: int, session: DbSession, shop: CurrentShop) -> FriendOut:
+def get_friend(friend_id: RowId, session: DbSession, shop: CurrentShop) -> FriendOut:
     """One friend of the shop."""
     friend = session.scalar(friend_query(shop.id).where(Friend.id == friend_id))
     if friend is None:
@@ -75,7 +76,7 @@ def get_friend(friend_id: int, session: DbSession, shop: CurrentShop) -> FriendO
     responses={404: {"model": ErrorBody, "description": "No such friend in this shop"}},
 )
 def get_friend_chart(
-    friend_id: int,
+    friend_id: RowId,
     session: DbSession,
     shop: CurrentShop,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Timeline entries.")] = 30,
@@ -95,7 +96,7 @@ def get_friend_chart(
     responses={404: {"model": ErrorBody, "description": "No such friend in this shop"}},
 )
 def add_friend_tag(
-    friend_id: int, body: TagIn, session: DbSession, shop: CurrentShop, actor: Actor
+    friend_id: RowId, body: TagIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> FriendOut:
     """Put a tag on the friend (creating the tag if new); audited with the token's name."""
     friend = chart.find_friend(session, shop.id, friend_id)
@@ -109,7 +110,7 @@ def add_friend_tag(
     responses={404: {"model": ErrorBody, "description": "No such friend in this shop"}},
 )
 def remove_friend_tag(
-    friend_id: int, name: str, session: DbSession, shop: CurrentShop, actor: Actor
+    friend_id: RowId, name: str, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> FriendOut:
     """Take a tag off the friend; audited with the token's name."""
     friend = chart.find_friend(session, shop.id, friend_id)
@@ -124,7 +125,7 @@ def remove_friend_tag(
     responses={404: {"model": ErrorBody, "description": "No such friend in this shop"}},
 )
 def add_friend_note(
-    friend_id: int, body: NoteIn, session: DbSession, shop: CurrentShop, actor: Actor
+    friend_id: RowId, body: NoteIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> NoteOut:
     """A note on the friend, authored by the token (`token:<name>`); audited with its text."""
     friend = chart.find_friend(session, shop.id, friend_id)
@@ -142,8 +143,8 @@ def add_friend_note(
     },
 )
 def edit_friend_note(
-    friend_id: int,
-    note_id: int,
+    friend_id: RowId,
+    note_id: RowId,
     body: NoteChange,
     session: DbSession,
     shop: CurrentShop,
@@ -168,7 +169,7 @@ def edit_friend_note(
     },
 )
 def set_friend_owner(
-    friend_id: int, body: OwnerIn, session: DbSession, shop: CurrentShop, actor: Actor
+    friend_id: RowId, body: OwnerIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> OwnerIn:
     """Make a staff member of the shop the friend's owner (担当者), or nobody (`null`)."""
     friend = chart.find_friend(session, shop.id, friend_id)

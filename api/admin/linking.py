@@ -6,9 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.admin.auth import Actor
+from api.admin.schemas import ErrorBody
 from api.deps import AppSettings, CurrentShop, DbSession
 from api.idlink import attempt
 from core.clock import utcnow
+from core.ids import RowId
 from idlink import account_link, members, verification
 from idlink import service as idlink_service
 from idlink.models import MemberLink
@@ -43,7 +45,10 @@ def _link_out(link: MemberLink) -> StaffLinkOut:
     "/links",
     status_code=201,
     summary="Link a friend to a member",
-    responses={409: {"description": "Already linked elsewhere; the shop's policy refuses"}},
+    responses={
+        404: {"model": ErrorBody, "description": "No such friend or member in this shop"},
+        409: {"description": "Already linked elsewhere; the shop's policy refuses"},
+    },
 )
 def create_link(
     body: StaffLinkIn, session: DbSession, shop: CurrentShop, actor: Actor, settings: AppSettings
@@ -64,8 +69,12 @@ def create_link(
     return _link_out(link)
 
 
-@router.post("/links/{link_id}/unlink", summary="End a link")
-def end_link(link_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> StaffLinkOut:
+@router.post(
+    "/links/{link_id}/unlink",
+    summary="End a link",
+    responses={404: {"model": ErrorBody, "description": "No active link with this id"}},
+)
+def end_link(link_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> StaffLinkOut:
     """Unlink as staff: the friend loses the ``linked`` tag and the member rich menu."""
     return _link_out(
         idlink_service.unlink_by_staff(
@@ -74,9 +83,14 @@ def end_link(link_id: int, session: DbSession, shop: CurrentShop, actor: Actor) 
     )
 
 
-@router.post("/members/{member_id}/link-codes", status_code=201, summary="Issue a link code")
+@router.post(
+    "/members/{member_id}/link-codes",
+    status_code=201,
+    summary="Issue a link code",
+    responses={404: {"model": ErrorBody, "description": "No such member in this shop"}},
+)
 def create_link_code(
-    member_id: int, session: DbSession, shop: CurrentShop, settings: AppSettings
+    member_id: RowId, session: DbSession, shop: CurrentShop, settings: AppSettings
 ) -> LinkCodeOut:
     """A one-time code to print or email to the member; shown once, stored hashed."""
     member = members.get_member(session, shop_id=shop.id, member_id=member_id)
@@ -91,17 +105,25 @@ def create_link_code(
 @router.post(
     "/friends/{friend_id}/account-link",
     summary="Send the account-link message",
-    responses={502: {"description": "LINE refused"}, 503: {"description": "LINE unreachable"}},
+    responses={
+        404: {"model": ErrorBody, "description": "No such friend in this shop"},
+        502: {"description": "LINE refused"},
+        503: {"description": "LINE unreachable"},
+    },
 )
 def start_account_link(
-    friend_id: int, session: DbSession, shop: CurrentShop, settings: AppSettings
+    friend_id: RowId, session: DbSession, shop: CurrentShop, settings: AppSettings
 ) -> AccountLinkStartOut:
     """Push the friend a link to the hub's login page (LINE's account-link flow)."""
     url = account_link.start_for_staff(session, shop=shop, friend_id=friend_id, settings=settings)
     return AccountLinkStartOut(login_url=url)
 
 
-@router.patch("/channels/{channel_id}/linking", summary="Set the LIFF app and rich menus")
+@router.patch(
+    "/channels/{channel_id}/linking",
+    summary="Set the LIFF app and rich menus",
+    responses={404: {"model": ErrorBody, "description": "No such channel in this shop"}},
+)
 def configure_channel(
     channel_id: str,
     body: ChannelLinkingIn,

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import LinkOut, Page
 from api.deps import CurrentShop, DbSession
+from core.ids import RowId
 from core.pagination import fetch_page
 from idlink.models import Friend, LinkMethod, Member, MemberLink
 
@@ -19,8 +20,8 @@ def list_links(
     session: DbSession,
     shop: CurrentShop,
     active: bool | None = Query(None, description="Only current (true) or ended (false) links."),
-    member_id: int | None = Query(None, description="Only this member's links."),
-    friend_id: int | None = Query(None, description="Only this friend's links."),
+    member_id: RowId | None = Query(None, description="Only this member's links."),
+    friend_id: RowId | None = Query(None, description="Only this friend's links."),
     method: LinkMethod | None = Query(None, description="How the link was made."),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,

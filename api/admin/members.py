@@ -21,6 +21,7 @@ from api.admin.schemas import (
 )
 from api.deps import CurrentShop, DbSession
 from core import crypto
+from core.ids import RowId
 from core.pagination import fetch_page
 from idlink import members as member_service
 from idlink.members import UNSET, MemberFields
@@ -120,7 +121,7 @@ def list_members(
 
 
 @router.get("/members/{member_id}", summary="Get a member", responses=_NOT_FOUND)
-def get_member(member_id: int, session: DbSession, shop: CurrentShop) -> MemberOut:
+def get_member(member_id: RowId, session: DbSession, shop: CurrentShop) -> MemberOut:
     """One member of the shop."""
     member = member_service.get_member(session, shop_id=shop.id, member_id=member_id)
     return render_members(session, [member])[0]
@@ -154,7 +155,7 @@ def create_member(
     "/members/{member_id}", summary="Update a member", responses={**_NOT_FOUND, **_INVALID}
 )
 def update_member(
-    member_id: int, body: MemberUpdate, session: DbSession, shop: CurrentShop, actor: Actor
+    member_id: RowId, body: MemberUpdate, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> MemberOut:
     """Change the fields given; omitted fields stay as they are, ``null`` clears one."""
     given = body.model_fields_set

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from api.admin.auth import Actor
 from api.admin.schemas import ErrorBody, OpenApiResponses
 from api.deps import CurrentShop, DbSession
+from core.ids import RowId
 from privacy import erasure, export
 
 router = APIRouter(tags=["privacy"])
@@ -29,7 +30,9 @@ class ErasureOut(BaseModel):
     summary="Erase a friend's personal data",
     responses=_NOT_FOUND,
 )
-def erase_friend(friend_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> ErasureOut:
+def erase_friend(
+    friend_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor
+) -> ErasureOut:
     """Erase the person behind the friend — and the members linked to it — from every table:
     profile, LINE user id, messages, raw events, personalised sends, identities, audit details.
     Orders, sends and links stay as counts. Erasing again changes nothing more."""
@@ -42,7 +45,9 @@ def erase_friend(friend_id: int, session: DbSession, shop: CurrentShop, actor: A
     summary="Erase a member's personal data",
     responses=_NOT_FOUND,
 )
-def erase_member(member_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> ErasureOut:
+def erase_member(
+    member_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor
+) -> ErasureOut:
     """Erase the person behind the member — and the friends linked to it — from every table."""
     counts = erasure.erase_member(session, shop_id=shop.id, member_id=member_id, actor=actor)
     return ErasureOut(erased=counts)
@@ -71,7 +76,9 @@ def _zip(archive: bytes, name: str) -> Response:
     response_class=Response,
     responses=_ZIP,
 )
-def export_friend(friend_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> Response:
+def export_friend(
+    friend_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor
+) -> Response:
     """Everything the hub holds on the person behind the friend, and the members linked to it:
     profile, tags, member card, identities, orders, bookings, messages both ways, sends, clicks,
     consent, the raw events and audit entries naming them. CSV cells never start a formula."""
@@ -85,7 +92,9 @@ def export_friend(friend_id: int, session: DbSession, shop: CurrentShop, actor: 
     response_class=Response,
     responses=_ZIP,
 )
-def export_member(member_id: int, session: DbSession, shop: CurrentShop, actor: Actor) -> Response:
+def export_member(
+    member_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor
+) -> Response:
     """Everything the hub holds on the person behind the member, and the friends linked to it."""
     archive = export.export_member(session, shop_id=shop.id, member_id=member_id, actor=actor)
     return _zip(archive, f"member-{member_id}")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.admin.auth import Actor
-from api.admin.schemas import ErrorBody, require_path_name
+from api.admin.schemas import NAME_MISMATCH, ErrorBody, require_path_name
 from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
 from core.tenancy import Channel
@@ -67,7 +67,11 @@ def list_rules(session: DbSession, shop: CurrentShop) -> ReminderRuleList:
 @router.put(
     "/reminder-rules/{name}",
     summary="Create or update a reminder rule",
-    responses={422: {"model": ErrorBody, "description": "Invalid spec or template, and why"}},
+    responses={
+        **NAME_MISMATCH,
+        404: {"model": ErrorBody, "description": "A channel named in the rule is not this shop's"},
+        422: {"model": ErrorBody, "description": "Invalid spec or template, and why"},
+    },
 )
 def put_rule(
     name: str, body: ReminderRuleSpec, session: DbSession, shop: CurrentShop, actor: Actor

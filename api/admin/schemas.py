@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from core.errors import BadRequest
 from idlink.schemas import ActiveLink as ActiveLink
@@ -24,6 +24,11 @@ class ErrorBody(BaseModel):
 
     error: str = Field(examples=["MemberNotFound"])
     detail: Any = Field(examples=["no member 42 in this shop: GET /members lists them"])
+
+
+NAME_MISMATCH: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body names another object than the path"}
+}
 
 
 class Page(BaseModel, Generic[T]):
@@ -74,6 +79,16 @@ class MemberOut(BaseModel):
     updated_at: datetime
 
 
+def _date_as_text(value: Any) -> Any:
+    """JSON has no date type: only the ISO text is one (pydantic would read 0 as 1970-01-01)."""
+    if isinstance(value, str | date) or value is None:
+        return value
+    raise ValueError("a date is written as text, YYYY-MM-DD")
+
+
+IsoDate = Annotated[date, BeforeValidator(_date_as_text)]
+
+
 class MemberCreate(BaseModel):
     """A new member. Email is lower-cased, phone stored as E.164 (Japanese numbers may omit +81)."""
 
@@ -83,7 +98,7 @@ class MemberCreate(BaseModel):
     name: str | None = Field(None, max_length=200, examples=["佐藤 花子"])
     email: str | None = Field(None, max_length=254, examples=["hanako@example.jp"])
     phone: str | None = Field(None, max_length=32, examples=["090-1234-5678"])
-    birth_date: date | None = Field(None, examples=["1990-04-01"])
+    birth_date: IsoDate | None = Field(None, examples=["1990-04-01"])
     pin: str | None = Field(
         None, min_length=4, max_length=16, description="Stored hashed; never returned."
     )
@@ -99,7 +114,7 @@ class MemberUpdate(BaseModel):
     name: str | None = Field(None, max_length=200)
     email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=32)
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     pin: str | None = Field(None, min_length=4, max_length=16)
     attributes: dict[str, Any] | None = None
 

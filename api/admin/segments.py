@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.admin.auth import Actor
-from api.admin.schemas import ErrorBody, OpenApiResponses, require_path_name
+from api.admin.schemas import NAME_MISMATCH, ErrorBody, OpenApiResponses, require_path_name
 from api.deps import CurrentShop, DbSession
 from idlink import service as idlink_service
 from messaging import segments
@@ -68,7 +68,10 @@ def list_segments(session: DbSession, shop: CurrentShop) -> SegmentList:
 @router.put(
     "/segments/{name}",
     summary="Create or update a segment",
-    responses={422: {"model": ErrorBody, "description": "An invalid rule, and why"}},
+    responses={
+        **NAME_MISMATCH,
+        422: {"model": ErrorBody, "description": "An invalid rule, and why"},
+    },
 )
 def put_segment(
     name: str, body: SegmentSpec, session: DbSession, shop: CurrentShop, actor: Actor

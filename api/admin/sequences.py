@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from api.admin.auth import Actor
-from api.admin.schemas import ErrorBody, require_path_name
+from api.admin.schemas import NAME_MISMATCH, ErrorBody, require_path_name
 from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
 from core.tenancy import Channel
@@ -68,7 +68,10 @@ def list_sequences(session: DbSession, shop: CurrentShop) -> SequenceList:
 @router.put(
     "/sequences/{name}",
     summary="Create or update a step sequence",
-    responses={422: {"model": ErrorBody, "description": "Invalid spec or template, and why"}},
+    responses={
+        **NAME_MISMATCH,
+        422: {"model": ErrorBody, "description": "Invalid spec or template, and why"},
+    },
 )
 def put_sequence(
     name: str, body: SequenceSpec, session: DbSession, shop: CurrentShop, actor: Actor

@@ -21,13 +21,17 @@ def signature_is_valid(channel_secret: str, body: bytes, provided: str) -> bool:
     return hmac.compare_digest(signature(channel_secret, body).encode(), provided.encode())
 
 
+# 9999-12-31T23:59:59.999Z, the last millisecond a datetime can hold.
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+
+
 class WebhookEvent(BaseModel):
     """The fields every LINE webhook event carries; the rest is kept as received."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     type: str = Field(min_length=1, max_length=64)
-    timestamp: int = Field(ge=0)
+    timestamp: int = Field(ge=0, le=MAX_TIMESTAMP_MS)
     mode: Literal["active", "standby"]
     webhook_event_id: str = Field(alias="webhookEventId", min_length=1, max_length=128)
 

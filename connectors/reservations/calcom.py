@@ -6,7 +6,6 @@ the booking uid and the body's ``createdAt``, and ``createdAt`` orders versions 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -24,6 +23,7 @@ from connectors.reservations.signing import (
 )
 from connectors.reservations.times import optional_time, parse_time
 from core.errors import InvalidSignature
+from core.jsonbody import UnusableJson, parse_json
 
 UNSIGNED = "no-secret-provided"
 
@@ -80,9 +80,9 @@ class CalcomConnector:
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
         """One event per delivery; retries of the same trigger share their dedup key."""
         try:
-            document = json.loads(body)
-        except ValueError as exc:
-            raise MalformedWebhook(f"body is not JSON: {exc}") from exc
+            document = parse_json(body)
+        except UnusableJson as exc:
+            raise MalformedWebhook(str(exc)) from exc
         if not isinstance(document, dict):
             raise MalformedWebhook("body must be a JSON object")
         trigger = document.get("triggerEvent")

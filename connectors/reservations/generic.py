@@ -7,7 +7,6 @@ HMAC-SHA256(secret, "{timestamp}.{raw body}")>`` — several ``v1=`` while a sec
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -28,6 +27,7 @@ from connectors.reservations.signing import (
 )
 from connectors.reservations.times import optional_time, parse_time
 from core.errors import InvalidSignature
+from core.jsonbody import UnusableJson, parse_json
 
 SCHEMA = "reservation.v1"
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -72,8 +72,13 @@ class GenericReservationConnector:
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, *, now: datetime) -> None:
         """Check the timestamp's freshness and that one ``v1=`` signature matches a secret."""
         timestamp = (header(headers, "X-Tsunagu-Timestamp") or "").strip()
-        if not timestamp.isdigit():
-            raise InvalidSignature("missing or non-numeric X-Tsunagu-Timestamp header")
+        # ASCII digits only ("¹" and "٣" are digits to str.isdigit, not to int()), and a
+        # length no clock needs, so int() is cheap and cannot fail.
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            raise InvalidSignature(
+                "missing or malformed X-Tsunagu-Timestamp header: send unix seconds, in ASCII "
+                "digits"
+            )
         skew = abs(now.timestamp() - int(timestamp))
         if skew > self._tolerance:
             raise InvalidSignature(
@@ -153,9 +158,9 @@ class GenericReservationConnector:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise MalformedWebhook(f"body is not JSON: {exc}") from exc
+        payload = parse_json(body)
+    except UnusableJson as exc:
+        raise MalformedWebhook(str(exc)) from exc
     if not isinstance(payload, dict):
         raise MalformedWebhook("body must be a JSON object")
     return payload

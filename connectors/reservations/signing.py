@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from core.errors import ConfigurationError
+from core.errors import NotSetUp
 
 
 def webhook_secrets(credentials: Mapping[str, Any]) -> list[str]:
@@ -16,9 +16,10 @@ def webhook_secrets(credentials: Mapping[str, Any]) -> list[str]:
     values = [found] if isinstance(found, str) else list(found or [])
     values = [v for v in values if isinstance(v, str) and v]
     if not values:
-        raise ConfigurationError(
-            "this reservation connection has no webhook secret: add one with "
-            "`--credential secret=…` (or a `secrets` list while rotating)"
+        raise NotSetUp(
+            "this connection does not take webhooks yet",
+            hint="this reservation connection has no webhook secret: add one with "
+            "`--credential secret=…` (or a `secrets` list while rotating)",
         )
     return values
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from connectors.base import MalformedWebhook, WebhookEvent
 from connectors.shopify.normalize import parse_time
 from core.errors import InvalidSignature
+from core.jsonbody import UnusableJson, parse_json
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled"})
 CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
@@ -69,9 +69,9 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
     if not topic or not event_id:
         raise MalformedWebhook("missing X-Shopify-Topic or X-Shopify-Event-Id header")
     try:
-        payload: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedWebhook(f"{topic} body is not JSON: {exc}") from exc
+        payload: Any = parse_json(body)
+    except UnusableJson as exc:
+        raise MalformedWebhook(f"{topic} {exc}") from exc
     if not isinstance(payload, dict):
         raise MalformedWebhook(f"{topic} body is not a JSON object")
     missing = [field for field in _REQUIRED.get(topic, ()) if payload.get(field) in (None, "")]
@@ -86,7 +86,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
         occurred_at = None
     return [
         WebhookEvent(
-            dedup_key=f"{shop}:{event_id}"[:128],
+            dedup_key=f"{shop}:{event_id}",
             topic=topic,
             payload=payload,
             occurred_at=occurred_at,

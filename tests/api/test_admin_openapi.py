@@ -55,3 +55,19 @@ def test_validation_errors_are_documented_with_the_hubs_error_body(
         responses = spec["paths"][path][method]["responses"]
         schema = responses["422"]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
+
+
+def test_every_error_of_every_operation_is_documented_in_the_hubs_error_shape(
+    db: Database, hub_url: str
+) -> None:
+    spec = httpx.get(hub_url + "/openapi.json", timeout=10).json()
+
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert "500" in responses, (method, path)
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)

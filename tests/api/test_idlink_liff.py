@@ -373,8 +373,8 @@ def test_member_card_page_loads_the_liff_sdk_with_the_channels_liff_id(
     db: Database, hub: Hub, hub_url: str, channel: ChannelSetup
 ) -> None:
     missing = httpx.get(f"{hub_url}/idlink/liff/{channel.channel_id}", timeout=10)
-    assert missing.status_code == 500
-    assert "liff_id" in missing.json()["detail"]
+    assert missing.status_code == 409
+    assert missing.json()["error"] == "NotSetUp"
     with db.session_scope() as session:
         session.get_one(Channel, channel.channel_pk).liff_id = f"{channel.login_channel_id}-card"
 

@@ -223,7 +223,7 @@ def test_the_webhook_is_documented_in_the_openapi_document(hub_url: str) -> None
     spec = httpx.get(f"{hub_url}/openapi.json", timeout=10).json()
     operation = spec["paths"]["/webhooks/line/{channel_id}"]["post"]
     assert operation["summary"] == "LINE Messaging API webhook"
-    assert set(operation["responses"]) == {"200", "400", "401", "404", "413"}
+    assert set(operation["responses"]) == {"200", "400", "401", "404", "413", "500"}
 
 
 def test_signed_body_that_is_not_json_is_refused_with_400(channel: ChannelSetup) -> None:
@@ -244,13 +244,15 @@ def test_signed_body_that_is_not_json_is_refused_with_400(channel: ChannelSetup)
     ],
     ids=["no-destination", "event-without-id", "unknown-mode"],
 )
-def test_signed_body_that_is_not_a_webhook_is_refused_with_400(
+def test_signed_body_that_is_not_a_webhook_is_refused_with_400_and_kept_for_review(
     db: Database, channel: ChannelSetup, payload: dict
 ) -> None:
     response = post(channel, json.dumps(payload).encode())
     assert response.status_code == 400
     assert response.json()["error"] == "BadRequest"
-    assert stored_events(db, channel) == []
+    [kept] = stored_events(db, channel)
+    assert (kept.event_type, kept.status) == ("malformed", EventStatus.FAILED)
+    assert json.loads(kept.payload["body"]) == payload
 
 
 def test_empty_events_answer_200(line_sandbox: SandboxServer, channel: ChannelSetup) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from core.db import Database
@@ -66,3 +68,75 @@ def test_processes_starting_together_on_an_empty_database_migrate_it_once(tmp_pa
     assert [before for before, _ in results].count(None) >= 1
     for database in databases:
         database.dispose()
+
+
+def test_scoping_event_dedup_keeps_every_stored_event_both_ways(tmp_path) -> None:
+    database = Database(_fresh_database_url(tmp_path))
+    migrate.upgrade(database.engine, "0013")
+    with database.engine.begin() as connection:
+        _insert_channel_events(connection, [(1, "evt-1"), (1, "evt-2"), (2, "evt-3")])
+
+    migrate.upgrade(database.engine, "0016")
+    with database.engine.begin() as connection:
+        assert _events(connection) == [(1, 1, "evt-1"), (1, 1, "evt-2"), (2, 2, "evt-3")]
+        # Now legal: channel 2 stores an id channel 1 already has.
+        connection.execute(
+            text(
+                "INSERT INTO inbound_events (shop_id, channel_id, scope_id, source, dedup_key,"
+                " event_type, payload, received_at, status, attempts, next_attempt_at)"
+                " VALUES (1, 2, 2, 'line', 'evt-1', 'follow', '{}', :now, 'pending', 0, :now)"
+            ),
+            {"now": _NOW},
+        )
+
+    config = migrate.alembic_config()
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0015")
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT channel_id, dedup_key FROM inbound_events ORDER BY id")
+        ).all()
+    database.dispose()
+    assert [tuple(row) for row in rows] == [
+        (1, "evt-1"),
+        (1, "evt-2"),
+        (2, "evt-3"),
+        (2, "2:evt-1"),
+    ]
+
+
+_NOW = datetime(2026, 12, 1, tzinfo=UTC)
+_EVENT_INSERT = (
+    "INSERT INTO inbound_events (shop_id, channel_id, source, dedup_key, event_type, payload,"
+    " received_at, status, attempts, next_attempt_at)"
+    " VALUES (1, :channel_id, 'line', :key, 'follow', '{}', :now, 'processed', 1, :now)"
+)
+
+
+def _insert_channel_events(connection, events: list[tuple[int, str]]) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO shops (id, slug, name, link_policy, second_factor, created_at)"
+            " VALUES (1, 'migrated', 'Migrated', 'refuse', 'birth_date', :now)"
+        ),
+        {"now": _NOW},
+    )
+    for channel_id in (1, 2):
+        connection.execute(
+            text(
+                "INSERT INTO channels (id, shop_id, name, line_channel_id, channel_secret,"
+                " access_token, provider_id, timezone, status, created_at)"
+                " VALUES (:id, 1, 'Main', :line_id, 'x', 'x', 'p', 'Asia/Tokyo', 'active', :now)"
+            ),
+            {"id": channel_id, "line_id": f"100{channel_id}", "now": _NOW},
+        )
+    for channel_id, key in events:
+        connection.execute(text(_EVENT_INSERT), {"channel_id": channel_id, "key": key, "now": _NOW})
+
+
+def _events(connection) -> list[tuple[int, int, str]]:
+    rows = connection.execute(
+        text("SELECT channel_id, scope_id, dedup_key FROM inbound_events ORDER BY id")
+    ).all()
+    return [tuple(row) for row in rows]

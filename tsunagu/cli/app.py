@@ -209,38 +209,8 @@ def demo(
         sandbox_port=sandbox_port,
         step=lambda text: console.print(f"  [green]✓[/green] {text}"),
     )
-    hub, token = running.hub_url, running.token
-    hanako = running.users["hanako"]
-    where = [
-        ("Staff console", running.console_url),
-        ("Console login", f"{demo_module.OWNER_EMAIL} / {running.owner_password}"),
-        ("API reference", f"{hub}/docs"),
-        ("Admin API token", token),
-        ("Friends", f'curl -H "Authorization: Bearer {token}" {hub}/api/admin/v1/friends'),
-        ("Links", f"{hub}/api/admin/v1/links"),
-        ("Members", f"{hub}/api/admin/v1/members"),
-        ("Purchases", f"{hub}/api/admin/v1/purchases"),
-        ("Bookings", f"{hub}/api/admin/v1/bookings"),
-        ("Campaigns", f"{hub}/api/admin/v1/campaigns"),
-        (
-            "Segment report",
-            f"{hub}/api/admin/v1/campaigns/{running.campaign_id('december-news')}/report",
-        ),
-        ("Outbox", f"{hub}/api/admin/v1/deliveries"),
-        ("Sequences", f"{hub}/api/admin/v1/sequences"),
-        ("Reminder rules", f"{hub}/api/admin/v1/reminder-rules"),
-        ("Connections", f"{hub}/api/admin/v1/connections"),
-        ("Inbound events", f"{hub}/api/admin/v1/events"),
-        ("Audit log", f"{hub}/api/admin/v1/audit"),
-        ("Sandbox LINE", f"{running.sandbox.url}/sandbox (users, what they received)"),
-        (
-            "Member card",
-            f"{hub}/idlink/liff/{demo_module.CHANNEL_ID}?sandbox_user={hanako}",
-        ),
-        ("Health, metrics", f"{hub}/readyz  {hub}/metrics"),
-    ]
     console.print("\n[bold]Where to look[/bold]")
-    for label, value in where:
+    for label, value in running.where_to_look():
         console.print(f"  {label:<16} {value}", soft_wrap=True, highlight=False)
     console.print("Ctrl-C stops the demo.")
     try:

@@ -34,7 +34,7 @@ from rich.progress import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import audit, tenancy
+from core import audit, csvfile, tenancy
 from core.db import Database
 from core.errors import HubError
 from idlink import members as member_service
@@ -230,7 +230,7 @@ def _errors_writer(path: Path | None) -> Iterator[Any]:
         yield None
         return
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csvfile.writer(handle)
         writer.writerow(["line", "member_number", "reason"])
         yield writer
 
@@ -279,22 +279,19 @@ def member_import(
         with database.session_scope() as session:
             target = tenancy.get_shop(session, shop)
         started = time.monotonic()
-        importer = _run_import(database, target.id, file, update, encoding, batch_size, errors)
+        importer = Importer(database, target.id, update, batch_size)
+        # Whatever stops the import (a bad byte, Ctrl-C, a lost database), what it did so far
+        # is committed: the audit log says so, with the counts and why it stopped.
+        stopped: str | None = "interrupted"
+        try:
+            _run_import(importer, file, encoding, errors)
+            stopped = None
+        except (HubError, ImportAborted) as exc:
+            stopped = str(getattr(exc, "detail", exc))
+            raise
+        finally:
+            _audit_import(database, importer, file, stopped)
         elapsed = time.monotonic() - started
-        detail: dict[str, Any] = {
-            "update": update,
-            **{str(k): v for k, v in importer.counts.items()},
-        }
-        with database.session_scope() as session:
-            audit.record(
-                session,
-                shop_id=target.id,
-                actor="cli",
-                action="member.import",
-                subject_type="file",
-                subject_id=file.name,
-                **detail,
-            )
     except (HubError, ImportAborted) as exc:
         err.print(f"[red]error:[/red] {escape(str(getattr(exc, 'detail', exc)))}")
         raise typer.Exit(1) from exc
@@ -305,21 +302,31 @@ def member_import(
         raise typer.Exit(1)
 
 
-def _run_import(
-    database: Database,
-    shop_id: int,
-    file: Path,
-    update: bool,
-    encoding: str,
-    batch_size: int,
-    errors_path: Path | None,
-) -> Importer:
+def _audit_import(database: Database, importer: Importer, file: Path, stopped: str | None) -> None:
+    """One audit record per import, complete or not: its counts, and why it stopped."""
+    detail: dict[str, Any] = {str(k): v for k, v in importer.counts.items()}
+    if stopped is not None:
+        detail["stopped"] = stopped[:500]
+    with database.session_scope() as session:
+        audit.record(
+            session,
+            shop_id=importer.shop_id,
+            actor="cli",
+            action="member.import",
+            subject_type="file",
+            subject_id=file.name,
+            update=importer.update,
+            **detail,
+        )
+
+
+def _run_import(importer: Importer, file: Path, encoding: str, errors_path: Path | None) -> None:
     try:
         codecs.lookup(encoding)
     except LookupError as exc:
         raise ImportAborted(f"unknown encoding {encoding!r}: try utf-8-sig or cp932") from exc
     with file.open("rb") as raw, _errors_writer(errors_path) as errors_out:
-        importer = Importer(database, shop_id, update, batch_size, errors_out=errors_out)
+        importer.errors_out = errors_out
         counter = _CountingReader(raw)
         text = io.TextIOWrapper(io.BufferedReader(counter), encoding=encoding, newline="")
         with _progress() as bar:
@@ -331,7 +338,6 @@ def _run_import(
                     f"the file is not {encoding} ({exc.reason}); rows before it were imported. "
                     "Try --encoding cp932 for Shift_JIS"
                 ) from exc
-    return importer
 
 
 def _report(importer: Importer, elapsed: float, errors_path: Path | None) -> None:
