@@ -149,7 +149,8 @@ def dispatch_deliveries() -> int:
     """Send due deliveries until none is left; any number of these may run at once."""
     rt = runtime.current()
     config = dispatch_config(rt.settings)
-    stats = dispatcher.run(rt.database, config=config, limiter=limiter_for(rt.settings.broker_url))
+    limiter = limiter_for(rt.settings.broker_url, rt.settings.resolved_database_url)
+    stats = dispatcher.run(rt.database, config=config, limiter=limiter)
     if stats.cut_short:
         # The run ended at its time limit with work left: go on now, not at the next sweep.
         enqueue_now(rt.database.task_sender, "messaging.dispatch")

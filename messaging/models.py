@@ -573,3 +573,17 @@ class ReplyToken(Base):
     used_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_reply_tokens_friend_issued", "friend_id", "issued_at"),)
+
+
+class RateSlot(Base):
+    """The next free slot of a rate-limit key (channel and endpoint), on PostgreSQL's clock.
+
+    The shared limiter of hubs without Redis: every worker reserves its blocks of slots here
+    (``messaging/limiter.py``), so together they keep within LINE's per-channel limits.
+    """
+
+    __tablename__ = "rate_slots"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The theoretical arrival time of the key's next request, in µs since the epoch.
+    next_slot_us: Mapped[int] = mapped_column(BigInteger)

@@ -21,6 +21,7 @@ from core.errors import ConfigurationError
 from jobs import runtime
 from jobs.celery_app import BrokerSender, broker_check, create_celery
 from jobs.embedded import EmbeddedWorker
+from messaging.limiter import limiter_kind
 from tsunagu import migrate
 
 if TYPE_CHECKING:
@@ -106,8 +107,10 @@ def build_worker(settings: Settings) -> Celery:
     """Prepare a production worker process: check the schema, install the task runtime.
 
     The schema check's connection is closed again before Celery forks its pool processes; each
-    child opens its own connections on its first task.
+    child opens its own connections on its first task. A configuration whose processes could
+    share no rate limiter (an AMQP broker on SQLite) refuses to start.
     """
+    limiter_kind(settings.broker_url, settings.resolved_database_url)
     celery = create_celery(settings)
     database = open_database(settings, task_sender=BrokerSender(celery))
     database.dispose()
