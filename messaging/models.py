@@ -229,8 +229,9 @@ class DeliveryAttempt(Base):
 class SendPolicy(Base):
     """Quiet hours and frequency caps of a shop; ``source_prefix`` '' is the shop's default.
 
-    A delivery follows the policy with the longest prefix of its source (e.g. ``reminder:``
-    may allow night sends and no caps while the default caps campaigns).
+    A delivery's policy merges, field by field, the policies of its source's prefixes, shortest
+    first (e.g. ``reminder:`` may allow night sends and no caps while the default caps
+    campaigns; ``campaign:7`` sets a weekly cap and keeps the shop's quiet hours).
     """
 
     __tablename__ = "send_policies"
@@ -238,9 +239,11 @@ class SendPolicy(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
     source_prefix: Mapped[str] = mapped_column(String(100), default="")
-    # Local wall-clock times "HH:MM" in the channel's timezone; both unset: no quiet hours.
+    # NULL in a field: not set here, the shorter prefix's applies (guardrails.PolicyBook).
+    # Quiet hours: local wall-clock times "HH:MM" in the channel's timezone, or "off" in both.
     quiet_start: Mapped[str | None] = mapped_column(String(5))
     quiet_end: Mapped[str | None] = mapped_column(String(5))
+    # Messages per friend per rolling day and week; 0: no cap.
     per_day: Mapped[int | None]
     per_week: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
