@@ -87,7 +87,7 @@ def build_hub(settings: Settings) -> Hub:
         sender = BrokerSender(celery)
         check = functools.partial(broker_check, celery)
     database = open_database(settings, task_sender=sender)
-    runtime.install(runtime.Runtime(settings, database))
+    runtime.install(celery, runtime.Runtime(settings, database))
     app = create_app(settings, database, broker_check=check)
     return Hub(settings=settings, database=database, celery=celery, app=app, worker=worker)
 
@@ -114,5 +114,5 @@ def build_worker(settings: Settings) -> Celery:
     celery = create_celery(settings)
     database = open_database(settings, task_sender=BrokerSender(celery))
     database.dispose()
-    runtime.install(runtime.Runtime(settings, database))
+    runtime.install(celery, runtime.Runtime(settings, database))
     return celery
