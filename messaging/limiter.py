@@ -26,6 +26,7 @@ from typing import Protocol
 
 import redis
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from core.db import make_engine
 from core.errors import ConfigurationError
@@ -163,16 +164,28 @@ class PostgresLimiter(BlockLimiter):
 
     def __init__(self, database_url: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(clock=clock)
+        # No ping per checkout (it would double the round trips): a connection found broken is
+        # replaced and the reservation tried once more instead.
         self._engine = make_engine(
-            database_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
+            database_url,
+            pool_size=1,
+            max_overflow=0,
+            pool_pre_ping=False,
+            isolation_level="AUTOCOMMIT",
         )
 
     def _reserve_block(self, key: str, interval_us: int, count: int) -> int:
+        parameters = {"key": key, "span_us": interval_us * count}
+        try:
+            return self._execute(parameters)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return self._execute(parameters)
+
+    def _execute(self, parameters: dict[str, object]) -> int:
         with self._engine.connect() as connection:
-            wait_us = connection.execute(
-                _RESERVE_SQL, {"key": key, "span_us": interval_us * count}
-            ).scalar_one()
-        return int(wait_us)
+            return int(connection.execute(_RESERVE_SQL, parameters).scalar_one())
 
     def close(self) -> None:
         self._engine.dispose()
