@@ -58,6 +58,7 @@ class HubApp(FastAPI):
         if self.openapi_schema is None:
             schema = super().openapi()
             schema["paths"].update(self.direct_operations)
+            return schema
         return self.openapi_schema
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -37,7 +38,7 @@ KINDS = {
     "reservations": frozenset({"reservations", "calcom"}),
 }
 
-_RESPONSES = {
+_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Signature missing, wrong or stale; nothing stored"},
     404: {"description": "Unknown connection"},
     410: {"description": "The connection is disabled"},

@@ -392,7 +392,7 @@ def prepare(database_url: str, *, friends: int, name: str) -> tuple[Any, int, in
     followers loaded with COPY: (database, shop id, channel id)."""
     from core.tenancy import Shop, create_channel, create_shop
     from messaging import guardrails
-    from tsunagu.scratch import empty_database
+    from tests.scratch import empty_database
 
     empty_database(database_url)
     database = open_bench_database(database_url, name=name)

@@ -16,6 +16,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -134,7 +135,7 @@ async def run(
         number = c % parts
         try:
             _, protocol = await loop.create_connection(
-                lambda n=number: Connection(n, files[n], tally, deadline), host, port
+                partial(Connection, number, files[number], tally, deadline), host, port
             )
         except OSError:
             connect_errors += 1

@@ -52,8 +52,8 @@ from core.tenancy import Shop, create_shop
 from sandbox.shopify.generator import write_orders
 from sandbox.shopify.server import ShopifyServer
 from sandbox.shopify.state import ShopifyState
+from tests.scratch import recreate_database
 from tsunagu import migrate
-from tsunagu.scratch import recreate_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/tsunagu_bench_shopify"

@@ -73,8 +73,8 @@ from core.db import Database
 from core.inbox import InboundEvent
 from core.serving import free_port
 from core.tenancy import create_channel, create_shop
+from tests.scratch import recreate_database
 from tsunagu import migrate
-from tsunagu.scratch import recreate_database
 
 QUEUE = "celery"
 console = Console(width=max(100, Console().width))

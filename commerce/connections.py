@@ -12,16 +12,27 @@ from sqlalchemy.orm import Session
 
 from commerce.models import Connection, ConnectionStatus
 from connectors.base import ConnectionConfig, Connector
-from connectors.reservations.calcom import CalcomConnector
-from connectors.reservations.generic import GenericReservationConnector
-from connectors.reservations.ical import ICalConnector
+from connectors.options import ConnectorOptions, parse_options
+from connectors.reservations.calcom import CalcomConnector, CalcomOptions
+from connectors.reservations.generic import GenericReservationConnector, GenericReservationOptions
+from connectors.reservations.ical import ICalConnector, ICalOptions
 from connectors.salesforce.connector import SalesforceConnector
+from connectors.salesforce.settings import SalesforceOptions
 from connectors.shopify.connector import ShopifyConnector
+from connectors.shopify.options import ShopifyOptions
 from core.errors import BadRequest, Conflict, NotFound
 from core.tenancy import Shop
 
 ConnectorFactory = Callable[[ConnectionConfig], Connector]
 
+# kind → its options, checked when a connection is added.
+OPTIONS: dict[str, type[ConnectorOptions]] = {
+    "shopify": ShopifyOptions,
+    "reservations": GenericReservationOptions,
+    "calcom": CalcomOptions,
+    "ical": ICalOptions,
+    "salesforce": SalesforceOptions,
+}
 # kind → factory. Each connector sub-package contributes one entry.
 FACTORIES: dict[str, ConnectorFactory] = {
     "shopify": ShopifyConnector,
@@ -70,6 +81,7 @@ def create_connection(
     """Add a connection to a shop; credentials are encrypted at rest."""
     if kind not in FACTORIES:
         raise BadRequest(f"unknown connector kind {kind!r}: one of {', '.join(sorted(FACTORIES))}")
+    checked = parse_options(OPTIONS[kind], kind, options or {})
     taken = session.scalar(
         select(Connection).where(Connection.shop_id == shop.id, Connection.name == name)
     )
@@ -81,7 +93,7 @@ def create_connection(
         name=name,
         base_url=base_url.rstrip("/") if base_url else None,
         credentials=json.dumps(credentials),
-        options=options or {},
+        options=checked.model_dump(mode="json", by_alias=True, exclude_unset=True),
         timezone=timezone,
         sync_interval_seconds=sync_interval_seconds,
     )

@@ -41,7 +41,7 @@ def handle_connector_event(session: Session, stored: InboundEvent) -> None:
         "%s %s %s: %s",
         stored.source,
         stored.event_type,
-        record.external_id,
+        getattr(record, "external_id", type(record).__name__),
         outcome,
         extra={"connection_id": connection.id, "event_id": stored.id},
     )

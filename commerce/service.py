@@ -33,6 +33,7 @@ from connectors.records import (
     Record,
 )
 from core.clock import utcnow
+from core.db import rows_matched
 from idlink import identities
 from idlink.identities import ExternalIdentity
 
@@ -112,14 +113,16 @@ def forget_product_groups(
     session: Session, *, connection: Connection, seen: ProductGroupsSeen
 ) -> Outcome:
     """Delete the connection's groups a full read of the store no longer found."""
-    gone = session.execute(
-        delete(ProductGroup)
-        .where(
-            ProductGroup.connection_id == connection.id,
-            ProductGroup.external_id.not_in(seen.external_ids),
+    gone = rows_matched(
+        session.execute(
+            delete(ProductGroup)
+            .where(
+                ProductGroup.connection_id == connection.id,
+                ProductGroup.external_id.not_in(seen.external_ids),
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     return Outcome.UPDATED if gone else Outcome.UNCHANGED
 
 

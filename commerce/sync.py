@@ -23,7 +23,7 @@ from commerce.models import Connection, ConnectionStatus, ConnectorState, SyncRu
 from connectors.base import Connector
 from connectors.errors import ConnectorError, FatalError, LimitExhausted
 from core.clock import utcnow
-from core.db import Database
+from core.db import Database, rows_matched
 from core.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def acquire_lease(session: Session, connection_id: int, owner: str, *, now: date
         )
         .values(sync_lease_until=now + LEASE, sync_lease_owner=owner, last_sync_started_at=now)
     )
-    return result.rowcount == 1
+    return rows_matched(result) == 1
 
 
 def _renew_lease(session: Session, connection_id: int, owner: str, now: datetime) -> None:

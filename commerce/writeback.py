@@ -40,8 +40,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from commerce.connections import connector_for
 from commerce.models import Connection, ConnectionStatus
 from connectors.errors import ConnectorError, LimitExhausted
+from connectors.options import parse_options
 from connectors.salesforce.client import COLLECTION_LIMIT, SalesforceClient
 from connectors.salesforce.connector import SalesforceConnector
+from connectors.salesforce.settings import SalesforceOptions, writeback_mapping
 from core.clock import utcnow
 from core.db import Base, Database
 from idlink.models import Friend, Member, MemberLink
@@ -110,7 +112,11 @@ def writeback_connections(session: Session) -> list[Connection]:
             Connection.status != ConnectionStatus.DISABLED,
         )
     )
-    return [c for c in candidates if (c.options or {}).get("writeback")]
+    return [
+        c
+        for c in candidates
+        if writeback_mapping(parse_options(SalesforceOptions, c.kind, c.options or {}))
+    ]
 
 
 def enqueue_link_change(

@@ -6,10 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    CursorResult,
+    DateTime,
+    Engine,
+    MetaData,
+    Result,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -45,11 +54,25 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
+    # Every model maps one Table (no mapping of joins or selects): typed as such, so that Core
+    # statements such as ``insert(Model.__table__)`` check.
+    __table__: ClassVar[Table]
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}
 
 
 TaskSender = Callable[[str, dict[str, Any]], None]
+
+
+def rows_matched(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an UPDATE or DELETE run through ``Session.execute`` matched.
+
+    The session types its answer as a plain ``Result``; for these statements it is a
+    ``CursorResult``, the one that counts rows.
+    """
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(result).__name__} does not count rows: not an UPDATE or DELETE")
+    return result.rowcount or 0
 
 
 def insert(session: Session, table: Any) -> Any:

@@ -47,9 +47,19 @@ class Shop(Base):
     channels: Mapped[list[Channel]] = relationship(back_populates="shop")
 
 
-# A channel's mode, as LINE states it in every webhook event: in standby the bot must not send.
-ACTIVE_MODE = "active"
-STANDBY_MODE = "standby"
+class ChannelStatus(enum.StrEnum):
+    """Whether the hub sends for a channel: paused when LINE refused its access token."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class ChannelMode(enum.StrEnum):
+    """A channel's mode, as LINE states it in every webhook event: in standby the bot must not
+    send."""
+
+    ACTIVE = "active"
+    STANDBY = "standby"
 
 
 class Channel(Base):
@@ -69,10 +79,12 @@ class Channel(Base):
     login_channel_secret: Mapped[str | None] = mapped_column(EncryptedText)
     liff_id: Mapped[str | None] = mapped_column(String(64))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=ChannelStatus.ACTIVE)
     # LINE's mode for the channel (``active``/``standby``, from its webhook events): a channel
     # in standby must not send; ``mode_since`` is the LINE timestamp (ms) of the event that said so.
-    mode: Mapped[str] = mapped_column(String(16), default=ACTIVE_MODE, server_default=ACTIVE_MODE)
+    mode: Mapped[str] = mapped_column(
+        String(16), default=ChannelMode.ACTIVE, server_default=ChannelMode.ACTIVE.value
+    )
     mode_since: Mapped[int | None] = mapped_column(BigInteger)
     guest_rich_menu_id: Mapped[str | None] = mapped_column(String(64))
     member_rich_menu_id: Mapped[str | None] = mapped_column(String(64))

@@ -22,7 +22,7 @@ from core.clock import from_millis
 from core.enqueue import enqueue_after_commit
 from core.errors import NotFound
 from core.inbox import InboundEvent
-from core.tenancy import ACTIVE_MODE, STANDBY_MODE, Channel
+from core.tenancy import Channel, ChannelMode
 from idlink import account_link, friends
 from idlink import service as idlink_service
 
@@ -76,7 +76,7 @@ def handle_line_event(session: Session, stored: InboundEvent, *, settings: Setti
 
 
 # ``activated``/``deactivated``: a module channel was given or lost the chat (LINE's switch).
-_MODE_OF_EVENT = {"activated": ACTIVE_MODE, "deactivated": STANDBY_MODE}
+_MODE_OF_EVENT = {"activated": ChannelMode.ACTIVE, "deactivated": ChannelMode.STANDBY}
 
 
 def note_mode(session: Session, channel: Channel, event_type: str, event: dict[str, Any]) -> None:
@@ -86,13 +86,13 @@ def note_mode(session: Session, channel: Channel, event_type: str, event: dict[s
     event older than the one that set the mode does not undo it.
     """
     mode = _MODE_OF_EVENT.get(event_type, event.get("mode"))
-    if mode not in (ACTIVE_MODE, STANDBY_MODE) or mode == channel.mode:
+    if mode not in (ChannelMode.ACTIVE, ChannelMode.STANDBY) or mode == channel.mode:
         return
     timestamp = int(event.get("timestamp") or 0)
     if channel.mode_since is not None and timestamp < channel.mode_since:
         return
     channel.mode, channel.mode_since = mode, timestamp
-    standby = mode == STANDBY_MODE
+    standby = mode == ChannelMode.STANDBY
     audit.record(
         session,
         shop_id=channel.shop_id,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, Select, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from connectors.records import Contact
@@ -136,6 +136,7 @@ def _matching(session: Session, shop_id: int, key: str, values: set[str]) -> dic
     """value → ids of the shop's members with that value of ``key``."""
     if not values:
         return {}
+    query: Select[str | None, int]
     if key == "line_user_id":
         query = (
             select(Friend.line_user_id, MemberLink.member_id)
@@ -155,7 +156,8 @@ def _matching(session: Session, shop_id: int, key: str, values: set[str]) -> dic
         query = select(column, Member.id).where(Member.shop_id == shop_id, column.in_(values))
     result: dict[str, list[int]] = {}
     for value, member_id in session.execute(query):
-        result.setdefault(value, []).append(member_id)
+        if value is not None:  # the IN matches no NULL, but email and phone are nullable
+            result.setdefault(value, []).append(member_id)
     return result
 
 

@@ -89,7 +89,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 def broker_check(app: Celery) -> None:
     """Raise unless the broker accepts a connection (for ``/readyz``)."""
     with app.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
+        # celery-types declares the timeout an int; kombu takes any number of seconds.
+        connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)  # type: ignore[arg-type]
 
 
 class BrokerSender:

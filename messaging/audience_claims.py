@@ -125,7 +125,7 @@ def _resolve_in_process(session: Session, batches: Sequence[DeliveryBatch]) -> d
     reachable = [f for f in user_ids if f not in left]
     for friend_id in friend_ids.difference(user_ids):
         left[friend_id] = UNKNOWN_REASON
-    sources = dict(
+    sources: dict[int | None, str] = dict(
         session.execute(
             select(AudienceSend.id, AudienceSend.source).where(
                 AudienceSend.id.in_({b.audience_send_id for b in batches})
@@ -176,6 +176,7 @@ def recheck(
     books: dict[int, guardrails.PolicyBook] = {}
     ready = []
     for batch in batches:
+        assert batch.audience_send_id is not None  # only an audience send's batches are queued
         send = sends[batch.audience_send_id]
         if send.respect_quiet_hours:
             book = books.get(send.shop_id) or books.setdefault(

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    FromClause,
     Integer,
     Select,
     String,
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
 from messaging import consent, guardrails
-from messaging.models import BatchState, Consent, Delivery, DeliveryBatch, DeliveryState
+from messaging.models import BatchState, Consent, Delivery, DeliveryBatch, DeliveryState, Endpoint
 from messaging.sql import is_postgres
 
 MULTICAST_MAX = 500
@@ -67,7 +68,7 @@ def _freeze_in_server(
     session.execute(text(f"SET LOCAL work_mem = '{FREEZE_WORK_MEM}'"))
     recent = _recent_sends(freeze) if freeze.policy.capped else None
     reason = case(*_reason_whens(freeze, recent), else_=null())
-    source = Friend.__table__
+    source: FromClause = Friend.__table__
     if recent is not None:
         source = source.outerjoin(recent, recent.c.friend_id == Friend.id)
     classified = (
@@ -103,7 +104,7 @@ def _freeze_in_server(
     batch_rows = select(
         cast(func.gen_random_uuid(), String),
         literal(freeze.channel.id),
-        case((size > 1, "multicast"), else_="push"),
+        case((size > 1, Endpoint.MULTICAST.value), else_=Endpoint.PUSH.value),
         literal(freeze.content_hash),
         size,
         literal(BatchState.QUEUED.value),
@@ -233,7 +234,7 @@ def _freeze_in_process(
         DeliveryBatch(
             id=str(uuid.uuid4()),
             channel_id=freeze.channel.id,
-            endpoint="multicast" if len(chunk) > 1 else "push",
+            endpoint=Endpoint.MULTICAST if len(chunk) > 1 else Endpoint.PUSH,
             content_hash=freeze.content_hash,
             recipients=len(chunk),
             state=BatchState.QUEUED,

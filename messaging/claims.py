@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.db import Database
-from core.tenancy import ACTIVE_MODE, Channel
+from core.tenancy import Channel, ChannelMode, ChannelStatus
 from idlink.models import Friend
 from messaging import replies
 from messaging.audience_claims import Members, recheck, resolve
@@ -35,6 +35,7 @@ from messaging.models import (
     DeliveryBatch,
     DeliveryContent,
     DeliveryState,
+    Endpoint,
     ReplyToken,
 )
 from messaging.sql import any_of, int_array, is_postgres, text_array
@@ -42,7 +43,6 @@ from messaging.sql import any_of, int_array, is_postgres, text_array
 log = logging.getLogger(__name__)
 
 MULTICAST_MAX = 500
-CHANNEL_ACTIVE = "active"
 PENDING_SQL = text("deliveries.state = 'pending'")
 
 
@@ -149,8 +149,8 @@ def _claim_batches(
             .where(
                 DeliveryBatch.state.in_([BatchState.RETRYING, BatchState.QUEUED]),
                 DeliveryBatch.next_attempt_at <= now,
-                Channel.status == CHANNEL_ACTIVE,
-                Channel.mode == ACTIVE_MODE,
+                Channel.status == ChannelStatus.ACTIVE,
+                Channel.mode == ChannelMode.ACTIVE,
             )
             .order_by(DeliveryBatch.next_attempt_at)
             .limit(config.batches_per_claim)
@@ -189,7 +189,7 @@ def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[
     """
     # A paused channel (token refused) or one LINE put in standby sends nothing: its rows wait.
     paused = select(Channel.id).where(
-        or_(Channel.status != CHANNEL_ACTIVE, Channel.mode != ACTIVE_MODE)
+        or_(Channel.status != ChannelStatus.ACTIVE, Channel.mode != ChannelMode.ACTIVE)
     )
     locked = session.execute(
         select(
@@ -254,9 +254,10 @@ def _form_batches(
             token = tokens.pop(members[0].friend_id, None) if len(members) == 1 else None
             if token is not None and token.channel_id == channel_id:
                 token.used_at = now
-                endpoint, reply_token = "reply", token.token
+                endpoint, reply_token = Endpoint.REPLY, token.token
             else:
-                endpoint, reply_token = ("multicast" if len(members) > 1 else "push"), None
+                endpoint = Endpoint.MULTICAST if len(members) > 1 else Endpoint.PUSH
+                reply_token = None
             batches.append(
                 _Claimed(
                     id=str(uuid.uuid4()),
@@ -422,7 +423,7 @@ def _jobs(
     batches = list(batches)
     if not batches:
         return []
-    recipients: dict[str, list[str]] = defaultdict(list)
+    recipients: dict[str | None, list[str]] = defaultdict(list)
     per_friend = [b.id for b in batches if b.audience_send_id is None]
     if per_friend:
         for batch_id, user_id in session.execute(

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.clock import utcnow
+from core.db import rows_matched
 from core.errors import NotFound
 from idlink.models import Friend
 from messaging import guardrails
@@ -156,7 +157,7 @@ def _suppress_pending(session: Session, friend_id: int, purpose: Purpose, now: d
         .values(state=DeliveryState.SUPPRESSED, reason=withdrawn_reason(purpose), updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return rows_matched(result)
 
 
 def current(session: Session, *, friend: Friend) -> dict[str, dict[str, Any]]:

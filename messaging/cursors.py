@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.db import insert
+from core.db import insert, rows_matched
 from idlink.models import Friend, FriendStatus, MemberLink
 from messaging.models import Delivery, DeliveryState, TriggerCursor
 from messaging.sql import any_of
@@ -126,4 +126,4 @@ def cancel_keys(session: Session, keys: Collection[str], *, reason: str, now: da
         .values(state=DeliveryState.CANCELLED, reason=reason, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rows_matched(result)

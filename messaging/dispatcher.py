@@ -38,7 +38,7 @@ from core.db import Database
 from messaging import guardrails
 from messaging.claims import PENDING_SQL, BatchJob, DispatchConfig, claim, renew
 from messaging.limiter import RateLimiter, acquire
-from messaging.models import BatchState, Delivery, DeliveryBatch, DeliveryState
+from messaging.models import BatchState, Delivery, DeliveryBatch, DeliveryState, Endpoint
 from messaging.outcomes import Try, backoff_seconds, launch, record, record_all
 
 __all__ = [
@@ -205,7 +205,7 @@ def _work(
                 _request(database, job, config=config, limiter=limiter, senders=senders)
             )
             if (
-                job.endpoint == "reply"
+                job.endpoint == Endpoint.REPLY
                 or len(answered) >= RECORD_GROUP
                 or answered[0].age() > RECORD_WITHIN_SECONDS
             ):
@@ -274,16 +274,16 @@ def _request(
     acquire(limiter, f"{job.line_channel_id}:{job.endpoint}", config.rates[job.endpoint])
     started_at = utcnow()
     attempt_id = None
-    if job.endpoint == "reply":
+    if job.endpoint == Endpoint.REPLY:
         with database.session_scope() as session:
             attempt_id = launch(session, job, started_at=started_at)
     started = time.perf_counter()
     answer: Accepted | SendFailure
     try:
         unit = job.aggregation_unit
-        if job.endpoint == "reply" and job.reply_token is not None:
+        if job.endpoint == Endpoint.REPLY and job.reply_token is not None:
             answer = sender.reply(job.reply_token, job.messages)
-        elif job.endpoint == "push":
+        elif job.endpoint == Endpoint.PUSH:
             answer = sender.push(
                 job.user_ids[0], job.messages, retry_key=job.batch_id, aggregation_unit=unit
             )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from connectors.line.sending import LineSender
 from core.clock import utcnow
+from core.db import rows_matched
 from core.inbox import InboundEvent
 from idlink.models import Friend, FriendStatus
 from messaging.models import (
@@ -292,6 +293,7 @@ def audience_sent_counts(
         )
     )
     for members, sent_at in batches:
+        assert sent_at is not None  # only sent batches, each with its sending time
         for friend_id in wanted.intersection(members or ()):
             counts.setdefault(friend_id, [0, 0])
             counts[friend_id][0] += 1
@@ -327,7 +329,7 @@ def suppress_pending(
         .values(state=DeliveryState.SUPPRESSED, reason=reason, updated_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rows_matched(result)
 
 
 def suppress_for_unfollow(
@@ -362,7 +364,7 @@ def suppress_blocked(session: Session, *, now: datetime | None = None) -> int:
         .values(state=DeliveryState.SUPPRESSED, reason=BLOCKED_REASON, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rows_matched(result)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,14 @@ from sqlalchemy.exc import DBAPIError
 
 from core.db import make_engine
 from core.errors import ConfigurationError
+from messaging.models import Endpoint
 
 # LINE's documented limits, per channel and endpoint, in requests per second.
-LINE_RATE_LIMITS = {"push": 2000.0, "multicast": 200.0, "reply": 2000.0}
+LINE_RATE_LIMITS: dict[str, float] = {
+    Endpoint.PUSH: 2000.0,
+    Endpoint.MULTICAST: 200.0,
+    Endpoint.REPLY: 2000.0,
+}
 # Keep a little under LINE's limit: a request's arrival at LINE jitters around its slot.
 HEADROOM = 0.97
 

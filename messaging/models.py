@@ -71,6 +71,14 @@ class BatchState(enum.StrEnum):
     UNCERTAIN = "uncertain"
 
 
+class Endpoint(enum.StrEnum):
+    """The LINE API a batch is sent through; each has its own rate limit."""
+
+    REPLY = "reply"
+    PUSH = "push"
+    MULTICAST = "multicast"
+
+
 class AudienceState(enum.StrEnum):
     # Frozen into batches; each batch's state says how far it went.
     QUEUED = "queued"

@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from connectors.line.sending import Accepted, FailureKind, SendFailure
 from core import audit
 from core.clock import utcnow
-from core.tenancy import Channel
-from messaging.claims import CHANNEL_ACTIVE, BatchJob, DispatchConfig
+from core.tenancy import Channel, ChannelStatus
+from messaging.claims import BatchJob, DispatchConfig
 from messaging.models import (
     AudienceSend,
     AudienceState,
@@ -36,12 +36,12 @@ from messaging.models import (
     DeliveryAttempt,
     DeliveryBatch,
     DeliveryState,
+    Endpoint,
     ReplyToken,
 )
 
 log = logging.getLogger(__name__)
 
-CHANNEL_PAUSED = "paused"
 DUPLICATE_REASON = "already accepted under this retry key"
 SENT = BatchState.SENT
 # The outcome of a reply's try from the moment it leaves until its answer is recorded: one that
@@ -216,7 +216,7 @@ def _not_accepted(
     config: DispatchConfig,
     now: datetime,
 ) -> str:
-    if batch.endpoint == "reply" and _reply_token_refused(answer):
+    if batch.endpoint == Endpoint.REPLY and _reply_token_refused(answer):
         return _reply_refused(session, batch, refused, config, now)
     if answer.kind == FailureKind.CHANNEL:
         return _pause_channel(session, batch, answer, now)
@@ -305,7 +305,7 @@ def _reply_uncertain(session: Session, batch: DeliveryBatch, now: datetime) -> s
 
 
 def _reply_as_push(session: Session, batch: DeliveryBatch, now: datetime) -> str:
-    batch.endpoint, batch.reply_token = "push", None
+    batch.endpoint, batch.reply_token = Endpoint.PUSH, None
     batch.state, batch.next_attempt_at = BatchState.RETRYING, now
     batch.last_error = "reply token no longer valid: sent as a push"
     _update_deliveries(
@@ -469,8 +469,8 @@ def _pause_channel(
     """The token was refused: stop the channel's sends and tell the shop (audit alert)."""
     channel = session.get_one(Channel, batch.channel_id, with_for_update=True)
     reason = f"channel paused: LINE refused the access token ({answer.reason})"
-    if channel.status == CHANNEL_ACTIVE:
-        channel.status = CHANNEL_PAUSED
+    if channel.status == ChannelStatus.ACTIVE:
+        channel.status = ChannelStatus.PAUSED
         audit.record(
             session,
             shop_id=channel.shop_id,

@@ -27,6 +27,7 @@ from commerce.models import Booking
 from connectors.records import BookingStatus
 from core import audit
 from core.clock import utcnow
+from core.db import rows_matched
 from core.tenancy import Channel
 from idlink.models import MemberLink
 from messaging import cursors, templates
@@ -157,7 +158,7 @@ def _cancel_rule(session: Session, rule: ReminderRule, *, reason: str, now: date
         .values(state=DeliveryState.CANCELLED, reason=reason, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rows_matched(result)
 
 
 def reconcile(session: Session, *, public_url: str, now: datetime | None = None) -> ReminderRun:
@@ -285,7 +286,7 @@ def _reconcile(
             session,
             send,
             friend_ids=[friend_id],
-            idempotency_key_for=lambda _friend, key=wanted: key,
+            idempotency_key_for={friend_id: wanted}.__getitem__,
             now=now,
         ).created
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -142,7 +143,7 @@ def campaign_report(session: Session, *, campaign: Campaign) -> CampaignReport:
     )
 
 
-def _audience_sent(session: Session, source: str) -> Select[Any]:
+def _audience_sent(session: Session, source: str) -> Select[int, datetime | None]:
     """(friend id, sent at) of every friend reached by the source's audience sends."""
     sent = (
         DeliveryBatch.state == BatchState.SENT,

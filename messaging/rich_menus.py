@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, delete, exists, literal, null, select
 from sqlalchemy.orm import Session
@@ -105,7 +106,7 @@ def target_menu(
     return case(*whens, else_=by_link) if whens else by_link
 
 
-def _menu(rich_menu_id: str | None) -> ColumnElement[str | None]:
+def _menu(rich_menu_id: str | None) -> ColumnElement[Any]:
     return literal(rich_menu_id, String) if rich_menu_id else null()
 
 

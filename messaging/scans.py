@@ -86,7 +86,7 @@ def _send(campaign: Campaign, channel: Channel, public_url: str, due_at: datetim
     )
 
 
-def _linked_friends(channel: Channel) -> Select[tuple[int, int]]:
+def _linked_friends(channel: Channel) -> Select[int, int]:
     """SELECT friend id, member id of the channel's followed friends with an active link."""
     return (
         select(Friend.id, MemberLink.member_id)

@@ -121,7 +121,7 @@ def plan_audience(
     *,
     campaign: Campaign,
     channel: Channel,
-    audience: Select[tuple[int]],
+    audience: Select[int],
     settings: Settings,
     now: datetime,
 ) -> Planned:

@@ -104,7 +104,7 @@ def spec_of(segment: Segment) -> dict[str, Any]:
 
 def audience(
     session: Session, *, segment: Segment, channel: Channel, now: datetime | None = None
-) -> Select[tuple[int]]:
+) -> Select[int]:
     """The ids of the channel's friends in the segment at ``now``: one query, not yet run."""
     if segment.shop_id != channel.shop_id:
         raise SegmentNotFound(f"segment {segment.name!r} belongs to another shop")

@@ -17,6 +17,7 @@ bought or blocked is never sent the next step.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -180,7 +181,7 @@ def _previous_step_unsent(
     session: Session,
     sequence: Sequence,
     steps: dict[int, SequenceStep],
-    enrollments: list[Enrollment],
+    enrollments: Iterable[Enrollment],
 ) -> set[int]:
     """The enrolments whose previous step is still on its way to LINE.
 

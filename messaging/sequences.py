@@ -200,7 +200,7 @@ def _reason(sequence: Sequence) -> str:
 
 def _events(
     sequence: Sequence, *, since: datetime, until: datetime
-) -> Select[tuple[int, datetime]] | None:
+) -> Select[int, datetime | None] | None:
     """(friend id, event time) of the enrolling events in the window, one row per friend."""
     event = sequence.enroll_on["event"]
     if event == "follow":
@@ -245,7 +245,7 @@ def _events(
 def _admit(
     session: Session,
     sequence: Sequence,
-    events: Select[tuple[int, datetime]],
+    events: Select[int, datetime | None],
     *,
     reason: str,
     now: datetime,

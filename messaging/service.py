@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from connectors.line.sending import LineSender
 from core import audit
 from core.clock import utcnow
+from core.db import rows_matched
 from core.enqueue import enqueue_after_commit
-from core.tenancy import Channel
+from core.tenancy import Channel, ChannelStatus
 from idlink.models import Friend, FriendStatus
 from messaging import audience, consent, delivery_rows, guardrails, payloads
 from messaging.audience import AudienceResult, plan_audience
@@ -223,6 +224,7 @@ def _plan_chunk(
     result.duplicates = len(columns.friend_ids) - len(inserted)
     for state, reason in inserted:
         if state == DeliveryState.SUPPRESSED:
+            assert reason is not None  # a suppressed row always says why
             result.suppressed[reason] += 1
         elif state == DeliveryState.HELD:
             result.held += 1
@@ -269,7 +271,7 @@ def cancel(session: Session, *, source: str, reason: str, now: datetime | None =
         .values(state=DeliveryState.CANCELLED, reason=reason, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return (result.rowcount or 0) + audience.cancel(session, source=source, reason=reason, now=now)
+    return rows_matched(result) + audience.cancel(session, source=source, reason=reason, now=now)
 
 
 def hold(session: Session, *, source: str, reason: str, now: datetime | None = None) -> int:
@@ -284,7 +286,7 @@ def hold(session: Session, *, source: str, reason: str, now: datetime | None = N
         .values(state=DeliveryState.HELD, reason=reason, updated_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rows_matched(result)
 
 
 def unhold(session: Session, *, source: str, reason: str, now: datetime | None = None) -> int:
@@ -300,9 +302,9 @@ def unhold(session: Session, *, source: str, reason: str, now: datetime | None =
         .values(state=DeliveryState.PENDING, reason=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount:
+    if rows_matched(result):
         enqueue_after_commit(session, "messaging.dispatch")
-    return result.rowcount or 0
+    return rows_matched(result)
 
 
 def release_held(
@@ -343,7 +345,7 @@ def resume_channel(
     session: Session, *, channel: Channel, actor: str, now: datetime | None = None
 ) -> None:
     """Let a paused channel send again (after its token was fixed); its queue resumes."""
-    channel.status = "active"
+    channel.status = ChannelStatus.ACTIVE
     audit.record(
         session,
         shop_id=channel.shop_id,

@@ -214,7 +214,7 @@ def _fire(
             session,
             send,
             friend_ids=[friend_id],
-            idempotency_key_for=lambda _friend, key=key: key,
+            idempotency_key_for={friend_id: key}.__getitem__,
             now=now,
         )
         planned += result.created
@@ -236,7 +236,9 @@ def matching(
         p for p in purchases if p.member_id is not None and not p.test and p.ordered_at >= oldest
     ]
     friends = cursors.followed_friends(
-        session, channel_id=channel_id, member_ids={p.member_id for p in candidates}
+        session,
+        channel_id=channel_id,
+        member_ids={p.member_id for p in candidates if p.member_id is not None},
     )
     friend_of = {p.id: friends[p.member_id] for p in candidates if p.member_id in friends}
     candidates = [p for p in candidates if p.id in friend_of]
@@ -308,12 +310,12 @@ def _items(
         )
         for purchase_id, handle in rows:
             bought[purchase_id].add(("collection", handle))
-    rows = session.execute(
+    items = session.execute(
         select(PurchaseItem.purchase_id, PurchaseItem.sku, PurchaseItem.product_id).where(
             any_of(session, PurchaseItem.purchase_id, purchase_ids)
         )
     )
-    for purchase_id, sku, product_id in rows:
+    for purchase_id, sku, product_id in items:
         if sku:
             bought[purchase_id].add(("sku", sku))
         if product_id:
@@ -327,7 +329,7 @@ def _purchase_numbers(session: Session, purchases: list[Purchase]) -> dict[int, 
     Cancelled and test orders do not count: a customer whose first order was cancelled makes
     their first purchase with the next one.
     """
-    members = {p.member_id for p in purchases}
+    members = {p.member_id for p in purchases if p.member_id is not None}
     if not members:
         return {}
     rows = session.execute(
@@ -337,7 +339,7 @@ def _purchase_numbers(session: Session, purchases: list[Purchase]) -> dict[int, 
             Purchase.test.is_(False),
         )
     )
-    history: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    history: dict[int | None, list[tuple[datetime, int]]] = defaultdict(list)
     for member_id, ordered_at, purchase_id in rows:
         history[member_id].append((ordered_at, purchase_id))
     numbers = {}

@@ -100,7 +100,7 @@ def purge(
 def _delete(
     session: Session,
     model: type[InboundEvent] | type[ConversationMessage],
-    ids: Select[tuple[int]],
+    ids: Select[int],
     limit: int,
 ) -> int:
     found = list(session.scalars(ids.order_by(model.id).limit(limit)))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from config import Settings, get_settings
 from core.db import Database
@@ -18,6 +17,7 @@ Cli = Callable[..., Result]
 @pytest.fixture
 def cli(db: Database, settings: Settings) -> Cli:
     """Invoke the CLI with the test database and key in its environment."""
+    assert settings.secret_key is not None
     env = {
         "TSUNAGU_DATABASE_URL": settings.resolved_database_url,
         "TSUNAGU_SECRET_KEY": settings.secret_key.get_secret_value(),

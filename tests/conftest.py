@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import text
@@ -22,9 +22,10 @@ from config import Settings
 from core.db import Database
 from core.serving import ThreadedServer, free_port
 from sandbox.line.server import SandboxServer
+from tests.sandbox.line_specs import SPECS_LOCATION, LineSpecs, load_specs
+from tests.scratch import empty_database
 from tsunagu.hub import Hub, build_hub
 from tsunagu.models import Base
-from tsunagu.scratch import empty_database
 
 TEST_SECRET_KEY = "tsunagu-test-key-not-for-production"
 
@@ -35,7 +36,7 @@ def require_services() -> bool:
     return os.environ.get("TSUNAGU_TEST_REQUIRE_SERVICES") == "1"
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """Skip on a laptop without the service; fail in CI, where it must be there."""
     if require_services():
         pytest.fail(f"{reason} (required: TSUNAGU_TEST_REQUIRE_SERVICES=1)")
@@ -127,4 +128,11 @@ def _truncate(database: Database, attempts: int = 5) -> None:
             time.sleep(0.2)
 
 
-SPECS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
+@pytest.fixture(scope="session")
+def line_specs() -> LineSpecs:
+    """LINE's OpenAPI specs, the one way a check reaches them: a clone with nothing beside it
+    skips the checks that need them; CI, where they must be, fails instead."""
+    specs = load_specs()
+    if specs is None:
+        skip_or_fail(f"LINE's OpenAPI specs are not beside this checkout ({SPECS_LOCATION})")
+    return specs

@@ -51,7 +51,7 @@ def test_import_loads_a_file_with_normalised_values_and_prints_a_summary(
         "1990-04-01",
     )
     assert hanako.attributes == {"rank": "gold", "store": "ginza"}
-    assert verify_secret("1234", hanako.pin_hash)
+    assert hanako.pin_hash is not None and verify_secret("1234", hanako.pin_hash)
     assert members["M-2"].pin_hash is None
     assert members["M-2"].attributes == {"rank": "silver"}
     assert members["M-3"].email is None
@@ -132,7 +132,9 @@ def test_existing_members_change_only_with_update(
     assert member.name == "Hanako Sato"
     assert member.email is None and member.email_index is None
     assert member.attributes == {"rank": "platinum"}
-    assert verify_secret("1234", member.pin_hash), "an empty pin cell keeps the PIN"
+    assert member.pin_hash is not None and verify_secret("1234", member.pin_hash), (
+        "an empty pin cell keeps the PIN"
+    )
 
 
 def test_a_file_that_breaks_midway_keeps_the_batches_before_it_and_can_be_rerun(

@@ -78,8 +78,9 @@ def build_hub(settings: Settings) -> Hub:
 
     celery = create_celery(settings)
     sender: TaskSender
+    worker: EmbeddedWorker | None
     if settings.embedded:
-        worker: EmbeddedWorker | None = EmbeddedWorker(celery, settings)
+        worker = EmbeddedWorker(celery, settings)
         sender = worker.send
         check = worker.check
     else:

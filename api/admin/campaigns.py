@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
-from api.admin.schemas import ErrorBody, Page, require_path_name
+from api.admin.schemas import ErrorBody, OpenApiResponses, Page, require_path_name
 from api.deps import AppSettings, CurrentShop, DbSession
 from connectors.line.client import ChannelCredentials
 from connectors.line.sending import LineSender
@@ -24,8 +24,12 @@ from messaging.schemas import CampaignSpec
 
 router = APIRouter(tags=["campaigns"])
 
-_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such campaign in this shop"}}
-_CONFLICT = {409: {"model": ErrorBody, "description": "Not possible from the current status"}}
+_NOT_FOUND: OpenApiResponses = {
+    404: {"model": ErrorBody, "description": "No such campaign in this shop"}
+}
+_CONFLICT: OpenApiResponses = {
+    409: {"model": ErrorBody, "description": "Not possible from the current status"}
+}
 
 
 class CampaignOut(BaseModel):

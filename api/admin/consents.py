@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from api.admin.auth import Actor
-from api.admin.schemas import ErrorBody
+from api.admin.schemas import ErrorBody, OpenApiResponses
 from api.deps import CurrentShop, DbSession
 from idlink.models import Friend
 from messaging import consent
@@ -18,7 +18,9 @@ from messaging.consent import ConsentSource, Purpose
 
 router = APIRouter(tags=["consent"])
 
-_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such friend in this shop"}}
+_NOT_FOUND: OpenApiResponses = {
+    404: {"model": ErrorBody, "description": "No such friend in this shop"}
+}
 
 
 class ConsentIn(BaseModel):

@@ -36,7 +36,7 @@ def friend_query(
     tag: str | None = None,
     channel_id: str | None = None,
     line_user_id: str | None = None,
-) -> Select[tuple[Friend]]:
+) -> Select[Friend]:
     """The shop's friends matching every filter given."""
     query = select(Friend).where(Friend.shop_id == shop_id)
     if status is not None:
@@ -136,7 +136,7 @@ class FriendFilters:
         self.status, self.linked, self.tag = status, linked, tag
         self.channel_id, self.line_user_id = channel_id, line_user_id
 
-    def query(self, shop_id: int) -> Select[tuple[Friend]]:
+    def query(self, shop_id: int) -> Select[Friend]:
         """The shop's friends matching every filter given."""
         return friend_query(
             shop_id,

@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 
 from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit, fetch_page
-from api.admin.schemas import ErrorBody, LinkedFriend, MemberCreate, MemberOut, MemberUpdate, Page
+from api.admin.schemas import (
+    ErrorBody,
+    LinkedFriend,
+    MemberCreate,
+    MemberOut,
+    MemberUpdate,
+    OpenApiResponses,
+    Page,
+)
 from api.deps import CurrentShop, DbSession
 from core import crypto
 from idlink import members as member_service
@@ -19,8 +27,12 @@ from idlink.models import Friend, Member, MemberLink
 
 router = APIRouter(tags=["members"])
 
-_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such member in this shop"}}
-_INVALID = {422: {"model": ErrorBody, "description": "A value that cannot be stored, and why"}}
+_NOT_FOUND: OpenApiResponses = {
+    404: {"model": ErrorBody, "description": "No such member in this shop"}
+}
+_INVALID: OpenApiResponses = {
+    422: {"model": ErrorBody, "description": "A value that cannot be stored, and why"}
+}
 
 
 def member_query(
@@ -30,7 +42,7 @@ def member_query(
     email: str | None = None,
     phone: str | None = None,
     linked: bool | None = None,
-) -> Select[tuple[Member]]:
+) -> Select[Member]:
     """The shop's members matching every filter; email and phone match on their blind index."""
     query = select(Member).where(Member.shop_id == shop_id)
     box = crypto.box()

@@ -49,7 +49,7 @@ def decode_cursor(cursor: str) -> int:
 
 def fetch_page(
     session: Session,
-    query: Select[tuple[T]],
+    query: Select[T],
     id_column: InstrumentedAttribute[Any],
     *,
     limit: int,

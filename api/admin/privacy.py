@@ -7,13 +7,15 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.admin.auth import Actor
-from api.admin.schemas import ErrorBody
+from api.admin.schemas import ErrorBody, OpenApiResponses
 from api.deps import CurrentShop, DbSession
 from privacy import erasure, export
 
 router = APIRouter(tags=["privacy"])
 
-_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such friend or member in this shop"}}
+_NOT_FOUND: OpenApiResponses = {
+    404: {"model": ErrorBody, "description": "No such friend or member in this shop"}
+}
 
 
 class ErasureOut(BaseModel):
@@ -46,7 +48,7 @@ def erase_member(member_id: int, session: DbSession, shop: CurrentShop, actor: A
     return ErasureOut(erased=counts)
 
 
-_ZIP = {
+_ZIP: OpenApiResponses = {
     200: {
         "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
         "description": "A zip archive: `person.json` with every record, and one CSV per kind",

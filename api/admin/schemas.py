@@ -12,6 +12,9 @@ from messaging.schemas import NamedSpec
 
 T = TypeVar("T")
 
+OpenApiResponses = dict[int | str, dict[str, Any]]
+"""A route's documented answers besides its success, as FastAPI's ``responses=`` takes them."""
+
 
 class ErrorBody(BaseModel):
     """Every error: the error's name and what to do about it."""

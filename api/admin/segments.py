@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.admin.auth import Actor
-from api.admin.schemas import ErrorBody, require_path_name
+from api.admin.schemas import ErrorBody, OpenApiResponses, require_path_name
 from api.deps import CurrentShop, DbSession
 from idlink import service as idlink_service
 from messaging import segments
@@ -19,7 +19,9 @@ from messaging.schemas import SegmentSpec
 
 router = APIRouter(tags=["segments"])
 
-_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such segment (or channel)"}}
+_NOT_FOUND: OpenApiResponses = {
+    404: {"model": ErrorBody, "description": "No such segment (or channel)"}
+}
 
 
 class SegmentOut(BaseModel):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from connectors.base import ConnectionConfig, MalformedWebhook, Page, Stream, WebhookEvent
 from connectors.errors import SkippableRecord
+from connectors.options import ConnectorOptions, parse_options
 from connectors.records import BookingRecord, BookingStatus, Contact
 from connectors.reservations.signing import (
     any_matches,
@@ -34,11 +35,17 @@ _STATUS = {
     "BOOKING_REJECTED": BookingStatus.REJECTED,
 }
 # Form answers that carry strong keys, unless the connection's options name others.
-DEFAULT_RESPONSE_KEYS = {
+StrongKey = Literal["member_number", "line_user_id", "phone"]
+DEFAULT_RESPONSE_KEYS: dict[StrongKey, str] = {
     "member_number": "memberNumber",
     "line_user_id": "lineUserId",
     "phone": "attendeePhoneNumber",
 }
+
+
+class CalcomOptions(ConnectorOptions):
+    # Booking form questions that carry a strong key, by the key's name (see the defaults).
+    response_keys: dict[StrongKey, str] = {}
 
 
 class CalcomConnector:
@@ -49,7 +56,8 @@ class CalcomConnector:
 
     def __init__(self, config: ConnectionConfig) -> None:
         self._config = config
-        self._keys = {**DEFAULT_RESPONSE_KEYS, **config.options.get("response_keys", {})}
+        options = parse_options(CalcomOptions, self.kind, config.options)
+        self._keys: dict[StrongKey, str] = {**DEFAULT_RESPONSE_KEYS, **options.response_keys}
 
     def pull(
         self, stream: str, cursor: str | None, *, now: datetime, full: bool = False
@@ -114,7 +122,8 @@ class CalcomConnector:
             raise SkippableRecord("payload.uid is missing")
         tz = self._booking_zone(booking)
         attendee = _first_attendee(booking)
-        responses = booking.get("responses") if isinstance(booking.get("responses"), dict) else {}
+        answers = booking.get("responses")
+        responses: dict[str, Any] = answers if isinstance(answers, dict) else {}
         return BookingRecord(
             external_id=str(uid),
             status=_STATUS[topic],

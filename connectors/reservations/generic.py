@@ -13,8 +13,11 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from connectors.base import ConnectionConfig, MalformedWebhook, Page, Stream, WebhookEvent
 from connectors.errors import SkippableRecord
+from connectors.options import ConnectorOptions, parse_options
 from connectors.records import BookingRecord, BookingStatus, Contact
 from connectors.reservations.signing import (
     any_matches,
@@ -28,6 +31,13 @@ from core.errors import InvalidSignature
 
 SCHEMA = "reservation.v1"
 DEFAULT_TOLERANCE_SECONDS = 300
+
+
+class GenericReservationOptions(ConnectorOptions):
+    # How far a webhook's X-Tsunagu-Timestamp may be from the hub's clock.
+    timestamp_tolerance_seconds: int = Field(DEFAULT_TOLERANCE_SECONDS, gt=0)
+
+
 MAX_DEDUP_KEY = 128
 
 # The status an event type implies; the others take the booking's own status.
@@ -50,9 +60,8 @@ class GenericReservationConnector:
 
     def __init__(self, config: ConnectionConfig) -> None:
         self._config = config
-        self._tolerance = int(
-            config.options.get("timestamp_tolerance_seconds", DEFAULT_TOLERANCE_SECONDS)
-        )
+        options = parse_options(GenericReservationOptions, self.kind, config.options)
+        self._tolerance = options.timestamp_tolerance_seconds
 
     def pull(
         self, stream: str, cursor: str | None, *, now: datetime, full: bool = False

@@ -16,9 +16,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import Field
 
 from connectors.base import ConnectionConfig, MalformedWebhook, Page, Stream, WebhookEvent
 from connectors.errors import FatalError, RetriableError, SkippableRecord
+from connectors.options import ConnectorOptions, parse_options
 from connectors.records import BookingRecord, BookingStatus, Contact
 from connectors.reservations import icalendar
 from connectors.reservations.icalendar import VEvent
@@ -44,6 +46,11 @@ class Seen:
     end: str | None
 
 
+class ICalOptions(ConnectorOptions):
+    # A feed that has not answered after this long is tried again on the next poll.
+    timeout_seconds: float = Field(30, gt=0)
+
+
 class ICalConnector:
     """Bookings polled from an .ics feed (``base_url`` is the feed's URL)."""
 
@@ -63,7 +70,7 @@ class ICalConnector:
             if credentials.get("username")
             else None
         )
-        self._timeout = float(config.options.get("timeout_seconds", 30))
+        self._timeout = parse_options(ICalOptions, self.kind, config.options).timeout_seconds
 
     def pull(
         self, stream: str, cursor: str | None, *, now: datetime, full: bool = False
@@ -136,7 +143,9 @@ class ICalConnector:
             location=_text(event, "LOCATION"),
             timezone=tz,
         )
-        seen = Seen(event.sequence, event.fingerprint(), start.isoformat(), end and end.isoformat())
+        seen = Seen(
+            event.sequence, event.fingerprint(), start.isoformat(), end.isoformat() if end else None
+        )
         return uid, seen, record
 
     def _removed(self, uid: str, gone: Seen, *, now: datetime) -> BookingRecord:

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -61,8 +62,12 @@ class SalesforceClient:
             if page.get("done", True) or not next_url:
                 return
             page = self._call(
-                lambda sf, url=next_url: sf.query_more(
-                    url, identifier_is_url=True, include_deleted=include_deleted, headers=headers
+                partial(
+                    Salesforce.query_more,
+                    next_records_identifier=next_url,
+                    identifier_is_url=True,
+                    include_deleted=include_deleted,
+                    headers=headers,
                 )
             )
 

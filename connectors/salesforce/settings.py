@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import AfterValidator, Field
+
 from connectors.base import ConnectionConfig
+from connectors.options import ConnectorOptions, parse_options
 from core.errors import ConfigurationError
 
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -43,6 +46,57 @@ def check_api_names(*names: str) -> None:
             raise ConfigurationError(
                 f"{name!r} is not a Salesforce API name (letters, digits, underscores)"
             )
+
+
+def _api_name(name: str) -> str:
+    if not _API_NAME.fullmatch(name):
+        raise ValueError("not a Salesforce API name (letters, digits, underscores)")
+    return name
+
+
+ApiName = Annotated[str, AfterValidator(_api_name)]
+
+
+class ContactOptions(ConnectorOptions):
+    """The sObject members are read from, and which fields carry the strong keys."""
+
+    sobject: ApiName = Field("Contact", alias="object")
+    fields: dict[str, ApiName] = {}
+
+
+class BookingOptions(ConnectorOptions):
+    """The sObject bookings are read from (the standard Event unless named), its fields and how
+    its status values map to the hub's."""
+
+    sobject: ApiName = Field("Event", alias="object")
+    fields: dict[str, ApiName] = {}
+    status_map: dict[str, str] = {}
+
+
+class WritebackOptions(ConnectorOptions):
+    """Where a member's LINE link is written back to."""
+
+    sobject: ApiName = Field(WRITEBACK_DEFAULTS["object"], alias="object")
+    match_field: ApiName = WRITEBACK_DEFAULTS["match_field"]
+    line_user_id_field: ApiName = WRITEBACK_DEFAULTS["line_user_id_field"]
+    linked_field: ApiName = WRITEBACK_DEFAULTS["linked_field"]
+
+
+class SalesforceOptions(ConnectorOptions):
+    audience: str = DEFAULT_LOGIN_URL
+    api_version: str = DEFAULT_API_VERSION
+    contact: ContactOptions | None = None
+    # False: no bookings stream.
+    booking: BookingOptions | Literal[False] | None = None
+    # True: write back with the defaults.
+    writeback: WritebackOptions | bool | None = None
+    # Salesforce's own bounds for a query's batchSize.
+    batch_size: int = Field(2000, ge=200, le=2000)
+    lookback_seconds: int = Field(600, ge=0)
+    max_retries: int = Field(4, ge=0)
+    retry_backoff_seconds: float = Field(1.0, ge=0)
+    limit_pause_seconds: int = Field(3600, ge=0)
+    timeout_seconds: float = Field(30.0, gt=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,34 +153,27 @@ class SalesforceSettings:
 
 def read_settings(config: ConnectionConfig) -> SalesforceSettings:
     """Settings from the connection row; says which key is missing or wrong."""
-    options = config.options
+    options = parse_options(SalesforceOptions, "salesforce", config.options)
     login_url = (config.base_url or DEFAULT_LOGIN_URL).rstrip("/")
+    contact = options.contact or ContactOptions()
     return SalesforceSettings(
         login_url=login_url,
-        audience=str(options.get("audience", DEFAULT_LOGIN_URL)),
-        api_version=str(options.get("api_version", DEFAULT_API_VERSION)),
+        audience=options.audience,
+        api_version=options.api_version,
         auth=_auth(config.credentials),
         contacts=ObjectMapping(
-            sobject=str(_section(options, "contact").get("object", "Contact")),
-            fields={**CONTACT_FIELDS, **_section(options, "contact").get("fields", {})},
+            sobject=contact.sobject, fields={**CONTACT_FIELDS, **contact.fields}
         ),
         bookings=_bookings(options),
-        writeback=_writeback(options),
-        batch_size=int(options.get("batch_size", 2000)),
-        lookback_seconds=int(options.get("lookback_seconds", 600)),
-        max_retries=int(options.get("max_retries", 4)),
-        retry_backoff_seconds=float(options.get("retry_backoff_seconds", 1.0)),
-        limit_pause_seconds=int(options.get("limit_pause_seconds", 3600)),
-        timeout_seconds=float(options.get("timeout_seconds", 30.0)),
+        writeback=writeback_mapping(options),
+        batch_size=options.batch_size,
+        lookback_seconds=options.lookback_seconds,
+        max_retries=options.max_retries,
+        retry_backoff_seconds=options.retry_backoff_seconds,
+        limit_pause_seconds=options.limit_pause_seconds,
+        timeout_seconds=options.timeout_seconds,
         timezone=config.timezone,
     )
-
-
-def _section(options: dict[str, Any], name: str) -> dict[str, Any]:
-    value = options.get(name) or {}
-    if not isinstance(value, dict):
-        raise ConfigurationError(f"Salesforce option {name!r} must be an object")
-    return value
 
 
 def _auth(credentials: dict[str, Any]) -> Auth:
@@ -149,27 +196,31 @@ def _auth(credentials: dict[str, Any]) -> Auth:
     raise ConfigurationError(f"Salesforce auth {flow!r}: use 'jwt' or 'client_credentials'")
 
 
-def _bookings(options: dict[str, Any]) -> ObjectMapping | None:
+def _bookings(options: SalesforceOptions) -> ObjectMapping | None:
     """The bookings stream's mapping: the standard Event by default, a custom object when
     ``booking.object`` names one (with its ``fields``), none when ``booking`` is false."""
-    if options.get("booking") is False:
+    if options.booking is False:
         return None
-    section = _section(options, "booking")
-    sobject = str(section.get("object", "Event"))
-    defaults = EVENT_FIELDS if sobject == "Event" else {}
-    fields = {**defaults, **section.get("fields", {})}
+    section = options.booking or BookingOptions()
+    defaults = EVENT_FIELDS if section.sobject == "Event" else {}
+    fields = {**defaults, **section.fields}
     if "start" not in fields:
         raise ConfigurationError(
-            f"Salesforce booking object {sobject!r} needs fields.start (its start time field)"
+            f"Salesforce booking object {section.sobject!r} needs fields.start "
+            "(its start time field)"
         )
-    return ObjectMapping(sobject, fields, dict(section.get("status_map", {})))
+    return ObjectMapping(section.sobject, fields, dict(section.status_map))
 
 
-def _writeback(options: dict[str, Any]) -> dict[str, str] | None:
+def writeback_mapping(options: SalesforceOptions) -> dict[str, str] | None:
     """``writeback: true`` takes the defaults; an object overrides some of them."""
-    section = options.get("writeback")
+    section = options.writeback
     if not section:
         return None
-    mapping = {**WRITEBACK_DEFAULTS, **(section if isinstance(section, dict) else {})}
-    check_api_names(*mapping.values())
-    return mapping
+    chosen = section if isinstance(section, WritebackOptions) else WritebackOptions()
+    return {
+        "object": chosen.sobject,
+        "match_field": chosen.match_field,
+        "line_user_id_field": chosen.line_user_id_field,
+        "linked_field": chosen.linked_field,
+    }

@@ -25,14 +25,10 @@ from typing import Any, ClassVar
 
 from connectors.base import ConnectionConfig, Page, Stream, WebhookEvent
 from connectors.errors import FatalError, SkippableRecord
+from connectors.options import parse_options
 from connectors.records import ProductGroupRecord, ProductGroupsSeen, Record
 from connectors.shopify import bulk, queries, webhooks
-from connectors.shopify.client import (
-    DEFAULT_API_VERSION,
-    DEFAULT_TIMEOUT_SECONDS,
-    RetryPolicy,
-    ShopifyClient,
-)
+from connectors.shopify.client import RetryPolicy, ShopifyClient
 from connectors.shopify.normalize import (
     KeyOptions,
     customer_from_graphql,
@@ -42,6 +38,7 @@ from connectors.shopify.normalize import (
     order_from_rest,
     parse_time,
 )
+from connectors.shopify.options import ShopifyOptions
 from core.errors import InvalidSignature
 
 
@@ -66,25 +63,22 @@ class ShopifyConnector:
         sleep: Callable[[float], None] = time.sleep,
         retry: RetryPolicy | None = None,
     ) -> None:
-        options = config.options
+        options = parse_options(ShopifyOptions, self.kind, config.options)
         self.config = config
-        self.api_version = str(options.get("api_version") or DEFAULT_API_VERSION)
-        self.page_size = int(options.get("page_size", 25))
-        self.lookback = timedelta(seconds=float(options.get("lookback_seconds", 300)))
-        self.backfill = str(options.get("backfill", "pages"))
-        self.bulk_page_size = int(options.get("bulk_page_size", 1000))
-        self.bulk_poll_seconds = float(options.get("bulk_poll_seconds", 2.0))
-        self.bulk_timeout_seconds = float(options.get("bulk_timeout_seconds", 3600))
-        self.request_timeout = float(
-            options.get("request_timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
-        )
-        self.collections_refresh = timedelta(
-            hours=float(options.get("collections_refresh_hours", 6))
-        )
+        self.options = options
+        self.api_version = options.api_version
+        self.page_size = options.page_size
+        self.lookback = timedelta(seconds=options.lookback_seconds)
+        self.backfill = options.backfill
+        self.bulk_page_size = options.bulk_page_size
+        self.bulk_poll_seconds = options.bulk_poll_seconds
+        self.bulk_timeout_seconds = options.bulk_timeout_seconds
+        self.request_timeout = options.request_timeout_seconds
+        self.collections_refresh = timedelta(hours=options.collections_refresh_hours)
         self.keys = KeyOptions(
-            member_number_metafield=options.get("member_number_metafield") or None,
-            member_number_tag_prefix=options.get("member_number_tag_prefix") or None,
-            line_user_id_attribute=str(options.get("line_user_id_attribute") or "line_user_id"),
+            member_number_metafield=options.member_number_metafield or None,
+            member_number_tag_prefix=options.member_number_tag_prefix or None,
+            line_user_id_attribute=options.line_user_id_attribute,
         )
         self._sleep = sleep
         self._retry = retry
@@ -111,7 +105,7 @@ class ShopifyConnector:
         return self._client
 
     def _store_url(self) -> str:
-        domain = self.config.options.get("shop_domain")
+        domain = self.options.shop_domain
         if not domain:
             raise FatalError(
                 "set the connection's --base-url (or the option shop_domain=<store>.myshopify.com)"

@@ -8,7 +8,7 @@ emulator's CPU per push. Each only reads the app's state or takes its lock for a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Depends, Request
@@ -41,7 +41,7 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def channel_for(endpoint: str) -> Callable[[Request], SandboxChannel]:
+def channel_for(endpoint: str) -> Callable[[Request], Awaitable[SandboxChannel]]:
     """Build a dependency: authenticate the channel, then apply failures and rate limits."""
 
     async def dependency(request: Request) -> SandboxChannel:

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -365,7 +366,7 @@ class SalesforceState:
             except soql.SoqlError as exc:
                 raise ApiError(400, "MALFORMED_QUERY", str(exc)) from exc
             for name, descending in reversed(parsed.order_by):
-                rows.sort(key=lambda r, n=name: (r.get(n) is None, r.get(n)), reverse=descending)
+                rows.sort(key=partial(_order_key, name), reverse=descending)
             if parsed.limit is not None:
                 rows = rows[: parsed.limit]
             shaped = [self._shape(sobject_type, r, parsed.fields) for r in rows]
@@ -448,3 +449,8 @@ def _base62(number: int, width: int) -> str:
         number, remainder = divmod(number, 62)
         digits.append(_BASE62[remainder])
     return "".join(reversed(digits)).rjust(width, "0")
+
+
+def _order_key(field: str, record: dict[str, Any]) -> tuple[bool, Any]:
+    """A record's ``ORDER BY`` key on one field: NULLs after values when ascending."""
+    return record.get(field) is None, record.get(field)

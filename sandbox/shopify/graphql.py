@@ -178,8 +178,8 @@ def _resolve(
     if root == "bulkOperationRunQuery":
         return {"bulkOperationRunQuery": _run_bulk(state, variables)}, 10
     if root == "currentBulkOperation":
-        current = list(state.bulk_operations.values())[-1:] or [None]
-        return {"currentBulkOperation": _poll(state, current[0])}, 1
+        operations = list(state.bulk_operations.values())
+        return {"currentBulkOperation": _poll(state, operations[-1] if operations else None)}, 1
     operation = state.bulk_operations.get(variables.get("id", ""))
     return {"node": _poll(state, operation)}, 1
 

@@ -36,7 +36,7 @@ def iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def money(amount: Decimal | str, currency: str) -> dict[str, Any]:
+def money(amount: Decimal | int | str, currency: str) -> dict[str, Any]:
     return {"shopMoney": {"amount": f"{Decimal(amount):.2f}", "currencyCode": currency}}
 
 
@@ -141,7 +141,7 @@ class ShopifyState:
         with self.lock:
             now = updated_at or self.clock()
             number = self.new_number()
-            customer = {
+            customer: dict[str, Any] = {
                 "id": gid("Customer", number),
                 "legacyResourceId": str(number),
                 "firstName": first_name,
@@ -198,7 +198,7 @@ class ShopifyState:
                 for index, (title, quantity, price) in enumerate(lines, start=1)
             ]
             total = sum((Decimal(p) * q for _, q, p in lines), Decimal(0))
-            order = {
+            order: dict[str, Any] = {
                 "id": gid("Order", number),
                 "legacyResourceId": str(number),
                 "name": f"#{number}",
@@ -240,7 +240,7 @@ class ShopifyState:
         """Create a collection of the products with these titles (as orders name them)."""
         with self.lock:
             number = self.new_number()
-            collection = {
+            collection: dict[str, Any] = {
                 "id": gid("Collection", number),
                 "legacyResourceId": str(number),
                 "handle": handle,

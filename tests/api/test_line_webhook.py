@@ -29,13 +29,19 @@ def stored_events(db: Database, channel: ChannelSetup) -> list[InboundEvent]:
         )
 
 
-def friend_of(db: Database, channel: ChannelSetup, user_id: str) -> Friend | None:
+def find_friend(db: Database, channel: ChannelSetup, user_id: str) -> Friend | None:
     with db.session_scope() as session:
         return session.scalar(
             select(Friend).where(
                 Friend.channel_id == channel.channel_pk, Friend.line_user_id == user_id
             )
         )
+
+
+def friend_of(db: Database, channel: ChannelSetup, user_id: str) -> Friend:
+    friend = find_friend(db, channel, user_id)
+    assert friend is not None, f"no friend {user_id}"
+    return friend
 
 
 def event_body(channel: ChannelSetup, *events: dict) -> bytes:
@@ -69,7 +75,7 @@ def test_follow_creates_a_friend_with_the_profile_fetched_from_line(
 
     assert delivery.status_code == 200
     friend = wait_for(
-        lambda: (f := friend_of(db, channel, user.user_id)) and f.display_name and f,
+        lambda: f if (f := find_friend(db, channel, user.user_id)) and f.display_name else None,
         what="the follow to be processed",
     )
     assert friend.status == FriendStatus.FOLLOWED
@@ -85,7 +91,9 @@ def test_unfollow_marks_the_friend_blocked(
     line_sandbox.simulate.unfollow(user.user_id, channel_id=channel.channel_id)
 
     friend = wait_for(
-        lambda: (f := friend_of(db, channel, user.user_id)) and f.status == "blocked" and f,
+        lambda: (
+            f if (f := find_friend(db, channel, user.user_id)) and f.status == "blocked" else None
+        ),
         what="the unfollow to be processed",
     )
     assert friend.blocked_at is not None
@@ -99,7 +107,7 @@ def test_a_late_older_follow_does_not_undo_a_newer_unfollow(
     unfollow = follow_event(user_id, "01UNFOLLOW0000000000000000", now_ms) | {"type": "unfollow"}
     del unfollow["follow"], unfollow["replyToken"]
     assert post(channel, event_body(channel, unfollow)).status_code == 200
-    wait_for(lambda: friend_of(db, channel, user_id), what="the unfollow")
+    wait_for(lambda: find_friend(db, channel, user_id), what="the unfollow")
 
     late_follow = follow_event(user_id, "01OLDFOLLOW000000000000000", now_ms - 60_000)
     assert post(channel, event_body(channel, late_follow)).status_code == 200
@@ -279,7 +287,7 @@ def test_standby_events_are_stored_and_update_state(db: Database, channel: Chann
 
     assert post(channel, event_body(channel, event)).status_code == 200
 
-    wait_for(lambda: friend_of(db, channel, user_id), what="the standby follow")
+    wait_for(lambda: find_friend(db, channel, user_id), what="the standby follow")
 
 
 def test_a_failing_event_is_recorded_and_retried_without_blocking_others(
@@ -296,7 +304,7 @@ def test_a_failing_event_is_recorded_and_retried_without_blocking_others(
         lambda: [e for e in stored_events(db, channel) if e.attempts == 1],
         what="the first attempt to fail",
     )[0]
-    assert "500" in first.last_error
+    assert first.last_error is not None and "500" in first.last_error
     assert first.status == EventStatus.PENDING
     wait_for(
         lambda: all(e.status == EventStatus.PROCESSED for e in stored_events(db, channel)),

@@ -71,7 +71,7 @@ def test_a_webhook_that_cannot_be_stored_does_not_refuse_the_others_in_its_batch
     def event(key: str) -> list[IncomingEvent]:
         return [IncomingEvent(dedup_key=prefix + key, event_type="message", payload={})]
 
-    async def store_together() -> list[object]:
+    async def store_together() -> tuple[list[int] | BaseException, ...]:
         writer = InboxWriter(AsyncDriverPool(db.url, 2))
         return await asyncio.gather(
             writer.store(source="line", shop_id=channel.shop_id, events=event("a")),

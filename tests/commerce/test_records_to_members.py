@@ -4,8 +4,10 @@ and stale or duplicate versions change nothing."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -33,7 +35,7 @@ T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def session(db: Database) -> Session:
+def session(db: Database) -> Iterator[Session]:
     with db.session_scope() as session:
         yield session
 
@@ -48,7 +50,7 @@ def connection(session: Session, shop: Shop) -> Connection:
     return connection
 
 
-def add_member(session: Session, shop: Shop, number: str, **fields: str) -> int:
+def add_member(session: Session, shop: Shop, number: str, **fields: Any) -> int:
     member = members.create_member(
         session,
         shop_id=shop.id,
@@ -59,8 +61,10 @@ def add_member(session: Session, shop: Shop, number: str, **fields: str) -> int:
     return member.id
 
 
-def order(external_id: str, contact: Contact, *, updated: datetime = T0, **extra) -> PurchaseRecord:
-    options = {
+def order(
+    external_id: str, contact: Contact, *, updated: datetime = T0, **extra: Any
+) -> PurchaseRecord:
+    options: dict[str, Any] = {
         "name": f"#{external_id}",
         "created_at": T0,
         "updated_at": updated,
@@ -189,8 +193,8 @@ def test_a_cancelled_order_update_replaces_its_lines_and_state(
     assert [(i.title, i.quantity) for i in purchase.items] == [("Conditioner", 1)]
 
 
-def booking(external_id: str, version: int, start: datetime, **extra) -> BookingRecord:
-    options = {
+def booking(external_id: str, version: int, start: datetime, **extra: Any) -> BookingRecord:
+    options: dict[str, Any] = {
         "status": BookingStatus.CONFIRMED,
         "start_at": start,
         "end_at": start + timedelta(hours=1),

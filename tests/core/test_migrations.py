@@ -16,10 +16,10 @@ from core.db import Database
 from core.tenancy import Channel, Shop
 from messaging import guardrails
 from messaging.models import Campaign, SendPolicy
+from tests.scratch import recreate_database
 from tsunagu import migrate
 from tsunagu.hub import Hub
 from tsunagu.models import Base
-from tsunagu.scratch import recreate_database
 
 
 def _fresh_database_url(tmp_path) -> str:

@@ -20,8 +20,8 @@ from core.serving import free_port
 from jobs.celery_app import create_celery
 from tests.conftest import TEST_SECRET_KEY, _truncate, skip_or_fail
 from tests.jobs.processes import Processes
+from tests.scratch import empty_database
 from tsunagu.hub import open_database
-from tsunagu.scratch import empty_database
 
 
 @pytest.fixture

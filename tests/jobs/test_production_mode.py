@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -183,7 +184,7 @@ def test_intake_stores_events_while_the_broker_is_down_and_the_sweeper_processes
     tmp_path: Path,
 ) -> None:
     down_broker = f"redis://127.0.0.1:{free_port('127.0.0.1')}/0"
-    common = {
+    common: dict[str, Any] = {
         "database_url": prod_db.url,
         "line_sandbox": line_sandbox,
         "data_dir": tmp_path / "data",

@@ -186,11 +186,11 @@ def wait_until_recorded_sent(database: Database, friend_id: int, count: int = 1)
 
     def recorded() -> int:
         with database.session_scope() as session:
-            return session.scalar(
+            return session.execute(
                 select(func.count())
                 .select_from(Delivery)
                 .where(Delivery.friend_id == friend_id, Delivery.state == DeliveryState.SENT)
-            )
+            ).scalar_one()
 
     wait_for(lambda: recorded() >= count, what=f"{count} sent deliveries recorded for {friend_id}")
 

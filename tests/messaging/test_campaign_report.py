@@ -52,6 +52,13 @@ def _campaign(database: Database, channel: ChannelSetup) -> Campaign:
         return campaign
 
 
+def link_in(text: str) -> str:
+    """The tracked link in a message's text."""
+    found = re.search(r"http\S+/r/[0-9a-f]+", text)
+    assert found is not None, text
+    return found.group(0)
+
+
 def _send(database: Database, hub: Hub, channel: ChannelSetup, campaign: Campaign, ids) -> None:
     with database.session_scope() as session:
         send = TemplateSend(
@@ -91,7 +98,7 @@ def test_clicks_redirect_tag_once_and_purchases_are_attributed(
     }
     assert all(len(t) == 1 for t in texts.values())
     assert texts[users[reader]][0].startswith(f"友{reader}さん、セールです: ")
-    url = re.search(r"http\S+/r/[0-9a-f]+", texts[users[clicker]][0]).group(0)
+    url = link_in(texts[users[clicker]][0])
     assert url.startswith(hub.settings.public_url)
     assert url not in texts[users[reader]][0]  # one code per delivery
 
@@ -154,7 +161,7 @@ def test_a_late_click_still_counts_but_not_a_purchase_before_it(
     _send(db, hub, channel, campaign, [friend_id])
     wait_until_states(db, {"sent": 1}, source=campaign.source)
     (message,) = line_sandbox.state.inbox(users[friend_id])
-    url = re.search(r"http\S+/r/[0-9a-f]+", message.message["text"]).group(0)
+    url = link_in(message.message["text"])
     people.purchase(
         db, channel.shop_id, member_id, total=1000, ordered_at=utcnow() + timedelta(hours=1)
     )

@@ -111,7 +111,9 @@ def test_a_timeout_is_retried_with_the_same_key(
     assert exactly_once(line_sandbox, channel, friends)
     first, second = attempts(db)
     assert (first.outcome, first.status_code, second.status_code) == ("retriable", None, 200)
-    assert "unreachable" in first.error and first.retry_key == second.retry_key == job.batch_id
+    assert (
+        "unreachable" in (first.error or "") and first.retry_key == second.retry_key == job.batch_id
+    )
 
 
 def test_a_batch_sent_by_a_worker_that_died_before_recording_is_counted_once(
@@ -140,7 +142,8 @@ def test_a_request_line_refuses_fails_with_lines_reason(
 
     wait_until_states(db, {FAILED: 1}, source="reminder:1")
     (failed,) = deliveries(db, "reminder:1")
-    assert "HTTP 400" in failed.reason and "Failed to send messages" in failed.reason
+    reason = failed.reason or ""
+    assert "HTTP 400" in reason and "Failed to send messages" in reason
     (attempt,) = attempts(db)
     assert attempt.outcome == "fatal"
 
@@ -158,7 +161,7 @@ def test_a_revoked_token_pauses_the_channel_with_an_alert_and_loses_nothing(
 
     wait_for(lambda: channel_status(db, channel) == "paused", what="the channel to pause")
     wait_until_states(db, {DeliveryState.PENDING: 4})
-    assert all("access token" in d.reason for d in deliveries(db))
+    assert all("access token" in (d.reason or "") for d in deliveries(db))
     with db.session_scope() as session:
         shop = session.get_one(Channel, channel.channel_pk).shop
     alerts = admin_api(db, hub_url, shop).get("/audit", action="channel.paused").json()["items"]
@@ -176,7 +179,7 @@ def test_a_revoked_token_pauses_the_channel_with_an_alert_and_loses_nothing(
 
 def channel_status(db: Database, channel: ChannelSetup) -> str:
     with db.session_scope() as session:
-        return session.scalar(select(Channel.status).where(Channel.id == channel.channel_pk))
+        return session.scalars(select(Channel.status).where(Channel.id == channel.channel_pk)).one()
 
 
 def test_a_send_over_the_monthly_quota_is_held_whole_until_released(
@@ -275,7 +278,7 @@ def test_a_message_the_sdk_cannot_build_fails_with_the_reason_instead_of_looping
     plan(db, channel, list(friends), messages=broken)
 
     wait_until_states(db, {FAILED: 4})
-    assert all("the SDK refused the request" in d.reason for d in deliveries(db))
+    assert all("the SDK refused the request" in (d.reason or "") for d in deliveries(db))
     assert received_counts(line_sandbox.state, channel) == {}
 
 

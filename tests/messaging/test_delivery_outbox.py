@@ -20,7 +20,7 @@ from tests.messaging.support import (
     received_counts,
     wait_until_states,
 )
-from tests.sandbox.line_specs import load_specs
+from tests.sandbox.line_specs import LineSpecs
 
 SENT = DeliveryState.SENT
 
@@ -70,10 +70,12 @@ def test_personalised_messages_are_pushed_one_per_friend(
 
 
 def test_requests_carry_a_retry_key_and_validate_against_lines_spec(
-    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+    db: Database,
+    line_sandbox: SandboxServer,
+    channel: ChannelSetup,
+    friends: dict[int, str],
+    line_specs: LineSpecs,
 ) -> None:
-    specs = load_specs()
-    assert specs is not None, "LINE's OpenAPI specs are missing"
     first, *rest = list(friends)
     plan(db, channel, rest)
     plan(db, channel, [first], source="reminder:9", messages=[{"type": "text", "text": "明日"}])
@@ -82,8 +84,8 @@ def test_requests_carry_a_retry_key_and_validate_against_lines_spec(
     wait_until_states(db, {SENT: 1}, source="reminder:9")
     (multicast,) = api_calls(line_sandbox, channel, "/v2/bot/message/multicast")
     (push,) = api_calls(line_sandbox, channel, "/v2/bot/message/push")
-    specs.validate("messaging-api", "MulticastRequest", multicast.request_json())
-    specs.validate("messaging-api", "PushMessageRequest", push.request_json())
+    line_specs.validate("messaging-api", "MulticastRequest", multicast.request_json())
+    line_specs.validate("messaging-api", "PushMessageRequest", push.request_json())
     keys = {c.request_headers.get("x-line-retry-key") for c in (multicast, push)}
     assert None not in keys and len(keys) == 2
 

@@ -95,6 +95,12 @@ def slot_of(limiter: BlockLimiter, rate: float) -> float:
     return time.monotonic() + wait
 
 
+def stored_next_slot(client: redis.Redis) -> int:
+    value = client.get("tsunagu:rate:test:multicast")
+    assert isinstance(value, bytes), value
+    return int(value)
+
+
 class CountingRedisLimiter(RedisLimiter):
     round_trips = 0
 
@@ -113,7 +119,7 @@ def test_a_worker_takes_its_redis_slots_a_few_milliseconds_at_a_time(
     second = RedisLimiter(redis.Redis.from_url(REDIS_URL))
 
     waits = [acquire(first, "test:multicast", 2000.0 / HEADROOM, sleep=clock.sleep)]
-    end_of_first_block = int(redis_client.get("tsunagu:rate:test:multicast"))
+    end_of_first_block = stored_next_slot(redis_client)
     second.reserve("test:multicast", 2000.0)
     waits += [
         acquire(first, "test:multicast", 2000.0 / HEADROOM, sleep=clock.sleep) for _ in range(9)
@@ -122,7 +128,7 @@ def test_a_worker_takes_its_redis_slots_a_few_milliseconds_at_a_time(
     # The first worker's ten slots are one block, in order: the second worker's come after it.
     assert first.round_trips == 1
     assert waits[1:] == pytest.approx([0.0005] * 9)
-    assert int(redis_client.get("tsunagu:rate:test:multicast")) >= end_of_first_block + 10 * 500
+    assert stored_next_slot(redis_client) >= end_of_first_block + 10 * 500
 
 
 def test_a_slot_left_unused_is_dropped_instead_of_sent_late(redis_client: redis.Redis) -> None:

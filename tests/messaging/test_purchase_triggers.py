@@ -320,6 +320,6 @@ def test_a_collection_condition_fires_for_a_product_the_store_keeps_in_it(
         "ギフトセットのご購入ありがとうございます"
     ]
     with db.session_scope() as session:
-        newest = session.scalar(select(func.max(Purchase.updated_at)))
+        newest = session.scalars(select(func.max(Purchase.updated_at))).one()
     wait_until_read(db, campaign.source, newest)
     assert texts(line_sandbox, channel, taro) == []

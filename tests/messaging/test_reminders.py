@@ -142,7 +142,9 @@ def test_a_cancel_and_a_reschedule_to_a_new_id_cancel_the_old_reminders(
     )
 
     wait_for_pending(db, hub, lambda found: [k.split(":")[1] for k, _d in found] == [str(new.id)])
-    reasons = sorted(d.reason for d in deliveries_of(db, "reminder:") if d.state == "cancelled")
+    reasons = sorted(
+        str(d.reason) for d in deliveries_of(db, "reminder:") if d.state == "cancelled"
+    )
     assert reasons == ["the booking is cancelled", "the booking is rescheduled"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -251,7 +252,7 @@ def test_a_reply_refused_with_429_whose_token_then_expires_goes_as_one_push(
     job, user_id, later = _reply_claimed(db, line_sandbox, channel, config)
     line_sandbox.state.inject_failures("replyMessage", [429])
     pool = dispatcher.SenderPool(config.api_url, 5.0)
-    send = dict(config=config, limiter=LocalLimiter(), senders=pool)
+    send: dict[str, Any] = {"config": config, "limiter": LocalLimiter(), "senders": pool}
     assert dispatcher.send(db, job, **send) == "retried"
     assert line_sandbox.state.expire_reply_tokens(user_id) == 1
 
@@ -278,7 +279,7 @@ def test_a_reply_whose_answer_timed_out_is_not_pushed_after_line_refuses_its_tok
     job, user_id, later = _reply_claimed(db, line_sandbox, channel, config)
     line_sandbox.state.inject_delay("replyMessage", 1.0)  # taken, answered too late
     pool = dispatcher.SenderPool(config.api_url, 0.3)
-    send = dict(config=config, limiter=LocalLimiter(), senders=pool)
+    send: dict[str, Any] = {"config": config, "limiter": LocalLimiter(), "senders": pool}
     assert dispatcher.send(db, job, **send) == "retried"
 
     (again,) = dispatcher.claim(db, config=config, now=later + timedelta(minutes=10))

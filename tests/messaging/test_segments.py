@@ -41,7 +41,7 @@ def population(db: Database, line_sandbox: SandboxServer, channel: ChannelSetup)
     ids = dict(zip(NAMES, add_followers(db, line_sandbox.state, channel, len(NAMES)), strict=True))
     people.set_friend(db, ids["blocked"], status="blocked", follow_route="qr_store")
     people.tag(db, ids["vip"], "vip")
-    members = {
+    members: dict[str, dict[str, Any]] = {
         "vip": {"rank": "gold", "points": 120, "newsletter": True},
         "numeric_rank": {"rank": 5, "points": "lots"},
         "buyer": {"points": 50, "newsletter": False},

@@ -25,7 +25,10 @@ from tests.waiting import wait_for
 from tsunagu.hub import Hub
 
 WELCOME = {"messages": [{"type": "text", "text": "ようこそ"}]}
-DAY_TWO = {"delay": {"days": 1, "at": "10:00"}, "messages": [{"type": "text", "text": "2日目"}]}
+DAY_TWO: dict[str, Any] = {
+    "delay": {"days": 1, "at": "10:00"},
+    "messages": [{"type": "text", "text": "2日目"}],
+}
 LATER = {"delay": {"days": 5}, "messages": [{"type": "text", "text": "5日後"}]}
 LAST = {"delay": {"days": 10}, "messages": [{"type": "text", "text": "10日後"}]}
 
@@ -74,7 +77,10 @@ def enrollments(
     if sequence_id is not None:
         query = query.where(Enrollment.sequence_id == sequence_id)
     with db.session_scope() as session:
-        return [tuple(row) for row in session.execute(query.order_by(Enrollment.generation))]
+        return [
+            (generation, state, reason)
+            for generation, state, reason in session.execute(query.order_by(Enrollment.generation))
+        ]
 
 
 def step_rows(db: Database, sequence_id: int) -> dict[str, str]:
@@ -96,11 +102,13 @@ def step_one_sent(db: Database, sequence_id: int, friend_id: int) -> None:
 
 def enrollment_of(db: Database, friend_id: int) -> Enrollment:
     with db.session_scope() as session:
-        return session.scalars(
+        found = session.scalars(
             select(Enrollment)
             .where(Enrollment.friend_id == friend_id)
             .order_by(Enrollment.generation.desc())
         ).first()
+    assert found is not None, f"friend {friend_id} is not enrolled"
+    return found
 
 
 def follower(db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, at: datetime):
@@ -322,6 +330,7 @@ def test_enrolling_for_the_same_purchase_twice_enrols_once(
     for _ in range(2):
         with db.session_scope() as session:
             sequence = sequences.find(session, shop_id=channel.shop_id, name="welcome")
+            assert sequence is not None
             counts.append(
                 sequences.enrol(
                     session,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ FRIEND = templates.FRIEND_VARIABLES
 
 
 def test_render_fills_variables_and_links_everywhere_in_the_message() -> None:
-    template = [
+    template: list[dict[str, Any]] = [
         {"type": "text", "text": "{{ display_name }}さん、{{member_name}}様"},
         {
             "type": "flex",

@@ -40,9 +40,9 @@ from tests.messaging.support import (
     received_counts,
     states,
 )
+from tests.scratch import empty_database
 from tests.waiting import wait_for
 from tsunagu.hub import open_database
-from tsunagu.scratch import empty_database
 
 FRIENDS = 50_000
 # Slow enough (100 requests over 5 s) to kill the worker in the middle of the delivery.

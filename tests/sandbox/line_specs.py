@@ -16,7 +16,9 @@ from openapi_schema_validator import OAS30Validator
 
 from sandbox.line.recorder import ApiCall
 
-SPECS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "line"
+SPECS_LOCATION = "../shared/specs/line"
+"""Where the specs sit, relative to the checkout: beside it, not in it (CI has them there)."""
+SPECS_DIR = Path(__file__).resolve().parents[2] / SPECS_LOCATION
 API_SPECS = ("messaging-api", "channel-access-token")
 _in_progress = threading.local()
 
@@ -110,5 +112,8 @@ def _json_schema_ref(holder: dict[str, Any]) -> str | None:
 
 @cache
 def load_specs() -> LineSpecs | None:
-    """Return the specs, parsed once per test session, or None when they are not available."""
+    """Return the specs, parsed once per test session, or None when they are not available.
+
+    Tests take them through the ``line_specs`` fixture, which skips or fails when they are not.
+    """
     return LineSpecs(SPECS_DIR) if SPECS_DIR.is_dir() else None

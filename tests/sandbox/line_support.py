@@ -68,6 +68,7 @@ class HubReceiver:
     def url(self) -> str:
         """The webhook URL to configure on the channel."""
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}/webhooks/line/{CHANNEL_ID}"
 
     def reset(self) -> None:

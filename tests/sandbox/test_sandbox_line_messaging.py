@@ -184,8 +184,8 @@ def test_custom_aggregation_units_are_recorded_and_counted_for_the_month(
         messaging_api.multicast(request, x_line_retry_key=str(uuid.uuid4()))
     push = PushMessageRequest(to=friend.user_id, messages=[TextMessage(text="plain")])
     messaging_api.push_message(push)
-    units = [m.aggregation_unit for m in line.state.inbox(friend.user_id)]
-    assert units == ["winter_sale", "thanks_first", "winter_sale", None]
+    received = [m.aggregation_unit for m in line.state.inbox(friend.user_id)]
+    assert received == ["winter_sale", "thanks_first", "winter_sale", None]
     assert messaging_api.get_aggregation_unit_usage().num_of_custom_aggregation_units == 2
     names = messaging_api.get_aggregation_unit_name_list(limit="1")
     assert names.custom_aggregation_units == ["winter_sale"]

@@ -74,7 +74,7 @@ def calcom(db: Database, shop: Shop, hub_url: str) -> Endpoint:
     )
 
 
-def add_member(database: Database, shop: Shop, number: str, **fields: str) -> int:
+def add_member(database: Database, shop: Shop, number: str, **fields: Any) -> int:
     with database.session_scope() as session:
         member = members.create_member(
             session,

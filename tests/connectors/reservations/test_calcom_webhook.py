@@ -4,6 +4,7 @@ lifecycle (requested, created, rescheduled into a new uid, cancelled, rejected).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from core.db import Database
 from core.tenancy import Shop
@@ -18,7 +19,7 @@ from tests.connectors.reservations.conftest import (
     wait_until_processed,
 )
 
-SLOT = {"start": "2026-12-01T01:00:00.000Z", "end": "2026-12-01T02:00:00.000Z"}
+SLOT: dict[str, Any] = {"start": "2026-12-01T01:00:00.000Z", "end": "2026-12-01T02:00:00.000Z"}
 
 
 def test_signed_booking_created_is_attached_to_the_member_by_email(

@@ -14,6 +14,7 @@ from simple_salesforce.exceptions import (
 )
 
 from sandbox.salesforce.server import SalesforceSandbox
+from tests.connectors.salesforce.support import error_body, sobject
 
 
 def test_query_pages_through_next_records_url_and_reports_api_usage(
@@ -21,7 +22,7 @@ def test_query_pages_through_next_records_url_and_reports_api_usage(
 ) -> None:
     org.state.max_batch_size = 2
     for n in range(5):
-        staff_api.Contact.create({"LastName": f"Customer {n}"})
+        sobject(staff_api, "Contact").create({"LastName": f"Customer {n}"})
 
     first = staff_api.query("SELECT Id, LastName FROM Contact ORDER BY LastName")
     everything = staff_api.query_all("SELECT Id, LastName FROM Contact ORDER BY LastName")
@@ -37,9 +38,9 @@ def test_query_pages_through_next_records_url_and_reports_api_usage(
 def test_deleted_rows_are_seen_by_query_all_only(
     org: SalesforceSandbox, staff_api: Salesforce
 ) -> None:
-    kept = staff_api.Contact.create({"LastName": "Kept"})["id"]
-    gone = staff_api.Contact.create({"LastName": "Gone"})["id"]
-    staff_api.Contact.delete(gone)
+    kept = sobject(staff_api, "Contact").create({"LastName": "Kept"})["id"]
+    gone = sobject(staff_api, "Contact").create({"LastName": "Gone"})["id"]
+    sobject(staff_api, "Contact").delete(gone)
 
     live = staff_api.query("SELECT Id FROM Contact")
     all_rows = staff_api.query_all("SELECT Id, IsDeleted FROM Contact", include_deleted=True)
@@ -71,14 +72,14 @@ def test_system_modstamp_range_filters_with_datetime_literals(
 def test_upsert_by_external_id_creates_updates_or_reports_several_matches(
     org: SalesforceSandbox, staff_api: Salesforce
 ) -> None:
-    created = staff_api.Contact.upsert("Member_Number__c/M-1", {"LastName": "Sato"})
-    updated = staff_api.Contact.upsert("Member_Number__c/M-1", {"LINE_Linked__c": True})
+    created = sobject(staff_api, "Contact").upsert("Member_Number__c/M-1", {"LastName": "Sato"})
+    updated = sobject(staff_api, "Contact").upsert("Member_Number__c/M-1", {"LINE_Linked__c": True})
     org.state.insert("Contact", {"LastName": "A", "Member_Number__c": "M-2"})
     org.state.insert("Contact", {"LastName": "B", "Member_Number__c": "M-2"})
 
     assert (created, updated) == (201, 204)
     with pytest.raises(SalesforceMoreThanOneRecord) as several:
-        staff_api.Contact.upsert("Member_Number__c/M-2", {"LINE_Linked__c": True})
+        sobject(staff_api, "Contact").upsert("Member_Number__c/M-2", {"LINE_Linked__c": True})
     assert several.value.status == 300
 
 
@@ -86,12 +87,12 @@ def test_errors_are_an_array_of_message_and_error_code(
     org: SalesforceSandbox, staff_api: Salesforce
 ) -> None:
     with pytest.raises(SalesforceMalformedRequest) as missing:
-        staff_api.Contact.create({"Email": "no-last-name@example.jp"})
+        sobject(staff_api, "Contact").create({"Email": "no-last-name@example.jp"})
     with pytest.raises(SalesforceMalformedRequest) as unknown:
         staff_api.query("SELECT Nope__c FROM Contact")
 
-    assert missing.value.content[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
-    assert unknown.value.content == [
+    assert error_body(missing.value)[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert error_body(unknown.value) == [
         {"message": "No such column 'Nope__c' on entity 'Contact'.", "errorCode": "INVALID_FIELD"}
     ]
 
@@ -107,7 +108,7 @@ def test_exhausted_api_allocation_answers_403_request_limit_exceeded(
         staff_api.query("SELECT Id FROM Contact")
 
     assert refused.value.status == 403
-    assert refused.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+    assert error_body(refused.value)[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
 
 
 def test_token_endpoint_refuses_unknown_clients_with_oauth_error_shape(

@@ -25,6 +25,7 @@ from tests.connectors.salesforce.conftest import (
     jwt_credentials,
     make_key_pair,
 )
+from tests.connectors.salesforce.support import sobject
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -165,8 +166,10 @@ def test_deleted_contact_stops_resolving_and_deleted_event_cancels_the_booking(
     db: Database, shop: Shop, org: SalesforceSandbox, connection_id: int, staff_api: Salesforce
 ) -> None:
     member_id = add_member(db, shop, "M-600")
-    contact_id = staff_api.Contact.create({"LastName": "Mori", "Member_Number__c": "M-600"})["id"]
-    event_id = staff_api.Event.create(
+    contact_id = sobject(staff_api, "Contact").create(
+        {"LastName": "Mori", "Member_Number__c": "M-600"}
+    )["id"]
+    event_id = sobject(staff_api, "Event").create(
         {
             "Subject": "Color",
             "StartDateTime": "2026-12-01T01:00:00.000+0000",
@@ -178,8 +181,8 @@ def test_deleted_contact_stops_resolving_and_deleted_event_cancels_the_booking(
     run(db, connection_id, at=start)
     assert bookings(db, connection_id)[event_id].member_id == member_id
 
-    staff_api.Event.delete(event_id)
-    staff_api.Contact.delete(contact_id)
+    sobject(staff_api, "Event").delete(event_id)
+    sobject(staff_api, "Contact").delete(contact_id)
     run(db, connection_id, at=start + timedelta(seconds=5))
 
     assert identities(db, connection_id)[contact_id].member_id is None

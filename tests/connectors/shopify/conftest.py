@@ -82,7 +82,7 @@ def store(db: Database, shop: Shop, shopify_server: ShopifyServer, hub_url: str)
     return connect(db, shop, shopify_server, hub_url)
 
 
-def add_member(database: Database, shop: Shop, number: str, **fields: str) -> int:
+def add_member(database: Database, shop: Shop, number: str, **fields: Any) -> int:
     with database.session_scope() as session:
         member = members.create_member(
             session,

@@ -1,5 +1,6 @@
-"""Scratch PostgreSQL databases for the tests and the benchmarks: created when missing and
-emptied, or dropped and created. Point them only at databases whose data does not matter."""
+"""Scratch PostgreSQL databases for the tests and the benchmarks (``bench/`` imports them from
+here; they are not installed with the hub): created when missing and emptied, or dropped and
+created. Point them only at databases whose data does not matter."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ from messaging import campaigns, declarations, dispatcher, reports, segment_deli
 from messaging.declarations import ChangePlan
 from messaging.limiter import limiter_for
 from messaging.models import Campaign
-from tsunagu.cli_support import load_settings, session_scope
+from tsunagu.cli.support import load_settings, session_scope
 from tsunagu.hub import open_database
 
 campaign_app = typer.Typer(help="Campaigns: list, run, report.", no_args_is_help=True)

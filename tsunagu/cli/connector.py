@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy import select
 
@@ -16,7 +23,7 @@ from commerce import connections, sync
 from commerce.models import Connection
 from core import tenancy
 from core.errors import HubError
-from tsunagu.cli_support import load_settings, session_scope
+from tsunagu.cli.support import load_settings, session_scope
 from tsunagu.hub import open_database
 
 connector_app = typer.Typer(help="Connections to Shopify, Salesforce, reservation systems.")
@@ -134,7 +141,7 @@ def sync_command(
     )
     try:
         with Progress(*columns, console=console, transient=False) as progress:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def advance(stream_name: str, count: int) -> None:
                 if stream_name not in tasks:

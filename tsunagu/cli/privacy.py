@@ -14,7 +14,7 @@ from core import tenancy
 from messaging import consent
 from messaging.consent import ConsentSource, Purpose
 from privacy import datamap, erasure, export, people
-from tsunagu.cli_support import err, session_scope
+from tsunagu.cli.support import err, session_scope
 
 privacy_app = typer.Typer(help="A person's data: erase it, export it.", no_args_is_help=True)
 console = Console()

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -40,8 +40,11 @@ from core.errors import HubError
 from idlink import members as member_service
 from idlink.members import ImportOutcome, MemberFields
 from idlink.models import Member
-from tsunagu.cli_support import load_settings, session_scope
+from tsunagu.cli.support import load_settings, session_scope
 from tsunagu.hub import open_database
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 member_app = typer.Typer(help="Members of a shop: add one, import a CSV.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -85,9 +88,10 @@ class _CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        data = self._raw.read(len(buffer))
-        buffer[: len(data)] = data
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._raw.read(len(view))
+        view[: len(data)] = data
         self.bytes_read += len(data)
         return len(data)
 
@@ -277,6 +281,10 @@ def member_import(
         started = time.monotonic()
         importer = _run_import(database, target.id, file, update, encoding, batch_size, errors)
         elapsed = time.monotonic() - started
+        detail: dict[str, Any] = {
+            "update": update,
+            **{str(k): v for k, v in importer.counts.items()},
+        }
         with database.session_scope() as session:
             audit.record(
                 session,
@@ -285,8 +293,7 @@ def member_import(
                 action="member.import",
                 subject_type="file",
                 subject_id=file.name,
-                update=update,
-                **{str(k): v for k, v in importer.counts.items()},
+                **detail,
             )
     except (HubError, ImportAborted) as exc:
         err.print(f"[red]error:[/red] {escape(str(getattr(exc, 'detail', exc)))}")
