@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from sqlalchemy.orm import Session
 
 from commerce import connections, sync, writeback
@@ -60,10 +60,10 @@ def _nudge_triggers(session: Session) -> None:
     enqueue_after_commit(session, "messaging.reminders")
 
 
-@shared_task(name="events.process")
-def process_event(event_id: int) -> str | None:
+@shared_task(name="events.process", bind=True)
+def process_event(self: Task, event_id: int) -> str | None:
     """Process one stored inbound event (no-op when already done or not yet due)."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         return inbox.process_event(
             session,
@@ -73,29 +73,30 @@ def process_event(event_id: int) -> str | None:
         )
 
 
-@shared_task(name="idlink.purge")
-def purge_linking() -> dict[str, int]:
+@shared_task(name="idlink.purge", bind=True)
+def purge_linking(self: Task) -> dict[str, int]:
     """Delete expired nonces and link codes and throttles that count nothing any more."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         return purge.purge_expired(session, settings=rt.settings, now=utcnow())
 
 
-@shared_task(name="events.sweep")
-def sweep_events() -> int:
+@shared_task(name="events.sweep", bind=True)
+def sweep_events(self: Task) -> int:
     """Process every due event a lost nudge, a crash or a retry left pending."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         due = inbox.due_event_ids(session)
+    process = self.app.tasks["events.process"]
     for event_id in due:
-        process_event(event_id)
+        process(event_id)
     return len(due)
 
 
-@shared_task(name="connectors.schedule")
-def schedule_syncs() -> int:
+@shared_task(name="connectors.schedule", bind=True)
+def schedule_syncs(self: Task) -> int:
     """Start the sync of every connection whose interval has passed."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         due = connections.due_connections(session, now=utcnow())
         for connection in due:
@@ -103,10 +104,10 @@ def schedule_syncs() -> int:
     return len(due)
 
 
-@shared_task(name="connectors.sync")
-def sync_connection(connection_id: int) -> None:
+@shared_task(name="connectors.sync", bind=True)
+def sync_connection(self: Task, connection_id: int) -> None:
     """Run one connection's incremental sync; a run already in progress makes this a no-op."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     try:
         sync.run_sync(rt.database, connection_id=connection_id)
     except sync.SyncBusy as exc:
@@ -118,10 +119,10 @@ def sync_connection(connection_id: int) -> None:
         rt.database.task_sender("messaging.reminders", {})
 
 
-@shared_task(name="connectors.writeback")
-def write_back_links() -> int:
+@shared_task(name="connectors.writeback", bind=True)
+def write_back_links(self: Task) -> int:
     """Write friends' link changes onto their CRM contacts (Salesforce), batched and retried."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     return writeback.process_writebacks(rt.database).sent
 
 
@@ -131,10 +132,11 @@ def write_back_links() -> int:
     retry_backoff=5,
     retry_backoff_max=600,
     max_retries=8,
+    bind=True,
 )
-def sync_rich_menu(friend_id: int) -> str:
+def sync_rich_menu(self: Task, friend_id: int) -> str:
     """Show a friend the menu their segments or link state call for; retried while LINE is down."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         return rich_menus.sync_friend(session, friend_id=friend_id, settings=rt.settings)
 
@@ -153,22 +155,23 @@ def dispatch_config(settings: Settings) -> dispatcher.DispatchConfig:
     )
 
 
-@shared_task(name="messaging.dispatch")
-def dispatch_deliveries() -> int:
+@shared_task(name="messaging.dispatch", bind=True)
+def dispatch_deliveries(self: Task) -> int:
     """Send due deliveries until none is left; any number of these may run at once."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     config = dispatch_config(rt.settings)
-    stats = dispatcher.run(rt.database, config=config, limiter=limiter_for(rt.settings.broker_url))
+    limiter = limiter_for(rt.settings.broker_url, rt.settings.resolved_database_url)
+    stats = dispatcher.run(rt.database, config=config, limiter=limiter)
     if stats.cut_short:
         # The run ended at its time limit with work left: go on now, not at the next sweep.
         enqueue_now(rt.database.task_sender, "messaging.dispatch")
     return stats.requests
 
 
-@shared_task(name="messaging.sweep")
-def sweep_deliveries() -> int:
+@shared_task(name="messaging.sweep", bind=True)
+def sweep_deliveries(self: Task) -> int:
     """Recover batches a killed worker left, suppress what blocked friends had pending, nudge."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         due = dispatcher.sweep(session)
         if due:
@@ -176,53 +179,53 @@ def sweep_deliveries() -> int:
     return due
 
 
-@shared_task(name="messaging.triggers")
-def fire_triggers() -> int:
+@shared_task(name="messaging.triggers", bind=True)
+def fire_triggers(self: Task) -> int:
     """Fire purchase campaigns on purchases written since they last ran; run due scans."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         return triggers.run(session, public_url=rt.settings.public_url).planned
 
 
-@shared_task(name="messaging.reminders")
-def reconcile_reminders() -> int:
+@shared_task(name="messaging.reminders", bind=True)
+def reconcile_reminders(self: Task) -> int:
     """Plan, move and cancel visit reminders for bookings written since the rules last ran."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         return reminders.reconcile(session, public_url=rt.settings.public_url).planned
 
 
-@shared_task(name="messaging.campaigns")
-def run_segment_campaigns() -> int:
+@shared_task(name="messaging.campaigns", bind=True)
+def run_segment_campaigns(self: Task) -> int:
     """Start the segment deliveries that are due; complete those with nothing left to send."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         result = segment_deliveries.run(session, settings=rt.settings)
     return len(result.started)
 
 
-@shared_task(name="messaging.sequences")
-def run_sequences() -> int:
+@shared_task(name="messaging.sequences", bind=True)
+def run_sequences(self: Task) -> int:
     """Enrol friends in step sequences, apply exits and plan the steps that are due."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         result = sequence_steps.run(session, settings=rt.settings)
     return result.planned
 
 
-@shared_task(name="messaging.rich_menus")
-def sync_segment_rich_menus() -> int:
+@shared_task(name="messaging.rich_menus", bind=True)
+def sync_segment_rich_menus(self: Task) -> int:
     """Switch friends' rich menus to their segments' in bulk; only changes are sent."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         result = rich_menus.sync_all(session, settings=rt.settings)
     return result.requests
 
 
-@shared_task(name="privacy.retention")
-def purge_expired_data() -> int:
+@shared_task(name="privacy.retention", bind=True)
+def purge_expired_data(self: Task) -> int:
     """Delete or reduce raw events, messages and rendered sends past their retention."""
-    rt = runtime.current()
+    rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         counts = retention.purge(
             session, policy=retention.RetentionPolicy.from_settings(rt.settings)

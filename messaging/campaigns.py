@@ -154,7 +154,11 @@ def _enable(
 
 
 def _sync_policy(session: Session, campaign: Campaign) -> None:
-    """Caps on the campaign are the policy of its source prefix; none: the shop's apply."""
+    """Caps on the campaign are the policy of its source prefix; the rest follows the shop's.
+
+    Only the caps the campaign sets are written: its quiet hours and any cap it leaves unset
+    stay the shop's, as the shop changes them.
+    """
     prefix = campaign.source
     if campaign.per_day is None and campaign.per_week is None:
         row = session.scalar(
@@ -165,19 +169,12 @@ def _sync_policy(session: Session, campaign: Campaign) -> None:
         if row is not None:
             session.delete(row)
         return
-    shop_default = guardrails.PolicyBook(session, campaign.shop_id).for_source("")
-    quiet = (
-        (shop_default.quiet_start.isoformat("minutes"), shop_default.quiet_end.isoformat("minutes"))
-        if shop_default.quiet_start and shop_default.quiet_end
-        else None
-    )
     guardrails.set_policy(
         session,
         shop_id=campaign.shop_id,
         source_prefix=prefix,
-        quiet_hours=quiet,
-        per_day=campaign.per_day,
-        per_week=campaign.per_week,
+        per_day=guardrails.INHERIT if campaign.per_day is None else campaign.per_day,
+        per_week=guardrails.INHERIT if campaign.per_week is None else campaign.per_week,
     )
 
 

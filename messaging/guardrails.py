@@ -7,8 +7,9 @@ delivery is held back, which is stored on the row.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -53,32 +54,72 @@ class Policy:
         return self.per_day is not None or self.per_week is not None
 
 
-def _parse_time(value: str | None) -> time | None:
-    return time.fromisoformat(value) if value else None
+class Inherit(enum.Enum):
+    """A send-policy field its policy does not set: the shorter prefix's value applies."""
+
+    INHERIT = "inherit"
 
 
-def _policy(row: SendPolicy) -> Policy:
-    return Policy(
-        quiet_start=_parse_time(row.quiet_start),
-        quiet_end=_parse_time(row.quiet_end),
-        per_day=row.per_day,
-        per_week=row.per_week,
-    )
+INHERIT = Inherit.INHERIT
+# How a policy row says "none" for a field, as opposed to NULL, which inherits it.
+NO_QUIET_HOURS = "off"
+NO_CAP = 0
+
+QuietHours = tuple[str, str] | None | Inherit
+Cap = int | None | Inherit
+
+
+def _quiet_field(stored: str | None) -> time | Inherit | None:
+    if stored is None:
+        return INHERIT
+    return None if stored == NO_QUIET_HOURS else time.fromisoformat(stored)
+
+
+def _cap_field(stored: int | None) -> int | Inherit | None:
+    if stored is None:
+        return INHERIT
+    return None if stored == NO_CAP else stored
+
+
+def _merged(policy: Policy, row: SendPolicy) -> Policy:
+    """``policy`` with the fields ``row`` sets (quiet hours as a pair) replaced by its own."""
+    quiet_start, quiet_end = _quiet_field(row.quiet_start), _quiet_field(row.quiet_end)
+    if not isinstance(quiet_start, Inherit) and not isinstance(quiet_end, Inherit):
+        policy = replace(policy, quiet_start=quiet_start, quiet_end=quiet_end)
+    per_day, per_week = _cap_field(row.per_day), _cap_field(row.per_week)
+    if not isinstance(per_day, Inherit):
+        policy = replace(policy, per_day=per_day)
+    if not isinstance(per_week, Inherit):
+        policy = replace(policy, per_week=per_week)
+    return policy
+
+
+def _prefix_matches(prefix: str, source: str) -> bool:
+    """Whether ``prefix`` covers ``source``, by whole parts: ``campaign:1`` is not ``:12``'s."""
+    if not source.startswith(prefix):
+        return False
+    rest = source[len(prefix) :]
+    return prefix == "" or prefix.endswith(":") or rest == "" or rest.startswith(":")
 
 
 class PolicyBook:
-    """A shop's send policies, read once; the longest matching source prefix wins."""
+    """A shop's send policies, read once, merged field by field.
+
+    A source's policy starts from the built-in defaults (:class:`Policy`), then takes each
+    field its matching prefixes set, shortest first: the shop's default ('') and then, say,
+    ``campaign:7``. A field a prefix leaves unset follows the shorter one, as it is now.
+    """
 
     def __init__(self, session: Session, shop_id: int) -> None:
         rows = session.scalars(select(SendPolicy).where(SendPolicy.shop_id == shop_id))
-        self._by_prefix = {row.source_prefix: _policy(row) for row in rows}
+        self._by_prefix = {row.source_prefix: row for row in rows}
 
     def for_source(self, source: str) -> Policy:
-        """The policy of the longest configured prefix of ``source`` (the shop default: '')."""
-        matches = [p for p in self._by_prefix if source.startswith(p)]
-        if not matches:
-            return Policy()
-        return self._by_prefix[max(matches, key=len)]
+        """The policy of ``source``: its matching prefixes' fields over the defaults."""
+        policy = Policy()
+        for prefix in sorted((p for p in self._by_prefix if _prefix_matches(p, source)), key=len):
+            policy = _merged(policy, self._by_prefix[prefix])
+        return policy
 
 
 def set_policy(
@@ -86,13 +127,21 @@ def set_policy(
     *,
     shop_id: int,
     source_prefix: str = "",
-    quiet_hours: tuple[str, str] | None = ("22:00", "08:00"),
-    per_day: int | None = None,
-    per_week: int | None = None,
+    quiet_hours: QuietHours = INHERIT,
+    per_day: Cap = INHERIT,
+    per_week: Cap = INHERIT,
 ) -> SendPolicy:
-    """Create or replace the policy of a source prefix ('' is the shop's default)."""
-    for value in quiet_hours or ():
-        time.fromisoformat(value)
+    """Create or replace the policy of a source prefix ('' is the shop's default).
+
+    Each field is a value, ``None`` (none: no quiet hours, no cap) or :data:`INHERIT` (left to
+    the shorter prefix, the shop's default, or the built-in defaults: 22:00-08:00, no caps).
+    """
+    if isinstance(quiet_hours, tuple):
+        for value in quiet_hours:
+            time.fromisoformat(value)
+    for cap in (per_day, per_week):
+        if isinstance(cap, int) and cap < 1:
+            raise ValueError(f"a frequency cap is at least 1, not {cap}: None is no cap")
     row = session.scalar(
         select(SendPolicy).where(
             SendPolicy.shop_id == shop_id, SendPolicy.source_prefix == source_prefix
@@ -101,10 +150,21 @@ def set_policy(
     if row is None:
         row = SendPolicy(shop_id=shop_id, source_prefix=source_prefix)
         session.add(row)
-    row.quiet_start, row.quiet_end = quiet_hours or (None, None)
-    row.per_day, row.per_week = per_day, per_week
+    if isinstance(quiet_hours, Inherit):
+        row.quiet_start = row.quiet_end = None
+    elif quiet_hours is None:
+        row.quiet_start = row.quiet_end = NO_QUIET_HOURS
+    else:
+        row.quiet_start, row.quiet_end = quiet_hours
+    row.per_day, row.per_week = _stored_cap(per_day), _stored_cap(per_week)
     session.flush()
     return row
+
+
+def _stored_cap(cap: Cap) -> int | None:
+    if isinstance(cap, Inherit):
+        return None
+    return NO_CAP if cap is None else cap
 
 
 def quiet_hours_end(moment: datetime, policy: Policy, timezone: str) -> datetime | None:

@@ -237,8 +237,9 @@ class DeliveryAttempt(Base):
 class SendPolicy(Base):
     """Quiet hours and frequency caps of a shop; ``source_prefix`` '' is the shop's default.
 
-    A delivery follows the policy with the longest prefix of its source (e.g. ``reminder:``
-    may allow night sends and no caps while the default caps campaigns).
+    A delivery's policy merges, field by field, the policies of its source's prefixes, shortest
+    first (e.g. ``reminder:`` may allow night sends and no caps while the default caps
+    campaigns; ``campaign:7`` sets a weekly cap and keeps the shop's quiet hours).
     """
 
     __tablename__ = "send_policies"
@@ -246,9 +247,11 @@ class SendPolicy(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
     source_prefix: Mapped[str] = mapped_column(String(100), default="")
-    # Local wall-clock times "HH:MM" in the channel's timezone; both unset: no quiet hours.
+    # NULL in a field: not set here, the shorter prefix's applies (guardrails.PolicyBook).
+    # Quiet hours: local wall-clock times "HH:MM" in the channel's timezone, or "off" in both.
     quiet_start: Mapped[str | None] = mapped_column(String(5))
     quiet_end: Mapped[str | None] = mapped_column(String(5))
+    # Messages per friend per rolling day and week; 0: no cap.
     per_day: Mapped[int | None]
     per_week: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -581,3 +584,17 @@ class ReplyToken(Base):
     used_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_reply_tokens_friend_issued", "friend_id", "issued_at"),)
+
+
+class RateSlot(Base):
+    """The next free slot of a rate-limit key (channel and endpoint), on PostgreSQL's clock.
+
+    The shared limiter of hubs without Redis: every worker reserves its blocks of slots here
+    (``messaging/limiter.py``), so together they keep within LINE's per-channel limits.
+    """
+
+    __tablename__ = "rate_slots"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The theoretical arrival time of the key's next request, in µs since the epoch.
+    next_slot_us: Mapped[int] = mapped_column(BigInteger)

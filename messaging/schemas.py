@@ -104,10 +104,10 @@ TRIGGERS: dict[str, type[_Strict]] = {
 
 
 class Caps(_Strict):
-    """Frequency caps for this campaign's messages, overriding the shop's."""
+    """Frequency caps for this campaign's messages; a cap left out (or null) is the shop's."""
 
-    per_day: int | None = Field(None, ge=1)
-    per_week: int | None = Field(None, ge=1)
+    per_day: int | None = Field(None, ge=1, description="Left out or null: the shop's daily cap.")
+    per_week: int | None = Field(None, ge=1, description="Left out or null: the shop's weekly cap.")
 
 
 class CampaignSpec(NamedSpec):

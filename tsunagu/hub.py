@@ -21,6 +21,7 @@ from core.errors import ConfigurationError
 from jobs import runtime
 from jobs.celery_app import BrokerSender, broker_check, create_celery
 from jobs.embedded import EmbeddedWorker
+from messaging.limiter import limiter_kind
 from tsunagu import migrate
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def build_hub(settings: Settings) -> Hub:
         sender = BrokerSender(celery)
         check = functools.partial(broker_check, celery)
     database = open_database(settings, task_sender=sender)
-    runtime.install(runtime.Runtime(settings, database))
+    runtime.install(celery, runtime.Runtime(settings, database))
     app = create_app(settings, database, broker_check=check)
     console_app.install(app, settings, database)
     return Hub(settings=settings, database=database, celery=celery, app=app, worker=worker)
@@ -109,10 +110,12 @@ def build_worker(settings: Settings) -> Celery:
     """Prepare a production worker process: check the schema, install the task runtime.
 
     The schema check's connection is closed again before Celery forks its pool processes; each
-    child opens its own connections on its first task.
+    child opens its own connections on its first task. A configuration whose processes could
+    share no rate limiter (an AMQP broker on SQLite) refuses to start.
     """
+    limiter_kind(settings.broker_url, settings.resolved_database_url)
     celery = create_celery(settings)
     database = open_database(settings, task_sender=BrokerSender(celery))
     database.dispose()
-    runtime.install(runtime.Runtime(settings, database))
+    runtime.install(celery, runtime.Runtime(settings, database))
     return celery

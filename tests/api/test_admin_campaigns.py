@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 import httpx
 
 from core.db import Database
+from messaging import guardrails
 from tests.api.admin_support import AdminApi, add_friend, admin_api
 from tests.factories import ChannelSetup, make_shop
 from tsunagu.hub import Hub
@@ -135,3 +137,24 @@ def test_a_triggered_campaign_preview_shows_the_template_with_its_variables(
     shown = api.get(f"/campaigns/{campaign_id}/preview").json()
     assert shown["count"] is None and shown["quota"] is None
     assert shown["messages"][0]["text"] == "〈display_name〉さん、ありがとうございました"
+
+
+def test_a_campaign_with_its_own_caps_follows_a_later_change_of_the_shops_quiet_hours(
+    db: Database, hub: Hub, channel: ChannelSetup, shop
+) -> None:
+    with db.session_scope() as session:
+        guardrails.set_policy(session, shop_id=channel.shop_id, quiet_hours=("22:00", "08:00"))
+    api = admin_api(db, hub.settings.public_url, shop)
+    campaign_id = _put(api, _spec(channel, caps={"per_week": 2})).json()["id"]
+
+    with db.session_scope() as session:
+        guardrails.set_policy(
+            session, shop_id=channel.shop_id, quiet_hours=("21:00", "09:00"), per_day=1
+        )
+        policy = guardrails.PolicyBook(session, channel.shop_id).for_source(
+            f"campaign:{campaign_id}"
+        )
+
+    assert (policy.quiet_start, policy.quiet_end) == (time(21), time(9))
+    assert (policy.per_day, policy.per_week) == (1, 2)
+    assert api.get(f"/campaigns/{campaign_id}").json()["spec"]["caps"] == {"per_week": 2}

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from core.db import Database
+from core.tenancy import Channel, Shop
+from messaging import guardrails
+from messaging.models import Campaign, SendPolicy
 from tests.scratch import recreate_database
 from tsunagu import migrate
+from tsunagu.hub import Hub
 from tsunagu.models import Base
 
 
@@ -140,3 +144,90 @@ def _events(connection) -> list[tuple[int, int, str]]:
         text("SELECT channel_id, scope_id, dedup_key FROM inbound_events ORDER BY id")
     ).all()
     return [tuple(row) for row in rows]
+
+
+def _policies(
+    database: Database,
+) -> dict[str, tuple[str | None, str | None, int | None, int | None]]:
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT source_prefix, quiet_start, quiet_end, per_day, per_week FROM send_policies"
+            )
+        )
+        return {prefix: tuple(values) for prefix, *values in rows}
+
+
+def test_send_policies_keep_what_they_did_and_campaigns_follow_the_shops_quiet_hours(
+    tmp_path, hub: Hub
+) -> None:
+    database = Database(_fresh_database_url(tmp_path))
+    migrate.upgrade(database.engine)
+    config = migrate.alembic_config()
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0016")
+    with database.engine.begin() as connection:
+        shop_id = connection.execute(
+            insert(Shop.__table__).values(slug="migrated", name="Migrated").returning(Shop.id)
+        ).scalar_one()
+        channel_id = connection.execute(
+            insert(Channel.__table__)
+            .values(
+                shop_id=shop_id,
+                name="Main",
+                line_channel_id="1000000001",
+                channel_secret="secret",
+                access_token="token",
+                provider_id="provider",
+            )
+            .returning(Channel.id)
+        ).scalar_one()
+        campaign_id = connection.execute(
+            insert(Campaign.__table__)
+            .values(shop_id=shop_id, channel_id=channel_id, name="c", kind="purchase", messages=[])
+            .returning(Campaign.id)
+        ).scalar_one()
+        # Before: whole policies; NULL was "none", and the campaign's row copied the shop's hours.
+        rows = [
+            ("", "21:00", "09:00", None),
+            ("reminder:", None, None, None),
+            (f"campaign:{campaign_id}", "21:00", "09:00", 2),
+        ]
+        connection.execute(
+            insert(SendPolicy.__table__),
+            [
+                dict(
+                    shop_id=shop_id,
+                    source_prefix=prefix,
+                    quiet_start=start,
+                    quiet_end=end,
+                    per_day=None,
+                    per_week=per_week,
+                )
+                for prefix, start, end, per_week in rows
+            ],
+        )
+
+    migrate.upgrade(database.engine)
+    with database.session_scope() as session:
+        guardrails.set_policy(session, shop_id=shop_id, quiet_hours=("20:00", "10:00"))
+        book = guardrails.PolicyBook(session, shop_id)
+        reminder, campaign = (
+            book.for_source("reminder:1:2"),
+            book.for_source(f"campaign:{campaign_id}"),
+        )
+
+    assert (reminder.quiet_start, reminder.per_day, reminder.per_week) == (None, None, None)
+    assert (campaign.quiet_start, campaign.quiet_end) == (time(20), time(10))
+    assert campaign.per_week == 2
+
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0016")
+    assert _policies(database) == {
+        "": ("20:00", "10:00", None, None),
+        "reminder:": (None, None, None, None),
+        f"campaign:{campaign_id}": ("20:00", "10:00", None, 2),
+    }
+    database.dispose()

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from commerce.models import Booking, Connection, Purchase, PurchaseItem
 from core.clock import utcnow
@@ -18,8 +18,10 @@ from core.db import Database
 from core.tenancy import Channel
 from idlink import friends
 from idlink.models import Friend, FriendStatus, Member, MemberLink
+from messaging.models import Delivery, DeliveryState
 from sandbox.line.state import SandboxState
 from tests.factories import ChannelSetup
+from tests.waiting import wait_for
 
 
 def set_friend(database: Database, friend_id: int, **values: Any) -> None:
@@ -173,6 +175,24 @@ def texts_received(sandbox: SandboxState, channel: ChannelSetup, user_id: str) -
             for m in sandbox.received
             if m.channel_id == channel.channel_id and m.user_id == user_id
         ]
+
+
+def wait_until_recorded_sent(database: Database, friend_id: int, count: int = 1) -> None:
+    """Wait until the hub recorded ``count`` of the friend's deliveries as sent.
+
+    A message on the phone is not yet the hub's state: the dispatcher records answers a group at
+    a time, up to a second after LINE took them.
+    """
+
+    def recorded() -> int:
+        with database.session_scope() as session:
+            return session.execute(
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.friend_id == friend_id, Delivery.state == DeliveryState.SENT)
+            ).scalar_one()
+
+    wait_for(lambda: recorded() >= count, what=f"{count} sent deliveries recorded for {friend_id}")
 
 
 def blocked(database: Database, friend_id: int) -> bool:

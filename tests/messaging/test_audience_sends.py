@@ -207,7 +207,11 @@ def test_frequency_caps_count_audience_sends(
     with db.session_scope() as session:
         guardrails.set_policy(session, shop_id=channel.shop_id, quiet_hours=None, per_day=1)
         guardrails.set_policy(
-            session, shop_id=channel.shop_id, source_prefix="reminder:", quiet_hours=None
+            session,
+            shop_id=channel.shop_id,
+            source_prefix="reminder:",
+            quiet_hours=None,
+            per_day=None,
         )
     plan_audience(db, channel)
     wait_until_states(db, {SENT: 3})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -130,7 +131,11 @@ def test_a_daily_cap_suppresses_the_second_campaign_but_not_an_exempt_source(
     with db.session_scope() as session:
         guardrails.set_policy(session, shop_id=channel.shop_id, quiet_hours=None, per_day=1)
         guardrails.set_policy(
-            session, shop_id=channel.shop_id, source_prefix="reminder:", quiet_hours=None
+            session,
+            shop_id=channel.shop_id,
+            source_prefix="reminder:",
+            quiet_hours=None,
+            per_day=None,
         )
     plan(db, channel, list(friends))
     wait_until_states(db, {SENT: 2})
@@ -221,3 +226,65 @@ def test_an_older_event_does_not_undo_a_newer_mode(db: Database, channel: Channe
         assert (row.mode, row.mode_since) == ("standby", 2_000)
         events.note_mode(session, row, "message", {"timestamp": 3_000, "mode": "active"})
         assert (row.mode, row.mode_since) == ("active", 3_000)
+
+
+def policy_of(db: Database, channel: ChannelSetup, source: str) -> guardrails.Policy:
+    with db.session_scope() as session:
+        return guardrails.PolicyBook(session, channel.shop_id).for_source(source)
+
+
+def test_a_prefix_policy_that_sets_quiet_hours_keeps_them_when_the_shop_changes_its_own(
+    db: Database, channel: ChannelSetup
+) -> None:
+    with db.session_scope() as session:
+        guardrails.set_policy(session, shop_id=channel.shop_id, quiet_hours=("22:00", "08:00"))
+        guardrails.set_policy(
+            session,
+            shop_id=channel.shop_id,
+            source_prefix="reminder:",
+            quiet_hours=("23:00", "06:00"),
+        )
+        guardrails.set_policy(
+            session, shop_id=channel.shop_id, quiet_hours=("21:00", "09:00"), per_day=1
+        )
+
+    reminder = policy_of(db, channel, "reminder:5:7")
+
+    assert (reminder.quiet_start, reminder.quiet_end) == (clock_time(23), clock_time(6))
+    assert reminder.per_day == 1  # a cap the prefix does not set is the shop's
+
+
+def test_a_prefix_policy_can_say_none_where_the_shop_sets_quiet_hours_and_caps(
+    db: Database, channel: ChannelSetup
+) -> None:
+    with db.session_scope() as session:
+        guardrails.set_policy(session, shop_id=channel.shop_id, per_day=1, per_week=3)
+        guardrails.set_policy(
+            session,
+            shop_id=channel.shop_id,
+            source_prefix="reminder:",
+            quiet_hours=None,
+            per_day=None,
+        )
+
+    reminder = policy_of(db, channel, "reminder:5:7")
+    shop = policy_of(db, channel, "campaign:1")
+
+    assert (reminder.quiet_start, reminder.per_day, reminder.per_week) == (None, None, 3)
+    assert (shop.quiet_start, shop.quiet_end) == (
+        clock_time(22),
+        clock_time(8),
+    )  # the built-in default
+    assert (shop.per_day, shop.per_week) == (1, 3)
+
+
+def test_a_campaigns_policy_does_not_cover_a_campaign_whose_id_begins_with_its_own(
+    db: Database, channel: ChannelSetup
+) -> None:
+    with db.session_scope() as session:
+        guardrails.set_policy(
+            session, shop_id=channel.shop_id, source_prefix="campaign:1", per_day=1
+        )
+
+    assert policy_of(db, channel, "campaign:1").per_day == 1
+    assert policy_of(db, channel, "campaign:12").per_day is None

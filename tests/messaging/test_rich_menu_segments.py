@@ -15,6 +15,7 @@ from tests.factories import ChannelSetup
 from tests.idlink.support import create_rich_menu
 from tests.messaging import people
 from tests.messaging.support import add_followers, api_calls
+from tests.waiting import wait_for
 from tsunagu.hub import Hub
 
 BULK_LINK = "/v2/bot/richmenu/bulk/link"
@@ -69,7 +70,11 @@ def test_segment_members_get_their_menu_in_bulk_requests_of_at_most_500(
     set_rules(db, channel, [("vip", {"tag": "vip"}, vip_menu)])
 
     first = sync(db, hub, channel)
-    calls = api_calls(line_sandbox, channel, BULK_LINK)
+    # The sandbox logs a call once its response is sent, just after the sync read the answer.
+    calls = wait_for(
+        lambda: logged if len(logged := api_calls(line_sandbox, channel, BULK_LINK)) >= 3 else None,
+        what="the three bulk requests logged",
+    )
     second = sync(db, hub, channel)
 
     sizes = sorted(len(c.request_json()["userIds"]) for c in calls)

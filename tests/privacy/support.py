@@ -20,7 +20,7 @@ from tests.connectors.shopify.conftest import Store, connect
 from tests.factories import ChannelSetup
 from tests.idlink.support import add_member, befriend, id_token, liff_link
 from tests.messaging.commerce_support import start_campaign
-from tests.messaging.people import texts_received
+from tests.messaging.people import texts_received, wait_until_recorded_sent
 from tests.messaging.support import open_all_hours
 from tests.waiting import wait_for
 from tsunagu.models import Base
@@ -95,6 +95,7 @@ def live(
         lambda: any(NAME in t for t in texts_received(line_sandbox.state, channel, person.user_id)),
         what="the personal thank-you on the phone",
     )
+    wait_until_recorded_sent(db, person.friend_id)
     return Journey(
         user_id=person.user_id,
         friend_id=person.friend_id,

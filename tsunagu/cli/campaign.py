@@ -215,7 +215,8 @@ def _send_here(database: Database, settings: Settings) -> threading.Thread:
     def work() -> None:
         with database.session_scope() as session:
             segment_deliveries.run(session, settings=settings)
-        dispatcher.run(database, config=dispatch_config(settings), limiter=limiter_for(None))
+        limiter = limiter_for(settings.broker_url, settings.resolved_database_url)
+        dispatcher.run(database, config=dispatch_config(settings), limiter=limiter)
 
     thread = threading.Thread(target=work, name="campaign-run", daemon=True)
     thread.start()

@@ -18,11 +18,11 @@ from idlink import friends, members, service
 from idlink.members import MemberFields
 from idlink.models import LinkMethod, Member, MemberLink
 from jobs.celery_app import beat_schedule
-from jobs.tasks import write_back_links
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.connectors.reservations.conftest import add_member
 from tests.connectors.salesforce.conftest import KeyPair, add_salesforce_connection, jwt_credentials
 from tests.factories import ChannelSetup
+from tsunagu.hub import Hub
 
 
 @pytest.fixture
@@ -80,8 +80,14 @@ def composite_calls(org: SalesforceSandbox) -> list[int]:
 
 
 def test_linking_a_friend_writes_its_line_user_id_onto_the_contact_by_member_number(
-    db: Database, shop: Shop, channel: ChannelSetup, org: SalesforceSandbox, connection_id: int
+    db: Database,
+    hub: Hub,
+    shop: Shop,
+    channel: ChannelSetup,
+    org: SalesforceSandbox,
+    connection_id: int,
 ) -> None:
+    write_back_links = hub.celery.tasks["connectors.writeback"]
     member_id = add_member(db, shop, "M-900")
     org.state.insert("Contact", {"LastName": "Kudo", "Member_Number__c": "M-900"})
     _link_id, line_user_id = link(db, channel, member_id)
