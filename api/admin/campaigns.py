@@ -18,9 +18,10 @@ from connectors.line.client import ChannelCredentials
 from connectors.line.sending import LineSender
 from core.tenancy import Channel
 from idlink import service as idlink_service
-from messaging import campaigns, previews, reports
-from messaging.models import Campaign, CampaignStatus, Delivery, DeliveryState
-from messaging.schemas import CampaignSpec
+from messaging.campaigns import campaigns, previews, reports
+from messaging.campaigns.models import Campaign, CampaignStatus
+from messaging.campaigns.schemas import CampaignSpec
+from messaging.outbox.models import Delivery, DeliveryState
 
 router = APIRouter(tags=["campaigns"])
 

@@ -15,9 +15,10 @@ from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
 from core.tenancy import Channel
 from idlink import service as idlink_service
-from messaging import reminders, reports
-from messaging.models import ReminderRule
-from messaging.schemas import ReminderRuleSpec
+from messaging.campaigns import reports
+from messaging.reminders import reminders
+from messaging.reminders.models import ReminderRule
+from messaging.reminders.schemas import ReminderRuleSpec
 
 router = APIRouter(tags=["reminders"])
 

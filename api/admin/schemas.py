@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import BadRequest
-from messaging.schemas import NamedSpec
+from messaging.compose.schemas import NamedSpec
 
 T = TypeVar("T")
 

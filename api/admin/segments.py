@@ -13,9 +13,9 @@ from api.admin.auth import Actor
 from api.admin.schemas import ErrorBody, OpenApiResponses, require_path_name
 from api.deps import CurrentShop, DbSession
 from idlink import service as idlink_service
-from messaging import segments
-from messaging.models import Segment
-from messaging.schemas import SegmentSpec
+from messaging.segments import segments
+from messaging.segments.models import Segment
+from messaging.segments.schemas import SegmentSpec
 
 router = APIRouter(tags=["segments"])
 

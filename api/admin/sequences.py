@@ -15,9 +15,10 @@ from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
 from core.tenancy import Channel
 from idlink import service as idlink_service
-from messaging import reports, sequences
-from messaging.models import Enrollment, Sequence
-from messaging.schemas import SequenceSpec
+from messaging.campaigns import reports
+from messaging.sequences import sequences
+from messaging.sequences.models import Enrollment, Sequence
+from messaging.sequences.schemas import SequenceSpec
 
 router = APIRouter(tags=["sequences"])
 

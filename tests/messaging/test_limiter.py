@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from messaging.limiter import HEADROOM, LocalLimiter, RedisLimiter, acquire
+from messaging.outbox.limiter import HEADROOM, LocalLimiter, RedisLimiter, acquire
 from tests.conftest import skip_or_fail
 
 REDIS_URL = os.environ.get("TSUNAGU_TEST_BROKER_URL", "")

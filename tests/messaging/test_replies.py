@@ -11,10 +11,11 @@ from sqlalchemy import select, update
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
-from messaging import dispatcher, outcomes, reports, service
-from messaging.claims import BatchJob, DispatchConfig
-from messaging.limiter import LocalLimiter
-from messaging.models import DeliveryAttempt, ReplyToken
+from messaging.campaigns import reports
+from messaging.outbox import dispatcher, outcomes, service
+from messaging.outbox.claims import BatchJob, DispatchConfig
+from messaging.outbox.limiter import LocalLimiter
+from messaging.outbox.models import DeliveryAttempt, ReplyToken
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.messaging.support import (
