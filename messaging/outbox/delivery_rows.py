@@ -1,4 +1,5 @@
-"""Per-friend delivery rows inserted in bulk: one statement per chunk, duplicates skipped."""
+"""Per-friend delivery rows: inserted in bulk (one statement per chunk, duplicates skipped),
+and updated with their batch's outcome."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from messaging.outbox.models import Delivery
+from messaging.outbox.models import BatchState, Delivery, DeliveryBatch, DeliveryState
 from messaging.outbox.sql import int_array, is_postgres, text_array
 
 
@@ -101,3 +102,38 @@ _UNNEST_INSERT = text(
     RETURNING state, reason
     """
 )
+
+
+def update_deliveries(session: Session, batch: DeliveryBatch, **values: Any) -> None:
+    """Apply a batch's outcome to its per-friend rows (an audience batch has none)."""
+    if batch.audience_send_id is not None:
+        return
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.batch_id == batch.id,
+            Delivery.state.in_([DeliveryState.SENDING, DeliveryState.PENDING]),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def settle(
+    session: Session,
+    batch: DeliveryBatch,
+    state: BatchState,
+    delivery_state: DeliveryState,
+    reason: str,
+    now: datetime,
+) -> None:
+    """End a batch and its deliveries in a state that is final, with the reason why."""
+    batch.state, batch.last_error = state, reason
+    update_deliveries(
+        session,
+        batch,
+        state=delivery_state,
+        reason=reason,
+        attempts=batch.attempts,
+        updated_at=now,
+    )

@@ -224,7 +224,7 @@ def _work(
 # with their keys (answered 409). Recording waits at most this long: a second of answers is a
 # few dozen pushes per thread, a group large enough that its five statements cost little.
 # A reply has no key: its answer is recorded at once, so that a worker killed leaves at most
-# the replies in flight without an answer (see ``outcomes._reply_refused``).
+# the replies in flight without an answer (see ``reply_outcomes.reply_refused``).
 RECORD_GROUP = 200
 RECORD_WITHIN_SECONDS = 1.0
 

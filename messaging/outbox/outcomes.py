@@ -7,8 +7,9 @@ the messages (LINE accepted none of them).
 
 A reply carries no retry key, so its tries are on record *before* they leave (:func:`launch`): a
 try whose answer never got recorded (its worker died) stays ``unanswered``, and when LINE later
-refuses the reply's token, :func:`_reply_refused` decides from those rows whether that try used
-it (sent), nothing reached LINE (push it now), or LINE's answers cannot tell (uncertain).
+refuses the reply's token, ``reply_outcomes.reply_refused`` decides from those rows whether that
+try used it (sent), nothing reached LINE (push it now), or LINE's answers cannot tell
+(uncertain).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from core import audit
 from core.clock import utcnow
 from core.tenancy import Channel, ChannelStatus
 from messaging.outbox.claims import BatchJob, DispatchConfig
+from messaging.outbox.delivery_rows import settle, update_deliveries
 from messaging.outbox.models import (
     AudienceSend,
     AudienceState,
@@ -37,16 +39,13 @@ from messaging.outbox.models import (
     DeliveryBatch,
     DeliveryState,
     Endpoint,
-    ReplyToken,
 )
+from messaging.outbox.reply_outcomes import UNANSWERED, reply_refused, reply_token_refused
 
 log = logging.getLogger(__name__)
 
 DUPLICATE_REASON = "already accepted under this retry key"
 SENT = BatchState.SENT
-# The outcome of a reply's try from the moment it leaves until its answer is recorded: one that
-# stays so after its worker died may have reached LINE.
-UNANSWERED = "unanswered"
 _random = secrets.SystemRandom()
 
 
@@ -216,8 +215,15 @@ def _not_accepted(
     config: DispatchConfig,
     now: datetime,
 ) -> str:
-    if batch.endpoint == Endpoint.REPLY and _reply_token_refused(answer):
-        return _reply_refused(session, batch, refused, config, now)
+    if batch.endpoint == Endpoint.REPLY and reply_token_refused(answer):
+        return reply_refused(
+            session,
+            batch,
+            attempt_id=refused.attempt_id,
+            started_at=refused.started_at,
+            config=config,
+            now=now,
+        )
     if answer.kind == FailureKind.CHANNEL:
         return _pause_channel(session, batch, answer, now)
     if answer.kind == FailureKind.QUOTA:
@@ -228,111 +234,6 @@ def _not_accepted(
     if answer.kind == FailureKind.RETRIABLE:
         reason = f"gave up after {batch.attempts} tries: {answer.reason}"
     return _failed(session, batch, reason, now)
-
-
-REPLY_USED_REASON = (
-    "counted as sent: LINE refused the reply token while it was still young, after an earlier "
-    "try got no answer, so that try is what used it; not resent as a push, which would send it "
-    "twice"
-)
-REPLY_UNCERTAIN_REASON = (
-    "uncertain: an earlier try of this reply got no answer (its worker stopped) and LINE now "
-    "refuses the token, which by then could also have expired; LINE may or may not have "
-    "delivered it. Not resent, which could send it twice: check with the friend if it matters"
-)
-
-
-def _reply_token_refused(answer: SendFailure) -> bool:
-    return answer.status == 400 and "reply token" in answer.reason.lower()
-
-
-def _may_have_reached_line(outcome: str, status_code: int | None) -> bool:
-    """Whether a recorded try could have been accepted: no answer, a timeout or a 5xx.
-
-    Any other answer (429, other 4xx) is LINE refusing the request: nothing of it was taken.
-    """
-    return outcome == UNANSWERED or status_code is None or status_code >= 500
-
-
-def _reply_refused(
-    session: Session, batch: DeliveryBatch, refused: Try, config: DispatchConfig, now: datetime
-) -> str:
-    """LINE refused the reply token: decide from the batch's recorded tries, never a counter.
-
-    - No earlier try could have reached LINE: the token expired unused, so the message goes as
-      a push at once (same batch, same retry key).
-    - One could have, and the token was refused while younger than the hub trusts a token to
-      live (``TSUNAGU_REPLY_TOKEN_SECONDS``): that try used it, so it was delivered.
-    - One could have, but the token could also have expired: LINE's answers cannot tell, and
-      the delivery says ``uncertain`` rather than sent or failed.
-    """
-    earlier = session.execute(
-        select(DeliveryAttempt.outcome, DeliveryAttempt.status_code).where(
-            DeliveryAttempt.batch_id == batch.id, DeliveryAttempt.id != refused.attempt_id
-        )
-    ).all()
-    if not any(_may_have_reached_line(o, s) for o, s in earlier):
-        return _reply_as_push(session, batch, now)
-    issued_at = session.scalar(
-        select(ReplyToken.issued_at).where(ReplyToken.token == batch.reply_token)
-    )
-    trusted_until = issued_at + timedelta(seconds=config.reply_token_seconds) if issued_at else None
-    if trusted_until is not None and refused.started_at < trusted_until:
-        return _reply_used(session, batch, now)
-    return _reply_uncertain(session, batch, now)
-
-
-def _reply_used(session: Session, batch: DeliveryBatch, now: datetime) -> str:
-    batch.state, batch.sent_at, batch.last_error = SENT, now, REPLY_USED_REASON
-    _update_deliveries(
-        session,
-        batch,
-        state=DeliveryState.SENT,
-        reason=REPLY_USED_REASON,
-        sent_at=now,
-        attempts=batch.attempts,
-        updated_at=now,
-    )
-    return "sent"
-
-
-def _reply_uncertain(session: Session, batch: DeliveryBatch, now: datetime) -> str:
-    _settle(
-        session, batch, BatchState.UNCERTAIN, DeliveryState.UNCERTAIN, REPLY_UNCERTAIN_REASON, now
-    )
-    log.warning("reply batch %s: delivery uncertain (%s)", batch.id, REPLY_UNCERTAIN_REASON)
-    return "uncertain"
-
-
-def _reply_as_push(session: Session, batch: DeliveryBatch, now: datetime) -> str:
-    batch.endpoint, batch.reply_token = Endpoint.PUSH, None
-    batch.state, batch.next_attempt_at = BatchState.RETRYING, now
-    batch.last_error = "reply token no longer valid: sent as a push"
-    _update_deliveries(
-        session,
-        batch,
-        state=DeliveryState.PENDING,
-        reason=batch.last_error,
-        next_attempt_at=now,
-        attempts=batch.attempts,
-        updated_at=now,
-    )
-    return "retried"
-
-
-def _update_deliveries(session: Session, batch: DeliveryBatch, **values: Any) -> None:
-    """Apply a batch's outcome to its per-friend rows (an audience batch has none)."""
-    if batch.audience_send_id is not None:
-        return
-    session.execute(
-        update(Delivery)
-        .where(
-            Delivery.batch_id == batch.id,
-            Delivery.state.in_([DeliveryState.SENDING, DeliveryState.PENDING]),
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
 
 
 # Accepted batches, and batches another worker had already recorded sent (their try counts).
@@ -426,7 +327,7 @@ def _retry_later(
         next_at,
         answer.reason,
     )
-    _update_deliveries(
+    update_deliveries(
         session,
         batch,
         state=DeliveryState.PENDING,
@@ -439,28 +340,8 @@ def _retry_later(
 
 
 def _failed(session: Session, batch: DeliveryBatch, reason: str, now: datetime) -> str:
-    _settle(session, batch, BatchState.FAILED, DeliveryState.FAILED, reason, now)
+    settle(session, batch, BatchState.FAILED, DeliveryState.FAILED, reason, now)
     return "failed"
-
-
-def _settle(
-    session: Session,
-    batch: DeliveryBatch,
-    state: BatchState,
-    delivery_state: DeliveryState,
-    reason: str,
-    now: datetime,
-) -> None:
-    """End a batch and its deliveries in a state that is final, with the reason why."""
-    batch.state, batch.last_error = state, reason
-    _update_deliveries(
-        session,
-        batch,
-        state=delivery_state,
-        reason=reason,
-        attempts=batch.attempts,
-        updated_at=now,
-    )
 
 
 def _pause_channel(
@@ -486,7 +367,7 @@ def _pause_channel(
     # The request was refused, not accepted: the same batch waits for the channel to resume.
     batch.attempts -= 1
     batch.state, batch.next_attempt_at, batch.last_error = BatchState.RETRYING, now, reason
-    _update_deliveries(session, batch, state=DeliveryState.PENDING, reason=reason, updated_at=now)
+    update_deliveries(session, batch, state=DeliveryState.PENDING, reason=reason, updated_at=now)
     return "retried"
 
 
@@ -505,7 +386,7 @@ def _hold_for_quota(
         )
         return "held"
     batch.state, batch.last_error = BatchState.ABANDONED, answer.reason
-    _update_deliveries(
+    update_deliveries(
         session,
         batch,
         state=DeliveryState.HELD,

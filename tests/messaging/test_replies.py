@@ -12,7 +12,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
 from messaging.campaigns import reports
-from messaging.outbox import dispatcher, outcomes, service
+from messaging.outbox import dispatcher, outcomes, reply_outcomes, service
 from messaging.outbox.claims import BatchJob, DispatchConfig
 from messaging.outbox.limiter import LocalLimiter
 from messaging.outbox.models import DeliveryAttempt, ReplyToken
@@ -205,7 +205,7 @@ def test_a_reply_line_took_before_its_worker_died_is_counted_sent_not_pushed(
     assert _endpoints(line_sandbox, user_id) == ["replyMessage"]
     assert states(db) == {"sent": 1}
     (delivery,) = deliveries(db)
-    assert delivery.reason == outcomes.REPLY_USED_REASON
+    assert delivery.reason == reply_outcomes.REPLY_USED_REASON
     assert [(a.outcome, a.status_code) for a in attempts(db)] == [
         ("unanswered", None),
         ("fatal", 400),
@@ -240,7 +240,7 @@ def test_a_lost_reply_whose_token_may_also_have_expired_is_reported_uncertain(
     assert _endpoints(line_sandbox, user_id) == ["replyMessage"]  # not pushed a second time
     assert states(db) == {"uncertain": 1}
     (delivery,) = deliveries(db)
-    assert delivery.reason == outcomes.REPLY_UNCERTAIN_REASON
+    assert delivery.reason == reply_outcomes.REPLY_UNCERTAIN_REASON
     with db.session_scope() as session:
         campaign = reports.source_figures(session, shop_id=channel.shop_id, source="campaign:1")
     assert campaign.by_state == {"uncertain": 1}
