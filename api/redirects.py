@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from api.deps import DbSession
 from core.errors import NotFound
-from messaging import links
+from messaging.compose import links
 
 router = APIRouter(tags=["tracked links"])
 

@@ -7,11 +7,11 @@
 2. starts the sandbox LINE platform in a process of its own with the same N users following the
    channel, enforcing its documented multicast limit (200 requests/s per channel), no quota;
 3. **timed**: resolves the segment (a ``Select`` of the followed friends) and plans it, while
-   the dispatcher (``messaging.dispatcher.run``, several threads, the in-process rate limiter)
-   claims and sends what is committed. ``--path audience`` (the default) freezes the segment
-   with ``messaging.service.plan_audience`` in one transaction (one row per 500 friends);
-   ``--path per-friend`` plans one row per friend with ``messaging.service.plan`` in committed
-   chunks, which the dispatcher starts on while later chunks are planned;
+   the dispatcher (``messaging.outbox.dispatcher.run``, several threads, the in-process rate
+   limiter) claims and sends what is committed. ``--path audience`` (the default) freezes the
+   segment with ``messaging.outbox.service.plan_audience`` in one transaction (one row per 500
+   friends); ``--path per-friend`` plans one row per friend with ``messaging.outbox.service.plan``
+   in committed chunks, which the dispatcher starts on while later chunks are planned;
 4. checks that the sandbox received exactly one message per friend and that the hub counts
    N messages sent, in ``ceil(N / 500)`` multicast requests;
 5. measures a naive loop (one push per friend, sequential) on a sample, and extrapolates;
@@ -210,7 +210,7 @@ def segment(channel_pk: int) -> Any:
 def freeze(session: Any, channel_pk: int, *, key: str, source: str, due_at: datetime) -> None:
     """Freeze the segment as one audience send of the bench message, in ``session``."""
     from core.tenancy import Channel
-    from messaging import service
+    from messaging.outbox import service
 
     service.plan_audience(
         session,
@@ -242,7 +242,7 @@ def plan_segment(database: Any, channel_pk: int, chunk: int) -> float:
     """Resolve the segment (streamed) and plan it in committed chunks; return the seconds."""
     from core.tenancy import Channel
     from idlink.models import Friend
-    from messaging import service
+    from messaging.outbox import service
 
     started = time.perf_counter()
     due = datetime.now(UTC)
@@ -267,9 +267,9 @@ def dispatch_until_done(
     database: Any, api_url: str, threads: int, planning: threading.Event
 ) -> tuple[float, int]:
     """Dispatch until planning ended and nothing is pending; return (seconds, requests)."""
-    from messaging import dispatcher
-    from messaging.limiter import LocalLimiter
-    from messaging.models import BatchState, Delivery, DeliveryBatch, DeliveryState
+    from messaging.outbox import dispatcher
+    from messaging.outbox.limiter import LocalLimiter
+    from messaging.outbox.models import BatchState, Delivery, DeliveryBatch, DeliveryState
 
     config = dispatcher.DispatchConfig(api_url=api_url, threads=threads, max_run_seconds=600)
     limiter = LocalLimiter()
@@ -319,7 +319,7 @@ def naive_loop(api_url: str, sample: int) -> float:
 
 def sending_window(database: Any) -> float:
     """Seconds from the first request's start to the last answer (every HTTP try counted)."""
-    from messaging.models import DeliveryAttempt
+    from messaging.outbox.models import DeliveryAttempt
 
     with database.session_scope() as session:
         rows = session.execute(select(DeliveryAttempt.started_at, DeliveryAttempt.duration_ms))
@@ -336,7 +336,7 @@ def cap_costs(database: Any, shop_id: int, channel_pk: int) -> tuple[float, floa
     claim's worth) and the seconds to freeze the same audience again with a weekly cap, which
     counts every friend's membership in the sent batches; that second send is then cancelled.
     """
-    from messaging import guardrails, service
+    from messaging.outbox import guardrails, service
 
     with database.session_scope() as session:
         guardrails.set_policy(session, shop_id=shop_id, quiet_hours=None, per_week=5)
@@ -361,7 +361,7 @@ def cap_costs(database: Any, shop_id: int, channel_pk: int) -> tuple[float, floa
 
 
 def attempt_percentiles(database: Any) -> tuple[float, float]:
-    from messaging.models import DeliveryAttempt
+    from messaging.outbox.models import DeliveryAttempt
 
     with database.session_scope() as session:
         durations = sorted(session.scalars(select(DeliveryAttempt.duration_ms)))
@@ -391,7 +391,7 @@ def prepare(database_url: str, *, friends: int, name: str) -> tuple[Any, int, in
     """A fresh bench database with one shop, one channel (no quiet hours) and ``friends``
     followers loaded with COPY: (database, shop id, channel id)."""
     from core.tenancy import Shop, create_channel, create_shop
-    from messaging import guardrails
+    from messaging.outbox import guardrails
     from tests.scratch import empty_database
 
     empty_database(database_url)
@@ -414,7 +414,7 @@ def prepare(database_url: str, *, friends: int, name: str) -> tuple[Any, int, in
 
 
 def run(args: argparse.Namespace) -> Figures:
-    from messaging import service
+    from messaging.outbox import service
 
     database, shop_id, channel_pk = prepare(args.database_url, friends=args.friends, name="fanout")
     sandbox = start_sandbox(args.sandbox_port, args.friends)

@@ -7,11 +7,11 @@
 2. starts the sandbox LINE platform in a process of its own (127.0.0.1 only) with the same N
    users, enforcing LINE's push limit (2,000 requests/s per channel), no quota;
 3. plans one personalised reminder per friend (one booking each) with
-   ``messaging.service.plan``, all due at the same instant T a little ahead (not timed: rows
+   ``messaging.outbox.service.plan``, all due at the same instant T a little ahead (not timed: rows
    are planned before they fall due, as reminders are);
 4. **timed**: from T, the dispatcher pushes them, as a production worker does: ``--processes``
    processes (2 by default, ``tsunagu worker``'s default concurrency), each running
-   ``messaging.dispatcher.run`` on ``--threads`` threads, claiming with ``SKIP LOCKED`` and
+   ``messaging.outbox.dispatcher.run`` on ``--threads`` threads, claiming with ``SKIP LOCKED`` and
    sharing LINE's rate limit through the Redis limiter (the in-process one for a single
    process); each stops when nothing is left or after ``--timeout``;
 5. checks the sandbox (every user exactly one message: no duplicates, none missed) and the hub
@@ -95,7 +95,7 @@ def plan_reminders(database: Any, channel_pk: int, due_at: datetime, chunk: int)
     """Plan one reminder per friend, due at ``due_at``, in committed chunks; return seconds."""
     from core.tenancy import Channel
     from idlink.models import Friend
-    from messaging import service
+    from messaging.outbox import service
 
     started = time.perf_counter()
     with database.session_scope() as session:
@@ -123,7 +123,7 @@ def dispatch_until_sent(
     database: Any, api_url: str, *, threads: int, bookings: int, timeout: float, limiter: Any
 ) -> int:
     """Run the dispatcher until every reminder is sent (or ``timeout``); return requests."""
-    from messaging import dispatcher, service
+    from messaging.outbox import dispatcher, service
 
     config = dispatcher.DispatchConfig(api_url=api_url, threads=threads, max_run_seconds=600)
     senders = dispatcher.SenderPool(api_url, config.request_timeout_seconds)
@@ -143,7 +143,7 @@ def dispatch_until_sent(
 def serve_dispatcher(args: argparse.Namespace) -> None:
     """(A dispatcher process) wait for T, send until all is sent; print what it cost as JSON."""
     from bench.fanout import open_bench_database
-    from messaging.limiter import LocalLimiter, RedisLimiter
+    from messaging.outbox.limiter import LocalLimiter, RedisLimiter
 
     database = open_bench_database(args.database_url, name="reminders")
     if args.redis_url:
@@ -210,7 +210,7 @@ def dispatcher_costs(processes: list[Any], timeout: float) -> list[dict[str, flo
 
 
 def hub_lateness(database: Any) -> dict[str, float]:
-    from messaging.models import Delivery
+    from messaging.outbox.models import Delivery
 
     with database.session_scope() as session:
         rows = session.execute(
@@ -222,7 +222,7 @@ def hub_lateness(database: Any) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> Figures:
-    from messaging import service
+    from messaging.outbox import service
 
     database, _shop_id, channel_pk = prepare(
         args.database_url, friends=args.bookings, name="reminders"

@@ -18,18 +18,12 @@ from core.inbox import InboundEvent
 from idlink import purge
 from idlink.events import handle_line_event
 from jobs import runtime
-from messaging import (
-    dispatcher,
-    guardrails,
-    reminders,
-    replies,
-    rich_menus,
-    segment_deliveries,
-    sequence_steps,
-    sequences,
-    triggers,
-)
-from messaging.limiter import limiter_for
+from messaging.campaigns import segment_deliveries, triggers
+from messaging.outbox import dispatcher, guardrails, replies
+from messaging.outbox.limiter import limiter_for
+from messaging.reminders import reminders
+from messaging.rich_menus import rich_menus
+from messaging.sequences import sequence_steps, sequences
 from privacy import erasure as privacy_erasure
 from privacy import retention
 

@@ -29,7 +29,7 @@ from crm.notes import NoteOut
 from idlink.models import ConversationMessage, Friend, Member, MemberLink
 from idlink.queries import friend_query, render_friends
 from idlink.schemas import FriendOut
-from messaging.models import Delivery, DeliveryContent
+from messaging.outbox.models import Delivery, DeliveryContent
 
 EntryKind = Literal["message", "delivery", "purchase", "booking", "change"]
 # Among entries at the same time, the order they are listed in (and the cursor compares).

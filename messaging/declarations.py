@@ -30,15 +30,19 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound, Unprocessable
 from core.tenancy import Channel
-from messaging import campaigns, reminders, segments, sequences
-from messaging.models import Campaign, ReminderRule, Segment, Sequence
-from messaging.schemas import (
-    CampaignSpec,
-    NamedSpec,
-    ReminderRuleSpec,
-    SegmentSpec,
-    SequenceSpec,
-)
+from messaging.campaigns import campaigns
+from messaging.campaigns.models import Campaign
+from messaging.campaigns.schemas import CampaignSpec
+from messaging.compose.schemas import NamedSpec
+from messaging.reminders import reminders
+from messaging.reminders.models import ReminderRule
+from messaging.reminders.schemas import ReminderRuleSpec
+from messaging.segments import segments
+from messaging.segments.models import Segment
+from messaging.segments.schemas import SegmentSpec
+from messaging.sequences import sequences
+from messaging.sequences.models import Sequence
+from messaging.sequences.schemas import SequenceSpec
 
 
 class InvalidDeclarations(Unprocessable):

@@ -33,18 +33,16 @@ from idlink.models import (
     VerificationThrottle,
 )
 from idlink.verification import line_subject, member_subject
-from messaging.models import (
+from messaging.compose.models import LinkClick, TrackedLink
+from messaging.outbox.models import (
     ConsentRecord,
     Delivery,
     DeliveryContent,
     DeliveryState,
-    Enrollment,
-    EnrollmentState,
-    FriendRichMenu,
-    LinkClick,
     ReplyToken,
-    TrackedLink,
 )
+from messaging.rich_menus.models import FriendRichMenu
+from messaging.sequences.models import Enrollment, EnrollmentState
 from privacy import people
 from privacy.people import Person
 

@@ -22,15 +22,9 @@ from core.inbox import InboundEvent
 from core.spreadsheet import write_rows
 from crm.models import Note
 from idlink.models import ConversationMessage, FriendTag, MemberLink, Tag
-from messaging.models import (
-    Consent,
-    ConsentRecord,
-    Delivery,
-    DeliveryContent,
-    Enrollment,
-    LinkClick,
-    TrackedLink,
-)
+from messaging.compose.models import LinkClick, TrackedLink
+from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryContent
+from messaging.sequences.models import Enrollment
 from privacy import people
 from privacy.erasure import audit_naming, events_naming
 from privacy.people import Person

@@ -26,7 +26,7 @@ from config import Settings
 from core.clock import utcnow
 from core.inbox import EventStatus, InboundEvent
 from idlink.models import ConversationMessage
-from messaging.models import (
+from messaging.outbox.models import (
     AudienceSend,
     BatchState,
     Delivery,

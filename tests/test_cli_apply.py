@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.db import Database
-from messaging.models import Campaign
+from messaging.campaigns.models import Campaign
 from tests.cli_runner import Cli
 from tests.test_cli_admin import add_shop_and_channel
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from core.db import Database
 from core.tenancy import Channel
-from messaging import campaigns, segments
-from messaging.schemas import CampaignSpec, SegmentSpec
+from messaging.campaigns import campaigns
+from messaging.campaigns.schemas import CampaignSpec
+from messaging.segments import segments
+from messaging.segments.schemas import SegmentSpec
 from sandbox.line.server import SandboxServer
 from tests.cli_runner import Cli
 from tests.factories import ChannelSetup

@@ -32,7 +32,8 @@ from core.private_files import private_directory
 from core.serving import ThreadedServer
 from idlink import members
 from idlink.members import MemberFields
-from messaging import declarations, guardrails
+from messaging import declarations
+from messaging.outbox import guardrails
 from sandbox.line.server import SandboxServer
 from sandbox.reservations.demo import send_demo_bookings
 from sandbox.reservations.systems import Customer

@@ -21,7 +21,7 @@ from core.errors import ConfigurationError
 from jobs import runtime
 from jobs.celery_app import BrokerSender, broker_check, create_celery
 from jobs.embedded import EmbeddedWorker
-from messaging.limiter import limiter_kind
+from messaging.outbox.limiter import limiter_kind
 from tsunagu import migrate
 
 if TYPE_CHECKING:

@@ -7,18 +7,30 @@ from core.db import Base
 from crm import models as crm_models
 from idlink import identities
 from idlink import models as idlink_models
-from messaging import models as messaging_models
+from messaging.campaigns import models as campaigns_models
+from messaging.compose import models as compose_models
+from messaging.outbox import models as outbox_models
+from messaging.reminders import models as reminders_models
+from messaging.rich_menus import models as rich_menus_models
+from messaging.segments import models as segments_models
+from messaging.sequences import models as sequences_models
 from staff import models as staff_models
 
 __all__ = [
     "Base",
     "audit",
+    "campaigns_models",
     "commerce_models",
+    "compose_models",
     "crm_models",
     "identities",
     "idlink_models",
     "inbox",
-    "messaging_models",
+    "outbox_models",
+    "reminders_models",
+    "rich_menus_models",
+    "segments_models",
+    "sequences_models",
     "staff_models",
     "tenancy",
     "writeback",

@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.admin.auth import Actor
@@ -20,9 +19,11 @@ from core.ids import RowId
 from core.pagination import fetch_page
 from core.tenancy import Channel
 from idlink import service as idlink_service
-from messaging import campaigns, previews, reports
-from messaging.models import Campaign, CampaignStatus, Delivery, DeliveryState
-from messaging.schemas import CampaignSpec
+from messaging.campaigns import campaigns, previews, queries, reports
+from messaging.campaigns.models import Campaign, CampaignStatus
+from messaging.campaigns.schemas import CampaignSpec
+from messaging.outbox import queries as outbox_queries
+from messaging.outbox.models import Delivery, DeliveryState
 
 router = APIRouter(tags=["campaigns"])
 
@@ -126,9 +127,7 @@ def list_campaigns(
     cursor: Cursor = None,
 ) -> Page[CampaignOut]:
     """The shop's campaigns, newest first."""
-    query = select(Campaign).where(Campaign.shop_id == shop.id)
-    if status is not None:
-        query = query.where(Campaign.status == status)
+    query = queries.campaigns(shop_id=shop.id, status=status)
     found, next_cursor = fetch_page(session, query, Campaign.id, limit=limit, cursor=cursor)
     return Page(items=[_out(session, c) for c in found], next_cursor=next_cursor)
 
@@ -322,13 +321,9 @@ def list_deliveries(
     cursor: Cursor = None,
 ) -> Page[DeliveryOut]:
     """The shop's outbox, newest first, filtered by source, state and friend."""
-    query = select(Delivery).where(Delivery.shop_id == shop.id)
-    if source is not None:
-        query = query.where(Delivery.source == source)
-    if state is not None:
-        query = query.where(Delivery.state == state)
-    if friend_id is not None:
-        query = query.where(Delivery.friend_id == friend_id)
+    query = outbox_queries.deliveries(
+        shop_id=shop.id, source=source, state=state, friend_id=friend_id
+    )
     found, next_cursor = fetch_page(session, query, Delivery.id, limit=limit, cursor=cursor)
     return Page(
         items=[DeliveryOut.model_validate(d, from_attributes=True) for d in found],

@@ -14,8 +14,8 @@ from api.admin.schemas import ErrorBody, OpenApiResponses
 from api.deps import CurrentShop, DbSession
 from core.ids import RowId
 from idlink.models import Friend
-from messaging import consent
-from messaging.consent import ConsentSource, Purpose
+from messaging.outbox import consent
+from messaging.outbox.consent import ConsentSource, Purpose
 
 router = APIRouter(tags=["consent"])
 

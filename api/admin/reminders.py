@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.admin.auth import Actor
 from api.admin.schemas import NAME_MISMATCH, ErrorBody, require_path_name
@@ -15,9 +14,10 @@ from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
 from core.tenancy import Channel
 from idlink import service as idlink_service
-from messaging import reminders, reports
-from messaging.models import ReminderRule
-from messaging.schemas import ReminderRuleSpec
+from messaging.campaigns import reports
+from messaging.reminders import queries, reminders
+from messaging.reminders.models import ReminderRule
+from messaging.reminders.schemas import ReminderRuleSpec
 
 router = APIRouter(tags=["reminders"])
 
@@ -58,9 +58,7 @@ def _out(session: DbSession, rule: ReminderRule) -> ReminderRuleOut:
 
 @router.get("/reminder-rules", summary="List reminder rules")
 def list_rules(session: DbSession, shop: CurrentShop) -> ReminderRuleList:
-    rules = session.scalars(
-        select(ReminderRule).where(ReminderRule.shop_id == shop.id).order_by(ReminderRule.name)
-    )
+    rules = queries.rules(session, shop_id=shop.id)
     return ReminderRuleList(items=[_out(session, rule) for rule in rules])
 
 

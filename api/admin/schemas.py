@@ -11,7 +11,7 @@ from core.errors import BadRequest
 from idlink.schemas import ActiveLink as ActiveLink
 from idlink.schemas import FriendOut as FriendOut
 from idlink.schemas import FriendProfile as FriendProfile
-from messaging.schemas import NamedSpec
+from messaging.compose.schemas import NamedSpec
 
 T = TypeVar("T")
 

@@ -7,15 +7,14 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.admin.auth import Actor
 from api.admin.schemas import NAME_MISMATCH, ErrorBody, OpenApiResponses, require_path_name
 from api.deps import CurrentShop, DbSession
 from idlink import service as idlink_service
-from messaging import segments
-from messaging.models import Segment
-from messaging.schemas import SegmentSpec
+from messaging.segments import queries, segments
+from messaging.segments.models import Segment
+from messaging.segments.schemas import SegmentSpec
 
 router = APIRouter(tags=["segments"])
 
@@ -61,7 +60,7 @@ def _out(segment: Segment) -> SegmentOut:
 
 @router.get("/segments", summary="List segments")
 def list_segments(session: DbSession, shop: CurrentShop) -> SegmentList:
-    rows = session.scalars(select(Segment).where(Segment.shop_id == shop.id).order_by(Segment.name))
+    rows = queries.segments(session, shop_id=shop.id)
     return SegmentList(items=[_out(s) for s in rows])
 
 

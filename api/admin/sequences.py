@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
 from api.admin.auth import Actor
 from api.admin.schemas import NAME_MISMATCH, ErrorBody, require_path_name
@@ -15,9 +14,10 @@ from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
 from core.tenancy import Channel
 from idlink import service as idlink_service
-from messaging import reports, sequences
-from messaging.models import Enrollment, Sequence
-from messaging.schemas import SequenceSpec
+from messaging.campaigns import reports
+from messaging.sequences import queries, sequences
+from messaging.sequences.models import Sequence
+from messaging.sequences.schemas import SequenceSpec
 
 router = APIRouter(tags=["sequences"])
 
@@ -39,18 +39,14 @@ class SequenceList(BaseModel):
 
 def _out(session: DbSession, sequence: Sequence) -> SequenceOut:
     channel = session.get_one(Channel, sequence.channel_id)
-    enrollments = session.execute(
-        select(Enrollment.state, func.count())
-        .where(Enrollment.sequence_id == sequence.id)
-        .group_by(Enrollment.state)
-    )
+    enrollments = queries.enrollments_by_state(session, sequence_id=sequence.id)
     figures = reports.source_figures(session, shop_id=sequence.shop_id, source=sequence.source)
     return SequenceOut(
         id=sequence.id,
         name=sequence.name,
         source=sequence.source,
         spec=sequences.spec_of(session, sequence, channel),
-        enrollments={state: count for state, count in enrollments},
+        enrollments=enrollments,
         deliveries=figures.by_state,
         created_at=sequence.created_at,
         updated_at=sequence.updated_at,
@@ -59,9 +55,7 @@ def _out(session: DbSession, sequence: Sequence) -> SequenceOut:
 
 @router.get("/sequences", summary="List step sequences")
 def list_sequences(session: DbSession, shop: CurrentShop) -> SequenceList:
-    rows = session.scalars(
-        select(Sequence).where(Sequence.shop_id == shop.id).order_by(Sequence.name)
-    )
+    rows = queries.sequences(session, shop_id=shop.id)
     return SequenceList(items=[_out(session, s) for s in rows])
 
 

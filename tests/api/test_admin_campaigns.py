@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from core.db import Database
-from messaging import guardrails
+from messaging.outbox import guardrails
 from tests.api.admin_support import AdminApi, add_friend, admin_api
 from tests.factories import ChannelSetup, make_shop
 from tsunagu.hub import Hub

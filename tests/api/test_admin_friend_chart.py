@@ -12,7 +12,7 @@ from core.db import Database
 from core.tenancy import Channel, Shop
 from idlink import friends
 from idlink.models import Friend, MemberLink
-from messaging import service as messaging_service
+from messaging.outbox import service as messaging_service
 from staff.models import Role
 from tests.api.admin_support import add_friend, add_member, admin_api
 from tests.console.support import add_staff

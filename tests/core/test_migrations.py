@@ -14,8 +14,9 @@ from sqlalchemy.engine import make_url
 
 from core.db import Database
 from core.tenancy import Channel, Shop
-from messaging import guardrails
-from messaging.models import Campaign, SendPolicy
+from messaging.campaigns.models import Campaign
+from messaging.outbox import guardrails
+from messaging.outbox.models import SendPolicy
 from tests.scratch import recreate_database
 from tsunagu import migrate
 from tsunagu.hub import Hub

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from config import Settings
 from core.db import Database
 from jobs.celery_app import create_celery
-from messaging.models import DeliveryState, RateSlot
+from messaging.outbox.models import DeliveryState, RateSlot
 from sandbox.line.server import SandboxServer
 from tests.jobs.processes import Processes, wait_until_healthy
 from tests.jobs.production import (

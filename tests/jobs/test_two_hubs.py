@@ -12,7 +12,7 @@ from sqlalchemy import select
 from config import Settings
 from core.serving import ThreadedServer, free_port
 from idlink.models import Friend
-from messaging.models import DeliveryState
+from messaging.outbox.models import DeliveryState
 from sandbox.line.server import SandboxServer
 from tests.factories import make_channel, make_shop
 from tests.jobs.production import follow, wait_until_processed

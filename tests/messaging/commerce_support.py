@@ -27,9 +27,14 @@ from core.tenancy import Channel, Shop
 from idlink import members
 from idlink import service as idlink_service
 from idlink.models import Friend, LinkMethod, Member
-from messaging import campaigns, reminders, triggers
-from messaging.models import Campaign, CampaignStatus, Delivery, ReminderRule, TriggerCursor
-from messaging.schemas import CampaignSpec, ReminderRuleSpec
+from messaging.campaigns import campaigns, triggers
+from messaging.campaigns.models import Campaign, CampaignStatus
+from messaging.campaigns.schemas import CampaignSpec
+from messaging.compose.models import TriggerCursor
+from messaging.outbox.models import Delivery
+from messaging.reminders import reminders
+from messaging.reminders.models import ReminderRule
+from messaging.reminders.schemas import ReminderRuleSpec
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.messaging.support import add_followers

@@ -18,7 +18,7 @@ from core.db import Database
 from core.tenancy import Channel
 from idlink import friends
 from idlink.models import Friend, FriendStatus, Member, MemberLink
-from messaging.models import Delivery, DeliveryState
+from messaging.outbox.models import Delivery, DeliveryState
 from sandbox.line.state import SandboxState
 from tests.factories import ChannelSetup
 from tests.waiting import wait_for

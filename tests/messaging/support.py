@@ -14,10 +14,10 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
-from messaging import dispatcher, guardrails, service
-from messaging.limiter import LocalLimiter
-from messaging.models import Delivery, DeliveryAttempt, ReplyToken
-from messaging.service import AudienceResult, PlanResult
+from messaging.outbox import dispatcher, guardrails, service
+from messaging.outbox.limiter import LocalLimiter
+from messaging.outbox.models import Delivery, DeliveryAttempt, ReplyToken
+from messaging.outbox.service import AudienceResult, PlanResult
 from sandbox.line.server import SandboxServer
 from sandbox.line.state import SandboxState
 from tests.factories import ChannelSetup

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from core.clock import utcnow
 from core.db import Database
 from idlink.models import Friend
-from messaging import dispatcher, guardrails, service
-from messaging.limiter import LocalLimiter
-from messaging.models import DeliveryBatch, DeliveryState
+from messaging.outbox import dispatcher, guardrails, service
+from messaging.outbox.limiter import LocalLimiter
+from messaging.outbox.models import DeliveryBatch, DeliveryState
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.messaging.support import (

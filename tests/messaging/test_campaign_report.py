@@ -13,10 +13,13 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus, FriendTag, Tag
-from messaging import campaigns, compose, guardrails, links, reports
-from messaging.compose import Links, TemplateSend
-from messaging.models import Campaign, LinkClick
-from messaging.schemas import CampaignSpec
+from messaging.campaigns import campaigns, reports
+from messaging.campaigns.models import Campaign
+from messaging.campaigns.schemas import CampaignSpec
+from messaging.compose import compose, links
+from messaging.compose.compose import Links, TemplateSend
+from messaging.compose.models import LinkClick
+from messaging.outbox import guardrails
 from sandbox.line.server import SandboxServer
 from tests.api.admin_support import add_link, add_member, admin_api
 from tests.factories import ChannelSetup

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
-from messaging import audience
-from messaging.consent import Purpose, purpose_of
-from messaging.models import Delivery
+from messaging.outbox import audience
+from messaging.outbox.consent import Purpose, purpose_of
+from messaging.outbox.models import Delivery
 from sandbox.line.server import SandboxServer
 from tests.api.admin_support import AdminApi, admin_api
 from tests.factories import ChannelSetup, make_shop

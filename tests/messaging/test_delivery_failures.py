@@ -14,9 +14,9 @@ from connectors.line.sending import FailureKind, SendFailure
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
-from messaging import dispatcher, service
-from messaging.limiter import LocalLimiter
-from messaging.models import DeliveryState
+from messaging.outbox import dispatcher, service
+from messaging.outbox.limiter import LocalLimiter
+from messaging.outbox.models import DeliveryState
 from sandbox.line.server import SandboxServer
 from tests.api.admin_support import admin_api
 from tests.factories import ChannelSetup

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.db import Database
-from messaging.models import DeliveryState
-from messaging.payloads import InvalidMessages
+from messaging.outbox.models import DeliveryState
+from messaging.outbox.payloads import InvalidMessages
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.messaging.support import (

@@ -15,9 +15,9 @@ from core.db import Database
 from core.tenancy import Channel
 from idlink import events
 from idlink.models import Friend
-from messaging import dispatcher, guardrails
-from messaging.limiter import LocalLimiter
-from messaging.models import DeliveryState
+from messaging.outbox import dispatcher, guardrails
+from messaging.outbox.limiter import LocalLimiter
+from messaging.outbox.models import DeliveryState
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.messaging.support import (

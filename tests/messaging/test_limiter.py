@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from core.db import Database
 from core.errors import ConfigurationError
-from messaging.limiter import (
+from messaging.outbox.limiter import (
     HEADROOM,
     BlockLimiter,
     LocalLimiter,

@@ -16,9 +16,9 @@ from commerce.sync import run_sync
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
-from messaging.compose import due_after
-from messaging.models import DeliveryState
-from messaging.triggers import RENUMBERED_REASON
+from messaging.campaigns.triggers import RENUMBERED_REASON
+from messaging.compose.compose import due_after
+from messaging.outbox.models import DeliveryState
 from sandbox.line.server import SandboxServer
 from sandbox.shopify.server import ShopifyServer
 from sandbox.shopify.state import ShopifyState

@@ -13,8 +13,8 @@ from connectors.records import BookingStatus
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel, Shop
-from messaging import reminders
-from messaging.models import DeliveryState
+from messaging.outbox.models import DeliveryState
+from messaging.reminders import reminders
 from sandbox.line.server import SandboxServer
 from sandbox.reservations.sender import WebhookSender
 from sandbox.reservations.systems import Customer as BookingCustomer

@@ -11,10 +11,11 @@ from sqlalchemy import select, update
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
-from messaging import dispatcher, outcomes, reports, service
-from messaging.claims import BatchJob, DispatchConfig
-from messaging.limiter import LocalLimiter
-from messaging.models import DeliveryAttempt, ReplyToken
+from messaging.campaigns import reports
+from messaging.outbox import dispatcher, outcomes, reply_outcomes, service
+from messaging.outbox.claims import BatchJob, DispatchConfig
+from messaging.outbox.limiter import LocalLimiter
+from messaging.outbox.models import DeliveryAttempt, ReplyToken
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.messaging.support import (
@@ -204,7 +205,7 @@ def test_a_reply_line_took_before_its_worker_died_is_counted_sent_not_pushed(
     assert _endpoints(line_sandbox, user_id) == ["replyMessage"]
     assert states(db) == {"sent": 1}
     (delivery,) = deliveries(db)
-    assert delivery.reason == outcomes.REPLY_USED_REASON
+    assert delivery.reason == reply_outcomes.REPLY_USED_REASON
     assert [(a.outcome, a.status_code) for a in attempts(db)] == [
         ("unanswered", None),
         ("fatal", 400),
@@ -239,7 +240,7 @@ def test_a_lost_reply_whose_token_may_also_have_expired_is_reported_uncertain(
     assert _endpoints(line_sandbox, user_id) == ["replyMessage"]  # not pushed a second time
     assert states(db) == {"uncertain": 1}
     (delivery,) = deliveries(db)
-    assert delivery.reason == outcomes.REPLY_UNCERTAIN_REASON
+    assert delivery.reason == reply_outcomes.REPLY_UNCERTAIN_REASON
     with db.session_scope() as session:
         campaign = reports.source_figures(session, shop_id=channel.shop_id, source="campaign:1")
     assert campaign.by_state == {"uncertain": 1}

@@ -8,8 +8,10 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
 from idlink.models import FriendTag, Tag
-from messaging import rich_menus, segments
-from messaging.schemas import RichMenuRulesSpec, SegmentSpec
+from messaging.rich_menus import rich_menus
+from messaging.rich_menus.schemas import RichMenuRulesSpec
+from messaging.segments import segments
+from messaging.segments.schemas import SegmentSpec
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.idlink.support import create_rich_menu

@@ -11,8 +11,8 @@ from sqlalchemy import update
 from core.clock import utcnow
 from core.db import Database
 from idlink.models import Member
-from messaging import scans
-from messaging.models import Campaign
+from messaging.campaigns import scans
+from messaging.campaigns.models import Campaign
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.messaging.commerce_support import (

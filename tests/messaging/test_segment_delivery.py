@@ -10,9 +10,12 @@ from sqlalchemy import select
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
-from messaging import campaigns, segment_deliveries, segments
-from messaging.models import Campaign, CampaignKind, CampaignStatus, Delivery
-from messaging.schemas import CampaignSpec, SegmentSpec
+from messaging.campaigns import campaigns, segment_deliveries
+from messaging.campaigns.models import Campaign, CampaignKind, CampaignStatus
+from messaging.campaigns.schemas import CampaignSpec
+from messaging.outbox.models import Delivery
+from messaging.segments import segments
+from messaging.segments.schemas import SegmentSpec
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.messaging import people

@@ -12,8 +12,8 @@ from sqlalchemy import event
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
-from messaging import segments
-from messaging.schemas import SegmentSpec
+from messaging.segments import segments
+from messaging.segments.schemas import SegmentSpec
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup, make_channel, make_shop
 from tests.messaging import people

@@ -13,9 +13,12 @@ from sqlalchemy import select
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
-from messaging import compose, sequence_steps, sequences, triggers
-from messaging.models import Delivery, Enrollment
-from messaging.schemas import SequenceSpec
+from messaging.campaigns import triggers
+from messaging.compose import compose
+from messaging.outbox.models import Delivery
+from messaging.sequences import sequence_steps, sequences
+from messaging.sequences.models import Enrollment
+from messaging.sequences.schemas import SequenceSpec
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.idlink.support import befriend

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from messaging import templates
-from messaging.compose import due_after, local_time_text
-from messaging.templates import InvalidTemplate
+from messaging.compose import templates
+from messaging.compose.compose import due_after, local_time_text
+from messaging.compose.templates import InvalidTemplate
 
 FRIEND = templates.FRIEND_VARIABLES
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from config import Settings
 from core.db import Database
 from jobs.celery_app import BrokerSender, create_celery
-from messaging.models import DeliveryBatch, DeliveryState
+from messaging.outbox.models import DeliveryBatch, DeliveryState
 from sandbox.line.server import SandboxServer
 from tests.conftest import TEST_SECRET_KEY, skip_or_fail
 from tests.factories import ChannelSetup, make_channel, make_shop

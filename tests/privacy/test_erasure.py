@@ -13,7 +13,7 @@ from core.db import Database
 from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
 from core.tenancy import Shop
 from idlink.models import Friend, FriendStatus, Member
-from messaging.models import Delivery
+from messaging.outbox.models import Delivery
 from privacy.datamap import PERSONAL_COLUMNS
 from tests.api.admin_support import admin_api
 from tests.factories import make_shop

@@ -13,7 +13,7 @@ from core.db import Database
 from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
 from idlink.models import ConversationMessage
 from jobs.celery_app import beat_schedule
-from messaging.models import DeliveryContent
+from messaging.outbox.models import DeliveryContent
 from privacy.retention import PURGED_MESSAGES, RetentionPolicy, purge
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup

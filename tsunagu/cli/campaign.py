@@ -29,10 +29,12 @@ from core.db import Database
 from core.errors import HubError
 from jobs.celery_app import BrokerSender, create_celery
 from jobs.tasks import dispatch_config
-from messaging import campaigns, declarations, dispatcher, reports, segment_deliveries, service
+from messaging import declarations
+from messaging.campaigns import campaigns, reports, segment_deliveries
+from messaging.campaigns.models import Campaign
 from messaging.declarations import ChangePlan
-from messaging.limiter import limiter_for
-from messaging.models import Campaign
+from messaging.outbox import dispatcher, service
+from messaging.outbox.limiter import limiter_for
 from tsunagu.cli.support import load_settings, session_scope
 from tsunagu.hub import open_database
 

@@ -11,8 +11,8 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 
 from core import tenancy
-from messaging import consent
-from messaging.consent import ConsentSource, Purpose
+from messaging.outbox import consent
+from messaging.outbox.consent import ConsentSource, Purpose
 from privacy import datamap, erasure, export, people
 from tsunagu.cli.support import err, session_scope
 

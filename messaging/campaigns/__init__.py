@@ -1,0 +1,1 @@
+"""Campaigns: trigger scans, segment deliveries, previews and reports."""

@@ -1,0 +1,1 @@
+"""What the features share to fill the outbox: templates, planning, tracked links, cursors."""

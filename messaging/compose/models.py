@@ -1,0 +1,58 @@
+"""What the features share: tracked links and their clicks, and the cursors of their scans."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.clock import utcnow
+from core.db import Base
+from messaging.outbox.models import BigId
+
+
+class TrackedLink(Base):
+    """One link of one delivery: ``GET /r/{code}`` records the click and redirects to ``url``."""
+
+    __tablename__ = "tracked_links"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"))
+    source: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(Text)
+    # A tag given to the friend on their first click (e.g. "clicked-winter-sale").
+    tag: Mapped[str | None] = mapped_column(String(100))
+    first_clicked_at: Mapped[datetime | None]
+    clicks: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_tracked_links_source", "source", "first_clicked_at"),)
+
+
+class LinkClick(Base):
+    """One click on a tracked link (the link keeps the first-click time for reports)."""
+
+    __tablename__ = "link_clicks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(ForeignKey("tracked_links.code"), index=True)
+    clicked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class TriggerCursor(Base):
+    """How far one trigger has read a change feed (purchases or bookings by ``updated_at``), or
+    when a scan last ran; shared by every worker, so a restart resumes where it stopped."""
+
+    __tablename__ = "trigger_cursors"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

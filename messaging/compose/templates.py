@@ -1,0 +1,133 @@
+"""Message templates: LINE message objects with ``{{variables}}``, checked when saved.
+
+A template is 1 to 5 LINE message objects (text, Flex, image, …). Any string in them may hold
+``{{ display_name }}``, ``{{ member_name }}``, ``{{ booking_time }}`` … or a tracked link
+``{{ link:https://shop.example/sale }}``. ``check`` refuses an unknown or unavailable variable
+and anything LINE would refuse, with every variable at its longest, when the campaign is saved;
+``render`` fills one friend's values in at planning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from messaging.outbox import payloads
+from messaging.outbox.payloads import InvalidMessages, Message
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_LINK_PREFIX = "link:"
+
+# Every variable a template may use, with the longest value it may take (LINE display names
+# are at most 20 characters; the rest are bounded where they are made).
+VARIABLES: dict[str, str] = {
+    "display_name": "名" * 20,
+    "member_name": "名" * 50,
+    "member_number": "0" * 64,
+    "coupon_code": "C" * 100,
+    "booking_time": "2026年12月31日(木) 23:59",
+    "booking_date": "2026年12月31日(木)",
+    "booking_service": "S" * 100,
+    "booking_store": "S" * 100,
+}
+# What every send knows; booking variables only reminders, the coupon only campaigns with one.
+FRIEND_VARIABLES = frozenset({"display_name", "member_name", "member_number"})
+BOOKING_VARIABLES = frozenset({"booking_time", "booking_date", "booking_service", "booking_store"})
+# Rendered tracked links are `{public_url}/r/{code}`; this bounds their length when checking.
+LINK_SAMPLE = "https://hub.example.invalid/r/" + "x" * 32
+
+
+class InvalidTemplate(InvalidMessages):
+    """The template uses a variable it cannot have, or breaks one of LINE's rules."""
+
+
+def placeholders(messages: Sequence[Message]) -> set[str]:
+    """Every ``{{ … }}`` expression the template uses (links as ``link:URL``)."""
+    found: set[str] = set()
+
+    def collect(text: str) -> str:
+        found.update(_PLACEHOLDER.findall(text))
+        return text
+
+    _walk(messages, collect)
+    return found
+
+
+def links(messages: Sequence[Message]) -> list[str]:
+    """The URLs of the template's tracked links."""
+    return sorted(
+        p[len(_LINK_PREFIX) :] for p in placeholders(messages) if p.startswith(_LINK_PREFIX)
+    )
+
+
+def is_personal(messages: Sequence[Message]) -> bool:
+    """Whether each friend gets their own rendering (so pushes, not one multicast)."""
+    return bool(placeholders(messages))
+
+
+def check(messages: Sequence[Message], *, available: Collection[str]) -> list[Message]:
+    """Return the template if it is valid with every variable at its longest; else raise.
+
+    ``available`` names the variables this kind of send knows (e.g. booking ones in reminders).
+    """
+    if not isinstance(messages, list | tuple):
+        raise InvalidTemplate("messages must be a list of 1 to 5 LINE message objects")
+    for expression in sorted(placeholders(messages)):
+        if expression.startswith(_LINK_PREFIX):
+            _check_link(expression[len(_LINK_PREFIX) :])
+        elif expression not in VARIABLES:
+            known = ", ".join(sorted(VARIABLES))
+            raise InvalidTemplate(
+                f"unknown variable {{{{ {expression} }}}}; known: {known}, link:URL"
+            )
+        elif expression not in available:
+            raise InvalidTemplate(
+                f"{{{{ {expression} }}}} is not known to this kind of send; "
+                f"available here: {', '.join(sorted(available))}"
+            )
+    longest = render(messages, values=VARIABLES, link=lambda _url: LINK_SAMPLE)
+    try:
+        payloads.validate(longest)
+    except InvalidMessages as exc:
+        raise InvalidTemplate(f"{exc.detail} (with every variable at its longest)") from exc
+    return [dict(m) for m in messages]
+
+
+def _check_link(url: str) -> None:
+    if not re.fullmatch(r"https?://[^\s\"'<>]+", url):
+        raise InvalidTemplate(f"{{{{ link:{url} }}}}: a tracked link needs an http(s) URL")
+
+
+def render(
+    messages: Sequence[Message],
+    *,
+    values: Mapping[str, str | None],
+    link: Callable[[str], str] | None = None,
+) -> list[Message]:
+    """The template with ``values`` filled in and each link replaced by ``link(url)``.
+
+    A variable without a value renders empty (a friend with no member name yet).
+    """
+
+    def fill(text: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            expression = match.group(1)
+            if expression.startswith(_LINK_PREFIX):
+                url = expression[len(_LINK_PREFIX) :]
+                return link(url) if link else url
+            return values.get(expression) or ""
+
+        return _PLACEHOLDER.sub(one, text)
+
+    return _walk(messages, fill)
+
+
+def _walk(node: Any, fill: Callable[[str], Any]) -> Any:
+    if isinstance(node, str):
+        return fill(node) if "{{" in node else node
+    if isinstance(node, Mapping):
+        return {key: _walk(value, fill) for key, value in node.items()}
+    if isinstance(node, list | tuple):
+        return [_walk(item, fill) for item in node]
+    return node

@@ -1,0 +1,1 @@
+"""The delivery outbox: planning with guardrails, claiming, sending, recording every try."""

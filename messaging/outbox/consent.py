@@ -1,0 +1,189 @@
+"""Consent per purpose: a friend may take marketing messages and not service ones, or the
+reverse. Every change is a ``ConsentRecord`` (purpose, granted or withdrawn, when, where from,
+who recorded it); ``Consent`` holds the current state the guardrails read.
+
+A send's purpose comes from its source: visit reminders (``reminder:…``) are service messages,
+everything else a shop sends on its own initiative — campaigns, segment deliveries, step
+sequences — is marketing. With no record a friend who follows takes both (following a LINE
+Official Account is agreeing to hear from it); a withdrawal suppresses what is pending of that
+purpose at once, and every later send of it with the reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.clock import utcnow
+from core.db import rows_matched
+from core.errors import NotFound
+from idlink.models import Friend
+from messaging.outbox import guardrails
+from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryState
+from messaging.outbox.sql import any_of
+
+
+class Purpose(enum.StrEnum):
+    MARKETING = "marketing"
+    SERVICE = "service"
+
+
+class ConsentSource(enum.StrEnum):
+    LIFF = "liff"
+    FORM = "form"
+    KEYWORD = "keyword"
+    STAFF = "staff"
+    IMPORT = "import"
+    API = "api"
+
+
+# Sources of service messages: what the friend asked for by booking, not what the shop pushes.
+SERVICE_PREFIXES = ("reminder:",)
+
+
+def purpose_of(source: str) -> Purpose:
+    """The purpose of a send with this source."""
+    return Purpose.SERVICE if source.startswith(SERVICE_PREFIXES) else Purpose.MARKETING
+
+
+def withdrawn_reason(purpose: Purpose) -> str:
+    return f"friend withdrew consent to {purpose} messages"
+
+
+def withdrawn_column(purpose: Purpose) -> Any:
+    """The ``Consent`` column that says a friend withdrew this purpose."""
+    return (
+        Consent.marketing_withdrawn if purpose == Purpose.MARKETING else Consent.service_withdrawn
+    )
+
+
+def is_service_source(column: Any) -> ColumnElement[bool]:
+    """SQL: the source column names a service message."""
+    return or_(*(column.startswith(prefix) for prefix in SERVICE_PREFIXES))
+
+
+def withheld(session: Session, friend_ids: Collection[int], *, source: str) -> dict[int, str]:
+    """The friends among ``friend_ids`` a send of ``source`` may not reach, with the reason:
+    opted out of all messages, or withdrew consent to the send's purpose."""
+    if not friend_ids:
+        return {}
+    purpose = purpose_of(source)
+    rows = session.execute(
+        select(Consent.friend_id, Consent.opted_out).where(
+            any_of(session, Consent.friend_id, friend_ids),
+            or_(Consent.opted_out.is_(True), withdrawn_column(purpose).is_(True)),
+        )
+    )
+    return {
+        friend_id: guardrails.OPTED_OUT_REASON if opted_out else withdrawn_reason(purpose)
+        for friend_id, opted_out in rows
+    }
+
+
+class FriendNotFound(NotFound):
+    """No friend with this id in the caller's shop."""
+
+
+def friend_of(session: Session, *, shop_id: int, friend_id: int) -> Friend:
+    """The shop's friend, or FriendNotFound."""
+    friend = session.get(Friend, friend_id)
+    if friend is None or friend.shop_id != shop_id:
+        raise FriendNotFound(f"no friend {friend_id} in this shop: GET /friends lists them")
+    return friend
+
+
+def record(
+    session: Session,
+    *,
+    friend: Friend,
+    purpose: Purpose,
+    granted: bool,
+    source: ConsentSource,
+    actor: str,
+    now: datetime | None = None,
+) -> ConsentRecord:
+    """Record a friend giving or withdrawing consent to a purpose; a withdrawal suppresses the
+    friend's pending sends of that purpose. Audited."""
+    now = now or utcnow()
+    entry = ConsentRecord(
+        shop_id=friend.shop_id,
+        friend_id=friend.id,
+        purpose=purpose,
+        granted=granted,
+        source=source,
+        recorded_by=actor,
+        recorded_at=now,
+    )
+    session.add(entry)
+    state = session.get(Consent, friend.id)
+    if state is None:
+        state = Consent(friend_id=friend.id, shop_id=friend.shop_id, opted_out=False)
+        session.add(state)
+    setattr(state, withdrawn_column(purpose).key, not granted)
+    state.source, state.changed_at = source, now
+    session.flush()
+    suppressed = 0 if granted else _suppress_pending(session, friend.id, purpose, now)
+    audit.record(
+        session,
+        shop_id=friend.shop_id,
+        actor=actor,
+        action="consent.granted" if granted else "consent.withdrawn",
+        subject_type="friend",
+        subject_id=friend.id,
+        now=now,
+        purpose=str(purpose),
+        source=str(source),
+        suppressed=suppressed,
+    )
+    return entry
+
+
+def _suppress_pending(session: Session, friend_id: int, purpose: Purpose, now: datetime) -> int:
+    service = is_service_source(Delivery.source)
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.friend_id == friend_id,
+            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.HELD]),
+            Delivery.batch_id.is_(None),
+            service if purpose == Purpose.SERVICE else ~service,
+        )
+        .values(state=DeliveryState.SUPPRESSED, reason=withdrawn_reason(purpose), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return rows_matched(result)
+
+
+def current(session: Session, *, friend: Friend) -> dict[str, dict[str, Any]]:
+    """Per purpose: whether the friend takes it now, since when and from where (None: never
+    recorded, the default of a follower)."""
+    latest: dict[str, ConsentRecord] = {}
+    for entry in history(session, friend=friend):
+        latest[entry.purpose] = entry
+    state = session.get(Consent, friend.id)
+    opted_out = bool(state and state.opted_out)
+    return {
+        purpose: {
+            "granted": not opted_out and (latest[purpose].granted if purpose in latest else True),
+            "recorded_at": latest[purpose].recorded_at if purpose in latest else None,
+            "source": latest[purpose].source if purpose in latest else None,
+        }
+        for purpose in Purpose
+    }
+
+
+def history(session: Session, *, friend: Friend) -> list[ConsentRecord]:
+    """Every consent the friend gave or withdrew, oldest first."""
+    return list(
+        session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.friend_id == friend.id)
+            .order_by(ConsentRecord.id)
+        )
+    )

@@ -1,0 +1,1 @@
+"""Visit reminders: a message before each booking."""

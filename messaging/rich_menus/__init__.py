@@ -1,0 +1,1 @@
+"""Rich menus by segment: which menu each friend is given."""

@@ -1,0 +1,1 @@
+"""Segments: rule trees over a shop's friends, compiled to SQL."""

@@ -1,0 +1,1 @@
+"""Step sequences: enrolment, steps and exits."""
