@@ -270,11 +270,15 @@ def _admit(
         Reentry.AFTER_EXIT: or_(first_time, and_(newer, ~active)),
         Reentry.ALWAYS: or_(first_time, newer),
     }[Reentry(sequence.reentry)]
-    rows = session.execute(
-        select(friend_id, event_at, func.coalesce(latest.c.generation, 0))
-        .outerjoin(latest, latest.c.friend_id == friend_id)
-        .where(admitted)
-    ).all()
+    # In friend order: two workers enrolling the same friends (a follow read twice) then take
+    # the unique index's locks in the same order, and one waits instead of deadlocking.
+    rows = sorted(
+        session.execute(
+            select(friend_id, event_at, func.coalesce(latest.c.generation, 0))
+            .outerjoin(latest, latest.c.friend_id == friend_id)
+            .where(admitted)
+        ).all()
+    )
     if not rows:
         return 0
     if sequence.reentry == Reentry.ALWAYS:
