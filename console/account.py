@@ -11,6 +11,7 @@ from console.auth import CurrentStaff, DbSession, FormStaff, client_ip
 from console.context import PREFIX, SESSION_COOKIE, render
 from core import audit
 from core.errors import NotFound
+from core.ids import RowId
 from staff import service as staff_service
 from staff.models import Locale
 
@@ -33,7 +34,7 @@ def set_language(request: Request, staff: FormStaff, locale: Annotated[Locale, F
 
 @router.post("/account/sessions/{session_id}/revoke")
 def revoke_session(
-    request: Request, session_id: int, staff: FormStaff, session: DbSession
+    request: Request, session_id: RowId, staff: FormStaff, session: DbSession
 ) -> Response:
     """End one of the account's sessions (a lost phone, a shared computer)."""
     target = next(

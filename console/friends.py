@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
 from console.context import PREFIX, is_htmx, render
+from core.ids import RowId
 from core.pagination import fetch_page
 from crm import notes, owners
 from crm.notes import NoteIn
@@ -69,7 +70,7 @@ def _query_without_cursor(request: Request) -> str:
 @router.get("/friends/{friend_id}")
 def chart_page(
     request: Request,
-    friend_id: int,
+    friend_id: RowId,
     staff: CurrentStaff,
     session: DbSession,
     cursor: str | None = None,
@@ -116,7 +117,7 @@ def _tags_response(request: Request, staff: Staff, friend: Friend, session: Sess
 @router.post("/friends/{friend_id}/tags")
 def add_tag(
     request: Request,
-    friend_id: int,
+    friend_id: RowId,
     staff: FormStaff,
     session: DbSession,
     body: Annotated[TagIn, Form()],
@@ -133,7 +134,7 @@ def add_tag(
 @router.post("/friends/{friend_id}/tags/remove")
 def remove_tag(
     request: Request,
-    friend_id: int,
+    friend_id: RowId,
     staff: FormStaff,
     session: DbSession,
     name: Annotated[str, Form(max_length=100)],
@@ -166,7 +167,7 @@ def _notes_response(request: Request, staff: Staff, friend: Friend, session: Ses
 @router.post("/friends/{friend_id}/notes")
 def add_note(
     request: Request,
-    friend_id: int,
+    friend_id: RowId,
     staff: FormStaff,
     session: DbSession,
     body: Annotated[NoteIn, Form()],
@@ -181,8 +182,8 @@ def add_note(
 @router.post("/friends/{friend_id}/notes/{note_id}/edit")
 def edit_note(
     request: Request,
-    friend_id: int,
-    note_id: int,
+    friend_id: RowId,
+    note_id: RowId,
     staff: FormStaff,
     session: DbSession,
     body: Annotated[NoteIn, Form()],
@@ -198,8 +199,8 @@ def edit_note(
 @router.post("/friends/{friend_id}/notes/{note_id}/pin")
 def pin_note(
     request: Request,
-    friend_id: int,
-    note_id: int,
+    friend_id: RowId,
+    note_id: RowId,
     staff: FormStaff,
     session: DbSession,
     pinned: Annotated[bool, Form()],
@@ -215,7 +216,7 @@ def pin_note(
 @router.post("/friends/{friend_id}/owner")
 def set_owner(
     request: Request,
-    friend_id: int,
+    friend_id: RowId,
     staff: FormStaff,
     session: DbSession,
     body: Annotated[OwnerIn, Form()],

@@ -170,3 +170,17 @@ def test_an_unknown_console_page_is_a_404_page_in_the_staff_members_language(
 
     assert japanese.status_code == 404 and "見つかりません" in japanese.text
     assert english.status_code == 404 and "Not found" in english.text
+
+
+@pytest.mark.parametrize("friend_id", ["9223372036854775808", "2147483648", "0", "abc"])
+def test_a_friend_id_no_row_can_have_is_an_error_page_not_a_500(
+    db: Database, hub_url: str, shop: Shop, friend_id: str
+) -> None:
+    add_staff(db, shop, "aoi@example.jp", Role.VIEWER)
+    browser = Browser(hub_url)
+    browser.sign_in("aoi@example.jp")
+
+    page = browser.get(f"/console/friends/{friend_id}")
+
+    assert 400 <= page.status_code < 500, page.status_code
+    assert "<html" in page.text.lower()
