@@ -29,7 +29,7 @@ from tsunagu.models import Base
 
 TEST_SECRET_KEY = "tsunagu-test-key-not-for-production"
 
-pytest_plugins = ["tests.factories", "tests.cli_runner"]
+pytest_plugins = ["tests.factories", "tests.cli_runner", "tests.browser"]
 
 
 def require_services() -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -190,3 +192,43 @@ def test_the_api_reference_loads_its_scripts_and_styles_from_the_hub(
         assert len(served.content) > 1000, asset
     [script] = [a for a in assets if a.endswith("swagger-ui-bundle.js")]
     assert "SwaggerUIBundle" in httpx.get(running_demo.hub_url + script, timeout=10).text
+
+
+# What a person sees opening each address the demo prints, in a browser (the admin API ones
+# with the printed token, as the demo says to use them).
+SHOWS = {
+    "Staff console": "パスワード",
+    "API reference": "/webhooks/line/{channel_id}",
+    "Member card": "M-1001",
+    "Sandbox LINE": "はなこ",
+}
+
+
+def test_every_url_the_demo_prints_opens_in_a_browser_and_shows_what_it_says(
+    running_demo: demo.Demo, chromium: Any
+) -> None:
+    context = chromium.new_context(
+        viewport={"width": 375, "height": 812},
+        locale="ja-JP",  # a phone in a Japanese shop
+        extra_http_headers={"Authorization": f"Bearer {running_demo.token}"},
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    seen: dict[str, str] = {}
+    for label, value in running_demo.where_to_look():
+        for url in re.findall(r"https?://\S+", value):
+            response = page.goto(url)
+            assert response is not None and response.ok, (label, url, response and response.status)
+            page.wait_for_load_state("networkidle")
+            text = page.inner_text("body")
+            seen[label] = text
+            if label in SHOWS:
+                assert SHOWS[label] in text, (label, url, text[:300])
+            elif "/api/admin/v1/" in url:
+                assert json.loads(text), (label, url, text[:100])  # the API's answer, not empty
+    context.close()
+
+    assert set(SHOWS) <= set(seen)
+    assert "ok" in seen["Health, metrics"] or "tsunagu_" in seen["Health, metrics"]
+    assert errors == []

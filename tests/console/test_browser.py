@@ -8,8 +8,6 @@ to be looked at. Without chromium these tests skip, except in CI where they fail
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,39 +18,14 @@ from core.db import Database
 from core.tenancy import Shop
 from staff.models import Role
 from tests.api.admin_support import add_friend, add_link, add_member
-from tests.conftest import skip_or_fail
 from tests.console.support import PASSWORD, add_staff
 from tests.factories import ChannelSetup
 from tests.messaging import people
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORTS = {"phone": {"width": 375, "height": 812}, "desktop": {"width": 1280, "height": 800}}
 ARTIFACTS = Path(
     os.environ.get("TSUNAGU_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")
 )
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        skip_or_fail("chromium is not installed (apt-get install chromium fonts-noto-cjk)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("playwright is not installed (pip install -e '.[test]')")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            args=CHROMIUM_ARGS,
-        )
-        yield browser
-        browser.close()
 
 
 class Screen:
