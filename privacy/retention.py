@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from config import Settings
 from core.clock import utcnow
+from core.db import rows_matched
 from core.inbox import EventStatus, InboundEvent
 from idlink.models import ConversationMessage
 from messaging.outbox.models import (
@@ -33,6 +34,7 @@ from messaging.outbox.models import (
     DeliveryBatch,
     DeliveryContent,
     DeliveryState,
+    ReplyToken,
 )
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,12 @@ def purge(
 ) -> dict[str, int]:
     """Remove what has outlived its retention; return how many rows of each kind went."""
     now = now or utcnow()
-    counts = {"inbound_events": 0, "conversation_messages": 0, "delivery_contents": 0}
+    counts = {
+        "inbound_events": 0,
+        "conversation_messages": 0,
+        "delivery_contents": 0,
+        "reply_tokens": _delete_old_reply_tokens(session, now),
+    }
     for status, days, finished in (
         (EventStatus.PROCESSED, policy.raw_events_days, InboundEvent.processed_at),
         (EventStatus.FAILED, policy.failed_events_days, InboundEvent.received_at),
@@ -95,6 +102,16 @@ def purge(
     if any(counts.values()):
         log.info("retention purge: %s", counts)
     return counts
+
+
+# LINE honours a reply token for about a minute; the hub keeps it a day (a retry's decision may
+# read when it was issued), whatever the retention settings, which are about personal data.
+REPLY_TOKENS_KEPT = timedelta(days=1)
+
+
+def _delete_old_reply_tokens(session: Session, now: datetime) -> int:
+    statement = delete(ReplyToken).where(ReplyToken.issued_at < now - REPLY_TOKENS_KEPT)
+    return rows_matched(session.execute(statement))
 
 
 def _delete(

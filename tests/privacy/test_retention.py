@@ -13,12 +13,13 @@ from core.db import Database
 from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
 from idlink.models import ConversationMessage
 from jobs.celery_app import beat_schedule
-from messaging.outbox.models import DeliveryContent
+from messaging.outbox.models import DeliveryContent, ReplyToken
 from privacy.retention import PURGED_MESSAGES, RetentionPolicy, purge
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.messaging.support import (
     add_followers,
+    fresh_reply_tokens,
     open_all_hours,
     plan,
     plan_audience,
@@ -89,8 +90,25 @@ def test_a_window_of_zero_days_keeps_the_data(db: Database, channel: ChannelSetu
 
     counts = run(db, days(3000), RetentionPolicy(0, 0, 0, 0))
 
-    assert counts == {"inbound_events": 0, "conversation_messages": 0, "delivery_contents": 0}
+    assert counts == {
+        "inbound_events": 0,
+        "conversation_messages": 0,
+        "delivery_contents": 0,
+        "reply_tokens": 0,
+    }
     assert remaining_events(db) == [EventStatus.PROCESSED]
+
+
+def test_reply_tokens_go_a_day_after_their_event_whatever_the_windows(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup
+) -> None:
+    friends = add_followers(db, line_sandbox.state, channel, 2)
+    fresh_reply_tokens(db, line_sandbox.state, channel, friends)
+
+    assert run(db, days(0.5))["reply_tokens"] == 0
+    assert run(db, days(2), RetentionPolicy(0, 0, 0, 0))["reply_tokens"] == 2
+    with db.session_scope() as session:
+        assert session.scalars(select(ReplyToken)).all() == []
 
 
 def test_conversation_messages_go_after_a_year(
