@@ -159,11 +159,13 @@ def test_live_count_is_one_query_and_follows_the_data(
         spec = SegmentSpec(name="vip or buyers", rules={"any": [{"tag": "vip"}, {"purchases": {}}]})
         segment = segments.save(session, shop_id=channel.shop_id, spec=spec, actor="test")
         target = session.get_one(Channel, channel.channel_pk)
-        event.listen(db.engine, "before_cursor_execute", record)
+        # This session's statements only: the hub's own jobs query the same engine meanwhile.
+        connection = session.connection()
+        event.listen(connection, "before_cursor_execute", record)
         try:
             before = segments.count(session, segment=segment, channel=target)
         finally:
-            event.remove(db.engine, "before_cursor_execute", record)
+            event.remove(connection, "before_cursor_execute", record)
     people.tag(db, population["plain"], "vip")
     with db.session_scope() as session:
         segment = segments.get(session, shop_id=channel.shop_id, name="vip or buyers")
