@@ -289,17 +289,19 @@ def _invalid(definition: FieldDefinition, raw: object, wanted: str) -> InvalidFi
     return InvalidFieldValue(f"field {definition.key!r} takes {wanted}; got {shown!r}")
 
 
+def value_column(definition: FieldDefinition) -> Any:
+    """The column of ``friend_field_values`` that holds this field's values."""
+    return {
+        FieldType.NUMBER: FriendFieldValue.number,
+        FieldType.DATE: FriendFieldValue.day,
+        FieldType.YES_NO: FriendFieldValue.flag,
+    }.get(FieldType(definition.type), FriendFieldValue.text)
+
+
 def _rows(definition: FieldDefinition, value: Value) -> list[dict[str, Any]]:
-    kind = FieldType(definition.type)
-    if kind is FieldType.CHOICES:
-        assert isinstance(value, list)
+    if isinstance(value, list):
         return [{"text": choice} for choice in value]
-    column = {
-        FieldType.NUMBER: "number",
-        FieldType.DATE: "day",
-        FieldType.YES_NO: "flag",
-    }.get(kind, "text")
-    return [{column: value}]
+    return [{value_column(definition).key: value}]
 
 
 def value_of(definition: FieldDefinition, rows: Iterable[FriendFieldValue]) -> Value | None:
