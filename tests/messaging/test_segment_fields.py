@@ -17,7 +17,7 @@ from messaging.segments.schemas import SegmentSpec
 from tests.api.admin_support import add_friend
 from tests.factories import ChannelSetup
 
-DEFINITIONS = [
+DEFINITIONS: list[dict[str, Any]] = [
     {"key": "hair", "label": "髪質", "type": "choice", "choices": ["直毛", "くせ毛"]},
     {"key": "likes", "label": "好み", "type": "choices", "choices": ["カット", "カラー", "パーマ"]},
     {"key": "visits", "label": "来店回数", "type": "number"},
