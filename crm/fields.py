@@ -70,13 +70,18 @@ class FieldDefinitionIn(BaseModel):
 
     @model_validator(mode="after")
     def _choices_fit_type(self) -> FieldDefinitionIn:
-        if self.type in CHOICE_TYPES and not self.choices:
-            raise ValueError(f"a `{self.type}` field needs its `choices`")
-        if self.type not in CHOICE_TYPES and self.choices:
-            raise ValueError(f"a `{self.type}` field takes no `choices`")
-        if len(set(self.choices)) != len(self.choices):
-            raise ValueError("`choices` must differ from each other")
+        check_choices(self.type, self.choices)
         return self
+
+
+def check_choices(kind: FieldType, choices: list[str]) -> None:
+    """Choice fields need distinct choices; other types take none (ValueError otherwise)."""
+    if kind in CHOICE_TYPES and not choices:
+        raise ValueError(f"a `{kind}` field needs its `choices`")
+    if kind not in CHOICE_TYPES and choices:
+        raise ValueError(f"a `{kind}` field takes no `choices`")
+    if len(set(choices)) != len(choices):
+        raise ValueError("`choices` must differ from each other")
 
 
 class FieldDefinitionOut(BaseModel):
