@@ -103,6 +103,7 @@ class FriendFieldOut(BaseModel):
     key: str
     label: str
     type: FieldType
+    choices: list[str]
     value: str | Decimal | date | bool | list[str] | None
     shown: str = Field(description="The value as the chart shows it; empty when unset.")
 
@@ -407,18 +408,16 @@ class FriendField:
             key=self.definition.key,
             label=self.definition.label,
             type=FieldType(self.definition.type),
+            choices=list(self.definition.choices),
             value=self.value,
             shown=shown(self.value),
         )
 
 
-def fields_of(session: Session, friend: Friend) -> list[FriendField]:
-    """Every field of the friend's shop with the friend's value, in chart order."""
-    found = values_for(session, friend.shop_id, [friend.id])
-    return [
-        FriendField(definition, found.get(friend.id, {}).get(definition.key))
-        for definition in definitions(session, friend.shop_id)
-    ]
+def fields_of(session: Session, shop_id: int, friend_id: int) -> list[FriendField]:
+    """Every field of the shop with the friend's value, in chart order."""
+    found = values_for(session, shop_id, [friend_id]).get(friend_id, {})
+    return [FriendField(d, found.get(d.key)) for d in definitions(session, shop_id)]
 
 
 def values_for(

@@ -24,7 +24,8 @@ from commerce.models import Booking, Purchase
 from core.audit import AuditLog
 from core.clock import as_utc
 from core.pagination import InvalidCursor
-from crm import notes, owners
+from crm import fields, notes, owners
+from crm.fields import FriendFieldOut
 from crm.notes import NoteOut
 from idlink.models import ConversationMessage, Friend, FriendTagEvent, Member, MemberLink
 from idlink.queries import find_friend, render_friends
@@ -85,6 +86,9 @@ class FriendChart(BaseModel):
     member: ChartMember | None
     owner: str | None = Field(description="The email of the staff member in charge (担当者).")
     notes: list[NoteOut] = Field(description="Pinned first, then newest first.")
+    fields: list[FriendFieldOut] = Field(
+        default_factory=list, description="Every custom field of the shop, with its value."
+    )
     timeline: Timeline
 
 
@@ -120,6 +124,7 @@ def friend_chart(
         member=member,
         owner=owners.owner_of(session, friend),
         notes=notes.notes_of(session, friend),
+        fields=[found.out() for found in fields.fields_of(session, shop_id, friend.id)],
         timeline=timeline(
             session,
             friend,
