@@ -122,6 +122,13 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
     ("notes", "body"): PersonalColumn(
         "what staff wrote about the friend", False, STAFF, FOREVER, "deleted with the note"
     ),
+    ("friend_field_values", "text"): PersonalColumn(
+        "custom field values staff or imports set (text and choices)",
+        False,
+        STAFF,
+        FOREVER,
+        "deleted with the friend's values",
+    ),
     ("staff_users", "email"): PersonalColumn(
         "a staff member's sign-in email (not a customer's)",
         False,

@@ -21,7 +21,7 @@ from core import audit
 from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import EventStatus, InboundEvent
-from crm.models import FriendOwner, Note
+from crm.models import FriendFieldValue, FriendOwner, Note
 from idlink.identities import ExternalIdentity
 from idlink.models import (
     ConversationMessage,
@@ -321,6 +321,9 @@ def _erase_friend_rows(session: Session, person: Person, now: datetime) -> Count
     counts["friend_owners"] = _rowcount(
         session.execute(delete(FriendOwner).where(FriendOwner.friend_id.in_(ids)))
     )
+    counts["friend_field_values"] = _rowcount(
+        session.execute(delete(FriendFieldValue).where(FriendFieldValue.friend_id.in_(ids)))
+    )
     counts["note_texts_in_audit"] = _erase_note_texts(session, person.shop_id, ids)
     counts["link_nonces"] = _rowcount(
         session.execute(delete(LinkNonce).where(LinkNonce.line_user_id.in_(user_ids)))
@@ -336,8 +339,9 @@ def _erase_friend_rows(session: Session, person: Person, now: datetime) -> Count
     return counts
 
 
-# What staff wrote about a friend is theirs to erase too: the notes' texts kept in the audit log.
-NOTE_TEXTS = ("body", "before")
+# What staff wrote about a friend is theirs to erase too: the notes' texts and the custom field
+# values kept in the audit log.
+NOTE_TEXTS = ("body", "before", "value")
 
 
 def _erase_note_texts(session: Session, shop_id: int, friend_ids: list[int]) -> int:
@@ -347,7 +351,10 @@ def _erase_note_texts(session: Session, shop_id: int, friend_ids: list[int]) -> 
             AuditLog.shop_id == shop_id,
             AuditLog.subject_type == "friend",
             AuditLog.subject_id.in_([str(i) for i in friend_ids]),
-            AuditLog.action.startswith("friend.note_"),
+            or_(
+                AuditLog.action.startswith("friend.note_"),
+                AuditLog.action.startswith("friend.field_"),
+            ),
         )
     )
     erased = 0

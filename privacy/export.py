@@ -20,7 +20,7 @@ from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import InboundEvent
 from core.spreadsheet import write_rows
-from crm.models import Note
+from crm.models import FriendFieldValue, Note
 from idlink.models import ConversationMessage, FriendTag, MemberLink, Tag
 from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryContent
@@ -125,6 +125,12 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
         ),
         "notes": _rows(
             session, select(Note).where(Note.friend_id.in_(friend_ids)).order_by(Note.id)
+        ),
+        "field_values": _rows(
+            session,
+            select(FriendFieldValue)
+            .where(FriendFieldValue.friend_id.in_(friend_ids))
+            .order_by(FriendFieldValue.id),
         ),
         "consents": _rows(session, select(Consent).where(Consent.friend_id.in_(friend_ids))),
         "consent_records": _rows(
