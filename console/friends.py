@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from console import chart_actions
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
 from console.context import PREFIX, is_htmx, render
 from core.ids import RowId
@@ -86,10 +87,12 @@ def chart_page(
         limit=TIMELINE_SIZE,
         cursor=cursor,
     )
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
     return render(
         request,
         "friends/chart.html",
         {
+            **chart_actions.action_values(request, staff, session, friend),
             "chart": found,
             "notes": found.notes,
             "can_tag": staff.can(Action.TAG_FRIENDS),
