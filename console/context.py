@@ -23,6 +23,8 @@ PREFIX = "/console"
 SESSION_COOKIE = "tsunagu_console"
 # Anchors the CSRF token of the forms shown before sign-in (the sign-in and password pages).
 PRE_SESSION_COOKIE = "tsunagu_console_pre"
+# Holds the session that waits for its second sign-in step (a TOTP or recovery code).
+SECOND_STEP_COOKIE = "tsunagu_console_step"
 TOKYO = ZoneInfo("Asia/Tokyo")
 _TEMPLATES = Path(__file__).with_name("templates")
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from console.auth import DbSession, FormStaff, check_csrf, client_ip, csrf_for
 from console.context import (
     PRE_SESSION_COOKIE,
     PREFIX,
+    SECOND_STEP_COOKIE,
     SESSION_COOKIE,
     console_context,
     render,
@@ -18,7 +21,8 @@ from console.context import (
 from core import audit
 from core.crypto import new_token
 from staff import service as staff_service
-from staff.service import SignedIn
+from staff import totp
+from staff.service import SignedIn, SignInRefused
 
 router = APIRouter()
 
@@ -45,15 +49,7 @@ def _anonymous_page(
     request.state.csrf_token = csrf_for(anchor)
     response = render(request, template, values, status_code=status_code)
     if is_new:
-        ctx = console_context(request)
-        response.set_cookie(
-            PRE_SESSION_COOKIE,
-            anchor,
-            path=PREFIX,
-            httponly=True,
-            samesite="lax",
-            secure=ctx.secure_cookies,
-        )
+        _set_cookie(request, response, PRE_SESSION_COOKIE, anchor)
     return response
 
 
@@ -87,43 +83,119 @@ def login(
         policy=ctx.policy,
     )
     if not isinstance(result, SignedIn):
-        locked = result.locked_until is not None
-        return _anonymous_page(
+        return _refused(request, "signin/login.html", result, next=next, email=email)
+    if result.session.second_factor_pending:
+        response = RedirectResponse(
+            f"{PREFIX}/login/code?next={quote(_safe_next(next), safe='')}", status_code=303
+        )
+        _set_cookie(request, response, SECOND_STEP_COOKIE, result.token)
+        return response
+    return signed_in(request, session, result, next=next, method="password")
+
+
+@router.get("/login/code")
+def code_page(request: Request, next: str | None = None) -> Response:
+    """The second sign-in step: the authenticator's code or a recovery code."""
+    if not request.cookies.get(SECOND_STEP_COOKIE):
+        return RedirectResponse(f"{PREFIX}/login", status_code=303)
+    return _anonymous_page(request, "signin/code.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login/code")
+def enter_code(
+    request: Request,
+    session: DbSession,
+    code: Annotated[str, Form(max_length=40)],
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = HOME,
+) -> Response:
+    """Check the code; failures are counted with the password's and may lock."""
+    check_csrf(csrf_token, request.cookies.get(PRE_SESSION_COOKIE))
+    token = request.cookies.get(SECOND_STEP_COOKIE)
+    try:
+        if not token:
+            raise totp.SecondStepExpired("no sign-in is waiting for a code")
+        result = totp.complete_sign_in(
+            session,
+            token=token,
+            code=code,
+            ip=client_ip(request),
+            policy=console_context(request).policy,
+        )
+    except totp.SecondStepExpired:
+        response = _anonymous_page(
             request,
             "signin/login.html",
-            {
-                "next": _safe_next(next),
-                "done": False,
-                "error": "locked" if locked else "wrong",
-                "email": email,
-            },
-            status_code=429 if locked else 401,
+            {"next": _safe_next(next), "done": False, "error": "expired"},
+            status_code=410,
         )
+        response.delete_cookie(SECOND_STEP_COOKIE, path=PREFIX)
+        return response
+    if not isinstance(result, SignedIn):
+        return _refused(request, "signin/code.html", result, next=next)
+    return signed_in(request, session, result, next=next, method="totp")
+
+
+def _refused(
+    request: Request,
+    template: str,
+    result: SignInRefused,
+    *,
+    next: str,
+    email: str | None = None,
+) -> Response:
+    locked = result.locked_until is not None
+    return _anonymous_page(
+        request,
+        template,
+        {
+            "next": _safe_next(next),
+            "done": False,
+            "error": "locked" if locked else "wrong",
+            "email": email,
+        },
+        status_code=429 if locked else 401,
+    )
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+    response.set_cookie(
+        name,
+        value,
+        path=PREFIX,
+        httponly=True,
+        samesite="lax",
+        secure=console_context(request).secure_cookies,
+    )
+
+
+def signed_in(
+    request: Request, session: Session, result: SignedIn, *, next: str, method: str
+) -> Response:
+    """Finish a sign-in: the browser's earlier session ends, the new one is audited and its
+    cookie set, and the browser goes where it was headed."""
     # A session cookie the browser already had (planted or old) never survives a sign-in.
     earlier = request.cookies.get(SESSION_COOKIE)
     if earlier:
-        old = staff_service.resume_session(session, token=earlier, idle=ctx.policy.idle)
+        old = staff_service.resume_session(
+            session, token=earlier, idle=console_context(request).policy.idle
+        )
         if old is not None:
             staff_service.revoke_session(session, staff_session=old)
     audit.record(
         session,
         shop_id=result.session.shop_id,
-        actor=f"staff:{staff_service.normalize_email(email)}",
+        actor=f"staff:{result.session.user.email}",
         action="staff.signed_in",
         subject_type="staff_session",
         subject_id=result.session.id,
-        ip=ip,
+        method=method,
+        ip=client_ip(request),
     )
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        result.token,
-        path=PREFIX,
-        httponly=True,
-        samesite="lax",
-        secure=ctx.secure_cookies,
-    )
+    _set_cookie(request, response, SESSION_COOKIE, result.token)
     response.delete_cookie(PRE_SESSION_COOKIE, path=PREFIX)
+    response.delete_cookie(SECOND_STEP_COOKIE, path=PREFIX)
     return response
 
 
