@@ -29,7 +29,7 @@ router = APIRouter()
 HOME = f"{PREFIX}/friends"
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a console path is followed after sign-in: never another site."""
     if target and target.startswith(f"{PREFIX}/") and not target.startswith("//"):
         return target
@@ -42,22 +42,24 @@ def _pre_session(request: Request) -> tuple[str, bool]:
     return (anchor, False) if anchor else (new_token(32), True)
 
 
-def _anonymous_page(
+def anonymous_page(
     request: Request, template: str, values: dict[str, object], *, status_code: int = 200
 ) -> Response:
     anchor, is_new = _pre_session(request)
     request.state.csrf_token = csrf_for(anchor)
-    response = render(request, template, values, status_code=status_code)
+    ctx = console_context(request)
+    sso_name = ctx.settings.staff_oidc_name if ctx.oidc is not None else None
+    response = render(request, template, {"sso_name": sso_name, **values}, status_code=status_code)
     if is_new:
-        _set_cookie(request, response, PRE_SESSION_COOKIE, anchor)
+        set_cookie(request, response, PRE_SESSION_COOKIE, anchor)
     return response
 
 
 @router.get("/login")
 def login_page(request: Request, next: str | None = None, done: bool = False) -> Response:
     """The sign-in form."""
-    return _anonymous_page(
-        request, "signin/login.html", {"next": _safe_next(next), "done": done, "error": None}
+    return anonymous_page(
+        request, "signin/login.html", {"next": safe_next(next), "done": done, "error": None}
     )
 
 
@@ -86,9 +88,9 @@ def login(
         return _refused(request, "signin/login.html", result, next=next, email=email)
     if result.session.second_factor_pending:
         response = RedirectResponse(
-            f"{PREFIX}/login/code?next={quote(_safe_next(next), safe='')}", status_code=303
+            f"{PREFIX}/login/code?next={quote(safe_next(next), safe='')}", status_code=303
         )
-        _set_cookie(request, response, SECOND_STEP_COOKIE, result.token)
+        set_cookie(request, response, SECOND_STEP_COOKIE, result.token)
         return response
     return signed_in(request, session, result, next=next, method="password")
 
@@ -98,7 +100,7 @@ def code_page(request: Request, next: str | None = None) -> Response:
     """The second sign-in step: the authenticator's code or a recovery code."""
     if not request.cookies.get(SECOND_STEP_COOKIE):
         return RedirectResponse(f"{PREFIX}/login", status_code=303)
-    return _anonymous_page(request, "signin/code.html", {"next": _safe_next(next), "error": None})
+    return anonymous_page(request, "signin/code.html", {"next": safe_next(next), "error": None})
 
 
 @router.post("/login/code")
@@ -123,10 +125,10 @@ def enter_code(
             policy=console_context(request).policy,
         )
     except totp.SecondStepExpired:
-        response = _anonymous_page(
+        response = anonymous_page(
             request,
             "signin/login.html",
-            {"next": _safe_next(next), "done": False, "error": "expired"},
+            {"next": safe_next(next), "done": False, "error": "expired"},
             status_code=410,
         )
         response.delete_cookie(SECOND_STEP_COOKIE, path=PREFIX)
@@ -145,11 +147,11 @@ def _refused(
     email: str | None = None,
 ) -> Response:
     locked = result.locked_until is not None
-    return _anonymous_page(
+    return anonymous_page(
         request,
         template,
         {
-            "next": _safe_next(next),
+            "next": safe_next(next),
             "done": False,
             "error": "locked" if locked else "wrong",
             "email": email,
@@ -158,7 +160,7 @@ def _refused(
     )
 
 
-def _set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+def set_cookie(request: Request, response: Response, name: str, value: str) -> None:
     response.set_cookie(
         name,
         value,
@@ -192,8 +194,8 @@ def signed_in(
         method=method,
         ip=client_ip(request),
     )
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    _set_cookie(request, response, SESSION_COOKIE, result.token)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_cookie(request, response, SESSION_COOKIE, result.token)
     response.delete_cookie(PRE_SESSION_COOKIE, path=PREFIX)
     response.delete_cookie(SECOND_STEP_COOKIE, path=PREFIX)
     return response
@@ -212,7 +214,7 @@ def logout(request: Request, staff: FormStaff, session: DbSession) -> Response:
 def password_page(request: Request, token: str, session: DbSession) -> Response:
     """The form to set a password, for a fresh one-time link."""
     user = staff_service.password_link_user(session, token)
-    return _anonymous_page(request, "signin/password.html", {"email": user.email, "error": None})
+    return anonymous_page(request, "signin/password.html", {"email": user.email, "error": None})
 
 
 @router.post("/password/{token}")
@@ -233,7 +235,7 @@ def set_password(
     elif len(password) < staff_service.MIN_PASSWORD_LENGTH:
         error = "short"
     if error:
-        return _anonymous_page(
+        return anonymous_page(
             request,
             "signin/password.html",
             {"email": user.email, "error": error, "min_length": staff_service.MIN_PASSWORD_LENGTH},
