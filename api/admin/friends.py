@@ -13,16 +13,17 @@ from api.admin.schemas import ErrorBody, FriendOut, Page
 from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
 from core.ids import RowId
-from core.pagination import fetch_page
 from crm import notes, owners
 from crm.notes import NoteChange, NoteIn, NoteOut
 from crm.owners import OwnerIn
-from idlink import queries, tagging
+from idlink import tagging
 from idlink.models import Friend
 from idlink.queries import friend_query, render_friends
-from idlink.schemas import FriendFilters, TagIn
+from idlink.schemas import TagIn
 from messaging import chart
 from messaging.chart import FriendChart
+from messaging.friend_list import queries as friend_list
+from messaging.friend_list.filters import FriendFilters
 
 router = APIRouter(tags=["friends"])
 
@@ -39,10 +40,12 @@ def list_friends(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[FriendOut]:
-    """The shop's LINE friends, newest first, with profile, follow status, tags and link."""
-    query = friend_query(shop.id, filters)
-    friends, next_cursor = fetch_page(session, query, Friend.id, limit=limit, cursor=cursor)
-    return Page(items=render_friends(session, shop.id, friends), next_cursor=next_cursor)
+    """The shop's LINE friends with profile, follow status, tags and link, filtered and sorted
+    (newest first unless `sort` says otherwise); a cursor pages on in the same sort."""
+    query = friend_list.filtered(session, shop.id, filters)
+    found = friend_list.page(session, query, filters.sort, limit=limit, cursor=cursor)
+    items = render_friends(session, shop.id, found.friends)
+    return Page(items=items, next_cursor=found.next_cursor)
 
 
 class FriendCount(BaseModel):
@@ -54,7 +57,8 @@ def count_friends(
     session: DbSession, shop: CurrentShop, filters: Annotated[FriendFilters, Query()]
 ) -> FriendCount:
     """How many of the shop's friends match the filters (the list's filters), in one query."""
-    return FriendCount(count=queries.count_friends(session, friend_query(shop.id, filters)))
+    query = friend_list.filtered(session, shop.id, filters)
+    return FriendCount(count=friend_list.count(session, query))
 
 
 @router.get(
