@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core.clock import utcnow
 from core.db import Database
@@ -219,3 +219,18 @@ def test_friends_sort_by_purchase_total_and_last_message(
     assert by_total == [customers[1].friend_id]
     assert all_by_total == [c.friend_id for c in (customers[1], customers[0], customers[2])]
     assert by_message[0] == customers[0].friend_id
+
+
+def test_reindex_rebuilds_a_lost_name_index(
+    db: Database, shop: Shop, channel: ChannelSetup, admin: AdminApi, cli
+) -> None:
+    friend = add_friend(db, channel.channel_pk, user_id(1))
+    add_link(db, shop.id, friend, add_member(db, shop.id, "M-1", name="高橋 美咲"))
+    with db.session_scope() as session:
+        session.execute(delete(MemberSearchToken))
+
+    lost = ids(admin.get("/friends", q="美咲"))
+    result = cli("member", "reindex", "--shop", shop.slug)
+
+    assert lost == [] and result.exit_code == 0 and "1 members indexed" in result.output
+    assert ids(admin.get("/friends", q="美咲")) == [friend]
