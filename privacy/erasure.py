@@ -5,18 +5,16 @@ counts and reports still add up, with the personal fields cleared or replaced by
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from commerce import privacy as commerce_privacy
-from commerce.models import Booking, Connection, Purchase
+from commerce.models import Connection
 from core import audit
 from core.audit import AuditLog
 from core.clock import utcnow
@@ -45,13 +43,12 @@ from messaging.rich_menus.models import FriendRichMenu
 from messaging.sequences.models import Enrollment, EnrollmentState
 from privacy import people
 from privacy.people import Person
+from privacy.search import ERASED_PAYLOAD, SCAN_CHUNK, audit_naming, events_naming, mentions
 
 log = logging.getLogger(__name__)
 
-ERASED_PAYLOAD: dict[str, Any] = {"erased": True}
 ERASED_MESSAGES: list[dict[str, Any]] = [{"type": "text", "text": "(erased)"}]
 REASON = "the person's data was erased on request"
-_SCAN_CHUNK = 1000
 
 
 def erased_marker(kind: str, row_id: int) -> str:
@@ -68,6 +65,7 @@ def erase(
     subject_id: object,
     now: datetime | None = None,
     request_event_id: int | None = None,
+    ip: str | None = None,
 ) -> dict[str, int]:
     """Erase the person everywhere in their shop; return (and audit) how many rows of each kind
     were changed. Idempotent: erasing again finds nothing more.
@@ -96,112 +94,10 @@ def erase(
         subject_id=subject_id,
         now=now,
         counts=report,
+        **({"ip": ip} if ip else {}),
     )
     log.info("erased %s %s: %s", subject_type, subject_id, report)
     return report
-
-
-def mentions(value: Any, needles: Iterable[str]) -> bool:
-    """True when any needle appears in the value's text (JSON as written, case-folded)."""
-    if value is None:
-        return False
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    folded = text.casefold()
-    return any(needle.casefold() in folded for needle in needles)
-
-
-def _chunks(session: Session, query: Any) -> Iterator[list[Any]]:
-    """Rows of ``query`` (ordered by id) a chunk at a time, by keyset: bounded memory."""
-    last = 0
-    while True:
-        rows = list(session.execute(query(last).limit(_SCAN_CHUNK)))
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][0]
-
-
-def _order_and_customer_ids(session: Session, person: Person) -> tuple[set[str], set[str]]:
-    purchases = select(Purchase.external_id).where(
-        Purchase.shop_id == person.shop_id,
-        or_(
-            Purchase.member_id.in_(person.member_ids),
-            Purchase.identity_id.in_(person.identity_ids),
-        ),
-    )
-    bookings = select(Booking.external_id).where(
-        Booking.shop_id == person.shop_id,
-        or_(
-            Booking.member_id.in_(person.member_ids),
-            Booking.identity_id.in_(person.identity_ids),
-        ),
-    )
-    orders = set(session.scalars(purchases)) | set(session.scalars(bookings))
-    orders |= {
-        i.external_id.removeprefix("purchase:")
-        for i in person.identities
-        if i.external_id.startswith("purchase:")
-    }
-    customers = {i.external_id for i in person.identities if ":" not in i.external_id}
-    return orders, customers
-
-
-def names_records(payload: Any, orders: set[str], customers: set[str]) -> bool:
-    """True when a connector payload is about one of the orders, bookings or customers."""
-    if not isinstance(payload, dict):
-        return False
-    customer = payload.get("customer")
-    candidates = [payload.get("id"), payload.get("order_id"), payload.get("uid")]
-    if isinstance(customer, dict):
-        candidates.append(customer.get("id"))
-    for value in candidates:
-        if value is None:
-            continue
-        text = str(value)
-        if text in orders or text in customers:
-            return True
-    return False
-
-
-def events_naming(
-    session: Session, person: Person, needles: set[str], *, keep: int | None = None
-) -> list[tuple[int, str]]:
-    """(id, status) of the shop's stored events that name the person: by a value that
-    identifies them, or (connector events) by one of their orders, bookings or customer ids."""
-    orders, customers = _order_and_customer_ids(session, person)
-    found: list[tuple[int, str]] = []
-
-    def page(after: int) -> Any:
-        return (
-            select(InboundEvent.id, InboundEvent.source, InboundEvent.payload, InboundEvent.status)
-            .where(InboundEvent.shop_id == person.shop_id, InboundEvent.id > after)
-            .order_by(InboundEvent.id)
-        )
-
-    for rows in _chunks(session, page):
-        for event_id, source, payload, status in rows:
-            if payload == ERASED_PAYLOAD or event_id == keep:
-                continue
-            named = source != "line" and names_records(payload, orders, customers)
-            if named or mentions(payload, needles):
-                found.append((event_id, status))
-    return found
-
-
-def audit_naming(session: Session, shop_id: int, needles: set[str]) -> list[int]:
-    """Ids of the shop's audit entries whose details name the person."""
-    found: list[int] = []
-
-    def page(after: int) -> Any:
-        return (
-            select(AuditLog.id, AuditLog.detail)
-            .where(AuditLog.shop_id == shop_id, AuditLog.id > after)
-            .order_by(AuditLog.id)
-        )
-
-    for rows in _chunks(session, page):
-        found += [entry_id for entry_id, detail in rows if mentions(detail, needles)]
-    return found
 
 
 def _erase_events(
@@ -210,8 +106,8 @@ def _erase_events(
     named = events_naming(session, person, needles, keep=keep)
     erased = [event_id for event_id, _ in named]
     pending = [event_id for event_id, status in named if status == EventStatus.PENDING]
-    for start in range(0, len(erased), _SCAN_CHUNK):
-        ids = erased[start : start + _SCAN_CHUNK]
+    for start in range(0, len(erased), SCAN_CHUNK):
+        ids = erased[start : start + SCAN_CHUNK]
         session.execute(
             update(InboundEvent).where(InboundEvent.id.in_(ids)).values(payload=ERASED_PAYLOAD)
         )
@@ -227,8 +123,8 @@ def _erase_events(
 
 def _erase_audit(session: Session, shop_id: int, needles: set[str]) -> int:
     erased = audit_naming(session, shop_id, needles)
-    for start in range(0, len(erased), _SCAN_CHUNK):
-        ids = erased[start : start + _SCAN_CHUNK]
+    for start in range(0, len(erased), SCAN_CHUNK):
+        ids = erased[start : start + SCAN_CHUNK]
         session.execute(update(AuditLog).where(AuditLog.id.in_(ids)).values(detail=ERASED_PAYLOAD))
     return len(erased)
 
@@ -434,12 +330,24 @@ def _rowcount(result: Any) -> int:
 
 
 def erase_friend(
-    session: Session, *, shop_id: int, friend_id: int, actor: str, now: datetime | None = None
+    session: Session,
+    *,
+    shop_id: int,
+    friend_id: int,
+    actor: str,
+    now: datetime | None = None,
+    ip: str | None = None,
 ) -> dict[str, int]:
     """Erase the person behind a friend (and the members linked to it)."""
     person = people.of_friend(session, shop_id=shop_id, friend_id=friend_id)
     return erase(
-        session, person=person, actor=actor, subject_type="friend", subject_id=friend_id, now=now
+        session,
+        person=person,
+        actor=actor,
+        subject_type="friend",
+        subject_id=friend_id,
+        now=now,
+        ip=ip,
     )
 
 

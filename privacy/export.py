@@ -26,8 +26,8 @@ from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryContent
 from messaging.sequences.models import Enrollment
 from privacy import people
-from privacy.erasure import audit_naming, events_naming
 from privacy.people import Person
+from privacy.search import audit_naming, events_naming
 
 # Internal values that say nothing to the person and would only help an attacker.
 _LEFT_OUT = frozenset({"pin_hash", "email_index", "phone_index"})

@@ -81,6 +81,9 @@ def test_erasing_again_finds_nothing_more_and_another_shop_cannot_erase(
 
     assert again.status_code == 200
     assert again.json()["erased"] == {}
+    erased = api.get(f"/friends/{journey.friend_id}")
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["status"] == "erased" and erased.json()["profile"]["display_name"] is None
     other = admin_api(db, hub_url, make_shop(db))
     refused = other.post(f"/friends/{journey.friend_id}/erase", {})
     assert refused.status_code == 404
