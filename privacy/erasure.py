@@ -25,6 +25,7 @@ from idlink.models import (
     ConversationMessage,
     FriendStatus,
     FriendTag,
+    FriendTagEvent,
     LinkCode,
     LinkNonce,
     MemberLink,
@@ -206,6 +207,7 @@ def _erase_friend_rows(session: Session, person: Person, now: datetime) -> Count
     for model, column in (
         (ReplyToken, ReplyToken.friend_id),
         (FriendTag, FriendTag.friend_id),
+        (FriendTagEvent, FriendTagEvent.friend_id),
         (FriendRichMenu, FriendRichMenu.friend_id),
     ):
         counts[model.__tablename__] = _rowcount(

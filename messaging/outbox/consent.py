@@ -23,10 +23,10 @@ from config import Settings
 from core import audit
 from core.clock import utcnow
 from core.db import rows_matched
-from core.errors import NotFound
 from core.tenancy import Channel
 from idlink import liff
 from idlink.models import Friend
+from idlink.queries import find_friend
 from idlink.service import member_actor
 from messaging.outbox import guardrails
 from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryState
@@ -90,16 +90,9 @@ def withheld(session: Session, friend_ids: Collection[int], *, source: str) -> d
     }
 
 
-class FriendNotFound(NotFound):
-    """No friend with this id in the caller's shop."""
-
-
 def friend_of(session: Session, *, shop_id: int, friend_id: int) -> Friend:
     """The shop's friend, or FriendNotFound."""
-    friend = session.get(Friend, friend_id)
-    if friend is None or friend.shop_id != shop_id:
-        raise FriendNotFound(f"no friend {friend_id} in this shop: GET /friends lists them")
-    return friend
+    return find_friend(session, shop_id, friend_id)
 
 
 def record(
