@@ -21,7 +21,7 @@ from core.clock import utcnow
 from core.inbox import InboundEvent
 from core.spreadsheet import write_rows
 from crm.models import Note
-from idlink.models import ConversationMessage, FriendTag, MemberLink, Tag
+from idlink.models import ConversationMessage, FriendTag, FriendTagEvent, MemberLink, Tag
 from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryContent
 from messaging.sequences.models import Enrollment
@@ -122,6 +122,12 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
         "enrollments": _rows(
             session,
             select(Enrollment).where(Enrollment.friend_id.in_(friend_ids)).order_by(Enrollment.id),
+        ),
+        "tag_history": _rows(
+            session,
+            select(FriendTagEvent)
+            .where(FriendTagEvent.friend_id.in_(friend_ids))
+            .order_by(FriendTagEvent.id),
         ),
         "notes": _rows(
             session, select(Note).where(Note.friend_id.in_(friend_ids)).order_by(Note.id)

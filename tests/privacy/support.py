@@ -31,7 +31,13 @@ EMAIL = "hanako.yamada@example.jp"
 PHONE = "090-1234-5678"
 PHONE_FORMS = ("090-1234-5678", "09012345678", "+819012345678")
 BIRTH_DATE = "1990-04-01"
-THANKS = [{"type": "text", "text": "{{ member_name }}様、お買い上げありがとうございます"}]
+THANKS = [
+    {
+        "type": "text",
+        "text": "{{ member_name }}様、お買い上げありがとうございます "
+        "{{ link:https://shop.example.jp/thanks?utm_source=line }}",
+    }
+]
 
 
 @dataclass(frozen=True, slots=True)

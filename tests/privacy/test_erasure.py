@@ -13,6 +13,7 @@ from core.db import Database
 from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
 from core.tenancy import Shop
 from idlink.models import Friend, FriendStatus, Member
+from messaging.compose.models import TrackedLink
 from messaging.outbox.models import Delivery
 from privacy.datamap import PERSONAL_COLUMNS
 from tests.api.admin_support import admin_api
@@ -67,6 +68,8 @@ def test_an_erased_friend_is_found_in_no_column_of_any_table(
         assert session.scalars(select(Purchase)).one().total > 0
         assert session.scalars(select(Delivery.state)).all() == ["sent"]
         assert len(session.scalars(select(InboundEvent.id)).all()) >= 3
+        # Her tracked link still counts its clicks, but leads only to the shop's site now.
+        assert session.scalars(select(TrackedLink.url)).all() == ["https://shop.example.jp/"]
         [entry] = session.scalars(select(AuditLog).where(AuditLog.action == "privacy.erased"))
         assert entry.subject_type == "friend" and entry.detail["counts"] == counts
 
