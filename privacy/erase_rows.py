@@ -29,6 +29,7 @@ from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import ConsentRecord, Delivery, DeliveryState, ReplyToken
 from messaging.rich_menus.models import FriendRichMenu
 from messaging.sequences.models import Enrollment, EnrollmentState
+from privacy import rich_menus as privacy_rich_menus
 from privacy.people import Person
 from privacy.search import ERASED_PAYLOAD
 
@@ -48,6 +49,7 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
     if not ids:
         return counts
     user_ids = [f.line_user_id for f in friends]
+    counts["rich_menu_unlinks"] = privacy_rich_menus.schedule(session, friends, now)
     for friend in friends:
         # A friend acting for themselves (linking in LIFF) is named by their user id.
         counts["actors"] += _replace_actor(session, person.shop_id, friend.line_user_id, friend.id)

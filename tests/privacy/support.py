@@ -14,6 +14,7 @@ from sqlalchemy.types import TypeDecorator
 from core.db import Database
 from core.tenancy import Shop
 from idlink.models import ConversationMessage
+from privacy.models import RichMenuUnlink
 from sandbox.line.server import SandboxServer
 from sandbox.shopify.server import ShopifyServer
 from tests.connectors.shopify.conftest import Store, connect
@@ -163,3 +164,15 @@ def find(db: Database, needles: tuple[str, ...]) -> dict[tuple[str, str], set[st
                     if hits:
                         found.setdefault((table.name, column.name), set()).update(hits)
     return found
+
+
+def left_after_erasure(db: Database, needles: tuple[str, ...]) -> dict[tuple[str, str], set[str]]:
+    """``find`` once the erasure's last step is done: LINE took the rich menu unlinks (their
+    rows hold the erased user ids until then)."""
+
+    def pending() -> int:
+        with db.session_scope() as session:
+            return len(session.scalars(select(RichMenuUnlink.id)).all())
+
+    wait_for(lambda: pending() == 0, what="LINE to take the erased friends' rich menu unlinks")
+    return find(db, needles)
