@@ -98,6 +98,7 @@ def chart_page(
             "can_tag": staff.can(Action.TAG_FRIENDS),
             "can_note": staff.can(Action.WRITE_NOTES),
             "can_assign": staff.can(Action.ASSIGN_OWNER),
+            "can_erase": staff.can(Action.EXPORT_DATA) and staff.can(Action.ERASE_DATA),
             "owner": found.owner,
             "shop_staff": owners.shop_staff(session, staff.shop.id),
             "actor": staff.actor,
