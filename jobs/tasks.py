@@ -67,6 +67,22 @@ def process_event(self: Task, event_id: int) -> str | None:
         )
 
 
+@shared_task(name="events.process_batch", bind=True)
+def process_events(self: Task, event_ids: list[int]) -> int:
+    """Process stored inbound events one after the other, each in its own transaction (one
+    nudge covers a batch intake committed together); return how many were processed."""
+    rt = runtime.of(self.app)
+    handler = _handler_for(rt.settings)
+    done = 0
+    for event_id in event_ids:
+        with rt.database.session_scope() as session:
+            status = inbox.process_event(
+                session, event_id, handler, max_attempts=rt.settings.event_max_attempts
+            )
+        done += status is not None
+    return done
+
+
 @shared_task(name="idlink.purge", bind=True)
 def purge_linking(self: Task) -> dict[str, int]:
     """Delete expired nonces and link codes and throttles that count nothing any more."""

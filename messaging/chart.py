@@ -23,12 +23,11 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from commerce.models import Booking, Purchase
 from core.audit import AuditLog
 from core.clock import as_utc
-from core.errors import NotFound
 from core.pagination import InvalidCursor
 from crm import notes, owners
 from crm.notes import NoteOut
 from idlink.models import ConversationMessage, Friend, FriendTagEvent, Member, MemberLink
-from idlink.queries import friend_query, render_friends
+from idlink.queries import find_friend, render_friends
 from idlink.schemas import FriendOut
 from messaging.outbox.models import Delivery, DeliveryContent
 
@@ -45,10 +44,6 @@ _RANK: dict[str, int] = {
 
 
 TAG_ACTIONS = ("friend.tag_added", "friend.tag_removed")
-
-
-class FriendNotFound(NotFound):
-    """No friend with this id in the staff member's or token's shop (or channels)."""
 
 
 class ChartMember(BaseModel):
@@ -91,18 +86,6 @@ class FriendChart(BaseModel):
     owner: str | None = Field(description="The email of the staff member in charge (担当者).")
     notes: list[NoteOut] = Field(description="Pinned first, then newest first.")
     timeline: Timeline
-
-
-def find_friend(
-    session: Session, shop_id: int, friend_id: int, *, channel_scope: list[str] | None = None
-) -> Friend:
-    """The shop's friend (within ``channel_scope``), or FriendNotFound."""
-    friend = session.scalar(
-        friend_query(shop_id, channel_scope=channel_scope).where(Friend.id == friend_id)
-    )
-    if friend is None:
-        raise FriendNotFound(f"no friend {friend_id} in this shop: GET /friends lists them")
-    return friend
 
 
 def friend_chart(

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit
-from api.admin.schemas import ErrorBody, FriendOut, Page
+from api.admin.schemas import ErrorBody, Page
 from api.deps import CurrentShop, DbSession
 from core.errors import NotFound
 from core.ids import RowId
@@ -20,7 +20,7 @@ from crm.owners import OwnerIn
 from idlink import queries, tagging
 from idlink.models import Friend
 from idlink.queries import friend_query, render_friends
-from idlink.schemas import FriendFilters, TagIn
+from idlink.schemas import FriendFilters, FriendOut, TagIn
 from messaging import chart
 from messaging.chart import FriendChart
 

@@ -8,9 +8,6 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from core.errors import BadRequest
-from idlink.schemas import ActiveLink as ActiveLink
-from idlink.schemas import FriendOut as FriendOut
-from idlink.schemas import FriendProfile as FriendProfile
 from messaging.compose.schemas import NamedSpec
 
 T = TypeVar("T")
