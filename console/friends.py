@@ -16,7 +16,7 @@ from core.ids import RowId
 from crm import notes, owners
 from crm.notes import NoteIn
 from crm.owners import OwnerIn
-from idlink import tagging
+from idlink import tag_queries, tagging
 from idlink.models import Friend, FriendStatus, Tag
 from idlink.queries import render_friends
 from idlink.schemas import TagIn
@@ -59,6 +59,7 @@ def friends_page(
             select(Tag.name).where(Tag.shop_id == staff.shop.id).order_by(Tag.name)
         ).all(),
         "statuses": list(FriendStatus),
+        "tag_colours": tag_queries.colours(session, staff.shop.id),
         "query_without_cursor": _query_without_cursor(request),
     }
     if is_htmx(request) and request.headers.get("hx-target") == "results":
@@ -102,6 +103,7 @@ def chart_page(
             "owner": found.owner,
             "shop_staff": owners.shop_staff(session, staff.shop.id),
             "actor": staff.actor,
+            "tag_colours": tag_queries.colours(session, staff.shop.id),
         },
     )
 
@@ -113,7 +115,11 @@ def _tags_response(request: Request, staff: Staff, friend: Friend, session: Sess
         return render(
             request,
             "friends/_tags.html",
-            {"friend": rendered, "can_tag": True},
+            {
+                "friend": rendered,
+                "can_tag": True,
+                "tag_colours": tag_queries.colours(session, staff.shop.id),
+            },
         )
     return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
 
