@@ -37,6 +37,7 @@ from messaging.campaigns import campaigns
 from messaging.campaigns.models import Campaign
 from messaging.campaigns.schemas import CampaignSpec
 from messaging.compose.schemas import NamedSpec
+from messaging.declared_tags import TagSpec, current_tag, save_tag, tag_names
 from messaging.reminders import reminders
 from messaging.reminders.models import ReminderRule
 from messaging.reminders.schemas import ReminderRuleSpec
@@ -184,6 +185,7 @@ def _save_field(session: Session, shop_id: int, spec: FieldSpec, actor: str) -> 
 # In the order they are applied: what a later kind refers to by name comes first.
 KINDS: list[Kind] = [
     Kind("fields", FieldSpec, _field_names, _current_field, _save_field),
+    Kind("tags", TagSpec, tag_names, current_tag, save_tag),
     Kind("segments", SegmentSpec, _segment_names, _current_segment, _save_segment),
     Kind("campaigns", CampaignSpec, _campaign_names, _current_campaign, _save_campaign),
     Kind("reminders", ReminderRuleSpec, _rule_names, _current_rule, _save_rule),

@@ -134,6 +134,15 @@ def count(
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
+def friend_condition(
+    session: Session, *, shop_id: int, rules: dict[str, Any], now: datetime | None = None
+) -> ColumnElement[bool]:
+    """A rule tree (as a segment stores it) as a condition on ``Friend`` rows of the shop: the
+    friends list filters with the very SQL its "save as a segment" will later run."""
+    rule = schemas.RULES.validate_python(rules)
+    return _compiler(session, shop_id, now or utcnow(), rule).condition(rule)
+
+
 @dataclass(frozen=True, slots=True)
 class Recipient:
     friend_id: int
