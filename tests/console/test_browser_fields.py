@@ -86,3 +86,26 @@ def test_an_operator_edits_a_field_and_sends_a_message_on_a_phone_or_a_desktop(
     ]
     assert screen.errors == []
     screen.close()
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_an_admin_defines_a_choice_field_on_the_fields_page(
+    viewport: str, chromium: Any, db: Database, hub_url: str, shop: Shop
+) -> None:
+    add_staff(db, shop, "admin@example.jp", Role.ADMIN)
+    screen = Screen(chromium, hub_url, viewport)
+    page = screen.page
+    screen.sign_in("admin@example.jp")
+    page.click("nav >> text=友だち情報")
+    page.fill("#field-key", "size")
+    page.fill("#field-label", "サイズ")
+    page.select_option("#field-type", "choice")
+    page.fill("#field-choices", "S\nM\nL")
+    page.click("form.stack button[type=submit]")
+    page.wait_for_selector(".fields-table >> text=サイズ")
+    assert "S, M, L" in page.inner_text(".fields-table") and "単一選択" in page.inner_text(
+        ".fields-table"
+    )
+    screen.shot("fields")
+    assert screen.errors == []
+    screen.close()
