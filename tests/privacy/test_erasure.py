@@ -59,6 +59,13 @@ def test_an_erased_friend_is_found_in_no_column_of_any_table(
     assert counts["friends"] == 1 and counts["members"] == 1
     assert counts["inbound_events"] >= 3  # the follow, the message, the order
     assert left_after_erasure(db, journey.needles) == {}
+    # What the admin API serves of the person's stored webhooks names nobody.
+    events = api.get("/events").json()["items"]
+    assert len(events) >= 3
+    for event in events:
+        served = api.get(f"/events/{event['id']}")
+        assert served.status_code == 200
+        assert not any(n.casefold() in served.text.casefold() for n in journey.needles)
     with db.session_scope() as session:
         friend = session.get_one(Friend, journey.friend_id)
         assert friend.status == FriendStatus.ERASED
