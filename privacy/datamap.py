@@ -51,6 +51,13 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
     ("members", "phone_index"): PersonalColumn(
         "keyed hash of the phone (look-ups)", False, ENGINEERS, FOREVER, "cleared"
     ),
+    ("member_search_tokens", "token"): PersonalColumn(
+        "keyed hashes of the name's words and character pairs (search)",
+        False,
+        ENGINEERS,
+        FOREVER,
+        "deleted",
+    ),
     ("members", "birth_date"): PersonalColumn("birth date", True, STAFF, FOREVER, "cleared"),
     ("members", "birth_month_day"): PersonalColumn(
         "birthday without the year (birthday campaigns)", False, STAFF, FOREVER, "cleared"

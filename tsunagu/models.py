@@ -5,7 +5,7 @@ from commerce import writeback
 from core import audit, inbox, tenancy
 from core.db import Base
 from crm import models as crm_models
-from idlink import identities
+from idlink import identities, search_index
 from idlink import models as idlink_models
 from messaging.campaigns import models as campaigns_models
 from messaging.compose import models as compose_models
@@ -31,6 +31,7 @@ __all__ = [
     "privacy_models",
     "reminders_models",
     "rich_menus_models",
+    "search_index",
     "segments_models",
     "sequences_models",
     "staff_models",

@@ -1,7 +1,7 @@
 """privacy: rich menu unlinks an erasure leaves for LINE
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-07 13:00:00.000000
 
 An erased friend's LINE user is returned to the channel's default rich menu by a retrying job;
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0019"
-down_revision: str | None = "0018"
+revision: str = "0023"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
