@@ -129,9 +129,7 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
             .where(FriendTagEvent.friend_id.in_(friend_ids))
             .order_by(FriendTagEvent.id),
         ),
-        "owners": _rows(
-            session, select(FriendOwner).where(FriendOwner.friend_id.in_(friend_ids))
-        ),
+        "owners": _rows(session, select(FriendOwner).where(FriendOwner.friend_id.in_(friend_ids))),
         "notes": _rows(
             session, select(Note).where(Note.friend_id.in_(friend_ids)).order_by(Note.id)
         ),
