@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound, Unprocessable
 from core.tenancy import Channel
+from messaging import declared_consents
 from messaging.campaigns import campaigns
 from messaging.campaigns.models import Campaign
 from messaging.campaigns.schemas import CampaignSpec
@@ -148,6 +149,13 @@ KINDS: list[Kind] = [
     Kind("campaigns", CampaignSpec, _campaign_names, _current_campaign, _save_campaign),
     Kind("reminders", ReminderRuleSpec, _rule_names, _current_rule, _save_rule),
     Kind("sequences", SequenceSpec, _sequence_names, _current_sequence, _save_sequence),
+    Kind(
+        "consents",
+        declared_consents.ConsentSpec,
+        declared_consents.names,
+        declared_consents.current,
+        declared_consents.save,
+    ),
 ]
 
 

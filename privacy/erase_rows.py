@@ -1,6 +1,7 @@
 """The rows that are the person's own, erased: their friends and members cleared to markers,
-what hangs off them deleted or cut (tags and their history, notes, tokens, throttles, the
-sites of their tracked links), and their LINE user id replaced where it names who acted."""
+what hangs off them deleted or cut (tags and their history, custom field values, notes,
+tokens, throttles, the sites of their tracked links), and their LINE user id replaced where it
+names who acted."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core.audit import AuditLog
-from crm.models import FriendOwner, Note
+from crm.models import FriendFieldValue, FriendOwner, Note
 from idlink.models import (
     ConversationMessage,
     FriendStatus,
@@ -102,7 +103,9 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
         (ReplyToken, ReplyToken.friend_id),
         (FriendTag, FriendTag.friend_id),
         (FriendTagEvent, FriendTagEvent.friend_id),
+        (FriendFieldValue, FriendFieldValue.friend_id),
         (FriendTagEvent, FriendTagEvent.friend_id),
+        (FriendFieldValue, FriendFieldValue.friend_id),
         (FriendRichMenu, FriendRichMenu.friend_id),
     ):
         counts[model.__tablename__] = rowcount(
