@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config import Settings
-from console import account, friends, signin, signin_sso, tokens
+from console import account, friends, privacy, signin, signin_sso, tags, tokens
 from console.auth import CsrfRefused, SignInRequired
 from console.context import PREFIX, build_context, is_htmx, render
 from core.db import Database
@@ -64,6 +64,8 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(account.router)
     console.include_router(tokens.router)
     console.include_router(friends.router)
+    console.include_router(privacy.router)
+    console.include_router(tags.router)
     _install_error_pages(console)
     console.add_middleware(SecurityHeaders)
     return console

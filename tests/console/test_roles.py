@@ -22,7 +22,7 @@ from core.db import Database
 from core.tenancy import Shop, create_token
 from crm import notes
 from crm.notes import NoteIn
-from idlink.models import Friend
+from idlink.models import Friend, Tag
 from staff.models import Role, StaffSession
 from staff.permissions import MINIMUM_ROLE, Action, allows
 from tests.api.admin_support import add_friend
@@ -38,6 +38,8 @@ class Ids:
     token: int
     shop: int
     other_session: int
+    tag: int
+    spare_tag: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -92,6 +94,34 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/friends/{friend_id}/owner"): Entry(
         Action.ASSIGN_OWNER, _on_chart("/owner", {"email": ""})
+    ),
+    ("GET", "/friends/{friend_id}/export"): Entry(
+        Action.EXPORT_DATA, lambda b, ids: b.get(f"{_chart(ids)}/export")
+    ),
+    ("GET", "/friends/{friend_id}/erase"): Entry(
+        Action.ERASE_DATA, lambda b, ids: b.get(f"{_chart(ids)}/erase")
+    ),
+    # Words that name nobody: the form was accepted and checked, and the friend stays.
+    ("POST", "/friends/{friend_id}/erase"): Entry(
+        Action.ERASE_DATA, _on_chart("/erase", {"confirmation": "nobody"}), frozenset({422})
+    ),
+    ("GET", "/tags"): Entry(Action.MANAGE_TAGS, lambda b, ids: b.get("/console/tags")),
+    ("POST", "/tags"): Entry(
+        Action.MANAGE_TAGS,
+        lambda b, ids: b.submit("/console/account", "/console/tags", {"name": "matrix"}),
+    ),
+    ("POST", "/tags/{tag_id}"): Entry(
+        Action.MANAGE_TAGS,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/tags/{ids.tag}", {"name": "vip", "colour": "red"}
+        ),
+    ),
+    ("GET", "/tags/{tag_id}/delete"): Entry(
+        Action.MANAGE_TAGS, lambda b, ids: b.get(f"/console/tags/{ids.spare_tag}/delete")
+    ),
+    ("POST", "/tags/{tag_id}/delete"): Entry(
+        Action.MANAGE_TAGS,
+        lambda b, ids: b.submit("/console/account", f"/console/tags/{ids.spare_tag}/delete", {}),
     ),
     ("GET", "/tokens"): Entry(Action.MANAGE_TOKENS, lambda b, ids: b.get("/console/tokens")),
     ("POST", "/tokens"): Entry(
@@ -175,7 +205,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
     db: Database, hub_url: str, shop: Shop, channel: ChannelSetup, role: Role
 ) -> None:
     email = f"{role.value}@example.jp"
-    friend_id = add_friend(db, channel.channel_pk, "U" + "1" * 32, tags=("vip",))
+    friend_id = add_friend(db, channel.channel_pk, "U" + "1" * 32, tags=("vip", "spare"))
     add_staff(db, shop, email, role)
     with db.session_scope() as session:
         friend = session.get_one(Friend, friend_id)
@@ -184,10 +214,18 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         )
         token, _plaintext = create_token(session, shop=session.get_one(Shop, shop.id), name="ci")
         ids_values = (friend_id, note.id, token.id)
+        tag_ids = {name: tag_id for name, tag_id in session.execute(select(Tag.name, Tag.id))}
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
         other_session = session.scalars(select(StaffSession.id)).one()
-    ids = Ids(email, *ids_values, shop=shop.id, other_session=other_session)
+    ids = Ids(
+        email,
+        *ids_values,
+        shop=shop.id,
+        other_session=other_session,
+        tag=tag_ids["vip"],
+        spare_tag=tag_ids["spare"],
+    )
     browser = Browser(hub_url)
     browser.sign_in(email)
     ja = i18n.translations("ja")
