@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from core.ids import RowId
 from idlink.models import FriendStatus
+from idlink.tag_schemas import TagName
 from idlink.verification import Proof
 
 
@@ -180,9 +181,4 @@ class FriendOut(BaseModel):
 class TagIn(BaseModel):
     """A tag to put on a friend (created in the shop if new)."""
 
-    name: str = Field(min_length=1, max_length=100, description="The tag's name.")
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _strip(cls, value: object) -> object:
-        return value.strip() if isinstance(value, str) else value
+    name: TagName = Field(description="The tag's name.")
