@@ -324,9 +324,9 @@ def _nudged_ids(raw: bytes | str) -> list[int]:
     """The event ids one Celery task message (protocol 2, JSON body) asks to process."""
     message = json.loads(raw)
     _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-    if "event_ids" in kwargs:
-        return [int(i) for i in kwargs["event_ids"]]
-    return [int(kwargs["event_id"])]
+    if message["headers"]["task"] != "events.process_batch":
+        return []
+    return [int(i) for i in kwargs["event_ids"]]
 
 
 def parse_args(argv: list[str] | None) -> Options:

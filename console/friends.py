@@ -13,15 +13,16 @@ from sqlalchemy.orm import Session
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
 from console.context import PREFIX, is_htmx, render
 from core.ids import RowId
-from core.pagination import fetch_page
 from crm import notes, owners
 from crm.notes import NoteIn
 from crm.owners import OwnerIn
 from idlink import tag_queries, tagging
 from idlink.models import Friend, FriendStatus, Tag
-from idlink.queries import count_friends, friend_query, render_friends
-from idlink.schemas import FriendFilters, TagIn
+from idlink.queries import render_friends
+from idlink.schemas import TagIn
 from messaging import chart
+from messaging.friend_list import queries as friend_list
+from messaging.friend_list.filters import FriendFilters, FriendSort
 from staff.permissions import Action
 
 router = APIRouter()
@@ -43,15 +44,17 @@ def friends_page(
     filters: Annotated[FriendFilters, Query()],
     cursor: str | None = None,
 ) -> Response:
-    """Friends, newest first: search by name or member number, filter, page on."""
+    """Friends: search, filter, sort, page on; the count follows the filters."""
     staff.require(Action.READ_FRIENDS)
-    query = friend_query(staff.shop.id, filters, channel_scope=staff.channel_scope)
-    found, next_cursor = fetch_page(session, query, Friend.id, limit=PAGE_SIZE, cursor=cursor)
+    query = friend_list.filtered(session, staff.shop.id, filters, channel_scope=staff.channel_scope)
+    found = friend_list.page(session, query, filters.sort, limit=PAGE_SIZE, cursor=cursor)
     values = {
         "filters": filters,
-        "friends": render_friends(session, staff.shop.id, found),
-        "count": count_friends(session, query),
-        "next_cursor": next_cursor,
+        "friends": render_friends(session, staff.shop.id, found.friends),
+        "count": friend_list.count(session, query),
+        "next_cursor": found.next_cursor,
+        "sorts": list(FriendSort),
+        "shop_staff": owners.shop_staff(session, staff.shop.id),
         "tags": session.scalars(
             select(Tag.name).where(Tag.shop_id == staff.shop.id).order_by(Tag.name)
         ).all(),
@@ -96,6 +99,7 @@ def chart_page(
             "can_tag": staff.can(Action.TAG_FRIENDS),
             "can_note": staff.can(Action.WRITE_NOTES),
             "can_assign": staff.can(Action.ASSIGN_OWNER),
+            "can_erase": staff.can(Action.EXPORT_DATA) and staff.can(Action.ERASE_DATA),
             "owner": found.owner,
             "shop_staff": owners.shop_staff(session, staff.shop.id),
             "actor": staff.actor,

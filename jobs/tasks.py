@@ -26,6 +26,7 @@ from messaging.rich_menus import rich_menus
 from messaging.sequences import sequence_steps, sequences
 from privacy import erasure as privacy_erasure
 from privacy import retention
+from privacy import rich_menus as privacy_rich_menus
 
 log = logging.getLogger(__name__)
 
@@ -241,3 +242,11 @@ def purge_expired_data(self: Task) -> int:
             session, policy=retention.RetentionPolicy.from_settings(rt.settings)
         )
     return sum(counts.values())
+
+
+@shared_task(name="privacy.unlink_rich_menus", bind=True)
+def unlink_erased_rich_menus(self: Task) -> int:
+    """Return erased friends to the default rich menu on LINE; failures wait for a later run."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return privacy_rich_menus.unlink_due(session, settings=rt.settings)

@@ -26,6 +26,7 @@ class Action(enum.StrEnum):
     MANAGE_CONNECTIONS = "connections.manage"
     MANAGE_TOKENS = "tokens.manage"
     EXPORT_DATA = "data.export"
+    ERASE_DATA = "data.erase"
 
 
 # The lowest role allowed each action; a role includes every role below it.
@@ -47,6 +48,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.MANAGE_CONNECTIONS: Role.OWNER,
     Action.MANAGE_TOKENS: Role.OWNER,
     Action.EXPORT_DATA: Role.OWNER,
+    Action.ERASE_DATA: Role.OWNER,
 }
 
 RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2, Role.OWNER: 3}

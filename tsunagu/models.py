@@ -5,7 +5,7 @@ from commerce import writeback
 from core import audit, inbox, tenancy
 from core.db import Base
 from crm import models as crm_models
-from idlink import identities
+from idlink import identities, search_index
 from idlink import models as idlink_models
 from messaging.campaigns import models as campaigns_models
 from messaging.compose import models as compose_models
@@ -14,6 +14,7 @@ from messaging.reminders import models as reminders_models
 from messaging.rich_menus import models as rich_menus_models
 from messaging.segments import models as segments_models
 from messaging.sequences import models as sequences_models
+from privacy import models as privacy_models
 from staff import models as staff_models
 
 __all__ = [
@@ -27,8 +28,10 @@ __all__ = [
     "idlink_models",
     "inbox",
     "outbox_models",
+    "privacy_models",
     "reminders_models",
     "rich_menus_models",
+    "search_index",
     "segments_models",
     "sequences_models",
     "staff_models",

@@ -11,24 +11,19 @@ from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit
 from api.admin.schemas import ErrorBody, Page
 from api.deps import CurrentShop, DbSession
-from core.errors import NotFound
 from core.ids import RowId
-from core.pagination import fetch_page
 from crm import notes, owners
 from crm.notes import NoteChange, NoteIn, NoteOut
 from crm.owners import OwnerIn
-from idlink import queries, tagging
-from idlink.models import Friend
-from idlink.queries import friend_query, render_friends
-from idlink.schemas import FriendFilters, FriendOut, TagIn
+from idlink import tagging
+from idlink.queries import find_friend, render_friends
+from idlink.schemas import FriendOut, TagIn
 from messaging import chart
 from messaging.chart import FriendChart
+from messaging.friend_list import queries as friend_list
+from messaging.friend_list.filters import FriendFilters
 
 router = APIRouter(tags=["friends"])
-
-
-class FriendNotFound(NotFound):
-    """No friend with this id in the caller's shop."""
 
 
 @router.get("/friends", summary="List friends")
@@ -39,10 +34,12 @@ def list_friends(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[FriendOut]:
-    """The shop's LINE friends, newest first, with profile, follow status, tags and link."""
-    query = friend_query(shop.id, filters)
-    friends, next_cursor = fetch_page(session, query, Friend.id, limit=limit, cursor=cursor)
-    return Page(items=render_friends(session, shop.id, friends), next_cursor=next_cursor)
+    """The shop's LINE friends with profile, follow status, tags and link, filtered and sorted
+    (newest first unless `sort` says otherwise); a cursor pages on in the same sort."""
+    query = friend_list.filtered(session, shop.id, filters)
+    found = friend_list.page(session, query, filters.sort, limit=limit, cursor=cursor)
+    items = render_friends(session, shop.id, found.friends)
+    return Page(items=items, next_cursor=found.next_cursor)
 
 
 class FriendCount(BaseModel):
@@ -54,7 +51,8 @@ def count_friends(
     session: DbSession, shop: CurrentShop, filters: Annotated[FriendFilters, Query()]
 ) -> FriendCount:
     """How many of the shop's friends match the filters (the list's filters), in one query."""
-    return FriendCount(count=queries.count_friends(session, friend_query(shop.id, filters)))
+    query = friend_list.filtered(session, shop.id, filters)
+    return FriendCount(count=friend_list.count(session, query))
 
 
 @router.get(
@@ -64,9 +62,7 @@ def count_friends(
 )
 def get_friend(friend_id: RowId, session: DbSession, shop: CurrentShop) -> FriendOut:
     """One friend of the shop."""
-    friend = session.scalar(friend_query(shop.id).where(Friend.id == friend_id))
-    if friend is None:
-        raise FriendNotFound(f"no friend {friend_id} in this shop: GET /friends lists them")
+    friend = find_friend(session, shop.id, friend_id)
     return render_friends(session, shop.id, [friend])[0]
 
 
@@ -99,7 +95,7 @@ def add_friend_tag(
     friend_id: RowId, body: TagIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> FriendOut:
     """Put a tag on the friend (creating the tag if new); audited with the token's name."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     tagging.add_by_hand(session, friend=friend, name=body.name, actor=actor)
     return render_friends(session, shop.id, [friend])[0]
 
@@ -113,7 +109,7 @@ def remove_friend_tag(
     friend_id: RowId, name: str, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> FriendOut:
     """Take a tag off the friend; audited with the token's name."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     tagging.remove_by_hand(session, friend=friend, name=name, actor=actor)
     return render_friends(session, shop.id, [friend])[0]
 
@@ -128,7 +124,7 @@ def add_friend_note(
     friend_id: RowId, body: NoteIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> NoteOut:
     """A note on the friend, authored by the token (`token:<name>`); audited with its text."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     return NoteOut.model_validate(
         notes.add_note(session, friend=friend, body=body, author=actor), from_attributes=True
     )
@@ -151,7 +147,7 @@ def edit_friend_note(
     actor: Actor,
 ) -> NoteOut:
     """Change the text (its author only; the audit log keeps the earlier text) or pin it."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     note = notes.get_note(session, friend, note_id)
     if body.body is not None:
         notes.edit_note(session, note=note, body=NoteIn(body=body.body), actor=actor)
@@ -172,5 +168,5 @@ def set_friend_owner(
     friend_id: RowId, body: OwnerIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> OwnerIn:
     """Make a staff member of the shop the friend's owner (担当者), or nobody (`null`)."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     return OwnerIn(email=owners.set_owner(session, friend=friend, email=body.email, actor=actor))
