@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from console import chart_actions
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
 from console.context import PREFIX, is_htmx, render
 from core.ids import RowId
@@ -90,10 +91,12 @@ def chart_page(
         limit=TIMELINE_SIZE,
         cursor=cursor,
     )
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
     return render(
         request,
         "friends/chart.html",
         {
+            **chart_actions.action_values(request, staff, session, friend),
             "chart": found,
             "notes": found.notes,
             "can_tag": staff.can(Action.TAG_FRIENDS),
@@ -101,6 +104,9 @@ def chart_page(
             "can_assign": staff.can(Action.ASSIGN_OWNER),
             "can_erase": staff.can(Action.EXPORT_DATA) and staff.can(Action.ERASE_DATA),
             "owner": found.owner,
+            "friend_id": friend_id,
+            "fields": found.fields,
+            "can_edit_fields": staff.can(Action.WRITE_FIELDS),
             "shop_staff": owners.shop_staff(session, staff.shop.id),
             "actor": staff.actor,
             "tag_colours": tag_queries.colours(session, staff.shop.id),

@@ -15,7 +15,7 @@ from core import inbox
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit, enqueue_now
 from core.inbox import InboundEvent
-from idlink import purge
+from idlink import profiles, purge
 from idlink.events import handle_line_event
 from jobs import runtime
 from messaging.campaigns import segment_deliveries, triggers
@@ -150,6 +150,14 @@ def sync_rich_menu(self: Task, friend_id: int) -> str:
     rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         return rich_menus.sync_friend(session, friend_id=friend_id, settings=rt.settings)
+
+
+@shared_task(name="idlink.refresh_profile", bind=True)
+def refresh_profile(self: Task, friend_id: int) -> bool:
+    """Fetch a friend's LINE profile again when a chart found it stale."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return profiles.refresh_if_stale(session, friend_id=friend_id, settings=rt.settings)
 
 
 def dispatch_config(settings: Settings) -> dispatcher.DispatchConfig:

@@ -15,6 +15,7 @@ class Action(enum.StrEnum):
     WRITE_NOTES = "notes.write"
     ASSIGN_OWNER = "friends.assign_owner"
     WRITE_FIELDS = "fields.write"
+    MANAGE_FIELDS = "fields.manage"
     SEND_MESSAGES = "messages.send"
     MANAGE_CAMPAIGNS = "campaigns.manage"
     MANAGE_SEGMENTS = "segments.manage"
@@ -37,6 +38,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.WRITE_NOTES: Role.OPERATOR,
     Action.ASSIGN_OWNER: Role.OPERATOR,
     Action.WRITE_FIELDS: Role.OPERATOR,
+    Action.MANAGE_FIELDS: Role.ADMIN,
     Action.SEND_MESSAGES: Role.OPERATOR,
     Action.MANAGE_CAMPAIGNS: Role.ADMIN,
     Action.MANAGE_SEGMENTS: Role.ADMIN,
