@@ -14,6 +14,7 @@ class Action(enum.StrEnum):
     TAG_FRIENDS = "friends.tag"
     WRITE_NOTES = "notes.write"
     ASSIGN_OWNER = "friends.assign_owner"
+    EXPORT_FRIENDS = "friends.export"
     WRITE_FIELDS = "fields.write"
     SEND_MESSAGES = "messages.send"
     MANAGE_CAMPAIGNS = "campaigns.manage"
@@ -34,6 +35,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.TAG_FRIENDS: Role.OPERATOR,
     Action.WRITE_NOTES: Role.OPERATOR,
     Action.ASSIGN_OWNER: Role.OPERATOR,
+    Action.EXPORT_FRIENDS: Role.OPERATOR,
     Action.WRITE_FIELDS: Role.OPERATOR,
     Action.SEND_MESSAGES: Role.OPERATOR,
     Action.MANAGE_CAMPAIGNS: Role.ADMIN,

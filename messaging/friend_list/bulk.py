@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import CursorResult, Delete, delete, insert, select
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,14 @@ class BulkIn(BaseModel):
     action: BulkAction
     tag: Name | None = None
     owner: str | None = Field(None, max_length=254)
+
+    @field_validator("tag", "owner", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        """A form's empty field (the tag box beside the owner's button) says nothing."""
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
 
     @model_validator(mode="after")
     def _argument(self) -> BulkIn:
