@@ -30,7 +30,9 @@ from messaging.friend_list.models import BulkAction, BulkState, FriendBulkJob
 from staff.service import normalize_email
 
 SYNC_LIMIT = 1000
-BATCH_SIZE = 5000
+# Batches are about a twentieth of the job (its progress moves in steps of ~5%), within these
+# bounds: a batch is one statement, and a commit per hundred rows would be slow.
+BATCH_MIN, BATCH_MAX, STEPS = 100, 5000, 20
 # A running job whose last batch is older than this is taken up again by the sweep.
 STALLED_AFTER = timedelta(minutes=2)
 
@@ -152,10 +154,15 @@ def get(session: Session, *, shop_id: int, job_id: int) -> FriendBulkJob:
     return job
 
 
-def run_batch(session: Session, job: FriendBulkJob, *, size: int = BATCH_SIZE) -> bool:
+def batch_size(total: int) -> int:
+    return max(BATCH_MIN, min(BATCH_MAX, total // STEPS))
+
+
+def run_batch(session: Session, job: FriendBulkJob) -> bool:
     """Apply the action to the next batch of matching friends; False once the job is done."""
     if job.state != BulkState.RUNNING:
         return False
+    size = batch_size(job.total)
     filters = FriendFilters.model_validate(job.filters)
     query = queries.filtered(
         session, job.shop_id, filters, channel_scope=job.channel_scope, now=job.as_of
