@@ -15,6 +15,7 @@ from console.context import PREFIX, is_htmx, render
 from core import csvfile
 from core.ids import RowId
 from crm import owners
+from idlink import tag_queries
 from idlink.models import FriendStatus, Tag
 from idlink.queries import render_friends
 from messaging.friend_list import bulk as friend_bulk
@@ -59,6 +60,7 @@ def friends_page(
             select(Tag.name).where(Tag.shop_id == staff.shop.id).order_by(Tag.name)
         ).all(),
         "statuses": list(FriendStatus),
+        "tag_colours": tag_queries.colours(session, staff.shop.id),
         "sorts": list(FriendSort),
         "shop_staff": owners.shop_staff(session, staff.shop.id),
         "query_without_cursor": _query_string(request, drop=("cursor", "saved")),

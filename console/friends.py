@@ -14,7 +14,7 @@ from core.ids import RowId
 from crm import notes, owners
 from crm.notes import NoteIn
 from crm.owners import OwnerIn
-from idlink import tagging
+from idlink import tag_queries, tagging
 from idlink.models import Friend
 from idlink.queries import render_friends
 from idlink.schemas import TagIn
@@ -60,9 +60,11 @@ def chart_page(
             "can_tag": staff.can(Action.TAG_FRIENDS),
             "can_note": staff.can(Action.WRITE_NOTES),
             "can_assign": staff.can(Action.ASSIGN_OWNER),
+            "can_erase": staff.can(Action.EXPORT_DATA) and staff.can(Action.ERASE_DATA),
             "owner": found.owner,
             "shop_staff": owners.shop_staff(session, staff.shop.id),
             "actor": staff.actor,
+            "tag_colours": tag_queries.colours(session, staff.shop.id),
         },
     )
 
@@ -74,7 +76,11 @@ def _tags_response(request: Request, staff: Staff, friend: Friend, session: Sess
         return render(
             request,
             "friends/_tags.html",
-            {"friend": rendered, "can_tag": True},
+            {
+                "friend": rendered,
+                "can_tag": True,
+                "tag_colours": tag_queries.colours(session, staff.shop.id),
+            },
         )
     return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
 

@@ -141,7 +141,7 @@ class FriendOut(BaseModel):
     id: int
     channel_id: str = Field(description="The LINE Messaging API channel ID.")
     line_user_id: str
-    status: Literal["followed", "blocked"]
+    status: Literal["followed", "blocked", "erased"]
     profile: FriendProfile
     follow_route: str | None
     first_followed_at: datetime | None

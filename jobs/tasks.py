@@ -27,6 +27,7 @@ from messaging.rich_menus import rich_menus
 from messaging.sequences import sequence_steps, sequences
 from privacy import erasure as privacy_erasure
 from privacy import retention
+from privacy import rich_menus as privacy_rich_menus
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,22 @@ def process_event(self: Task, event_id: int) -> str | None:
             _handler_for(rt.settings),
             max_attempts=rt.settings.event_max_attempts,
         )
+
+
+@shared_task(name="events.process_batch", bind=True)
+def process_events(self: Task, event_ids: list[int]) -> int:
+    """Process stored inbound events one after the other, each in its own transaction (one
+    nudge covers a batch intake committed together); return how many were processed."""
+    rt = runtime.of(self.app)
+    handler = _handler_for(rt.settings)
+    done = 0
+    for event_id in event_ids:
+        with rt.database.session_scope() as session:
+            status = inbox.process_event(
+                session, event_id, handler, max_attempts=rt.settings.event_max_attempts
+            )
+        done += status is not None
+    return done
 
 
 @shared_task(name="idlink.purge", bind=True)
@@ -252,3 +269,11 @@ def sweep_friend_bulk(self: Task) -> int:
         for job_id in stalled:
             enqueue_after_commit(session, "friends.bulk", job_id=job_id)
     return len(stalled)
+
+
+@shared_task(name="privacy.unlink_rich_menus", bind=True)
+def unlink_erased_rich_menus(self: Task) -> int:
+    """Return erased friends to the default rich menu on LINE; failures wait for a later run."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return privacy_rich_menus.unlink_due(session, settings=rt.settings)

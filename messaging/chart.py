@@ -3,7 +3,8 @@ timeline.
 
 The timeline merges, newest first, the friend's messages, the deliveries made to them (with
 their source and state), the purchases and bookings of the member they are linked to, and the
-staff changes recorded about them in the audit log. Its cursor is the last entry's
+staff changes recorded about them in the audit log, and their tag history (who or what put
+each tag on or took it off). Its cursor is the last entry's
 (time, kind, id), so pages neither repeat nor skip entries that share a time.
 """
 
@@ -22,22 +23,27 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from commerce.models import Booking, Purchase
 from core.audit import AuditLog
 from core.clock import as_utc
-from core.errors import NotFound
 from core.pagination import InvalidCursor
 from crm import notes, owners
 from crm.notes import NoteOut
-from idlink.models import ConversationMessage, Friend, Member, MemberLink
-from idlink.queries import friend_query, render_friends
+from idlink.models import ConversationMessage, Friend, FriendTagEvent, Member, MemberLink
+from idlink.queries import find_friend, render_friends
 from idlink.schemas import FriendOut
 from messaging.outbox.models import Delivery, DeliveryContent
 
-EntryKind = Literal["message", "delivery", "purchase", "booking", "change"]
+EntryKind = Literal["message", "delivery", "purchase", "booking", "change", "tag"]
 # Among entries at the same time, the order they are listed in (and the cursor compares).
-_RANK: dict[str, int] = {"change": 4, "message": 3, "delivery": 2, "purchase": 1, "booking": 0}
+_RANK: dict[str, int] = {
+    "tag": 5,
+    "change": 4,
+    "message": 3,
+    "delivery": 2,
+    "purchase": 1,
+    "booking": 0,
+}
 
 
-class FriendNotFound(NotFound):
-    """No friend with this id in the staff member's or token's shop (or channels)."""
+TAG_ACTIONS = ("friend.tag_added", "friend.tag_removed")
 
 
 class ChartMember(BaseModel):
@@ -58,7 +64,11 @@ class TimelineEntry(BaseModel):
     direction: Literal["in", "out"] | None = None
     source: str | None = Field(None, description="What made a delivery: campaign:…, reminder:…")
     state: str | None = Field(None, description="A delivery's or booking's state.")
-    actor: str | None = Field(None, description="Who made a change: staff:<email>, token:<name>.")
+    actor: str | None = Field(
+        None,
+        description="Who or what made a change: staff:<email>, token:<name>; for a tag also "
+        "click:<source>, idlink:<method>, import:<file>, rule:<name>, cli.",
+    )
     action: str | None = Field(None, description="A change's audit action: friend.tag_added, …")
     detail: dict[str, Any] | None = Field(None, description="A change's audit detail.")
 
@@ -76,18 +86,6 @@ class FriendChart(BaseModel):
     owner: str | None = Field(description="The email of the staff member in charge (担当者).")
     notes: list[NoteOut] = Field(description="Pinned first, then newest first.")
     timeline: Timeline
-
-
-def find_friend(
-    session: Session, shop_id: int, friend_id: int, *, channel_scope: list[str] | None = None
-) -> Friend:
-    """The shop's friend (within ``channel_scope``), or FriendNotFound."""
-    friend = session.scalar(
-        friend_query(shop_id, channel_scope=channel_scope).where(Friend.id == friend_id)
-    )
-    if friend is None:
-        raise FriendNotFound(f"no friend {friend_id} in this shop: GET /friends lists them")
-    return friend
 
 
 def friend_chart(
@@ -219,12 +217,31 @@ def timeline(
                     state=booking.status,
                 )
             )
+    for (event,) in page(
+        "tag",
+        select(FriendTagEvent).where(FriendTagEvent.friend_id == friend.id),
+        FriendTagEvent.at,
+        FriendTagEvent.id,
+    ):
+        entries.append(
+            TimelineEntry(
+                kind="tag",
+                id=event.id,
+                at=event.at,
+                text=f"{'+' if event.added else '-'}{event.tag_name}",
+                actor=event.source,
+                action="friend.tag_added" if event.added else "friend.tag_removed",
+                detail={"tag": event.tag_name},
+            )
+        )
     for (change,) in page(
         "change",
         select(AuditLog).where(
             AuditLog.shop_id == friend.shop_id,
             AuditLog.subject_type == "friend",
             AuditLog.subject_id == str(friend.id),
+            # The tag history lists these, and the changes no one audits (clicks, links…).
+            AuditLog.action.not_in(TAG_ACTIONS),
         ),
         AuditLog.created_at,
         AuditLog.id,

@@ -34,6 +34,7 @@ from messaging.campaigns import campaigns
 from messaging.campaigns.models import Campaign
 from messaging.campaigns.schemas import CampaignSpec
 from messaging.compose.schemas import NamedSpec
+from messaging.declared_tags import TagSpec, current_tag, save_tag, tag_names
 from messaging.reminders import reminders
 from messaging.reminders.models import ReminderRule
 from messaging.reminders.schemas import ReminderRuleSpec
@@ -142,6 +143,7 @@ def _save_sequence(session: Session, shop_id: int, spec: SequenceSpec, actor: st
 
 # In the order they are applied: what a later kind refers to by name comes first.
 KINDS: list[Kind] = [
+    Kind("tags", TagSpec, tag_names, current_tag, save_tag),
     Kind("segments", SegmentSpec, _segment_names, _current_segment, _save_segment),
     Kind("campaigns", CampaignSpec, _campaign_names, _current_campaign, _save_campaign),
     Kind("reminders", ReminderRuleSpec, _rule_names, _current_rule, _save_rule),

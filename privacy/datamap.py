@@ -140,18 +140,19 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "a staff member's address when signed in (not a customer's)",
         False,
         "the staff member (their sessions)",
-        "until the session ends",
+        "until the session ends (revoked or idle), then cleared by `privacy.retention`",
         "not a customer's: untouched",
     ),
     ("staff_sessions", "user_agent"): PersonalColumn(
         "a staff member's browser (not a customer's)",
         False,
         "the staff member (their sessions)",
-        "until the session ends",
+        "until the session ends (revoked or idle), then cleared by `privacy.retention`",
         "not a customer's: untouched",
     ),
     ("audit_log", "detail"): PersonalColumn(
-        "what an action changed (e.g. a member number)",
+        "what an action changed (e.g. a member number); for console changes the staff "
+        "member's address (`ip`)",
         False,
         STAFF + " (`GET /audit`)",
         "kept (the ledger)",
@@ -165,11 +166,33 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "deleted",
     ),
     ("verification_throttles", "subject"): PersonalColumn(
-        "`line:{user id}` or a keyed hash of a member number",
+        "`line:{user id}`, a keyed hash of a member number, or `nonce:{address}` (the "
+        "address of a phone asking for a LIFF nonce)",
         False,
         ENGINEERS,
         "the lock-out window",
         "deleted",
+    ),
+    ("staff_sign_in_throttles", "subject"): PersonalColumn(
+        "`account:{staff email}` or `address:{ip}` of failed console sign-ins",
+        False,
+        ENGINEERS,
+        "the lock-out window",
+        "not a customer's: untouched",
+    ),
+    ("tracked_links", "url"): PersonalColumn(
+        "the address a tracked link a friend was sent leads to",
+        False,
+        STAFF,
+        FOREVER,
+        "cut to the site (`https://shop.example.jp/`)",
+    ),
+    ("privacy_rich_menu_unlinks", "line_user_id"): PersonalColumn(
+        "LINE user id of an erased friend whose rich menu LINE has yet to drop",
+        True,
+        ENGINEERS,
+        "until LINE accepts the unlink (retried with backoff)",
+        "this row is what erasure leaves; deleted once done",
     ),
     ("link_clicks", "user_agent"): PersonalColumn(
         "browser of a tracked-link click", False, ENGINEERS, FOREVER, "cleared"

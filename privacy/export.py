@@ -21,13 +21,13 @@ from core.clock import utcnow
 from core.inbox import InboundEvent
 from core.spreadsheet import write_rows
 from crm.models import Note
-from idlink.models import ConversationMessage, FriendTag, MemberLink, Tag
+from idlink.models import ConversationMessage, FriendTag, FriendTagEvent, MemberLink, Tag
 from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryContent
 from messaging.sequences.models import Enrollment
 from privacy import people
-from privacy.erasure import audit_naming, events_naming
 from privacy.people import Person
+from privacy.search import audit_naming, events_naming
 
 # Internal values that say nothing to the person and would only help an attacker.
 _LEFT_OUT = frozenset({"pin_hash", "email_index", "phone_index"})
@@ -122,6 +122,12 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
         "enrollments": _rows(
             session,
             select(Enrollment).where(Enrollment.friend_id.in_(friend_ids)).order_by(Enrollment.id),
+        ),
+        "tag_history": _rows(
+            session,
+            select(FriendTagEvent)
+            .where(FriendTagEvent.friend_id.in_(friend_ids))
+            .order_by(FriendTagEvent.id),
         ),
         "notes": _rows(
             session, select(Note).where(Note.friend_id.in_(friend_ids)).order_by(Note.id)

@@ -21,11 +21,13 @@ class Action(enum.StrEnum):
     MANAGE_SEGMENTS = "segments.manage"
     MANAGE_SEQUENCES = "sequences.manage"
     MANAGE_REMINDERS = "reminders.manage"
+    MANAGE_TAGS = "tags.manage"
     MANAGE_STAFF = "staff.manage"
     MANAGE_CHANNELS = "channels.manage"
     MANAGE_CONNECTIONS = "connections.manage"
     MANAGE_TOKENS = "tokens.manage"
     EXPORT_DATA = "data.export"
+    ERASE_DATA = "data.erase"
 
 
 # The lowest role allowed each action; a role includes every role below it.
@@ -42,11 +44,13 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.MANAGE_SEGMENTS: Role.ADMIN,
     Action.MANAGE_SEQUENCES: Role.ADMIN,
     Action.MANAGE_REMINDERS: Role.ADMIN,
+    Action.MANAGE_TAGS: Role.ADMIN,
     Action.MANAGE_STAFF: Role.ADMIN,
     Action.MANAGE_CHANNELS: Role.OWNER,
     Action.MANAGE_CONNECTIONS: Role.OWNER,
     Action.MANAGE_TOKENS: Role.OWNER,
     Action.EXPORT_DATA: Role.OWNER,
+    Action.ERASE_DATA: Role.OWNER,
 }
 
 RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2, Role.OWNER: 3}

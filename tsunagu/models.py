@@ -15,6 +15,7 @@ from messaging.reminders import models as reminders_models
 from messaging.rich_menus import models as rich_menus_models
 from messaging.segments import models as segments_models
 from messaging.sequences import models as sequences_models
+from privacy import models as privacy_models
 from staff import models as staff_models
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "idlink_models",
     "inbox",
     "outbox_models",
+    "privacy_models",
     "reminders_models",
     "rich_menus_models",
     "search_index",

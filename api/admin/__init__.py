@@ -12,6 +12,7 @@ from api.admin import (
     connections,
     consents,
     events,
+    fields,
     friends,
     links,
     members,
@@ -32,6 +33,7 @@ router = APIRouter(
 )
 router.include_router(friends.router)
 router.include_router(tags.router)
+router.include_router(fields.router)
 router.include_router(members.router)
 router.include_router(links.router)
 router.include_router(events.router)

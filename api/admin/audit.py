@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import AuditEntryOut, Page
 from api.deps import CurrentShop, DbSession
 from core.audit import AuditLog
-from core.clock import as_utc
 from core.pagination import fetch_page
+from core.queries import audit_query
 
 router = APIRouter(tags=["audit"])
 
@@ -31,19 +30,15 @@ def list_audit(
     cursor: Cursor = None,
 ) -> Page[AuditEntryOut]:
     """Who did what to which record, newest first."""
-    query = select(AuditLog).where(AuditLog.shop_id == shop.id)
-    if action is not None:
-        query = query.where(AuditLog.action == action)
-    if subject_type is not None:
-        query = query.where(AuditLog.subject_type == subject_type)
-    if subject_id is not None:
-        query = query.where(AuditLog.subject_id == subject_id)
-    if actor is not None:
-        query = query.where(AuditLog.actor == actor)
-    if since is not None:
-        query = query.where(AuditLog.created_at >= as_utc(since))
-    if until is not None:
-        query = query.where(AuditLog.created_at < as_utc(until))
+    query = audit_query(
+        shop.id,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        actor=actor,
+        since=since,
+        until=until,
+    )
     entries, next_cursor = fetch_page(session, query, AuditLog.id, limit=limit, cursor=cursor)
     items = [
         AuditEntryOut(

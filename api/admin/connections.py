@@ -8,17 +8,18 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import ErrorBody, Page
 from api.deps import CurrentShop, DbSession
 from commerce import sync
-from commerce.models import Connection, ConnectorState, SyncRun
+from commerce.models import Connection, SyncRun
+from commerce.queries import shop_connections, stream_cursors
 from core.errors import NotFound
 from core.ids import RowId
 from core.pagination import fetch_page
-from idlink.identities import ExternalIdentity, IdentityReview
+from idlink.identities import IdentityReview
+from idlink.queries import identities_by_id, open_reviews_query
 
 router = APIRouter(tags=["connections"])
 
@@ -75,9 +76,6 @@ def _run(run: SyncRun) -> SyncRunOut:
 
 
 def _connection(session: DbSession, connection: Connection, runs: int) -> ConnectionOut:
-    states = session.scalars(
-        select(ConnectorState).where(ConnectorState.connection_id == connection.id)
-    )
     lease = connection.sync_lease_until
     return ConnectionOut(
         id=connection.id,
@@ -91,7 +89,7 @@ def _connection(session: DbSession, connection: Connection, runs: int) -> Connec
         sync_interval_seconds=connection.sync_interval_seconds,
         syncing=lease is not None and lease > datetime.now(tz=lease.tzinfo),
         last_sync_started_at=connection.last_sync_started_at,
-        cursors={state.stream: state.cursor for state in states},
+        cursors=stream_cursors(session, connection.id),
         last_runs=[_run(r) for r in sync.last_runs(session, connection.id, limit=runs)],
     )
 
@@ -99,10 +97,7 @@ def _connection(session: DbSession, connection: Connection, runs: int) -> Connec
 @router.get("/connections", summary="List connections with their sync status")
 def list_connections(session: DbSession, shop: CurrentShop) -> list[ConnectionOut]:
     """Every connection of the shop, with its last run per call."""
-    rows = session.scalars(
-        select(Connection).where(Connection.shop_id == shop.id).order_by(Connection.id)
-    )
-    return [_connection(session, c, runs=1) for c in rows]
+    return [_connection(session, c, runs=1) for c in shop_connections(session, shop.id)]
 
 
 @router.get(
@@ -125,18 +120,9 @@ def list_reviews(
     cursor: Cursor = None,
 ) -> Page[ReviewOut]:
     """Open reviews, newest first: resolve them by fixing the members' data or linking by hand."""
-    query = select(IdentityReview).where(
-        IdentityReview.shop_id == shop.id, IdentityReview.resolved_at.is_(None)
-    )
+    query = open_reviews_query(shop.id)
     reviews, next_cursor = fetch_page(session, query, IdentityReview.id, limit=limit, cursor=cursor)
-    identities = {
-        identity.id: identity
-        for identity in session.scalars(
-            select(ExternalIdentity).where(
-                ExternalIdentity.id.in_([r.identity_id for r in reviews])
-            )
-        )
-    }
+    identities = identities_by_id(session, [r.identity_id for r in reviews])
     rows = [(review, identities[review.identity_id]) for review in reviews]
     return Page(
         items=[

@@ -6,32 +6,21 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import ErrorBody, EventDetail, EventOut, Page
 from api.deps import CurrentShop, DbSession
-from core.clock import as_utc
 from core.errors import NotFound
 from core.ids import RowId
 from core.inbox import EventStatus, InboundEvent
 from core.pagination import fetch_page
-from core.tenancy import Channel
+from core.queries import event_query, line_channel_ids
 
 router = APIRouter(tags=["events"])
 
 
 class EventNotFound(NotFound):
     """No stored event with this id in the caller's shop."""
-
-
-def _channels(session: Session, shop_id: int) -> dict[int, str]:
-    return dict(
-        session.execute(
-            select(Channel.id, Channel.line_channel_id).where(Channel.shop_id == shop_id)
-        ).all()
-    )
 
 
 def _fields(event: InboundEvent, channels: Mapping[int, str]) -> dict[str, object]:
@@ -64,19 +53,11 @@ def list_events(
     cursor: Cursor = None,
 ) -> Page[EventOut]:
     """The shop's stored webhook events, newest first (payloads: GET /events/{id})."""
-    query = select(InboundEvent).where(InboundEvent.shop_id == shop.id)
-    if status is not None:
-        query = query.where(InboundEvent.status == status)
-    if type is not None:
-        query = query.where(InboundEvent.event_type == type)
-    if source is not None:
-        query = query.where(InboundEvent.source == source)
-    if since is not None:
-        query = query.where(InboundEvent.received_at >= as_utc(since))
-    if until is not None:
-        query = query.where(InboundEvent.received_at < as_utc(until))
+    query = event_query(
+        shop.id, status=status, event_type=type, source=source, since=since, until=until
+    )
     events, next_cursor = fetch_page(session, query, InboundEvent.id, limit=limit, cursor=cursor)
-    channels = _channels(session, shop.id)
+    channels = line_channel_ids(session, shop.id)
     items = [EventOut.model_validate(_fields(e, channels)) for e in events]
     return Page(items=items, next_cursor=next_cursor)
 
@@ -91,5 +72,5 @@ def get_event(event_id: RowId, session: DbSession, shop: CurrentShop) -> EventDe
     event = session.get(InboundEvent, event_id)
     if event is None or event.shop_id != shop.id:
         raise EventNotFound(f"no event {event_id} in this shop: GET /events lists them")
-    fields = _fields(event, _channels(session, shop.id))
+    fields = _fields(event, line_channel_ids(session, shop.id))
     return EventDetail.model_validate({**fields, "payload": event.payload})

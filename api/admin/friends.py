@@ -10,18 +10,16 @@ from pydantic import BaseModel, Field
 
 from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit
-from api.admin.schemas import ErrorBody, FriendOut, Page
+from api.admin.schemas import ErrorBody, Page
 from api.deps import CurrentShop, DbSession
 from core import csvfile
-from core.errors import NotFound
 from core.ids import RowId
 from crm import notes, owners
 from crm.notes import NoteChange, NoteIn, NoteOut
 from crm.owners import OwnerIn
 from idlink import tagging
-from idlink.models import Friend
-from idlink.queries import friend_query, render_friends
-from idlink.schemas import TagIn
+from idlink.queries import find_friend, render_friends
+from idlink.schemas import FriendOut, TagIn
 from messaging import chart
 from messaging.chart import FriendChart
 from messaging.friend_list import bulk as friend_bulk
@@ -33,10 +31,6 @@ from messaging.friend_list.filters import FriendFilters
 from messaging.friend_list.models import BulkState
 
 router = APIRouter(tags=["friends"])
-
-
-class FriendNotFound(NotFound):
-    """No friend with this id in the caller's shop."""
 
 
 @router.get("/friends", summary="List friends")
@@ -171,9 +165,7 @@ def save_friends_segment(
 )
 def get_friend(friend_id: RowId, session: DbSession, shop: CurrentShop) -> FriendOut:
     """One friend of the shop."""
-    friend = session.scalar(friend_query(shop.id).where(Friend.id == friend_id))
-    if friend is None:
-        raise FriendNotFound(f"no friend {friend_id} in this shop: GET /friends lists them")
+    friend = find_friend(session, shop.id, friend_id)
     return render_friends(session, shop.id, [friend])[0]
 
 
@@ -206,7 +198,7 @@ def add_friend_tag(
     friend_id: RowId, body: TagIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> FriendOut:
     """Put a tag on the friend (creating the tag if new); audited with the token's name."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     tagging.add_by_hand(session, friend=friend, name=body.name, actor=actor)
     return render_friends(session, shop.id, [friend])[0]
 
@@ -220,7 +212,7 @@ def remove_friend_tag(
     friend_id: RowId, name: str, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> FriendOut:
     """Take a tag off the friend; audited with the token's name."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     tagging.remove_by_hand(session, friend=friend, name=name, actor=actor)
     return render_friends(session, shop.id, [friend])[0]
 
@@ -235,7 +227,7 @@ def add_friend_note(
     friend_id: RowId, body: NoteIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> NoteOut:
     """A note on the friend, authored by the token (`token:<name>`); audited with its text."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     return NoteOut.model_validate(
         notes.add_note(session, friend=friend, body=body, author=actor), from_attributes=True
     )
@@ -258,7 +250,7 @@ def edit_friend_note(
     actor: Actor,
 ) -> NoteOut:
     """Change the text (its author only; the audit log keeps the earlier text) or pin it."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     note = notes.get_note(session, friend, note_id)
     if body.body is not None:
         notes.edit_note(session, note=note, body=NoteIn(body=body.body), actor=actor)
@@ -279,5 +271,5 @@ def set_friend_owner(
     friend_id: RowId, body: OwnerIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> OwnerIn:
     """Make a staff member of the shop the friend's owner (担当者), or nobody (`null`)."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     return OwnerIn(email=owners.set_owner(session, friend=friend, email=body.email, actor=actor))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import LinkOut, Page
 from api.deps import CurrentShop, DbSession
 from core.ids import RowId
 from core.pagination import fetch_page
-from idlink.models import Friend, LinkMethod, Member, MemberLink
+from idlink.models import LinkMethod, MemberLink
+from idlink.queries import link_ends, link_query
 
 router = APIRouter(tags=["links"])
 
@@ -27,27 +27,11 @@ def list_links(
     cursor: Cursor = None,
 ) -> Page[LinkOut]:
     """The shop's friend ↔ member links, newest first, including ended ones (history)."""
-    query = select(MemberLink).where(MemberLink.shop_id == shop.id)
-    if active is not None:
-        ended = MemberLink.unlinked_at.is_not(None)
-        query = query.where(~ended if active else ended)
-    if member_id is not None:
-        query = query.where(MemberLink.member_id == member_id)
-    if friend_id is not None:
-        query = query.where(MemberLink.friend_id == friend_id)
-    if method is not None:
-        query = query.where(MemberLink.method == method)
+    query = link_query(
+        shop.id, active=active, member_id=member_id, friend_id=friend_id, method=method
+    )
     links, next_cursor = fetch_page(session, query, MemberLink.id, limit=limit, cursor=cursor)
-    ids = [link.id for link in links]
-    names = {
-        link_id: (user_id, number)
-        for link_id, user_id, number in session.execute(
-            select(MemberLink.id, Friend.line_user_id, Member.member_number)
-            .join(Friend, Friend.id == MemberLink.friend_id)
-            .join(Member, Member.id == MemberLink.member_id)
-            .where(MemberLink.id.in_(ids))
-        ).all()
-    }
+    names = link_ends(session, [link.id for link in links])
     items = [
         LinkOut(
             id=link.id,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import APIRouter, Query, status
-from sqlalchemy import Select, exists, select
-from sqlalchemy.orm import Session
 
 from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
@@ -20,12 +18,12 @@ from api.admin.schemas import (
     Page,
 )
 from api.deps import CurrentShop, DbSession
-from core import crypto
 from core.ids import RowId
 from core.pagination import fetch_page
 from idlink import members as member_service
 from idlink.members import UNSET, MemberFields
-from idlink.models import Friend, Member, MemberLink
+from idlink.models import Member
+from idlink.queries import active_links_of_members, member_query
 
 router = APIRouter(tags=["members"])
 
@@ -37,33 +35,7 @@ _INVALID: OpenApiResponses = {
 }
 
 
-def member_query(
-    shop_id: int,
-    *,
-    member_number: str | None = None,
-    email: str | None = None,
-    phone: str | None = None,
-    linked: bool | None = None,
-) -> Select[Member]:
-    """The shop's members matching every filter; email and phone match on their blind index."""
-    query = select(Member).where(Member.shop_id == shop_id)
-    box = crypto.box()
-    if member_number is not None:
-        number = member_service.normalize_member_number(member_number)
-        query = query.where(Member.member_number == number)
-    if email is not None:
-        email_index = box.blind_index(member_service.normalize_email(email))
-        query = query.where(Member.email_index == email_index)
-    if phone is not None:
-        phone_index = box.blind_index(member_service.normalize_phone(phone))
-        query = query.where(Member.phone_index == phone_index)
-    if linked is not None:
-        active = exists().where(MemberLink.member_id == Member.id, MemberLink.unlinked_at.is_(None))
-        query = query.where(active if linked else ~active)
-    return query
-
-
-def render_members(session: Session, members: Sequence[Member]) -> list[MemberOut]:
+def render_members(session: DbSession, members: Sequence[Member]) -> list[MemberOut]:
     """Members decrypted, with the friend each is linked to (one query for the links)."""
     links = {
         link.member_id: LinkedFriend(
@@ -73,14 +45,7 @@ def render_members(session: Session, members: Sequence[Member]) -> list[MemberOu
             method=link.method,
             linked_at=link.linked_at,
         )
-        for link, line_user_id in session.execute(
-            select(MemberLink, Friend.line_user_id)
-            .join(Friend, Friend.id == MemberLink.friend_id)
-            .where(
-                MemberLink.member_id.in_([m.id for m in members]),
-                MemberLink.unlinked_at.is_(None),
-            )
-        ).all()
+        for link, line_user_id in active_links_of_members(session, [m.id for m in members])
     }
     return [
         MemberOut(

@@ -8,9 +8,6 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from core.errors import BadRequest
-from idlink.schemas import ActiveLink as ActiveLink
-from idlink.schemas import FriendOut as FriendOut
-from idlink.schemas import FriendProfile as FriendProfile
 from messaging.compose.schemas import NamedSpec
 
 T = TypeVar("T")
@@ -38,18 +35,6 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(
         description="Opaque cursor of the next page; null on the last page."
     )
-
-
-class TagOut(BaseModel):
-    name: str
-    friends: int = Field(description="How many friends carry the tag.")
-    created_at: datetime
-
-
-class TagList(BaseModel):
-    """All of the shop's tags (not paged: a shop has tens, not thousands)."""
-
-    items: list[TagOut]
 
 
 class LinkedFriend(BaseModel):

@@ -64,6 +64,16 @@ class Freeze:
     now: datetime
     # The send's source: its purpose decides whose withdrawn consent leaves them out.
     source: str
+    # Only the friends with ``after < id <= through`` (a part of a send frozen in parts).
+    after: int = 0
+    through: int | None = None
+
+    def in_part(self) -> list[Any]:
+        """The conditions on ``Friend.id`` that keep this part's friends."""
+        conditions = [Friend.id > self.after]
+        if self.through is not None:
+            conditions.append(Friend.id <= self.through)
+        return conditions
 
 
 def _freeze_in_server(
@@ -81,7 +91,7 @@ def _freeze_in_server(
     classified = (
         select(Friend.id.label("friend_id"), reason.label("reason"))
         .select_from(source)
-        .where(Friend.channel_id == freeze.channel.id, Friend.id.in_(audience))
+        .where(Friend.channel_id == freeze.channel.id, Friend.id.in_(audience), *freeze.in_part())
         .cte("classified")
     )
     # The audience in friend-id order as one array, cut into slices of 500: one sort, and each
@@ -223,7 +233,9 @@ def _freeze_in_process(
     statuses = dict(
         session.execute(
             select(Friend.id, Friend.status)
-            .where(Friend.channel_id == freeze.channel.id, Friend.id.in_(audience))
+            .where(
+                Friend.channel_id == freeze.channel.id, Friend.id.in_(audience), *freeze.in_part()
+            )
             .order_by(Friend.id)
         ).all()
     )

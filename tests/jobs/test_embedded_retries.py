@@ -76,7 +76,21 @@ def test_a_stopped_worker_leaves_pending_retries_to_the_sweeper(
 
     worker.send("test.down", {})
     assert tried.wait(5)
+    waiting = wait_for(_pending_retries, timeout=5, what="the retry to be scheduled")
     worker.stop()
-    time.sleep(1.5)  # past the 1 s countdown of the retry the stop cancelled
 
+    # The stop cancels the retry at once, long before its 1 s countdown would have run it.
+    for timer in waiting:
+        timer.join(timeout=0.5)
+    assert not any(timer.is_alive() for timer in waiting), "the pending retry was not cancelled"
     assert len(tries) == 1
+
+
+def _pending_retries() -> list[threading.Timer]:
+    return [
+        thread
+        for thread in threading.enumerate()
+        if isinstance(thread, threading.Timer)
+        and "EmbeddedWorker._retry_later" in thread.function.__qualname__
+        and thread.is_alive()
+    ]

@@ -13,11 +13,12 @@ from core.db import Database
 from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
 from core.tenancy import Shop
 from idlink.models import Friend, FriendStatus, Member
+from messaging.compose.models import TrackedLink
 from messaging.outbox.models import Delivery
 from privacy.datamap import PERSONAL_COLUMNS
 from tests.api.admin_support import admin_api
 from tests.factories import make_shop
-from tests.privacy.support import EMAIL, Journey, find
+from tests.privacy.support import EMAIL, Journey, find, left_after_erasure
 from tests.waiting import wait_for
 
 # Where the journey leaves the person's data: the search must see each before erasure, or it
@@ -57,7 +58,7 @@ def test_an_erased_friend_is_found_in_no_column_of_any_table(
     counts = response.json()["erased"]
     assert counts["friends"] == 1 and counts["members"] == 1
     assert counts["inbound_events"] >= 3  # the follow, the message, the order
-    assert find(db, journey.needles) == {}
+    assert left_after_erasure(db, journey.needles) == {}
     with db.session_scope() as session:
         friend = session.get_one(Friend, journey.friend_id)
         assert friend.status == FriendStatus.ERASED
@@ -67,6 +68,8 @@ def test_an_erased_friend_is_found_in_no_column_of_any_table(
         assert session.scalars(select(Purchase)).one().total > 0
         assert session.scalars(select(Delivery.state)).all() == ["sent"]
         assert len(session.scalars(select(InboundEvent.id)).all()) >= 3
+        # Her tracked link still counts its clicks, but leads only to the shop's site now.
+        assert session.scalars(select(TrackedLink.url)).all() == ["https://shop.example.jp/"]
         [entry] = session.scalars(select(AuditLog).where(AuditLog.action == "privacy.erased"))
         assert entry.subject_type == "friend" and entry.detail["counts"] == counts
 
@@ -81,6 +84,9 @@ def test_erasing_again_finds_nothing_more_and_another_shop_cannot_erase(
 
     assert again.status_code == 200
     assert again.json()["erased"] == {}
+    erased = api.get(f"/friends/{journey.friend_id}")
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["status"] == "erased" and erased.json()["profile"]["display_name"] is None
     other = admin_api(db, hub_url, make_shop(db))
     refused = other.post(f"/friends/{journey.friend_id}/erase", {})
     assert refused.status_code == 404
@@ -119,7 +125,7 @@ def test_the_cli_erases_a_member_by_number(cli, db: Database, shop: Shop, journe
 
     assert result.exit_code == 0, result.output
     assert "members: 1" in result.output
-    assert find(db, journey.needles) == {}
+    assert left_after_erasure(db, journey.needles) == {}
 
 
 def test_the_cli_wants_exactly_one_person(cli, shop: Shop) -> None:

@@ -1,7 +1,7 @@
 """friend bulk jobs: bulk actions over a filtered friends list, with their progress
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-07 12:50:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0019"
-down_revision: str | None = "0018"
+revision: str = "0024"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
