@@ -24,6 +24,7 @@ from console import (
     account,
     chart_actions,
     fields,
+    friend_list,
     friends,
     privacy,
     signin,
@@ -72,6 +73,8 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(signin.router)
     console.include_router(signin_sso.router)
     console.include_router(account.router)
+    # Before the chart's routes: /friends/bulk is no friend id.
+    console.include_router(friend_list.router)
     console.include_router(tokens.router)
     console.include_router(friends.router)
     console.include_router(privacy.router)
