@@ -24,6 +24,7 @@ from console import (
     account,
     chart_actions,
     fields,
+    friend_list,
     friends,
     privacy,
     signin,
@@ -72,12 +73,14 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(signin.router)
     console.include_router(signin_sso.router)
     console.include_router(account.router)
+    # Before the chart's routes: /friends/bulk is no friend id.
+    console.include_router(friend_list.router)
     console.include_router(tokens.router)
     console.include_router(friends.router)
-    console.include_router(fields.router)
-    console.include_router(chart_actions.router)
     console.include_router(privacy.router)
     console.include_router(tags.router)
+    console.include_router(fields.router)
+    console.include_router(chart_actions.router)
     _install_error_pages(console)
     console.add_middleware(SecurityHeaders)
     return console

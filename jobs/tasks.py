@@ -19,6 +19,7 @@ from idlink import profiles, purge
 from idlink.events import handle_line_event
 from jobs import runtime
 from messaging.campaigns import segment_deliveries, triggers
+from messaging.friend_list import bulk as friend_bulk
 from messaging.outbox import dispatcher, guardrails, replies
 from messaging.outbox.limiter import limiter_for
 from messaging.reminders import reminders
@@ -250,6 +251,32 @@ def purge_expired_data(self: Task) -> int:
             session, policy=retention.RetentionPolicy.from_settings(rt.settings)
         )
     return sum(counts.values())
+
+
+@shared_task(name="friends.bulk", bind=True)
+def run_friend_bulk(self: Task, job_id: int) -> None:
+    """Run a bulk action over friends to the end, committing each batch (progress for staff)."""
+    rt = runtime.of(self.app)
+    try:
+        more = True
+        while more:
+            with rt.database.session_scope() as session:
+                more = friend_bulk.run_next(session, job_id)
+    except Exception as exc:
+        with rt.database.session_scope() as session:
+            friend_bulk.fail(session, job_id, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+@shared_task(name="friends.bulk_sweep", bind=True)
+def sweep_friend_bulk(self: Task) -> int:
+    """Take up bulk actions that no worker has advanced lately (a lost nudge, a crash)."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        stalled = friend_bulk.stalled(session)
+        for job_id in stalled:
+            enqueue_after_commit(session, "friends.bulk", job_id=job_id)
+    return len(stalled)
 
 
 @shared_task(name="privacy.unlink_rich_menus", bind=True)

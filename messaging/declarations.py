@@ -33,6 +33,7 @@ from core.tenancy import Channel
 from crm import fields
 from crm.fields import Choice, FieldDefinitionIn, FieldKey, FieldType
 from crm.models import FieldDefinition
+from messaging import declared_consents
 from messaging.campaigns import campaigns
 from messaging.campaigns.models import Campaign
 from messaging.campaigns.schemas import CampaignSpec
@@ -184,12 +185,19 @@ def _save_field(session: Session, shop_id: int, spec: FieldSpec, actor: str) -> 
 
 # In the order they are applied: what a later kind refers to by name comes first.
 KINDS: list[Kind] = [
-    Kind("fields", FieldSpec, _field_names, _current_field, _save_field),
     Kind("tags", TagSpec, tag_names, current_tag, save_tag),
+    Kind("fields", FieldSpec, _field_names, _current_field, _save_field),
     Kind("segments", SegmentSpec, _segment_names, _current_segment, _save_segment),
     Kind("campaigns", CampaignSpec, _campaign_names, _current_campaign, _save_campaign),
     Kind("reminders", ReminderRuleSpec, _rule_names, _current_rule, _save_rule),
     Kind("sequences", SequenceSpec, _sequence_names, _current_sequence, _save_sequence),
+    Kind(
+        "consents",
+        declared_consents.ConsentSpec,
+        declared_consents.names,
+        declared_consents.current,
+        declared_consents.save,
+    ),
 ]
 
 

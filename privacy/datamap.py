@@ -126,15 +126,15 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "replaced `TSUNAGU_RETAIN_DELIVERY_PAYLOADS_DAYS` after the last send (per-friend sends)",
         "personalised ones replaced by a `(erased)` text",
     ),
-    ("notes", "body"): PersonalColumn(
-        "what staff wrote about the friend", False, STAFF, FOREVER, "deleted with the note"
-    ),
     ("friend_field_values", "text"): PersonalColumn(
-        "custom field values staff or imports set (text and choices)",
+        "a custom field's text or choice (what the shop asks: address, preferences…)",
         False,
         STAFF,
         FOREVER,
-        "deleted with the friend's values",
+        "deleted",
+    ),
+    ("notes", "body"): PersonalColumn(
+        "what staff wrote about the friend", False, STAFF, FOREVER, "deleted with the note"
     ),
     ("staff_users", "email"): PersonalColumn(
         "a staff member's sign-in email (not a customer's)",

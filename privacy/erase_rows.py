@@ -1,6 +1,7 @@
 """The rows that are the person's own, erased: their friends and members cleared to markers,
-what hangs off them deleted or cut (tags and their history, notes, tokens, throttles, the
-sites of their tracked links), and their LINE user id replaced where it names who acted."""
+what hangs off them deleted or cut (tags and their history, custom field values, notes,
+tokens, throttles, the sites of their tracked links), and their LINE user id replaced where it
+names who acted."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
         (ReplyToken, ReplyToken.friend_id),
         (FriendTag, FriendTag.friend_id),
         (FriendTagEvent, FriendTagEvent.friend_id),
-        (FriendTagEvent, FriendTagEvent.friend_id),
+        (FriendFieldValue, FriendFieldValue.friend_id),
         (FriendRichMenu, FriendRichMenu.friend_id),
     ):
         counts[model.__tablename__] = rowcount(
@@ -111,9 +112,6 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
     counts["notes"] = rowcount(session.execute(delete(Note).where(Note.friend_id.in_(ids))))
     counts["friend_owners"] = rowcount(
         session.execute(delete(FriendOwner).where(FriendOwner.friend_id.in_(ids)))
-    )
-    counts["friend_field_values"] = rowcount(
-        session.execute(delete(FriendFieldValue).where(FriendFieldValue.friend_id.in_(ids)))
     )
     counts["note_texts_in_audit"] = _erase_note_texts(session, person.shop_id, ids)
     counts["link_nonces"] = rowcount(
