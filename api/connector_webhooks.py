@@ -129,8 +129,8 @@ def _store(
                 connection_id=connection.id,
                 events=incoming,
             )
-            for event_id in new_ids:
-                enqueue_after_commit(session, "events.process", event_id=event_id)
+            if new_ids:
+                enqueue_after_commit(session, "events.process_batch", event_ids=new_ids)
             return Stored(received=len(incoming), stored=len(new_ids))
     # Committed above (the stored malformed event); now tell the sender what was wrong.
     raise Unprocessable(f"signed {family} webhook could not be used: stored for review")

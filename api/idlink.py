@@ -15,8 +15,10 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from api.admin.consents import ConsentNow
 from api.admin.schemas import OpenApiResponses
 from api.deps import AppSettings, DbSession
 from config import Settings
@@ -29,6 +31,8 @@ from idlink import service as idlink_service
 from idlink.errors import RecordedFailure
 from idlink.models import NoncePurpose
 from idlink.schemas import IdTokenIn, LiffLinkIn, LinkStatusOut, NonceIn, NonceOut
+from messaging.outbox import consent
+from messaging.outbox.consent import Purpose
 
 router = APIRouter(tags=["member linking"])
 
@@ -191,6 +195,58 @@ def unlink_liff(body: IdTokenIn, session: DbSession, settings: AppSettings) -> L
         now=utcnow(),
     )
     return LinkStatusOut.model_validate(status, from_attributes=True)
+
+
+class LiffConsentIn(IdTokenIn):
+    """The friend gives or withdraws consent to one purpose on the member card."""
+
+    purpose: Purpose = Field(description="`marketing` (campaigns, sequences) or `service`.")
+    granted: bool = Field(description="true: given; false: withdrawn.")
+
+
+class LiffConsentsOut(BaseModel):
+    """Per purpose: whether the friend takes it now, since when and from where."""
+
+    current: dict[str, ConsentNow]
+
+
+_NOT_A_FRIEND: OpenApiResponses = {
+    403: {"description": "The LINE user is not a friend of the channel"}
+}
+
+
+def _consents(
+    body: IdTokenIn, session: Session, settings: Settings, change: tuple[Purpose, bool] | None
+) -> LiffConsentsOut:
+    found = consent.by_liff(
+        session,
+        channel=get_channel(session, body.channel_id),
+        id_token=body.id_token,
+        nonce=body.nonce,
+        settings=settings,
+        change=change,
+    )
+    return LiffConsentsOut(current={k: ConsentNow.model_validate(v) for k, v in found.items()})
+
+
+@router.post(
+    "/api/idlink/liff/consents",
+    summary="Consent per purpose of the LINE user",
+    responses={**_TOKEN_REFUSED, **_NOT_A_FRIEND, **_UNKNOWN_CHANNEL, **_NOT_SET_UP},
+)
+def liff_consents(body: IdTokenIn, session: DbSession, settings: AppSettings) -> LiffConsentsOut:
+    """Whether the ID token's friend takes marketing and service messages now."""
+    return _consents(body, session, settings, None)
+
+
+@router.post(
+    "/api/idlink/liff/consent",
+    summary="Give or withdraw consent to a purpose",
+    responses={**_TOKEN_REFUSED, **_NOT_A_FRIEND, **_UNKNOWN_CHANNEL, **_NOT_SET_UP},
+)
+def liff_consent(body: LiffConsentIn, session: DbSession, settings: AppSettings) -> LiffConsentsOut:
+    """Recorded with source `liff`; a withdrawal suppresses the friend's pending sends of it."""
+    return _consents(body, session, settings, (body.purpose, body.granted))
 
 
 # The account-link login page

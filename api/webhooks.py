@@ -12,7 +12,9 @@ round trip and one commit per batch.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from api import nudges
 from api.context import AppContext
 from api.errors import hub_error_response
 from connectors.line.webhook import WebhookBody, signature_is_valid
@@ -82,7 +85,10 @@ class LineWebhookEndpoint:
         self._keys = ChannelKeyCache()
         self._writer: InboxWriter | None = None
         if not ctx.database.is_sqlite:
-            self._writer = InboxWriter(AsyncDriverPool(ctx.database.url, INTAKE_CONNECTIONS))
+            self._writer = InboxWriter(
+                AsyncDriverPool(ctx.database.url, INTAKE_CONNECTIONS),
+                on_stored=_batch_nudger(ctx),
+            )
         self._outcomes = ctx.metrics.webhooks
         self._accepted = ctx.metrics.webhooks.labels("line", "accepted")
         self._stored = ctx.metrics.events_stored.labels("line")
@@ -146,16 +152,10 @@ class LineWebhookEndpoint:
         if self._writer is None:
             new_ids = await run_in_threadpool(_store_in_session, database, channel, incoming)
         else:
+            # The writer nudges once per committed batch (see _batch_nudger).
             new_ids = await self._writer.store(
                 source="line", shop_id=channel.shop_id, channel_id=channel.id, events=incoming
             )
-            # The rows are committed: no session is left whose commit enqueue_after_commit
-            # could wait for, so the nudges are sent here. Handing a task to the embedded
-            # worker only queues it; a broker publish is network I/O and goes to a thread.
-            if self._ctx.settings.embedded:
-                _nudge(database, new_ids)
-            else:
-                await run_in_threadpool(_nudge, database, new_ids)
         return IntakeResult(received=len(incoming), stored=len(new_ids))
 
 
@@ -236,21 +236,21 @@ def _store_in_session(
             channel_id=channel.id,
             events=incoming,
         )
-        for event_id in new_ids:
-            enqueue_after_commit(session, "events.process", event_id=event_id)
+        if new_ids:
+            enqueue_after_commit(session, nudges.TASK, event_ids=new_ids)
     return new_ids
 
 
-def _nudge(database: Database, event_ids: list[int]) -> None:
-    """Ask a worker to process each new, committed event; a lost nudge loses no work (the
-    sweeper finds pending rows), so a failure is logged, never raised."""
-    if database.task_sender is None:
-        return
-    for event_id in event_ids:
-        try:
-            database.task_sender("events.process", {"event_id": event_id})
-        except Exception:
-            log.warning("could not enqueue an event; the sweeper will process it", exc_info=True)
+def _batch_nudger(ctx: AppContext) -> Callable[[list[int]], None] | None:
+    """What the writer calls with each committed batch's new ids: no session is left whose
+    commit enqueue_after_commit could wait for. Handing a task to the embedded worker only
+    queues it, on the loop; a broker publish is network I/O and goes to a thread of its own."""
+    sender = ctx.database.task_sender
+    if sender is None:
+        return None
+    if ctx.settings.embedded:
+        return functools.partial(nudges.nudge, sender)
+    return nudges.BackgroundNudges(sender).add
 
 
 class UnusableBody(Exception):

@@ -79,7 +79,10 @@ def write(
     nudges = (
         ""
         if check.nudges_enqueued is None
-        else (f"; nudges {check.nudges_enqueued:,} for {check.rows_total:,} rows")
+        else (
+            f"; {check.nudges_enqueued:,} nudges for {check.events_nudged:,} events of "
+            f"{check.rows_total:,} rows, {check.events_nudged_twice} nudged twice"
+        )
     )
     console.print(
         f"stored {check.stored:,} events for {check.accepted:,} accepted ({check.sent:,} sent); "

@@ -25,8 +25,9 @@ processing. Two modes (``--hub-mode``):
   → commit → 200, which is what LINE waits for; each new event's nudge is dropped with a log
   line and the rows stay pending, as a sweeper would find them.
 - ``broker``: the production runtime (``TSUNAGU_BROKER_URL``, a Redis database of the bench's
-  own) with no Celery worker running. Each new event is also published as a Celery task before
-  the 200, as ``tsunagu serve`` does; the nudges are counted (one per stored row), then deleted.
+  own) with no Celery worker running. Each committed batch of events is also published as one
+  Celery task, from a thread of its own, as ``tsunagu serve`` does; the nudges are counted
+  (each stored row in exactly one), then deleted.
 
 Load generator: ``wrk`` when it is on the PATH (Debian/Ubuntu: ``apt-get install wrk``), else a
 pure-Python asyncio raw-socket client (``bench.loadgen``). On a 2-core machine the generator
@@ -43,6 +44,8 @@ traffic only to 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import secrets
 import shutil
@@ -116,6 +119,8 @@ class Verification:
     stored_but_never_sent: int
     accepted_but_missing: int | None
     nudges_enqueued: int | None
+    events_nudged: int | None
+    events_nudged_twice: int | None
     rows_total: int
 
     @property
@@ -125,7 +130,8 @@ class Verification:
             and self.stored_but_never_sent == 0
             and self.accepted_but_missing in (None, 0)
             and self.stored >= self.accepted
-            and self.nudges_enqueued in (None, self.rows_total)
+            and self.events_nudged in (None, self.rows_total)
+            and self.events_nudged_twice in (None, 0)
         )
 
 
@@ -259,7 +265,7 @@ def measure_ceiling(options: Options, channel: payloads.Target, workdir: Path) -
 
 
 def verify(options: Options, hub: Target) -> Verification:
-    """Check that every accepted event is stored exactly once and sent one nudge each."""
+    """Check that every accepted event is stored exactly once and nudged exactly once."""
     parts = options.generator.threads
     sent: set[str] = set()
     refused: set[str] = set()
@@ -285,6 +291,7 @@ def verify(options: Options, hub: Target) -> Verification:
         engine.dispose()
     stored = set(keys)
     nudges = take_nudges(options.broker_url) if options.hub_mode == "broker" else None
+    nudged = None if nudges is None else [i for message in nudges for i in message]
     # wrk cannot say which request got which answer, only how many: with it, the check is that
     # at least as many events were stored as were accepted, and none was stored twice.
     accepted = sum(r.requests - r.errors["status"] for r in hub.runs)
@@ -295,20 +302,31 @@ def verify(options: Options, hub: Target) -> Verification:
         duplicates=len(keys) - len(stored),
         stored_but_never_sent=len(stored - sent),
         accepted_but_missing=len(sent - refused - stored) if exact else None,
-        nudges_enqueued=nudges,
+        nudges_enqueued=None if nudges is None else len(nudges),
+        events_nudged=None if nudged is None else len(set(nudged)),
+        events_nudged_twice=None if nudged is None else len(nudged) - len(set(nudged)),
         rows_total=rows_total,
     )
 
 
-def take_nudges(broker_url: str) -> int:
-    """How many task messages wait in the broker's queue; the queue is emptied."""
+def take_nudges(broker_url: str) -> list[list[int]]:
+    """The event ids of each task message waiting in the broker's queue; the queue is emptied."""
     broker = redis.Redis.from_url(broker_url)
     try:
-        waiting = int(broker.llen(QUEUE))
+        waiting = broker.lrange(QUEUE, 0, -1)
         broker.delete(QUEUE)
     finally:
         broker.close()
-    return waiting
+    return [_nudged_ids(message) for message in waiting]
+
+
+def _nudged_ids(raw: bytes | str) -> list[int]:
+    """The event ids one Celery task message (protocol 2, JSON body) asks to process."""
+    message = json.loads(raw)
+    _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    if message["headers"]["task"] != "events.process_batch":
+        return []
+    return [int(i) for i in kwargs["event_ids"]]
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -326,7 +344,7 @@ def parse_args(argv: list[str] | None) -> Options:
         "--hub-mode",
         default="intake",
         choices=["intake", "broker"],
-        help="intake: embedded worker stopped (default); broker: a Celery publish per event",
+        help="intake: embedded worker stopped (default); broker: Celery nudges to Redis, no worker",
     )
     add(
         "--broker-url",

@@ -160,12 +160,20 @@ class InboxWriter:
     rows are committed: a commit and a round trip are shared by every request that arrived
     while the previous batch was being written. A webhook's events are stored or refused
     together; a batch that fails is written again one webhook at a time, so a bad one refuses
-    only itself.
+    only itself. ``on_stored`` is called on the loop with the new rows' ids of each committed
+    statement, before its callers resume: one nudge per batch instead of one per event.
     """
 
-    def __init__(self, connections: AsyncDriverPool, *, max_rows: int = 1000) -> None:
+    def __init__(
+        self,
+        connections: AsyncDriverPool,
+        *,
+        max_rows: int = 1000,
+        on_stored: Callable[[list[int]], None] | None = None,
+    ) -> None:
         self._connections = connections
         self._max_rows = max_rows
+        self._on_stored = on_stored
         self._waiting: list[tuple[list[dict[str, Any]], asyncio.Future[list[int]]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -236,6 +244,12 @@ class InboxWriter:
             for single in batch:
                 await self._write([single])
             return
+        if new and self._on_stored is not None:
+            try:
+                self._on_stored(list(new.values()))
+            except Exception:
+                # The rows are committed: a lost nudge is the sweeper's, never the callers'.
+                log.warning("could not nudge a stored batch; the sweeper will", exc_info=True)
         for rows, stored in batch:
             _settle(stored, result=[new.pop(key) for key in _keys(rows) if key in new])
 

@@ -13,7 +13,14 @@ from connectors.line.client import Profile
 from core.clock import utcnow
 from core.db import insert
 from core.tenancy import Channel
-from idlink.models import ConversationMessage, Friend, FriendStatus, FriendTag, Tag
+from idlink.models import (
+    ConversationMessage,
+    Friend,
+    FriendStatus,
+    FriendTag,
+    FriendTagEvent,
+    Tag,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +125,8 @@ def record_message(
 
 
 def add_tag(session: Session, *, friend: Friend, name: str, source: str) -> bool:
-    """Tag the friend (creating the tag); False when the friend already had it."""
+    """Tag the friend (creating the tag), kept in their tag history with ``source``; False when
+    the friend already had it."""
     tag = session.scalar(select(Tag).where(Tag.shop_id == friend.shop_id, Tag.name == name))
     if tag is None:
         tag = Tag(shop_id=friend.shop_id, name=name)
@@ -126,17 +134,26 @@ def add_tag(session: Session, *, friend: Friend, name: str, source: str) -> bool
         session.flush()
     if session.get(FriendTag, (friend.id, tag.id)) is not None:
         return False
-    session.add(FriendTag(friend_id=friend.id, tag_id=tag.id, source=source))
+    session.add(FriendTag(friend_id=friend.id, tag_id=tag.id, source=source[:64]))
+    session.add(_event(friend, tag.name, added=True, source=source))
     session.flush()
     return True
 
 
-def remove_tag(session: Session, *, friend: Friend, name: str) -> bool:
-    """Remove a tag from the friend; False when they did not have it."""
+def remove_tag(session: Session, *, friend: Friend, name: str, source: str) -> bool:
+    """Remove a tag from the friend, kept in their tag history; False when they did not have
+    it."""
     tag = session.scalar(select(Tag).where(Tag.shop_id == friend.shop_id, Tag.name == name))
     link = None if tag is None else session.get(FriendTag, (friend.id, tag.id))
     if link is None:
         return False
     session.delete(link)
+    session.add(_event(friend, name, added=False, source=source))
     session.flush()
     return True
+
+
+def _event(friend: Friend, name: str, *, added: bool, source: str) -> FriendTagEvent:
+    return FriendTagEvent(
+        shop_id=friend.shop_id, friend_id=friend.id, tag_name=name, added=added, source=source[:200]
+    )

@@ -194,14 +194,40 @@ class VerificationThrottle(Base):
 
 
 class Tag(Base):
+    """A label staff, clicks, links, imports and rules put on friends; grouped in folders."""
+
     __tablename__ = "tags"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
     name: Mapped[str] = mapped_column(String(100))
+    # One of idlink.schemas.TAG_COLOURS; the console draws the tag's chips in it.
+    colour: Mapped[str] = mapped_column(String(16), default="gray", server_default="gray")
+    # Folders are named by their tags: a folder exists while a tag is in it. NULL: no folder.
+    folder: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("shop_id", "name"),)
+
+
+class FriendTagEvent(Base):
+    """A tag put on or taken off a friend, and who or what did it: the friend's tag history.
+
+    The tag's name is kept as it was, so the history outlives a renamed or deleted tag.
+    """
+
+    __tablename__ = "friend_tag_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"))
+    tag_name: Mapped[str] = mapped_column(String(100))
+    added: Mapped[bool]
+    # staff:<email>, token:<name>, click:<source>, idlink:<method>, import:<file>, rule:<name>…
+    source: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_friend_tag_events_friend_id_at", "friend_id", "at"),)
 
 
 class FriendTag(Base):

@@ -173,7 +173,7 @@ def unlink(
         reason=reason,
     )
     friend = session.get_one(Friend, link.friend_id)
-    friends.remove_tag(session, friend=friend, name=LINKED_TAG)
+    friends.remove_tag(session, friend=friend, name=LINKED_TAG, source="idlink:unlink")
     _follow_up_in_line(session, session.get_one(Channel, friend.channel_id), friend.id)
     return link
 

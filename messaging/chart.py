@@ -3,7 +3,8 @@ timeline.
 
 The timeline merges, newest first, the friend's messages, the deliveries made to them (with
 their source and state), the purchases and bookings of the member they are linked to, and the
-staff changes recorded about them in the audit log. Its cursor is the last entry's
+staff changes recorded about them in the audit log, and their tag history (who or what put
+each tag on or took it off). Its cursor is the last entry's
 (time, kind, id), so pages neither repeat nor skip entries that share a time.
 """
 
@@ -22,17 +23,30 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from commerce.models import Booking, Purchase
 from core.audit import AuditLog
 from core.clock import as_utc
+from core.enqueue import enqueue_after_commit
 from core.pagination import InvalidCursor
-from crm import notes, owners
+from crm import fields, notes, owners
+from crm.fields import FriendFieldOut
 from crm.notes import NoteOut
-from idlink.models import ConversationMessage, Friend, Member, MemberLink
+from idlink import profiles
+from idlink.models import ConversationMessage, Friend, FriendTagEvent, Member, MemberLink
 from idlink.queries import find_friend, render_friends
 from idlink.schemas import FriendOut
 from messaging.outbox.models import Delivery, DeliveryContent
 
-EntryKind = Literal["message", "delivery", "purchase", "booking", "change"]
+EntryKind = Literal["message", "delivery", "purchase", "booking", "change", "tag"]
 # Among entries at the same time, the order they are listed in (and the cursor compares).
-_RANK: dict[str, int] = {"change": 4, "message": 3, "delivery": 2, "purchase": 1, "booking": 0}
+_RANK: dict[str, int] = {
+    "tag": 5,
+    "change": 4,
+    "message": 3,
+    "delivery": 2,
+    "purchase": 1,
+    "booking": 0,
+}
+
+
+TAG_ACTIONS = ("friend.tag_added", "friend.tag_removed")
 
 
 class ChartMember(BaseModel):
@@ -53,7 +67,11 @@ class TimelineEntry(BaseModel):
     direction: Literal["in", "out"] | None = None
     source: str | None = Field(None, description="What made a delivery: campaign:…, reminder:…")
     state: str | None = Field(None, description="A delivery's or booking's state.")
-    actor: str | None = Field(None, description="Who made a change: staff:<email>, token:<name>.")
+    actor: str | None = Field(
+        None,
+        description="Who or what made a change: staff:<email>, token:<name>; for a tag also "
+        "click:<source>, idlink:<method>, import:<file>, rule:<name>, cli.",
+    )
     action: str | None = Field(None, description="A change's audit action: friend.tag_added, …")
     detail: dict[str, Any] | None = Field(None, description="A change's audit detail.")
 
@@ -70,6 +88,9 @@ class FriendChart(BaseModel):
     member: ChartMember | None
     owner: str | None = Field(description="The email of the staff member in charge (担当者).")
     notes: list[NoteOut] = Field(description="Pinned first, then newest first.")
+    fields: list[FriendFieldOut] = Field(
+        default_factory=list, description="Every custom field of the shop, with its value."
+    )
     timeline: Timeline
 
 
@@ -83,8 +104,11 @@ def friend_chart(
     limit: int = 30,
     cursor: str | None = None,
 ) -> FriendChart:
-    """The friend's chart; ``include_personal`` adds the member's name."""
+    """The friend's chart; ``include_personal`` adds the member's name. A stale LINE profile
+    is fetched again in the background."""
     friend = find_friend(session, shop_id, friend_id, channel_scope=channel_scope)
+    if profiles.is_stale(friend):
+        enqueue_after_commit(session, "idlink.refresh_profile", friend_id=friend.id)
     found = session.execute(
         select(MemberLink, Member)
         .join(Member, Member.id == MemberLink.member_id)
@@ -105,6 +129,7 @@ def friend_chart(
         member=member,
         owner=owners.owner_of(session, friend),
         notes=notes.notes_of(session, friend),
+        fields=[found.out() for found in fields.fields_of(session, shop_id, friend.id)],
         timeline=timeline(
             session,
             friend,
@@ -202,12 +227,31 @@ def timeline(
                     state=booking.status,
                 )
             )
+    for (event,) in page(
+        "tag",
+        select(FriendTagEvent).where(FriendTagEvent.friend_id == friend.id),
+        FriendTagEvent.at,
+        FriendTagEvent.id,
+    ):
+        entries.append(
+            TimelineEntry(
+                kind="tag",
+                id=event.id,
+                at=event.at,
+                text=f"{'+' if event.added else '-'}{event.tag_name}",
+                actor=event.source,
+                action="friend.tag_added" if event.added else "friend.tag_removed",
+                detail={"tag": event.tag_name},
+            )
+        )
     for (change,) in page(
         "change",
         select(AuditLog).where(
             AuditLog.shop_id == friend.shop_id,
             AuditLog.subject_type == "friend",
             AuditLog.subject_id == str(friend.id),
+            # The tag history lists these, and the changes no one audits (clicks, links…).
+            AuditLog.action.not_in(TAG_ACTIONS),
         ),
         AuditLog.created_at,
         AuditLog.id,

@@ -37,18 +37,6 @@ class Page(BaseModel, Generic[T]):
     )
 
 
-class TagOut(BaseModel):
-    name: str
-    friends: int = Field(description="How many friends carry the tag.")
-    created_at: datetime
-
-
-class TagList(BaseModel):
-    """All of the shop's tags (not paged: a shop has tens, not thousands)."""
-
-    items: list[TagOut]
-
-
 class LinkedFriend(BaseModel):
     """The friend a member is linked to."""
 

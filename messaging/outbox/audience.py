@@ -97,28 +97,20 @@ def plan_audience(
         if respect_quiet_hours
         else None
     )
-    send_id = session.scalar(
-        insert(session, AudienceSend)
-        .values(
-            shop_id=channel.shop_id,
-            channel_id=channel.id,
-            idempotency_key=idempotency_key,
-            source=source,
-            content_hash=digest,
-            state=AudienceState.QUEUED,
-            reason=guardrails.quiet_reason(resume_at, channel.timezone) if resume_at else None,
-            due_at=due_at,
-            respect_quiet_hours=respect_quiet_hours,
-            planned=0,
-            suppressed={},
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(AudienceSend.id)
+    send_id = insert_send(
+        session,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        source=source,
+        content_hash=digest,
+        state=AudienceState.QUEUED,
+        reason=guardrails.quiet_reason(resume_at, channel.timezone) if resume_at else None,
+        due_at=due_at,
+        respect_quiet_hours=respect_quiet_hours,
+        now=now,
     )
     if send_id is None:
-        return _existing(session, idempotency_key)
+        return existing(session, idempotency_key)
     freeze = Freeze(
         send_id=send_id,
         channel=channel,
@@ -166,7 +158,45 @@ def plan_audience(
     return result
 
 
-def _existing(session: Session, idempotency_key: str) -> AudienceResult:
+def insert_send(
+    session: Session,
+    *,
+    channel: Channel,
+    idempotency_key: str,
+    source: str,
+    content_hash: str,
+    state: AudienceState,
+    reason: str | None,
+    due_at: datetime,
+    respect_quiet_hours: bool,
+    now: datetime,
+) -> int | None:
+    """Insert the send's row; None when its idempotency key already has one."""
+    return session.scalar(
+        insert(session, AudienceSend)
+        .values(
+            shop_id=channel.shop_id,
+            channel_id=channel.id,
+            idempotency_key=idempotency_key,
+            source=source,
+            content_hash=content_hash,
+            state=state,
+            reason=reason,
+            due_at=due_at,
+            respect_quiet_hours=respect_quiet_hours,
+            planned=0,
+            suppressed={},
+            frozen_through=0 if state == AudienceState.FREEZING else None,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(AudienceSend.id)
+    )
+
+
+def existing(session: Session, idempotency_key: str, *, duplicate: bool = True) -> AudienceResult:
+    """What the send of ``idempotency_key`` planned (a repeated call: ``duplicate``)."""
     send = session.scalars(
         select(AudienceSend).where(AudienceSend.idempotency_key == idempotency_key)
     ).one()
@@ -176,7 +206,7 @@ def _existing(session: Session, idempotency_key: str) -> AudienceResult:
         planned=send.planned,
         batches=batches or 0,
         suppressed=Counter(send.suppressed),
-        duplicate=True,
+        duplicate=duplicate,
         hold_reason=send.reason if send.state == AudienceState.HELD else None,
     )
 

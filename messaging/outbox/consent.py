@@ -19,11 +19,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
+from config import Settings
 from core import audit
 from core.clock import utcnow
 from core.db import rows_matched
+from core.tenancy import Channel
+from idlink import liff
 from idlink.models import Friend
 from idlink.queries import find_friend
+from idlink.service import member_actor
 from messaging.outbox import guardrails
 from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryState
 from messaging.outbox.sql import any_of
@@ -180,3 +184,43 @@ def history(session: Session, *, friend: Friend) -> list[ConsentRecord]:
             .order_by(ConsentRecord.id)
         )
     )
+
+
+def by_liff(
+    session: Session,
+    *,
+    channel: Channel,
+    id_token: str,
+    nonce: str | None,
+    settings: Settings,
+    change: tuple[Purpose, bool] | None = None,
+    now: datetime | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The member card's consent: the ID token's friend reads it, or gives or withdraws one
+    purpose (``change``), recorded as from ``liff`` with the friend as its author.
+
+    The token is not used up: a friend may switch a purpose on and off on the same page, and
+    each change is theirs alone (the token names them, verified)."""
+    now = now or utcnow()
+    claims = liff.verify_id_token(
+        session,
+        channel=channel,
+        id_token=id_token,
+        nonce=nonce,
+        consume=False,
+        settings=settings,
+        now=now,
+    )
+    friend = liff.friend_of(session, channel=channel, line_user_id=claims.sub)
+    if change is not None:
+        purpose, granted = change
+        record(
+            session,
+            friend=friend,
+            purpose=purpose,
+            granted=granted,
+            source=ConsentSource.LIFF,
+            actor=member_actor(claims.sub),
+            now=now,
+        )
+    return current(session, friend=friend)

@@ -84,6 +84,8 @@ class Endpoint(enum.StrEnum):
 class AudienceState(enum.StrEnum):
     # Frozen into batches; each batch's state says how far it went.
     QUEUED = "queued"
+    # Frozen in parts, up to ``frozen_through``: its first batches may leave before the rest.
+    FREEZING = "freezing"
     # The monthly quota did not allow the whole audience (see ``reason``); nothing was sent.
     HELD = "held"
     CANCELLED = "cancelled"
@@ -219,6 +221,8 @@ class AudienceSend(Base):
     respect_quiet_hours: Mapped[bool] = mapped_column(Boolean, default=True)
     planned: Mapped[int] = mapped_column(default=0)
     suppressed: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    # While ``freezing``: the friend id up to which the audience is frozen.
+    frozen_through: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -26,6 +26,7 @@ from core.tenancy import Channel, ChannelStatus
 from idlink.models import Friend, FriendStatus
 from messaging.outbox import audience, consent, delivery_rows, guardrails, payloads
 from messaging.outbox.audience import AudienceResult, plan_audience
+from messaging.outbox.audience_parts import plan_audience_in_parts
 from messaging.outbox.models import Delivery, DeliveryState
 from messaging.outbox.sql import any_of
 
@@ -36,6 +37,7 @@ __all__ = [
     "counts_by_state",
     "plan",
     "plan_audience",
+    "plan_audience_in_parts",
     "release_held",
     "resume_channel",
     "suppressed_by_reason",

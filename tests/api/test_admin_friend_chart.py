@@ -124,8 +124,11 @@ def test_tagging_through_the_api_is_audited_with_the_token_and_shows_on_the_char
     with db.session_scope() as session:
         actions = session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
     assert actions == ["friend.tag_added", "friend.tag_removed"]
-    changes = [(e["kind"], e["actor"]) for e in chart["timeline"]["items"]]
-    assert changes == [("change", "token:crm"), ("change", "token:crm")]
+    changes = [(e["kind"], e["action"], e["actor"]) for e in chart["timeline"]["items"]]
+    assert changes == [
+        ("tag", "friend.tag_removed", "token:crm"),
+        ("tag", "friend.tag_added", "token:crm"),
+    ]
 
 
 def test_another_shops_friend_has_no_chart(

@@ -119,3 +119,31 @@ def test_a_batch_stores_each_event_with_its_payload_and_times_as_given(
         assert (stored.occurred_at, stored.received_at) == (occurred, now)
         assert (stored.channel_id, stored.connection_id) == (None, None)
         assert (stored.status, stored.attempts, stored.next_attempt_at) == ("pending", 0, now)
+
+
+def test_concurrent_webhooks_are_nudged_once_per_stored_batch_each_event_once(
+    db: Database, channel: ChannelSetup
+) -> None:
+    if db.is_sqlite:
+        skip_or_fail("batched intake runs on PostgreSQL (TSUNAGU_TEST_DATABASE_URL)")
+    prefix = secrets.token_hex(4)
+    batches: list[list[int]] = []
+
+    async def store_together() -> list[list[int]]:
+        writer = InboxWriter(AsyncDriverPool(db.url, 1), on_stored=batches.append)
+        stores = [
+            writer.store(
+                source="line",
+                shop_id=channel.shop_id,
+                events=[IncomingEvent(dedup_key=f"{prefix}{n % 40}", event_type="x", payload={})],
+            )
+            for n in range(60)  # the last 20 repeat earlier events: stored and nudged once
+        ]
+        return await asyncio.gather(*stores)
+
+    stored = asyncio.run(store_together())
+
+    new_ids = sorted(i for ids in stored for i in ids)
+    assert len(new_ids) == 40
+    assert sorted(i for batch in batches for i in batch) == new_ids
+    assert len(batches) < 40, "a nudge per event, not per batch"

@@ -39,7 +39,9 @@ def tag(database: Database, friend_id: int, name: str) -> None:
 
 def untag(database: Database, friend_id: int, name: str) -> None:
     with database.session_scope() as session:
-        friends.remove_tag(session, friend=session.get_one(Friend, friend_id), name=name)
+        friends.remove_tag(
+            session, friend=session.get_one(Friend, friend_id), name=name, source="test"
+        )
 
 
 def link_member(
