@@ -142,6 +142,20 @@ class Settings(BaseSettings):
     staff_password_link_hours: int = Field(
         24, ge=1, description="How long a staff member's set-password link stays valid."
     )
+    staff_oidc_issuer: str | None = Field(
+        None,
+        description="OpenID Connect issuer for console single sign-on, e.g. "
+        "`https://accounts.google.com`. Unset: no single sign-on.",
+    )
+    staff_oidc_client_id: str | None = Field(
+        None, description="The console's client id at the single sign-on issuer."
+    )
+    staff_oidc_client_secret: SecretStr | None = Field(
+        None, description="The console's client secret at the single sign-on issuer."
+    )
+    staff_oidc_name: str = Field(
+        "SSO", description="What the sign-in page's single sign-on button names, e.g. `Google`."
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["json", "text"] = Field("json", description="`json` lines or `text`.")
 

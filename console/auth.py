@@ -71,6 +71,10 @@ class StaffView:
     shop_name: str
     shops: list[tuple[int, str]]
 
+    def can(self, action: str) -> bool:
+        """Whether their role allows ``action`` (an Action's value), for what a page offers."""
+        return allows(self.role, Action(action))
+
 
 @dataclass(slots=True)
 class Staff:

@@ -17,12 +17,17 @@ from config import Settings
 from console import i18n
 from core.clock import as_utc
 from core.db import Database
+from staff.oidc import OidcConfig, OidcProvider
 from staff.service import SignInPolicy
 
 PREFIX = "/console"
 SESSION_COOKIE = "tsunagu_console"
 # Anchors the CSRF token of the forms shown before sign-in (the sign-in and password pages).
 PRE_SESSION_COOKIE = "tsunagu_console_pre"
+# Holds the session that waits for its second sign-in step (a TOTP or recovery code).
+SECOND_STEP_COOKIE = "tsunagu_console_step"
+# Holds a single sign-on's state, nonce and PKCE verifier, sealed, until the provider answers.
+SSO_COOKIE = "tsunagu_console_sso"
 TOKYO = ZoneInfo("Asia/Tokyo")
 _TEMPLATES = Path(__file__).with_name("templates")
 
@@ -33,6 +38,7 @@ class ConsoleContext:
     database: Database
     templates: Jinja2Templates
     policy: SignInPolicy
+    oidc: OidcProvider | None = None
 
     @property
     def secure_cookies(self) -> bool:
@@ -51,6 +57,23 @@ def build_context(settings: Settings, database: Database) -> ConsoleContext:
             lock=timedelta(seconds=settings.staff_sign_in_lock_seconds),
             idle=timedelta(minutes=settings.staff_idle_minutes),
         ),
+        oidc=_oidc_provider(settings),
+    )
+
+
+def _oidc_provider(settings: Settings) -> OidcProvider | None:
+    """Single sign-on, when an issuer, a client id and its secret are all configured."""
+    issuer, client_id = settings.staff_oidc_issuer, settings.staff_oidc_client_id
+    secret = settings.staff_oidc_client_secret
+    if not issuer or not client_id or secret is None:
+        return None
+    return OidcProvider(
+        OidcConfig(
+            issuer=issuer,
+            client_id=client_id,
+            client_secret=secret.get_secret_value(),
+            redirect_uri=f"{settings.public_url}{PREFIX}/login/sso/callback",
+        )
     )
 
 

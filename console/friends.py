@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from console import chart_actions
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
 from console.context import PREFIX, is_htmx, render
 from core.ids import RowId
-from core.pagination import fetch_page
 from crm import notes, owners
 from crm.notes import NoteIn
 from crm.owners import OwnerIn
-from idlink import tagging
-from idlink.models import Friend, FriendStatus, Tag
-from idlink.queries import count_friends, friend_query, render_friends
-from idlink.schemas import FriendFilters, TagIn
+from idlink import tag_queries, tagging
+from idlink.models import Friend
+from idlink.queries import render_friends
+from idlink.schemas import TagIn
 from messaging import chart
 from staff.permissions import Action
 
@@ -33,38 +31,6 @@ TIMELINE_SIZE = 30
 @router.get("/")
 def home() -> Response:
     return RedirectResponse(f"{PREFIX}/friends", status_code=303)
-
-
-@router.get("/friends")
-def friends_page(
-    request: Request,
-    staff: CurrentStaff,
-    session: DbSession,
-    filters: Annotated[FriendFilters, Query()],
-    cursor: str | None = None,
-) -> Response:
-    """Friends, newest first: search by name or member number, filter, page on."""
-    staff.require(Action.READ_FRIENDS)
-    query = friend_query(staff.shop.id, filters, channel_scope=staff.channel_scope)
-    found, next_cursor = fetch_page(session, query, Friend.id, limit=PAGE_SIZE, cursor=cursor)
-    values = {
-        "filters": filters,
-        "friends": render_friends(session, staff.shop.id, found),
-        "count": count_friends(session, query),
-        "next_cursor": next_cursor,
-        "tags": session.scalars(
-            select(Tag.name).where(Tag.shop_id == staff.shop.id).order_by(Tag.name)
-        ).all(),
-        "statuses": list(FriendStatus),
-        "query_without_cursor": _query_without_cursor(request),
-    }
-    if is_htmx(request) and request.headers.get("hx-target") == "results":
-        return render(request, "friends/_results.html", values)
-    return render(request, "friends/list.html", values)
-
-
-def _query_without_cursor(request: Request) -> str:
-    return urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "cursor" and v])
 
 
 @router.get("/friends/{friend_id}")
@@ -86,18 +52,25 @@ def chart_page(
         limit=TIMELINE_SIZE,
         cursor=cursor,
     )
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
     return render(
         request,
         "friends/chart.html",
         {
+            **chart_actions.action_values(request, staff, session, friend),
             "chart": found,
             "notes": found.notes,
             "can_tag": staff.can(Action.TAG_FRIENDS),
             "can_note": staff.can(Action.WRITE_NOTES),
             "can_assign": staff.can(Action.ASSIGN_OWNER),
+            "can_erase": staff.can(Action.EXPORT_DATA) and staff.can(Action.ERASE_DATA),
             "owner": found.owner,
+            "friend_id": friend_id,
+            "fields": found.fields,
+            "can_edit_fields": staff.can(Action.WRITE_FIELDS),
             "shop_staff": owners.shop_staff(session, staff.shop.id),
             "actor": staff.actor,
+            "tag_colours": tag_queries.colours(session, staff.shop.id),
         },
     )
 
@@ -109,7 +82,11 @@ def _tags_response(request: Request, staff: Staff, friend: Friend, session: Sess
         return render(
             request,
             "friends/_tags.html",
-            {"friend": rendered, "can_tag": True},
+            {
+                "friend": rendered,
+                "can_tag": True,
+                "tag_colours": tag_queries.colours(session, staff.shop.id),
+            },
         )
     return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
 

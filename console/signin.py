@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from console.auth import DbSession, FormStaff, check_csrf, client_ip, csrf_for
 from console.context import (
     PRE_SESSION_COOKIE,
     PREFIX,
+    SECOND_STEP_COOKIE,
     SESSION_COOKIE,
     console_context,
     render,
@@ -18,14 +21,15 @@ from console.context import (
 from core import audit
 from core.crypto import new_token
 from staff import service as staff_service
-from staff.service import SignedIn
+from staff import totp
+from staff.service import SignedIn, SignInRefused
 
 router = APIRouter()
 
 HOME = f"{PREFIX}/friends"
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a console path is followed after sign-in: never another site."""
     if target and target.startswith(f"{PREFIX}/") and not target.startswith("//"):
         return target
@@ -38,30 +42,24 @@ def _pre_session(request: Request) -> tuple[str, bool]:
     return (anchor, False) if anchor else (new_token(32), True)
 
 
-def _anonymous_page(
+def anonymous_page(
     request: Request, template: str, values: dict[str, object], *, status_code: int = 200
 ) -> Response:
     anchor, is_new = _pre_session(request)
     request.state.csrf_token = csrf_for(anchor)
-    response = render(request, template, values, status_code=status_code)
+    ctx = console_context(request)
+    sso_name = ctx.settings.staff_oidc_name if ctx.oidc is not None else None
+    response = render(request, template, {"sso_name": sso_name, **values}, status_code=status_code)
     if is_new:
-        ctx = console_context(request)
-        response.set_cookie(
-            PRE_SESSION_COOKIE,
-            anchor,
-            path=PREFIX,
-            httponly=True,
-            samesite="lax",
-            secure=ctx.secure_cookies,
-        )
+        set_cookie(request, response, PRE_SESSION_COOKIE, anchor)
     return response
 
 
 @router.get("/login")
 def login_page(request: Request, next: str | None = None, done: bool = False) -> Response:
     """The sign-in form."""
-    return _anonymous_page(
-        request, "signin/login.html", {"next": _safe_next(next), "done": done, "error": None}
+    return anonymous_page(
+        request, "signin/login.html", {"next": safe_next(next), "done": done, "error": None}
     )
 
 
@@ -87,43 +85,119 @@ def login(
         policy=ctx.policy,
     )
     if not isinstance(result, SignedIn):
-        locked = result.locked_until is not None
-        return _anonymous_page(
+        return _refused(request, "signin/login.html", result, next=next, email=email)
+    if result.session.second_factor_pending:
+        response = RedirectResponse(
+            f"{PREFIX}/login/code?next={quote(safe_next(next), safe='')}", status_code=303
+        )
+        set_cookie(request, response, SECOND_STEP_COOKIE, result.token)
+        return response
+    return signed_in(request, session, result, next=next, method="password")
+
+
+@router.get("/login/code")
+def code_page(request: Request, next: str | None = None) -> Response:
+    """The second sign-in step: the authenticator's code or a recovery code."""
+    if not request.cookies.get(SECOND_STEP_COOKIE):
+        return RedirectResponse(f"{PREFIX}/login", status_code=303)
+    return anonymous_page(request, "signin/code.html", {"next": safe_next(next), "error": None})
+
+
+@router.post("/login/code")
+def enter_code(
+    request: Request,
+    session: DbSession,
+    code: Annotated[str, Form(max_length=40)],
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = HOME,
+) -> Response:
+    """Check the code; failures are counted with the password's and may lock."""
+    check_csrf(csrf_token, request.cookies.get(PRE_SESSION_COOKIE))
+    token = request.cookies.get(SECOND_STEP_COOKIE)
+    try:
+        if not token:
+            raise totp.SecondStepExpired("no sign-in is waiting for a code")
+        result = totp.complete_sign_in(
+            session,
+            token=token,
+            code=code,
+            ip=client_ip(request),
+            policy=console_context(request).policy,
+        )
+    except totp.SecondStepExpired:
+        response = anonymous_page(
             request,
             "signin/login.html",
-            {
-                "next": _safe_next(next),
-                "done": False,
-                "error": "locked" if locked else "wrong",
-                "email": email,
-            },
-            status_code=429 if locked else 401,
+            {"next": safe_next(next), "done": False, "error": "expired"},
+            status_code=410,
         )
+        response.delete_cookie(SECOND_STEP_COOKIE, path=PREFIX)
+        return response
+    if not isinstance(result, SignedIn):
+        return _refused(request, "signin/code.html", result, next=next)
+    return signed_in(request, session, result, next=next, method="totp")
+
+
+def _refused(
+    request: Request,
+    template: str,
+    result: SignInRefused,
+    *,
+    next: str,
+    email: str | None = None,
+) -> Response:
+    locked = result.locked_until is not None
+    return anonymous_page(
+        request,
+        template,
+        {
+            "next": safe_next(next),
+            "done": False,
+            "error": "locked" if locked else "wrong",
+            "email": email,
+        },
+        status_code=429 if locked else 401,
+    )
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+    response.set_cookie(
+        name,
+        value,
+        path=PREFIX,
+        httponly=True,
+        samesite="lax",
+        secure=console_context(request).secure_cookies,
+    )
+
+
+def signed_in(
+    request: Request, session: Session, result: SignedIn, *, next: str, method: str
+) -> Response:
+    """Finish a sign-in: the browser's earlier session ends, the new one is audited and its
+    cookie set, and the browser goes where it was headed."""
     # A session cookie the browser already had (planted or old) never survives a sign-in.
     earlier = request.cookies.get(SESSION_COOKIE)
     if earlier:
-        old = staff_service.resume_session(session, token=earlier, idle=ctx.policy.idle)
+        old = staff_service.resume_session(
+            session, token=earlier, idle=console_context(request).policy.idle
+        )
         if old is not None:
             staff_service.revoke_session(session, staff_session=old)
     audit.record(
         session,
         shop_id=result.session.shop_id,
-        actor=f"staff:{staff_service.normalize_email(email)}",
+        actor=f"staff:{result.session.user.email}",
         action="staff.signed_in",
         subject_type="staff_session",
         subject_id=result.session.id,
-        ip=ip,
+        method=method,
+        ip=client_ip(request),
     )
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        result.token,
-        path=PREFIX,
-        httponly=True,
-        samesite="lax",
-        secure=ctx.secure_cookies,
-    )
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_cookie(request, response, SESSION_COOKIE, result.token)
     response.delete_cookie(PRE_SESSION_COOKIE, path=PREFIX)
+    response.delete_cookie(SECOND_STEP_COOKIE, path=PREFIX)
     return response
 
 
@@ -140,7 +214,7 @@ def logout(request: Request, staff: FormStaff, session: DbSession) -> Response:
 def password_page(request: Request, token: str, session: DbSession) -> Response:
     """The form to set a password, for a fresh one-time link."""
     user = staff_service.password_link_user(session, token)
-    return _anonymous_page(request, "signin/password.html", {"email": user.email, "error": None})
+    return anonymous_page(request, "signin/password.html", {"email": user.email, "error": None})
 
 
 @router.post("/password/{token}")
@@ -161,7 +235,7 @@ def set_password(
     elif len(password) < staff_service.MIN_PASSWORD_LENGTH:
         error = "short"
     if error:
-        return _anonymous_page(
+        return anonymous_page(
             request,
             "signin/password.html",
             {"email": user.email, "error": error, "min_length": staff_service.MIN_PASSWORD_LENGTH},

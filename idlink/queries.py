@@ -1,10 +1,10 @@
-"""Reads of the friends list: one query the admin API and the console both page through."""
+"""Reads of friends: the shop's friends (in the staff's channels) and their rendering."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Exists, Select, exists, func, or_, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from core import crypto
@@ -14,57 +14,20 @@ from core.tenancy import Channel
 from idlink import members as member_service
 from idlink.identities import ExternalIdentity, IdentityReview
 from idlink.models import Friend, FriendStatus, FriendTag, LinkMethod, Member, MemberLink, Tag
-from idlink.schemas import ActiveLink, FriendFilters, FriendOut, FriendProfile
-
-
-def _active_link_exists() -> Exists:
-    return exists().where(MemberLink.friend_id == Friend.id, MemberLink.unlinked_at.is_(None))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+from idlink.schemas import ActiveLink, FriendOut, FriendProfile
 
 
 def friend_query(
     shop_id: int,
-    filters: FriendFilters | None = None,
     *,
     channel_scope: Sequence[str] | None = None,
+    channel_id: str | None = None,
+    line_user_id: str | None = None,
 ) -> Select[Friend]:
-    """The shop's friends matching every filter given; ``channel_scope`` (LINE channel ids)
-    keeps only those channels' friends, for staff limited to some stores."""
-    filters = filters or FriendFilters()
+    """The shop's friends; ``channel_scope`` (LINE channel ids) keeps only those channels'
+    friends, for staff limited to some stores; ``channel_id`` one channel's."""
     query = select(Friend).where(Friend.shop_id == shop_id)
-    if filters.q is not None:
-        by_number = (
-            select(MemberLink.friend_id)
-            .join(Member, Member.id == MemberLink.member_id)
-            .where(
-                Member.shop_id == shop_id,
-                Member.member_number == filters.q,
-                MemberLink.unlinked_at.is_(None),
-            )
-        )
-        query = query.where(
-            or_(
-                Friend.display_name.ilike(f"%{_escape_like(filters.q)}%", escape="\\"),
-                Friend.id.in_(by_number),
-            )
-        )
-    if filters.status is not None:
-        query = query.where(Friend.status == filters.status)
-    if filters.linked is not None:
-        query = query.where(_active_link_exists() if filters.linked else ~_active_link_exists())
-    if filters.tag is not None:
-        query = query.where(
-            exists().where(
-                FriendTag.friend_id == Friend.id,
-                FriendTag.tag_id == Tag.id,
-                Tag.shop_id == shop_id,
-                Tag.name == filters.tag,
-            )
-        )
-    channels = [filters.channel_id] if filters.channel_id is not None else None
+    channels = [channel_id] if channel_id is not None else None
     for allowed in (channels, channel_scope):
         if allowed is not None:
             query = query.where(
@@ -74,8 +37,8 @@ def friend_query(
                     )
                 )
             )
-    if filters.line_user_id is not None:
-        query = query.where(Friend.line_user_id == filters.line_user_id)
+    if line_user_id is not None:
+        query = query.where(Friend.line_user_id == line_user_id)
     return query
 
 
@@ -93,11 +56,6 @@ def find_friend(
     if friend is None:
         raise FriendNotFound(f"no friend {friend_id} in this shop: GET /friends lists them")
     return friend
-
-
-def count_friends(session: Session, query: Select[Friend]) -> int:
-    """How many friends ``query`` matches."""
-    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
 
 def render_friends(session: Session, shop_id: int, friends: Sequence[Friend]) -> list[FriendOut]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from core.ids import RowId
-from idlink.models import FriendStatus
+from idlink.tag_schemas import TagName
 from idlink.verification import Proof
 
 
@@ -118,29 +118,6 @@ class ChannelLinkingOut(BaseModel):
     guest_rich_menu_id: str | None
 
 
-class FriendFilters(BaseModel):
-    """What a friends list is filtered by: the admin API's query and the console's search form."""
-
-    q: str | None = Field(
-        None,
-        max_length=200,
-        description="Part of the LINE display name, or a member number (exact).",
-    )
-    status: FriendStatus | None = Field(None, description="`followed` or `blocked`.")
-    linked: bool | None = Field(None, description="Only friends linked (or not) to a member.")
-    tag: str | None = Field(None, max_length=100, description="Only friends with this tag.")
-    channel_id: str | None = Field(None, description="Only friends of this LINE channel.")
-    line_user_id: str | None = Field(None, description="The friend with this LINE user ID.")
-
-    @field_validator("q", "status", "linked", "tag", "channel_id", "line_user_id", mode="before")
-    @classmethod
-    def _blank_is_none(cls, value: object) -> object:
-        """An empty field of a submitted form filters nothing."""
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value.strip() if isinstance(value, str) else value
-
-
 class FriendProfile(BaseModel):
     display_name: str | None
     picture_url: str | None
@@ -165,7 +142,7 @@ class FriendOut(BaseModel):
     id: int
     channel_id: str = Field(description="The LINE Messaging API channel ID.")
     line_user_id: str
-    status: Literal["followed", "blocked"]
+    status: Literal["followed", "blocked", "erased"]
     profile: FriendProfile
     follow_route: str | None
     first_followed_at: datetime | None
@@ -180,9 +157,4 @@ class FriendOut(BaseModel):
 class TagIn(BaseModel):
     """A tag to put on a friend (created in the shop if new)."""
 
-    name: str = Field(min_length=1, max_length=100, description="The tag's name.")
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _strip(cls, value: object) -> object:
-        return value.strip() if isinstance(value, str) else value
+    name: TagName = Field(description="The tag's name.")

@@ -3,12 +3,13 @@ colours the console draws chips in."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from idlink.models import FriendTag, Tag
+from idlink.models import Friend, FriendTag, Member, MemberLink, Tag
 from idlink.tag_schemas import TagColour, TagOut
 
 
@@ -50,3 +51,37 @@ def carriers(session: Session, tag_id: int) -> int:
 def colours(session: Session, shop_id: int) -> dict[str, str]:
     """Each tag's colour by name, for drawing a friend's tag chips."""
     return dict(session.execute(select(Tag.name, Tag.colour).where(Tag.shop_id == shop_id)).all())
+
+
+def friends_by_member_number(
+    session: Session, shop_id: int, numbers: Collection[str]
+) -> dict[str, list[int]]:
+    """The friends each member is linked to now, by member number; a member of the shop who is
+    not linked has an empty list, a number of no member is absent."""
+    found: dict[str, list[int]] = {}
+    for number, friend_id in session.execute(
+        select(Member.member_number, MemberLink.friend_id)
+        .outerjoin(
+            MemberLink,
+            and_(MemberLink.member_id == Member.id, MemberLink.unlinked_at.is_(None)),
+        )
+        .where(Member.shop_id == shop_id, Member.member_number.in_(list(numbers)))
+    ):
+        friends = found.setdefault(number, [])
+        if friend_id is not None:
+            friends.append(friend_id)
+    return found
+
+
+def friends_by_line_user_id(
+    session: Session, shop_id: int, user_ids: Collection[str]
+) -> dict[str, list[int]]:
+    """The shop's friends by LINE user id (one per channel of the same provider)."""
+    found: dict[str, list[int]] = {}
+    for user_id, friend_id in session.execute(
+        select(Friend.line_user_id, Friend.id).where(
+            Friend.shop_id == shop_id, Friend.line_user_id.in_(list(user_ids))
+        )
+    ):
+        found.setdefault(user_id, []).append(friend_id)
+    return found

@@ -180,7 +180,8 @@ def tag_many(
     session: Session, *, tag: Tag, friend_ids: Sequence[int], add: bool, source: str
 ) -> BulkOutcome:
     """Put the tag on (``add``) or take it off the friends, a chunk per statement, each change
-    kept in the friend's tag history. ``friend_ids`` must be the tag's shop's friends."""
+    kept in the friend's tag history. ``friend_ids`` must be the tag's shop's friends; the
+    caller audits the whole (``audit_bulk``)."""
     changed = unchanged = 0
     now = utcnow()
     ids = list(dict.fromkeys(friend_ids))
@@ -227,7 +228,29 @@ def tag_many(
         )
         changed += len(targets)
         unchanged += len(chunk) - len(targets)
-    action = "tag.bulk_added" if add else "tag.bulk_removed"
-    _audit_tag(session, tag, action, source, None, changed=changed, unchanged=unchanged)
     session.flush()
     return BulkOutcome(changed=changed, unchanged=unchanged)
+
+
+def audit_bulk(
+    session: Session,
+    *,
+    tag: Tag,
+    add: bool,
+    actor: str,
+    outcome: BulkOutcome,
+    ip: str | None = None,
+    **detail: Any,
+) -> None:
+    """One audit record for tagging or untagging many friends, however many batches it took."""
+    action = "tag.bulk_added" if add else "tag.bulk_removed"
+    _audit_tag(
+        session,
+        tag,
+        action,
+        actor,
+        ip,
+        changed=outcome.changed,
+        unchanged=outcome.unchanged,
+        **detail,
+    )

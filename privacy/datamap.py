@@ -51,6 +51,13 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
     ("members", "phone_index"): PersonalColumn(
         "keyed hash of the phone (look-ups)", False, ENGINEERS, FOREVER, "cleared"
     ),
+    ("member_search_tokens", "token"): PersonalColumn(
+        "keyed hashes of the name's words and character pairs (search)",
+        False,
+        ENGINEERS,
+        FOREVER,
+        "deleted",
+    ),
     ("members", "birth_date"): PersonalColumn("birth date", True, STAFF, FOREVER, "cleared"),
     ("members", "birth_month_day"): PersonalColumn(
         "birthday without the year (birthday campaigns)", False, STAFF, FOREVER, "cleared"
@@ -119,6 +126,13 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "replaced `TSUNAGU_RETAIN_DELIVERY_PAYLOADS_DAYS` after the last send (per-friend sends)",
         "personalised ones replaced by a `(erased)` text",
     ),
+    ("friend_field_values", "text"): PersonalColumn(
+        "a custom field's text or choice (what the shop asks: address, preferences…)",
+        False,
+        STAFF,
+        FOREVER,
+        "deleted",
+    ),
     ("notes", "body"): PersonalColumn(
         "what staff wrote about the friend", False, STAFF, FOREVER, "deleted with the note"
     ),
@@ -133,18 +147,19 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "a staff member's address when signed in (not a customer's)",
         False,
         "the staff member (their sessions)",
-        "until the session ends",
+        "until the session ends (revoked or idle), then cleared by `privacy.retention`",
         "not a customer's: untouched",
     ),
     ("staff_sessions", "user_agent"): PersonalColumn(
         "a staff member's browser (not a customer's)",
         False,
         "the staff member (their sessions)",
-        "until the session ends",
+        "until the session ends (revoked or idle), then cleared by `privacy.retention`",
         "not a customer's: untouched",
     ),
     ("audit_log", "detail"): PersonalColumn(
-        "what an action changed (e.g. a member number)",
+        "what an action changed (e.g. a member number); for console changes the staff "
+        "member's address (`ip`)",
         False,
         STAFF + " (`GET /audit`)",
         "kept (the ledger)",
@@ -158,11 +173,33 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "deleted",
     ),
     ("verification_throttles", "subject"): PersonalColumn(
-        "`line:{user id}` or a keyed hash of a member number",
+        "`line:{user id}`, a keyed hash of a member number, or `nonce:{address}` (the "
+        "address of a phone asking for a LIFF nonce)",
         False,
         ENGINEERS,
         "the lock-out window",
         "deleted",
+    ),
+    ("staff_sign_in_throttles", "subject"): PersonalColumn(
+        "`account:{staff email}` or `address:{ip}` of failed console sign-ins",
+        False,
+        ENGINEERS,
+        "the lock-out window",
+        "not a customer's: untouched",
+    ),
+    ("tracked_links", "url"): PersonalColumn(
+        "the address a tracked link a friend was sent leads to",
+        False,
+        STAFF,
+        FOREVER,
+        "cut to the site (`https://shop.example.jp/`)",
+    ),
+    ("privacy_rich_menu_unlinks", "line_user_id"): PersonalColumn(
+        "LINE user id of an erased friend whose rich menu LINE has yet to drop",
+        True,
+        ENGINEERS,
+        "until LINE accepts the unlink (retried with backoff)",
+        "this row is what erasure leaves; deleted once done",
     ),
     ("link_clicks", "user_agent"): PersonalColumn(
         "browser of a tracked-link click", False, ENGINEERS, FOREVER, "cleared"

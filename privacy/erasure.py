@@ -5,59 +5,32 @@ counts and reports still add up, with the personal fields cleared or replaced by
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from commerce import privacy as commerce_privacy
-from commerce.models import Booking, Connection, Purchase
+from commerce.models import Connection
 from core import audit
 from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import EventStatus, InboundEvent
-from crm.models import FriendOwner, Note
 from idlink.identities import ExternalIdentity
-from idlink.models import (
-    ConversationMessage,
-    FriendStatus,
-    FriendTag,
-    FriendTagEvent,
-    LinkCode,
-    LinkNonce,
-    MemberLink,
-    VerificationThrottle,
-)
-from idlink.verification import line_subject, member_subject
-from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import (
-    ConsentRecord,
     Delivery,
     DeliveryContent,
-    DeliveryState,
-    ReplyToken,
 )
-from messaging.rich_menus.models import FriendRichMenu
-from messaging.sequences.models import Enrollment, EnrollmentState
-from privacy import people
+from privacy import erase_rows, people
 from privacy.people import Person
+from privacy.search import ERASED_PAYLOAD, SCAN_CHUNK, audit_naming, events_naming, mentions
 
 log = logging.getLogger(__name__)
 
-ERASED_PAYLOAD: dict[str, Any] = {"erased": True}
 ERASED_MESSAGES: list[dict[str, Any]] = [{"type": "text", "text": "(erased)"}]
-REASON = "the person's data was erased on request"
-_SCAN_CHUNK = 1000
-
-
-def erased_marker(kind: str, row_id: int) -> str:
-    """What replaces an identifier that must stay unique (a LINE user id, a member number)."""
-    return f"erased:{kind}:{row_id}"
 
 
 def erase(
@@ -69,6 +42,7 @@ def erase(
     subject_id: object,
     now: datetime | None = None,
     request_event_id: int | None = None,
+    ip: str | None = None,
 ) -> dict[str, int]:
     """Erase the person everywhere in their shop; return (and audit) how many rows of each kind
     were changed. Idempotent: erasing again finds nothing more.
@@ -82,8 +56,8 @@ def erase(
     counts["inbound_events"] = _erase_events(session, person, needles, now, request_event_id)
     counts["audit_log"] = _erase_audit(session, person.shop_id, needles)
     counts["delivery_contents"] = _erase_contents(session, person.friend_ids, needles)
-    counts |= _erase_friend_rows(session, person, now)
-    counts |= _erase_member_rows(session, person, now)
+    counts |= erase_rows.erase_friend_rows(session, person, now)
+    counts |= erase_rows.erase_member_rows(session, person, now)
     identities = [i for i in person.identities if _identifies(i)]
     commerce_privacy.erase_identities(session, identities, now)
     counts["external_identities"] = len(identities)
@@ -97,112 +71,10 @@ def erase(
         subject_id=subject_id,
         now=now,
         counts=report,
+        **({"ip": ip} if ip else {}),
     )
     log.info("erased %s %s: %s", subject_type, subject_id, report)
     return report
-
-
-def mentions(value: Any, needles: Iterable[str]) -> bool:
-    """True when any needle appears in the value's text (JSON as written, case-folded)."""
-    if value is None:
-        return False
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    folded = text.casefold()
-    return any(needle.casefold() in folded for needle in needles)
-
-
-def _chunks(session: Session, query: Any) -> Iterator[list[Any]]:
-    """Rows of ``query`` (ordered by id) a chunk at a time, by keyset: bounded memory."""
-    last = 0
-    while True:
-        rows = list(session.execute(query(last).limit(_SCAN_CHUNK)))
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][0]
-
-
-def _order_and_customer_ids(session: Session, person: Person) -> tuple[set[str], set[str]]:
-    purchases = select(Purchase.external_id).where(
-        Purchase.shop_id == person.shop_id,
-        or_(
-            Purchase.member_id.in_(person.member_ids),
-            Purchase.identity_id.in_(person.identity_ids),
-        ),
-    )
-    bookings = select(Booking.external_id).where(
-        Booking.shop_id == person.shop_id,
-        or_(
-            Booking.member_id.in_(person.member_ids),
-            Booking.identity_id.in_(person.identity_ids),
-        ),
-    )
-    orders = set(session.scalars(purchases)) | set(session.scalars(bookings))
-    orders |= {
-        i.external_id.removeprefix("purchase:")
-        for i in person.identities
-        if i.external_id.startswith("purchase:")
-    }
-    customers = {i.external_id for i in person.identities if ":" not in i.external_id}
-    return orders, customers
-
-
-def names_records(payload: Any, orders: set[str], customers: set[str]) -> bool:
-    """True when a connector payload is about one of the orders, bookings or customers."""
-    if not isinstance(payload, dict):
-        return False
-    customer = payload.get("customer")
-    candidates = [payload.get("id"), payload.get("order_id"), payload.get("uid")]
-    if isinstance(customer, dict):
-        candidates.append(customer.get("id"))
-    for value in candidates:
-        if value is None:
-            continue
-        text = str(value)
-        if text in orders or text in customers:
-            return True
-    return False
-
-
-def events_naming(
-    session: Session, person: Person, needles: set[str], *, keep: int | None = None
-) -> list[tuple[int, str]]:
-    """(id, status) of the shop's stored events that name the person: by a value that
-    identifies them, or (connector events) by one of their orders, bookings or customer ids."""
-    orders, customers = _order_and_customer_ids(session, person)
-    found: list[tuple[int, str]] = []
-
-    def page(after: int) -> Any:
-        return (
-            select(InboundEvent.id, InboundEvent.source, InboundEvent.payload, InboundEvent.status)
-            .where(InboundEvent.shop_id == person.shop_id, InboundEvent.id > after)
-            .order_by(InboundEvent.id)
-        )
-
-    for rows in _chunks(session, page):
-        for event_id, source, payload, status in rows:
-            if payload == ERASED_PAYLOAD or event_id == keep:
-                continue
-            named = source != "line" and names_records(payload, orders, customers)
-            if named or mentions(payload, needles):
-                found.append((event_id, status))
-    return found
-
-
-def audit_naming(session: Session, shop_id: int, needles: set[str]) -> list[int]:
-    """Ids of the shop's audit entries whose details name the person."""
-    found: list[int] = []
-
-    def page(after: int) -> Any:
-        return (
-            select(AuditLog.id, AuditLog.detail)
-            .where(AuditLog.shop_id == shop_id, AuditLog.id > after)
-            .order_by(AuditLog.id)
-        )
-
-    for rows in _chunks(session, page):
-        found += [entry_id for entry_id, detail in rows if mentions(detail, needles)]
-    return found
 
 
 def _erase_events(
@@ -211,8 +83,8 @@ def _erase_events(
     named = events_naming(session, person, needles, keep=keep)
     erased = [event_id for event_id, _ in named]
     pending = [event_id for event_id, status in named if status == EventStatus.PENDING]
-    for start in range(0, len(erased), _SCAN_CHUNK):
-        ids = erased[start : start + _SCAN_CHUNK]
+    for start in range(0, len(erased), SCAN_CHUNK):
+        ids = erased[start : start + SCAN_CHUNK]
         session.execute(
             update(InboundEvent).where(InboundEvent.id.in_(ids)).values(payload=ERASED_PAYLOAD)
         )
@@ -221,15 +93,15 @@ def _erase_events(
         session.execute(
             update(InboundEvent)
             .where(InboundEvent.id.in_(pending))
-            .values(status=EventStatus.PROCESSED, processed_at=now, last_error=REASON)
+            .values(status=EventStatus.PROCESSED, processed_at=now, last_error=erase_rows.REASON)
         )
     return len(erased)
 
 
 def _erase_audit(session: Session, shop_id: int, needles: set[str]) -> int:
     erased = audit_naming(session, shop_id, needles)
-    for start in range(0, len(erased), _SCAN_CHUNK):
-        ids = erased[start : start + _SCAN_CHUNK]
+    for start in range(0, len(erased), SCAN_CHUNK):
+        ids = erased[start : start + SCAN_CHUNK]
         session.execute(update(AuditLog).where(AuditLog.id.in_(ids)).values(detail=ERASED_PAYLOAD))
     return len(erased)
 
@@ -254,150 +126,6 @@ def _erase_contents(session: Session, friend_ids: list[int], needles: set[str]) 
     return len(personal)
 
 
-def _erase_friend_rows(session: Session, person: Person, now: datetime) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    friends = [f for f in person.friends if f.status != FriendStatus.ERASED]
-    ids = [f.id for f in friends]
-    if not ids:
-        return counts
-    user_ids = [f.line_user_id for f in friends]
-    for friend in friends:
-        # A friend acting for themselves (linking in LIFF) is named by their user id.
-        counts["actors"] += _replace_actor(session, person.shop_id, friend.line_user_id, friend.id)
-        friend.line_user_id = erased_marker("friend", friend.id)
-        friend.display_name = friend.picture_url = friend.status_message = None
-        friend.language = friend.follow_route = None
-        friend.status = FriendStatus.ERASED
-        friend.status_changed_at = now
-    counts["friends"] = len(ids)
-    counts["conversation_messages"] = _rowcount(
-        session.execute(
-            update(ConversationMessage)
-            .where(ConversationMessage.friend_id.in_(ids))
-            .values(text=None, payload=ERASED_PAYLOAD)
-        )
-    )
-    counts["deliveries_cancelled"] = _rowcount(
-        session.execute(
-            update(Delivery)
-            .where(
-                Delivery.friend_id.in_(ids),
-                Delivery.state.in_([DeliveryState.PENDING, DeliveryState.HELD]),
-            )
-            .values(state=DeliveryState.CANCELLED, reason=REASON, updated_at=now)
-        )
-    )
-    counts["enrollments_exited"] = _rowcount(
-        session.execute(
-            update(Enrollment)
-            .where(Enrollment.friend_id.in_(ids), Enrollment.state == EnrollmentState.ACTIVE)
-            .values(
-                state=EnrollmentState.EXITED,
-                exit_reason="erased",
-                next_due_at=None,
-                next_position=None,
-                finished_at=now,
-            )
-        )
-    )
-    links = select(TrackedLink.code).where(TrackedLink.friend_id.in_(ids))
-    counts["link_clicks"] = _rowcount(
-        session.execute(
-            update(LinkClick)
-            .where(LinkClick.code.in_(links), LinkClick.user_agent.is_not(None))
-            .values(user_agent=None)
-        )
-    )
-    for model, column in (
-        (ReplyToken, ReplyToken.friend_id),
-        (FriendTag, FriendTag.friend_id),
-        (FriendTagEvent, FriendTagEvent.friend_id),
-        (FriendRichMenu, FriendRichMenu.friend_id),
-    ):
-        counts[model.__tablename__] = _rowcount(
-            session.execute(delete(model).where(column.in_(ids)))
-        )
-    counts["notes"] = _rowcount(session.execute(delete(Note).where(Note.friend_id.in_(ids))))
-    counts["friend_owners"] = _rowcount(
-        session.execute(delete(FriendOwner).where(FriendOwner.friend_id.in_(ids)))
-    )
-    counts["note_texts_in_audit"] = _erase_note_texts(session, person.shop_id, ids)
-    counts["link_nonces"] = _rowcount(
-        session.execute(delete(LinkNonce).where(LinkNonce.line_user_id.in_(user_ids)))
-    )
-    counts["verification_throttles"] = _rowcount(
-        session.execute(
-            delete(VerificationThrottle).where(
-                VerificationThrottle.shop_id == person.shop_id,
-                VerificationThrottle.subject.in_([line_subject(u) for u in user_ids]),
-            )
-        )
-    )
-    return counts
-
-
-# What staff wrote about a friend is theirs to erase too: the notes' texts kept in the audit log.
-NOTE_TEXTS = ("body", "before")
-
-
-def _erase_note_texts(session: Session, shop_id: int, friend_ids: list[int]) -> int:
-    """Replace the note texts that the audit log keeps about these friends; how many entries."""
-    entries = session.scalars(
-        select(AuditLog).where(
-            AuditLog.shop_id == shop_id,
-            AuditLog.subject_type == "friend",
-            AuditLog.subject_id.in_([str(i) for i in friend_ids]),
-            AuditLog.action.startswith("friend.note_"),
-        )
-    )
-    erased = 0
-    for entry in entries:
-        if any(key in entry.detail for key in NOTE_TEXTS):
-            entry.detail = {
-                key: "(erased)" if key in NOTE_TEXTS else value
-                for key, value in entry.detail.items()
-            }
-            erased += 1
-    return erased
-
-
-def _erase_member_rows(session: Session, person: Person, now: datetime) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    members = [m for m in person.members if m.member_number != erased_marker("member", m.id)]
-    ids = [m.id for m in members]
-    if not ids:
-        return counts
-    numbers = [m.member_number for m in members]
-    for member in members:
-        member.member_number = erased_marker("member", member.id)
-        member.name = member.email = member.phone = member.birth_date = None
-        member.email_index = member.phone_index = member.pin_hash = None
-        member.attributes = {}
-    counts["members"] = len(ids)
-    counts["member_links_ended"] = _rowcount(
-        session.execute(
-            update(MemberLink)
-            .where(MemberLink.member_id.in_(ids), MemberLink.unlinked_at.is_(None))
-            .values(unlinked_at=now, unlinked_by="privacy", unlink_reason="erased")
-        )
-    )
-    counts["link_codes"] = _rowcount(
-        session.execute(delete(LinkCode).where(LinkCode.member_id.in_(ids)))
-    )
-    counts["link_nonces"] += _rowcount(
-        session.execute(delete(LinkNonce).where(LinkNonce.member_id.in_(ids)))
-    )
-    counts["verification_throttles"] += _rowcount(
-        session.execute(
-            delete(VerificationThrottle).where(
-                VerificationThrottle.shop_id == person.shop_id,
-                VerificationThrottle.subject.in_([member_subject(n) for n in numbers]),
-            )
-        )
-    )
-    return counts
-
-
 def _identifies(identity: ExternalIdentity) -> bool:
     return any(
         (
@@ -411,37 +139,25 @@ def _identifies(identity: ExternalIdentity) -> bool:
     )
 
 
-def _replace_actor(session: Session, shop_id: int, user_id: str, friend_id: int) -> int:
-    marker = erased_marker("friend", friend_id)
-    changed = 0
-    for column in (
-        AuditLog.actor,
-        MemberLink.linked_by,
-        MemberLink.unlinked_by,
-        ConsentRecord.recorded_by,
-    ):
-        model = column.class_
-        changed += _rowcount(
-            session.execute(
-                update(model)
-                .where(model.shop_id == shop_id, column.contains(user_id, autoescape=True))
-                .values({column.key: func.replace(column, user_id, marker)})
-            )
-        )
-    return changed
-
-
-def _rowcount(result: Any) -> int:
-    return int(result.rowcount or 0)
-
-
 def erase_friend(
-    session: Session, *, shop_id: int, friend_id: int, actor: str, now: datetime | None = None
+    session: Session,
+    *,
+    shop_id: int,
+    friend_id: int,
+    actor: str,
+    now: datetime | None = None,
+    ip: str | None = None,
 ) -> dict[str, int]:
     """Erase the person behind a friend (and the members linked to it)."""
     person = people.of_friend(session, shop_id=shop_id, friend_id=friend_id)
     return erase(
-        session, person=person, actor=actor, subject_type="friend", subject_id=friend_id, now=now
+        session,
+        person=person,
+        actor=actor,
+        subject_type="friend",
+        subject_id=friend_id,
+        now=now,
+        ip=ip,
     )
 
 

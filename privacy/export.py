@@ -20,14 +20,14 @@ from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import InboundEvent
 from core.spreadsheet import write_rows
-from crm.models import Note
-from idlink.models import ConversationMessage, FriendTag, MemberLink, Tag
+from crm.models import FieldDefinition, FriendFieldValue, FriendOwner, Note
+from idlink.models import ConversationMessage, FriendTag, FriendTagEvent, MemberLink, Tag
 from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryContent
 from messaging.sequences.models import Enrollment
 from privacy import people
-from privacy.erasure import audit_naming, events_naming
 from privacy.people import Person
+from privacy.search import audit_naming, events_naming
 
 # Internal values that say nothing to the person and would only help an attacker.
 _LEFT_OUT = frozenset({"pin_hash", "email_index", "phone_index"})
@@ -123,6 +123,22 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
             session,
             select(Enrollment).where(Enrollment.friend_id.in_(friend_ids)).order_by(Enrollment.id),
         ),
+        "tag_history": _rows(
+            session,
+            select(FriendTagEvent)
+            .where(FriendTagEvent.friend_id.in_(friend_ids))
+            .order_by(FriendTagEvent.id),
+        ),
+        "fields": [
+            _row(value, field=key, label=label)
+            for value, key, label in session.execute(
+                select(FriendFieldValue, FieldDefinition.key, FieldDefinition.label)
+                .join(FieldDefinition, FieldDefinition.id == FriendFieldValue.field_id)
+                .where(FriendFieldValue.friend_id.in_(friend_ids))
+                .order_by(FriendFieldValue.id)
+            )
+        ],
+        "owners": _rows(session, select(FriendOwner).where(FriendOwner.friend_id.in_(friend_ids))),
         "notes": _rows(
             session, select(Note).where(Note.friend_id.in_(friend_ids)).order_by(Note.id)
         ),

@@ -158,3 +158,15 @@ def _complete(
         )
     )
     return Person(shop_id=shop_id, friends=friends, members=members, identities=identities)
+
+
+def confirmation_words(session: Session, friend: Friend) -> list[str]:
+    """What staff may type to confirm they mean this friend: the linked member's number or the
+    display name; the friend's id when the hub knows neither."""
+    number = session.scalar(
+        select(Member.member_number)
+        .join(MemberLink, MemberLink.member_id == Member.id)
+        .where(MemberLink.friend_id == friend.id, MemberLink.unlinked_at.is_(None))
+    )
+    words = [w.strip() for w in (number, friend.display_name) if w and w.strip()]
+    return words or [str(friend.id)]

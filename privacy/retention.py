@@ -5,6 +5,7 @@
   reviewing an error, a replay), and every sender stops redelivering well within it, so the
   row's dedup key has done its job too.
 - Conversation messages older than their window are deleted.
+- A staff session's address and browser are cleared once the session has ended.
 - Rendered messages of per-friend sends (the ones a name can be rendered into) lose their
   payload once every send of them has finished and the last one is older than the window;
   message sets sent to whole audiences are the shop's own campaign content, and stay.
@@ -36,6 +37,7 @@ from messaging.outbox.models import (
     DeliveryState,
     ReplyToken,
 )
+from staff.models import StaffSession
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class RetentionPolicy:
     failed_events_days: float = 30.0
     messages_days: float = 365.0
     delivery_payloads_days: float = 90.0
+    # A staff session ends when revoked or idle this long; then its address and browser go.
+    staff_idle_minutes: float = 480.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
@@ -65,6 +69,7 @@ class RetentionPolicy:
             failed_events_days=settings.retain_failed_events_days,
             messages_days=settings.retain_messages_days,
             delivery_payloads_days=settings.retain_delivery_payloads_days,
+            staff_idle_minutes=settings.staff_idle_minutes,
         )
 
 
@@ -86,6 +91,9 @@ def purge(
         "conversation_messages": 0,
         "delivery_contents": 0,
         "reply_tokens": _delete_old_reply_tokens(session, now),
+        "staff_session_addresses": _clear_ended_sessions(
+            session, now - timedelta(minutes=policy.staff_idle_minutes)
+        ),
     }
     for status, days, finished in (
         (EventStatus.PROCESSED, policy.raw_events_days, InboundEvent.processed_at),
@@ -111,6 +119,20 @@ REPLY_TOKENS_KEPT = timedelta(days=1)
 
 def _delete_old_reply_tokens(session: Session, now: datetime) -> int:
     statement = delete(ReplyToken).where(ReplyToken.issued_at < now - REPLY_TOKENS_KEPT)
+    return rows_matched(session.execute(statement))
+
+
+def _clear_ended_sessions(session: Session, idle_since: datetime) -> int:
+    """A staff session's address and browser are for spotting a stranger while it is open;
+    once it has ended (revoked, or idle past the limit) they go."""
+    statement = (
+        update(StaffSession)
+        .where(
+            (StaffSession.ip.is_not(None)) | (StaffSession.user_agent.is_not(None)),
+            (StaffSession.revoked_at.is_not(None)) | (StaffSession.last_seen_at < idle_since),
+        )
+        .values(ip=None, user_agent=None)
+    )
     return rows_matched(session.execute(statement))
 
 

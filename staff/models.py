@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
+from core.crypto import EncryptedText
 from core.db import Base
 
 
@@ -27,7 +28,9 @@ class Locale(enum.StrEnum):
 
 
 class StaffUser(Base):
-    """A person who signs in to the console. Only an argon2id hash of the password is kept."""
+    """A person who signs in to the console. Only an argon2id hash of the password is kept; the
+    TOTP secret is encrypted, and is in use once ``totp_enabled_at`` is set (before, it is an
+    enrolment waiting for its first code)."""
 
     __tablename__ = "staff_users"
 
@@ -38,6 +41,10 @@ class StaffUser(Base):
     locale: Mapped[str] = mapped_column(String(8), default=Locale.JA)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime | None]
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    totp_enabled_at: Mapped[datetime | None]
+    # The last time step a code was accepted for: a code is good once.
+    totp_last_step: Mapped[int | None]
 
     roles: Mapped[list[StaffRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="StaffRole.id"
@@ -78,8 +85,23 @@ class StaffSession(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(Text)
     revoked_at: Mapped[datetime | None]
+    # Password checked, second factor still to come: such a session opens nothing.
+    second_factor_pending: Mapped[bool] = mapped_column(Boolean, default=False)
 
     user: Mapped[StaffUser] = relationship()
+
+
+class RecoveryCode(Base):
+    """A single-use code for signing in without the authenticator; only a keyed hash is kept."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]
 
 
 class PasswordLink(Base):

@@ -14,17 +14,21 @@ class Action(enum.StrEnum):
     TAG_FRIENDS = "friends.tag"
     WRITE_NOTES = "notes.write"
     ASSIGN_OWNER = "friends.assign_owner"
+    EXPORT_FRIENDS = "friends.export"
     WRITE_FIELDS = "fields.write"
+    MANAGE_FIELDS = "fields.manage"
     SEND_MESSAGES = "messages.send"
     MANAGE_CAMPAIGNS = "campaigns.manage"
     MANAGE_SEGMENTS = "segments.manage"
     MANAGE_SEQUENCES = "sequences.manage"
     MANAGE_REMINDERS = "reminders.manage"
+    MANAGE_TAGS = "tags.manage"
     MANAGE_STAFF = "staff.manage"
     MANAGE_CHANNELS = "channels.manage"
     MANAGE_CONNECTIONS = "connections.manage"
     MANAGE_TOKENS = "tokens.manage"
     EXPORT_DATA = "data.export"
+    ERASE_DATA = "data.erase"
 
 
 # The lowest role allowed each action; a role includes every role below it.
@@ -34,17 +38,21 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.TAG_FRIENDS: Role.OPERATOR,
     Action.WRITE_NOTES: Role.OPERATOR,
     Action.ASSIGN_OWNER: Role.OPERATOR,
+    Action.EXPORT_FRIENDS: Role.OPERATOR,
     Action.WRITE_FIELDS: Role.OPERATOR,
+    Action.MANAGE_FIELDS: Role.ADMIN,
     Action.SEND_MESSAGES: Role.OPERATOR,
     Action.MANAGE_CAMPAIGNS: Role.ADMIN,
     Action.MANAGE_SEGMENTS: Role.ADMIN,
     Action.MANAGE_SEQUENCES: Role.ADMIN,
     Action.MANAGE_REMINDERS: Role.ADMIN,
+    Action.MANAGE_TAGS: Role.ADMIN,
     Action.MANAGE_STAFF: Role.ADMIN,
     Action.MANAGE_CHANNELS: Role.OWNER,
     Action.MANAGE_CONNECTIONS: Role.OWNER,
     Action.MANAGE_TOKENS: Role.OWNER,
     Action.EXPORT_DATA: Role.OWNER,
+    Action.ERASE_DATA: Role.OWNER,
 }
 
 RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2, Role.OWNER: 3}

@@ -184,6 +184,11 @@ class SignInRefused:
     locked_until: datetime | None = None
 
 
+def throttle_subjects(email: str, ip: str | None) -> tuple[str, str]:
+    """What failed sign-ins are counted against: the account and the address."""
+    return (f"account:{normalize_email(email)}", f"address:{ip or '-'}")
+
+
 def sign_in(
     session: Session,
     *,
@@ -198,19 +203,41 @@ def sign_in(
 
     Failures are counted per account and per address; ``policy.max_failures`` within
     ``policy.lock`` locks both for ``policy.lock``. A refusal is returned, not raised, so the
-    caller's transaction keeps the count.
+    caller's transaction keeps the count. With two-step sign-in on, the session opened waits for
+    its code (``second_factor_pending``) and the account's count stands until the code is right.
     """
     now = now or utcnow()
-    email = normalize_email(email)
-    subjects = (f"account:{email}", f"address:{ip or '-'}")
-    locked = _locked_until(session, subjects, now)
+    subjects = throttle_subjects(email, ip)
+    locked = locked_until(session, subjects, now)
     if locked is not None:
         return SignInRefused(locked_until=locked)
-    user = session.scalar(select(StaffUser).where(StaffUser.email == email))
+    user = session.scalar(select(StaffUser).where(StaffUser.email == normalize_email(email)))
     if not _password_matches(user, password) or user is None or user.disabled or not user.roles:
-        return SignInRefused(locked_until=_record_failure(session, subjects, policy, now))
-    for row in session.scalars(select(SignInThrottle).where(SignInThrottle.subject == subjects[0])):
+        return SignInRefused(locked_until=record_failure(session, subjects, policy, now))
+    pending = user.totp_enabled_at is not None
+    if not pending:
+        clear_failures(session, subjects[0])
+    return open_session(
+        session, user=user, ip=ip, user_agent=user_agent, now=now, second_factor_pending=pending
+    )
+
+
+def clear_failures(session: Session, subject: str) -> None:
+    for row in session.scalars(select(SignInThrottle).where(SignInThrottle.subject == subject)):
         session.delete(row)
+
+
+def open_session(
+    session: Session,
+    *,
+    user: StaffUser,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime | None = None,
+    second_factor_pending: bool = False,
+) -> SignedIn:
+    """A new session (never a token the browser had before) in the account's first shop."""
+    now = now or utcnow()
     token = new_token(32)
     staff_session = StaffSession(
         user_id=user.id,
@@ -220,6 +247,7 @@ def sign_in(
         last_seen_at=now,
         ip=ip,
         user_agent=(user_agent or "")[:500] or None,
+        second_factor_pending=second_factor_pending,
     )
     session.add(staff_session)
     session.flush()
@@ -236,7 +264,7 @@ def _password_matches(user: StaffUser | None, password: str) -> bool:
     return user is not None and user.password_hash is not None
 
 
-def _locked_until(session: Session, subjects: Sequence[str], now: datetime) -> datetime | None:
+def locked_until(session: Session, subjects: Sequence[str], now: datetime) -> datetime | None:
     locks = [
         row.locked_until
         for row in session.scalars(
@@ -247,7 +275,7 @@ def _locked_until(session: Session, subjects: Sequence[str], now: datetime) -> d
     return max(locks) if locks else None
 
 
-def _record_failure(
+def record_failure(
     session: Session, subjects: Sequence[str], policy: SignInPolicy, now: datetime
 ) -> datetime | None:
     locked_until: datetime | None = None
@@ -278,7 +306,12 @@ def resume_session(
     """The live session a cookie's token opens; an idle, revoked or disabled one opens nothing."""
     now = now or utcnow()
     found = session.scalar(select(StaffSession).where(StaffSession.token_hash == sha256_hex(token)))
-    if found is None or found.revoked_at is not None or found.user.disabled:
+    if (
+        found is None
+        or found.revoked_at is not None
+        or found.second_factor_pending
+        or found.user.disabled
+    ):
         return None
     if now - found.last_seen_at > idle:
         found.revoked_at = now
@@ -309,7 +342,11 @@ def open_sessions(session: Session, *, user: StaffUser) -> list[StaffSession]:
     return list(
         session.scalars(
             select(StaffSession)
-            .where(StaffSession.user_id == user.id, StaffSession.revoked_at.is_(None))
+            .where(
+                StaffSession.user_id == user.id,
+                StaffSession.revoked_at.is_(None),
+                StaffSession.second_factor_pending.is_(False),
+            )
             .order_by(StaffSession.last_seen_at.desc())
         )
     )

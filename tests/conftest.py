@@ -22,6 +22,7 @@ from config import Settings
 from core.db import Database
 from core.serving import ThreadedServer, free_port
 from sandbox.line.server import SandboxServer
+from sandbox.oidc.server import OidcServer
 from tests.sandbox.line_specs import SPECS_LOCATION, LineSpecs, load_specs
 from tests.scratch import empty_database
 from tsunagu.hub import Hub, build_hub
@@ -66,9 +67,31 @@ def hub_port() -> int:
     return free_port("127.0.0.1")
 
 
+OIDC_CLIENT_ID = "tsunagu-console"
+OIDC_CLIENT_SECRET = "sandbox-oidc-client-secret"
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(hub_port: int) -> Iterator[OidcServer]:
+    """The sandbox OpenID Connect provider the console's single sign-on is set up with."""
+    server = OidcServer()
+    server.state.add_client(
+        OIDC_CLIENT_ID,
+        OIDC_CLIENT_SECRET,
+        f"http://127.0.0.1:{hub_port}/console/login/sso/callback",
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def settings(
-    database_url: str, line_sandbox: SandboxServer, hub_port: int, tmp_path_factory
+    database_url: str,
+    line_sandbox: SandboxServer,
+    oidc_provider: OidcServer,
+    hub_port: int,
+    tmp_path_factory,
 ) -> Settings:
     return Settings(
         _env_file=None,
@@ -83,6 +106,10 @@ def settings(
         # Connector syncs and CRM write-backs run when a test asks, not on a timer mid-test.
         connector_schedule_interval_seconds=3600,
         log_format="text",
+        staff_oidc_issuer=oidc_provider.url,
+        staff_oidc_client_id=OIDC_CLIENT_ID,
+        staff_oidc_client_secret=OIDC_CLIENT_SECRET,
+        staff_oidc_name="Sandbox SSO",
     )
 
 

@@ -5,15 +5,17 @@ from commerce import writeback
 from core import audit, inbox, tenancy
 from core.db import Base
 from crm import models as crm_models
-from idlink import identities
+from idlink import identities, search_index
 from idlink import models as idlink_models
 from messaging.campaigns import models as campaigns_models
 from messaging.compose import models as compose_models
+from messaging.friend_list import models as friend_list_models
 from messaging.outbox import models as outbox_models
 from messaging.reminders import models as reminders_models
 from messaging.rich_menus import models as rich_menus_models
 from messaging.segments import models as segments_models
 from messaging.sequences import models as sequences_models
+from privacy import models as privacy_models
 from staff import models as staff_models
 
 __all__ = [
@@ -23,12 +25,15 @@ __all__ = [
     "commerce_models",
     "compose_models",
     "crm_models",
+    "friend_list_models",
     "identities",
     "idlink_models",
     "inbox",
     "outbox_models",
+    "privacy_models",
     "reminders_models",
     "rich_menus_models",
+    "search_index",
     "segments_models",
     "sequences_models",
     "staff_models",

@@ -8,10 +8,12 @@ from fastapi import APIRouter
 from api.admin import (
     audit,
     campaigns,
+    chart_actions,
     commerce,
     connections,
     consents,
     events,
+    fields,
     friends,
     links,
     members,
@@ -31,7 +33,9 @@ router = APIRouter(
     },
 )
 router.include_router(friends.router)
+router.include_router(chart_actions.router)
 router.include_router(tags.router)
+router.include_router(fields.router)
 router.include_router(members.router)
 router.include_router(links.router)
 router.include_router(events.router)

@@ -89,6 +89,7 @@ def _bulk(
         add=add,
         source=actor,
     )
+    tagging.audit_bulk(session, tag=tag, add=add, actor=actor, outcome=outcome)
     return BulkTagOut(
         changed=outcome.changed,
         unchanged=outcome.unchanged,

@@ -19,7 +19,7 @@ from core.errors import Conflict, NotFound
 from core.tenancy import Channel
 from messaging.campaigns.models import Campaign, CampaignKind, CampaignStatus
 from messaging.campaigns.schemas import CampaignSpec
-from messaging.compose import templates
+from messaging.compose import compose, templates
 from messaging.outbox import guardrails, service
 from messaging.outbox.models import SendPolicy
 from messaging.segments import segments
@@ -95,7 +95,10 @@ def save(
 ) -> Campaign:
     """Create the campaign named ``spec.name``, or bring it up to the spec; checks the template."""
     now = now or utcnow()
-    available = available_variables(spec.kind, coupon=spec.coupon_code is not None)
+    available = {
+        *available_variables(spec.kind, coupon=spec.coupon_code is not None),
+        *compose.field_variables(session, shop_id),
+    }
     messages = templates.check(spec.messages, available=available)
     if spec.kind == CampaignKind.SEGMENT:
         segments.get(session, shop_id=shop_id, name=spec.trigger["segment"])

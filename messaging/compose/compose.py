@@ -21,6 +21,7 @@ from connectors.line.sending import LineSender
 from core.crypto import box
 from core.db import insert
 from core.tenancy import Channel
+from crm import fields
 from idlink.models import Friend, Member, MemberLink
 from messaging.compose import templates
 from messaging.compose.models import TrackedLink
@@ -104,7 +105,8 @@ def plan_template(
 def friend_values(
     session: Session, friend_ids: Collection[int]
 ) -> dict[int, dict[str, str | None]]:
-    """Display name, member name and number of each friend (member ones only when linked)."""
+    """Display name, member name and number of each friend (member ones only when linked), and
+    their custom fields as ``field.<key>``."""
     values: dict[int, dict[str, str | None]] = {}
     ids = list(friend_ids)
     for start in range(0, len(ids), 10_000):
@@ -124,7 +126,20 @@ def friend_values(
                 "member_name": member_name,
                 "member_number": member_number,
             }
+        shop_id = session.scalar(select(Friend.shop_id).where(Friend.id == chunk[0]))
+        for friend_id, found in fields.values_for(session, shop_id or 0, chunk).items():
+            values.setdefault(friend_id, {}).update(
+                {
+                    templates.FIELD_PREFIX + key: fields.shown(value, yes="はい", no="いいえ")
+                    for key, value in found.items()
+                }
+            )
     return values
+
+
+def field_variables(session: Session, shop_id: int) -> set[str]:
+    """The template variables of the shop's custom fields: ``field.<key>`` each."""
+    return {templates.FIELD_PREFIX + d.key for d in fields.definitions(session, shop_id)}
 
 
 class _Linker:

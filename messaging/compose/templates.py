@@ -1,9 +1,10 @@
 """Message templates: LINE message objects with ``{{variables}}``, checked when saved.
 
 A template is 1 to 5 LINE message objects (text, Flex, image, …). Any string in them may hold
-``{{ display_name }}``, ``{{ member_name }}``, ``{{ booking_time }}`` … or a tracked link
-``{{ link:https://shop.example/sale }}``. ``check`` refuses an unknown or unavailable variable
-and anything LINE would refuse, with every variable at its longest, when the campaign is saved;
+``{{ display_name }}``, ``{{ member_name }}``, ``{{ booking_time }}`` …, a custom field of the
+friend ``{{ field.hair }}`` or a tracked link ``{{ link:https://shop.example/sale }}``.
+``check`` refuses an unknown or unavailable variable (a field the shop has not defined) and
+anything LINE would refuse, with every variable at its longest, when the campaign is saved;
 ``render`` fills one friend's values in at planning.
 """
 
@@ -18,6 +19,9 @@ from messaging.outbox.payloads import InvalidMessages, Message
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _LINK_PREFIX = "link:"
+FIELD_PREFIX = "field."
+# A custom field's longest value (a text field's limit, crm.fields.TEXT_MAX).
+FIELD_LONGEST = "名" * 500
 
 # Every variable a template may use, with the longest value it may take (LINE display names
 # are at most 20 characters; the rest are bounded where they are made).
@@ -76,17 +80,27 @@ def check(messages: Sequence[Message], *, available: Collection[str]) -> list[Me
     for expression in sorted(placeholders(messages)):
         if expression.startswith(_LINK_PREFIX):
             _check_link(expression[len(_LINK_PREFIX) :])
+        elif expression.startswith(FIELD_PREFIX):
+            if expression not in available:
+                defined = sorted(v for v in available if v.startswith(FIELD_PREFIX))
+                raise InvalidTemplate(
+                    f"{{{{ {expression} }}}} is not a custom field of this shop; "
+                    f"fields: {', '.join(defined) or 'none'}"
+                )
         elif expression not in VARIABLES:
             known = ", ".join(sorted(VARIABLES))
             raise InvalidTemplate(
-                f"unknown variable {{{{ {expression} }}}}; known: {known}, link:URL"
+                f"unknown variable {{{{ {expression} }}}}; known: {known}, field.KEY, link:URL"
             )
         elif expression not in available:
             raise InvalidTemplate(
                 f"{{{{ {expression} }}}} is not known to this kind of send; "
                 f"available here: {', '.join(sorted(available))}"
             )
-    longest = render(messages, values=VARIABLES, link=lambda _url: LINK_SAMPLE)
+    longest_fields = {v: FIELD_LONGEST for v in available if v.startswith(FIELD_PREFIX)}
+    longest = render(
+        messages, values={**VARIABLES, **longest_fields}, link=lambda _url: LINK_SAMPLE
+    )
     try:
         payloads.validate(longest)
     except InvalidMessages as exc:

@@ -30,7 +30,7 @@ from core.clock import utcnow
 from core.db import rows_matched
 from core.tenancy import Channel
 from idlink.models import MemberLink
-from messaging.compose import cursors, templates
+from messaging.compose import compose, cursors, templates
 from messaging.compose.compose import (
     Links,
     TemplateSend,
@@ -108,7 +108,8 @@ def save_rule(
     already sent are not sent twice.
     """
     now = now or utcnow()
-    messages = templates.check(spec.messages, available=AVAILABLE)
+    available = {*AVAILABLE, *compose.field_variables(session, shop_id)}
+    messages = templates.check(spec.messages, available=available)
     rule = find_rule(session, shop_id=shop_id, name=spec.name)
     created = rule is None
     if rule is None:

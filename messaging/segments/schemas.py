@@ -67,6 +67,26 @@ class AttributeRule(_Strict):
         return self
 
 
+class FieldRule(_Strict):
+    """A custom field of the friend (友だち情報欄); which ``op`` applies depends on its type,
+    checked against the shop's fields when the segment is saved. ``ne`` includes friends
+    without a value."""
+
+    field: AttributeKey
+    op: Literal["eq", "ne", "in", "gte", "lte", "contains", "exists"] = "eq"
+    value: Scalar | list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _value_of_op(self) -> FieldRule:
+        if self.op == "exists" and self.value is not None:
+            raise ValueError("`exists` takes no `value`")
+        if self.op == "in" and (not isinstance(self.value, list) or not self.value):
+            raise ValueError("`in` needs a non-empty list `value`")
+        if self.op not in ("exists", "in") and (self.value is None or isinstance(self.value, list)):
+            raise ValueError(f"`{self.op}` needs one `value`")
+        return self
+
+
 class PurchaseConditions(_Strict):
     """Aggregates over the linked member's purchases (cancelled and test orders excluded).
 
@@ -133,6 +153,7 @@ RULE_KINDS: dict[str, type[_Strict]] = {
     "tag": TagRule,
     "tag_absent": TagAbsentRule,
     "attribute": AttributeRule,
+    "field": FieldRule,
     "purchases": PurchasesRule,
     "bookings": BookingsRule,
     "follow_route": FollowRouteRule,
@@ -154,6 +175,7 @@ Rule = Annotated[
     | Annotated[TagRule, Tag("tag")]
     | Annotated[TagAbsentRule, Tag("tag_absent")]
     | Annotated[AttributeRule, Tag("attribute")]
+    | Annotated[FieldRule, Tag("field")]
     | Annotated[PurchasesRule, Tag("purchases")]
     | Annotated[BookingsRule, Tag("bookings")]
     | Annotated[FollowRouteRule, Tag("follow_route")],

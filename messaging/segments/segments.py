@@ -40,9 +40,11 @@ from core import audit
 from core.clock import utcnow
 from core.errors import NotFound
 from core.tenancy import Channel
+from crm import fields
+from crm.models import FieldDefinition
 from idlink.models import Friend, FriendTag, Member, MemberLink, Tag
 from messaging.outbox.sql import is_postgres
-from messaging.segments import schemas
+from messaging.segments import field_rules, schemas
 from messaging.segments.models import Segment
 from messaging.segments.schemas import SegmentSpec
 
@@ -65,6 +67,8 @@ def save(
 ) -> Segment:
     """Create the segment named ``spec.name``, or replace its rules; audited."""
     now = now or utcnow()
+    # Compiled once to refuse a rule that does not fit the shop's fields now, not at send time.
+    _compiler(session, shop_id, now, spec.rules).condition(spec.rules)
     segment = find(session, shop_id=shop_id, name=spec.name)
     created = segment is None
     if segment is None:
@@ -109,8 +113,7 @@ def audience(
     if segment.shop_id != channel.shop_id:
         raise SegmentNotFound(f"segment {segment.name!r} belongs to another shop")
     rule = schemas.RULES.validate_python(segment.rules)
-    now = now or utcnow()
-    compiler = _Compiler(postgres=is_postgres(session), shop_id=segment.shop_id, now=now)
+    compiler = _compiler(session, segment.shop_id, now or utcnow(), rule)
     # Never correlated to an enclosing query: it is used as ``Friend.id IN (audience)``.
     return (
         select(Friend.id)
@@ -129,6 +132,15 @@ def count(
     """How many of the channel's friends are in the segment now (live, one query)."""
     query = audience(session, segment=segment, channel=channel, now=now)
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def friend_condition(
+    session: Session, *, shop_id: int, rules: dict[str, Any], now: datetime | None = None
+) -> ColumnElement[bool]:
+    """A rule tree (as a segment stores it) as a condition on ``Friend`` rows of the shop: the
+    friends list filters with the very SQL its "save as a segment" will later run."""
+    rule = schemas.RULES.validate_python(rules)
+    return _compiler(session, shop_id, now or utcnow(), rule).condition(rule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +178,24 @@ def preview(
     )
 
 
+def _compiler(session: Session, shop_id: int, now: datetime, rule: Any) -> _Compiler:
+    """A compiler for ``rule``; the shop's fields are read only when a rule names one, so a
+    segment without field rules stays one query."""
+    definitions = (
+        {d.key: d for d in fields.definitions(session, shop_id)} if _names_fields(rule) else {}
+    )
+    return _Compiler(postgres=is_postgres(session), shop_id=shop_id, now=now, fields=definitions)
+
+
+def _names_fields(rule: Any) -> bool:
+    match rule:
+        case schemas.AllRule(all=rules) | schemas.AnyRule(any=rules):
+            return any(_names_fields(r) for r in rules)
+        case schemas.NotRule(not_=inner):
+            return _names_fields(inner)
+    return isinstance(rule, schemas.FieldRule)
+
+
 @dataclass(frozen=True, slots=True)
 class _Compiler:
     """Rules to SQL conditions on ``Friend`` (correlated subqueries refer to the outer row)."""
@@ -173,6 +203,7 @@ class _Compiler:
     postgres: bool
     shop_id: int
     now: datetime
+    fields: dict[str, FieldDefinition]
 
     def condition(self, rule: Any) -> ColumnElement[bool]:
         match rule:
@@ -195,6 +226,8 @@ class _Compiler:
                 return not_(self._tagged(name))
             case schemas.AttributeRule():
                 return self._attribute(rule)
+            case schemas.FieldRule():
+                return field_rules.condition(rule, self.fields)
             case schemas.PurchasesRule(purchases=conditions):
                 return self._purchases(conditions)
             case schemas.BookingsRule(bookings=conditions):

@@ -58,9 +58,8 @@ def save(
     enrolment continues at its next position under the new steps.
     """
     now = now or utcnow()
-    checked = [
-        templates.check(step.messages, available=templates.FRIEND_VARIABLES) for step in spec.steps
-    ]
+    available = {*templates.FRIEND_VARIABLES, *compose.field_variables(session, shop_id)}
+    checked = [templates.check(step.messages, available=available) for step in spec.steps]
     sequence = find(session, shop_id=shop_id, name=spec.name)
     created = sequence is None
     if sequence is None:

@@ -14,6 +14,7 @@ from sqlalchemy.types import TypeDecorator
 from core.db import Database
 from core.tenancy import Shop
 from idlink.models import ConversationMessage
+from privacy.models import RichMenuUnlink
 from sandbox.line.server import SandboxServer
 from sandbox.shopify.server import ShopifyServer
 from tests.connectors.shopify.conftest import Store, connect
@@ -31,7 +32,13 @@ EMAIL = "hanako.yamada@example.jp"
 PHONE = "090-1234-5678"
 PHONE_FORMS = ("090-1234-5678", "09012345678", "+819012345678")
 BIRTH_DATE = "1990-04-01"
-THANKS = [{"type": "text", "text": "{{ member_name }}様、お買い上げありがとうございます"}]
+THANKS = [
+    {
+        "type": "text",
+        "text": "{{ member_name }}様、お買い上げありがとうございます "
+        "{{ link:https://shop.example.jp/thanks?utm_source=line }}",
+    }
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +164,15 @@ def find(db: Database, needles: tuple[str, ...]) -> dict[tuple[str, str], set[st
                     if hits:
                         found.setdefault((table.name, column.name), set()).update(hits)
     return found
+
+
+def left_after_erasure(db: Database, needles: tuple[str, ...]) -> dict[tuple[str, str], set[str]]:
+    """``find`` once the erasure's last step is done: LINE took the rich menu unlinks (their
+    rows hold the erased user ids until then)."""
+
+    def pending() -> int:
+        with db.session_scope() as session:
+            return len(session.scalars(select(RichMenuUnlink.id)).all())
+
+    wait_for(lambda: pending() == 0, what="LINE to take the erased friends' rich menu unlinks")
+    return find(db, needles)

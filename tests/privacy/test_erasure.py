@@ -13,11 +13,12 @@ from core.db import Database
 from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
 from core.tenancy import Shop
 from idlink.models import Friend, FriendStatus, Member
+from messaging.compose.models import TrackedLink
 from messaging.outbox.models import Delivery
 from privacy.datamap import PERSONAL_COLUMNS
 from tests.api.admin_support import admin_api
 from tests.factories import make_shop
-from tests.privacy.support import EMAIL, Journey, find
+from tests.privacy.support import EMAIL, PHONE, Journey, find, left_after_erasure
 from tests.waiting import wait_for
 
 # Where the journey leaves the person's data: the search must see each before erasure, or it
@@ -35,6 +36,7 @@ EXPECTED_BEFORE = {
     ("conversation_messages", "payload"),
     ("delivery_contents", "payload"),
     ("notes", "body"),
+    ("friend_field_values", "text"),
     ("audit_log", "detail"),
 }
 
@@ -47,6 +49,12 @@ def test_an_erased_friend_is_found_in_no_column_of_any_table(
     notes = f"/friends/{journey.friend_id}/notes"
     note = api.post(notes, {"body": f"連絡先 {EMAIL}"}).json()
     assert api.patch(f"{notes}/{note['id']}", {"body": f"{EMAIL} に連絡済み"}).status_code == 200
+    # A custom field the shop keeps per friend, holding how to reach her.
+    assert api.put(
+        "/fields/contact", {"key": "contact", "label": "連絡先", "type": "text"}
+    ).is_success
+    field = f"/friends/{journey.friend_id}/fields/contact"
+    assert api.put(field, {"value": f"{PHONE} 夜のみ"}).status_code == 200
     before = find(db, journey.needles)
     assert set(before) >= EXPECTED_BEFORE
     assert set(before) <= set(PERSONAL_COLUMNS), "a column holds personal data the map lacks"
@@ -57,7 +65,14 @@ def test_an_erased_friend_is_found_in_no_column_of_any_table(
     counts = response.json()["erased"]
     assert counts["friends"] == 1 and counts["members"] == 1
     assert counts["inbound_events"] >= 3  # the follow, the message, the order
-    assert find(db, journey.needles) == {}
+    assert left_after_erasure(db, journey.needles) == {}
+    # What the admin API serves of the person's stored webhooks names nobody.
+    events = api.get("/events").json()["items"]
+    assert len(events) >= 3
+    for event in events:
+        served = api.get(f"/events/{event['id']}")
+        assert served.status_code == 200
+        assert not any(n.casefold() in served.text.casefold() for n in journey.needles)
     with db.session_scope() as session:
         friend = session.get_one(Friend, journey.friend_id)
         assert friend.status == FriendStatus.ERASED
@@ -67,6 +82,8 @@ def test_an_erased_friend_is_found_in_no_column_of_any_table(
         assert session.scalars(select(Purchase)).one().total > 0
         assert session.scalars(select(Delivery.state)).all() == ["sent"]
         assert len(session.scalars(select(InboundEvent.id)).all()) >= 3
+        # Her tracked link still counts its clicks, but leads only to the shop's site now.
+        assert session.scalars(select(TrackedLink.url)).all() == ["https://shop.example.jp/"]
         [entry] = session.scalars(select(AuditLog).where(AuditLog.action == "privacy.erased"))
         assert entry.subject_type == "friend" and entry.detail["counts"] == counts
 
@@ -81,6 +98,9 @@ def test_erasing_again_finds_nothing_more_and_another_shop_cannot_erase(
 
     assert again.status_code == 200
     assert again.json()["erased"] == {}
+    erased = api.get(f"/friends/{journey.friend_id}")
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["status"] == "erased" and erased.json()["profile"]["display_name"] is None
     other = admin_api(db, hub_url, make_shop(db))
     refused = other.post(f"/friends/{journey.friend_id}/erase", {})
     assert refused.status_code == 404
@@ -119,7 +139,7 @@ def test_the_cli_erases_a_member_by_number(cli, db: Database, shop: Shop, journe
 
     assert result.exit_code == 0, result.output
     assert "members: 1" in result.output
-    assert find(db, journey.needles) == {}
+    assert left_after_erasure(db, journey.needles) == {}
 
 
 def test_the_cli_wants_exactly_one_person(cli, shop: Shop) -> None:

@@ -11,11 +11,14 @@ from config import Settings
 from core.clock import utcnow
 from core.db import Database
 from core.inbox import EventStatus, InboundEvent, IncomingEvent, store_events
+from core.tenancy import Shop
 from idlink.models import ConversationMessage
 from jobs.celery_app import beat_schedule
 from messaging.outbox.models import DeliveryContent, ReplyToken
 from privacy.retention import PURGED_MESSAGES, RetentionPolicy, purge
 from sandbox.line.server import SandboxServer
+from staff.models import Role, StaffSession, StaffUser
+from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 from tests.messaging.support import (
     add_followers,
@@ -95,6 +98,7 @@ def test_a_window_of_zero_days_keeps_the_data(db: Database, channel: ChannelSetu
         "conversation_messages": 0,
         "delivery_contents": 0,
         "reply_tokens": 0,
+        "staff_session_addresses": 0,
     }
     assert remaining_events(db) == [EventStatus.PROCESSED]
 
@@ -157,6 +161,36 @@ def payloads(db: Database) -> list:
         return list(
             session.scalars(select(DeliveryContent.payload).order_by(DeliveryContent.created_at))
         )
+
+
+def test_a_staff_sessions_address_and_browser_go_once_it_has_ended(
+    db: Database, hub_url: str, shop: Shop
+) -> None:
+    add_staff(db, shop, "kept@example.jp", Role.OPERATOR)
+    add_staff(db, shop, "left@example.jp", Role.OPERATOR)
+    kept = Browser(hub_url)
+    left = Browser(hub_url)
+    assert kept.sign_in("kept@example.jp").status_code == 303
+    assert left.sign_in("left@example.jp").status_code == 303
+    left.submit("/console/account", "/console/logout", {})
+
+    assert run(db, utcnow())["staff_session_addresses"] == 1
+    assert addresses(db) == {"kept@example.jp": "127.0.0.1", "left@example.jp": None}
+    # Idle past the console's limit (8 hours by default), the open one has ended too.
+    assert run(db, utcnow() + timedelta(hours=9))["staff_session_addresses"] == 1
+    assert addresses(db) == {"kept@example.jp": None, "left@example.jp": None}
+
+
+def addresses(db: Database) -> dict[str, str | None]:
+    with db.session_scope() as session:
+        return {
+            email: ip or agent
+            for email, ip, agent in session.execute(
+                select(StaffUser.email, StaffSession.ip, StaffSession.user_agent).join(
+                    StaffUser, StaffUser.id == StaffSession.user_id
+                )
+            )
+        }
 
 
 def test_the_purge_runs_on_the_beat_schedule() -> None:

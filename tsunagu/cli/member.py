@@ -38,6 +38,7 @@ from core import audit, csvfile, tenancy
 from core.db import Database
 from core.errors import HubError
 from idlink import members as member_service
+from idlink import search_index
 from idlink.members import ImportOutcome, MemberFields
 from idlink.models import Member
 from tsunagu.cli.support import load_settings, session_scope
@@ -410,3 +411,14 @@ def member_add(
             actor="cli",
         )
         console.print(f"member {member.member_number} added to shop {shop} (id {member.id})")
+
+
+@member_app.command("reindex")
+def member_reindex(
+    shop: Annotated[str | None, typer.Option(help="Only this shop (slug); default: all.")] = None,
+) -> None:
+    """Rebuild the members' name search index (after an upgrade or a change of secret key)."""
+    with session_scope() as session:
+        shop_ids = None if shop is None else [tenancy.get_shop(session, shop).id]
+        indexed = search_index.reindex(session, shop_ids=shop_ids)
+    console.print(f"{indexed} members indexed")

@@ -1,0 +1,106 @@
+"""What a friends list is filtered and sorted by: the admin API's query and the console's form."""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from idlink.models import FriendStatus
+from messaging.compose.schemas import Name
+
+# Purchase totals are stored with four decimals: "at most X" is "not at least X + this".
+_TOTAL_STEP = Decimal("0.0001")
+
+
+class FriendSort(enum.StrEnum):
+    NEWEST = "newest"
+    LAST_MESSAGE = "last_message"
+    FOLLOWED_AT = "followed_at"
+    PURCHASE_TOTAL = "purchase_total"
+    DISPLAY_NAME = "display_name"
+
+
+class FriendFilters(BaseModel):
+    """Every filter given must hold. Tags: ``tags_any`` (at least one), ``tags_all`` (each),
+    ``tags_none`` (none of them); ``tag`` is one tag the friend must have."""
+
+    q: str | None = Field(
+        None,
+        max_length=200,
+        description="Part of the LINE display name; or a member number, email or phone "
+        "(exact); or words of the member's name.",
+    )
+    status: FriendStatus | None = Field(None, description="`followed` or `blocked`.")
+    linked: bool | None = Field(None, description="Only friends linked (or not) to a member.")
+    tag: Name | None = Field(None, description="Only friends with this tag.")
+    tags_any: list[Name] = Field(default_factory=list, max_length=50)
+    tags_all: list[Name] = Field(default_factory=list, max_length=50)
+    tags_none: list[Name] = Field(default_factory=list, max_length=50)
+    owner: str | None = Field(
+        None, max_length=254, description="The owner's (担当者) email, or `none` for nobody's."
+    )
+    messaged_within_days: int | None = Field(
+        None, ge=1, le=3650, description="Sent the shop a message in the last N days."
+    )
+    never_messaged: bool | None = Field(None, description="Never sent the shop a message.")
+    purchases_min: int | None = Field(None, ge=0, le=1_000_000)
+    purchases_max: int | None = Field(None, ge=0, le=1_000_000)
+    total_min: Decimal | None = Field(None, ge=0, le=Decimal("1e12"), decimal_places=4)
+    total_max: Decimal | None = Field(None, ge=0, le=Decimal("1e12"), decimal_places=4)
+    booking_upcoming: bool | None = Field(None, description="Has (or not) a booking to come.")
+    channel_id: str | None = Field(None, description="Only friends of this LINE channel.")
+    line_user_id: str | None = Field(None, description="The friend with this LINE user ID.")
+    sort: FriendSort = Field(FriendSort.NEWEST, description="The order of the list.")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        """An empty field of a submitted form filters nothing."""
+        if isinstance(value, str):
+            return value.strip() or None
+        if isinstance(value, list):
+            return [v.strip() for v in value if not isinstance(v, str) or v.strip()]
+        return value
+
+    @field_validator("tags_any", "tags_all", "tags_none", mode="after")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    def segment_rules(self) -> list[dict[str, Any]]:
+        """The filters a segment rule expresses (status, link, tags, purchases, bookings), as
+        segment rules: the list applies them, and "save as a segment" stores them."""
+        rules: list[dict[str, Any]] = []
+        if self.status is not None:
+            rules.append({"friend_status": self.status.value})
+        if self.linked is not None:
+            rules.append({"linked": self.linked})
+        for name in dict.fromkeys([*([self.tag] if self.tag else []), *self.tags_all]):
+            rules.append({"tag": name})
+        if self.tags_any:
+            rules.append({"any": [{"tag": name} for name in self.tags_any]})
+        rules.extend({"tag_absent": name} for name in self.tags_none)
+        at_least: dict[str, Any] = {}
+        if self.purchases_min:
+            at_least["count_gte"] = self.purchases_min
+        if self.total_min:
+            at_least["total_gte"] = str(self.total_min)
+        if at_least:
+            rules.append({"purchases": at_least})
+        if self.purchases_max is not None:
+            rules.append({"not": {"purchases": {"count_gte": self.purchases_max + 1}}})
+        if self.total_max is not None:
+            over = str(self.total_max + _TOTAL_STEP)
+            rules.append({"not": {"purchases": {"total_gte": over}}})
+        if self.booking_upcoming is not None:
+            upcoming = {"bookings": {"upcoming": True}}
+            rules.append(upcoming if self.booking_upcoming else {"not": upcoming})
+        return rules
+
+    def beyond_segments(self) -> list[str]:
+        """The filters given that a segment cannot hold (a search, an owner, messages…)."""
+        names = ("q", "owner", "messaged_within_days", "never_messaged", "line_user_id")
+        return [name for name in names if getattr(self, name) is not None]
