@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.audit import AuditLog
@@ -104,8 +104,6 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
         (FriendTag, FriendTag.friend_id),
         (FriendTagEvent, FriendTagEvent.friend_id),
         (FriendFieldValue, FriendFieldValue.friend_id),
-        (FriendTagEvent, FriendTagEvent.friend_id),
-        (FriendFieldValue, FriendFieldValue.friend_id),
         (FriendRichMenu, FriendRichMenu.friend_id),
     ):
         counts[model.__tablename__] = rowcount(
@@ -150,8 +148,9 @@ def _cut_link_urls(session: Session, friend_ids: list[int]) -> int:
     return changed
 
 
-# What staff wrote about a friend is theirs to erase too: the notes' texts kept in the audit log.
-NOTE_TEXTS = ("body", "before")
+# What staff wrote about a friend is theirs to erase too: the notes' texts and the custom field
+# values kept in the audit log.
+NOTE_TEXTS = ("body", "before", "value")
 
 
 def _erase_note_texts(session: Session, shop_id: int, friend_ids: list[int]) -> int:
@@ -161,7 +160,10 @@ def _erase_note_texts(session: Session, shop_id: int, friend_ids: list[int]) -> 
             AuditLog.shop_id == shop_id,
             AuditLog.subject_type == "friend",
             AuditLog.subject_id.in_([str(i) for i in friend_ids]),
-            AuditLog.action.startswith("friend.note_"),
+            or_(
+                AuditLog.action.startswith("friend.note_"),
+                AuditLog.action.startswith("friend.field_"),
+            ),
         )
     )
     erased = 0

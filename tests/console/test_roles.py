@@ -77,6 +77,25 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/"): Entry(None, lambda b, ids: b.get("/console/")),
     ("GET", "/friends"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/friends")),
     ("GET", "/friends/{friend_id}"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get(_chart(ids))),
+    ("POST", "/friends/bulk"): Entry(
+        Action.TAG_FRIENDS,
+        lambda b, ids: b.submit(
+            "/console/friends", "/console/friends/bulk", {"action": "add_tag", "tag": "bulk-matrix"}
+        ),
+    ),
+    # No such job: allowed staff are told so (404), refused ones are refused first (403).
+    ("GET", "/friends/bulk/{job_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get("/console/friends/bulk/999999"), frozenset({404})
+    ),
+    ("GET", "/friends/export.csv"): Entry(
+        Action.EXPORT_FRIENDS, lambda b, ids: b.get("/console/friends/export.csv")
+    ),
+    ("POST", "/friends/segment"): Entry(
+        Action.MANAGE_SEGMENTS,
+        lambda b, ids: b.submit(
+            "/console/friends", "/console/friends/segment?tags_any=vip", {"name": "matrix"}
+        ),
+    ),
     ("POST", "/friends/{friend_id}/tags"): Entry(
         Action.TAG_FRIENDS, _on_chart("/tags", {"name": "new"})
     ),

@@ -24,6 +24,7 @@ EXPECTED[Role.ADMIN] = EXPECTED[Role.OPERATOR] | {
     Action.MANAGE_SEGMENTS,
     Action.MANAGE_SEQUENCES,
     Action.MANAGE_REMINDERS,
+    Action.MANAGE_TAGS,
     Action.MANAGE_STAFF,
 }
 EXPECTED[Role.OWNER] = set(Action)
