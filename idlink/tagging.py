@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.orm import Session
 
-from core import audit
+from core import audit, db
 from core.clock import utcnow
 from core.errors import Conflict, NotFound
 from idlink import friends
@@ -198,20 +198,31 @@ def tag_many(
         if not targets:
             unchanged += len(chunk)
             continue
+        # Only the rows this statement changed count and enter the history: a click or a
+        # staff member may have tagged (or untagged) one of these friends meanwhile.
         if add:
-            session.execute(
-                insert(FriendTag),
-                [
-                    {"friend_id": i, "tag_id": tag.id, "source": source[:64], "created_at": now}
-                    for i in targets
-                ],
-            )
-        else:
-            session.execute(
-                delete(FriendTag).where(
-                    FriendTag.tag_id == tag.id, FriendTag.friend_id.in_(targets)
+            targets = list(
+                session.scalars(
+                    db.insert(session, FriendTag)
+                    .on_conflict_do_nothing(index_elements=["friend_id", "tag_id"])
+                    .returning(FriendTag.friend_id),
+                    [
+                        {"friend_id": i, "tag_id": tag.id, "source": source[:64], "created_at": now}
+                        for i in targets
+                    ],
                 )
             )
+        else:
+            targets = list(
+                session.scalars(
+                    delete(FriendTag)
+                    .where(FriendTag.tag_id == tag.id, FriendTag.friend_id.in_(targets))
+                    .returning(FriendTag.friend_id)
+                )
+            )
+        if not targets:
+            unchanged += len(chunk)
+            continue
         session.execute(
             insert(FriendTagEvent),
             [
