@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from console import chart_actions
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
 from console.context import PREFIX, is_htmx, render
 from core.ids import RowId
@@ -17,12 +16,10 @@ from crm import notes, owners
 from crm.notes import NoteIn
 from crm.owners import OwnerIn
 from idlink import tag_queries, tagging
-from idlink.models import Friend, FriendStatus, Tag
+from idlink.models import Friend
 from idlink.queries import render_friends
 from idlink.schemas import TagIn
 from messaging import chart
-from messaging.friend_list import queries as friend_list
-from messaging.friend_list.filters import FriendFilters, FriendSort
 from staff.permissions import Action
 
 router = APIRouter()
@@ -34,41 +31,6 @@ TIMELINE_SIZE = 30
 @router.get("/")
 def home() -> Response:
     return RedirectResponse(f"{PREFIX}/friends", status_code=303)
-
-
-@router.get("/friends")
-def friends_page(
-    request: Request,
-    staff: CurrentStaff,
-    session: DbSession,
-    filters: Annotated[FriendFilters, Query()],
-    cursor: str | None = None,
-) -> Response:
-    """Friends: search, filter, sort, page on; the count follows the filters."""
-    staff.require(Action.READ_FRIENDS)
-    query = friend_list.filtered(session, staff.shop.id, filters, channel_scope=staff.channel_scope)
-    found = friend_list.page(session, query, filters.sort, limit=PAGE_SIZE, cursor=cursor)
-    values = {
-        "filters": filters,
-        "friends": render_friends(session, staff.shop.id, found.friends),
-        "count": friend_list.count(session, query),
-        "next_cursor": found.next_cursor,
-        "sorts": list(FriendSort),
-        "shop_staff": owners.shop_staff(session, staff.shop.id),
-        "tags": session.scalars(
-            select(Tag.name).where(Tag.shop_id == staff.shop.id).order_by(Tag.name)
-        ).all(),
-        "statuses": list(FriendStatus),
-        "tag_colours": tag_queries.colours(session, staff.shop.id),
-        "query_without_cursor": _query_without_cursor(request),
-    }
-    if is_htmx(request) and request.headers.get("hx-target") == "results":
-        return render(request, "friends/_results.html", values)
-    return render(request, "friends/list.html", values)
-
-
-def _query_without_cursor(request: Request) -> str:
-    return urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "cursor" and v])
 
 
 @router.get("/friends/{friend_id}")
@@ -90,10 +52,12 @@ def chart_page(
         limit=TIMELINE_SIZE,
         cursor=cursor,
     )
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
     return render(
         request,
         "friends/chart.html",
         {
+            **chart_actions.action_values(request, staff, session, friend),
             "chart": found,
             "notes": found.notes,
             "can_tag": staff.can(Action.TAG_FRIENDS),
@@ -101,6 +65,9 @@ def chart_page(
             "can_assign": staff.can(Action.ASSIGN_OWNER),
             "can_erase": staff.can(Action.EXPORT_DATA) and staff.can(Action.ERASE_DATA),
             "owner": found.owner,
+            "friend_id": friend_id,
+            "fields": found.fields,
+            "can_edit_fields": staff.can(Action.WRITE_FIELDS),
             "shop_staff": owners.shop_staff(session, staff.shop.id),
             "actor": staff.actor,
             "tag_colours": tag_queries.colours(session, staff.shop.id),

@@ -24,6 +24,7 @@ from urllib.parse import urljoin
 
 import httpx
 import yaml
+from pydantic import SecretStr
 
 from commerce import connections, sync
 from config import Settings
@@ -35,6 +36,7 @@ from idlink.members import MemberFields
 from messaging import declarations
 from messaging.outbox import guardrails
 from sandbox.line.server import SandboxServer
+from sandbox.oidc.server import OidcServer
 from sandbox.reservations.demo import send_demo_bookings
 from sandbox.reservations.systems import Customer
 from sandbox.salesforce.demo import DemoContact, start_demo_org
@@ -84,6 +86,8 @@ class Demo:
     owner_password: str
     users: dict[str, str] = field(default_factory=dict)
     others: list[Stoppable] = field(default_factory=list)
+    # The sandbox OpenID Connect provider behind the console's "Sandbox SSO" button.
+    oidc: OidcServer | None = None
 
     @property
     def hub_url(self) -> str:
@@ -118,6 +122,7 @@ class Demo:
         return [
             ("Staff console", self.console_url),
             ("Console login", f"{OWNER_EMAIL} / {self.owner_password}"),
+            *self._single_sign_on(),
             ("API reference", f"{hub}/docs"),
             ("Admin API token", token),
             ("Friends", f'curl -H "Authorization: Bearer {token}" {hub}/api/admin/v1/friends'),
@@ -144,11 +149,24 @@ class Demo:
             ("Health, metrics", f"{hub}/readyz  {hub}/metrics"),
         ]
 
+    def _single_sign_on(self) -> list[tuple[str, str]]:
+        if self.oidc is None:
+            return []
+        return [
+            (
+                "Console single sign-on",
+                f"“{SSO_NAME}” on the console login, then {OWNER_EMAIL} at the sandbox provider "
+                f"{self.oidc.url}/.well-known/openid-configuration",
+            )
+        ]
+
     def stop(self) -> None:
         self.hub_server.stop()
         self.hub.stop()
         for server in self.others:
             server.stop()
+        if self.oidc is not None:
+            self.oidc.stop()
         self.sandbox.stop()
 
 
@@ -177,11 +195,14 @@ def start(
     private_directory(base.data_dir)
     sandbox = SandboxServer(port=sandbox_port).start()
     step(f"sandbox LINE platform on {sandbox.url}")
+    oidc, oidc_settings = _start_oidc_provider(port)
+    step(f"sandbox OpenID Connect provider on {oidc.url} (the console's single sign-on)")
     settings = demo_settings(base, port=port).model_copy(
         update={
             "line_api_url": sandbox.url,
             "line_access_url": sandbox.url,
             "liff_sdk_url": f"{sandbox.url}/liff/sdk.js",
+            **oidc_settings,
         }
     )
     hub = build_hub(settings).start()
@@ -189,12 +210,37 @@ def start(
     step(f"hub on {settings.public_url} (SQLite, embedded worker)")
     token, owner_password = _create_shop(hub, sandbox)
     demo = Demo(
-        hub=hub, hub_server=server, sandbox=sandbox, token=token, owner_password=owner_password
+        hub=hub,
+        hub_server=server,
+        sandbox=sandbox,
+        token=token,
+        owner_password=owner_password,
+        oidc=oidc,
     )
     step(f"demo shop, LINE channel, 3 members and the console owner {OWNER_EMAIL} created")
     _declare_messaging(demo, step)
     _play(demo, step)
     return demo
+
+
+SSO_NAME = "Sandbox SSO"
+
+
+def _start_oidc_provider(port: int) -> tuple[OidcServer, dict[str, Any]]:
+    """The sandbox provider, with the console as its client and the demo owner as its user;
+    returns it and the hub settings that point the console at it."""
+    oidc = OidcServer().start()
+    client_secret = secrets.token_urlsafe(24)
+    oidc.state.add_client(
+        "tsunagu-demo-console", client_secret, f"http://127.0.0.1:{port}/console/login/sso/callback"
+    )
+    oidc.state.add_user(OWNER_EMAIL, name="Demo owner")
+    return oidc, {
+        "staff_oidc_issuer": oidc.url,
+        "staff_oidc_client_id": "tsunagu-demo-console",
+        "staff_oidc_client_secret": SecretStr(client_secret),
+        "staff_oidc_name": SSO_NAME,
+    }
 
 
 CAMPAIGNS_FILE = Path(__file__).with_name("demo_campaigns.yaml")

@@ -65,7 +65,7 @@ def delete_field(key: str, session: DbSession, shop: CurrentShop, actor: Actor) 
 def friend_fields(friend_id: RowId, session: DbSession, shop: CurrentShop) -> list[FriendFieldOut]:
     """Every field of the shop with the friend's value (null when unset)."""
     friend = chart.find_friend(session, shop.id, friend_id)
-    return [found.out() for found in fields.fields_of(session, friend)]
+    return [found.out() for found in fields.fields_of(session, shop.id, friend.id)]
 
 
 @router.put(

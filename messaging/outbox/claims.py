@@ -85,12 +85,16 @@ class BatchJob:
 def claim(
     database: Database, *, config: DispatchConfig, now: datetime | None = None
 ) -> list[BatchJob]:
-    """Claim due work in one transaction: batches (retries, audience sends), else deliveries."""
+    """Claim due work in one transaction: batches (retries, audience sends) and deliveries.
+
+    Both kinds in every claim: a draining million-friend audience send (2,000 multicasts, ten
+    seconds at LINE's limit) must not hold back a personalised push planned meanwhile. Pushes
+    and multicasts have separate limits, so neither waits for the other's slots.
+    """
     now = now or utcnow()
     with database.session_scope() as session:
         batches, members = _claim_batches(session, config, now)
-        if not batches:
-            batches = _claim_new(session, config, now)
+        batches += _claim_new(session, config, now)
         return _jobs(session, batches, members)
 
 
