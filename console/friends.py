@@ -18,7 +18,7 @@ from crm.notes import NoteIn
 from crm.owners import OwnerIn
 from idlink import tag_queries, tagging
 from idlink.models import Friend
-from idlink.queries import render_friends
+from idlink.queries import find_friend, render_friends
 from idlink.schemas import TagIn
 from messaging import chart
 from staff.permissions import Action
@@ -53,7 +53,7 @@ def chart_page(
         limit=TIMELINE_SIZE,
         cursor=cursor,
     )
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
     return render(
         request,
         "friends/chart.html",
