@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from console import chart_actions
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
-from console.context import PREFIX, is_htmx, render
+from console.charts import chart_part, friend_for
+from console.context import PREFIX, render
 from core.ids import RowId
 from crm import notes, owners
 from crm.notes import NoteIn
 from crm.owners import OwnerIn
 from idlink import tag_queries, tagging
-from idlink.models import Friend, FriendStatus, Tag
+from idlink.models import Friend
 from idlink.queries import render_friends
 from idlink.schemas import TagIn
 from messaging import chart
-from messaging.friend_list import queries as friend_list
-from messaging.friend_list.filters import FriendFilters, FriendSort
 from staff.permissions import Action
 
 router = APIRouter()
@@ -34,41 +32,6 @@ TIMELINE_SIZE = 30
 @router.get("/")
 def home() -> Response:
     return RedirectResponse(f"{PREFIX}/friends", status_code=303)
-
-
-@router.get("/friends")
-def friends_page(
-    request: Request,
-    staff: CurrentStaff,
-    session: DbSession,
-    filters: Annotated[FriendFilters, Query()],
-    cursor: str | None = None,
-) -> Response:
-    """Friends: search, filter, sort, page on; the count follows the filters."""
-    staff.require(Action.READ_FRIENDS)
-    query = friend_list.filtered(session, staff.shop.id, filters, channel_scope=staff.channel_scope)
-    found = friend_list.page(session, query, filters.sort, limit=PAGE_SIZE, cursor=cursor)
-    values = {
-        "filters": filters,
-        "friends": render_friends(session, staff.shop.id, found.friends),
-        "count": friend_list.count(session, query),
-        "next_cursor": found.next_cursor,
-        "sorts": list(FriendSort),
-        "shop_staff": owners.shop_staff(session, staff.shop.id),
-        "tags": session.scalars(
-            select(Tag.name).where(Tag.shop_id == staff.shop.id).order_by(Tag.name)
-        ).all(),
-        "statuses": list(FriendStatus),
-        "tag_colours": tag_queries.colours(session, staff.shop.id),
-        "query_without_cursor": _query_without_cursor(request),
-    }
-    if is_htmx(request) and request.headers.get("hx-target") == "results":
-        return render(request, "friends/_results.html", values)
-    return render(request, "friends/list.html", values)
-
-
-def _query_without_cursor(request: Request) -> str:
-    return urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "cursor" and v])
 
 
 @router.get("/friends/{friend_id}")
@@ -90,10 +53,12 @@ def chart_page(
         limit=TIMELINE_SIZE,
         cursor=cursor,
     )
+    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
     return render(
         request,
         "friends/chart.html",
         {
+            **chart_actions.action_values(request, staff, session, friend),
             "chart": found,
             "notes": found.notes,
             "can_tag": staff.can(Action.TAG_FRIENDS),
@@ -101,6 +66,9 @@ def chart_page(
             "can_assign": staff.can(Action.ASSIGN_OWNER),
             "can_erase": staff.can(Action.EXPORT_DATA) and staff.can(Action.ERASE_DATA),
             "owner": found.owner,
+            "friend_id": friend_id,
+            "fields": found.fields,
+            "can_edit_fields": staff.can(Action.WRITE_FIELDS),
             "shop_staff": owners.shop_staff(session, staff.shop.id),
             "actor": staff.actor,
             "tag_colours": tag_queries.colours(session, staff.shop.id),
@@ -109,19 +77,16 @@ def chart_page(
 
 
 def _tags_response(request: Request, staff: Staff, friend: Friend, session: Session) -> Response:
-    """The tags partial for htmx; back to the chart for a plain form."""
-    if is_htmx(request):
-        rendered = render_friends(session, staff.shop.id, [friend])[0]
-        return render(
-            request,
-            "friends/_tags.html",
-            {
-                "friend": rendered,
-                "can_tag": True,
-                "tag_colours": tag_queries.colours(session, staff.shop.id),
-            },
-        )
-    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
+    return chart_part(
+        request,
+        friend,
+        "friends/_tags.html",
+        lambda: {
+            "friend": render_friends(session, staff.shop.id, [friend])[0],
+            "can_tag": True,
+            "tag_colours": tag_queries.colours(session, staff.shop.id),
+        },
+    )
 
 
 @router.post("/friends/{friend_id}/tags")
@@ -133,8 +98,7 @@ def add_tag(
     body: Annotated[TagIn, Form()],
 ) -> Response:
     """Put a tag on the friend (operator and above); audited with the staff member."""
-    staff.require(Action.TAG_FRIENDS)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.TAG_FRIENDS)
     tagging.add_by_hand(
         session, friend=friend, name=body.name, actor=staff.actor, ip=client_ip(request)
     )
@@ -150,8 +114,7 @@ def remove_tag(
     name: Annotated[str, Form(max_length=100)],
 ) -> Response:
     """Take a tag off the friend (operator and above); audited with the staff member."""
-    staff.require(Action.TAG_FRIENDS)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.TAG_FRIENDS)
     tagging.remove_by_hand(
         session, friend=friend, name=name, actor=staff.actor, ip=client_ip(request)
     )
@@ -159,19 +122,17 @@ def remove_tag(
 
 
 def _notes_response(request: Request, staff: Staff, friend: Friend, session: Session) -> Response:
-    """The notes partial for htmx; back to the chart for a plain form."""
-    if is_htmx(request):
-        return render(
-            request,
-            "friends/_notes.html",
-            {
-                "friend": friend,
-                "notes": notes.notes_of(session, friend),
-                "can_note": True,
-                "actor": staff.actor,
-            },
-        )
-    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
+    return chart_part(
+        request,
+        friend,
+        "friends/_notes.html",
+        lambda: {
+            "friend": friend,
+            "notes": notes.notes_of(session, friend),
+            "can_note": True,
+            "actor": staff.actor,
+        },
+    )
 
 
 @router.post("/friends/{friend_id}/notes")
@@ -183,8 +144,7 @@ def add_note(
     body: Annotated[NoteIn, Form()],
 ) -> Response:
     """Add a note to the friend (operator and above), authored by the staff member."""
-    staff.require(Action.WRITE_NOTES)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.WRITE_NOTES)
     notes.add_note(session, friend=friend, body=body, author=staff.actor, ip=client_ip(request))
     return _notes_response(request, staff, friend, session)
 
@@ -199,8 +159,7 @@ def edit_note(
     body: Annotated[NoteIn, Form()],
 ) -> Response:
     """Change the text of one's own note; the audit log keeps the earlier text."""
-    staff.require(Action.WRITE_NOTES)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.WRITE_NOTES)
     note = notes.get_note(session, friend, note_id)
     notes.edit_note(session, note=note, body=body, actor=staff.actor, ip=client_ip(request))
     return _notes_response(request, staff, friend, session)
@@ -216,8 +175,7 @@ def pin_note(
     pinned: Annotated[bool, Form()],
 ) -> Response:
     """Pin a note to the top of the chart, or unpin it."""
-    staff.require(Action.WRITE_NOTES)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.WRITE_NOTES)
     note = notes.get_note(session, friend, note_id)
     notes.set_pinned(session, note=note, pinned=pinned, actor=staff.actor, ip=client_ip(request))
     return _notes_response(request, staff, friend, session)
@@ -232,20 +190,18 @@ def set_owner(
     body: Annotated[OwnerIn, Form()],
 ) -> Response:
     """Make a staff member of the shop the friend's owner (担当者), or nobody."""
-    staff.require(Action.ASSIGN_OWNER)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.ASSIGN_OWNER)
     owner = owners.set_owner(
         session, friend=friend, email=body.email, actor=staff.actor, ip=client_ip(request)
     )
-    if is_htmx(request):
-        return render(
-            request,
-            "friends/_owner.html",
-            {
-                "friend": friend,
-                "owner": owner,
-                "shop_staff": owners.shop_staff(session, staff.shop.id),
-                "can_assign": True,
-            },
-        )
-    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
+    return chart_part(
+        request,
+        friend,
+        "friends/_owner.html",
+        lambda: {
+            "friend": friend,
+            "owner": owner,
+            "shop_staff": owners.shop_staff(session, staff.shop.id),
+            "can_assign": True,
+        },
+    )

@@ -8,8 +8,10 @@ by anyone). Such a cell is written with a leading ``'``, which the spreadsheet s
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from starlette.responses import StreamingResponse
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -38,3 +40,17 @@ class SafeWriter:
 def writer(handle: Any, **options: Any) -> SafeWriter:
     """The hub's CSV writer: like ``csv.writer(handle)``, formula cells neutralised."""
     return SafeWriter(handle, **options)
+
+
+def download(file: IO[bytes], filename: str) -> StreamingResponse:
+    """An HTTP response streaming a written CSV ``file`` (rewound) as an attachment."""
+
+    def chunks() -> Iterator[bytes]:
+        with file:
+            yield from iter(lambda: file.read(64 * 1024), b"")
+
+    return StreamingResponse(
+        chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -29,6 +29,7 @@ PERIODIC: dict[str, str | float] = {
     "messaging.sequences": "sweep_interval_seconds",
     "messaging.rich_menus": "rich_menu_sync_interval_seconds",
     "privacy.retention": "retention_interval_seconds",
+    "friends.bulk_sweep": "sweep_interval_seconds",
     "privacy.unlink_rich_menus": "sweep_interval_seconds",
 }
 

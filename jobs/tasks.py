@@ -15,11 +15,12 @@ from core import inbox
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit, enqueue_now
 from core.inbox import InboundEvent
-from idlink import purge
+from idlink import profiles, purge
 from idlink.events import handle_line_event
 from jobs import runtime
 from messaging.campaigns import segment_deliveries, triggers
-from messaging.outbox import dispatcher, guardrails, replies
+from messaging.friend_list import bulk as friend_bulk
+from messaging.outbox import consent, dispatcher, guardrails, replies
 from messaging.outbox.limiter import limiter_for
 from messaging.reminders import reminders
 from messaging.rich_menus import rich_menus
@@ -38,6 +39,7 @@ def _handler_for(settings: Settings) -> inbox.Handler:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
             guardrails.on_line_event(session, event)
+            consent.on_line_event(session, event)
             replies.on_line_event(session, event)
             sequences.on_line_event(session, event)
         else:
@@ -152,6 +154,14 @@ def sync_rich_menu(self: Task, friend_id: int) -> str:
         return rich_menus.sync_friend(session, friend_id=friend_id, settings=rt.settings)
 
 
+@shared_task(name="idlink.refresh_profile", bind=True)
+def refresh_profile(self: Task, friend_id: int) -> bool:
+    """Fetch a friend's LINE profile again when a chart found it stale."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return profiles.refresh_if_stale(session, friend_id=friend_id, settings=rt.settings)
+
+
 def dispatch_config(settings: Settings) -> dispatcher.DispatchConfig:
     """The dispatcher as configured: LINE's API and the channels' rate limits."""
     return dispatcher.DispatchConfig(
@@ -242,6 +252,32 @@ def purge_expired_data(self: Task) -> int:
             session, policy=retention.RetentionPolicy.from_settings(rt.settings)
         )
     return sum(counts.values())
+
+
+@shared_task(name="friends.bulk", bind=True)
+def run_friend_bulk(self: Task, job_id: int) -> None:
+    """Run a bulk action over friends to the end, committing each batch (progress for staff)."""
+    rt = runtime.of(self.app)
+    try:
+        more = True
+        while more:
+            with rt.database.session_scope() as session:
+                more = friend_bulk.run_next(session, job_id)
+    except Exception as exc:
+        with rt.database.session_scope() as session:
+            friend_bulk.fail(session, job_id, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+@shared_task(name="friends.bulk_sweep", bind=True)
+def sweep_friend_bulk(self: Task) -> int:
+    """Take up bulk actions that no worker has advanced lately (a lost nudge, a crash)."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        stalled = friend_bulk.stalled(session)
+        for job_id in stalled:
+            enqueue_after_commit(session, "friends.bulk", job_id=job_id)
+    return len(stalled)
 
 
 @shared_task(name="privacy.unlink_rich_menus", bind=True)

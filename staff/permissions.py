@@ -14,7 +14,9 @@ class Action(enum.StrEnum):
     TAG_FRIENDS = "friends.tag"
     WRITE_NOTES = "notes.write"
     ASSIGN_OWNER = "friends.assign_owner"
+    EXPORT_FRIENDS = "friends.export"
     WRITE_FIELDS = "fields.write"
+    MANAGE_FIELDS = "fields.manage"
     SEND_MESSAGES = "messages.send"
     MANAGE_CAMPAIGNS = "campaigns.manage"
     MANAGE_SEGMENTS = "segments.manage"
@@ -36,7 +38,9 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.TAG_FRIENDS: Role.OPERATOR,
     Action.WRITE_NOTES: Role.OPERATOR,
     Action.ASSIGN_OWNER: Role.OPERATOR,
+    Action.EXPORT_FRIENDS: Role.OPERATOR,
     Action.WRITE_FIELDS: Role.OPERATOR,
+    Action.MANAGE_FIELDS: Role.ADMIN,
     Action.SEND_MESSAGES: Role.OPERATOR,
     Action.MANAGE_CAMPAIGNS: Role.ADMIN,
     Action.MANAGE_SEGMENTS: Role.ADMIN,

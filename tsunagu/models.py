@@ -9,6 +9,7 @@ from idlink import identities, search_index
 from idlink import models as idlink_models
 from messaging.campaigns import models as campaigns_models
 from messaging.compose import models as compose_models
+from messaging.friend_list import models as friend_list_models
 from messaging.outbox import models as outbox_models
 from messaging.reminders import models as reminders_models
 from messaging.rich_menus import models as rich_menus_models
@@ -24,6 +25,7 @@ __all__ = [
     "commerce_models",
     "compose_models",
     "crm_models",
+    "friend_list_models",
     "identities",
     "idlink_models",
     "inbox",

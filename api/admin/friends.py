@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit
 from api.admin.schemas import ErrorBody, Page
 from api.deps import CurrentShop, DbSession
+from core import csvfile
 from core.ids import RowId
 from crm import notes, owners
 from crm.notes import NoteChange, NoteIn, NoteOut
@@ -20,8 +22,13 @@ from idlink.queries import find_friend, render_friends
 from idlink.schemas import FriendOut, TagIn
 from messaging import chart
 from messaging.chart import FriendChart
+from messaging.friend_list import bulk as friend_bulk
+from messaging.friend_list import export as friend_export
 from messaging.friend_list import queries as friend_list
+from messaging.friend_list.bulk import BulkIn
+from messaging.friend_list.export import SegmentFromFilters
 from messaging.friend_list.filters import FriendFilters
+from messaging.friend_list.models import BulkState
 
 router = APIRouter(tags=["friends"])
 
@@ -53,6 +60,102 @@ def count_friends(
     """How many of the shop's friends match the filters (the list's filters), in one query."""
     query = friend_list.filtered(session, shop.id, filters)
     return FriendCount(count=friend_list.count(session, query))
+
+
+class BulkRequest(BulkIn):
+    """A bulk action and the filters that choose its friends (those of `GET /friends`)."""
+
+    filters: FriendFilters = Field(default_factory=FriendFilters)
+
+
+class BulkJobOut(BaseModel):
+    """A bulk action: `running` until every matching friend is done (poll it), then `done`."""
+
+    id: int
+    action: str
+    state: str
+    total: int = Field(description="Friends the filters matched.")
+    done: int = Field(description="Friends worked through so far.")
+    changed: int = Field(description="Friends the action changed (a tag already there is not).")
+    filters: dict[str, Any]
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+
+@router.post(
+    "/friends/bulk",
+    summary="Act on every friend a filter matches",
+    responses={
+        200: {"description": "Done at once (at most 1,000 friends)"},
+        202: {"model": BulkJobOut, "description": "Running in a worker: poll its URL"},
+        400: {"model": ErrorBody, "description": "`NothingToDo`, or `NotShopStaff`"},
+    },
+)
+def bulk_friends(
+    body: BulkRequest, session: DbSession, shop: CurrentShop, actor: Actor, response: Response
+) -> BulkJobOut:
+    """Add or remove a tag, or set the owner, of every friend the filters match; audited once.
+    Over 1,000 friends it runs in a worker (202); `GET /friends/bulk/{id}` shows its progress."""
+    job = friend_bulk.start(session, shop_id=shop.id, filters=body.filters, body=body, actor=actor)
+    if job.state == BulkState.RUNNING:
+        response.status_code = 202
+    return BulkJobOut.model_validate(job, from_attributes=True)
+
+
+@router.get(
+    "/friends/bulk/{job_id}",
+    summary="Get a bulk action's progress",
+    responses={404: {"model": ErrorBody, "description": "No such bulk action in this shop"}},
+)
+def get_bulk_job(job_id: RowId, session: DbSession, shop: CurrentShop) -> BulkJobOut:
+    """How far a bulk action got."""
+    job = friend_bulk.get(session, shop_id=shop.id, job_id=job_id)
+    return BulkJobOut.model_validate(job, from_attributes=True)
+
+
+@router.get(
+    "/friends/export.csv",
+    summary="Export friends as CSV",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "UTF-8 with a BOM"}},
+)
+def export_friends(
+    session: DbSession,
+    shop: CurrentShop,
+    actor: Actor,
+    filters: Annotated[FriendFilters, Query()],
+) -> Response:
+    """The friends the filters match as CSV (UTF-8 with a BOM: Excel opens it as it is);
+    cells a spreadsheet would run as a formula are written with a leading `'`. Audited."""
+    out, _rows = friend_export.write_csv(session, shop_id=shop.id, filters=filters, actor=actor)
+    return csvfile.download(out, "friends.csv")
+
+
+class SegmentFromListRequest(SegmentFromFilters):
+    filters: FriendFilters = Field(default_factory=FriendFilters)
+
+
+class SavedSegment(BaseModel):
+    name: str
+    rules: dict[str, Any]
+
+
+@router.post(
+    "/friends/segment",
+    summary="Save a friends filter as a segment",
+    status_code=201,
+    responses={422: {"model": ErrorBody, "description": "`NotASegment`: filters it cannot hold"}},
+)
+def save_friends_segment(
+    body: SegmentFromListRequest, session: DbSession, shop: CurrentShop, actor: Actor
+) -> SavedSegment:
+    """Save the list's status, link, tag, purchase and booking filters as a segment (created,
+    or its rules replaced). A search, an owner or message filters cannot be a segment's."""
+    segment = friend_export.save_segment(
+        session, shop_id=shop.id, name=body.name, filters=body.filters, actor=actor
+    )
+    return SavedSegment(name=segment.name, rules=segment.rules)
 
 
 @router.get(

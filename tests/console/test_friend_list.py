@@ -1,0 +1,124 @@
+"""The friends list's filters, sort and bulk actions as staff use them in the console."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from core.audit import AuditLog
+from core.db import Database
+from core.tenancy import Shop
+from idlink.models import FriendTag, Tag
+from staff.models import Role
+from tests.api.admin_support import add_friend
+from tests.console.support import Browser, add_staff
+from tests.console.test_friends import rows, signed_in, user_id
+from tests.factories import ChannelSetup
+
+BULK_FORM = re.compile(r'action="(/console/friends/bulk\?[^"]*)"')
+
+
+def tagged(db: Database, name: str) -> set[int]:
+    with db.session_scope() as session:
+        return set(
+            session.scalars(
+                select(FriendTag.friend_id)
+                .join(Tag, Tag.id == FriendTag.tag_id)
+                .where(Tag.name == name)
+            )
+        )
+
+
+def test_more_filters_and_a_sort_narrow_and_order_the_list(
+    db: Database, hub_url: str, shop: Shop, channel: ChannelSetup
+) -> None:
+    a = add_friend(db, channel.channel_pk, user_id(1), display_name="あおい", tags=("vip", "常連"))
+    b = add_friend(db, channel.channel_pk, user_id(2), display_name="いつき", tags=("vip",))
+    c = add_friend(db, channel.channel_pk, user_id(3), display_name="うみ", tags=("常連",))
+    browser = signed_in(db, hub_url, shop)
+
+    any_of = browser.get("/console/friends?tags_any=vip&tags_any=常連&sort=display_name")
+    none_of = browser.get("/console/friends?tags_none=vip")
+    empty_form = browser.get(
+        "/console/friends?q=&status=&tags_any=&owner=&purchases_min=&never_messaged=&sort=newest"
+    )
+
+    assert rows(any_of.text) == [a, b, c] and "3 人" in any_of.text
+    assert rows(none_of.text) == [c] and "1 人" in none_of.text
+    assert rows(empty_form.text) == [c, b, a]
+    assert "並べ替え" in any_of.text and "詳しい絞り込み" in any_of.text
+
+
+def test_an_operator_tags_the_filtered_friends_in_one_go_and_sees_it_done(
+    db: Database, hub_url: str, shop: Shop, channel: ChannelSetup
+) -> None:
+    vip = [add_friend(db, channel.channel_pk, user_id(n), tags=("vip",)) for n in (1, 2)]
+    other = add_friend(db, channel.channel_pk, user_id(3))
+    browser = signed_in(db, hub_url, shop)
+    listed = browser.get("/console/friends?tags_all=vip")
+    action = BULK_FORM.search(listed.text)
+    assert action, "no bulk form on the list"
+
+    started = browser.submit(
+        "/console/friends?tags_all=vip",
+        action.group(1).replace("&amp;", "&"),
+        {"action": "add_tag", "tag": " 春の案内 "},
+    )
+    progress = browser.get(started.headers["location"])
+    partial = browser.get(started.headers["location"], headers={"HX-Request": "true"})
+
+    assert started.status_code == 303
+    assert tagged(db, "春の案内") == set(vip) and other not in tagged(db, "春の案内")
+    assert "完了: 2 人を変更しました。" in progress.text and 'value="2"' in progress.text
+    assert partial.text.lstrip().startswith('<section class="card" id="progress"')
+    assert "hx-trigger" not in partial.text
+    with db.session_scope() as session:
+        entry = session.scalars(
+            select(AuditLog).where(AuditLog.action == "friends.bulk_add_tag")
+        ).one()
+        assert entry.actor == "staff:operator@example.jp" and entry.detail["friends"] == 2
+
+
+def test_the_csv_export_and_the_segment_save_follow_the_filters_and_roles(
+    db: Database, hub_url: str, shop: Shop, channel: ChannelSetup
+) -> None:
+    add_friend(db, channel.channel_pk, user_id(1), display_name="@SUM(A1)", tags=("vip",))
+    add_friend(db, channel.channel_pk, user_id(2), display_name="佐藤")
+    operator = signed_in(db, hub_url, shop)
+    admin = signed_in(db, hub_url, shop, Role.ADMIN)
+    viewer = signed_in(db, hub_url, shop, Role.VIEWER)
+
+    csv = operator.get("/console/friends/export.csv?tags_any=vip")
+    refused_csv = viewer.get("/console/friends/export.csv?tags_any=vip")
+    refused_segment = operator.submit(
+        "/console/friends", "/console/friends/segment?tags_any=vip", {"name": "vip"}
+    )
+    saved = admin.submit(
+        "/console/friends", "/console/friends/segment?tags_any=vip", {"name": "vip"}
+    )
+    back = admin.get(saved.headers["location"])
+
+    assert csv.status_code == 200 and csv.content.startswith(b"\xef\xbb\xbf")
+    assert "'@SUM(A1)" in csv.content.decode("utf-8-sig") and "佐藤" not in csv.text
+    assert refused_csv.status_code == 403 and refused_segment.status_code == 403
+    assert saved.status_code == 303 and "セグメント「vip」として保存しました。" in back.text
+    assert "Download CSV" not in viewer.get("/console/friends").text
+    assert "CSV をダウンロード" not in viewer.get("/console/friends").text
+    assert "CSV をダウンロード" in operator.get("/console/friends").text
+
+
+def test_a_viewer_cannot_act_in_bulk(
+    db: Database, hub_url: str, shop: Shop, channel: ChannelSetup
+) -> None:
+    add_friend(db, channel.channel_pk, user_id(1), tags=("vip",))
+    add_staff(db, shop, "viewer@example.jp", Role.VIEWER)
+    viewer = Browser(hub_url)
+    viewer.sign_in("viewer@example.jp")
+
+    refused = viewer.submit(
+        "/console/friends", "/console/friends/bulk", {"action": "add_tag", "tag": "x"}
+    )
+
+    assert refused.status_code == 403 and "「オペレーター」以上の権限が必要です" in refused.text
+    assert tagged(db, "x") == set()
