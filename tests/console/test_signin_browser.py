@@ -54,6 +54,9 @@ def test_staff_enrol_an_authenticator_and_sign_in_with_its_code_on_a_phone(
         page.click("form.stack button[type=submit]")
         page.wait_for_url("**/console/friends")
         assert page.get_by_role("heading", name="友だち").is_visible()
+        page.goto("/console/account")
+        assert page.get_by_text("回復コードの残り: 10").is_visible()
+        screen.shot("account-two-step-on")
         assert screen.errors == []
     finally:
         screen.close()
