@@ -3,8 +3,11 @@ never to a friend who blocked), the LINE profile fetched again, a sequence enrol
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
+from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
 from idlink.models import Friend
@@ -121,3 +124,26 @@ def test_a_friend_is_enrolled_in_a_sequence_once(
         ),
         what="the sequence's first step",
     )
+
+
+def test_reading_a_chart_fetches_a_stale_profile_in_the_background_and_a_fresh_one_not(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup
+) -> None:
+    stale, fresh = add_followers(db, line_sandbox.state, channel, 2)
+    with db.session_scope() as session:
+        session.get_one(Friend, stale).profile_fetched_at = utcnow() - timedelta(days=8)
+        session.get_one(Friend, fresh).profile_fetched_at = utcnow() - timedelta(days=1)
+    with line_sandbox.state.lock:
+        for user in line_sandbox.state.users.values():
+            user.display_name = "新しい名前"
+    api = admin_api(db, hub.settings.public_url, shop)
+
+    api.get(f"/friends/{stale}/chart")
+    api.get(f"/friends/{fresh}/chart")
+
+    def name(friend_id: int) -> str | None:
+        with db.session_scope() as session:
+            return session.get_one(Friend, friend_id).display_name
+
+    wait_for(lambda: name(stale) == "新しい名前", what="the stale profile fetched again")
+    assert name(fresh) != "新しい名前"

@@ -199,3 +199,12 @@ def test_a_filter_saved_as_a_segment_selects_the_same_friends(
     assert preview.json()["count"] == listed.json()["count"] == 1
     assert refused.status_code == 422 and "q" in refused.json()["detail"]
     assert empty.status_code == 422
+
+
+def test_a_tag_filter_that_is_not_a_list_of_names_is_a_422_not_a_500(admin: AdminApi) -> None:
+    answer = admin.post(
+        "/friends/bulk", {"action": "add_tag", "tag": "a", "filters": {"tags_any": [["vip"], " "]}}
+    )
+
+    assert answer.status_code == 422
+    assert answer.json()["error"] == "ValidationFailed"

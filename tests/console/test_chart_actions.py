@@ -15,8 +15,7 @@ from sandbox.line.server import SandboxServer
 from staff.models import Role
 from tests.console.support import Browser, add_staff, csrf_of
 from tests.factories import ChannelSetup
-from tests.messaging.support import add_followers, open_all_hours
-from tests.waiting import wait_for
+from tests.messaging.support import add_followers, open_all_hours, wait_until_states
 
 KEY = re.compile(r'name="key" value="([^"]+)"')
 
@@ -45,7 +44,7 @@ def test_a_double_clicked_message_is_sent_once_as_a_counted_push(
 
     first = browser.post(f"{chart}/messages", form, headers=htmx)
     second = browser.post(f"{chart}/messages", form, headers=htmx)
-    wait_for(lambda: len(line_sandbox.state.inbox(user_id)) == 1, what="the push")
+    wait_until_states(db, {"sent": 1}, source="staff:operator@example.jp")
 
     assert "カウント対象: プッシュメッセージ" in page.text
     assert "プッシュメッセージとして送りました" in first.text
