@@ -22,7 +22,8 @@ from core.enqueue import enqueue_after_commit
 from core.errors import BadRequest, NotFound
 from crm.models import FriendOwner
 from crm.owners import NotShopStaff, shop_staff
-from idlink.models import Friend, FriendTag, Tag
+from idlink import tagging
+from idlink.models import Friend, Tag
 from messaging.compose.schemas import Name
 from messaging.friend_list import queries
 from messaging.friend_list.filters import FriendFilters
@@ -210,27 +211,17 @@ def _apply(session: Session, job: FriendBulkJob, ids: list[int]) -> int:
             ],
         )
         return len(ids)
-    tags = FriendTag.__table__
     if job.tag_id is None:
         return 0
-    if job.action == BulkAction.REMOVE_TAG:
-        removed = delete(tags).where(tags.c.tag_id == job.tag_id, tags.c.friend_id.in_(ids))
-        return _rowcount(session, removed)
-    tagged = set(
-        session.scalars(
-            select(tags.c.friend_id).where(tags.c.tag_id == job.tag_id, tags.c.friend_id.in_(ids))
-        )
+    # Through the tagging service, so each friend's tag history names the staff member.
+    outcome = tagging.tag_many(
+        session,
+        tag=session.get_one(Tag, job.tag_id),
+        friend_ids=ids,
+        add=job.action == BulkAction.ADD_TAG,
+        source=job.actor,
     )
-    new = [friend_id for friend_id in ids if friend_id not in tagged]
-    if new:
-        session.execute(
-            insert(tags),
-            [
-                {"friend_id": f, "tag_id": job.tag_id, "source": job.actor, "created_at": job.as_of}
-                for f in new
-            ],
-        )
-    return len(new)
+    return outcome.changed
 
 
 def _rowcount(session: Session, statement: Delete) -> int:
