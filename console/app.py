@@ -20,7 +20,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config import Settings
-from console import account, friend_list, friends, privacy, signin, signin_sso, tags, tokens
+from console import (
+    account,
+    chart_actions,
+    fields,
+    friend_list,
+    friends,
+    privacy,
+    signin,
+    signin_sso,
+    tags,
+    tokens,
+)
 from console.auth import CsrfRefused, SignInRequired
 from console.context import PREFIX, build_context, is_htmx, render
 from core.db import Database
@@ -68,6 +79,8 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(friends.router)
     console.include_router(privacy.router)
     console.include_router(tags.router)
+    console.include_router(fields.router)
+    console.include_router(chart_actions.router)
     _install_error_pages(console)
     console.add_middleware(SecurityHeaders)
     return console

@@ -70,13 +70,18 @@ class FieldDefinitionIn(BaseModel):
 
     @model_validator(mode="after")
     def _choices_fit_type(self) -> FieldDefinitionIn:
-        if self.type in CHOICE_TYPES and not self.choices:
-            raise ValueError(f"a `{self.type}` field needs its `choices`")
-        if self.type not in CHOICE_TYPES and self.choices:
-            raise ValueError(f"a `{self.type}` field takes no `choices`")
-        if len(set(self.choices)) != len(self.choices):
-            raise ValueError("`choices` must differ from each other")
+        check_choices(self.type, self.choices)
         return self
+
+
+def check_choices(kind: FieldType, choices: list[str]) -> None:
+    """Choice fields need distinct choices; other types take none (ValueError otherwise)."""
+    if kind in CHOICE_TYPES and not choices:
+        raise ValueError(f"a `{kind}` field needs its `choices`")
+    if kind not in CHOICE_TYPES and choices:
+        raise ValueError(f"a `{kind}` field takes no `choices`")
+    if len(set(choices)) != len(choices):
+        raise ValueError("`choices` must differ from each other")
 
 
 class FieldDefinitionOut(BaseModel):
@@ -98,6 +103,7 @@ class FriendFieldOut(BaseModel):
     key: str
     label: str
     type: FieldType
+    choices: list[str]
     value: str | Decimal | date | bool | list[str] | None
     shown: str = Field(description="The value as the chart shows it; empty when unset.")
 
@@ -402,18 +408,16 @@ class FriendField:
             key=self.definition.key,
             label=self.definition.label,
             type=FieldType(self.definition.type),
+            choices=list(self.definition.choices),
             value=self.value,
             shown=shown(self.value),
         )
 
 
-def fields_of(session: Session, friend: Friend) -> list[FriendField]:
-    """Every field of the friend's shop with the friend's value, in chart order."""
-    found = values_for(session, friend.shop_id, [friend.id])
-    return [
-        FriendField(definition, found.get(friend.id, {}).get(definition.key))
-        for definition in definitions(session, friend.shop_id)
-    ]
+def fields_of(session: Session, shop_id: int, friend_id: int) -> list[FriendField]:
+    """Every field of the shop with the friend's value, in chart order."""
+    found = values_for(session, shop_id, [friend_id]).get(friend_id, {})
+    return [FriendField(d, found.get(d.key)) for d in definitions(session, shop_id)]
 
 
 def values_for(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from core.ids import RowId
+from idlink.tag_schemas import TagName
 from idlink.verification import Proof
 
 
@@ -156,9 +157,4 @@ class FriendOut(BaseModel):
 class TagIn(BaseModel):
     """A tag to put on a friend (created in the shop if new)."""
 
-    name: str = Field(min_length=1, max_length=100, description="The tag's name.")
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _strip(cls, value: object) -> object:
-        return value.strip() if isinstance(value, str) else value
+    name: TagName = Field(description="The tag's name.")

@@ -15,12 +15,12 @@ from core import inbox
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit, enqueue_now
 from core.inbox import InboundEvent
-from idlink import purge
+from idlink import profiles, purge
 from idlink.events import handle_line_event
 from jobs import runtime
 from messaging.campaigns import segment_deliveries, triggers
 from messaging.friend_list import bulk as friend_bulk
-from messaging.outbox import dispatcher, guardrails, replies
+from messaging.outbox import consent, dispatcher, guardrails, replies
 from messaging.outbox.limiter import limiter_for
 from messaging.reminders import reminders
 from messaging.rich_menus import rich_menus
@@ -39,6 +39,7 @@ def _handler_for(settings: Settings) -> inbox.Handler:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
             guardrails.on_line_event(session, event)
+            consent.on_line_event(session, event)
             replies.on_line_event(session, event)
             sequences.on_line_event(session, event)
         else:
@@ -151,6 +152,14 @@ def sync_rich_menu(self: Task, friend_id: int) -> str:
     rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         return rich_menus.sync_friend(session, friend_id=friend_id, settings=rt.settings)
+
+
+@shared_task(name="idlink.refresh_profile", bind=True)
+def refresh_profile(self: Task, friend_id: int) -> bool:
+    """Fetch a friend's LINE profile again when a chart found it stale."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return profiles.refresh_if_stale(session, friend_id=friend_id, settings=rt.settings)
 
 
 def dispatch_config(settings: Settings) -> dispatcher.DispatchConfig:

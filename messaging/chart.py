@@ -23,9 +23,12 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from commerce.models import Booking, Purchase
 from core.audit import AuditLog
 from core.clock import as_utc
+from core.enqueue import enqueue_after_commit
 from core.pagination import InvalidCursor
-from crm import notes, owners
+from crm import fields, notes, owners
+from crm.fields import FriendFieldOut
 from crm.notes import NoteOut
+from idlink import profiles
 from idlink.models import ConversationMessage, Friend, FriendTagEvent, Member, MemberLink
 from idlink.queries import find_friend, render_friends
 from idlink.schemas import FriendOut
@@ -85,6 +88,9 @@ class FriendChart(BaseModel):
     member: ChartMember | None
     owner: str | None = Field(description="The email of the staff member in charge (担当者).")
     notes: list[NoteOut] = Field(description="Pinned first, then newest first.")
+    fields: list[FriendFieldOut] = Field(
+        default_factory=list, description="Every custom field of the shop, with its value."
+    )
     timeline: Timeline
 
 
@@ -98,8 +104,11 @@ def friend_chart(
     limit: int = 30,
     cursor: str | None = None,
 ) -> FriendChart:
-    """The friend's chart; ``include_personal`` adds the member's name."""
+    """The friend's chart; ``include_personal`` adds the member's name. A stale LINE profile
+    is fetched again in the background."""
     friend = find_friend(session, shop_id, friend_id, channel_scope=channel_scope)
+    if profiles.is_stale(friend):
+        enqueue_after_commit(session, "idlink.refresh_profile", friend_id=friend.id)
     found = session.execute(
         select(MemberLink, Member)
         .join(Member, Member.id == MemberLink.member_id)
@@ -120,6 +129,7 @@ def friend_chart(
         member=member,
         owner=owners.owner_of(session, friend),
         notes=notes.notes_of(session, friend),
+        fields=[found.out() for found in fields.fields_of(session, shop_id, friend.id)],
         timeline=timeline(
             session,
             friend,

@@ -24,12 +24,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound, Unprocessable
 from core.tenancy import Channel
+from crm import fields
+from crm.fields import Choice, FieldDefinitionIn, FieldKey, FieldType
+from crm.models import FieldDefinition
+from messaging import declared_consents
 from messaging.campaigns import campaigns
 from messaging.campaigns.models import Campaign
 from messaging.campaigns.schemas import CampaignSpec
@@ -141,13 +145,59 @@ def _save_sequence(session: Session, shop_id: int, spec: SequenceSpec, actor: st
     return sequences.save(session, shop_id=shop_id, channel=channel, spec=spec, actor=actor)
 
 
+class FieldSpec(NamedSpec):
+    """A custom field as declared (``key:``, ``label:``, ``type:``, ``choices:``); its place on
+    the chart is left to the console and the admin API."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: FieldKey = Field(alias="key")
+    label: str = Field(min_length=1, max_length=100)
+    type: FieldType
+    choices: list[Choice] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _choices_fit_type(self) -> FieldSpec:
+        fields.check_choices(self.type, self.choices)
+        return self
+
+
+def _field_names(session: Session, shop_id: int) -> list[str]:
+    return list(
+        session.scalars(select(FieldDefinition.key).where(FieldDefinition.shop_id == shop_id))
+    )
+
+
+def _current_field(session: Session, shop_id: int, name: str) -> dict[str, Any] | None:
+    found = fields.find(session, shop_id, name)
+    if found is None:
+        return None
+    spec = FieldSpec(name=found.key, label=found.label, type=found.type, choices=found.choices)
+    return spec.model_dump(mode="json", exclude_defaults=True)
+
+
+def _save_field(session: Session, shop_id: int, spec: FieldSpec, actor: str) -> object:
+    definition = FieldDefinitionIn(
+        key=spec.name, label=spec.label, type=spec.type, choices=spec.choices
+    )
+    return fields.define(session, shop_id=shop_id, spec=definition, actor=actor)
+
+
 # In the order they are applied: what a later kind refers to by name comes first.
 KINDS: list[Kind] = [
     Kind("tags", TagSpec, tag_names, current_tag, save_tag),
+    Kind("fields", FieldSpec, _field_names, _current_field, _save_field),
     Kind("segments", SegmentSpec, _segment_names, _current_segment, _save_segment),
     Kind("campaigns", CampaignSpec, _campaign_names, _current_campaign, _save_campaign),
     Kind("reminders", ReminderRuleSpec, _rule_names, _current_rule, _save_rule),
     Kind("sequences", SequenceSpec, _sequence_names, _current_sequence, _save_sequence),
+    Kind(
+        "consents",
+        declared_consents.ConsentSpec,
+        declared_consents.names,
+        declared_consents.current,
+        declared_consents.save,
+    ),
 ]
 
 

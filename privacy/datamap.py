@@ -126,6 +126,13 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "replaced `TSUNAGU_RETAIN_DELIVERY_PAYLOADS_DAYS` after the last send (per-friend sends)",
         "personalised ones replaced by a `(erased)` text",
     ),
+    ("friend_field_values", "text"): PersonalColumn(
+        "a custom field's text or choice (what the shop asks: address, preferences…)",
+        False,
+        STAFF,
+        FOREVER,
+        "deleted",
+    ),
     ("notes", "body"): PersonalColumn(
         "what staff wrote about the friend", False, STAFF, FOREVER, "deleted with the note"
     ),

@@ -1,6 +1,7 @@
 """The rows that are the person's own, erased: their friends and members cleared to markers,
-what hangs off them deleted or cut (tags and their history, notes, tokens, throttles, the
-sites of their tracked links), and their LINE user id replaced where it names who acted."""
+what hangs off them deleted or cut (tags and their history, custom field values, notes,
+tokens, throttles, the sites of their tracked links), and their LINE user id replaced where it
+names who acted."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.audit import AuditLog
-from crm.models import FriendOwner, Note
+from crm.models import FriendFieldValue, FriendOwner, Note
 from idlink.models import (
     ConversationMessage,
     FriendStatus,
@@ -102,7 +103,7 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
         (ReplyToken, ReplyToken.friend_id),
         (FriendTag, FriendTag.friend_id),
         (FriendTagEvent, FriendTagEvent.friend_id),
-        (FriendTagEvent, FriendTagEvent.friend_id),
+        (FriendFieldValue, FriendFieldValue.friend_id),
         (FriendRichMenu, FriendRichMenu.friend_id),
     ):
         counts[model.__tablename__] = rowcount(
@@ -111,6 +112,9 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
     counts["notes"] = rowcount(session.execute(delete(Note).where(Note.friend_id.in_(ids))))
     counts["friend_owners"] = rowcount(
         session.execute(delete(FriendOwner).where(FriendOwner.friend_id.in_(ids)))
+    )
+    counts["friend_field_values"] = rowcount(
+        session.execute(delete(FriendFieldValue).where(FriendFieldValue.friend_id.in_(ids)))
     )
     counts["note_texts_in_audit"] = _erase_note_texts(session, person.shop_id, ids)
     counts["link_nonces"] = rowcount(
@@ -147,8 +151,9 @@ def _cut_link_urls(session: Session, friend_ids: list[int]) -> int:
     return changed
 
 
-# What staff wrote about a friend is theirs to erase too: the notes' texts kept in the audit log.
-NOTE_TEXTS = ("body", "before")
+# What staff wrote about a friend is theirs to erase too: the notes' texts and the custom field
+# values kept in the audit log.
+NOTE_TEXTS = ("body", "before", "value")
 
 
 def _erase_note_texts(session: Session, shop_id: int, friend_ids: list[int]) -> int:
@@ -158,7 +163,10 @@ def _erase_note_texts(session: Session, shop_id: int, friend_ids: list[int]) -> 
             AuditLog.shop_id == shop_id,
             AuditLog.subject_type == "friend",
             AuditLog.subject_id.in_([str(i) for i in friend_ids]),
-            AuditLog.action.startswith("friend.note_"),
+            or_(
+                AuditLog.action.startswith("friend.note_"),
+                AuditLog.action.startswith("friend.field_"),
+            ),
         )
     )
     erased = 0

@@ -20,7 +20,7 @@ from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import InboundEvent
 from core.spreadsheet import write_rows
-from crm.models import Note
+from crm.models import FieldDefinition, FriendFieldValue, FriendOwner, Note
 from idlink.models import ConversationMessage, FriendTag, FriendTagEvent, MemberLink, Tag
 from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryContent
@@ -129,6 +129,16 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
             .where(FriendTagEvent.friend_id.in_(friend_ids))
             .order_by(FriendTagEvent.id),
         ),
+        "fields": [
+            _row(value, field=key, label=label)
+            for value, key, label in session.execute(
+                select(FriendFieldValue, FieldDefinition.key, FieldDefinition.label)
+                .join(FieldDefinition, FieldDefinition.id == FriendFieldValue.field_id)
+                .where(FriendFieldValue.friend_id.in_(friend_ids))
+                .order_by(FriendFieldValue.id)
+            )
+        ],
+        "owners": _rows(session, select(FriendOwner).where(FriendOwner.friend_id.in_(friend_ids))),
         "notes": _rows(
             session, select(Note).where(Note.friend_id.in_(friend_ids)).order_by(Note.id)
         ),

@@ -35,6 +35,7 @@ HTTP_TIMEOUT_SECONDS = 10.0
 REFETCH_SECONDS = 30.0
 LEEWAY_SECONDS = 60
 ALGORITHMS = ["RS256", "ES256", "PS256"]
+ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")
 
 
 class SsoRefused(Forbidden):
@@ -164,6 +165,15 @@ class OidcProvider:
                         f"the discovery document names issuer {document.get('issuer')!r}, "
                         f"not {self.config.issuer!r}",
                     )
+                missing = [
+                    name
+                    for name in ENDPOINTS
+                    if not str(document.get(name, "")).startswith(("https://", "http://"))
+                ]
+                if missing:
+                    raise SsoRefused(
+                        "provider", f"the discovery document has no usable {', '.join(missing)}"
+                    )
                 self._metadata = document
             return self._metadata
 
@@ -172,8 +182,13 @@ class OidcProvider:
         with self._lock:
             known = self._keys is not None and any(k.kid == kid for k in self._keys)
             if not known and self._clock() - self._keys_fetched_at >= REFETCH_SECONDS:
-                self._keys = KeySet.import_key_set(self._get_json(jwks_uri))  # type: ignore[arg-type]
                 self._keys_fetched_at = self._clock()
+                try:
+                    self._keys = KeySet.import_key_set(self._get_json(jwks_uri))  # type: ignore[arg-type]
+                except (JoseError, ValueError, KeyError, TypeError) as exc:
+                    raise SsoRefused(
+                        "provider", f"the sign-on provider's keys cannot be read: {exc}"
+                    ) from exc
             if self._keys is None:
                 raise SsoRefused("provider", "the sign-on provider's keys are not available")
             return self._keys

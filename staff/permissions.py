@@ -16,6 +16,7 @@ class Action(enum.StrEnum):
     ASSIGN_OWNER = "friends.assign_owner"
     EXPORT_FRIENDS = "friends.export"
     WRITE_FIELDS = "fields.write"
+    MANAGE_FIELDS = "fields.manage"
     SEND_MESSAGES = "messages.send"
     MANAGE_CAMPAIGNS = "campaigns.manage"
     MANAGE_SEGMENTS = "segments.manage"
@@ -39,6 +40,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.ASSIGN_OWNER: Role.OPERATOR,
     Action.EXPORT_FRIENDS: Role.OPERATOR,
     Action.WRITE_FIELDS: Role.OPERATOR,
+    Action.MANAGE_FIELDS: Role.ADMIN,
     Action.SEND_MESSAGES: Role.OPERATOR,
     Action.MANAGE_CAMPAIGNS: Role.ADMIN,
     Action.MANAGE_SEGMENTS: Role.ADMIN,

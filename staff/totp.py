@@ -87,6 +87,12 @@ def disable(session: Session, *, user: StaffUser, code: str, now: datetime | Non
     """Turn two-step sign-in off, proven with a current code or a recovery code."""
     if not is_enabled(user) or not check_code(session, user=user, code=code, now=now):
         raise WrongCode("that code is not the one the authenticator shows now")
+    remove(session, user=user)
+
+
+def remove(session: Session, *, user: StaffUser) -> None:
+    """Forget the account's authenticator and recovery codes (no code asked: for an admin's
+    ``tsunagu staff reset-two-step`` when both are lost)."""
     user.totp_secret = None
     user.totp_enabled_at = None
     user.totp_last_step = None

@@ -150,6 +150,26 @@ def test_demo_owner_signs_in_to_the_console_and_finds_a_linked_friend(
     assert "シャンプー" in chart.text  # the Shopify order on the timeline
 
 
+def test_demo_owner_signs_in_through_the_sandbox_single_sign_on(running_demo: demo.Demo) -> None:
+    assert running_demo.oidc is not None
+    browser = Browser(running_demo.hub_url)
+    login = browser.get("/console/login")
+    started = browser.get("/console/login/sso")
+    [owner] = running_demo.oidc.state.users
+    with httpx.Client(timeout=10) as person:
+        chooser = person.get(started.headers["location"])
+        first_form = chooser.text.split("</form>")[0]
+        fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', first_form))
+        back = person.post(f"{running_demo.oidc.url}/authorize", data={**fields, "sub": owner.sub})
+
+    signed_in = browser.get(back.headers["location"])
+
+    assert "Sandbox SSO でログイン" in login.text
+    assert owner.email == demo.OWNER_EMAIL
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/console/friends"
+    assert browser.get("/console/friends").status_code == 200
+
+
 def test_every_url_the_demo_prints_answers_200(running_demo: demo.Demo) -> None:
     printed = [value for _, value in running_demo.where_to_look()]
     urls = [url for value in printed for url in re.findall(r"https?://\S+", value)]

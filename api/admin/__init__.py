@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from api.admin import (
     audit,
     campaigns,
+    chart_actions,
     commerce,
     connections,
     consents,
@@ -32,6 +33,7 @@ router = APIRouter(
     },
 )
 router.include_router(friends.router)
+router.include_router(chart_actions.router)
 router.include_router(tags.router)
 router.include_router(fields.router)
 router.include_router(members.router)

@@ -62,7 +62,9 @@ class FriendFilters(BaseModel):
         if isinstance(value, str):
             return value.strip() or None
         if isinstance(value, list):
-            return [v.strip() for v in value if not isinstance(v, str) or v.strip()]
+            # Only blank strings go; anything else is left for validation to refuse (422).
+            stripped = (v.strip() if isinstance(v, str) else v for v in value)
+            return [v for v in stripped if v != ""]
         return value
 
     @field_validator("tags_any", "tags_all", "tags_none", mode="after")

@@ -68,12 +68,20 @@ class Freeze:
     after: int = 0
     through: int | None = None
 
-    def in_part(self) -> list[Any]:
-        """The conditions on ``Friend.id`` that keep this part's friends."""
-        conditions = [Friend.id > self.after]
+    def in_part(self, ids: Any = Friend.id) -> list[Any]:
+        """The conditions on friend ids (``Friend.id`` unless told) that keep this part's."""
+        conditions = [ids > self.after]
         if self.through is not None:
-            conditions.append(Friend.id <= self.through)
+            conditions.append(ids <= self.through)
         return conditions
+
+    def part_of(self, audience: Select[Any]) -> Select[Any]:
+        """``audience`` cut to this part, on its own column: the database reads only the
+        part's range of the segment, not the whole segment for every part."""
+        if self.after == 0 and self.through is None:
+            return audience
+        ids = audience.subquery("whole_audience").c[0]
+        return select(ids).where(*self.in_part(ids))
 
 
 def _freeze_in_server(
@@ -91,7 +99,11 @@ def _freeze_in_server(
     classified = (
         select(Friend.id.label("friend_id"), reason.label("reason"))
         .select_from(source)
-        .where(Friend.channel_id == freeze.channel.id, Friend.id.in_(audience), *freeze.in_part())
+        .where(
+            Friend.channel_id == freeze.channel.id,
+            Friend.id.in_(freeze.part_of(audience)),
+            *freeze.in_part(),
+        )
         .cte("classified")
     )
     # The audience in friend-id order as one array, cut into slices of 500: one sort, and each
@@ -184,6 +196,8 @@ def _recent_sends(freeze: Freeze) -> Any:
             DeliveryBatch.sent_at.label("sent_at"),
         ).where(
             DeliveryBatch.audience_send_id.is_not(None),
+            # A send frozen in parts: its own batches so far hold only earlier parts' friends.
+            DeliveryBatch.audience_send_id != freeze.send_id,
             DeliveryBatch.state == BatchState.SENT,
             DeliveryBatch.sent_at > week_ago,
         ),
@@ -234,7 +248,9 @@ def _freeze_in_process(
         session.execute(
             select(Friend.id, Friend.status)
             .where(
-                Friend.channel_id == freeze.channel.id, Friend.id.in_(audience), *freeze.in_part()
+                Friend.channel_id == freeze.channel.id,
+                Friend.id.in_(freeze.part_of(audience)),
+                *freeze.in_part(),
             )
             .order_by(Friend.id)
         ).all()

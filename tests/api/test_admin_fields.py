@@ -33,11 +33,13 @@ def test_a_script_defines_a_field_sets_a_friends_value_and_reads_it_on_the_chart
         "key": "rank",
         "label": "ランク",
         "type": "choice",
+        "choices": ["一般", "VIP"],
         "value": "VIP",
         "shown": "VIP",
     }
     assert [f["value"] for f in listed.json()] == ["VIP"]
     assert cleared.json()["value"] is None
+    assert [(f["key"], f["shown"]) for f in chart.json()["fields"]] == [("rank", "VIP")]
     change = chart.json()["timeline"]["items"][0]
     assert (change["action"], change["actor"], change["detail"]["value"]) == (
         "friend.field_set",

@@ -53,7 +53,7 @@ def test_a_tag_is_created_coloured_filed_renamed_and_listed_by_folder(
 
 
 def test_a_second_tag_of_the_same_name_and_a_colour_off_the_palette_are_refused(
-    db: Database, shop: Shop, hub_url: str
+    db: Database, shop: Shop, channel: ChannelSetup, hub_url: str
 ) -> None:
     admin = admin_api(db, hub_url, shop)
     first = admin.post("/tags", {"name": "vip"}).json()
@@ -69,6 +69,9 @@ def test_a_second_tag_of_the_same_name_and_a_colour_off_the_palette_are_refused(
     assert again.status_code == 409 and again.json()["error"] == "TagExists"
     assert clash.status_code == 409
     assert [r.status_code for r in (colour, control, blank)] == [422, 422, 422]
+    friend = add_friend(db, channel.channel_pk, "U" + "3" * 32)
+    bell = admin.post(f"/friends/{friend}/tags", {"name": "a\x07b"})
+    assert bell.status_code == 422
 
 
 def test_deleting_a_tag_untags_its_friends_and_their_history_keeps_it(

@@ -20,9 +20,14 @@ from console import i18n
 from console.app import create_console
 from core.db import Database
 from core.tenancy import Shop, create_token
-from crm import notes
+from crm import fields, notes
+from crm.fields import FieldDefinitionIn, FieldType
 from crm.notes import NoteIn
 from idlink.models import Friend, Tag
+from messaging.friend_list import bulk as friend_bulk
+from messaging.friend_list.bulk import BulkIn
+from messaging.friend_list.filters import FriendFilters
+from messaging.friend_list.models import BulkAction
 from staff.models import Role, StaffSession
 from staff.permissions import MINIMUM_ROLE, Action, allows
 from tests.api.admin_support import add_friend
@@ -40,6 +45,7 @@ class Ids:
     other_session: int
     tag: int
     spare_tag: int
+    bulk_job: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -77,25 +83,6 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/"): Entry(None, lambda b, ids: b.get("/console/")),
     ("GET", "/friends"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/friends")),
     ("GET", "/friends/{friend_id}"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get(_chart(ids))),
-    ("POST", "/friends/bulk"): Entry(
-        Action.TAG_FRIENDS,
-        lambda b, ids: b.submit(
-            "/console/friends", "/console/friends/bulk", {"action": "add_tag", "tag": "bulk-matrix"}
-        ),
-    ),
-    # No such job: allowed staff are told so (404), refused ones are refused first (403).
-    ("GET", "/friends/bulk/{job_id}"): Entry(
-        Action.READ_FRIENDS, lambda b, ids: b.get("/console/friends/bulk/999999"), frozenset({404})
-    ),
-    ("GET", "/friends/export.csv"): Entry(
-        Action.EXPORT_FRIENDS, lambda b, ids: b.get("/console/friends/export.csv")
-    ),
-    ("POST", "/friends/segment"): Entry(
-        Action.MANAGE_SEGMENTS,
-        lambda b, ids: b.submit(
-            "/console/friends", "/console/friends/segment?tags_any=vip", {"name": "matrix"}
-        ),
-    ),
     ("POST", "/friends/{friend_id}/tags"): Entry(
         Action.TAG_FRIENDS, _on_chart("/tags", {"name": "new"})
     ),
@@ -123,6 +110,49 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # Words that name nobody: the form was accepted and checked, and the friend stays.
     ("POST", "/friends/{friend_id}/erase"): Entry(
         Action.ERASE_DATA, _on_chart("/erase", {"confirmation": "nobody"}), frozenset({422})
+    ),
+    ("POST", "/friends/{friend_id}/fields/{key}"): Entry(
+        Action.WRITE_FIELDS, _on_chart("/fields/rank", {"value": "gold"})
+    ),
+    ("POST", "/friends/{friend_id}/messages"): Entry(
+        Action.SEND_MESSAGES, _on_chart("/messages", {"text": "hello", "key": "matrix-message"})
+    ),
+    # The sandbox LINE knows no profile of this made-up user: allowed, it asked LINE.
+    ("POST", "/friends/{friend_id}/profile"): Entry(
+        Action.WRITE_FIELDS, _on_chart("/profile", {}), frozenset({502})
+    ),
+    # No such sequence: the form was accepted and checked.
+    ("POST", "/friends/{friend_id}/sequences"): Entry(
+        Action.SEND_MESSAGES, _on_chart("/sequences", {"sequence": "none"}), frozenset({404})
+    ),
+    ("GET", "/fields"): Entry(Action.MANAGE_FIELDS, lambda b, ids: b.get("/console/fields")),
+    ("POST", "/fields"): Entry(
+        Action.MANAGE_FIELDS,
+        lambda b, ids: b.submit(
+            "/console/account", "/console/fields", {"key": "size", "label": "Size", "type": "text"}
+        ),
+    ),
+    ("POST", "/fields/{key}/delete"): Entry(
+        Action.MANAGE_FIELDS,
+        lambda b, ids: b.submit("/console/account", "/console/fields/spare/delete", {}),
+    ),
+    ("POST", "/friends/bulk"): Entry(
+        Action.TAG_FRIENDS,
+        lambda b, ids: b.submit(
+            "/console/friends", "/console/friends/bulk", {"action": "add_tag", "tag": "bulk"}
+        ),
+    ),
+    ("GET", "/friends/bulk/{job_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/friends/bulk/{ids.bulk_job}")
+    ),
+    ("GET", "/friends/export.csv"): Entry(
+        Action.EXPORT_FRIENDS, lambda b, ids: b.get("/console/friends/export.csv")
+    ),
+    ("POST", "/friends/segment"): Entry(
+        Action.MANAGE_SEGMENTS,
+        lambda b, ids: b.submit(
+            "/console/friends", "/console/friends/segment?linked=false", {"name": "matrix"}
+        ),
     ),
     ("GET", "/tags"): Entry(Action.MANAGE_TAGS, lambda b, ids: b.get("/console/tags")),
     ("POST", "/tags"): Entry(
@@ -233,6 +263,20 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         )
         token, _plaintext = create_token(session, shop=session.get_one(Shop, shop.id), name="ci")
         ids_values = (friend_id, note.id, token.id)
+        for key in ("rank", "spare"):
+            fields.define(
+                session,
+                shop_id=shop.id,
+                spec=FieldDefinitionIn(key=key, label=key, type=FieldType.TEXT),
+                actor="test",
+            )
+        bulk_job = friend_bulk.start(
+            session,
+            shop_id=shop.id,
+            filters=FriendFilters(),
+            body=BulkIn(action=BulkAction.ADD_TAG, tag="setup"),
+            actor="test",
+        ).id
         tag_ids = {name: tag_id for name, tag_id in session.execute(select(Tag.name, Tag.id))}
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
@@ -244,6 +288,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         other_session=other_session,
         tag=tag_ids["vip"],
         spare_tag=tag_ids["spare"],
+        bulk_job=bulk_job,
     )
     browser = Browser(hub_url)
     browser.sign_in(email)

@@ -65,7 +65,7 @@ def test_a_verified_email_of_a_staff_account_signs_in(
     provider.state.add_user("Aoi@Example.jp", name="Aoi")
     browser = Browser(hub_url)
     login = browser.get("/console/login")
-    assert "Sandbox SSO でサインイン" in login.text
+    assert "Sandbox SSO でログイン" in login.text
 
     started = browser.get("/console/login/sso", params={"next": "/console/account"})
     query = parse_qs(urlsplit(started.headers["location"]).query)

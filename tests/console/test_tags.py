@@ -106,6 +106,7 @@ def test_chart_chips_take_the_tag_colour(
     db: Database, hub_url: str, shop: Shop, channel: ChannelSetup
 ) -> None:
     friend = add_friend(db, channel.channel_pk, "U" + "1" * 32, tags=("vip",))
+    add_friend(db, channel.channel_pk, "U" + "2" * 32, tags=("常連",))
     browser = signed_in(db, hub_url, shop)
     tag_id = TAG_ROW.findall(browser.get("/console/tags").text)[0]
     browser.submit(
@@ -116,6 +117,9 @@ def test_chart_chips_take_the_tag_colour(
     listing = browser.get("/console/friends")
 
     assert '<li class="chip tag-pink">' in chart.text
+    # The add field offers the shop's other tags, so staff pick one instead of a near-copy.
+    offered = re.findall(r'<option value="([^"]+)">', chart.text.split('id="shop-tags"')[1])
+    assert offered == ["常連"]
     assert '<span class="chip tag-pink">vip</span>' in listing.text
 
 

@@ -55,10 +55,7 @@ def test_values_are_stored_by_type_and_read_back_in_field_order(
             fields.set_value(session, friend=friend, key=key, value=raw, actor="staff:a@x.jp")
 
     with db.session_scope() as session:
-        read = [
-            (f.definition.key, f.value)
-            for f in fields.fields_of(session, session.get_one(Friend, friend_id))
-        ]
+        read = [(f.definition.key, f.value) for f in fields.fields_of(session, shop.id, friend_id)]
     assert read == [
         ("hair", "くせ毛"),
         ("likes", ["カット", "パーマ"]),

@@ -253,3 +253,16 @@ def test_cancelling_a_source_cancels_its_audience_batches_not_yet_sent(
 
     assert cancelled == 4
     assert states(db) == {DeliveryState.CANCELLED: 4}
+
+
+def test_a_push_planned_while_an_audience_drains_is_claimed_beside_its_batches(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    later = utcnow() + timedelta(hours=1)  # out of the hub's own dispatcher's reach
+    plan_audience(db, channel, due_at=later)
+    plan(db, channel, list(friends)[:1], source="reminder:1", due_at=later)
+
+    config = dispatcher.DispatchConfig(api_url=line_sandbox.url)
+    jobs = dispatcher.claim(db, config=config, now=later + timedelta(seconds=1))
+
+    assert sorted(job.endpoint for job in jobs) == ["multicast", "push"]

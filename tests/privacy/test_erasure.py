@@ -18,7 +18,7 @@ from messaging.outbox.models import Delivery
 from privacy.datamap import PERSONAL_COLUMNS
 from tests.api.admin_support import admin_api
 from tests.factories import make_shop
-from tests.privacy.support import EMAIL, Journey, find, left_after_erasure
+from tests.privacy.support import EMAIL, PHONE, Journey, find, left_after_erasure
 from tests.waiting import wait_for
 
 # Where the journey leaves the person's data: the search must see each before erasure, or it
@@ -36,6 +36,7 @@ EXPECTED_BEFORE = {
     ("conversation_messages", "payload"),
     ("delivery_contents", "payload"),
     ("notes", "body"),
+    ("friend_field_values", "text"),
     ("audit_log", "detail"),
 }
 
@@ -48,6 +49,12 @@ def test_an_erased_friend_is_found_in_no_column_of_any_table(
     notes = f"/friends/{journey.friend_id}/notes"
     note = api.post(notes, {"body": f"連絡先 {EMAIL}"}).json()
     assert api.patch(f"{notes}/{note['id']}", {"body": f"{EMAIL} に連絡済み"}).status_code == 200
+    # A custom field the shop keeps per friend, holding how to reach her.
+    assert api.put(
+        "/fields/contact", {"key": "contact", "label": "連絡先", "type": "text"}
+    ).is_success
+    field = f"/friends/{journey.friend_id}/fields/contact"
+    assert api.put(field, {"value": f"{PHONE} 夜のみ"}).status_code == 200
     before = find(db, journey.needles)
     assert set(before) >= EXPECTED_BEFORE
     assert set(before) <= set(PERSONAL_COLUMNS), "a column holds personal data the map lacks"
@@ -59,6 +66,13 @@ def test_an_erased_friend_is_found_in_no_column_of_any_table(
     assert counts["friends"] == 1 and counts["members"] == 1
     assert counts["inbound_events"] >= 3  # the follow, the message, the order
     assert left_after_erasure(db, journey.needles) == {}
+    # What the admin API serves of the person's stored webhooks names nobody.
+    events = api.get("/events").json()["items"]
+    assert len(events) >= 3
+    for event in events:
+        served = api.get(f"/events/{event['id']}")
+        assert served.status_code == 200
+        assert not any(n.casefold() in served.text.casefold() for n in journey.needles)
     with db.session_scope() as session:
         friend = session.get_one(Friend, journey.friend_id)
         assert friend.status == FriendStatus.ERASED

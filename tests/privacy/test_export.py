@@ -34,6 +34,9 @@ def test_a_friends_export_holds_their_profile_card_orders_messages_and_sends(
 ) -> None:
     api = admin_api(db, hub_url, shop)
     assert api.post(f"/friends/{journey.friend_id}/notes", {"body": "窓際の席が好み"}).is_success
+    assert api.put("/fields/seat", {"key": "seat", "label": "席", "type": "text"}).is_success
+    assert api.put(f"/friends/{journey.friend_id}/fields/seat", {"value": "窓際"}).is_success
+    assert api.post(f"/friends/{journey.friend_id}/tags", {"name": "常連"}).is_success
     response = api.get(f"/friends/{journey.friend_id}/export")
 
     assert response.status_code == 200, response.text
@@ -53,6 +56,10 @@ def test_a_friends_export_holds_their_profile_card_orders_messages_and_sends(
     assert NAME in delivery["messages"][0]["text"] and delivery["state"] == "sent"
     assert {e["event_type"] for e in document["inbound_events"]} >= {"follow", "orders/create"}
     assert [n["body"] for n in document["notes"]] == ["窓際の席が好み"]
+    assert [(f["field"], f["label"], f["text"]) for f in document["fields"]] == [
+        ("seat", "席", "窓際")
+    ]
+    assert ("常連", True) in {(t["tag_name"], t["added"]) for t in document["tag_history"]}
     # The same records, one CSV per kind.
     assert tables["members"][0]["email"] == EMAIL
     assert tables["purchases"][0]["external_id"] == journey.order_id

@@ -17,6 +17,7 @@ EXPECTED = {
         Action.ASSIGN_OWNER,
         Action.WRITE_FIELDS,
         Action.SEND_MESSAGES,
+        Action.EXPORT_FRIENDS,
     },
 }
 EXPECTED[Role.ADMIN] = EXPECTED[Role.OPERATOR] | {
@@ -24,6 +25,8 @@ EXPECTED[Role.ADMIN] = EXPECTED[Role.OPERATOR] | {
     Action.MANAGE_SEGMENTS,
     Action.MANAGE_SEQUENCES,
     Action.MANAGE_REMINDERS,
+    Action.MANAGE_TAGS,
+    Action.MANAGE_FIELDS,
     Action.MANAGE_STAFF,
 }
 EXPECTED[Role.OWNER] = set(Action)

@@ -143,3 +143,23 @@ def test_the_second_step_expires(db: Database, shop: Shop) -> None:
 
     with pytest.raises(totp.SecondStepExpired):
         second_step(db, first.token, pyotp.TOTP(secret).at(later), now=later)
+
+
+def test_an_admin_turns_two_step_sign_in_off_for_someone_who_lost_everything(
+    db: Database, shop: Shop, cli
+) -> None:
+    add_account(db, shop)
+    now = utcnow()
+    enrol(db, now)
+    waiting = sign_in(db, PASSWORD, now=now)
+    assert isinstance(waiting, SignedIn) and waiting.session.second_factor_pending
+
+    result = cli("staff", "reset-two-step", "Aoi@example.jp")
+
+    assert result.exit_code == 0, result.output
+    assert "two-step sign-in of aoi@example.jp is off" in result.output
+    signed_in = sign_in(db, PASSWORD, now=now)
+    assert isinstance(signed_in, SignedIn) and not signed_in.session.second_factor_pending
+    with db.session_scope() as session:
+        assert session.scalars(select(RecoveryCode)).all() == []
+        assert not totp.is_enabled(service.get_user(session, "aoi@example.jp"))

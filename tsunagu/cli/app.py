@@ -19,6 +19,7 @@ from jobs.celery_app import create_celery
 from tsunagu import migrate
 from tsunagu.cli.campaign import apply_command, campaign_app
 from tsunagu.cli.connector import connector_app, sync_command
+from tsunagu.cli.field import field_app
 from tsunagu.cli.member import member_app
 from tsunagu.cli.privacy import consent_app, privacy_app
 from tsunagu.cli.staff import staff_app
@@ -37,6 +38,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(connector_app, name="connector")
 app.add_typer(member_app, name="member")
+app.add_typer(field_app, name="field")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(consent_app, name="consent")
 app.add_typer(staff_app, name="staff")

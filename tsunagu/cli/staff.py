@@ -13,6 +13,7 @@ from sqlalchemy import select
 from config import Settings
 from core import tenancy
 from staff import service as staff_service
+from staff import totp
 from staff.models import Role, StaffUser
 from tsunagu.cli.support import load_settings, session_scope
 
@@ -107,3 +108,16 @@ def staff_reset_password(
             session, user=user, ttl=timedelta(hours=settings.staff_password_link_hours)
         )
         _print_link(settings, user, token)
+
+
+@staff_app.command("reset-two-step")
+def staff_reset_two_step(
+    email: Annotated[str, typer.Argument(help="The staff member's email.")],
+) -> None:
+    """Turn a staff member's two-step sign-in off (authenticator and recovery codes both lost)
+    and end their sessions; they sign in with the password alone and can enrol again."""
+    with session_scope() as session:
+        user = staff_service.get_user(session, email)
+        totp.remove(session, user=user)
+        staff_service.revoke_all_sessions(session, user=user)
+        console.print(f"two-step sign-in of {user.email} is off; their sessions are ended")
