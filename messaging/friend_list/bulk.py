@@ -191,7 +191,8 @@ def run_batch(session: Session, job: FriendBulkJob) -> bool:
 
 
 def _apply(session: Session, job: FriendBulkJob, ids: list[int]) -> int:
-    """The batch's change in one or two statements; how many friends it changed."""
+    """The batch's change, set-based (tags through ``tagging.tag_many``, which keeps each
+    friend's tag history); how many friends it changed."""
     if job.action == BulkAction.SET_OWNER:
         owners = FriendOwner.__table__
         cleared = _rowcount(session, delete(owners).where(owners.c.friend_id.in_(ids)))
@@ -211,17 +212,11 @@ def _apply(session: Session, job: FriendBulkJob, ids: list[int]) -> int:
             ],
         )
         return len(ids)
-    if job.tag_id is None:
+    tag = session.get(Tag, job.tag_id) if job.tag_id is not None else None
+    if tag is None:
         return 0
-    # Through the tagging service, so each friend's tag history names the staff member.
-    outcome = tagging.tag_many(
-        session,
-        tag=session.get_one(Tag, job.tag_id),
-        friend_ids=ids,
-        add=job.action == BulkAction.ADD_TAG,
-        source=job.actor,
-    )
-    return outcome.changed
+    add = job.action == BulkAction.ADD_TAG
+    return tagging.tag_many(session, tag=tag, friend_ids=ids, add=add, source=job.actor).changed
 
 
 def _rowcount(session: Session, statement: Delete) -> int:
