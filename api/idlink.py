@@ -168,15 +168,7 @@ def link_liff(body: LiffLinkIn, session: DbSession, settings: AppSettings) -> Li
 )
 def liff_status(body: IdTokenIn, session: DbSession, settings: AppSettings) -> LinkStatusOut:
     """Whether the ID token's LINE user is linked, and to which member number."""
-    status = liff.liff_status(
-        session,
-        channel=get_channel(session, body.channel_id),
-        id_token=body.id_token,
-        nonce=body.nonce,
-        settings=settings,
-        now=utcnow(),
-    )
-    return LinkStatusOut.model_validate(status, from_attributes=True)
+    return _by_id_token(liff.liff_status, body, session, settings)
 
 
 @router.post(
@@ -186,7 +178,14 @@ def liff_status(body: IdTokenIn, session: DbSession, settings: AppSettings) -> L
 )
 def unlink_liff(body: IdTokenIn, session: DbSession, settings: AppSettings) -> LinkStatusOut:
     """The member ends their own link."""
-    status = liff.unlink_by_liff(
+    return _by_id_token(liff.unlink_by_liff, body, session, settings)
+
+
+def _by_id_token(
+    call: Callable[..., liff.LinkStatus], body: IdTokenIn, session: Session, settings: Settings
+) -> LinkStatusOut:
+    """Run a LIFF action for the LINE user the ID token names, on the channel the body names."""
+    status = call(
         session,
         channel=get_channel(session, body.channel_id),
         id_token=body.id_token,

@@ -6,8 +6,8 @@ Nothing is processed here: the response goes out as soon as the events are durab
 The path is kept short (docs/benchmarks). LINE's webhook is a raw ASGI endpoint, served
 ahead of FastAPI's routing; the channel's keys come from a short-lived cache, and on PostgreSQL
 the events of concurrent requests are stored together by one self-committing INSERT on an async
-connection (``core.inbox.InboxWriter``), all on the event loop: no session, no thread hop, one
-round trip and one commit per batch.
+connection (``core.inbox_writer.InboxWriter``), all on the event loop: no session, no thread
+hop, one round trip and one commit per batch.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from core.clock import from_millis
 from core.db import AsyncDriverPool, Database
 from core.enqueue import enqueue_after_commit
 from core.errors import BadRequest, HubError, InvalidSignature, PayloadTooLarge
-from core.inbox import InboxWriter, IncomingEvent, store_events, store_malformed
+from core.inbox import IncomingEvent, store_events, store_malformed
+from core.inbox_writer import InboxWriter
 from core.jsonbody import UnusableJson, parse_json
 from core.tenancy import ChannelKeyCache, ChannelKeys, claim_bot_user_id, get_channel_keys
 

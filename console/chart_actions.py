@@ -12,11 +12,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from console.auth import DbSession, FormStaff, Staff, client_ip
-from console.context import PREFIX, console_context, is_htmx, render
+from console.charts import chart_part, friend_for
+from console.context import PREFIX, console_context
 from core.ids import RowId
 from idlink import profiles
 from idlink.models import Friend, FriendStatus
-from messaging import chart, direct, enrolment
+from messaging import direct, enrolment
 from messaging.direct import DirectMessageIn, DirectMessageOut
 from staff.permissions import Action
 
@@ -42,10 +43,16 @@ def action_values(
 def _section(
     request: Request, staff: Staff, session: Session, friend: Friend, template: str, **extra: Any
 ) -> Response:
-    if is_htmx(request):
-        values = {"friend_id": friend.id, **action_values(request, staff, session, friend)}
-        return render(request, template, {**values, **extra})
-    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
+    return chart_part(
+        request,
+        friend,
+        template,
+        lambda: {
+            "friend_id": friend.id,
+            **action_values(request, staff, session, friend),
+            **extra,
+        },
+    )
 
 
 @router.post("/friends/{friend_id}/messages")
@@ -57,8 +64,7 @@ def send_message(
     body: Annotated[DirectMessageIn, Form()],
 ) -> Response:
     """Send the friend a text through the outbox (a free reply when possible); once per form."""
-    staff.require(Action.SEND_MESSAGES)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.SEND_MESSAGES)
     lifetime = timedelta(seconds=console_context(request).settings.reply_token_seconds)
     sent: DirectMessageOut = direct.send_text(
         session,
@@ -76,8 +82,7 @@ def refresh_profile(
     request: Request, friend_id: RowId, staff: FormStaff, session: DbSession
 ) -> Response:
     """Fetch the friend's LINE profile again now."""
-    staff.require(Action.WRITE_FIELDS)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.WRITE_FIELDS)
     profiles.refresh(
         session,
         friend=friend,
@@ -97,7 +102,6 @@ def enrol(
     sequence: Annotated[str, Form(max_length=100)],
 ) -> Response:
     """Enrol the friend in a step sequence of their channel now."""
-    staff.require(Action.SEND_MESSAGES)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.SEND_MESSAGES)
     enrolment.enrol(session, friend=friend, name=sequence, actor=staff.actor, ip=client_ip(request))
     return _section(request, staff, session, friend, "friends/_sequences.html", enrolled=sequence)

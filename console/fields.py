@@ -11,12 +11,12 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
+from console.charts import friend_for
 from console.context import PREFIX, is_htmx, render
 from core.errors import BadRequest
 from core.ids import RowId
 from crm import fields
 from crm.fields import FieldDefinitionIn, FieldType, InvalidFieldValue
-from messaging import chart
 from staff.permissions import Action
 
 router = APIRouter()
@@ -47,8 +47,7 @@ async def set_field(
     request: Request, friend_id: RowId, key: str, staff: FormStaff, session: DbSession
 ) -> Response:
     """Set (or, empty, clear) one field of the friend; audited with the staff member."""
-    staff.require(Action.WRITE_FIELDS)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.WRITE_FIELDS)
     definition = fields.get(session, staff.shop.id, key)
     sent = [v for v in (await request.form()).getlist("value") if isinstance(v, str)]
     value: object = sent if definition.type == FieldType.CHOICES else (sent[0] if sent else None)

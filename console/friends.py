@@ -10,14 +10,15 @@ from sqlalchemy.orm import Session
 
 from console import chart_actions
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
-from console.context import PREFIX, is_htmx, render
+from console.charts import chart_part, friend_for
+from console.context import PREFIX, render
 from core.ids import RowId
 from crm import notes, owners
 from crm.notes import NoteIn
 from crm.owners import OwnerIn
 from idlink import tag_queries, tagging
 from idlink.models import Friend
-from idlink.queries import render_friends
+from idlink.queries import find_friend, render_friends
 from idlink.schemas import TagIn
 from messaging import chart
 from staff.permissions import Action
@@ -52,7 +53,7 @@ def chart_page(
         limit=TIMELINE_SIZE,
         cursor=cursor,
     )
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
     return render(
         request,
         "friends/chart.html",
@@ -76,19 +77,16 @@ def chart_page(
 
 
 def _tags_response(request: Request, staff: Staff, friend: Friend, session: Session) -> Response:
-    """The tags partial for htmx; back to the chart for a plain form."""
-    if is_htmx(request):
-        rendered = render_friends(session, staff.shop.id, [friend])[0]
-        return render(
-            request,
-            "friends/_tags.html",
-            {
-                "friend": rendered,
-                "can_tag": True,
-                "tag_colours": tag_queries.colours(session, staff.shop.id),
-            },
-        )
-    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
+    return chart_part(
+        request,
+        friend,
+        "friends/_tags.html",
+        lambda: {
+            "friend": render_friends(session, staff.shop.id, [friend])[0],
+            "can_tag": True,
+            "tag_colours": tag_queries.colours(session, staff.shop.id),
+        },
+    )
 
 
 @router.post("/friends/{friend_id}/tags")
@@ -100,8 +98,7 @@ def add_tag(
     body: Annotated[TagIn, Form()],
 ) -> Response:
     """Put a tag on the friend (operator and above); audited with the staff member."""
-    staff.require(Action.TAG_FRIENDS)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.TAG_FRIENDS)
     tagging.add_by_hand(
         session, friend=friend, name=body.name, actor=staff.actor, ip=client_ip(request)
     )
@@ -117,8 +114,7 @@ def remove_tag(
     name: Annotated[str, Form(max_length=100)],
 ) -> Response:
     """Take a tag off the friend (operator and above); audited with the staff member."""
-    staff.require(Action.TAG_FRIENDS)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.TAG_FRIENDS)
     tagging.remove_by_hand(
         session, friend=friend, name=name, actor=staff.actor, ip=client_ip(request)
     )
@@ -126,19 +122,17 @@ def remove_tag(
 
 
 def _notes_response(request: Request, staff: Staff, friend: Friend, session: Session) -> Response:
-    """The notes partial for htmx; back to the chart for a plain form."""
-    if is_htmx(request):
-        return render(
-            request,
-            "friends/_notes.html",
-            {
-                "friend": friend,
-                "notes": notes.notes_of(session, friend),
-                "can_note": True,
-                "actor": staff.actor,
-            },
-        )
-    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
+    return chart_part(
+        request,
+        friend,
+        "friends/_notes.html",
+        lambda: {
+            "friend": friend,
+            "notes": notes.notes_of(session, friend),
+            "can_note": True,
+            "actor": staff.actor,
+        },
+    )
 
 
 @router.post("/friends/{friend_id}/notes")
@@ -150,8 +144,7 @@ def add_note(
     body: Annotated[NoteIn, Form()],
 ) -> Response:
     """Add a note to the friend (operator and above), authored by the staff member."""
-    staff.require(Action.WRITE_NOTES)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.WRITE_NOTES)
     notes.add_note(session, friend=friend, body=body, author=staff.actor, ip=client_ip(request))
     return _notes_response(request, staff, friend, session)
 
@@ -166,8 +159,7 @@ def edit_note(
     body: Annotated[NoteIn, Form()],
 ) -> Response:
     """Change the text of one's own note; the audit log keeps the earlier text."""
-    staff.require(Action.WRITE_NOTES)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.WRITE_NOTES)
     note = notes.get_note(session, friend, note_id)
     notes.edit_note(session, note=note, body=body, actor=staff.actor, ip=client_ip(request))
     return _notes_response(request, staff, friend, session)
@@ -183,8 +175,7 @@ def pin_note(
     pinned: Annotated[bool, Form()],
 ) -> Response:
     """Pin a note to the top of the chart, or unpin it."""
-    staff.require(Action.WRITE_NOTES)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.WRITE_NOTES)
     note = notes.get_note(session, friend, note_id)
     notes.set_pinned(session, note=note, pinned=pinned, actor=staff.actor, ip=client_ip(request))
     return _notes_response(request, staff, friend, session)
@@ -199,20 +190,18 @@ def set_owner(
     body: Annotated[OwnerIn, Form()],
 ) -> Response:
     """Make a staff member of the shop the friend's owner (担当者), or nobody."""
-    staff.require(Action.ASSIGN_OWNER)
-    friend = chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
+    friend = friend_for(session, staff, friend_id, Action.ASSIGN_OWNER)
     owner = owners.set_owner(
         session, friend=friend, email=body.email, actor=staff.actor, ip=client_ip(request)
     )
-    if is_htmx(request):
-        return render(
-            request,
-            "friends/_owner.html",
-            {
-                "friend": friend,
-                "owner": owner,
-                "shop_staff": owners.shop_staff(session, staff.shop.id),
-                "can_assign": True,
-            },
-        )
-    return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
+    return chart_part(
+        request,
+        friend,
+        "friends/_owner.html",
+        lambda: {
+            "friend": friend,
+            "owner": owner,
+            "shop_staff": owners.shop_staff(session, staff.shop.id),
+            "can_assign": True,
+        },
+    )

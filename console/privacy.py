@@ -10,27 +10,28 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
+from console.charts import friend_for
 from console.context import PREFIX, render
 from core.ids import RowId
 from idlink.models import Friend, FriendStatus
-from messaging import chart
 from privacy import erasure, export, people
 from staff.permissions import Action
 
 router = APIRouter()
 
 
-def _owner_friend(session: Session, staff: Staff, friend_id: int, action: Action) -> Friend:
-    staff.require(action)
-    return chart.find_friend(session, staff.shop.id, friend_id, channel_scope=staff.channel_scope)
-
-
 @router.get("/friends/{friend_id}/export")
-def export_page(friend_id: RowId, staff: CurrentStaff, session: DbSession) -> Response:
+def export_page(
+    request: Request, friend_id: RowId, staff: CurrentStaff, session: DbSession
+) -> Response:
     """The friend's data as a zip archive (JSON and CSV); audited with the staff member."""
-    friend = _owner_friend(session, staff, friend_id, Action.EXPORT_DATA)
+    friend = friend_for(session, staff, friend_id, Action.EXPORT_DATA)
     archive = export.export_friend(
-        session, shop_id=staff.shop.id, friend_id=friend.id, actor=staff.actor
+        session,
+        shop_id=staff.shop.id,
+        friend_id=friend.id,
+        actor=staff.actor,
+        ip=client_ip(request),
     )
     return Response(
         archive,
@@ -67,7 +68,7 @@ def erase_page(
     request: Request, friend_id: RowId, staff: CurrentStaff, session: DbSession
 ) -> Response:
     """What erasure removes and keeps, and the box to type who is erased."""
-    friend = _owner_friend(session, staff, friend_id, Action.ERASE_DATA)
+    friend = friend_for(session, staff, friend_id, Action.ERASE_DATA)
     return _erase_form(request, session, staff, friend)
 
 
@@ -80,7 +81,7 @@ def erase_submit(
     confirmation: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Erase the person behind the friend once the typed words name them; back to the chart."""
-    friend = _owner_friend(session, staff, friend_id, Action.ERASE_DATA)
+    friend = friend_for(session, staff, friend_id, Action.ERASE_DATA)
     if friend.status == FriendStatus.ERASED:
         return RedirectResponse(f"{PREFIX}/friends/{friend.id}", status_code=303)
     typed = confirmation.strip()

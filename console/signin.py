@@ -1,4 +1,5 @@
-"""Signing in and out, and setting a password through a one-time link."""
+"""Signing in (the password, then the authenticator's code when two-step sign-in is on) and out,
+and setting a password through a one-time link."""
 
 from __future__ import annotations
 

@@ -4,15 +4,32 @@ events, a shop's channels and the name of the token calling."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.audit import AuditLog
 from core.clock import as_utc
 from core.crypto import sha256_hex
 from core.inbox import EventStatus, InboundEvent
 from core.tenancy import ApiToken, Channel
+
+Row = TypeVar("Row")
+
+
+def _within(
+    query: Select[Row],
+    column: InstrumentedAttribute[datetime],
+    since: datetime | None,
+    until: datetime | None,
+) -> Select[Row]:
+    """``query`` limited to ``since`` (included) to ``until`` (excluded) on ``column``."""
+    if since is not None:
+        query = query.where(column >= as_utc(since))
+    if until is not None:
+        query = query.where(column < as_utc(until))
+    return query
 
 
 def audit_query(
@@ -35,11 +52,7 @@ def audit_query(
         query = query.where(AuditLog.subject_id == subject_id)
     if actor is not None:
         query = query.where(AuditLog.actor == actor)
-    if since is not None:
-        query = query.where(AuditLog.created_at >= as_utc(since))
-    if until is not None:
-        query = query.where(AuditLog.created_at < as_utc(until))
-    return query
+    return _within(query, AuditLog.created_at, since, until)
 
 
 def event_query(
@@ -59,11 +72,7 @@ def event_query(
         query = query.where(InboundEvent.event_type == event_type)
     if source is not None:
         query = query.where(InboundEvent.source == source)
-    if since is not None:
-        query = query.where(InboundEvent.received_at >= as_utc(since))
-    if until is not None:
-        query = query.where(InboundEvent.received_at < as_utc(until))
-    return query
+    return _within(query, InboundEvent.received_at, since, until)
 
 
 def line_channel_ids(session: Session, shop_id: int) -> dict[int, str]:

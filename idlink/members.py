@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -176,7 +176,7 @@ def _blank_to_none(value: str | date | None) -> str | date | None:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-def _normalised(fields: MemberFields, today: date) -> dict[str, Any]:
+def normalised_columns(fields: MemberFields, today: date) -> dict[str, Any]:
     """The columns to set, normalised: only the fields the caller mentioned."""
     columns: dict[str, Any] = {}
     if fields.name is not UNSET:
@@ -200,7 +200,9 @@ def _normalised(fields: MemberFields, today: date) -> dict[str, Any]:
     return columns
 
 
-def _apply(member: Member, columns: dict[str, Any], attributes: Mapping[str, Any]) -> list[str]:
+def apply_columns(
+    member: Member, columns: dict[str, Any], attributes: Mapping[str, Any]
+) -> list[str]:
     """Set what differs; return the names of the fields that changed (never their values)."""
     changed: list[str] = []
     for name in ("name", "birth_date"):
@@ -291,7 +293,7 @@ def create_member(
     """Create a member; the number must be new in the shop."""
     now = now or utcnow()
     number = normalize_member_number(member_number)
-    columns = _normalised(fields, now.date())
+    columns = normalised_columns(fields, now.date())
     if find_by_number(session, shop_id=shop_id, member_number=number) is not None:
         raise MemberNumberTaken(
             f"member number {number!r} already exists: update it with PATCH /members/{{id}}"
@@ -300,7 +302,7 @@ def create_member(
         shop_id=shop_id, member_number=number, attributes={}, created_at=now, updated_at=now
     )
     session.add(member)
-    changed = _apply(member, columns, fields.attributes)
+    changed = apply_columns(member, columns, fields.attributes)
     session.flush()
     audit.record(
         session,
@@ -326,7 +328,7 @@ def update_member(
 ) -> list[str]:
     """Apply the mentioned fields; return which changed (an unchanged member is not touched)."""
     now = now or utcnow()
-    changed = _apply(member, _normalised(fields, now.date()), fields.attributes)
+    changed = apply_columns(member, normalised_columns(fields, now.date()), fields.attributes)
     if changed:
         member.updated_at = now
         audit.record(
@@ -341,85 +343,3 @@ def update_member(
             fields=changed,
         )
     return changed
-
-
-class ImportOutcome(enum.StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    SKIPPED = "skipped"
-
-
-def import_member(
-    session: Session,
-    *,
-    shop_id: int,
-    member_number: str,
-    fields: MemberFields,
-    update: bool,
-    known: MutableMapping[str, Member] | None = None,
-    now: datetime | None = None,
-) -> ImportOutcome:
-    """Upsert one imported member on its number; without ``update`` existing members are kept.
-
-    An existing member whose row differs is ``SKIPPED`` (nothing written) unless ``update``.
-    ``known`` (from :func:`members_by_number`) saves the look-up, and learns created members.
-    Imports are audited once per run by the caller, not per row.
-    """
-    now = now or utcnow()
-    number = normalize_member_number(member_number)
-    columns = _normalised(fields, now.date())
-    if known is None:
-        member = find_by_number(session, shop_id=shop_id, member_number=number)
-    else:
-        member = known.get(number)
-    if member is None:
-        member = Member(
-            shop_id=shop_id, member_number=number, attributes={}, created_at=now, updated_at=now
-        )
-        session.add(member)
-        _apply(member, columns, fields.attributes)
-        session.flush()
-        if known is not None:
-            known[number] = member
-        return ImportOutcome.CREATED
-    if not update:
-        with session.no_autoflush:
-            probe = Member(
-                member_number=number,
-                name=member.name,
-                email=member.email,
-                phone=member.phone,
-                birth_date=member.birth_date,
-                pin_hash=member.pin_hash,
-                attributes=dict(member.attributes or {}),
-            )
-            differs = bool(_apply(probe, columns, fields.attributes))
-        return ImportOutcome.SKIPPED if differs else ImportOutcome.UNCHANGED
-    if _apply(member, columns, fields.attributes):
-        member.updated_at = now
-        session.flush()
-        return ImportOutcome.UPDATED
-    return ImportOutcome.UNCHANGED
-
-
-MEMBER_COLUMNS = ("member_number", "name", "email", "phone", "birth_date", "pin")
-
-
-def fields_from_row(row: Mapping[str, str]) -> tuple[str, MemberFields]:
-    """Read one import row (header → cell): the member number, and its fields.
-
-    A column the file does not have is left as it is; an empty cell clears the field, except
-    ``pin``, which cannot be exported and so is only ever set. Other columns go to
-    ``attributes`` (an empty cell removes the key).
-    """
-    pin = row.get("pin")
-    fields = MemberFields(
-        name=row.get("name", UNSET),
-        email=row.get("email", UNSET),
-        phone=row.get("phone", UNSET),
-        birth_date=row.get("birth_date", UNSET),
-        pin=pin if pin and pin.strip() else UNSET,
-        attributes={k: v.strip() for k, v in row.items() if k not in MEMBER_COLUMNS},
-    )
-    return row.get("member_number", ""), fields

@@ -60,7 +60,17 @@ class Friend(Base):
         back_populates="friend", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (UniqueConstraint("channel_id", "line_user_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel_id", "line_user_id"),
+        # The friends list's "part of the display name" search; a trigram index on PostgreSQL
+        # (pg_trgm), so a 1,000,000-friend shop is not scanned for every keystroke.
+        Index(
+            "ix_friends_display_name_trgm",
+            "display_name",
+            postgresql_using="gin",
+            postgresql_ops={"display_name": "gin_trgm_ops"},
+        ),
+    )
 
 
 class Member(Base):
@@ -139,6 +149,8 @@ class MemberLink(Base):
             sqlite_where=_ACTIVE,
             postgresql_where=_ACTIVE,
         ),
+        # From members found by a search (name, email, phone) to their friends.
+        Index("ix_member_links_member", "member_id"),
     )
 
 
@@ -240,6 +252,9 @@ class FriendTag(Base):
 
     friend: Mapped[Friend] = relationship(back_populates="tags")
     tag: Mapped[Tag] = relationship()
+
+    # A tag's friends (list filters, bulk actions); the primary key serves a friend's tags.
+    __table_args__ = (Index("ix_friend_tags_tag_friend", "tag_id", "friend_id"),)
 
 
 class ConversationMessage(Base):

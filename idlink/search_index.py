@@ -95,14 +95,15 @@ def tokens(text: str) -> set[str]:
     return found
 
 
-def _hashed(shop_id: int, token: str) -> str:
+def hashed_token(shop_id: int, token: str) -> str:
+    """A token as the index stores it: keyed, salted with the shop, truncated to 128 bits."""
     return crypto.box().blind_index(f"member-name\0{shop_id}\0{token}")[:_TOKEN_HEX]
 
 
 def _write_tokens(connection: Connection, member_id: int, shop_id: int, name: str | None) -> None:
     table = MemberSearchToken.__table__
     connection.execute(delete(table).where(table.c.member_id == member_id))
-    hashes = {_hashed(shop_id, token) for token in tokens(name or "")}
+    hashes = {hashed_token(shop_id, token) for token in tokens(name or "")}
     if hashes:
         connection.execute(
             insert(table),
@@ -134,7 +135,7 @@ def members_named(shop_id: int, text: str) -> Select[int] | None:
     wanted = sorted(tokens(text))[:MAX_QUERY_TOKENS]
     if not wanted:
         return None
-    hashes = {_hashed(shop_id, token) for token in wanted}
+    hashes = {hashed_token(shop_id, token) for token in wanted}
     return (
         select(MemberSearchToken.member_id)
         .where(MemberSearchToken.shop_id == shop_id, MemberSearchToken.token.in_(hashes))

@@ -5,14 +5,15 @@ every change made by hand is also audited with its author."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, insert, literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import audit
+from core import audit, db
 from core.clock import utcnow
 from core.errors import Conflict, NotFound
 from idlink import friends
@@ -90,8 +91,7 @@ def create_tag(
     if find_tag(session, shop_id=shop_id, name=body.name) is not None:
         raise TagExists(f"the shop already has a tag {body.name!r}")
     tag = Tag(shop_id=shop_id, name=body.name, colour=body.colour, folder=body.folder)
-    session.add(tag)
-    session.flush()
+    _flush_name(session, tag, body.name, lambda: session.add(tag))
     _audit_tag(session, tag, "tag.created", actor, ip, colour=tag.colour, folder=tag.folder)
     return tag
 
@@ -115,11 +115,24 @@ def update_tag(
         if find_tag(session, shop_id=tag.shop_id, name=new_name) is not None:
             raise TagExists(f"the shop already has a tag {new_name!r}")
     if changes:
-        for field, (_, value) in changes.items():
-            setattr(tag, field, value)
-        session.flush()
+
+        def change() -> None:
+            for field, (_, value) in changes.items():
+                setattr(tag, field, value)
+
+        _flush_name(session, tag, body.name or tag.name, change)
         _audit_tag(session, tag, "tag.updated", actor, ip, **changes)
     return tag
+
+
+def _flush_name(session: Session, tag: Tag, name: str, write: Callable[[], None]) -> None:
+    """Write the tag; a name taken meanwhile by another request is TagExists, not a 500."""
+    try:
+        with session.begin_nested():
+            write()
+            session.flush()
+    except IntegrityError as exc:
+        raise TagExists(f"the shop already has a tag {name!r}") from exc
 
 
 def delete_tag(session: Session, *, tag: Tag, actor: str, ip: str | None = None) -> int:
@@ -198,20 +211,31 @@ def tag_many(
         if not targets:
             unchanged += len(chunk)
             continue
+        # Only the rows this statement changed count and enter the history: a click or a
+        # staff member may have tagged (or untagged) one of these friends meanwhile.
         if add:
-            session.execute(
-                insert(FriendTag),
-                [
-                    {"friend_id": i, "tag_id": tag.id, "source": source[:64], "created_at": now}
-                    for i in targets
-                ],
-            )
-        else:
-            session.execute(
-                delete(FriendTag).where(
-                    FriendTag.tag_id == tag.id, FriendTag.friend_id.in_(targets)
+            targets = list(
+                session.scalars(
+                    db.insert(session, FriendTag)
+                    .on_conflict_do_nothing(index_elements=["friend_id", "tag_id"])
+                    .returning(FriendTag.friend_id),
+                    [
+                        {"friend_id": i, "tag_id": tag.id, "source": source[:64], "created_at": now}
+                        for i in targets
+                    ],
                 )
             )
+        else:
+            targets = list(
+                session.scalars(
+                    delete(FriendTag)
+                    .where(FriendTag.tag_id == tag.id, FriendTag.friend_id.in_(targets))
+                    .returning(FriendTag.friend_id)
+                )
+            )
+        if not targets:
+            unchanged += len(chunk)
+            continue
         session.execute(
             insert(FriendTagEvent),
             [

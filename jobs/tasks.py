@@ -20,7 +20,7 @@ from idlink.events import handle_line_event
 from jobs import runtime
 from messaging.campaigns import segment_deliveries, triggers
 from messaging.friend_list import bulk as friend_bulk
-from messaging.outbox import dispatcher, guardrails, replies
+from messaging.outbox import consent, dispatcher, guardrails, replies
 from messaging.outbox.limiter import limiter_for
 from messaging.reminders import reminders
 from messaging.rich_menus import rich_menus
@@ -39,6 +39,7 @@ def _handler_for(settings: Settings) -> inbox.Handler:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
             guardrails.on_line_event(session, event)
+            consent.on_line_event(session, event)
             replies.on_line_event(session, event)
             sequences.on_line_event(session, event)
         else:

@@ -52,9 +52,12 @@ def erase(
     now = now or utcnow()
     needles = person.needles()
     counts: Counter[str] = Counter()
-    # Scans first: they look for the values the row updates below clear.
-    counts["inbound_events"] = _erase_events(session, person, needles, now, request_event_id)
-    counts["audit_log"] = _erase_audit(session, person.shop_id, needles)
+    # Both long scans before the first write: they look for the values the row updates below
+    # clear, and on SQLite a write takes the lock intake needs until the caller commits.
+    named_events = events_naming(session, person, needles, keep=request_event_id)
+    named_audit = audit_naming(session, person.shop_id, needles)
+    counts["inbound_events"] = _erase_events(session, named_events, now)
+    counts["audit_log"] = _erase_audit(session, named_audit)
     counts["delivery_contents"] = _erase_contents(session, person.friend_ids, needles)
     counts |= erase_rows.erase_friend_rows(session, person, now)
     counts |= erase_rows.erase_member_rows(session, person, now)
@@ -77,10 +80,7 @@ def erase(
     return report
 
 
-def _erase_events(
-    session: Session, person: Person, needles: set[str], now: datetime, keep: int | None
-) -> int:
-    named = events_naming(session, person, needles, keep=keep)
+def _erase_events(session: Session, named: list[tuple[int, str]], now: datetime) -> int:
     erased = [event_id for event_id, _ in named]
     pending = [event_id for event_id, status in named if status == EventStatus.PENDING]
     for start in range(0, len(erased), SCAN_CHUNK):
@@ -98,8 +98,7 @@ def _erase_events(
     return len(erased)
 
 
-def _erase_audit(session: Session, shop_id: int, needles: set[str]) -> int:
-    erased = audit_naming(session, shop_id, needles)
+def _erase_audit(session: Session, erased: list[int]) -> int:
     for start in range(0, len(erased), SCAN_CHUNK):
         ids = erased[start : start + SCAN_CHUNK]
         session.execute(update(AuditLog).where(AuditLog.id.in_(ids)).values(detail=ERASED_PAYLOAD))

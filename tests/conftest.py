@@ -25,12 +25,13 @@ from sandbox.line.server import SandboxServer
 from sandbox.oidc.server import OidcServer
 from tests.sandbox.line_specs import SPECS_LOCATION, LineSpecs, load_specs
 from tests.scratch import empty_database
+from tests.tiers import is_fast
 from tsunagu.hub import Hub, build_hub
 from tsunagu.models import Base
 
 TEST_SECRET_KEY = "tsunagu-test-key-not-for-production"
 
-pytest_plugins = ["tests.factories", "tests.cli_runner", "tests.browser"]
+pytest_plugins = ["tests.factories", "tests.cli_runner", "tests.browser", "tests.transactional"]
 
 
 def require_services() -> bool:
@@ -129,8 +130,13 @@ def hub_url(hub: Hub) -> str:
 
 
 @pytest.fixture
-def db(hub: Hub) -> Iterator[Database]:
-    """The hub's database; every table is emptied after the test."""
+def db(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """The hub's database; every table is emptied after the test. In a test marked ``fast``,
+    the fast tier's rolled-back database instead, and no hub (tests/transactional.py)."""
+    if is_fast(request):
+        yield request.getfixturevalue("fast_db")
+        return
+    hub: Hub = request.getfixturevalue("hub")
     yield hub.database
     _truncate(hub.database)
 

@@ -17,7 +17,7 @@ from core.tenancy import (
     create_shop,
 )
 from sandbox.line.server import SandboxServer
-from tsunagu.hub import Hub
+from tests.tiers import is_fast
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,10 @@ class ChannelSetup:
     login_channel_secret: str
     bot_user_id: str
     webhook_url: str
+
+
+NO_HUB_URL = "http://127.0.0.1:9"
+"""Where the fast tier's channels send their webhooks: nothing listens there."""
 
 
 def make_shop(
@@ -103,5 +107,9 @@ def shop(db: Database) -> Shop:
 
 
 @pytest.fixture
-def channel(db: Database, line_sandbox: SandboxServer, hub: Hub, shop: Shop) -> ChannelSetup:
-    return make_channel(db, line_sandbox, hub.settings.public_url, shop)
+def channel(
+    request: pytest.FixtureRequest, db: Database, line_sandbox: SandboxServer, shop: Shop
+) -> ChannelSetup:
+    """A channel of ``shop`` wired to the hub; in a fast test, to no hub at all."""
+    hub_url = NO_HUB_URL if is_fast(request) else request.getfixturevalue("hub_url")
+    return make_channel(db, line_sandbox, hub_url, shop)

@@ -14,9 +14,9 @@ from api.admin.schemas import ErrorBody
 from api.deps import AppSettings, CurrentShop, DbSession
 from core.ids import RowId
 from idlink import profiles
-from idlink.queries import render_friends
+from idlink.queries import find_friend, render_friends
 from idlink.schemas import FriendOut
-from messaging import chart, direct, enrolment
+from messaging import direct, enrolment
 from messaging.direct import DirectMessageIn, DirectMessageOut
 
 router = APIRouter(tags=["friends"])
@@ -49,7 +49,7 @@ def send_message(
 ) -> DirectMessageOut:
     """Plan a text to the friend through the outbox: a reply (free) when a fresh reply token is
     kept, else a push (counted). The same `key` again sends nothing twice."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     return direct.send_text(
         session,
         friend=friend,
@@ -71,7 +71,7 @@ def refresh_profile(
     friend_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor, settings: AppSettings
 ) -> FriendOut:
     """The friend's display name, icon, status message and language, fetched from LINE now."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     profiles.refresh(session, friend=friend, settings=settings, actor=actor)
     return render_friends(session, shop.id, [friend])[0]
 
@@ -89,6 +89,6 @@ def enrol_friend(
     friend_id: RowId, body: EnrolIn, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> EnrolIn:
     """Enrol the friend now; the sequence's re-entry policy applies, its first step follows."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     enrolment.enrol(session, friend=friend, name=body.sequence, actor=actor)
     return body

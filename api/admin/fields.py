@@ -13,7 +13,7 @@ from api.deps import CurrentShop, DbSession
 from core.ids import RowId
 from crm import fields
 from crm.fields import FieldDefinitionIn, FieldDefinitionOut, FieldValueIn, FriendFieldOut
-from messaging import chart
+from idlink.queries import find_friend
 
 router = APIRouter(tags=["fields"])
 
@@ -64,7 +64,7 @@ def delete_field(key: str, session: DbSession, shop: CurrentShop, actor: Actor) 
 @router.get("/friends/{friend_id}/fields", summary="Get a friend's fields", responses=NO_FIELD)
 def friend_fields(friend_id: RowId, session: DbSession, shop: CurrentShop) -> list[FriendFieldOut]:
     """Every field of the shop with the friend's value (null when unset)."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     return [found.out() for found in fields.fields_of(session, shop.id, friend.id)]
 
 
@@ -85,7 +85,7 @@ def set_friend_field(
     actor: Actor,
 ) -> FriendFieldOut:
     """Give the friend's field a value checked against its type (`null` clears it); audited."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     value = fields.set_value(session, friend=friend, key=key, value=body.value, actor=actor)
     return fields.FriendField(fields.get(session, shop.id, key), value).out()
 
@@ -97,6 +97,6 @@ def clear_friend_field(
     friend_id: RowId, key: str, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> FriendFieldOut:
     """Clear the friend's value of the field; audited."""
-    friend = chart.find_friend(session, shop.id, friend_id)
+    friend = find_friend(session, shop.id, friend_id)
     fields.set_value(session, friend=friend, key=key, value=None, actor=actor)
     return fields.FriendField(fields.get(session, shop.id, key), None).out()

@@ -11,7 +11,7 @@ from connectors.line.sending import LineSender
 from core.tenancy import Channel
 from messaging.campaigns.models import Campaign, CampaignKind
 from messaging.compose import compose, templates
-from messaging.outbox import guardrails
+from messaging.outbox import quota
 from messaging.outbox.payloads import Message
 from messaging.segments import segments
 
@@ -26,7 +26,7 @@ class CampaignPreview:
     sample: list[segments.Recipient] = field(default_factory=list)
     # The template as the first sample friend would read it (tracked links show their target).
     messages: list[Message] = field(default_factory=list)
-    quota: guardrails.QuotaCheck | None = None
+    quota: quota.QuotaCheck | None = None
 
 
 def preview(
@@ -49,16 +49,16 @@ def preview(
     if found.sample:
         first = found.sample[0].friend_id
         values = compose.friend_values(session, [first]).get(first, {}) | values
-    quota = None
+    impact = None
     if quota_sender is not None:
-        quota = guardrails.check_quota(
+        impact = quota.check_quota(
             session, sender=quota_sender, channel_id=channel.id, needed=found.count
         )
     return CampaignPreview(
         count=found.count,
         sample=found.sample,
         messages=_render(campaign, values),
-        quota=quota,
+        quota=impact,
     )
 
 

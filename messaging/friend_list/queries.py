@@ -25,7 +25,6 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    or_,
     select,
     tuple_,
     union,
@@ -43,9 +42,12 @@ from idlink import search_index
 from idlink.models import ConversationMessage, Friend, Member, MemberLink
 from idlink.queries import friend_query
 from messaging.friend_list.filters import FriendFilters, FriendSort
+from messaging.outbox.sql import any_of
 from messaging.segments import segments
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A search matching up to this many friends is looked up first, then joined by id.
+SEARCH_IDS_MAX = 20_000
 _DESCENDING = {FriendSort.LAST_MESSAGE, FriendSort.FOLLOWED_AT, FriendSort.PURCHASE_TOTAL}
 
 
@@ -53,17 +55,20 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _linked_to(member_ids: CompoundSelect[Any]) -> ColumnElement[bool]:
-    return Friend.id.in_(
-        select(MemberLink.friend_id).where(
-            MemberLink.member_id.in_(member_ids), MemberLink.unlinked_at.is_(None)
-        )
-    )
+def _searched(session: Session, shop_id: int, q: str) -> ColumnElement[bool]:
+    """The search's friends, looked up once: the page and the count then start from these ids
+    instead of searching twice. A search matching very many friends stays a subquery."""
+    candidates = _search(shop_id, q)
+    found = list(session.scalars(candidates.limit(SEARCH_IDS_MAX + 1)))
+    if len(found) > SEARCH_IDS_MAX:
+        return Friend.id.in_(candidates)
+    return any_of(session, Friend.id, found)
 
 
-def _search(shop_id: int, q: str) -> ColumnElement[bool]:
+def _search(shop_id: int, q: str) -> CompoundSelect[Any]:
     """The display name holds ``q``, or the linked member's number, email or phone is ``q``,
-    or the member's name holds every token of ``q``."""
+    or the member's name holds every token of ``q``: the friends found each way (each on an
+    index), not a scan of the shop's friends testing every way in turn."""
     members: list[Select[Any]] = [
         select(Member.id).where(Member.shop_id == shop_id, Member.member_number == q)
     ]
@@ -73,10 +78,14 @@ def _search(shop_id: int, q: str) -> ColumnElement[bool]:
     ):
         if found is not None:
             members.append(found)
-    return or_(
+    by_name = select(Friend.id).where(
+        Friend.shop_id == shop_id,
         Friend.display_name.ilike(f"%{_escape_like(q)}%", escape="\\"),
-        _linked_to(union(*members)),
     )
+    by_member = select(MemberLink.friend_id).where(
+        MemberLink.member_id.in_(union(*members)), MemberLink.unlinked_at.is_(None)
+    )
+    return union(by_name, by_member)
 
 
 def _inbound_of_friend() -> ColumnElement[bool]:
@@ -109,7 +118,7 @@ def filtered(
         line_user_id=filters.line_user_id,
     )
     if filters.q is not None:
-        query = query.where(_search(shop_id, filters.q))
+        query = query.where(_searched(session, shop_id, filters.q))
     rules = filters.segment_rules()
     if rules:
         condition = segments.friend_condition(

@@ -35,7 +35,7 @@ from core.clock import utcnow
 from core.db import insert
 from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel
-from messaging.outbox import guardrails, payloads
+from messaging.outbox import guardrails, payloads, quota
 from messaging.outbox.audience_freeze import Freeze, freeze_audience
 from messaging.outbox.models import (
     AudienceSend,
@@ -129,7 +129,7 @@ def plan_audience(
         deferred_until=resume_at,
     )
     if quota_sender is not None and planned:
-        check = guardrails.check_quota(
+        check = quota.check_quota(
             session,
             sender=quota_sender,
             channel_id=channel.id,

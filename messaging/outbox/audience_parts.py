@@ -62,6 +62,8 @@ def plan_audience_in_parts(
     Called again with the same ``idempotency_key``, it finishes a send left ``freezing`` (a
     process that stopped half-way) or reports the finished one as a duplicate.
     """
+    if first_part < 1 or part < 1:
+        raise ValueError("a part holds at least one friend")
     with database.session_scope() as session:
         now = utcnow()
         channel = session.get_one(Channel, channel_id)

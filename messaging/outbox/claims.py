@@ -10,7 +10,6 @@ whole and resent unchanged, so a key never covers two different requests.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,12 +27,12 @@ from idlink.models import Friend
 from messaging.outbox import replies
 from messaging.outbox.audience_claims import Members, recheck, resolve
 from messaging.outbox.claim_checks import Due, apply_guardrails
+from messaging.outbox.contents import payloads_of
 from messaging.outbox.limiter import LINE_RATE_LIMITS
 from messaging.outbox.models import (
     BatchState,
     Delivery,
     DeliveryBatch,
-    DeliveryContent,
     DeliveryState,
     Endpoint,
     ReplyToken,
@@ -321,7 +320,7 @@ def _reply_tokens(
     ]
     if not singles:
         return {}
-    contents = _payloads(session, {digest for _friend, digest in singles})
+    contents = payloads_of(session, {digest for _friend, digest in singles})
     friends = {friend for friend, digest in singles if contents[digest][1] is None}
     lifetime = timedelta(seconds=config.reply_token_seconds)
     return replies.fresh_tokens(session, friend_ids=friends, now=now, lifetime=lifetime)
@@ -382,45 +381,6 @@ class _Claimed:
         )
 
 
-# A content's messages and its custom aggregation unit.
-Content = tuple[list[dict[str, Any]], str | None]
-_contents: dict[str, Content] = {}
-_contents_lock = threading.Lock()
-
-
-def _payloads(session: Session, hashes: set[str]) -> dict[str, Content]:
-    """The contents' messages and aggregation unit; contents never change, so shared ones are
-    read once per process.
-
-    Personalised contents (one per push) are read in one query per claim and not kept.
-    """
-    with _contents_lock:
-        found = {h: _contents[h] for h in hashes if h in _contents}
-    missing = hashes.difference(found)
-    if missing:
-        rows: dict[str, Content] = {
-            digest: (payload, unit)
-            for digest, payload, unit in session.execute(
-                select(
-                    DeliveryContent.content_hash,
-                    DeliveryContent.payload,
-                    DeliveryContent.aggregation_unit,
-                ).where(DeliveryContent.content_hash.in_(missing))
-            )
-        }
-        found.update(rows)
-        if len(rows) <= _SHARED_CONTENTS_PER_CLAIM:
-            with _contents_lock:
-                if len(_contents) > 10_000:
-                    _contents.clear()
-                _contents.update(rows)
-    return found
-
-
-# A claim with a few contents is a campaign or a multicast; with many, personalised pushes.
-_SHARED_CONTENTS_PER_CLAIM = 16
-
-
 def _jobs(
     session: Session, batches: Iterable[_Claimed], members: dict[str, Members]
 ) -> list[BatchJob]:
@@ -446,7 +406,7 @@ def _jobs(
             select(Channel).where(Channel.id.in_({b.channel_id for b in batches}))
         )
     }
-    payloads = _payloads(session, {b.content_hash for b in batches})
+    payloads = payloads_of(session, {b.content_hash for b in batches})
     return [
         BatchJob(
             batch_id=b.id,

@@ -23,6 +23,7 @@ from config import Settings
 from core import audit
 from core.clock import utcnow
 from core.db import rows_matched
+from core.inbox import InboundEvent
 from core.tenancy import Channel
 from idlink import liff
 from idlink.models import Friend
@@ -46,6 +47,10 @@ class ConsentSource(enum.StrEnum):
     IMPORT = "import"
     API = "api"
 
+
+# What a friend may write, alone in a message, to stop or restart the shop's marketing messages
+# (compared trimmed and case-folded). Service messages — reminders of their bookings — go on.
+KEYWORDS: dict[str, bool] = {"配信停止": False, "stop": False, "配信再開": True, "start": True}
 
 # Sources of service messages: what the friend asked for by booking, not what the shop pushes.
 SERVICE_PREFIXES = ("reminder:",)
@@ -224,3 +229,31 @@ def by_liff(
             now=now,
         )
     return current(session, friend=friend)
+
+
+def on_line_event(session: Session, event: InboundEvent) -> ConsentRecord | None:
+    """A friend's text message that is exactly a keyword of ``KEYWORDS`` gives or withdraws
+    consent to marketing, recorded with source ``keyword`` and the friend as its author."""
+    message = event.payload.get("message")
+    source = event.payload.get("source")
+    if event.event_type != "message" or event.channel_id is None:
+        return None
+    if not isinstance(message, dict) or not isinstance(source, dict):
+        return None
+    text, user_id = message.get("text"), source.get("userId")
+    if message.get("type") != "text" or not isinstance(text, str) or not isinstance(user_id, str):
+        return None
+    granted = KEYWORDS.get(text.strip().casefold())
+    friend = session.scalar(
+        select(Friend).where(Friend.channel_id == event.channel_id, Friend.line_user_id == user_id)
+    )
+    if granted is None or friend is None:
+        return None
+    return record(
+        session,
+        friend=friend,
+        purpose=Purpose.MARKETING,
+        granted=granted,
+        source=ConsentSource.KEYWORD,
+        actor=member_actor(user_id),
+    )

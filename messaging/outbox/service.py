@@ -24,7 +24,7 @@ from core.db import rows_matched
 from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel, ChannelStatus
 from idlink.models import Friend, FriendStatus
-from messaging.outbox import audience, consent, delivery_rows, guardrails, payloads
+from messaging.outbox import audience, consent, delivery_rows, guardrails, payloads, quota
 from messaging.outbox.audience import AudienceResult, plan_audience
 from messaging.outbox.audience_parts import plan_audience_in_parts
 from messaging.outbox.models import Delivery, DeliveryState
@@ -119,7 +119,7 @@ def plan(
     policy = guardrails.PolicyBook(session, channel.shop_id).for_source(source)
     send = _prepare(channel, source, due_at, policy, respect_quiet_hours, aggregation_unit, now)
     if quota_sender is not None:
-        check = guardrails.check_quota(
+        check = quota.check_quota(
             session, sender=quota_sender, channel_id=channel.id, needed=len(friend_ids)
         )
         if not check.fits:
@@ -311,7 +311,7 @@ def unhold(session: Session, *, source: str, reason: str, now: datetime | None =
 
 def release_held(
     session: Session, *, source: str, quota_sender: LineSender, now: datetime | None = None
-) -> guardrails.QuotaCheck:
+) -> quota.QuotaCheck:
     """Send a held source once the quota allows all of it (all or nothing).
 
     Held are the source's per-friend deliveries and its audience batches, counted together.
@@ -327,8 +327,8 @@ def release_held(
     audience_channel, audience_count = audience.held(session, source=source)
     channel_id = channel_id or audience_channel
     if channel_id is None or count + audience_count == 0:
-        return guardrails.QuotaCheck(needed=0, remaining=None)
-    check = guardrails.check_quota(
+        return quota.QuotaCheck(needed=0, remaining=None)
+    check = quota.check_quota(
         session, sender=quota_sender, channel_id=channel_id, needed=count + audience_count
     )
     if check.fits:

@@ -1,7 +1,7 @@
 """Concurrent LINE webhooks: each answered only once its events are stored, each event once.
 
 On PostgreSQL the events of concurrent requests are written together in batches
-(``core.inbox.InboxWriter``); on SQLite each request has its own transaction. Both must look
+(``core.inbox_writer.InboxWriter``); on SQLite each request has its own transaction. Both must look
 the same from outside.
 """
 
@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from connectors.line.webhook import signature
 from core.db import AsyncDriverPool, Database
-from core.inbox import InboundEvent, InboxWriter, IncomingEvent
+from core.inbox import InboundEvent, IncomingEvent
+from core.inbox_writer import InboxWriter
 from tests.conftest import skip_or_fail
 from tests.factories import ChannelSetup
 

@@ -13,9 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from config import Settings
+from console.app import create_console
 from core.db import Database
 from core.tenancy import Shop
+from crm import fields
+from crm.fields import FieldDefinitionIn, FieldType
+from idlink.models import Tag
+from messaging.friend_list import bulk as friend_bulk
+from messaging.friend_list.bulk import BulkIn
+from messaging.friend_list.filters import FriendFilters
+from messaging.friend_list.models import BulkAction
 from staff.models import Role
 from tests.api.admin_support import add_friend, add_link, add_member
 from tests.console.support import PASSWORD, add_staff
@@ -181,17 +191,77 @@ def test_a_viewer_is_refused_an_operator_action_with_a_clear_page(
 AXE = Path(__file__).with_name("vendor") / "axe-4.14.1.min.js"
 
 
+# Console pages that are not HTML pages to look at: files, and steps that only redirect.
+NOT_PAGES = {
+    "/friends/export.csv",
+    "/friends/{friend_id}/export",
+    "/login/sso",
+    "/login/sso/callback",
+    "/password/{token}",
+    "/login/code",
+    "/account/totp",
+}
+
+
+def _console_pages(settings: Settings) -> set[str]:
+    """Every GET route of the console: a new page is checked without being listed here."""
+    found: set[str] = set()
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            if hasattr(route, "original_router"):
+                walk(route.original_router.routes)
+            elif "GET" in getattr(route, "methods", ()):
+                found.add(route.path)
+
+    walk(create_console(settings, Database("sqlite://")).routes)
+    return found - NOT_PAGES
+
+
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 def test_no_page_has_a_serious_or_critical_accessibility_violation(
-    chromium: Any, hub_url: str, shop_with_friends: dict[str, int], viewport: str
+    chromium: Any,
+    hub_url: str,
+    db: Database,
+    shop: Shop,
+    settings: Settings,
+    shop_with_friends: dict[str, int],
+    viewport: str,
 ) -> None:
+    """Every console page, as an owner sees it (the role that sees most), at both widths:
+    axe-core finds nothing serious or critical, and a screenshot of each is kept."""
+    add_staff(db, shop, "owner@example.jp", Role.OWNER)
+    with db.session_scope() as session:
+        tag = session.scalars(select(Tag).where(Tag.name == "VIP")).one()
+        fields.define(
+            session,
+            shop_id=shop.id,
+            spec=FieldDefinitionIn(key="rank", label="ランク", type=FieldType.TEXT),
+            actor="test",
+        )
+        job = friend_bulk.start(
+            session,
+            shop_id=shop.id,
+            filters=FriendFilters(),
+            body=BulkIn(action=BulkAction.ADD_TAG, tag="冬の案内"),
+            actor="test",
+        )
+        ids = {
+            "friend_id": shop_with_friends["hanako"],
+            "tag_id": tag.id,
+            "job_id": job.id,
+        }
     # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
     context = chromium.new_context(
         viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP", bypass_csp=True
     )
     page = context.new_page()
+    (ARTIFACTS / "console" / "pages").mkdir(parents=True, exist_ok=True)
 
-    def violations() -> list[str]:
+    def check(name: str) -> list[str]:
+        page.screenshot(
+            path=ARTIFACTS / "console" / "pages" / f"{name}-{viewport}.png", full_page=True
+        )
         page.add_script_tag(path=AXE)
         found = page.evaluate("async () => (await axe.run()).violations")
         return [
@@ -202,19 +272,19 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
 
     problems = []
     page.goto("/console/login")
-    problems += violations()
-    page.fill("#email", "operator@example.jp")
+    problems += check("login")
+    page.fill("#email", "owner@example.jp")
     page.fill("#password", PASSWORD)
     page.click("form.stack button[type=submit]")
     page.wait_for_url("**/console/friends")
-    for path in (
-        "/console/friends",
-        f"/console/friends/{shop_with_friends['hanako']}",
-        "/console/account",
-        "/console/friends/999999",
-    ):
-        page.goto(path)
-        problems += violations()
+    for route in sorted(_console_pages(settings)):
+        response = page.goto("/console" + route.format(**ids))
+        assert response is not None and response.status == 200, (route, response)
+        problems += check(
+            route.strip("/").replace("/", "_").replace("{", "").replace("}", "") or "home"
+        )
+    page.goto("/console/friends/999999")
+    problems += check("not-found")
     context.close()
 
     assert problems == []

@@ -18,6 +18,8 @@ from idlink.models import Friend
 from tests.api.admin_support import add_friend
 from tests.factories import ChannelSetup, make_shop
 
+pytestmark = pytest.mark.fast
+
 SPECS: list[dict[str, Any]] = [
     {"key": "hair", "label": "髪質", "type": "choice", "choices": ["直毛", "くせ毛"]},
     {"key": "likes", "label": "好み", "type": "choices", "choices": ["カット", "カラー", "パーマ"]},

@@ -13,6 +13,8 @@ from idlink.models import Friend
 from tests.api.admin_support import add_friend
 from tests.factories import ChannelSetup
 
+pytestmark = pytest.mark.fast
+
 
 def test_notes_are_listed_pinned_first_then_newest(db: Database, channel: ChannelSetup) -> None:
     friend_id = add_friend(db, channel.channel_pk, "U" + "1" * 32)

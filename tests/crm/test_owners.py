@@ -15,6 +15,8 @@ from tests.api.admin_support import add_friend
 from tests.console.support import add_staff
 from tests.factories import ChannelSetup, make_shop
 
+pytestmark = pytest.mark.fast
+
 
 def test_an_owner_is_set_changed_and_cleared_with_an_audit_each_time(
     db: Database, shop: Shop, channel: ChannelSetup

@@ -14,6 +14,8 @@ from idlink.errors import VerificationLocked
 from idlink.models import Member
 from tests.idlink.support import add_member
 
+pytestmark = pytest.mark.fast
+
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
 

@@ -55,6 +55,7 @@ def test_quiet_hours_span_midnight_in_the_channels_timezone(local, resumes) -> N
     assert resume_at == (tokyo(*resumes) if resumes else None)
 
 
+@pytest.mark.fast
 def test_a_message_due_at_night_waits_for_the_morning(
     db: Database, line_sandbox: SandboxServer, channel: ChannelSetup
 ) -> None:
@@ -73,6 +74,7 @@ def test_a_message_due_at_night_waits_for_the_morning(
     assert (reminder.next_attempt_at, reminder.reason) == (night, None)
 
 
+@pytest.mark.fast
 def test_a_message_reaching_the_dispatcher_at_night_is_deferred_not_sent(
     db: Database, line_sandbox: SandboxServer, channel: ChannelSetup
 ) -> None:
@@ -149,6 +151,7 @@ def test_a_daily_cap_suppresses_the_second_campaign_but_not_an_exempt_source(
     assert received_counts(line_sandbox.state, channel) == dict.fromkeys(friends.values(), 2)
 
 
+@pytest.mark.fast
 def test_planning_for_someone_who_is_not_a_friend_of_the_channel_plans_nothing(
     db: Database, line_sandbox: SandboxServer, channel: ChannelSetup
 ) -> None:
@@ -160,6 +163,7 @@ def test_planning_for_someone_who_is_not_a_friend_of_the_channel_plans_nothing(
     wait_for(lambda: deliveries(db) == [], what="no deliveries")
 
 
+@pytest.mark.fast
 def test_the_sweeper_suppresses_what_a_friend_blocked_without_an_event_had_pending(
     db: Database, line_sandbox: SandboxServer, channel: ChannelSetup
 ) -> None:
@@ -218,6 +222,7 @@ def test_a_channel_line_puts_in_standby_sends_nothing_until_line_makes_it_active
     assert actions == ["channel.standby", "channel.active"]
 
 
+@pytest.mark.fast
 def test_an_older_event_does_not_undo_a_newer_mode(db: Database, channel: ChannelSetup) -> None:
     with db.session_scope() as session:
         row = session.get_one(Channel, channel.channel_pk)
@@ -233,6 +238,7 @@ def policy_of(db: Database, channel: ChannelSetup, source: str) -> guardrails.Po
         return guardrails.PolicyBook(session, channel.shop_id).for_source(source)
 
 
+@pytest.mark.fast
 def test_a_prefix_policy_that_sets_quiet_hours_keeps_them_when_the_shop_changes_its_own(
     db: Database, channel: ChannelSetup
 ) -> None:
@@ -254,6 +260,7 @@ def test_a_prefix_policy_that_sets_quiet_hours_keeps_them_when_the_shop_changes_
     assert reminder.per_day == 1  # a cap the prefix does not set is the shop's
 
 
+@pytest.mark.fast
 def test_a_prefix_policy_can_say_none_where_the_shop_sets_quiet_hours_and_caps(
     db: Database, channel: ChannelSetup
 ) -> None:
@@ -278,6 +285,7 @@ def test_a_prefix_policy_can_say_none_where_the_shop_sets_quiet_hours_and_caps(
     assert (shop.per_day, shop.per_week) == (1, 3)
 
 
+@pytest.mark.fast
 def test_a_campaigns_policy_does_not_cover_a_campaign_whose_id_begins_with_its_own(
     db: Database, channel: ChannelSetup
 ) -> None:

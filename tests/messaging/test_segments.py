@@ -15,10 +15,11 @@ from core.tenancy import Channel
 from messaging.segments import segments
 from messaging.segments.schemas import SegmentSpec
 from sandbox.line.server import SandboxServer
-from tests.factories import ChannelSetup, make_channel, make_shop
+from tests.factories import NO_HUB_URL, ChannelSetup, make_channel, make_shop
 from tests.messaging import people
 from tests.messaging.support import add_followers
-from tsunagu.hub import Hub
+
+pytestmark = pytest.mark.fast
 
 NAMES = [
     "blocked",
@@ -159,7 +160,7 @@ def test_live_count_is_one_query_and_follows_the_data(
         spec = SegmentSpec(name="vip or buyers", rules={"any": [{"tag": "vip"}, {"purchases": {}}]})
         segment = segments.save(session, shop_id=channel.shop_id, spec=spec, actor="test")
         target = session.get_one(Channel, channel.channel_pk)
-        # This session's statements only: the hub's own jobs query the same engine meanwhile.
+        # This session's statements only, whatever else queries the same engine meanwhile.
         connection = session.connection()
         event.listen(connection, "before_cursor_execute", record)
         try:
@@ -184,11 +185,10 @@ def test_live_count_is_one_query_and_follows_the_data(
 def test_a_segment_never_reaches_another_channel_or_shop(
     db: Database,
     line_sandbox: SandboxServer,
-    hub: Hub,
     channel: ChannelSetup,
     population: dict[str, int],
 ) -> None:
-    other = make_channel(db, line_sandbox, hub.settings.public_url, make_shop(db))
+    other = make_channel(db, line_sandbox, NO_HUB_URL, make_shop(db))
     stranger = next(iter(add_followers(db, line_sandbox.state, other, 1)))
     people.tag(db, stranger, "vip")
     with db.session_scope() as session:

@@ -1,5 +1,6 @@
-"""Consent on the member card: the friend named by a verified LIFF ID token gives or withdraws
-each purpose, recorded as from ``liff``; the guardrails then honour it."""
+"""Consent the friend gives themselves: on the member card (the friend named by a verified LIFF
+ID token, recorded as from ``liff``) or by writing a keyword (``keyword``); the guardrails then
+honour it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from messaging.outbox.models import ConsentRecord
 from sandbox.line.server import SandboxServer
 from tests.factories import ChannelSetup
 from tests.idlink.support import Person, befriend, id_token
+from tests.waiting import wait_for
 
 CAMPAIGN = "campaign:7"
 REMINDER = "reminder:1:2:2026-12-08T01:00:00+00:00"
@@ -139,3 +141,26 @@ def test_the_member_card_page_switches_a_purpose_off_at_375px(
         ("marketing", False, "liff", f"line:{person.user_id}")
     ]
     assert errors == []
+
+
+def test_a_friend_stops_and_restarts_marketing_by_writing_the_keyword(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, person: Person
+) -> None:
+    say = line_sandbox.simulate.send_text
+
+    say(person.user_id, "配信停止してほしいかも", channel_id=channel.channel_id)
+    say(person.user_id, " 配信停止 ", channel_id=channel.channel_id)
+    wait_for(lambda: _records(db, person.friend_id), what="the keyword's consent record")
+
+    assert _records(db, person.friend_id) == [
+        ("marketing", False, "keyword", f"line:{person.user_id}")
+    ]
+    assert _withheld(db, person.friend_id, CAMPAIGN) == {
+        person.friend_id: "friend withdrew consent to marketing messages"
+    }
+    assert _withheld(db, person.friend_id, REMINDER) == {}
+
+    say(person.user_id, "START", channel_id=channel.channel_id)
+    wait_for(lambda: len(_records(db, person.friend_id)) == 2, what="the restart")
+    assert _records(db, person.friend_id)[-1][:3] == ("marketing", True, "keyword")
+    assert _withheld(db, person.friend_id, CAMPAIGN) == {}

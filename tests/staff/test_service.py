@@ -14,6 +14,8 @@ from staff import service
 from staff.models import Role, StaffSession, StaffUser
 from staff.service import SignedIn, SignInPolicy, SignInRefused
 
+pytestmark = pytest.mark.fast
+
 POLICY = SignInPolicy(max_failures=3, lock=timedelta(minutes=15), idle=timedelta(hours=1))
 PASSWORD = "correct horse battery"
 

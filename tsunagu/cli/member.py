@@ -37,9 +37,11 @@ from sqlalchemy.orm import Session
 from core import audit, csvfile, tenancy
 from core.db import Database
 from core.errors import HubError
+from idlink import member_import as imports
 from idlink import members as member_service
 from idlink import search_index
-from idlink.members import ImportOutcome, MemberFields
+from idlink.member_import import ImportOutcome
+from idlink.members import MemberFields
 from idlink.models import Member
 from tsunagu.cli.support import load_settings, session_scope
 from tsunagu.hub import open_database
@@ -105,7 +107,7 @@ def _read_header(reader: Iterator[list[str]]) -> list[str]:
     if "member_number" not in header:
         raise ImportAborted(
             f"no member_number column (the header has: {', '.join(header) or 'nothing'}); "
-            f"known columns are {', '.join(member_service.MEMBER_COLUMNS)}, others go to "
+            f"known columns are {', '.join(imports.MEMBER_COLUMNS)}, others go to "
             "attributes"
         )
     duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -151,9 +153,9 @@ def _import_row(
 ) -> ImportOutcome:
     if row.cells is None:
         raise member_service.InvalidMemberData("row", row.problem or "unreadable")
-    number, fields = member_service.fields_from_row(row.cells)
+    number, fields = imports.fields_from_row(row.cells)
     with session.begin_nested():
-        return member_service.import_member(
+        return imports.import_member(
             session,
             shop_id=shop_id,
             member_number=number,

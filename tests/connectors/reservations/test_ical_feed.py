@@ -18,6 +18,8 @@ from core.tenancy import Shop
 from sandbox.reservations.ical import FeedEvent, ICalFeedServer
 from tests.connectors.reservations.conftest import add_member
 
+pytestmark = pytest.mark.fast
+
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 
 

@@ -27,6 +27,8 @@ from tests.connectors.salesforce.conftest import (
 )
 from tests.connectors.salesforce.support import sobject
 
+pytestmark = pytest.mark.fast
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
