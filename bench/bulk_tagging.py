@@ -10,6 +10,8 @@
    change kept in the friend's tag history);
 3. **timed**: the same again (nothing to change: every friend already carries the tag);
 4. **timed**: ``tsunagu tag remove bench --segment followers``;
+   The CPU seconds of the ``tsunagu`` process (the hub's side; PostgreSQL's are not counted)
+   are the steadier figure on a shared machine;
 5. checks the counts (N tagged, N history rows per pass) and prints the figures, kept as JSON in
    ``bench/results/bulk-tagging-*.json``.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -37,21 +40,25 @@ class Figures:
     load_average_1m: float
     friends: int
     add_seconds: float
+    add_cpu_seconds: float
     add_again_seconds: float
     remove_seconds: float
+    remove_cpu_seconds: float
     friends_per_second_added: float
     tagged_after_add: int
     history_rows: int
     within_target: bool
 
 
-def _tsunagu(database_url: str, data_dir: str, *args: str) -> float:
+def _tsunagu(database_url: str, data_dir: str, *args: str) -> tuple[float, float]:
+    """Run ``tsunagu *args``: its wall-clock seconds and its CPU seconds (user + system)."""
     env = os.environ | {
         "TSUNAGU_DATABASE_URL": database_url,
         "TSUNAGU_SECRET_KEY": SECRET_KEY,
         "TSUNAGU_DATA_DIR": data_dir,
         "TSUNAGU_LOG_LEVEL": "WARNING",
     }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", "from tsunagu.cli import main; main()", *args],
@@ -60,10 +67,12 @@ def _tsunagu(database_url: str, data_dir: str, *args: str) -> float:
         capture_output=True,
     )
     elapsed = time.perf_counter() - started
-    print(done.stdout.decode().strip(), f"({elapsed:.1f} s)", flush=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(done.stdout.decode().strip(), f"({elapsed:.1f} s, CPU {cpu:.1f} s)", flush=True)
     if done.returncode != 0:
         raise SystemExit(done.stderr.decode())
-    return elapsed
+    return elapsed, cpu
 
 
 def run(args: argparse.Namespace) -> Figures:
@@ -79,11 +88,11 @@ def run(args: argparse.Namespace) -> Figures:
         segments.save(session, shop_id=shop_id, spec=spec, actor="bench")
     data_dir = tempfile.mkdtemp(prefix="tsunagu-bench-tags-")
     common = ("--shop", "bench", "--segment", "followers")
-    add = _tsunagu(args.database_url, data_dir, "tag", "add", "bench", *common)
+    add, add_cpu = _tsunagu(args.database_url, data_dir, "tag", "add", "bench", *common)
     with database.session_scope() as session:
         tagged = session.scalar(select(func.count()).select_from(FriendTag)) or 0
-    again = _tsunagu(args.database_url, data_dir, "tag", "add", "bench", *common)
-    remove = _tsunagu(args.database_url, data_dir, "tag", "remove", "bench", *common)
+    again, _ = _tsunagu(args.database_url, data_dir, "tag", "add", "bench", *common)
+    remove, remove_cpu = _tsunagu(args.database_url, data_dir, "tag", "remove", "bench", *common)
     with database.session_scope() as session:
         history = session.scalar(select(func.count()).select_from(FriendTagEvent)) or 0
     database.dispose()
@@ -91,8 +100,10 @@ def run(args: argparse.Namespace) -> Figures:
         load_average_1m=os.getloadavg()[0],
         friends=args.friends,
         add_seconds=round(add, 2),
+        add_cpu_seconds=round(add_cpu, 2),
         add_again_seconds=round(again, 2),
         remove_seconds=round(remove, 2),
+        remove_cpu_seconds=round(remove_cpu, 2),
         friends_per_second_added=round(args.friends / add),
         tagged_after_add=tagged,
         history_rows=history,

@@ -21,11 +21,17 @@ router = APIRouter()
 
 
 @router.get("/friends/{friend_id}/export")
-def export_page(friend_id: RowId, staff: CurrentStaff, session: DbSession) -> Response:
+def export_page(
+    request: Request, friend_id: RowId, staff: CurrentStaff, session: DbSession
+) -> Response:
     """The friend's data as a zip archive (JSON and CSV); audited with the staff member."""
     friend = friend_for(session, staff, friend_id, Action.EXPORT_DATA)
     archive = export.export_friend(
-        session, shop_id=staff.shop.id, friend_id=friend.id, actor=staff.actor
+        session,
+        shop_id=staff.shop.id,
+        friend_id=friend.id,
+        actor=staff.actor,
+        ip=client_ip(request),
     )
     return Response(
         archive,

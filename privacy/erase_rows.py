@@ -113,9 +113,6 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
     counts["friend_owners"] = rowcount(
         session.execute(delete(FriendOwner).where(FriendOwner.friend_id.in_(ids)))
     )
-    counts["friend_field_values"] = rowcount(
-        session.execute(delete(FriendFieldValue).where(FriendFieldValue.friend_id.in_(ids)))
-    )
     counts["note_texts_in_audit"] = _erase_note_texts(session, person.shop_id, ids)
     counts["link_nonces"] = rowcount(
         session.execute(delete(LinkNonce).where(LinkNonce.line_user_id.in_(user_ids)))

@@ -190,8 +190,10 @@ def export(
     subject_type: str,
     subject_id: object,
     now: datetime | None = None,
+    ip: str | None = None,
 ) -> bytes:
-    """The person's archive; the export is audited with what it held, by count."""
+    """The person's archive; the export is audited with what it held, by count (and the
+    address it went to, when a browser asked)."""
     now = now or utcnow()
     records = collect(session, person)
     audit.record(
@@ -203,14 +205,19 @@ def export(
         subject_id=subject_id,
         now=now,
         counts={kind: len(rows) for kind, rows in records.items() if rows},
+        **({"ip": ip} if ip else {}),
     )
     return archive(records, exported_at=now)
 
 
-def export_friend(session: Session, *, shop_id: int, friend_id: int, actor: str) -> bytes:
+def export_friend(
+    session: Session, *, shop_id: int, friend_id: int, actor: str, ip: str | None = None
+) -> bytes:
     """Everything held on the person behind a friend (and its linked members)."""
     person = people.of_friend(session, shop_id=shop_id, friend_id=friend_id)
-    return export(session, person=person, actor=actor, subject_type="friend", subject_id=friend_id)
+    return export(
+        session, person=person, actor=actor, subject_type="friend", subject_id=friend_id, ip=ip
+    )
 
 
 def export_member(session: Session, *, shop_id: int, member_id: int, actor: str) -> bytes:

@@ -22,7 +22,8 @@ from core.enqueue import enqueue_after_commit
 from core.errors import BadRequest, NotFound
 from crm.models import FriendOwner
 from crm.owners import NotShopStaff, shop_staff
-from idlink.models import Friend, FriendTag, Tag
+from idlink import tagging
+from idlink.models import Friend, Tag
 from messaging.compose.schemas import Name
 from messaging.friend_list import queries
 from messaging.friend_list.filters import FriendFilters
@@ -190,7 +191,8 @@ def run_batch(session: Session, job: FriendBulkJob) -> bool:
 
 
 def _apply(session: Session, job: FriendBulkJob, ids: list[int]) -> int:
-    """The batch's change in one or two statements; how many friends it changed."""
+    """The batch's change, set-based (tags through ``tagging.tag_many``, which keeps each
+    friend's tag history); how many friends it changed."""
     if job.action == BulkAction.SET_OWNER:
         owners = FriendOwner.__table__
         cleared = _rowcount(session, delete(owners).where(owners.c.friend_id.in_(ids)))
@@ -210,27 +212,11 @@ def _apply(session: Session, job: FriendBulkJob, ids: list[int]) -> int:
             ],
         )
         return len(ids)
-    tags = FriendTag.__table__
-    if job.tag_id is None:
+    tag = session.get(Tag, job.tag_id) if job.tag_id is not None else None
+    if tag is None:
         return 0
-    if job.action == BulkAction.REMOVE_TAG:
-        removed = delete(tags).where(tags.c.tag_id == job.tag_id, tags.c.friend_id.in_(ids))
-        return _rowcount(session, removed)
-    tagged = set(
-        session.scalars(
-            select(tags.c.friend_id).where(tags.c.tag_id == job.tag_id, tags.c.friend_id.in_(ids))
-        )
-    )
-    new = [friend_id for friend_id in ids if friend_id not in tagged]
-    if new:
-        session.execute(
-            insert(tags),
-            [
-                {"friend_id": f, "tag_id": job.tag_id, "source": job.actor, "created_at": job.as_of}
-                for f in new
-            ],
-        )
-    return len(new)
+    add = job.action == BulkAction.ADD_TAG
+    return tagging.tag_many(session, tag=tag, friend_ids=ids, add=add, source=job.actor).changed
 
 
 def _rowcount(session: Session, statement: Delete) -> int:

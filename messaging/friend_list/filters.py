@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
 from idlink.models import FriendStatus
 from messaging.compose.schemas import Name
 
+# A custom field filter: "rank:eq:gold", "visits:gte:3", "allergy:exists".
+_FIELD_FILTER = r"^[A-Za-z0-9_-]{1,64}:(?:exists|(?:eq|ne|gte|lte|contains):[^\x00-\x1f]{1,200})$"
 # Purchase totals are stored with four decimals: "at most X" is "not at least X + this".
 _TOTAL_STEP = Decimal("0.0001")
 
@@ -51,6 +53,12 @@ class FriendFilters(BaseModel):
     total_min: Decimal | None = Field(None, ge=0, le=Decimal("1e12"), decimal_places=4)
     total_max: Decimal | None = Field(None, ge=0, le=Decimal("1e12"), decimal_places=4)
     booking_upcoming: bool | None = Field(None, description="Has (or not) a booking to come.")
+    field: list[Annotated[str, Field(pattern=_FIELD_FILTER, max_length=300)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Custom fields (友だち情報欄), each `KEY:OP:VALUE` (OP `eq`, `ne`, `gte`, "
+        "`lte`, `contains`) or `KEY:exists`; e.g. `rank:eq:gold`, `visits:gte:3`.",
+    )
     channel_id: str | None = Field(None, description="Only friends of this LINE channel.")
     line_user_id: str | None = Field(None, description="The friend with this LINE user ID.")
     sort: FriendSort = Field(FriendSort.NEWEST, description="The order of the list.")
@@ -97,6 +105,9 @@ class FriendFilters(BaseModel):
         if self.total_max is not None:
             over = str(self.total_max + _TOTAL_STEP)
             rules.append({"not": {"purchases": {"total_gte": over}}})
+        for spec in self.field:
+            key, op, *value = spec.split(":", 2)
+            rules.append({"field": key, "op": op, "value": value[0] if value else None})
         if self.booking_upcoming is not None:
             upcoming = {"bookings": {"upcoming": True}}
             rules.append(upcoming if self.booking_upcoming else {"not": upcoming})

@@ -14,7 +14,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
 from crm.models import FriendOwner
-from idlink.models import Friend, FriendStatus, FriendTag, Tag
+from idlink.models import Friend, FriendStatus, FriendTag, FriendTagEvent, Tag
 from staff.models import Role
 from tests.api.admin_support import AdminApi, add_friend, admin_api
 from tests.console.support import add_staff
@@ -99,6 +99,15 @@ def test_a_small_bulk_tagging_is_done_at_once_and_audited_once(
     assert len(entries) == 1 and entries[0].actor == "token:staff"
     assert entries[0].detail["friends"] == 3 and entries[0].detail["tag"] == "春の案内"
     assert vip in tagged(db, "vip")
+    with db.session_scope() as session:
+        history = session.execute(
+            select(FriendTagEvent.friend_id, FriendTagEvent.added, FriendTagEvent.source).where(
+                FriendTagEvent.tag_name == "春の案内"
+            )
+        ).all()
+    assert sorted(history) == sorted(
+        [(f, True, "token:staff") for f in (vip, *plain)] + [(vip, False, "token:staff")]
+    )
 
 
 def test_bulk_owner_sets_and_clears_and_refuses_a_stranger(

@@ -10,7 +10,8 @@ from sqlalchemy import delete, select
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
-from crm import owners
+from crm import fields, owners
+from crm.fields import FieldDefinitionIn, FieldType
 from idlink import friends
 from idlink import members as member_service
 from idlink.models import Friend, Member
@@ -234,3 +235,30 @@ def test_reindex_rebuilds_a_lost_name_index(
 
     assert lost == [] and result.exit_code == 0 and "1 members indexed" in result.output
     assert ids(admin.get("/friends", q="美咲")) == [friend]
+
+
+def test_custom_fields_filter_the_list(
+    db: Database, shop: Shop, channel: ChannelSetup, admin: AdminApi
+) -> None:
+    regular, gold, none = (add_friend(db, channel.channel_pk, user_id(n)) for n in (1, 2, 3))
+    with db.session_scope() as session:
+        for key, kind in (("visits", FieldType.NUMBER), ("rank", FieldType.TEXT)):
+            fields.define(
+                session,
+                shop_id=shop.id,
+                spec=FieldDefinitionIn(key=key, label=key, type=kind),
+                actor="t",
+            )
+        for friend_id, visits, rank in ((regular, "5", "silver"), (gold, "1", "gold")):
+            friend = session.get_one(Friend, friend_id)
+            fields.set_value(session, friend=friend, key="visits", value=visits, actor="t")
+            fields.set_value(session, friend=friend, key="rank", value=rank, actor="t")
+
+    assert ids(admin.get("/friends", field="visits:gte:3")) == [regular]
+    assert ids(admin.get("/friends", field=["rank:eq:gold", "visits:lte:2"])) == [gold]
+    assert ids(admin.get("/friends", field="rank:ne:gold")) == [none, regular]
+    assert ids(admin.get("/friends", field="rank:exists")) == [gold, regular]
+    unknown = admin.get("/friends", field="colour:eq:red")
+    malformed = admin.get("/friends", field="rank=gold")
+    assert unknown.status_code == 400 and "colour" in unknown.json()["detail"]
+    assert malformed.status_code == 422

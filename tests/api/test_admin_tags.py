@@ -156,3 +156,25 @@ def _channel_of(db: Database, shop: Shop) -> int:
             channel_secret="s" * 32,
             access_token="t" * 40,
         ).id
+
+
+def test_a_bulk_action_over_the_friends_list_enters_each_friends_tag_history(
+    db: Database, shop: Shop, channel: ChannelSetup, hub_url: str
+) -> None:
+    admin = admin_api(db, hub_url, shop, name="crm")
+    friends = [add_friend(db, channel.channel_pk, f"U{i:032x}") for i in (1, 2)]
+
+    added = admin.post(
+        "/friends/bulk", {"action": "add_tag", "tag": "春の案内", "filters": {"status": "followed"}}
+    )
+    removed = admin.post(
+        "/friends/bulk", {"action": "remove_tag", "tag": "春の案内", "filters": {}}
+    )
+
+    assert added.status_code in (200, 201, 202), added.text
+    assert removed.status_code in (200, 201, 202), removed.text
+    with db.session_scope() as session:
+        events = session.scalars(select(FriendTagEvent).order_by(FriendTagEvent.id)).all()
+        assert sorted((e.friend_id, e.added, e.tag_name, e.source) for e in events) == sorted(
+            (f, added_, "春の案内", "token:crm") for f in friends for added_ in (True, False)
+        )

@@ -90,3 +90,13 @@ def test_an_operator_bulk_tags_two_thousand_friends_on_a_phone_and_watches_the_p
     assert len(tagged(db, "年末セール")) == FRIENDS
     assert screen.errors == []
     screen.close()
+
+    desktop = Screen(chromium, hub_url, "desktop")
+    desktop.sign_in("operator@example.jp")
+    desktop.page.goto("/console/friends?status=followed&tags_any=年末セール&sort=display_name")
+    assert desktop.page.locator("details.more[open]").count() == 1  # a filter of it is set
+    desktop.page.click("#bulk summary")
+    expect(desktop.page.locator("#results .count")).to_have_text("2,000 人")
+    desktop.shot("friends-filters")
+    assert desktop.errors == []
+    desktop.close()

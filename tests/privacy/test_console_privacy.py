@@ -86,7 +86,7 @@ def test_an_owner_downloads_the_friends_archive_and_it_is_audited(
     [member] = person["members"]
     assert member["email"] == EMAIL and member["name"] == NAME
     [entry] = _audit(db, "privacy.exported")
-    assert entry.actor == "staff:owner@example.jp"
+    assert entry.actor == "staff:owner@example.jp" and entry.detail["ip"] == "127.0.0.1"
 
 
 def test_erasing_wants_the_member_number_or_name_typed_then_leaves_nothing_that_names_them(
