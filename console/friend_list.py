@@ -60,6 +60,7 @@ def friends_page(
             select(Tag.name).where(Tag.shop_id == staff.shop.id).order_by(Tag.name)
         ).all(),
         "statuses": list(FriendStatus),
+        "follow_routes": friend_list.follow_routes(session, staff.shop.id),
         "tag_colours": tag_queries.colours(session, staff.shop.id),
         "sorts": list(FriendSort),
         "shop_staff": owners.shop_staff(session, staff.shop.id),

@@ -37,6 +37,11 @@ class FriendFilters(BaseModel):
     )
     status: FriendStatus | None = Field(None, description="`followed` or `blocked`.")
     linked: bool | None = Field(None, description="Only friends linked (or not) to a member.")
+    follow_route: str | None = Field(
+        None,
+        max_length=64,
+        description="Only friends who followed through this route (流入経路), e.g. `qr_store`.",
+    )
     tag: Name | None = Field(None, description="Only friends with this tag.")
     tags_any: list[Name] = Field(default_factory=list, max_length=50)
     tags_all: list[Name] = Field(default_factory=list, max_length=50)
@@ -81,13 +86,15 @@ class FriendFilters(BaseModel):
         return list(dict.fromkeys(value))
 
     def segment_rules(self) -> list[dict[str, Any]]:
-        """The filters a segment rule expresses (status, link, tags, purchases, bookings), as
-        segment rules: the list applies them, and "save as a segment" stores them."""
+        """The filters a segment rule expresses (status, link, follow route, tags, purchases,
+        bookings), as segment rules: the list applies them, and "save as a segment" stores them."""
         rules: list[dict[str, Any]] = []
         if self.status is not None:
             rules.append({"friend_status": self.status.value})
         if self.linked is not None:
             rules.append({"linked": self.linked})
+        if self.follow_route is not None:
+            rules.append({"follow_route": self.follow_route})
         for name in dict.fromkeys([*([self.tag] if self.tag else []), *self.tags_all]):
             rules.append({"tag": name})
         if self.tags_any:

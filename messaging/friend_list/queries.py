@@ -232,3 +232,19 @@ def page(
     if len(rows) <= limit:
         return SortedPage(friends, None)
     return SortedPage(friends, _encode(sort, rows[limit - 1][1], friends[-1].id))
+
+
+# The follow routes the console's filter offers: the most a shop plausibly prints QR codes for.
+FOLLOW_ROUTES_MAX = 200
+
+
+def follow_routes(session: Session, shop_id: int) -> list[str]:
+    """The follow routes (流入経路) the shop's friends came through, in order."""
+    query = (
+        select(Friend.follow_route)
+        .where(Friend.shop_id == shop_id, Friend.follow_route.is_not(None))
+        .distinct()
+        .order_by(Friend.follow_route)
+        .limit(FOLLOW_ROUTES_MAX)
+    )
+    return [route for route in session.scalars(query) if route]

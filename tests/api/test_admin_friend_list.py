@@ -27,6 +27,7 @@ from tests.messaging.commerce_support import (
     record_booking,
     record_purchase,
 )
+from tests.messaging.people import set_friend
 
 
 @pytest.fixture
@@ -262,3 +263,17 @@ def test_custom_fields_filter_the_list(
     malformed = admin.get("/friends", field="rank=gold")
     assert unknown.status_code == 400 and "colour" in unknown.json()["detail"]
     assert malformed.status_code == 422
+
+
+def test_the_follow_route_filters_the_list_and_counts(
+    db: Database, channel: ChannelSetup, admin: AdminApi
+) -> None:
+    store, web, unknown = (add_friend(db, channel.channel_pk, user_id(n)) for n in (1, 2, 3))
+    for friend_id, route in ((store, "qr_store"), (web, "web_banner")):
+        set_friend(db, friend_id, follow_route=route)
+
+    assert ids(admin.get("/friends", follow_route="qr_store")) == [store]
+    assert ids(admin.get("/friends", follow_route="QR_STORE")) == []
+    assert ids(admin.get("/friends", follow_route="")) == [unknown, web, store]
+    assert admin.get("/friends/count", follow_route="web_banner").json() == {"count": 1}
+    assert admin.get("/friends", follow_route="x" * 65).status_code == 422

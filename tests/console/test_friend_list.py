@@ -10,11 +10,13 @@ from core.audit import AuditLog
 from core.db import Database
 from core.tenancy import Shop
 from idlink.models import FriendTag, Tag
+from sandbox.line.server import SandboxServer
 from staff.models import Role
 from tests.api.admin_support import add_friend
 from tests.console.support import Browser, add_staff
 from tests.console.test_friends import rows, signed_in, user_id
-from tests.factories import ChannelSetup
+from tests.factories import ChannelSetup, make_channel, make_shop
+from tests.messaging.people import set_friend
 
 BULK_FORM = re.compile(r'action="(/console/friends/bulk\?[^"]*)"')
 
@@ -122,3 +124,27 @@ def test_a_viewer_cannot_act_in_bulk(
 
     assert refused.status_code == 403 and "「オペレーター」以上の権限が必要です" in refused.text
     assert tagged(db, "x") == set()
+
+
+def test_the_follow_route_select_offers_the_shops_routes_and_filters(
+    db: Database, hub_url: str, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup
+) -> None:
+    store, web = (add_friend(db, channel.channel_pk, user_id(n)) for n in (1, 2))
+    set_friend(db, store, follow_route="qr_store")
+    set_friend(db, web, follow_route="web<b>")
+    other = make_channel(db, line_sandbox, hub_url, make_shop(db))
+    set_friend(db, add_friend(db, other.channel_pk, user_id(3)), follow_route="other_shop_qr")
+    browser = signed_in(db, hub_url, shop)
+
+    listed = browser.get("/console/friends")
+    by_route = browser.get("/console/friends?follow_route=qr_store")
+
+    offered = re.search(r'<select id="follow_route".*?</select>', listed.text, re.S)
+    assert offered and "流入経路" in listed.text
+    assert re.findall(r'<option value="([^"]*)"', offered.group(0)) == [
+        "",
+        "qr_store",
+        "web&lt;b&gt;",
+    ]
+    assert rows(by_route.text) == [store] and "1 人" in by_route.text
+    assert re.search(r'<details class="more grow"\s+open', by_route.text)
