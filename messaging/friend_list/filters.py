@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from crm.fields import FieldType
+from crm.models import FieldDefinition
 from idlink.models import FriendStatus
 from messaging.compose.schemas import Name
+from messaging.segments.field_rules import OPERATORS
 
 # A custom field filter: "rank:eq:gold", "visits:gte:3", "allergy:exists".
 _FIELD_FILTER = r"^[A-Za-z0-9_-]{1,64}:(?:exists|(?:eq|ne|gte|lte|contains):[^\x00-\x1f]{1,200})$"
@@ -124,3 +128,43 @@ class FriendFilters(BaseModel):
         """The filters given that a segment cannot hold (a search, an owner, messages…)."""
         names = ("q", "owner", "messaged_within_days", "never_messaged", "line_user_id")
         return [name for name in names if getattr(self, name) is not None]
+
+
+class FormFilters(FriendFilters):
+    """The console form's filters: one custom field condition chosen as ``field_condition``
+    (``KEY:OP``, from the shop's fields and the operators their types take) and
+    ``field_value``; they join ``field`` as ``KEY:OP:VALUE``, and are not stored apart."""
+
+    field_condition: str | None = Field(None, max_length=80, exclude=True)
+    field_value: str | None = Field(None, max_length=200, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _join_field_condition(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        condition = str(data.get("field_condition") or "").strip()
+        value = str(data.get("field_value") or "").strip()
+        if not condition:
+            return data
+        spec = condition if condition.endswith(":exists") else f"{condition}:{value}"
+        if not condition.endswith(":exists") and not value:
+            return data
+        given = data.get("field") or []
+        return {**data, "field": [*([given] if isinstance(given, str) else given), spec]}
+
+
+def field_conditions(definitions: Iterable[FieldDefinition]) -> list[tuple[str, list[str]]]:
+    """Each field's label and its ``KEY:OP`` conditions, the operators its type takes (one
+    value each: ``in`` is for segments)."""
+    return [
+        (
+            definition.label,
+            [
+                f"{definition.key}:{op}"
+                for op in OPERATORS[FieldType(definition.type)]
+                if op != "in"
+            ],
+        )
+        for definition in definitions
+    ]

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Select,
     and_,
     exists,
+    false,
     func,
     literal,
     select,
@@ -135,6 +136,11 @@ def filtered(
     if filters.never_messaged is not None:
         query = query.where(~_messaged(None) if filters.never_messaged else _messaged(None))
     return query
+
+
+def nobody() -> Select[Friend]:
+    """A list of no friend (filters that cannot hold)."""
+    return select(Friend).where(false())
 
 
 def count(session: Session, query: Select[Friend]) -> int:
