@@ -54,6 +54,9 @@ class Friend(Base):
     # (redeliveries, retries) must not undo a newer one.
     status_changed_at: Mapped[datetime | None]
     profile_fetched_at: Mapped[datetime | None]
+    # When the friend last sent the shop a message (kept by `friends.record_message`): the
+    # friends list filters and sorts on it without reading the conversation.
+    last_message_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tags: Mapped[list[FriendTag]] = relationship(
@@ -70,6 +73,7 @@ class Friend(Base):
             postgresql_using="gin",
             postgresql_ops={"display_name": "gin_trgm_ops"},
         ),
+        Index("ix_friends_shop_last_message", "shop_id", "last_message_at"),
     )
 
 

@@ -1,0 +1,39 @@
+"""friends.last_message_at: the friends list's last-message filter and sort on a column
+
+Revision ID: 0026
+Revises: 0025
+Create Date: 2026-12-07 14:05:00.000000
+
+``friends.last_message_at`` is when the friend last sent the shop a message, kept as messages
+are stored; it is backfilled here from ``conversation_messages`` (one UPDATE) and indexed with
+the shop, so the list no longer reads the conversation once per friend.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0026"
+down_revision: str | None = "0025"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "friends", sa.Column("last_message_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    op.execute(
+        "UPDATE friends SET last_message_at = ("
+        " SELECT max(m.occurred_at) FROM conversation_messages m"
+        " WHERE m.friend_id = friends.id AND m.direction = 'in')"
+        " WHERE EXISTS (SELECT 1 FROM conversation_messages m"
+        " WHERE m.friend_id = friends.id AND m.direction = 'in')"
+    )
+    op.create_index("ix_friends_shop_last_message", "friends", ["shop_id", "last_message_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_friends_shop_last_message", table_name="friends")
+    op.drop_column("friends", "last_message_at")
