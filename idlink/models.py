@@ -27,6 +27,10 @@ class LinkMethod(enum.StrEnum):
     STAFF = "staff"
 
 
+# The last message time the friends list sorts a friend who never wrote by (last of all).
+LAST_MESSAGE_NEVER = "1970-01-01 00:00:00+00"
+
+
 def month_day(birth_date: str | None) -> str | None:
     """ "MM-DD" of an ISO birth date ("1990-04-01" → "04-01")."""
     return birth_date[5:10] if birth_date else None
@@ -74,6 +78,13 @@ class Friend(Base):
             postgresql_ops={"display_name": "gin_trgm_ops"},
         ),
         Index("ix_friends_shop_last_message", "shop_id", "last_message_at"),
+        # The list's "last message" sort: its key, newest first, walked in order a page at a time.
+        Index(
+            "ix_friends_last_message_sort",
+            "shop_id",
+            text(f"coalesce(last_message_at, '{LAST_MESSAGE_NEVER}') DESC"),
+            text("id DESC"),
+        ),
     )
 
 
