@@ -145,11 +145,12 @@ class FormFilters(FriendFilters):
             return data
         condition = str(data.get("field_condition") or "").strip()
         value = str(data.get("field_value") or "").strip()
-        if not condition:
-            return data
-        spec = condition if condition.endswith(":exists") else f"{condition}:{value}"
-        if not condition.endswith(":exists") and not value:
-            return data
+        if condition.endswith(":exists"):
+            spec = condition
+        elif condition and value:
+            spec = f"{condition}:{value}"
+        else:
+            return data  # a condition without its value filters nothing yet
         given = data.get("field") or []
         return {**data, "field": [*([given] if isinstance(given, str) else given), spec]}
 
