@@ -24,7 +24,7 @@ from messaging.friend_list import queries as friend_list
 from messaging.friend_list.bulk import BulkIn
 from messaging.friend_list.export import SegmentFromFilters
 from messaging.friend_list.filters import FormFilters, FriendSort, field_conditions
-from messaging.friend_list.models import BulkAction, BulkState
+from messaging.friend_list.models import BulkState
 from messaging.segments.field_rules import InvalidFieldRule
 from staff.permissions import Action
 
@@ -81,6 +81,8 @@ def friends_page(
         "can_assign": staff.can(Action.ASSIGN_OWNER),
         "can_export": staff.can(Action.EXPORT_FRIENDS),
         "can_segment": staff.can(Action.MANAGE_SEGMENTS),
+        "can_fields": staff.can(Action.WRITE_FIELDS),
+        "field_definitions": definitions,
         "notice": request.query_params.get("saved"),
         "field_unfit": field_unfit,
     }
@@ -99,9 +101,7 @@ def start_bulk(
 ) -> Response:
     """Tag, untag or assign every friend the list's filters match (the form's address carries
     them); small sets at once, large ones as a job whose progress page this leads to."""
-    staff.require(
-        Action.ASSIGN_OWNER if body.action is BulkAction.SET_OWNER else Action.TAG_FRIENDS
-    )
+    staff.require(friend_bulk.REQUIRED[body.action])
     job = friend_bulk.start(
         session,
         shop_id=staff.shop.id,

@@ -1,4 +1,4 @@
-"""Migration 0026 fills friends.last_message_at from the messages each friend sent."""
+"""Migration 0027 fills friends.last_message_at from the messages each friend sent."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ _MESSAGE = (
 
 def test_the_backfill_keeps_each_friends_latest_inbound_message(tmp_path) -> None:
     database = Database(_fresh_database_url(tmp_path))
-    migrate.upgrade(database.engine, "0025")
+    migrate.upgrade(database.engine, "0026")
     with database.engine.begin() as connection:
         _insert_channel_events(connection, [])
         for friend in (1, 2, 3):

@@ -1,7 +1,7 @@
 """friends.last_message_at: the friends list's last-message filter and sort on a column
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-07 14:05:00.000000
 
 ``friends.last_message_at`` is when the friend last sent the shop a message, kept as messages
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0026"
-down_revision: str | None = "0025"
+revision: str = "0027"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
