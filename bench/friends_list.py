@@ -164,14 +164,17 @@ def load(database: Any, *, friends: int, members: int) -> tuple[int, int]:
         cursor = raw.cursor()
         print(f"loading {friends:,} friends …", flush=True)
         columns = (
-            "shop_id, channel_id, line_user_id, status, display_name, last_followed_at, created_at"
+            "shop_id, channel_id, line_user_id, status, display_name, last_followed_at,"
+            " last_message_at, created_at"
         )
         with cursor.copy(f"COPY friends ({columns}) FROM STDIN") as copy:
             for n in range(friends):
                 followed = now - timedelta(minutes=n % 500_000)
                 status = "blocked" if n % 10 == 9 else "followed"
+                # Two friends in three have written to the shop, some time in the last year.
+                messaged = now - timedelta(minutes=(n * 7919) % 525_600) if n % 3 else None
                 copy.write_row(
-                    (shop_id, channel_pk, user_id(n), status, f"お客様{n}", followed, now)
+                    (shop_id, channel_pk, user_id(n), status, f"お客様{n}", followed, messaged, now)
                 )
         cursor.execute(
             "INSERT INTO tags (shop_id, name, created_at) "
@@ -372,6 +375,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "status": "followed",
             "tags_all": ["tag-3", "tag-1"],
             "sort": "display_name",
+        },
+        "list_messaged_within_30_days_sorted_by_last_message": {
+            "status": "followed",
+            "messaged_within_days": 30,
+            "sort": "last_message",
         },
     }
     if args.explain:

@@ -23,8 +23,9 @@ from messaging.friend_list import export as friend_export
 from messaging.friend_list import queries as friend_list
 from messaging.friend_list.bulk import BulkIn
 from messaging.friend_list.export import SegmentFromFilters
-from messaging.friend_list.filters import FriendFilters, FriendSort
+from messaging.friend_list.filters import FormFilters, FriendSort, field_conditions
 from messaging.friend_list.models import BulkState
+from messaging.segments.field_rules import InvalidFieldRule
 from staff.permissions import Action
 
 router = APIRouter()
@@ -43,12 +44,21 @@ def friends_page(
     request: Request,
     staff: CurrentStaff,
     session: DbSession,
-    filters: Annotated[FriendFilters, Query()],
+    filters: Annotated[FormFilters, Query()],
     cursor: str | None = None,
 ) -> Response:
     """Friends: search, filter, sort, page on; the count follows the filters as they change."""
     staff.require(Action.READ_FRIENDS)
-    query = friend_list.filtered(session, staff.shop.id, filters, channel_scope=staff.channel_scope)
+    definitions = fields.definitions(session, staff.shop.id)
+    try:
+        query = friend_list.filtered(
+            session, staff.shop.id, filters, channel_scope=staff.channel_scope
+        )
+    except InvalidFieldRule:
+        # A value that does not fit the field (a word for a number): say so, list nobody.
+        query, field_unfit = friend_list.nobody(), True
+    else:
+        field_unfit = False
     count = friend_list.count(session, query)
     found = friend_list.page(session, query, filters.sort, limit=PAGE_SIZE, cursor=cursor)
     values = {
@@ -60,6 +70,9 @@ def friends_page(
             select(Tag.name).where(Tag.shop_id == staff.shop.id).order_by(Tag.name)
         ).all(),
         "statuses": list(FriendStatus),
+        "follow_routes": friend_list.follow_routes(session, staff.shop.id),
+        "field_conditions": field_conditions(definitions),
+        "field_choices": sorted({str(c) for d in definitions for c in d.choices}),
         "tag_colours": tag_queries.colours(session, staff.shop.id),
         "sorts": list(FriendSort),
         "shop_staff": owners.shop_staff(session, staff.shop.id),
@@ -69,8 +82,9 @@ def friends_page(
         "can_export": staff.can(Action.EXPORT_FRIENDS),
         "can_segment": staff.can(Action.MANAGE_SEGMENTS),
         "can_fields": staff.can(Action.WRITE_FIELDS),
-        "field_definitions": fields.definitions(session, staff.shop.id),
+        "field_definitions": definitions,
         "notice": request.query_params.get("saved"),
+        "field_unfit": field_unfit,
     }
     if is_htmx(request) and request.headers.get("hx-target") == "results":
         return render(request, "friends/_results.html", values)
@@ -82,7 +96,7 @@ def start_bulk(
     request: Request,
     staff: FormStaff,
     session: DbSession,
-    filters: Annotated[FriendFilters, Query()],
+    filters: Annotated[FormFilters, Query()],
     body: Annotated[BulkIn, Form()],
 ) -> Response:
     """Tag, untag or assign every friend the list's filters match (the form's address carries
@@ -124,7 +138,7 @@ def export_csv(
     request: Request,
     staff: CurrentStaff,
     session: DbSession,
-    filters: Annotated[FriendFilters, Query()],
+    filters: Annotated[FormFilters, Query()],
 ) -> Response:
     """The friends the filters match as a CSV file Excel opens as it is; audited."""
     staff.require(Action.EXPORT_FRIENDS)
@@ -144,7 +158,7 @@ def save_segment(
     request: Request,
     staff: FormStaff,
     session: DbSession,
-    filters: Annotated[FriendFilters, Query()],
+    filters: Annotated[FormFilters, Query()],
     body: Annotated[SegmentFromFilters, Form()],
 ) -> Response:
     """Save the list's filters as a segment (admins), and come back to the list."""

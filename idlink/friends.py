@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.line.client import Profile
@@ -121,7 +121,24 @@ def record_message(
         occurred_at=occurred_at,
     )
     session.add(entry)
+    if direction == "in":
+        _note_last_message(session, friend, occurred_at)
     return entry
+
+
+def _note_last_message(session: Session, friend: Friend, occurred_at: datetime) -> None:
+    """Move the friend's last message time forward (never back: messages arrive out of order);
+    one conditional UPDATE, so two messages stored at once keep the later time."""
+    session.execute(
+        update(Friend)
+        .where(
+            Friend.id == friend.id,
+            or_(Friend.last_message_at.is_(None), Friend.last_message_at < occurred_at),
+        )
+        .values(last_message_at=occurred_at)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(friend, ["last_message_at"])
 
 
 def add_tag(session: Session, *, friend: Friend, name: str, source: str) -> bool:

@@ -27,6 +27,10 @@ class LinkMethod(enum.StrEnum):
     STAFF = "staff"
 
 
+# The last message time the friends list sorts a friend who never wrote by (last of all).
+LAST_MESSAGE_NEVER = "1970-01-01 00:00:00+00"
+
+
 def month_day(birth_date: str | None) -> str | None:
     """ "MM-DD" of an ISO birth date ("1990-04-01" → "04-01")."""
     return birth_date[5:10] if birth_date else None
@@ -54,6 +58,9 @@ class Friend(Base):
     # (redeliveries, retries) must not undo a newer one.
     status_changed_at: Mapped[datetime | None]
     profile_fetched_at: Mapped[datetime | None]
+    # When the friend last sent the shop a message (kept by `friends.record_message`): the
+    # friends list filters and sorts on it without reading the conversation.
+    last_message_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tags: Mapped[list[FriendTag]] = relationship(
@@ -69,6 +76,14 @@ class Friend(Base):
             "display_name",
             postgresql_using="gin",
             postgresql_ops={"display_name": "gin_trgm_ops"},
+        ),
+        Index("ix_friends_shop_last_message", "shop_id", "last_message_at"),
+        # The list's "last message" sort: its key, newest first, walked in order a page at a time.
+        Index(
+            "ix_friends_last_message_sort",
+            "shop_id",
+            text(f"coalesce(last_message_at, '{LAST_MESSAGE_NEVER}') DESC"),
+            text("id DESC"),
         ),
     )
 

@@ -32,6 +32,16 @@ from messaging.friend_list.models import BulkState
 
 router = APIRouter(tags=["friends"])
 
+# What the list's filters can be refused with once read: a custom field the shop does not have,
+# or a value that does not fit it.
+FILTER_REFUSED: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorBody,
+        "description": "`InvalidFieldRule`: no such custom field, or a "
+        "value or operator that does not fit it",
+    }
+}
+
 
 @router.get("/friends", summary="List friends")
 def list_friends(
@@ -53,7 +63,7 @@ class FriendCount(BaseModel):
     count: int = Field(description="Friends matching every filter given.")
 
 
-@router.get("/friends/count", summary="Count friends")
+@router.get("/friends/count", summary="Count friends", responses=FILTER_REFUSED)
 def count_friends(
     session: DbSession, shop: CurrentShop, filters: Annotated[FriendFilters, Query()]
 ) -> FriendCount:
@@ -89,7 +99,11 @@ class BulkJobOut(BaseModel):
     responses={
         200: {"description": "Done at once (at most 1,000 friends)"},
         202: {"model": BulkJobOut, "description": "Running in a worker: poll its URL"},
-        400: {"model": ErrorBody, "description": "`NothingToDo`, or `NotShopStaff`"},
+        400: {
+            "model": ErrorBody,
+            "description": "`NothingToDo`, `NotShopStaff` or `InvalidFieldRule`",
+        },
+        404: {"model": ErrorBody, "description": "`FieldNotFound`: no such custom field"},
     },
 )
 def bulk_friends(
@@ -118,7 +132,10 @@ def get_bulk_job(job_id: RowId, session: DbSession, shop: CurrentShop) -> BulkJo
     "/friends/export.csv",
     summary="Export friends as CSV",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "UTF-8 with a BOM"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "UTF-8 with a BOM"},
+        **FILTER_REFUSED,
+    },
 )
 def export_friends(
     session: DbSession,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from crm.fields import FieldType
+from crm.models import FieldDefinition
 from idlink.models import FriendStatus
 from messaging.compose.schemas import Name
+from messaging.segments.field_rules import OPERATORS
 
 # A custom field filter: "rank:eq:gold", "visits:gte:3", "allergy:exists".
 _FIELD_FILTER = r"^[A-Za-z0-9_-]{1,64}:(?:exists|(?:eq|ne|gte|lte|contains):[^\x00-\x1f]{1,200})$"
@@ -37,6 +41,11 @@ class FriendFilters(BaseModel):
     )
     status: FriendStatus | None = Field(None, description="`followed` or `blocked`.")
     linked: bool | None = Field(None, description="Only friends linked (or not) to a member.")
+    follow_route: str | None = Field(
+        None,
+        max_length=64,
+        description="Only friends who followed through this route (流入経路), e.g. `qr_store`.",
+    )
     tag: Name | None = Field(None, description="Only friends with this tag.")
     tags_any: list[Name] = Field(default_factory=list, max_length=50)
     tags_all: list[Name] = Field(default_factory=list, max_length=50)
@@ -81,13 +90,15 @@ class FriendFilters(BaseModel):
         return list(dict.fromkeys(value))
 
     def segment_rules(self) -> list[dict[str, Any]]:
-        """The filters a segment rule expresses (status, link, tags, purchases, bookings), as
-        segment rules: the list applies them, and "save as a segment" stores them."""
+        """The filters a segment rule expresses (status, link, follow route, tags, purchases,
+        bookings), as segment rules: the list applies them, and "save as a segment" stores them."""
         rules: list[dict[str, Any]] = []
         if self.status is not None:
             rules.append({"friend_status": self.status.value})
         if self.linked is not None:
             rules.append({"linked": self.linked})
+        if self.follow_route is not None:
+            rules.append({"follow_route": self.follow_route})
         for name in dict.fromkeys([*([self.tag] if self.tag else []), *self.tags_all]):
             rules.append({"tag": name})
         if self.tags_any:
@@ -117,3 +128,44 @@ class FriendFilters(BaseModel):
         """The filters given that a segment cannot hold (a search, an owner, messages…)."""
         names = ("q", "owner", "messaged_within_days", "never_messaged", "line_user_id")
         return [name for name in names if getattr(self, name) is not None]
+
+
+class FormFilters(FriendFilters):
+    """The console form's filters: one custom field condition chosen as ``field_condition``
+    (``KEY:OP``, from the shop's fields and the operators their types take) and
+    ``field_value``; they join ``field`` as ``KEY:OP:VALUE``, and are not stored apart."""
+
+    field_condition: str | None = Field(None, max_length=80, exclude=True)
+    field_value: str | None = Field(None, max_length=200, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _join_field_condition(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        condition = str(data.get("field_condition") or "").strip()
+        value = str(data.get("field_value") or "").strip()
+        if condition.endswith(":exists"):
+            spec = condition
+        elif condition and value:
+            spec = f"{condition}:{value}"
+        else:
+            return data  # a condition without its value filters nothing yet
+        given = data.get("field") or []
+        return {**data, "field": [*([given] if isinstance(given, str) else given), spec]}
+
+
+def field_conditions(definitions: Iterable[FieldDefinition]) -> list[tuple[str, list[str]]]:
+    """Each field's label and its ``KEY:OP`` conditions, the operators its type takes (one
+    value each: ``in`` is for segments)."""
+    return [
+        (
+            definition.label,
+            [
+                f"{definition.key}:{op}"
+                for op in OPERATORS[FieldType(definition.type)]
+                if op != "in"
+            ],
+        )
+        for definition in definitions
+    ]

@@ -21,8 +21,8 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
-    and_,
     exists,
+    false,
     func,
     literal,
     select,
@@ -39,7 +39,7 @@ from core.pagination import InvalidCursor, fetch_page
 from crm import owners
 from crm.models import FriendOwner
 from idlink import search_index
-from idlink.models import ConversationMessage, Friend, Member, MemberLink
+from idlink.models import Friend, Member, MemberLink
 from idlink.queries import friend_query
 from messaging.friend_list.filters import FriendFilters, FriendSort
 from messaging.outbox.sql import any_of
@@ -88,18 +88,6 @@ def _search(shop_id: int, q: str) -> CompoundSelect[Any]:
     return union(by_name, by_member)
 
 
-def _inbound_of_friend() -> ColumnElement[bool]:
-    """Messages the friend sent the shop."""
-    return and_(ConversationMessage.friend_id == Friend.id, ConversationMessage.direction == "in")
-
-
-def _messaged(since: datetime | None) -> ColumnElement[bool]:
-    condition = _inbound_of_friend()
-    if since is not None:
-        condition = and_(condition, ConversationMessage.occurred_at >= since)
-    return exists(select(ConversationMessage.id).where(condition))
-
-
 def filtered(
     session: Session,
     shop_id: int,
@@ -131,10 +119,17 @@ def filtered(
         else:
             query = owners.owned_by(query, shop_id, filters.owner)
     if filters.messaged_within_days is not None:
-        query = query.where(_messaged(now - timedelta(days=filters.messaged_within_days)))
+        since = now - timedelta(days=filters.messaged_within_days)
+        query = query.where(Friend.last_message_at >= since)
     if filters.never_messaged is not None:
-        query = query.where(~_messaged(None) if filters.never_messaged else _messaged(None))
+        last = Friend.last_message_at
+        query = query.where(last.is_(None) if filters.never_messaged else last.is_not(None))
     return query
+
+
+def nobody() -> Select[Friend]:
+    """A list of no friend (filters that cannot hold)."""
+    return select(Friend).where(false())
 
 
 def count(session: Session, query: Select[Friend]) -> int:
@@ -149,12 +144,7 @@ def _sort_key(sort: FriendSort) -> ColumnElement[Any]:
     if sort is FriendSort.DISPLAY_NAME:
         return func.coalesce(Friend.display_name, "")
     if sort is FriendSort.LAST_MESSAGE:
-        last = (
-            select(func.max(ConversationMessage.occurred_at))
-            .where(_inbound_of_friend())
-            .scalar_subquery()
-        )
-        return func.coalesce(last, literal(_EPOCH, UTCDateTime))
+        return func.coalesce(Friend.last_message_at, literal(_EPOCH, UTCDateTime))
     total = (
         select(func.sum(Purchase.total - Purchase.refunded_total))
         .join(MemberLink, MemberLink.member_id == Purchase.member_id)
@@ -232,3 +222,19 @@ def page(
     if len(rows) <= limit:
         return SortedPage(friends, None)
     return SortedPage(friends, _encode(sort, rows[limit - 1][1], friends[-1].id))
+
+
+# The follow routes the console's filter offers: the most a shop plausibly prints QR codes for.
+FOLLOW_ROUTES_MAX = 200
+
+
+def follow_routes(session: Session, shop_id: int) -> list[str]:
+    """The follow routes (流入経路) the shop's friends came through, in order."""
+    query = (
+        select(Friend.follow_route)
+        .where(Friend.shop_id == shop_id, Friend.follow_route.is_not(None))
+        .distinct()
+        .order_by(Friend.follow_route)
+        .limit(FOLLOW_ROUTES_MAX)
+    )
+    return [route for route in session.scalars(query) if route]

@@ -27,6 +27,7 @@ from tests.messaging.commerce_support import (
     record_booking,
     record_purchase,
 )
+from tests.messaging.people import set_friend
 
 
 @pytest.fixture
@@ -262,3 +263,46 @@ def test_custom_fields_filter_the_list(
     malformed = admin.get("/friends", field="rank=gold")
     assert unknown.status_code == 400 and "colour" in unknown.json()["detail"]
     assert malformed.status_code == 422
+
+
+def test_the_follow_route_filters_the_list_and_counts(
+    db: Database, channel: ChannelSetup, admin: AdminApi
+) -> None:
+    store, web, unknown = (add_friend(db, channel.channel_pk, user_id(n)) for n in (1, 2, 3))
+    for friend_id, route in ((store, "qr_store"), (web, "web_banner")):
+        set_friend(db, friend_id, follow_route=route)
+
+    assert ids(admin.get("/friends", follow_route="qr_store")) == [store]
+    assert ids(admin.get("/friends", follow_route="QR_STORE")) == []
+    assert ids(admin.get("/friends", follow_route="")) == [unknown, web, store]
+    assert admin.get("/friends/count", follow_route="web_banner").json() == {"count": 1}
+    assert admin.get("/friends", follow_route="x" * 65).status_code == 422
+
+
+def test_the_last_message_time_only_moves_forward_and_counts_only_messages_in(
+    db: Database, channel: ChannelSetup, admin: AdminApi
+) -> None:
+    early, late, quiet = (add_friend(db, channel.channel_pk, user_id(n)) for n in (1, 2, 3))
+    now = utcnow()
+    with db.session_scope() as session:
+        for friend_id, direction, days in (
+            (late, "in", 2),
+            (late, "in", 30),  # an older message arriving late
+            (early, "in", 10),
+            (quiet, "out", 0),
+        ):
+            friends.record_message(
+                session,
+                friend=session.get_one(Friend, friend_id),
+                direction=direction,
+                message={"type": "text", "text": "はい"},
+                occurred_at=now - timedelta(days=days),
+            )
+    with db.session_scope() as session:
+        stored = {f: session.get_one(Friend, f).last_message_at for f in (early, late, quiet)}
+
+    assert stored[late] == now - timedelta(days=2) and stored[quiet] is None
+    assert ids(admin.get("/friends", sort="last_message")) == [late, early, quiet]
+    assert ids(admin.get("/friends", messaged_within_days=7)) == [late]
+    assert ids(admin.get("/friends", never_messaged="true")) == [quiet]
+    assert ids(admin.get("/friends", never_messaged="false")) == [late, early]

@@ -135,6 +135,9 @@ def test_text_message_is_kept_in_the_conversation(
     kept = wait_for(messages, what="the message to be kept")
     assert [m.text for m in kept] == ["予約を変更したいです"]
     assert kept[0].direction == "in"
+    with db.session_scope() as session:
+        friend = session.get_one(Friend, kept[0].friend_id)
+        assert friend.last_message_at == kept[0].occurred_at  # the friends list sorts on it
 
 
 def test_redelivered_event_is_stored_once(

@@ -11,12 +11,14 @@ from core.db import Database
 from core.tenancy import Shop
 from crm import fields
 from crm.fields import FieldDefinitionIn, FieldType
-from idlink.models import FriendTag, Tag
+from idlink.models import Friend, FriendTag, Tag
+from sandbox.line.server import SandboxServer
 from staff.models import Role
 from tests.api.admin_support import add_friend
 from tests.console.support import Browser, add_staff
 from tests.console.test_friends import rows, signed_in, user_id
-from tests.factories import ChannelSetup
+from tests.factories import ChannelSetup, make_channel, make_shop
+from tests.messaging.people import set_friend
 
 BULK_FORM = re.compile(r'action="(/console/friends/bulk\?[^"]*)"')
 
@@ -124,6 +126,76 @@ def test_a_viewer_cannot_act_in_bulk(
 
     assert refused.status_code == 403 and "「オペレーター」以上の権限が必要です" in refused.text
     assert tagged(db, "x") == set()
+
+
+def test_the_follow_route_select_offers_the_shops_routes_and_filters(
+    db: Database, hub_url: str, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup
+) -> None:
+    store, web = (add_friend(db, channel.channel_pk, user_id(n)) for n in (1, 2))
+    set_friend(db, store, follow_route="qr_store")
+    set_friend(db, web, follow_route="web<b>")
+    other = make_channel(db, line_sandbox, hub_url, make_shop(db))
+    set_friend(db, add_friend(db, other.channel_pk, user_id(3)), follow_route="other_shop_qr")
+    browser = signed_in(db, hub_url, shop)
+
+    listed = browser.get("/console/friends")
+    by_route = browser.get("/console/friends?follow_route=qr_store")
+
+    offered = re.search(r'<select id="follow_route".*?</select>', listed.text, re.S)
+    assert offered and "流入経路" in listed.text
+    assert re.findall(r'<option value="([^"]*)"', offered.group(0)) == [
+        "",
+        "qr_store",
+        "web&lt;b&gt;",
+    ]
+    assert rows(by_route.text) == [store] and "1 人" in by_route.text
+    assert re.search(r'<details class="more grow"\s+open', by_route.text)
+
+
+def test_the_custom_field_filter_offers_each_fields_operators_and_filters(
+    db: Database, hub_url: str, shop: Shop, channel: ChannelSetup
+) -> None:
+    regular, gold, none = (add_friend(db, channel.channel_pk, user_id(n)) for n in (1, 2, 3))
+    with db.session_scope() as session:
+        for key, label, kind in (
+            ("visits", "来店回数", FieldType.NUMBER),
+            ("rank", "ランク", FieldType.TEXT),
+        ):
+            fields.define(
+                session,
+                shop_id=shop.id,
+                spec=FieldDefinitionIn(key=key, label=label, type=kind),
+                actor="t",
+            )
+        for friend_id, visits, rank in ((regular, "5", "silver"), (gold, "1", "gold")):
+            friend = session.get_one(Friend, friend_id)
+            fields.set_value(session, friend=friend, key="visits", value=visits, actor="t")
+            fields.set_value(session, friend=friend, key="rank", value=rank, actor="t")
+    browser = signed_in(db, hub_url, shop)
+
+    listed = browser.get("/console/friends")
+    at_least = browser.get("/console/friends?field_condition=visits:gte&field_value=3")
+    has_rank = browser.get("/console/friends?field_condition=rank:exists&field_value=")
+    no_value = browser.get("/console/friends?field_condition=rank:eq&field_value=")
+    unfit = browser.get("/console/friends?field_condition=visits:gte&field_value=たくさん")
+    csv = browser.get("/console/friends/export.csv?field_condition=rank:contains&field_value=gol")
+
+    offered = re.search(r'<select id="field_condition".*?</select>', listed.text, re.S)
+    assert offered and "友だち情報欄" in listed.text
+    options = re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)<', offered.group(0))
+    assert ("visits:gte", "来店回数: 以上") in options and (
+        "rank:contains",
+        "ランク: を含む",
+    ) in options
+    assert "visits:contains" not in offered.group(0) and "rank:gte" not in offered.group(0)
+    assert rows(at_least.text) == [regular] and "1 人" in at_least.text
+    assert 'value="visits:gte" selected' in at_least.text and 'value="3"' in at_least.text
+    assert rows(has_rank.text) == [gold, regular]
+    assert rows(no_value.text) == [none, gold, regular]
+    assert unfit.status_code == 200 and rows(unfit.text) == [] and 'role="alert"' in unfit.text
+    assert "合いません" in unfit.text
+    lines = csv.content.decode("utf-8-sig").splitlines()
+    assert len(lines) == 2 and user_id(2) in lines[1]
 
 
 def test_an_operator_sets_a_field_on_the_filtered_friends_from_the_list(
