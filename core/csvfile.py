@@ -8,7 +8,9 @@ by anyone). Such a cell is written with a leading ``'``, which the spreadsheet s
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
 from starlette.responses import StreamingResponse
@@ -40,6 +42,24 @@ class SafeWriter:
 def writer(handle: Any, **options: Any) -> SafeWriter:
     """The hub's CSV writer: like ``csv.writer(handle)``, formula cells neutralised."""
     return SafeWriter(handle, **options)
+
+
+def as_text(value: Any) -> str:
+    """A stored value as a cell's text: nothing is empty, a dict or list is its JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return str(value)
+
+
+def write_rows(rows: Iterable[Mapping[str, Any]], columns: list[str]) -> str:
+    """A CSV document (header first) of the rows' ``columns`` as text, formula cells neutralised."""
+    out = io.StringIO()
+    csv_writer = writer(out)
+    csv_writer.writerow(columns)
+    csv_writer.writerows([as_text(row.get(column)) for column in columns] for row in rows)
+    return out.getvalue()
 
 
 def download(file: IO[bytes], filename: str) -> StreamingResponse:
