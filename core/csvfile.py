@@ -11,6 +11,8 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from starlette.responses import StreamingResponse
@@ -42,6 +44,23 @@ class SafeWriter:
 def writer(handle: Any, **options: Any) -> SafeWriter:
     """The hub's CSV writer: like ``csv.writer(handle)``, formula cells neutralised."""
     return SafeWriter(handle, **options)
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A row of an imported file that was not taken: its line, its key (as given) and why."""
+
+    line: int
+    key: str
+    reason: str
+
+
+def write_row_errors(path: Path, errors: Iterable[RowError], key_column: str = "key") -> None:
+    """Write ``errors`` to ``path`` as a CSV of line, key and reason (an import's --errors)."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv_writer = writer(handle)
+        csv_writer.writerow(["line", key_column, "reason"])
+        csv_writer.writerows([e.line, e.key, e.reason] for e in errors)
 
 
 def as_text(value: Any) -> str:

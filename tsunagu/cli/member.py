@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, csvfile, tenancy
+from core.csvfile import RowError
 from core.db import Database
 from core.errors import HubError
 from idlink import member_import as imports
@@ -72,13 +73,6 @@ class Row:
     member_number: str
     cells: dict[str, str] | None
     problem: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    line: int
-    member_number: str
-    reason: str
 
 
 class _CountingReader(io.RawIOBase):
@@ -223,7 +217,7 @@ class Importer:
         if len(self.failures) < ERRORS_SHOWN:
             self.failures.append(error)
         if self.errors_out is not None:
-            self.errors_out.writerow([error.line, error.member_number, error.reason])
+            self.errors_out.writerow([error.line, error.key, error.reason])
 
 
 @contextmanager
@@ -348,7 +342,7 @@ def _report(importer: Importer, elapsed: float, errors_path: Path | None) -> Non
     counts = importer.counts
     for problem in importer.failures:
         err.print(
-            f"line {problem.line} ({problem.member_number or 'no number'}): {problem.reason}",
+            f"line {problem.line} ({problem.key or 'no number'}): {problem.reason}",
             markup=False,
             highlight=False,
         )
