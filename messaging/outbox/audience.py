@@ -92,10 +92,8 @@ def plan_audience(
     digest = payloads.content_hash(body, aggregation_unit)
     payloads.store(session, {digest: body}, now=now, aggregation_unit=aggregation_unit)
     policy = guardrails.PolicyBook(session, channel.shop_id).for_source(source)
-    resume_at = (
-        guardrails.quiet_hours_end(max(due_at, now), policy, channel.timezone)
-        if respect_quiet_hours
-        else None
+    resume_at = guardrails.held_until(
+        due_at, now, policy, channel.timezone, respect_quiet_hours=respect_quiet_hours
     )
     send_id = insert_send(
         session,

@@ -71,7 +71,9 @@ def plan_audience_in_parts(
         digest = payloads.content_hash(body, aggregation_unit)
         payloads.store(session, {digest: body}, now=now, aggregation_unit=aggregation_unit)
         policy = guardrails.PolicyBook(session, channel.shop_id).for_source(source)
-        resume_at = _resume_at(due_at, now, policy, channel, respect_quiet_hours)
+        resume_at = guardrails.held_until(
+            due_at, now, policy, channel.timezone, respect_quiet_hours=respect_quiet_hours
+        )
         send_id = insert_send(
             session,
             channel=channel,
@@ -114,7 +116,9 @@ def freeze_next_part(
         return True
     channel = session.get_one(Channel, send.channel_id)
     policy = guardrails.PolicyBook(session, channel.shop_id).for_source(send.source)
-    resume_at = _resume_at(send.due_at, now, policy, channel, send.respect_quiet_hours)
+    resume_at = guardrails.held_until(
+        send.due_at, now, policy, channel.timezone, respect_quiet_hours=send.respect_quiet_hours
+    )
     after = send.frozen_through or 0
     through = session.scalar(
         select(Friend.id)
@@ -144,15 +148,3 @@ def freeze_next_part(
     if planned:
         enqueue_after_commit(session, "messaging.dispatch")
     return through is None
-
-
-def _resume_at(
-    due_at: datetime,
-    now: datetime,
-    policy: guardrails.Policy,
-    channel: Channel,
-    respect_quiet_hours: bool,
-) -> datetime | None:
-    if not respect_quiet_hours:
-        return None
-    return guardrails.quiet_hours_end(max(due_at, now), policy, channel.timezone)
