@@ -15,7 +15,7 @@ from console.auth import DbSession, FormStaff, Staff, client_ip
 from console.charts import chart_part, friend_for
 from console.context import PREFIX, console_context
 from core.ids import RowId
-from idlink import profiles
+from idlink import account_link, profiles
 from idlink.models import Friend, FriendStatus
 from messaging import direct, enrolment
 from messaging.direct import DirectMessageIn, DirectMessageOut
@@ -105,3 +105,21 @@ def enrol(
     friend = friend_for(session, staff, friend_id, Action.SEND_MESSAGES)
     enrolment.enrol(session, friend=friend, name=sequence, actor=staff.actor, ip=client_ip(request))
     return _section(request, staff, session, friend, "friends/_sequences.html", enrolled=sequence)
+
+
+@router.post("/friends/{friend_id}/account-link")
+def send_account_link(
+    request: Request, friend_id: RowId, staff: FormStaff, session: DbSession
+) -> Response:
+    """Send the friend LINE's account-link message: a link to the hub's login page, where they
+    sign in with their member number and PIN."""
+    friend = friend_for(session, staff, friend_id, Action.SEND_MESSAGES)
+    account_link.start_for_staff(
+        session,
+        shop=staff.shop,
+        friend_id=friend.id,
+        settings=console_context(request).settings,
+        actor=staff.actor,
+        ip=client_ip(request),
+    )
+    return RedirectResponse(f"{PREFIX}/friends/{friend.id}?link_sent=1", status_code=303)

@@ -72,6 +72,7 @@ def chart_page(
             "shop_staff": owners.shop_staff(session, staff.shop.id),
             "actor": staff.actor,
             "tag_colours": tag_queries.colours(session, staff.shop.id),
+            "link_sent": request.query_params.get("link_sent") == "1",
         },
     )
 
@@ -85,6 +86,7 @@ def _tags_response(request: Request, staff: Staff, friend: Friend, session: Sess
             "friend": render_friends(session, staff.shop.id, [friend])[0],
             "can_tag": True,
             "tag_colours": tag_queries.colours(session, staff.shop.id),
+            "link_sent": request.query_params.get("link_sent") == "1",
         },
     )
 

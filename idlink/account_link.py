@@ -60,8 +60,17 @@ def login_url(settings: Settings, *, channel: Channel, friend: Friend, link_toke
     return f"{settings.public_url}{LOGIN_PATH}/{channel.line_channel_id}?{query}"
 
 
-def start(session: Session, *, channel: Channel, friend: Friend, settings: Settings) -> str:
-    """Issue a link token and push the friend the login page's URL; return that URL.
+def start(
+    session: Session,
+    *,
+    channel: Channel,
+    friend: Friend,
+    settings: Settings,
+    actor: str | None = None,
+    ip: str | None = None,
+) -> str:
+    """Issue a link token and push the friend the login page's URL; return that URL. Audited
+    as ``actor`` (staff or a token), else as the friend asking for it.
 
     Raises RetriableError/FatalError from LINE; callers in a request use :func:`start_for_staff`.
     """
@@ -79,20 +88,29 @@ def start(session: Session, *, channel: Channel, friend: Friend, settings: Setti
     audit.record(
         session,
         shop_id=channel.shop_id,
-        actor=service.member_actor(friend.line_user_id),
+        actor=actor or service.member_actor(friend.line_user_id),
         action="idlink.account_link_started",
         subject_type="friend",
         subject_id=friend.id,
+        ip=ip,
     )
     return url
 
 
-def start_for_staff(session: Session, *, shop: Shop, friend_id: int, settings: Settings) -> str:
+def start_for_staff(
+    session: Session,
+    *,
+    shop: Shop,
+    friend_id: int,
+    settings: Settings,
+    actor: str,
+    ip: str | None = None,
+) -> str:
     """Staff send a friend the account-link message; LINE failures become hub errors."""
     friend = service.shop_friend(session, shop=shop, friend_id=friend_id)
     channel = session.get_one(Channel, friend.channel_id)
     try:
-        return start(session, channel=channel, friend=friend, settings=settings)
+        return start(session, channel=channel, friend=friend, settings=settings, actor=actor, ip=ip)
     except RetriableError as exc:
         raise LineUnavailable(f"{exc}; try again in a moment") from exc
     except FatalError as exc:

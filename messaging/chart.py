@@ -32,6 +32,8 @@ from idlink import profiles
 from idlink.models import ConversationMessage, Friend, FriendTagEvent, Member, MemberLink
 from idlink.queries import find_friend, render_friends
 from idlink.schemas import FriendOut
+from messaging import chart_summary
+from messaging.chart_summary import ChartSummary
 from messaging.outbox.models import Delivery, DeliveryContent
 
 EntryKind = Literal["message", "delivery", "purchase", "booking", "change", "tag"]
@@ -91,6 +93,9 @@ class FriendChart(BaseModel):
     fields: list[FriendFieldOut] = Field(
         default_factory=list, description="Every custom field of the shop, with its value."
     )
+    summary: ChartSummary = Field(
+        description="Purchases, bookings to come, rich menu and consent, at a glance."
+    )
     timeline: Timeline
 
 
@@ -130,6 +135,7 @@ def friend_chart(
         owner=owners.owner_of(session, friend),
         notes=notes.notes_of(session, friend),
         fields=[found.out() for found in fields.fields_of(session, shop_id, friend.id)],
+        summary=chart_summary.summarize(session, friend, member.member_id if member else None),
         timeline=timeline(
             session,
             friend,

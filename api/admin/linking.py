@@ -96,10 +96,13 @@ def create_link_code(
     },
 )
 def start_account_link(
-    friend_id: RowId, session: DbSession, shop: CurrentShop, settings: AppSettings
+    friend_id: RowId, session: DbSession, shop: CurrentShop, settings: AppSettings, actor: Actor
 ) -> AccountLinkStartOut:
-    """Push the friend a link to the hub's login page (LINE's account-link flow)."""
-    url = account_link.start_for_staff(session, shop=shop, friend_id=friend_id, settings=settings)
+    """Push the friend a link to the hub's login page (LINE's account-link flow); audited with
+    the token's name."""
+    url = account_link.start_for_staff(
+        session, shop=shop, friend_id=friend_id, settings=settings, actor=actor
+    )
     return AccountLinkStartOut(login_url=url)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, not_, select, true
+from sqlalchemy import ColumnElement, not_, select, true
 
 from core.errors import BadRequest
 from crm import fields
@@ -35,7 +35,7 @@ class InvalidFieldRule(BadRequest):
 
 
 def condition(rule: FieldRule, definitions: Mapping[str, FieldDefinition]) -> ColumnElement[bool]:
-    """The rule as a condition on ``Friend`` (a correlated EXISTS on the friend's values)."""
+    """The rule as a condition on ``Friend``: its id among those whose value matches."""
     definition = definitions.get(rule.field)
     if definition is None:
         known = ", ".join(sorted(definitions)) or "none yet"
@@ -52,11 +52,11 @@ def condition(rule: FieldRule, definitions: Mapping[str, FieldDefinition]) -> Co
 
 
 def _has(definition: FieldDefinition, matches: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists(
-        select(FriendFieldValue.id).where(
-            FriendFieldValue.friend_id == Friend.id,
-            FriendFieldValue.field_id == definition.id,
-            matches,
+    # An uncorrelated IN, computed once from the (field, value) index: a correlated EXISTS let
+    # SQLite scan that index's range again for every friend.
+    return Friend.id.in_(
+        select(FriendFieldValue.friend_id).where(
+            FriendFieldValue.field_id == definition.id, matches
         )
     )
 

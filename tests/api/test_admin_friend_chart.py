@@ -178,3 +178,28 @@ def test_the_owner_is_set_through_the_api_and_shown_on_the_chart(
     assert unknown.status_code == 400 and unknown.json()["error"] == "NotShopStaff"
     assert assigned.status_code == 200 and assigned.json() == {"email": "aoi@example.jp"}
     assert admin.get(f"/friends/{friend_id}/chart").json()["owner"] == "aoi@example.jp"
+
+
+def test_the_chart_sums_up_purchases_bookings_to_come_and_consent(
+    db: Database, shop: Shop, channel: ChannelSetup, hub_url: str
+) -> None:
+    admin = admin_api(db, hub_url, shop)
+    friend_id = chart_friend(db, shop, channel)  # its booking (March 2026) is past
+    member_id = add_member(db, shop.id, "M-1002")
+    people_link(db, channel, add_friend(db, channel.channel_pk, "U" + "2" * 32), member_id)
+    people.booking(db, shop.id, member_id, start_at=datetime(2099, 5, 1, tzinfo=UTC), service="X")
+    withdrawn = admin.post(
+        f"/friends/{friend_id}/consents",
+        {"purpose": "marketing", "granted": False, "source": "staff"},
+    )
+
+    summary = admin.get(f"/friends/{friend_id}/chart").json()["summary"]
+
+    assert withdrawn.status_code == 201, withdrawn.text
+    assert summary["purchases"]["count"] == 1
+    assert summary["purchases"]["totals"] == [{"currency": "JPY", "amount": "5500.0000"}]
+    assert summary["purchases"]["last"]["name"] == "#1001"
+    assert summary["upcoming_bookings"] == []  # another member's booking is not theirs
+    assert summary["rich_menu"] is None
+    consent = {c["purpose"]: (c["granted"], c["source"]) for c in summary["consent"]}
+    assert consent == {"marketing": (False, "staff"), "service": (True, None)}

@@ -4,17 +4,22 @@ blocked friend refused, a viewer kept out, a sequence enrolment."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import select
 
+from core.audit import AuditLog
+from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
 from idlink.models import Friend
 from messaging.outbox.models import Delivery
 from sandbox.line.server import SandboxServer
 from staff.models import Role
+from tests.api.admin_support import add_link, add_member
 from tests.console.support import Browser, add_staff, csrf_of
 from tests.factories import ChannelSetup
+from tests.messaging import people
 from tests.messaging.support import add_followers, open_all_hours, wait_until_states
 
 KEY = re.compile(r'name="key" value="([^"]+)"')
@@ -84,3 +89,45 @@ def test_a_blocked_friend_has_no_message_form_and_a_viewer_may_not_send(
     assert as_viewer.status_code == 403
     with db.session_scope() as session:
         assert session.scalars(select(Delivery)).all() == []
+
+
+def test_an_operator_sends_the_account_link_and_the_chart_sums_up_the_member(
+    db: Database, hub_url: str, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup
+) -> None:
+    (friend_id, user_id), (linked_id, _) = add_followers(db, line_sandbox.state, channel, 2).items()
+    member_id = add_member(db, shop.id, "M-2001", name="山田 桜")
+    add_link(db, shop.id, linked_id, member_id)
+    now = utcnow()
+    people.purchase(db, shop.id, member_id, total=5500, ordered_at=now - timedelta(days=9))
+    people.purchase(db, shop.id, member_id, total=3300, ordered_at=now - timedelta(days=2))
+    people.purchase(db, shop.id, member_id, total=9900, ordered_at=now, cancelled=True)
+    people.booking(db, shop.id, member_id, start_at=now + timedelta(days=3), service="カット")
+    people.booking(
+        db,
+        shop.id,
+        member_id,
+        start_at=now + timedelta(days=4),
+        service="パーマ",
+        status="cancelled",
+    )
+    browser = signed_in(db, hub_url, shop, Role.OPERATOR)
+
+    sent = browser.submit(
+        f"/console/friends/{friend_id}", f"/console/friends/{friend_id}/account-link", {}
+    )
+    linked_chart = browser.get(f"/console/friends/{linked_id}").text
+    summed = linked_chart.split('<section class="card summary">')[1].split("</section>")[0]
+
+    assert sent.status_code == 303
+    chart = browser.get(sent.headers["location"]).text
+    assert "会員連携のリンクを LINE で送りました。" in chart
+    (message,) = line_sandbox.state.inbox(user_id)
+    assert "会員証とこのLINEアカウントを連携するには" in message.message["text"]
+    with db.session_scope() as session:
+        started = session.scalars(
+            select(AuditLog).where(AuditLog.action == "idlink.account_link_started")
+        ).one()
+    assert started.actor == "staff:operator@example.jp"
+    assert "2 件 · 8,800 JPY" in summed
+    assert "カット" in summed and "パーマ" not in summed
+    assert "会員連携のリンクを送る" not in linked_chart  # linked already

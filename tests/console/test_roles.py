@@ -121,6 +121,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/friends/{friend_id}/profile"): Entry(
         Action.WRITE_FIELDS, _on_chart("/profile", {}), frozenset({502})
     ),
+    # The sandbox LINE knows no such user, so it issues no link token: allowed, it asked LINE.
+    ("POST", "/friends/{friend_id}/account-link"): Entry(
+        Action.SEND_MESSAGES, _on_chart("/account-link", {}), frozenset({502})
+    ),
     # No such sequence: the form was accepted and checked.
     ("POST", "/friends/{friend_id}/sequences"): Entry(
         Action.SEND_MESSAGES, _on_chart("/sequences", {"sequence": "none"}), frozenset({404})
