@@ -113,13 +113,13 @@ def define(
         definition.position = spec.position
     definition.updated_at = utcnow()
     session.flush()
-    audit.record(
+    audit.record_written(
         session,
         shop_id=shop_id,
         actor=actor,
-        action="field.created" if created else "field.updated",
         subject_type="field",
         subject_id=definition.key,
+        created=created,
         label=spec.label,
         type=str(spec.type),
         choices=list(spec.choices),
