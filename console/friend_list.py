@@ -14,7 +14,7 @@ from console.auth import CurrentStaff, DbSession, FormStaff, client_ip
 from console.context import PREFIX, is_htmx, render
 from core import csvfile
 from core.ids import RowId
-from crm import owners
+from crm import fields, owners
 from idlink import tag_queries
 from idlink.models import FriendStatus, Tag
 from idlink.queries import render_friends
@@ -24,7 +24,7 @@ from messaging.friend_list import queries as friend_list
 from messaging.friend_list.bulk import BulkIn
 from messaging.friend_list.export import SegmentFromFilters
 from messaging.friend_list.filters import FriendFilters, FriendSort
-from messaging.friend_list.models import BulkAction, BulkState
+from messaging.friend_list.models import BulkState
 from staff.permissions import Action
 
 router = APIRouter()
@@ -68,6 +68,8 @@ def friends_page(
         "can_assign": staff.can(Action.ASSIGN_OWNER),
         "can_export": staff.can(Action.EXPORT_FRIENDS),
         "can_segment": staff.can(Action.MANAGE_SEGMENTS),
+        "can_fields": staff.can(Action.WRITE_FIELDS),
+        "field_definitions": fields.definitions(session, staff.shop.id),
         "notice": request.query_params.get("saved"),
     }
     if is_htmx(request) and request.headers.get("hx-target") == "results":
@@ -85,9 +87,7 @@ def start_bulk(
 ) -> Response:
     """Tag, untag or assign every friend the list's filters match (the form's address carries
     them); small sets at once, large ones as a job whose progress page this leads to."""
-    staff.require(
-        Action.ASSIGN_OWNER if body.action is BulkAction.SET_OWNER else Action.TAG_FRIENDS
-    )
+    staff.require(friend_bulk.REQUIRED[body.action])
     job = friend_bulk.start(
         session,
         shop_id=staff.shop.id,

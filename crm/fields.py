@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from core import audit
@@ -331,6 +331,58 @@ def set_value(
         ip=ip,
     )
     return wanted
+
+
+def set_many(
+    session: Session,
+    *,
+    definition: FieldDefinition,
+    friend_ids: Collection[int],
+    value: Value | None,
+    actor: str,
+    now: datetime,
+) -> int:
+    """Give every friend of ``friend_ids`` the (parsed) ``value`` of the field, None clearing
+    it, in one DELETE and one INSERT (a bulk action is audited once by its caller); how many
+    friends had another value before."""
+    table = FriendFieldValue.__table__
+    mine = and_(table.c.field_id == definition.id, table.c.friend_id.in_(friend_ids))
+    before: dict[int, list[FriendFieldValue]] = {}
+    for row in session.scalars(
+        select(FriendFieldValue).where(
+            FriendFieldValue.field_id == definition.id,
+            FriendFieldValue.friend_id.in_(friend_ids),
+        )
+    ):
+        before.setdefault(row.friend_id, []).append(row)
+    changed = [
+        friend_id
+        for friend_id in friend_ids
+        if value_of(definition, before.get(friend_id, [])) != value
+    ]
+    for rows in before.values():  # read to compare; the statements below replace them
+        for row in rows:
+            session.expunge(row)
+    if not changed:
+        return 0
+    session.execute(delete(table).where(mine, table.c.friend_id.in_(changed)))
+    if value is not None:
+        session.execute(
+            insert(table),
+            [
+                {
+                    "shop_id": definition.shop_id,
+                    "friend_id": friend_id,
+                    "field_id": definition.id,
+                    "set_by": actor,
+                    "set_at": now,
+                    **columns,
+                }
+                for friend_id in changed
+                for columns in _rows(definition, value)
+            ],
+        )
+    return len(changed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,11 +34,17 @@ from idlink.queries import find_friend, render_friends
 from idlink.schemas import FriendOut
 from messaging import chart_summary
 from messaging.chart_summary import ChartSummary
+from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import Delivery, DeliveryContent
 
-EntryKind = Literal["message", "delivery", "purchase", "booking", "change", "tag"]
+EntryKind = Literal[
+    "message", "delivery", "purchase", "booking", "change", "tag", "link", "unlink", "click"
+]
 # Among entries at the same time, the order they are listed in (and the cursor compares).
 _RANK: dict[str, int] = {
+    "unlink": 8,
+    "link": 7,
+    "click": 6,
     "tag": 5,
     "change": 4,
     "message": 3,
@@ -158,7 +164,7 @@ def timeline(
     after = _decode(cursor) if cursor else None
     entries: list[TimelineEntry] = []
 
-    def page(kind: str, query: Select[Any], at: Any, id_column: Any) -> list[Any]:
+    def page(kind: str, query: Select[*tuple[Any, ...]], at: Any, id_column: Any) -> list[Any]:
         if after is not None:
             query = query.where(_before(after, kind, at, id_column))
         return list(session.execute(query.order_by(at.desc(), id_column.desc()).limit(limit + 1)))
@@ -249,6 +255,53 @@ def timeline(
                 action="friend.tag_added" if event.added else "friend.tag_removed",
                 detail={"tag": event.tag_name},
             )
+        )
+    for link, number in page(
+        "link",
+        select(MemberLink, Member.member_number)
+        .join(Member, Member.id == MemberLink.member_id)
+        .where(MemberLink.friend_id == friend.id),
+        MemberLink.linked_at,
+        MemberLink.id,
+    ):
+        entries.append(
+            TimelineEntry(
+                kind="link",
+                id=link.id,
+                at=link.linked_at,
+                text=number,
+                actor=link.linked_by,
+                detail={"member_number": number, "method": link.method},
+            )
+        )
+    for link, number in page(
+        "unlink",
+        select(MemberLink, Member.member_number)
+        .join(Member, Member.id == MemberLink.member_id)
+        .where(MemberLink.friend_id == friend.id, MemberLink.unlinked_at.is_not(None)),
+        MemberLink.unlinked_at,
+        MemberLink.id,
+    ):
+        entries.append(
+            TimelineEntry(
+                kind="unlink",
+                id=link.id,
+                at=link.unlinked_at,
+                text=number,
+                actor=link.unlinked_by,
+                detail={"member_number": number, "reason": link.unlink_reason},
+            )
+        )
+    for click, url, source in page(
+        "click",
+        select(LinkClick, TrackedLink.url, TrackedLink.source)
+        .join(TrackedLink, TrackedLink.code == LinkClick.code)
+        .where(TrackedLink.friend_id == friend.id),
+        LinkClick.clicked_at,
+        LinkClick.id,
+    ):
+        entries.append(
+            TimelineEntry(kind="click", id=click.id, at=click.clicked_at, text=url, source=source)
         )
     for (change,) in page(
         "change",

@@ -1,4 +1,4 @@
-"""Bulk actions over the friends a list's filters match: tag, untag, set the owner.
+"""Bulk actions over the friends a list's filters match: tag, untag, set the owner or a field.
 
 An action is a ``FriendBulkJob`` row, audited once when staff ask for it. It works through the
 matching friends in id order, a batch at a time, with set-based SQL (one ``INSERT``/``DELETE``
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import CursorResult, Delete, delete, insert, select
@@ -20,7 +21,9 @@ from core import audit
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit
 from core.errors import BadRequest, NotFound
-from crm.models import FriendOwner
+from crm import fields
+from crm.field_schemas import FieldKey
+from crm.models import FieldDefinition, FriendOwner
 from crm.owners import NotShopStaff, shop_staff
 from idlink import tagging
 from idlink.models import Friend, Tag
@@ -28,6 +31,7 @@ from idlink.tag_schemas import TagCreate, TagName
 from messaging.friend_list import queries
 from messaging.friend_list.filters import FriendFilters
 from messaging.friend_list.models import BulkAction, BulkState, FriendBulkJob
+from staff.permissions import Action
 from staff.service import normalize_email
 
 SYNC_LIMIT = 1000
@@ -39,14 +43,21 @@ STALLED_AFTER = timedelta(minutes=2)
 
 
 class BulkIn(BaseModel):
-    """What to do to every friend the filters match: add or remove ``tag``, or make ``owner``
-    (a staff member's email; null for nobody) their owner."""
+    """What to do to every friend the filters match: add or remove ``tag``, make ``owner``
+    (a staff member's email; null for nobody) their owner, or give custom field ``field`` the
+    value ``value`` (null or empty: clear it)."""
 
     action: BulkAction
     tag: TagName | None = None
     owner: str | None = Field(None, max_length=254)
+    field: FieldKey | None = None
+    value: str | bool | list[Annotated[str, Field(max_length=500)]] | None = Field(
+        None,
+        description="As the field's type takes it: text, a number, YYYY-MM-DD, a choice, "
+        "true/false, or a list of choices ('a|b' in a form).",
+    )
 
-    @field_validator("tag", "owner", mode="before")
+    @field_validator("tag", "owner", "field", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         """A form's empty field (the tag box beside the owner's button) says nothing."""
@@ -54,11 +65,31 @@ class BulkIn(BaseModel):
             return value.strip() or None
         return value
 
+    @field_validator("value", mode="before")
+    @classmethod
+    def _one_is_one(cls, value: object) -> object:
+        """A form's one value arrives as a list of one; it means that value (for a field of
+        several choices too: "a" is ["a"])."""
+        if isinstance(value, list) and len(value) == 1:
+            return value[0]
+        return value
+
     @model_validator(mode="after")
     def _argument(self) -> BulkIn:
         if self.action in (BulkAction.ADD_TAG, BulkAction.REMOVE_TAG) and not self.tag:
             raise ValueError(f"`{self.action.value}` needs a `tag`")
+        if self.action is BulkAction.SET_FIELD and not self.field:
+            raise ValueError("`set_field` needs a `field`")
         return self
+
+
+# What each action needs of the staff member (the console) or is (the admin API's owner).
+REQUIRED = {
+    BulkAction.ADD_TAG: Action.TAG_FRIENDS,
+    BulkAction.REMOVE_TAG: Action.TAG_FRIENDS,
+    BulkAction.SET_OWNER: Action.ASSIGN_OWNER,
+    BulkAction.SET_FIELD: Action.WRITE_FIELDS,
+}
 
 
 class BulkJobNotFound(NotFound):
@@ -97,6 +128,11 @@ def start(
     )
     if body.action is BulkAction.SET_OWNER:
         job.owner_id = _owner_id(session, shop_id, body.owner)
+    elif body.action is BulkAction.SET_FIELD:
+        assert body.field is not None
+        definition = fields.get(session, shop_id, body.field)
+        fields.parse(definition, body.value)  # refused now, not in a batch
+        job.field_id, job.field_value = definition.id, body.value
     else:
         assert body.tag is not None
         create = body.action is BulkAction.ADD_TAG
@@ -117,6 +153,8 @@ def start(
         now=now,
         tag=body.tag,
         owner=body.owner,
+        field=body.field,
+        value=body.value,
         filters=job.filters,
         friends=job.total,
         ip=ip,
@@ -214,6 +252,18 @@ def _apply(session: Session, job: FriendBulkJob, ids: list[int]) -> int:
             ],
         )
         return len(ids)
+    if job.action == BulkAction.SET_FIELD:
+        definition = session.get(FieldDefinition, job.field_id) if job.field_id else None
+        if definition is None:  # deleted while the job ran
+            return 0
+        return fields.set_many(
+            session,
+            definition=definition,
+            friend_ids=ids,
+            value=fields.parse(definition, job.field_value),
+            actor=job.actor,
+            now=job.as_of,
+        )
     tag = session.get(Tag, job.tag_id) if job.tag_id is not None else None
     if tag is None:
         return 0

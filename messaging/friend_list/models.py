@@ -17,6 +17,7 @@ class BulkAction(enum.StrEnum):
     ADD_TAG = "add_tag"
     REMOVE_TAG = "remove_tag"
     SET_OWNER = "set_owner"
+    SET_FIELD = "set_field"
 
 
 class BulkState(enum.StrEnum):
@@ -37,6 +38,11 @@ class FriendBulkJob(Base):
     action: Mapped[str] = mapped_column(String(16))
     tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    field_id: Mapped[int | None] = mapped_column(
+        ForeignKey("field_definitions.id", ondelete="CASCADE")
+    )
+    # The value as given (a form's text, JSON), checked when asked for; each batch parses it.
+    field_value: Mapped[Any] = mapped_column(JSON, nullable=True)
     # The list's filters (``FriendFilters`` as JSON), the staff's channel scope, and the time
     # "within N days" is counted from: every batch selects with the same ones.
     filters: Mapped[dict[str, Any]] = mapped_column(JSON)

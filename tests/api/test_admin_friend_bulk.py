@@ -230,3 +230,52 @@ def test_a_bulk_tag_name_the_tags_page_would_refuse_is_a_422(
 
     assert answer.status_code == 422
     assert tagged(db, "秋\x7f") == set() and audits(db, "tag.created") == []
+
+
+def test_a_field_is_set_on_the_filtered_friends_checked_first_and_audited_once(
+    db: Database, shop: Shop, channel: ChannelSetup, admin: AdminApi
+) -> None:
+    vips = [add_friend(db, channel.channel_pk, user_id(n), tags=("vip",)) for n in (1, 2)]
+    other = add_friend(db, channel.channel_pk, user_id(3))
+    defined = admin.put(
+        "/fields/rank",
+        {"key": "rank", "label": "ランク", "type": "choice", "choices": ["金", "銀"]},
+    )
+    vip_only = {"tags_all": ["vip"]}
+
+    wrong = admin.post(
+        "/friends/bulk",
+        {"action": "set_field", "field": "rank", "value": "銅", "filters": vip_only},
+    )
+    set_ = admin.post(
+        "/friends/bulk",
+        {"action": "set_field", "field": "rank", "value": "金", "filters": vip_only},
+    )
+    again = admin.post(
+        "/friends/bulk",
+        {"action": "set_field", "field": "rank", "value": "金", "filters": {}},
+    )
+
+    def rank(friend_id: int) -> str | None:
+        chart = admin.get(f"/friends/{friend_id}/chart").json()
+        (field,) = [f for f in chart["fields"] if f["key"] == "rank"]
+        return field["shown"] or None
+
+    assert defined.status_code == 200, defined.text
+    assert wrong.status_code == 400 and wrong.json()["error"] == "InvalidFieldValue"
+    assert set_.json()["changed"] == 2
+    assert again.json()["changed"] == 1  # the two VIPs had it already
+    assert [rank(f) for f in (*vips, other)] == ["金", "金", "金"]
+    (entry,) = audits(db, "friends.bulk_set_field")[:1]
+    assert (entry.detail["field"], entry.detail["value"], entry.detail["friends"]) == (
+        "rank",
+        "金",
+        2,
+    )
+    assert len(audits(db, "friends.bulk_set_field")) == 2  # one per action, not per friend
+
+    cleared = admin.post(
+        "/friends/bulk", {"action": "set_field", "field": "rank", "value": "", "filters": {}}
+    )
+    assert cleared.json()["changed"] == 3
+    assert [rank(f) for f in (*vips, other)] == [None, None, None]

@@ -12,6 +12,7 @@ from core.db import Database
 from core.tenancy import Channel, Shop
 from idlink import friends
 from idlink.models import Friend, MemberLink
+from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox import service as messaging_service
 from staff.models import Role
 from tests.api.admin_support import add_friend, add_member, admin_api
@@ -78,14 +79,16 @@ def test_the_chart_shows_the_member_and_a_timeline_newest_first(
     assert chart["friend"]["profile"]["display_name"] == "佐藤 花子"
     assert chart["member"]["member_number"] == "M-1001"
     assert chart["member"]["name"] == "佐藤 花子"
-    kinds = [(e["kind"], e["text"]) for e in chart["timeline"]["items"]]
+    kinds = [(e["kind"], e["action"] or e["text"]) for e in chart["timeline"]["items"]]
     assert kinds == [
+        ("link", "M-1001"),  # linked now, after the March history below
         ("booking", "Cut"),
         ("delivery", "ご来店ありがとうございます"),
         ("message", "予約できますか"),
         ("purchase", "#1001 5,500 JPY"),
     ]
-    delivery = chart["timeline"]["items"][1]
+    assert chart["timeline"]["items"][0]["detail"]["member_number"] == "M-1001"
+    delivery = chart["timeline"]["items"][2]
     assert (delivery["source"], delivery["direction"]) == ("campaign:thanks", "out")
 
 
@@ -104,7 +107,13 @@ def test_the_timeline_pages_through_every_entry_once(
         if cursor is None:
             break
 
-    assert [k for k, _ in seen] == ["booking", "delivery", "message", "purchase"]
+    assert [k for k, _ in seen] == [
+        "link",
+        "booking",
+        "delivery",
+        "message",
+        "purchase",
+    ]
 
 
 def test_tagging_through_the_api_is_audited_with_the_token_and_shows_on_the_chart(
@@ -203,3 +212,57 @@ def test_the_chart_sums_up_purchases_bookings_to_come_and_consent(
     assert summary["rich_menu"] is None
     consent = {c["purpose"]: (c["granted"], c["source"]) for c in summary["consent"]}
     assert consent == {"marketing": (False, "staff"), "service": (True, None)}
+
+
+def test_the_timeline_shows_clicks_and_an_ended_link_and_pages_through_them(
+    db: Database, shop: Shop, channel: ChannelSetup, hub_url: str
+) -> None:
+    admin = admin_api(db, hub_url, shop)
+    friend_id = chart_friend(db, shop, channel)
+    with db.session_scope() as session:
+        session.add(
+            TrackedLink(
+                code="c1",
+                shop_id=shop.id,
+                friend_id=friend_id,
+                source="campaign:thanks",
+                url="https://shop.example.jp/sale",
+            )
+        )
+        session.flush()
+        session.add(LinkClick(code="c1", clicked_at=_at(5)))
+    earlier = add_member(db, shop.id, "M-0999")
+    with db.session_scope() as session:
+        session.add(
+            MemberLink(
+                shop_id=channel.shop_id,
+                provider_id=session.get_one(Channel, channel.channel_pk).provider_id,
+                friend_id=friend_id,
+                member_id=earlier,
+                method="staff",
+                linked_by="test",
+                linked_at=datetime(2026, 2, 1, tzinfo=UTC),
+                unlinked_at=datetime(2026, 2, 10, tzinfo=UTC),
+                unlinked_by="staff:ken",
+            )
+        )
+
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        timeline = admin.get(f"/friends/{friend_id}/chart", **params).json()["timeline"]
+        seen += [(e["kind"], e["text"]) for e in timeline["items"]]
+        cursor = timeline["next_cursor"]
+        if cursor is None:
+            break
+
+    assert seen == [
+        ("link", "M-1001"),
+        ("click", "https://shop.example.jp/sale"),
+        ("booking", "Cut"),
+        ("delivery", "ご来店ありがとうございます"),
+        ("message", "予約できますか"),
+        ("purchase", "#1001 5,500 JPY"),
+        ("unlink", "M-0999"),
+        ("link", "M-0999"),
+    ]

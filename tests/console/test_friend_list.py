@@ -9,6 +9,8 @@ from sqlalchemy import select
 from core.audit import AuditLog
 from core.db import Database
 from core.tenancy import Shop
+from crm import fields
+from crm.field_schemas import FieldDefinitionIn, FieldType
 from idlink.models import FriendTag, Tag
 from staff.models import Role
 from tests.api.admin_support import add_friend
@@ -68,7 +70,7 @@ def test_an_operator_tags_the_filtered_friends_in_one_go_and_sees_it_done(
     progress = browser.get(started.headers["location"])
     partial = browser.get(started.headers["location"], headers={"HX-Request": "true"})
 
-    assert started.status_code == 303
+    assert started.status_code == 303, started.text.split("<main")[1][:800]
     assert tagged(db, "春の案内") == set(vip) and other not in tagged(db, "春の案内")
     assert "完了: 2 人を変更しました。" in progress.text and 'value="2"' in progress.text
     assert partial.text.lstrip().startswith('<section class="card" id="progress"')
@@ -122,3 +124,42 @@ def test_a_viewer_cannot_act_in_bulk(
 
     assert refused.status_code == 403 and "「オペレーター」以上の権限が必要です" in refused.text
     assert tagged(db, "x") == set()
+
+
+def test_an_operator_sets_a_field_on_the_filtered_friends_from_the_list(
+    db: Database, hub_url: str, shop: Shop, channel: ChannelSetup
+) -> None:
+    vip = [add_friend(db, channel.channel_pk, user_id(n), tags=("vip",)) for n in (1, 2)]
+    other = add_friend(db, channel.channel_pk, user_id(3))
+    with db.session_scope() as session:
+        fields.define(
+            session,
+            shop_id=shop.id,
+            spec=FieldDefinitionIn(key="visits", label="来店回数", type=FieldType.NUMBER),
+            actor="test",
+        )
+    browser = signed_in(db, hub_url, shop)
+    listed = browser.get("/console/friends?tags_all=vip")
+    forms = BULK_FORM.findall(listed.text)
+
+    started = browser.submit(
+        "/console/friends?tags_all=vip",
+        forms[0].replace("&amp;", "&"),
+        {"action": "set_field", "field": "visits", "value": "3"},
+    )
+    refused = browser.submit(
+        "/console/friends?tags_all=vip",
+        forms[0].replace("&amp;", "&"),
+        {"action": "set_field", "field": "visits", "value": "三回"},
+    )
+
+    assert "来店回数" in listed.text and "項目を設定" in listed.text
+    assert started.status_code == 303, started.text.split("<main")[1][:800]
+    assert "完了: 2 人を変更しました。" in browser.get(started.headers["location"]).text
+    assert refused.status_code == 400
+    with db.session_scope() as session:
+        values = [
+            [f.value for f in fields.fields_of(session, shop.id, friend_id)]
+            for friend_id in (*vip, other)
+        ]
+    assert values == [[3], [3], [None]]
