@@ -16,7 +16,8 @@ from console.context import PREFIX, is_htmx, render
 from core.errors import BadRequest
 from core.ids import RowId
 from crm import fields
-from crm.fields import FieldDefinitionIn, FieldType, InvalidFieldValue
+from crm.field_schemas import FieldDefinitionIn, FieldType
+from crm.fields import InvalidFieldValue
 from staff.permissions import Action
 
 router = APIRouter()

@@ -48,3 +48,29 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def record_written(
+    session: Session,
+    *,
+    shop_id: int,
+    actor: str,
+    subject_type: str,
+    subject_id: object,
+    created: bool,
+    now: datetime | None = None,
+    **detail: Any,
+) -> AuditLog:
+    """Audit a declared object written: ``<subject_type>.created`` the first time,
+    ``<subject_type>.updated`` after."""
+    action = f"{subject_type}.{'created' if created else 'updated'}"
+    return record(
+        session,
+        shop_id=shop_id,
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        now=now,
+        **detail,
+    )

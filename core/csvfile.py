@@ -8,7 +8,11 @@ by anyone). Such a cell is written with a leading ``'``, which the spreadsheet s
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from starlette.responses import StreamingResponse
@@ -40,6 +44,41 @@ class SafeWriter:
 def writer(handle: Any, **options: Any) -> SafeWriter:
     """The hub's CSV writer: like ``csv.writer(handle)``, formula cells neutralised."""
     return SafeWriter(handle, **options)
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A row of an imported file that was not taken: its line, its key (as given) and why."""
+
+    line: int
+    key: str
+    reason: str
+
+
+def write_row_errors(path: Path, errors: Iterable[RowError], key_column: str = "key") -> None:
+    """Write ``errors`` to ``path`` as a CSV of line, key and reason (an import's --errors)."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv_writer = writer(handle)
+        csv_writer.writerow(["line", key_column, "reason"])
+        csv_writer.writerows([e.line, e.key, e.reason] for e in errors)
+
+
+def as_text(value: Any) -> str:
+    """A stored value as a cell's text: nothing is empty, a dict or list is its JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return str(value)
+
+
+def write_rows(rows: Iterable[Mapping[str, Any]], columns: list[str]) -> str:
+    """A CSV document (header first) of the rows' ``columns`` as text, formula cells neutralised."""
+    out = io.StringIO()
+    csv_writer = writer(out)
+    csv_writer.writerow(columns)
+    csv_writer.writerows([as_text(row.get(column)) for column in columns] for row in rows)
+    return out.getvalue()
 
 
 def download(file: IO[bytes], filename: str) -> StreamingResponse:

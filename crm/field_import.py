@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.csvfile import RowError
 from core.errors import BadRequest, HubError
 from crm import fields
 from idlink.models import Friend, Member, MemberLink
@@ -29,13 +30,6 @@ class InvalidFieldFile(BadRequest):
 
 class UnknownFriend(BadRequest):
     """No friend of the shop has the row's LINE user id or member number."""
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    line: int
-    key: str
-    reason: str
 
 
 @dataclass(slots=True)

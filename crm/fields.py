@@ -7,42 +7,33 @@ audited on the friend with its author, so the chart's timeline shows it.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.clock import utcnow
 from core.errors import BadRequest, Conflict, NotFound
+from crm.field_schemas import (
+    FieldDefinitionIn,
+    FieldDefinitionOut,
+    FieldType,
+    FriendFieldOut,
+    Value,
+)
 from crm.models import FieldDefinition, FriendFieldValue
 from idlink.models import Friend
 
-FieldKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-Choice = Annotated[str, Field(min_length=1, max_length=100)]
 TEXT_MAX = 500
 # Numeric(18, 4): fourteen digits before the point.
 NUMBER_LIMIT = Decimal("1e14")
 YES = frozenset({"true", "yes", "1", "y", "はい"})
 NO = frozenset({"false", "no", "0", "n", "いいえ"})
-
-
-class FieldType(enum.StrEnum):
-    TEXT = "text"
-    NUMBER = "number"
-    DATE = "date"
-    CHOICE = "choice"
-    CHOICES = "choices"
-    YES_NO = "yes_no"
-
-
-CHOICE_TYPES = frozenset({FieldType.CHOICE, FieldType.CHOICES})
 
 
 class FieldNotFound(NotFound):
@@ -55,60 +46,6 @@ class InvalidFieldValue(BadRequest):
 
 class FieldInUse(Conflict):
     """The change would leave friends' values that no longer fit the field."""
-
-
-class FieldDefinitionIn(BaseModel):
-    """A field as declared: key (stable, used in segments and templates), label, type, choices."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    key: FieldKey
-    label: str = Field(min_length=1, max_length=100)
-    type: FieldType
-    choices: list[Choice] = Field(default_factory=list, max_length=100)
-    position: int | None = Field(None, ge=0, le=10_000)
-
-    @model_validator(mode="after")
-    def _choices_fit_type(self) -> FieldDefinitionIn:
-        check_choices(self.type, self.choices)
-        return self
-
-
-def check_choices(kind: FieldType, choices: list[str]) -> None:
-    """Choice fields need distinct choices; other types take none (ValueError otherwise)."""
-    if kind in CHOICE_TYPES and not choices:
-        raise ValueError(f"a `{kind}` field needs its `choices`")
-    if kind not in CHOICE_TYPES and choices:
-        raise ValueError(f"a `{kind}` field takes no `choices`")
-    if len(set(choices)) != len(choices):
-        raise ValueError("`choices` must differ from each other")
-
-
-class FieldDefinitionOut(BaseModel):
-    key: str
-    label: str
-    type: FieldType
-    choices: list[str]
-    position: int
-
-
-class FieldValueIn(BaseModel):
-    """A value for the field: text, a number, a date (YYYY-MM-DD), a choice, a list of choices
-    (multiple choice) or true/false; null clears it."""
-
-    value: str | int | float | bool | list[str] | None = None
-
-
-class FriendFieldOut(BaseModel):
-    key: str
-    label: str
-    type: FieldType
-    choices: list[str]
-    value: str | Decimal | date | bool | list[str] | None
-    shown: str = Field(description="The value as the chart shows it; empty when unset.")
-
-
-Value = str | Decimal | date | bool | list[str]
 
 
 def out(definition: FieldDefinition) -> FieldDefinitionOut:
@@ -176,13 +113,13 @@ def define(
         definition.position = spec.position
     definition.updated_at = utcnow()
     session.flush()
-    audit.record(
+    audit.record_written(
         session,
         shop_id=shop_id,
         actor=actor,
-        action="field.created" if created else "field.updated",
         subject_type="field",
         subject_id=definition.key,
+        created=created,
         label=spec.label,
         type=str(spec.type),
         choices=list(spec.choices),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
 from core.ids import RowId
+from idlink.models import MemberLink
 from idlink.tag_schemas import TagName
 from idlink.verification import Proof
 
@@ -86,6 +87,24 @@ class StaffLinkOut(BaseModel):
     unlinked_at: datetime | None
     unlinked_by: str | None
     unlink_reason: str | None
+
+    @classmethod
+    def of(cls, link: MemberLink, **extra: Any) -> Self:
+        """The body of ``link`` (active while not unlinked), with the ``extra`` fields a
+        subclass adds."""
+        return cls(
+            id=link.id,
+            friend_id=link.friend_id,
+            member_id=link.member_id,
+            method=link.method,
+            active=link.unlinked_at is None,
+            linked_at=link.linked_at,
+            linked_by=link.linked_by,
+            unlinked_at=link.unlinked_at,
+            unlinked_by=link.unlinked_by,
+            unlink_reason=link.unlink_reason,
+            **extra,
+        )
 
 
 class LinkCodeOut(BaseModel):

@@ -26,7 +26,7 @@ from core.clock import as_utc
 from core.enqueue import enqueue_after_commit
 from core.pagination import InvalidCursor
 from crm import fields, notes, owners
-from crm.fields import FriendFieldOut
+from crm.field_schemas import FriendFieldOut
 from crm.notes import NoteOut
 from idlink import profiles
 from idlink.models import ConversationMessage, Friend, FriendTagEvent, Member, MemberLink

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound, Unprocessable
 from core.tenancy import Channel
 from crm import fields
-from crm.fields import Choice, FieldDefinitionIn, FieldKey, FieldType
+from crm.field_schemas import Choice, FieldDefinitionIn, FieldKey, FieldType, check_choices
 from crm.models import FieldDefinition
 from messaging import declared_consents
 from messaging.campaigns import campaigns
@@ -158,7 +158,7 @@ class FieldSpec(NamedSpec):
 
     @model_validator(mode="after")
     def _choices_fit_type(self) -> FieldSpec:
-        fields.check_choices(self.type, self.choices)
+        check_choices(self.type, self.choices)
         return self
 
 

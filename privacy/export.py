@@ -15,11 +15,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from commerce.models import Booking, Purchase
-from core import audit
+from core import audit, csvfile
 from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import InboundEvent
-from core.spreadsheet import write_rows
 from crm.models import FieldDefinition, FriendFieldValue, FriendOwner, Note
 from idlink.models import ConversationMessage, FriendTag, FriendTagEvent, MemberLink, Tag
 from messaging.compose.models import LinkClick, TrackedLink
@@ -171,7 +170,7 @@ def archive(records: dict[str, list[dict[str, Any]]], *, exported_at: datetime) 
         )
         for kind, rows in records.items():
             if rows:
-                zipped.writestr(f"{kind}.csv", write_rows(rows, _columns(rows)))
+                zipped.writestr(f"{kind}.csv", csvfile.write_rows(rows, _columns(rows)))
     return buffer.getvalue()
 
 

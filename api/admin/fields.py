@@ -12,7 +12,7 @@ from api.admin.schemas import ErrorBody
 from api.deps import CurrentShop, DbSession
 from core.ids import RowId
 from crm import fields
-from crm.fields import FieldDefinitionIn, FieldDefinitionOut, FieldValueIn, FriendFieldOut
+from crm.field_schemas import FieldDefinitionIn, FieldDefinitionOut, FieldValueIn, FriendFieldOut
 from idlink.queries import find_friend
 
 router = APIRouter(tags=["fields"])

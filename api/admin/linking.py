@@ -13,7 +13,6 @@ from core.clock import utcnow
 from core.ids import RowId
 from idlink import account_link, members, verification
 from idlink import service as idlink_service
-from idlink.models import MemberLink
 from idlink.schemas import (
     AccountLinkStartOut,
     ChannelLinkingIn,
@@ -24,21 +23,6 @@ from idlink.schemas import (
 )
 
 router = APIRouter(prefix="/api/admin/v1", tags=["linking"])
-
-
-def _link_out(link: MemberLink) -> StaffLinkOut:
-    return StaffLinkOut(
-        id=link.id,
-        friend_id=link.friend_id,
-        member_id=link.member_id,
-        method=link.method,
-        active=link.unlinked_at is None,
-        linked_at=link.linked_at,
-        linked_by=link.linked_by,
-        unlinked_at=link.unlinked_at,
-        unlinked_by=link.unlinked_by,
-        unlink_reason=link.unlink_reason,
-    )
 
 
 @router.post(
@@ -66,7 +50,7 @@ def create_link(
             now=utcnow(),
         ),
     )
-    return _link_out(link)
+    return StaffLinkOut.of(link)
 
 
 @router.post(
@@ -76,7 +60,7 @@ def create_link(
 )
 def end_link(link_id: RowId, session: DbSession, shop: CurrentShop, actor: Actor) -> StaffLinkOut:
     """Unlink as staff: the friend loses the ``linked`` tag and the member rich menu."""
-    return _link_out(
+    return StaffLinkOut.of(
         idlink_service.unlink_by_staff(
             session, shop=shop, link_id=link_id, actor=actor, now=utcnow()
         )

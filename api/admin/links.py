@@ -33,20 +33,11 @@ def list_links(
     links, next_cursor = fetch_page(session, query, MemberLink.id, limit=limit, cursor=cursor)
     names = link_ends(session, [link.id for link in links])
     items = [
-        LinkOut(
-            id=link.id,
-            friend_id=link.friend_id,
+        LinkOut.of(
+            link,
             line_user_id=names[link.id][0],
-            member_id=link.member_id,
             member_number=names[link.id][1],
             provider_id=link.provider_id,
-            method=link.method,
-            active=link.unlinked_at is None,
-            linked_at=link.linked_at,
-            linked_by=link.linked_by,
-            unlinked_at=link.unlinked_at,
-            unlinked_by=link.unlinked_by,
-            unlink_reason=link.unlink_reason,
         )
         for link in links
     ]

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from core.errors import BadRequest
+from idlink.schemas import StaffLinkOut
 from messaging.compose.schemas import NamedSpec
 
 T = TypeVar("T")
@@ -104,22 +105,12 @@ class MemberUpdate(BaseModel):
     attributes: dict[str, Any] | None = None
 
 
-class LinkOut(BaseModel):
+class LinkOut(StaffLinkOut):
     """A friend ↔ member link, active (``unlinked_at`` null) or ended."""
 
-    id: int
-    friend_id: int
     line_user_id: str
-    member_id: int
     member_number: str
     provider_id: str
-    method: str
-    active: bool
-    linked_at: datetime
-    linked_by: str
-    unlinked_at: datetime | None
-    unlinked_by: str | None
-    unlink_reason: str | None
 
 
 class EventOut(BaseModel):

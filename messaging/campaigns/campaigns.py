@@ -123,13 +123,13 @@ def save(
     campaign.updated_at = now
     session.flush()
     _sync_policy(session, campaign)
-    audit.record(
+    audit.record_written(
         session,
         shop_id=shop_id,
         actor=actor,
-        action="campaign.created" if created else "campaign.updated",
         subject_type="campaign",
         subject_id=campaign.id,
+        created=created,
         now=now,
     )
     if spec.enabled is not None:

@@ -22,12 +22,12 @@ from core.clock import utcnow
 from core.enqueue import enqueue_after_commit
 from core.errors import BadRequest, NotFound
 from crm import fields
-from crm.fields import FieldKey
+from crm.field_schemas import FieldKey
 from crm.models import FieldDefinition, FriendOwner
 from crm.owners import NotShopStaff, shop_staff
 from idlink import tagging
 from idlink.models import Friend, Tag
-from messaging.compose.schemas import Name
+from idlink.tag_schemas import TagCreate, TagName
 from messaging.friend_list import queries
 from messaging.friend_list.filters import FriendFilters
 from messaging.friend_list.models import BulkAction, BulkState, FriendBulkJob
@@ -48,7 +48,7 @@ class BulkIn(BaseModel):
     value ``value`` (null or empty: clear it)."""
 
     action: BulkAction
-    tag: Name | None = None
+    tag: TagName | None = None
     owner: str | None = Field(None, max_length=254)
     field: FieldKey | None = None
     value: str | bool | list[Annotated[str, Field(max_length=500)]] | None = Field(
@@ -135,7 +135,8 @@ def start(
         job.field_id, job.field_value = definition.id, body.value
     else:
         assert body.tag is not None
-        job.tag_id = _tag_id(session, shop_id, body.tag, create=body.action is BulkAction.ADD_TAG)
+        create = body.action is BulkAction.ADD_TAG
+        job.tag_id = _tag_id(session, shop_id, body.tag, create=create, actor=actor, ip=ip)
     query = queries.filtered(session, shop_id, filters, channel_scope=channel_scope, now=now)
     job.total = queries.count(session, query)
     if job.total == 0:
@@ -166,14 +167,15 @@ def start(
     return job
 
 
-def _tag_id(session: Session, shop_id: int, name: str, *, create: bool) -> int | None:
-    tag_id = session.scalar(select(Tag.id).where(Tag.shop_id == shop_id, Tag.name == name))
-    if tag_id is None and create:
-        tag = Tag(shop_id=shop_id, name=name)
-        session.add(tag)
-        session.flush()
-        return tag.id
-    return tag_id
+def _tag_id(
+    session: Session, shop_id: int, name: str, *, create: bool, actor: str, ip: str | None
+) -> int | None:
+    """The tag's id; adding a tag the shop lacks creates it, audited like any new tag."""
+    tag = tagging.find_tag(session, shop_id=shop_id, name=name)
+    if tag is None and create:
+        body = TagCreate(name=name)
+        tag = tagging.create_tag(session, shop_id=shop_id, body=body, actor=actor, ip=ip)
+    return tag.id if tag is not None else None
 
 
 def _owner_id(session: Session, shop_id: int, email: str | None) -> int | None:

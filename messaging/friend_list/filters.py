@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from crm.fields import FieldType
+from crm.field_schemas import FieldType
 from crm.models import FieldDefinition
 from idlink.models import FriendStatus
 from messaging.compose.schemas import Name

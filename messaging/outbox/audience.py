@@ -88,33 +88,25 @@ def plan_audience(
     nudged after the commit.
     """
     now = now or utcnow()
-    body = payloads.validate(messages)
-    digest = payloads.content_hash(body, aggregation_unit)
-    payloads.store(session, {digest: body}, now=now, aggregation_unit=aggregation_unit)
-    policy = guardrails.PolicyBook(session, channel.shop_id).for_source(source)
-    resume_at = (
-        guardrails.quiet_hours_end(max(due_at, now), policy, channel.timezone)
-        if respect_quiet_hours
-        else None
-    )
-    send_id = insert_send(
+    opened = open_send(
         session,
         channel=channel,
+        messages=messages,
         idempotency_key=idempotency_key,
         source=source,
-        content_hash=digest,
-        state=AudienceState.QUEUED,
-        reason=guardrails.quiet_reason(resume_at, channel.timezone) if resume_at else None,
         due_at=due_at,
         respect_quiet_hours=respect_quiet_hours,
+        aggregation_unit=aggregation_unit,
+        state=AudienceState.QUEUED,
         now=now,
     )
+    send_id, policy, resume_at = opened.send_id, opened.policy, opened.resume_at
     if send_id is None:
         return existing(session, idempotency_key)
     freeze = Freeze(
         send_id=send_id,
         channel=channel,
-        content_hash=digest,
+        content_hash=opened.content_hash,
         next_attempt_at=resume_at or due_at,
         policy=policy,
         now=now,
@@ -158,30 +150,48 @@ def plan_audience(
     return result
 
 
-def insert_send(
+@dataclass(frozen=True, slots=True)
+class OpenedSend:
+    """A send's row as planned: its id (None when the idempotency key already had one), its
+    message set's hash, its source's guardrails and when quiet hours let it first go."""
+
+    send_id: int | None
+    content_hash: str
+    policy: guardrails.Policy
+    resume_at: datetime | None
+
+
+def open_send(
     session: Session,
     *,
     channel: Channel,
+    messages: Sequence[Message],
     idempotency_key: str,
     source: str,
-    content_hash: str,
-    state: AudienceState,
-    reason: str | None,
     due_at: datetime,
     respect_quiet_hours: bool,
+    aggregation_unit: str | None,
+    state: AudienceState,
     now: datetime,
-) -> int | None:
-    """Insert the send's row; None when its idempotency key already has one."""
-    return session.scalar(
+) -> OpenedSend:
+    """Store the checked message set and insert the send's row in ``state``, nothing frozen."""
+    body = payloads.validate(messages)
+    digest = payloads.content_hash(body, aggregation_unit)
+    payloads.store(session, {digest: body}, now=now, aggregation_unit=aggregation_unit)
+    policy = guardrails.PolicyBook(session, channel.shop_id).for_source(source)
+    resume_at = guardrails.held_until(
+        due_at, now, policy, channel.timezone, respect_quiet_hours=respect_quiet_hours
+    )
+    send_id = session.scalar(
         insert(session, AudienceSend)
         .values(
             shop_id=channel.shop_id,
             channel_id=channel.id,
             idempotency_key=idempotency_key,
             source=source,
-            content_hash=content_hash,
+            content_hash=digest,
             state=state,
-            reason=reason,
+            reason=guardrails.quiet_reason(resume_at, channel.timezone) if resume_at else None,
             due_at=due_at,
             respect_quiet_hours=respect_quiet_hours,
             planned=0,
@@ -193,6 +203,7 @@ def insert_send(
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(AudienceSend.id)
     )
+    return OpenedSend(send_id, digest, policy, resume_at)
 
 
 def existing(session: Session, idempotency_key: str, *, duplicate: bool = True) -> AudienceResult:

@@ -30,8 +30,8 @@ from core.db import Database
 from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel
 from idlink.models import Friend
-from messaging.outbox import guardrails, payloads
-from messaging.outbox.audience import AudienceResult, existing, insert_send
+from messaging.outbox import guardrails
+from messaging.outbox.audience import AudienceResult, existing, open_send
 from messaging.outbox.audience_freeze import Freeze, freeze_audience
 from messaging.outbox.models import AudienceSend, AudienceState
 
@@ -67,23 +67,19 @@ def plan_audience_in_parts(
     with database.session_scope() as session:
         now = utcnow()
         channel = session.get_one(Channel, channel_id)
-        body = payloads.validate(list(messages))
-        digest = payloads.content_hash(body, aggregation_unit)
-        payloads.store(session, {digest: body}, now=now, aggregation_unit=aggregation_unit)
-        policy = guardrails.PolicyBook(session, channel.shop_id).for_source(source)
-        resume_at = _resume_at(due_at, now, policy, channel, respect_quiet_hours)
-        send_id = insert_send(
+        opened = open_send(
             session,
             channel=channel,
+            messages=messages,
             idempotency_key=idempotency_key,
             source=source,
-            content_hash=digest,
-            state=AudienceState.FREEZING,
-            reason=guardrails.quiet_reason(resume_at, channel.timezone) if resume_at else None,
             due_at=due_at,
             respect_quiet_hours=respect_quiet_hours,
+            aggregation_unit=aggregation_unit,
+            state=AudienceState.FREEZING,
             now=now,
         )
+    send_id, resume_at = opened.send_id, opened.resume_at
     created = send_id is not None
     if send_id is None:
         with database.session_scope() as session:
@@ -114,7 +110,9 @@ def freeze_next_part(
         return True
     channel = session.get_one(Channel, send.channel_id)
     policy = guardrails.PolicyBook(session, channel.shop_id).for_source(send.source)
-    resume_at = _resume_at(send.due_at, now, policy, channel, send.respect_quiet_hours)
+    resume_at = guardrails.held_until(
+        send.due_at, now, policy, channel.timezone, respect_quiet_hours=send.respect_quiet_hours
+    )
     after = send.frozen_through or 0
     through = session.scalar(
         select(Friend.id)
@@ -144,15 +142,3 @@ def freeze_next_part(
     if planned:
         enqueue_after_commit(session, "messaging.dispatch")
     return through is None
-
-
-def _resume_at(
-    due_at: datetime,
-    now: datetime,
-    policy: guardrails.Policy,
-    channel: Channel,
-    respect_quiet_hours: bool,
-) -> datetime | None:
-    if not respect_quiet_hours:
-        return None
-    return guardrails.quiet_hours_end(max(due_at, now), policy, channel.timezone)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -26,6 +25,7 @@ from core.tenancy import Channel, ChannelMode, ChannelStatus
 from idlink.models import Friend
 from messaging.outbox import replies
 from messaging.outbox.audience_claims import Members, recheck, resolve
+from messaging.outbox.batch_jobs import BatchJob, Claimed, jobs_of
 from messaging.outbox.claim_checks import Due, apply_guardrails
 from messaging.outbox.contents import payloads_of
 from messaging.outbox.limiter import LINE_RATE_LIMITS
@@ -65,22 +65,6 @@ class DispatchConfig:
     rates: Mapping[str, float] = field(default_factory=lambda: dict(LINE_RATE_LIMITS))
 
 
-@dataclass(frozen=True, slots=True)
-class BatchJob:
-    """A claimed batch, as plain data: everything needed to send it without the database."""
-
-    batch_id: str
-    channel_id: int
-    line_channel_id: str
-    access_token: str
-    endpoint: str
-    user_ids: tuple[str, ...]
-    messages: list[dict[str, Any]]
-    attempts: int
-    aggregation_unit: str | None = None
-    reply_token: str | None = None
-
-
 def claim(
     database: Database, *, config: DispatchConfig, now: datetime | None = None
 ) -> list[BatchJob]:
@@ -94,7 +78,7 @@ def claim(
     with database.session_scope() as session:
         batches, members = _claim_batches(session, config, now)
         batches += _claim_new(session, config, now)
-        return _jobs(session, batches, members)
+        return jobs_of(session, batches, members)
 
 
 def _lease(config: DispatchConfig, now: datetime) -> datetime:
@@ -142,7 +126,7 @@ def renew(
 
 def _claim_batches(
     session: Session, config: DispatchConfig, now: datetime
-) -> tuple[list[_Claimed], dict[str, Members]]:
+) -> tuple[list[Claimed], dict[str, Members]]:
     """Batches due for a try: retries, resent unchanged with their own key, and queued audience
     batches, whose recipients are checked once more before their first try."""
     batches = list(
@@ -181,10 +165,10 @@ def _claim_batches(
             .values(state=DeliveryState.SENDING, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-    return [_Claimed.of(b) for b in batches], members
+    return [Claimed.of(b) for b in batches], members
 
 
-def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[_Claimed]:
+def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[Claimed]:
     """Lock the next due deliveries, in due order, through the partial index of pending rows.
 
     The lock query touches ``deliveries`` alone (no join, no sort): it reads the first rows of
@@ -230,7 +214,7 @@ def _claim_new(session: Session, config: DispatchConfig, now: datetime) -> list[
 
 def _form_batches(
     session: Session, rows: list[Due], config: DispatchConfig, now: datetime
-) -> list[_Claimed]:
+) -> list[Claimed]:
     """Group by (channel, content) into requests of at most 500 distinct friends."""
     groups: dict[tuple[int, str], list[tuple[list[Due], set[int]]]] = defaultdict(list)
     for row in rows:
@@ -249,7 +233,7 @@ def _form_batches(
         target[0].append(row)
         target[1].add(row.friend_id)
     tokens = _reply_tokens(session, groups, config, now)
-    batches: list[_Claimed] = []
+    batches: list[Claimed] = []
     members_of: list[list[int]] = []
     for (channel_id, digest), members_list in groups.items():
         for members, _ in members_list:
@@ -262,7 +246,7 @@ def _form_batches(
                 endpoint = Endpoint.MULTICAST if len(members) > 1 else Endpoint.PUSH
                 reply_token = None
             batches.append(
-                _Claimed(
+                Claimed(
                     id=str(uuid.uuid4()),
                     channel_id=channel_id,
                     endpoint=endpoint,
@@ -354,71 +338,3 @@ _ASSIGN = text(
     WHERE d.id = v.id
     """
 )
-
-
-@dataclass(frozen=True, slots=True)
-class _Claimed:
-    """What sending needs of a claimed batch (new ones are inserted without ORM objects)."""
-
-    id: str
-    channel_id: int
-    endpoint: str
-    content_hash: str
-    attempts: int
-    audience_send_id: int | None
-    reply_token: str | None = None
-
-    @classmethod
-    def of(cls, batch: DeliveryBatch) -> _Claimed:
-        return cls(
-            id=batch.id,
-            channel_id=batch.channel_id,
-            endpoint=batch.endpoint,
-            content_hash=batch.content_hash,
-            attempts=batch.attempts,
-            audience_send_id=batch.audience_send_id,
-            reply_token=batch.reply_token,
-        )
-
-
-def _jobs(
-    session: Session, batches: Iterable[_Claimed], members: dict[str, Members]
-) -> list[BatchJob]:
-    batches = list(batches)
-    if not batches:
-        return []
-    recipients: dict[str | None, list[str]] = defaultdict(list)
-    per_friend = [b.id for b in batches if b.audience_send_id is None]
-    if per_friend:
-        for batch_id, user_id in session.execute(
-            select(Delivery.batch_id, Friend.line_user_id)
-            .join(Friend, Friend.id == Delivery.friend_id)
-            .where(Delivery.batch_id.in_(per_friend))
-            .order_by(Delivery.id)
-        ):
-            recipients[batch_id].append(user_id)
-    for batch in batches:
-        if batch.audience_send_id is not None:
-            recipients[batch.id] = members[batch.id].user_ids
-    channels = {
-        c.id: c
-        for c in session.scalars(
-            select(Channel).where(Channel.id.in_({b.channel_id for b in batches}))
-        )
-    }
-    payloads = payloads_of(session, {b.content_hash for b in batches})
-    return [
-        BatchJob(
-            batch_id=b.id,
-            channel_id=b.channel_id,
-            line_channel_id=channels[b.channel_id].line_channel_id,
-            access_token=channels[b.channel_id].access_token,
-            endpoint=b.endpoint,
-            user_ids=tuple(recipients[b.id]),
-            messages=payloads[b.content_hash][0],
-            attempts=b.attempts,
-            aggregation_unit=payloads[b.content_hash][1],
-            reply_token=b.reply_token,
-        )
-        for b in batches
-    ]

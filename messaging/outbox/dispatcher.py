@@ -36,7 +36,8 @@ from connectors.line.sending import Accepted, FailureKind, LineSender, SendFailu
 from core.clock import utcnow
 from core.db import Database
 from messaging.outbox import guardrails
-from messaging.outbox.claims import PENDING_SQL, BatchJob, DispatchConfig, claim, renew
+from messaging.outbox.batch_jobs import BatchJob
+from messaging.outbox.claims import PENDING_SQL, DispatchConfig, claim, renew
 from messaging.outbox.limiter import RateLimiter, acquire
 from messaging.outbox.models import BatchState, Delivery, DeliveryBatch, DeliveryState, Endpoint
 from messaging.outbox.outcomes import Try, backoff_seconds, launch, record, record_all

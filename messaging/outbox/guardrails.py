@@ -166,6 +166,16 @@ def _stored_cap(cap: Cap) -> int | None:
     return NO_CAP if cap is None else cap
 
 
+def held_until(
+    due_at: datetime, now: datetime, policy: Policy, timezone: str, *, respect_quiet_hours: bool
+) -> datetime | None:
+    """When quiet hours let a send due at ``due_at`` (planned ``now``) first go, or None when
+    they do not hold it (it goes when due)."""
+    if not respect_quiet_hours:
+        return None
+    return quiet_hours_end(max(due_at, now), policy, timezone)
+
+
 def quiet_hours_end(moment: datetime, policy: Policy, timezone: str) -> datetime | None:
     """When quiet hours covering ``moment`` end (UTC), or None when ``moment`` is not quiet."""
     start, end = policy.quiet_start, policy.quiet_end

@@ -28,7 +28,8 @@ from connectors.line.sending import Accepted, FailureKind, SendFailure
 from core import audit
 from core.clock import utcnow
 from core.tenancy import Channel, ChannelStatus
-from messaging.outbox.claims import BatchJob, DispatchConfig
+from messaging.outbox.batch_jobs import BatchJob
+from messaging.outbox.claims import DispatchConfig
 from messaging.outbox.delivery_rows import settle, update_deliveries
 from messaging.outbox.models import (
     AudienceSend,

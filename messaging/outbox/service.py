@@ -150,10 +150,8 @@ def _prepare(
     aggregation_unit: str | None,
     now: datetime,
 ) -> _Send:
-    resume_at = (
-        guardrails.quiet_hours_end(max(due_at, now), policy, channel.timezone)
-        if respect_quiet_hours
-        else None
+    resume_at = guardrails.held_until(
+        due_at, now, policy, channel.timezone, respect_quiet_hours=respect_quiet_hours
     )
     return _Send(
         channel=channel,

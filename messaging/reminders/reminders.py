@@ -134,13 +134,13 @@ def save_rule(
         rule.revision += 1
         _cancel_rule(session, rule, reason="the reminder rule changed", now=now)
         session.execute(delete(TriggerCursor).where(TriggerCursor.name == _cursor_name(rule)))
-    audit.record(
+    audit.record_written(
         session,
         shop_id=shop_id,
         actor=actor,
-        action="reminder_rule.created" if created else "reminder_rule.updated",
         subject_type="reminder_rule",
         subject_id=rule.id,
+        created=created,
         now=now,
     )
     return rule

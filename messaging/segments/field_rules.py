@@ -14,7 +14,8 @@ from sqlalchemy import ColumnElement, not_, select, true
 
 from core.errors import BadRequest
 from crm import fields
-from crm.fields import FieldType, InvalidFieldValue
+from crm.field_schemas import FieldType
+from crm.fields import InvalidFieldValue
 from crm.models import FieldDefinition, FriendFieldValue
 from idlink.models import Friend
 from messaging.segments.schemas import FieldRule

@@ -77,13 +77,13 @@ def save(
     segment.rules = spec.rules_json()
     segment.updated_at = now
     session.flush()
-    audit.record(
+    audit.record_written(
         session,
         shop_id=shop_id,
         actor=actor,
-        action="segment.created" if created else "segment.updated",
         subject_type="segment",
         subject_id=segment.id,
+        created=created,
         now=now,
     )
     return segment

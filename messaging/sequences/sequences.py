@@ -92,13 +92,13 @@ def save(
             )
         )
     session.flush()
-    audit.record(
+    audit.record_written(
         session,
         shop_id=shop_id,
         actor=actor,
-        action="sequence.created" if created else "sequence.updated",
         subject_type="sequence",
         subject_id=sequence.id,
+        created=created,
         now=now,
     )
     return sequence

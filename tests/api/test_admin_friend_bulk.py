@@ -98,6 +98,8 @@ def test_a_small_bulk_tagging_is_done_at_once_and_audited_once(
     entries = audits(db, "friends.bulk_add_tag")
     assert len(entries) == 1 and entries[0].actor == "token:staff"
     assert entries[0].detail["friends"] == 3 and entries[0].detail["tag"] == "春の案内"
+    [created] = audits(db, "tag.created")
+    assert created.actor == "token:staff" and created.detail["tag"] == "春の案内"
     assert vip in tagged(db, "vip")
     with db.session_scope() as session:
         history = session.execute(
@@ -217,6 +219,17 @@ def test_a_tag_filter_that_is_not_a_list_of_names_is_a_422_not_a_500(admin: Admi
 
     assert answer.status_code == 422
     assert answer.json()["error"] == "ValidationFailed"
+
+
+def test_a_bulk_tag_name_the_tags_page_would_refuse_is_a_422(
+    db: Database, channel: ChannelSetup, admin: AdminApi
+) -> None:
+    add_friend(db, channel.channel_pk, user_id(1))
+
+    answer = admin.post("/friends/bulk", {"action": "add_tag", "tag": "秋\x7f"})
+
+    assert answer.status_code == 422
+    assert tagged(db, "秋\x7f") == set() and audits(db, "tag.created") == []
 
 
 def test_a_field_is_set_on_the_filtered_friends_checked_first_and_audited_once(

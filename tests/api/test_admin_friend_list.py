@@ -11,7 +11,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
 from crm import fields, owners
-from crm.fields import FieldDefinitionIn, FieldType
+from crm.field_schemas import FieldDefinitionIn, FieldType
 from idlink import friends
 from idlink import members as member_service
 from idlink.models import Friend, Member

@@ -20,7 +20,7 @@ from console.app import create_console
 from core.db import Database
 from core.tenancy import Shop
 from crm import fields
-from crm.fields import FieldDefinitionIn, FieldType
+from crm.field_schemas import FieldDefinitionIn, FieldType
 from idlink.models import Tag
 from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn

@@ -10,7 +10,7 @@ import pytest
 from core.db import Database
 from core.tenancy import Shop
 from crm import fields
-from crm.fields import FieldDefinitionIn
+from crm.field_schemas import FieldDefinitionIn
 from idlink.models import Friend
 from sandbox.line.server import SandboxServer
 from staff.models import Role

@@ -10,7 +10,7 @@ import pytest
 from core.db import Database
 from core.tenancy import Shop
 from crm import fields
-from crm.fields import FieldDefinitionIn, FieldType
+from crm.field_schemas import FieldDefinitionIn, FieldType
 from idlink.models import Friend
 from staff.models import Role
 from tests.api.admin_support import add_friend

@@ -9,7 +9,7 @@ from core.audit import AuditLog
 from core.db import Database
 from core.tenancy import Shop
 from crm import fields
-from crm.fields import FieldDefinitionIn
+from crm.field_schemas import FieldDefinitionIn
 from staff.models import Role
 from tests.api.admin_support import add_friend
 from tests.console.support import Browser, add_staff, csrf_of

@@ -10,7 +10,7 @@ from core.audit import AuditLog
 from core.db import Database
 from core.tenancy import Shop
 from crm import fields
-from crm.fields import FieldDefinitionIn, FieldType
+from crm.field_schemas import FieldDefinitionIn, FieldType
 from idlink.models import Friend, FriendTag, Tag
 from sandbox.line.server import SandboxServer
 from staff.models import Role

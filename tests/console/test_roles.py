@@ -21,7 +21,7 @@ from console.app import create_console
 from core.db import Database
 from core.tenancy import Shop, create_token
 from crm import fields, notes
-from crm.fields import FieldDefinitionIn, FieldType
+from crm.field_schemas import FieldDefinitionIn, FieldType
 from crm.notes import NoteIn
 from idlink.models import Friend, Tag
 from messaging.friend_list import bulk as friend_bulk

@@ -13,7 +13,8 @@ from core.audit import AuditLog
 from core.db import Database
 from core.tenancy import Shop
 from crm import fields
-from crm.fields import FieldDefinitionIn, FieldInUse, InvalidFieldValue
+from crm.field_schemas import FieldDefinitionIn
+from crm.fields import FieldInUse, InvalidFieldValue
 from idlink.models import Friend
 from tests.api.admin_support import add_friend
 from tests.factories import ChannelSetup, make_shop

@@ -13,7 +13,8 @@ from core.db import Database
 from core.tenancy import Channel
 from messaging.campaigns import reports
 from messaging.outbox import dispatcher, outcomes, reply_outcomes, service
-from messaging.outbox.claims import BatchJob, DispatchConfig
+from messaging.outbox.batch_jobs import BatchJob
+from messaging.outbox.claims import DispatchConfig
 from messaging.outbox.limiter import LocalLimiter
 from messaging.outbox.models import DeliveryAttempt, ReplyToken
 from sandbox.line.server import SandboxServer

@@ -9,7 +9,7 @@ import pytest
 from core.db import Database
 from core.tenancy import Channel
 from crm import fields
-from crm.fields import FieldDefinitionIn
+from crm.field_schemas import FieldDefinitionIn
 from idlink.models import Friend
 from messaging.segments import segments
 from messaging.segments.field_rules import InvalidFieldRule

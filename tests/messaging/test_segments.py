@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from core.audit import AuditLog
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
@@ -231,3 +232,23 @@ def test_a_saved_segment_reads_back_as_its_spec(db: Database, channel: ChannelSe
         spec = segments.spec_of(segment)
 
     assert spec == {"name": "s", "rules": rules}
+
+
+def test_saving_a_segment_is_audited_as_created_then_as_updated(
+    db: Database, channel: ChannelSetup
+) -> None:
+    for rules in ({"tag": "vip"}, {"tag": "regular"}):
+        with db.session_scope() as session:
+            spec = SegmentSpec(name="s", rules=rules)
+            segments.save(session, shop_id=channel.shop_id, spec=spec, actor="staff:hana")
+
+    with db.session_scope() as session:
+        entries = session.execute(
+            select(AuditLog.action, AuditLog.subject_type, AuditLog.actor)
+            .where(AuditLog.subject_type == "segment")
+            .order_by(AuditLog.id)
+        ).all()
+    assert [tuple(e) for e in entries] == [
+        ("segment.created", "segment", "staff:hana"),
+        ("segment.updated", "segment", "staff:hana"),
+    ]

@@ -8,7 +8,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Channel
 from crm import fields
-from crm.fields import FieldDefinitionIn
+from crm.field_schemas import FieldDefinitionIn
 from idlink.models import Friend
 from messaging.campaigns import campaigns
 from messaging.campaigns.schemas import CampaignSpec

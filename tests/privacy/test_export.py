@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from core import csvfile
 from core.audit import AuditLog
 from core.db import Database
-from core.spreadsheet import safe_cell, write_rows
 from core.tenancy import Shop
 from tests.api.admin_support import admin_api
 from tests.privacy.support import EMAIL, NAME, Journey
@@ -96,8 +96,8 @@ def test_the_cli_exports_a_member_by_number_to_a_file(
 def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text() -> None:
     hostile = ['=HYPERLINK("http://x")', "+81", "-1", "@SUM(A1)", "\tx", "\rx", "plain"]
 
-    document = write_rows([{"value": v} for v in hostile], ["value"])
+    document = csvfile.write_rows([{"value": v} for v in hostile], ["value"])
 
     cells = [row["value"] for row in csv.DictReader(io.StringIO(document))]
     assert cells == ["'" + v for v in hostile[:-1]] + ["plain"]
-    assert safe_cell(None) == "" and safe_cell({"a": "=1"}) == '{"a": "=1"}'
+    assert csvfile.as_text(None) == "" and csvfile.as_text({"a": "=1"}) == '{"a": "=1"}'

@@ -82,10 +82,7 @@ def field_import(
 
 def _report(result: FieldImport, errors_path: Path | None) -> None:
     if errors_path is not None:
-        with errors_path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csvfile.writer(handle)
-            writer.writerow(["line", "key", "reason"])
-            writer.writerows([e.line, e.key, e.reason] for e in result.errors)
+        csvfile.write_row_errors(errors_path, result.errors)
     for problem in result.errors[:ERRORS_SHOWN]:
         err.print(
             f"line {problem.line} ({problem.key or 'no key'}): {problem.reason}",

@@ -8,7 +8,6 @@ skipped; the rest of the file still loads.
 from __future__ import annotations
 
 import codecs
-import csv
 import io
 import itertools
 import time
@@ -17,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -35,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, csvfile, tenancy
+from core.csvfile import RowError
 from core.db import Database
 from core.errors import HubError
 from idlink import member_import as imports
@@ -43,11 +43,12 @@ from idlink import search_index
 from idlink.member_import import ImportOutcome
 from idlink.members import MemberFields
 from idlink.models import Member
+from tsunagu.cli.member_file import CountingReader, ImportAborted, Row, read_rows
 from tsunagu.cli.support import load_settings, session_scope
 from tsunagu.hub import open_database
 
 if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+    pass
 
 member_app = typer.Typer(help="Members of a shop: add one, import a CSV.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -58,94 +59,6 @@ err = Console(stderr=True, soft_wrap=True)
 BATCH_MAX_SECONDS = 2.0
 ERRORS_SHOWN = 20
 SUMMARY = ("created", "updated", "unchanged", "skipped", "failed")
-
-
-class ImportAborted(Exception):
-    """The file cannot be imported at all (no header, no member_number column, bad encoding)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One data row as header → cell, or the reason it could not be read as one."""
-
-    line: int
-    member_number: str
-    cells: dict[str, str] | None
-    problem: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    line: int
-    member_number: str
-    reason: str
-
-
-class _CountingReader(io.RawIOBase):
-    """A binary file that counts the bytes read from it, for the progress bar."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self._raw.read(len(view))
-        view[: len(data)] = data
-        self.bytes_read += len(data)
-        return len(data)
-
-
-def _read_header(reader: Iterator[list[str]]) -> list[str]:
-    first = next(reader, None)
-    if first is None:
-        raise ImportAborted("the file is empty: its first line must name the columns")
-    header = [name.strip().lower() for name in first]
-    if "member_number" not in header:
-        raise ImportAborted(
-            f"no member_number column (the header has: {', '.join(header) or 'nothing'}); "
-            f"known columns are {', '.join(imports.MEMBER_COLUMNS)}, others go to "
-            "attributes"
-        )
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates or "" in header:
-        raise ImportAborted(f"the header has duplicate or empty column names: {duplicates}")
-    return header
-
-
-def _records(reader: Iterator[list[str]]) -> Iterator[list[str]]:
-    """The reader's records; a file that is not CSV at all (NUL bytes, huge fields) aborts."""
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise ImportAborted(
-                f"line {getattr(reader, 'line_num', '?')} is not CSV: {exc}"
-            ) from exc
-        yield cells
-
-
-def read_rows(text: IO[str]) -> Iterator[Row]:
-    """The file's data rows as header → cell, each with the line it starts on."""
-    reader = csv.reader(text)
-    records = _records(reader)
-    header = _read_header(records)
-    number_at = header.index("member_number")
-    line = reader.line_num + 1
-    for cells in records:
-        if any(cell.strip() for cell in cells):
-            number = cells[number_at].strip() if number_at < len(cells) else ""
-            if len(cells) != len(header):
-                problem = f"has {len(cells)} cells, the header has {len(header)}"
-                yield Row(line=line, member_number=number, cells=None, problem=problem)
-            else:
-                yield Row(line, number, dict(zip(header, cells, strict=True)))
-        line = reader.line_num + 1
 
 
 def _import_row(
@@ -223,7 +136,7 @@ class Importer:
         if len(self.failures) < ERRORS_SHOWN:
             self.failures.append(error)
         if self.errors_out is not None:
-            self.errors_out.writerow([error.line, error.member_number, error.reason])
+            self.errors_out.writerow([error.line, error.key, error.reason])
 
 
 @contextmanager
@@ -251,7 +164,7 @@ def _progress() -> Progress:
 
 
 def _tracked(
-    rows: Iterator[Row], counter: _CountingReader, bar: Progress, task: TaskID
+    rows: Iterator[Row], counter: CountingReader, bar: Progress, task: TaskID
 ) -> Iterator[Row]:
     for count, row in enumerate(rows, start=1):
         yield row
@@ -330,7 +243,7 @@ def _run_import(importer: Importer, file: Path, encoding: str, errors_path: Path
         raise ImportAborted(f"unknown encoding {encoding!r}: try utf-8-sig or cp932") from exc
     with file.open("rb") as raw, _errors_writer(errors_path) as errors_out:
         importer.errors_out = errors_out
-        counter = _CountingReader(raw)
+        counter = CountingReader(raw)
         text = io.TextIOWrapper(io.BufferedReader(counter), encoding=encoding, newline="")
         with _progress() as bar:
             task = bar.add_task("import", total=file.stat().st_size, rows=0)
@@ -348,7 +261,7 @@ def _report(importer: Importer, elapsed: float, errors_path: Path | None) -> Non
     counts = importer.counts
     for problem in importer.failures:
         err.print(
-            f"line {problem.line} ({problem.member_number or 'no number'}): {problem.reason}",
+            f"line {problem.line} ({problem.key or 'no number'}): {problem.reason}",
             markup=False,
             highlight=False,
         )

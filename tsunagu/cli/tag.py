@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import select, union
 
 from core import csvfile, tenancy
+from core.csvfile import RowError
 from core.db import Database
 from core.errors import HubError
 from core.tenancy import Channel
@@ -69,13 +70,6 @@ EncodingOption = Annotated[
 
 class TagRunAborted(Exception):
     """The run cannot start (no such tag to remove, an unreadable file, no key column)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    line: int
-    key: str
-    reason: str
 
 
 @dataclass(slots=True)
@@ -273,11 +267,7 @@ def _report(targets: Targets, outcome: BulkOutcome, errors_path: Path | None, *,
     if hidden > 0 and errors_path is None:
         err.print(f"... and {hidden:,} more rows (--errors FILE lists them all)")
     if errors_path is not None:
-        with errors_path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csvfile.writer(handle)
-            writer.writerow(["line", "key", "reason"])
-            for problem in targets.errors:
-                writer.writerow([problem.line, problem.key, problem.reason])
+        csvfile.write_row_errors(errors_path, targets.errors)
     done, already = ("tagged", "already tagged") if add else ("untagged", "not tagged")
     console.print(
         f"{done} {outcome.changed:,}, {already} {outcome.unchanged:,}, "
