@@ -39,7 +39,7 @@ class FriendFilters(BaseModel):
         description="Part of the LINE display name; or a member number, email or phone "
         "(exact); or words of the member's name.",
     )
-    status: FriendStatus | None = Field(None, description="`followed` or `blocked`.")
+    status: FriendStatus | None = Field(None, description="`followed`, `blocked` or `erased`.")
     linked: bool | None = Field(None, description="Only friends linked (or not) to a member.")
     follow_route: str | None = Field(
         None,

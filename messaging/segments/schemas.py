@@ -23,7 +23,7 @@ Scalar = bool | int | float | str
 
 
 class FriendStatusRule(_Strict):
-    friend_status: Literal["followed", "blocked"]
+    friend_status: Literal["followed", "blocked", "erased"]
 
 
 class LinkedRule(_Strict):

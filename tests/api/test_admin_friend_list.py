@@ -306,3 +306,18 @@ def test_the_last_message_time_only_moves_forward_and_counts_only_messages_in(
     assert ids(admin.get("/friends", messaged_within_days=7)) == [late]
     assert ids(admin.get("/friends", never_messaged="true")) == [quiet]
     assert ids(admin.get("/friends", never_messaged="false")) == [late, early]
+
+
+def test_erased_friends_are_a_status_the_list_and_a_segment_can_filter_on(
+    db: Database, channel: ChannelSetup, admin: AdminApi
+) -> None:
+    kept = add_friend(db, channel.channel_pk, user_id(1))
+    gone = add_friend(db, channel.channel_pk, user_id(2))
+    set_friend(db, gone, status="erased")
+
+    erased = admin.get("/friends", status="erased")
+    counted = admin.get("/friends/count", status="followed")
+
+    assert erased.status_code == 200, erased.text
+    assert ids(erased) == [gone]
+    assert counted.json() == {"count": 1} and kept not in ids(erased)
