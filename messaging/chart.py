@@ -256,42 +256,29 @@ def timeline(
                 detail={"tag": event.tag_name},
             )
         )
-    for link, number in page(
-        "link",
+    # A member link made, and (once ended) its ending: one row, two moments on the timeline.
+    links = (
         select(MemberLink, Member.member_number)
         .join(Member, Member.id == MemberLink.member_id)
-        .where(MemberLink.friend_id == friend.id),
-        MemberLink.linked_at,
-        MemberLink.id,
+        .where(MemberLink.friend_id == friend.id)
+    )
+    for kind, query, at in (
+        ("link", links, MemberLink.linked_at),
+        ("unlink", links.where(MemberLink.unlinked_at.is_not(None)), MemberLink.unlinked_at),
     ):
-        entries.append(
-            TimelineEntry(
-                kind="link",
-                id=link.id,
-                at=link.linked_at,
-                text=number,
-                actor=link.linked_by,
-                detail={"member_number": number, "method": link.method},
+        for link, number in page(kind, query, at, MemberLink.id):
+            made = kind == "link"
+            entries.append(
+                TimelineEntry(
+                    kind=kind,
+                    id=link.id,
+                    at=link.linked_at if made else link.unlinked_at,
+                    text=number,
+                    actor=link.linked_by if made else link.unlinked_by,
+                    detail={"member_number": number}
+                    | ({"method": link.method} if made else {"reason": link.unlink_reason}),
+                )
             )
-        )
-    for link, number in page(
-        "unlink",
-        select(MemberLink, Member.member_number)
-        .join(Member, Member.id == MemberLink.member_id)
-        .where(MemberLink.friend_id == friend.id, MemberLink.unlinked_at.is_not(None)),
-        MemberLink.unlinked_at,
-        MemberLink.id,
-    ):
-        entries.append(
-            TimelineEntry(
-                kind="unlink",
-                id=link.id,
-                at=link.unlinked_at,
-                text=number,
-                actor=link.unlinked_by,
-                detail={"member_number": number, "reason": link.unlink_reason},
-            )
-        )
     for click, url, source in page(
         "click",
         select(LinkClick, TrackedLink.url, TrackedLink.source)
