@@ -16,6 +16,7 @@ from core.tenancy import Channel
 from idlink.models import (
     ConversationMessage,
     Friend,
+    FriendFollowEvent,
     FriendStatus,
     FriendTag,
     FriendTagEvent,
@@ -51,6 +52,13 @@ def get_or_create_friend(session: Session, *, channel: Channel, line_user_id: st
     return friend
 
 
+def _history(session: Session, friend: Friend, kind: str, occurred_at: datetime) -> None:
+    """One entry of the friend's follow history (their chart's timeline shows it)."""
+    session.add(
+        FriendFollowEvent(shop_id=friend.shop_id, friend_id=friend.id, kind=kind, at=occurred_at)
+    )
+
+
 def _is_newer(friend: Friend, occurred_at: datetime) -> bool:
     return friend.status_changed_at is None or occurred_at >= friend.status_changed_at
 
@@ -60,6 +68,12 @@ def record_follow(
 ) -> Friend:
     """A follow (new friend or unblock). A late, older event never undoes a newer unfollow."""
     friend = get_or_create_friend(session, channel=channel, line_user_id=line_user_id)
+    _history(
+        session,
+        friend,
+        "followed" if friend.first_followed_at is None else "unblocked",
+        occurred_at,
+    )
     if friend.first_followed_at is None or occurred_at < friend.first_followed_at:
         friend.first_followed_at = occurred_at
     if friend.last_followed_at is None or occurred_at > friend.last_followed_at:
@@ -76,6 +90,7 @@ def record_unfollow(
 ) -> Friend:
     """The friend blocked the account: nothing may be sent to them from now on."""
     friend = get_or_create_friend(session, channel=channel, line_user_id=line_user_id)
+    _history(session, friend, "blocked", occurred_at)
     if _is_newer(friend, occurred_at):
         friend.status = FriendStatus.BLOCKED
         friend.blocked_at = occurred_at

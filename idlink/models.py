@@ -257,6 +257,21 @@ class FriendTagEvent(Base):
     __table_args__ = (Index("ix_friend_tag_events_friend_id_at", "friend_id", "at"),)
 
 
+class FriendFollowEvent(Base):
+    """The friend added the account, blocked it, or unblocked it (followed again): their
+    follow history, at the time LINE says it happened."""
+
+    __tablename__ = "friend_follow_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # followed, blocked, unblocked
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_friend_follow_events_friend_id_at", "friend_id", "at"),)
+
+
 class FriendTag(Base):
     __tablename__ = "friend_tags"
 

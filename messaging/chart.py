@@ -29,7 +29,14 @@ from crm import fields, notes, owners
 from crm.field_schemas import FriendFieldOut
 from crm.notes import NoteOut
 from idlink import profiles
-from idlink.models import ConversationMessage, Friend, FriendTagEvent, Member, MemberLink
+from idlink.models import (
+    ConversationMessage,
+    Friend,
+    FriendFollowEvent,
+    FriendTagEvent,
+    Member,
+    MemberLink,
+)
 from idlink.queries import find_friend, render_friends
 from idlink.schemas import FriendOut
 from messaging import chart_summary
@@ -38,10 +45,20 @@ from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import Delivery, DeliveryContent
 
 EntryKind = Literal[
-    "message", "delivery", "purchase", "booking", "change", "tag", "link", "unlink", "click"
+    "message",
+    "delivery",
+    "purchase",
+    "booking",
+    "change",
+    "tag",
+    "link",
+    "unlink",
+    "click",
+    "follow",
 ]
 # Among entries at the same time, the order they are listed in (and the cursor compares).
 _RANK: dict[str, int] = {
+    "follow": 9,
     "unlink": 8,
     "link": 7,
     "click": 6,
@@ -255,6 +272,15 @@ def timeline(
                 action="friend.tag_added" if event.added else "friend.tag_removed",
                 detail={"tag": event.tag_name},
             )
+        )
+    for (event,) in page(
+        "follow",
+        select(FriendFollowEvent).where(FriendFollowEvent.friend_id == friend.id),
+        FriendFollowEvent.at,
+        FriendFollowEvent.id,
+    ):
+        entries.append(
+            TimelineEntry(kind="follow", id=event.id, at=event.at, text=None, action=event.kind)
         )
     # A member link made, and (once ended) its ending: one row, two moments on the timeline.
     links = (

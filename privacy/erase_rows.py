@@ -17,6 +17,7 @@ from core.audit import AuditLog
 from crm.models import FriendFieldValue, FriendOwner, Note
 from idlink.models import (
     ConversationMessage,
+    FriendFollowEvent,
     FriendStatus,
     FriendTag,
     FriendTagEvent,
@@ -103,6 +104,7 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
         (ReplyToken, ReplyToken.friend_id),
         (FriendTag, FriendTag.friend_id),
         (FriendTagEvent, FriendTagEvent.friend_id),
+        (FriendFollowEvent, FriendFollowEvent.friend_id),
         (FriendFieldValue, FriendFieldValue.friend_id),
         (FriendRichMenu, FriendRichMenu.friend_id),
     ):

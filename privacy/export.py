@@ -20,7 +20,14 @@ from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import InboundEvent
 from crm.models import FieldDefinition, FriendFieldValue, FriendOwner, Note
-from idlink.models import ConversationMessage, FriendTag, FriendTagEvent, MemberLink, Tag
+from idlink.models import (
+    ConversationMessage,
+    FriendFollowEvent,
+    FriendTag,
+    FriendTagEvent,
+    MemberLink,
+    Tag,
+)
 from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import Consent, ConsentRecord, Delivery, DeliveryContent
 from messaging.sequences.models import Enrollment
@@ -121,6 +128,12 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
         "enrollments": _rows(
             session,
             select(Enrollment).where(Enrollment.friend_id.in_(friend_ids)).order_by(Enrollment.id),
+        ),
+        "follow_history": _rows(
+            session,
+            select(FriendFollowEvent)
+            .where(FriendFollowEvent.friend_id.in_(friend_ids))
+            .order_by(FriendFollowEvent.id),
         ),
         "tag_history": _rows(
             session,

@@ -86,6 +86,7 @@ def test_the_chart_shows_the_member_and_a_timeline_newest_first(
         ("delivery", "ご来店ありがとうございます"),
         ("message", "予約できますか"),
         ("purchase", "#1001 5,500 JPY"),
+        ("follow", "followed"),  # in January, as the friend was added
     ]
     assert chart["timeline"]["items"][0]["detail"]["member_number"] == "M-1001"
     delivery = chart["timeline"]["items"][2]
@@ -113,6 +114,7 @@ def test_the_timeline_pages_through_every_entry_once(
         "delivery",
         "message",
         "purchase",
+        "follow",
     ]
 
 
@@ -137,6 +139,7 @@ def test_tagging_through_the_api_is_audited_with_the_token_and_shows_on_the_char
     assert changes == [
         ("tag", "friend.tag_removed", "token:crm"),
         ("tag", "friend.tag_added", "token:crm"),
+        ("follow", "followed", None),
     ]
 
 
@@ -265,4 +268,25 @@ def test_the_timeline_shows_clicks_and_an_ended_link_and_pages_through_them(
         ("purchase", "#1001 5,500 JPY"),
         ("unlink", "M-0999"),
         ("link", "M-0999"),
+        ("follow", None),
     ]
+
+
+def test_the_follow_history_says_when_the_friend_added_blocked_and_unblocked_the_account(
+    db: Database, shop: Shop, channel: ChannelSetup, hub_url: str
+) -> None:
+    admin = admin_api(db, hub_url, shop)
+    friend_id = add_friend(db, channel.channel_pk, "U" + "3" * 32, blocked=True)
+    with db.session_scope() as session:
+        friends.record_follow(
+            session,
+            channel=session.get_one(Channel, channel.channel_pk),
+            line_user_id="U" + "3" * 32,
+            occurred_at=datetime(2099, 1, 1, tzinfo=UTC),
+        )
+
+    chart = admin.get(f"/friends/{friend_id}/chart").json()
+
+    history = [(e["kind"], e["action"]) for e in chart["timeline"]["items"]]
+    assert history == [("follow", "unblocked"), ("follow", "blocked"), ("follow", "followed")]
+    assert chart["friend"]["status"] == "followed"
