@@ -15,6 +15,7 @@ from api.admin import (
     events,
     fields,
     friends,
+    inbox,
     links,
     members,
     privacy,
@@ -48,5 +49,6 @@ router.include_router(segments.router)
 router.include_router(sequences.router)
 router.include_router(privacy.router)
 router.include_router(consents.router)
+router.include_router(inbox.router)
 
 __all__ = ["router"]
