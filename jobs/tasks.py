@@ -7,6 +7,7 @@ import logging
 from celery import Task, shared_task
 from sqlalchemy.orm import Session
 
+from autoreply import service as autoreply
 from commerce import connections, sync, writeback
 from commerce.events import handle_connector_event
 from config import Settings
@@ -45,6 +46,7 @@ def _handler_for(settings: Settings) -> inbox.Handler:
             replies.on_line_event(session, event)
             sequences.on_line_event(session, event)
             inbox_conversations.on_line_event(session, event)
+            autoreply.on_line_event(session, event, settings=settings)
         else:
             # Before the store's handling: a redaction follows the customer to their member.
             privacy_erasure.on_connector_event(session, event)

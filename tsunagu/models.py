@@ -1,5 +1,6 @@
 """Every model module, imported so that ``Base.metadata`` knows all tables (migrations, tests)."""
 
+from autoreply import models as autoreply_models
 from commerce import models as commerce_models
 from commerce import writeback
 from core import audit, inbox, tenancy
@@ -22,6 +23,7 @@ from staff import models as staff_models
 __all__ = [
     "Base",
     "audit",
+    "autoreply_models",
     "campaigns_models",
     "commerce_models",
     "compose_models",
