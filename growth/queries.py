@@ -203,3 +203,27 @@ def route_out(session: Session, route: FollowRoute, *, public_url: str) -> Route
         qr_svg=f"{url}/qr.svg",
         created_at=route.created_at,
     )
+
+
+def channels_of(session: Session, shop_id: int) -> list[tuple[str, str]]:
+    """The shop's LINE accounts a route can bring friends to: (channel id, name)."""
+    rows = session.execute(
+        select(Channel.line_channel_id, Channel.name)
+        .where(Channel.shop_id == shop_id)
+        .order_by(Channel.name)
+    )
+    return [(channel_id, name) for channel_id, name in rows]
+
+
+def chart_days(days: list[RouteDay], *, span: int = 90) -> list[RouteDay]:
+    """The report's days with the empty ones between them filled in (the last ``span``)."""
+    if not days:
+        return []
+    known = {d.day: d for d in days}
+    last = days[-1].day
+    first = max(days[0].day, last - timedelta(days=span - 1))
+    count = (last - first).days + 1
+    return [
+        known.get(day, RouteDay(day=day, visits=0, new_friends=0, returning_friends=0))
+        for day in (first + timedelta(days=i) for i in range(count))
+    ]
