@@ -16,6 +16,7 @@ from core import inbox
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit, enqueue_now
 from core.inbox import InboundEvent
+from growth import routes as follow_routes
 from idlink import profiles, purge
 from idlink.events import handle_line_event
 from inbox import conversations as inbox_conversations
@@ -41,6 +42,7 @@ def _handler_for(settings: Settings) -> inbox.Handler:
     def handle(session: Session, event: InboundEvent) -> None:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
+            follow_routes.on_line_event(session, event, settings=settings)
             guardrails.on_line_event(session, event)
             consent.on_line_event(session, event)
             replies.on_line_event(session, event)

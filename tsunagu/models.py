@@ -6,6 +6,7 @@ from commerce import writeback
 from core import audit, inbox, tenancy
 from core.db import Base
 from crm import models as crm_models
+from growth import models as growth_models
 from idlink import identities, search_index
 from idlink import models as idlink_models
 from inbox import models as inbox_models
@@ -29,6 +30,7 @@ __all__ = [
     "compose_models",
     "crm_models",
     "friend_list_models",
+    "growth_models",
     "identities",
     "idlink_models",
     "inbox",
