@@ -3,6 +3,7 @@
 from autoreply import models as autoreply_models
 from commerce import models as commerce_models
 from commerce import writeback
+from commerce.coupons import models as coupons_models
 from core import audit, inbox, tenancy
 from core.db import Base
 from crm import models as crm_models
@@ -28,6 +29,7 @@ __all__ = [
     "campaigns_models",
     "commerce_models",
     "compose_models",
+    "coupons_models",
     "crm_models",
     "friend_list_models",
     "growth_models",
