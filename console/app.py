@@ -24,6 +24,7 @@ from console import (
     account,
     chart_actions,
     fields,
+    follow_routes,
     friend_list,
     friends,
     inbox,
@@ -82,6 +83,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(privacy.router)
     console.include_router(tags.router)
     console.include_router(fields.router)
+    console.include_router(follow_routes.router)
     console.include_router(chart_actions.router)
     console.include_router(inbox_library.router)
     console.include_router(inbox.router)

@@ -7,6 +7,7 @@ import logging
 from celery import Task, shared_task
 from sqlalchemy.orm import Session
 
+from autoreply import service as autoreply
 from commerce import connections, sync, writeback
 from commerce.events import handle_connector_event
 from config import Settings
@@ -15,6 +16,7 @@ from core import inbox
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit, enqueue_now
 from core.inbox import InboundEvent
+from growth import routes as follow_routes
 from idlink import profiles, purge
 from idlink.events import handle_line_event
 from inbox import conversations as inbox_conversations
@@ -40,11 +42,13 @@ def _handler_for(settings: Settings) -> inbox.Handler:
     def handle(session: Session, event: InboundEvent) -> None:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
+            follow_routes.on_line_event(session, event, settings=settings)
             guardrails.on_line_event(session, event)
             consent.on_line_event(session, event)
             replies.on_line_event(session, event)
             sequences.on_line_event(session, event)
             inbox_conversations.on_line_event(session, event)
+            autoreply.on_line_event(session, event, settings=settings)
         else:
             # Before the store's handling: a redaction follows the customer to their member.
             privacy_erasure.on_connector_event(session, event)

@@ -14,6 +14,7 @@ from api.admin import (
     consents,
     events,
     fields,
+    follow_routes,
     friends,
     inbox,
     links,
@@ -50,5 +51,6 @@ router.include_router(sequences.router)
 router.include_router(privacy.router)
 router.include_router(consents.router)
 router.include_router(inbox.router)
+router.include_router(follow_routes.router)
 
 __all__ = ["router"]

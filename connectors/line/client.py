@@ -94,6 +94,11 @@ class LineClient:
             language=profile.language,
         )
 
+    def get_basic_id(self) -> str:
+        """The account's LINE ID ("@abc1234"), what its add-friend URL names."""
+        with self._api("bot info") as api:
+            return api.get_bot_info(_request_timeout=self._timeout).basic_id
+
     def issue_link_token(self, user_id: str) -> str:
         """A single-use, 10-minute account-link token for the user."""
         with self._api("link token") as api:

@@ -23,6 +23,8 @@ from core.tenancy import Shop, create_token
 from crm import fields, notes
 from crm.field_schemas import FieldDefinitionIn, FieldType
 from crm.notes import NoteIn
+from growth import routes
+from growth.schemas import RouteIn
 from idlink.models import Friend, Tag
 from inbox import conversations as inbox_conversations
 from inbox import library
@@ -51,6 +53,7 @@ class Ids:
     bulk_job: int
     conversation: int
     mark: int
+    route: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -250,6 +253,23 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/inbox/canned/{code}/delete"): Entry(
         Action.MANAGE_INBOX, _on_inbox("/console/inbox/canned/spare/delete", {})
     ),
+    ("GET", "/routes"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/routes")),
+    ("POST", "/routes"): Entry(
+        Action.MANAGE_ROUTES,
+        lambda b, ids: b.submit("/console/account", "/console/routes", {"name": "matrix"}),
+    ),
+    ("GET", "/routes/{route_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/routes/{ids.route}")
+    ),
+    ("POST", "/routes/{route_id}"): Entry(
+        Action.MANAGE_ROUTES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/routes/{ids.route}", {"name": "Counter QR 2"}
+        ),
+    ),
+    ("GET", "/routes/{route_id}/report.csv"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/routes/{ids.route}/report.csv")
+    ),
     ("GET", "/account"): Entry(None, lambda b, ids: b.get("/console/account")),
     ("POST", "/account/language"): Entry(
         None, _on_account("/console/account/language", {"locale": "ja"})
@@ -357,6 +377,9 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
             body=CannedIn(code="spare", title="spare", body="spare"),
             actor="test",
         )
+        route_id = routes.create_route(
+            session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
+        ).id
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
         other_session = session.scalars(select(StaffSession.id)).one()
@@ -370,6 +393,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         bulk_job=bulk_job,
         conversation=conversation_id,
         mark=mark_id,
+        route=route_id,
     )
     browser = Browser(hub_url)
     browser.sign_in(email)
