@@ -169,9 +169,7 @@ def test_search_finds_japanese_words_in_messages_notes_and_names(
     _talk(line_sandbox, channel, first_user, "カラーの予約を変更したいです")
     _talk(line_sandbox, channel, second_user, "駐車場はありますか")
     _talk(line_sandbox, channel, third_user, "100%_オフのクーポン")
-    ids = {
-        f: wait_for(lambda f=f: conversation_id_of(db, f), what="conversation") for f in followers
-    }
+    ids = {f: _conversation_of(db, f) for f in followers}
     api = admin_api(db, hub.settings.public_url, shop)
     api.post(f"/conversations/{ids[second]}/notes", {"body": "駐車場の案内を送る"})
 
