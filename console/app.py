@@ -27,6 +27,8 @@ from console import (
     follow_routes,
     friend_list,
     friends,
+    inbox,
+    inbox_library,
     privacy,
     signin,
     signin_sso,
@@ -83,6 +85,8 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(fields.router)
     console.include_router(follow_routes.router)
     console.include_router(chart_actions.router)
+    console.include_router(inbox_library.router)
+    console.include_router(inbox.router)
     _install_error_pages(console)
     console.add_middleware(SecurityHeaders)
     return console

@@ -26,6 +26,9 @@ from crm.notes import NoteIn
 from growth import routes
 from growth.schemas import RouteIn
 from idlink.models import Friend, Tag
+from inbox import conversations as inbox_conversations
+from inbox import library
+from inbox.schemas import CannedIn, MarkIn
 from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn
 from messaging.friend_list.filters import FriendFilters
@@ -48,6 +51,8 @@ class Ids:
     tag: int
     spare_tag: int
     bulk_job: int
+    conversation: int
+    mark: int
     route: int
 
 
@@ -75,6 +80,18 @@ def _on_chart(path: str, data: dict[str, str]) -> Call:
 
 def _on_account(path: str, data: dict[str, str]) -> Call:
     return lambda b, ids: b.submit("/console/account", path, data)
+
+
+def _conversation(ids: Ids) -> str:
+    return f"/console/inbox/conversations/{ids.conversation}"
+
+
+def _on_conversation(path: str, data: dict[str, str]) -> Call:
+    return lambda b, ids: b.submit(_conversation(ids), f"{_conversation(ids)}{path}", data)
+
+
+def _on_inbox(path: str, data: dict[str, str]) -> Call:
+    return lambda b, ids: b.submit("/console/account", path.format(ids=ids), data)
 
 
 def _sign_in_again_and_out(browser: Browser, ids: Ids) -> httpx.Response:
@@ -187,6 +204,54 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/tokens/{token_id}/revoke"): Entry(
         Action.MANAGE_TOKENS,
         lambda b, ids: b.submit("/console/account", f"/console/tokens/{ids.token}/revoke", {}),
+    ),
+    ("GET", "/inbox"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/inbox")),
+    ("GET", "/friends/{friend_id}/conversation"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"{_chart(ids)}/conversation")
+    ),
+    ("GET", "/inbox/conversations/{conversation_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(_conversation(ids))
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/replies"): Entry(
+        Action.SEND_MESSAGES,
+        _on_conversation("/replies", {"text": "hello", "version": "0", "key": "matrix-reply"}),
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/status"): Entry(
+        Action.HANDLE_CONVERSATIONS, _on_conversation("/status", {"status": "resolved"})
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/assignee"): Entry(
+        Action.HANDLE_CONVERSATIONS, _on_conversation("/assignee", {"email": ""})
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/mark"): Entry(
+        Action.HANDLE_CONVERSATIONS, _on_conversation("/mark", {"mark_id": ""})
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/notes"): Entry(
+        Action.WRITE_NOTES, _on_conversation("/notes", {"body": "a note"})
+    ),
+    ("GET", "/inbox/mentions"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get("/console/inbox/mentions")
+    ),
+    ("GET", "/inbox/report"): Entry(
+        Action.MANAGE_INBOX, lambda b, ids: b.get("/console/inbox/report")
+    ),
+    ("GET", "/inbox/marks"): Entry(
+        Action.MANAGE_INBOX, lambda b, ids: b.get("/console/inbox/marks")
+    ),
+    ("POST", "/inbox/marks"): Entry(
+        Action.MANAGE_INBOX, _on_inbox("/console/inbox/marks", {"name": "VIP", "colour": "red"})
+    ),
+    ("POST", "/inbox/marks/{mark_id}/delete"): Entry(
+        Action.MANAGE_INBOX, _on_inbox("/console/inbox/marks/{ids.mark}/delete", {})
+    ),
+    ("GET", "/inbox/canned"): Entry(
+        Action.MANAGE_INBOX, lambda b, ids: b.get("/console/inbox/canned")
+    ),
+    ("POST", "/inbox/canned"): Entry(
+        Action.MANAGE_INBOX,
+        _on_inbox("/console/inbox/canned", {"code": "hours", "title": "Hours", "body": "10-19"}),
+    ),
+    ("POST", "/inbox/canned/{code}/delete"): Entry(
+        Action.MANAGE_INBOX, _on_inbox("/console/inbox/canned/spare/delete", {})
     ),
     ("GET", "/routes"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/routes")),
     ("POST", "/routes"): Entry(
@@ -302,7 +367,17 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
             actor="test",
         ).id
         tag_ids = {name: tag_id for name, tag_id in session.execute(select(Tag.name, Tag.id))}
-        follow_route = routes.create_route(
+        conversation_id = inbox_conversations.conversation_of(session, friend).id
+        mark_id = library.add_mark(
+            session, shop_id=shop.id, body=MarkIn(name="spare"), actor="test"
+        ).id
+        library.save_canned(
+            session,
+            shop_id=shop.id,
+            body=CannedIn(code="spare", title="spare", body="spare"),
+            actor="test",
+        )
+        route_id = routes.create_route(
             session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
         ).id
     Browser(hub_url).sign_in(email)
@@ -316,7 +391,9 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         tag=tag_ids["vip"],
         spare_tag=tag_ids["spare"],
         bulk_job=bulk_job,
-        route=follow_route,
+        conversation=conversation_id,
+        mark=mark_id,
+        route=route_id,
     )
     browser = Browser(hub_url)
     browser.sign_in(email)
