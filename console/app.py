@@ -26,6 +26,7 @@ from console import (
     fields,
     friend_list,
     friends,
+    media,
     privacy,
     signin,
     signin_sso,
@@ -43,7 +44,8 @@ log = logging.getLogger(__name__)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
 SECURITY_HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
@@ -81,6 +83,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(tags.router)
     console.include_router(fields.router)
     console.include_router(chart_actions.router)
+    console.include_router(media.router)
     _install_error_pages(console)
     console.add_middleware(SecurityHeaders)
     return console

@@ -7,6 +7,7 @@ from core.db import Base
 from crm import models as crm_models
 from idlink import identities, search_index
 from idlink import models as idlink_models
+from idlink.media import models as media_models
 from messaging.campaigns import models as campaigns_models
 from messaging.compose import models as compose_models
 from messaging.friend_list import models as friend_list_models
@@ -29,6 +30,7 @@ __all__ = [
     "identities",
     "idlink_models",
     "inbox",
+    "media_models",
     "outbox_models",
     "privacy_models",
     "reminders_models",

@@ -16,6 +16,7 @@ from api.admin import (
     fields,
     friends,
     links,
+    media,
     members,
     privacy,
     reminders,
@@ -48,5 +49,6 @@ router.include_router(segments.router)
 router.include_router(sequences.router)
 router.include_router(privacy.router)
 router.include_router(consents.router)
+router.include_router(media.router)
 
 __all__ = ["router"]

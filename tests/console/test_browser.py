@@ -200,6 +200,7 @@ NOT_PAGES = {
     "/password/{token}",
     "/login/code",
     "/account/totp",
+    "/media/{message_id}",
 }
 
 
