@@ -24,6 +24,7 @@ from console import (
     account,
     chart_actions,
     fields,
+    follow_routes,
     friend_list,
     friends,
     media,
@@ -82,6 +83,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(privacy.router)
     console.include_router(tags.router)
     console.include_router(fields.router)
+    console.include_router(follow_routes.router)
     console.include_router(chart_actions.router)
     console.include_router(media.router)
     _install_error_pages(console)

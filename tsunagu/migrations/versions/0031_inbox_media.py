@@ -1,7 +1,7 @@
 """inbox media: images, videos, audio and files friends sent, fetched from LINE and kept
 
 Revision ID: 0031
-Revises: 0028
+Revises: 0035
 Create Date: 2026-12-07 15:50:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0031"
-down_revision: str | None = "0028"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
