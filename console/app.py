@@ -29,6 +29,7 @@ from console import (
     friends,
     inbox,
     inbox_library,
+    media,
     privacy,
     signin,
     signin_sso,
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
 SECURITY_HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
@@ -87,6 +89,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(chart_actions.router)
     console.include_router(inbox_library.router)
     console.include_router(inbox.router)
+    console.include_router(media.router)
     _install_error_pages(console)
     console.add_middleware(SecurityHeaders)
     return console

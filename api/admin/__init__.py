@@ -18,6 +18,7 @@ from api.admin import (
     friends,
     inbox,
     links,
+    media,
     members,
     privacy,
     reminders,
@@ -50,6 +51,7 @@ router.include_router(segments.router)
 router.include_router(sequences.router)
 router.include_router(privacy.router)
 router.include_router(consents.router)
+router.include_router(media.router)
 router.include_router(inbox.router)
 router.include_router(follow_routes.router)
 

@@ -149,6 +149,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/friends/{friend_id}/sequences"): Entry(
         Action.SEND_MESSAGES, _on_chart("/sequences", {"sequence": "none"}), frozenset({404})
     ),
+    # No media on this message: allowed, it looked (tests/console/test_media.py serves some).
+    ("GET", "/media/{message_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/media/{ids.note}"), frozenset({404})
+    ),
     ("GET", "/fields"): Entry(Action.MANAGE_FIELDS, lambda b, ids: b.get("/console/fields")),
     ("POST", "/fields"): Entry(
         Action.MANAGE_FIELDS,
