@@ -84,6 +84,13 @@ def find_rule(session: Session, *, shop_id: int, name: str) -> AutoReplyRule | N
     )
 
 
+def named_rule(session: Session, *, shop_id: int, name: str) -> AutoReplyRule:
+    rule = find_rule(session, shop_id=shop_id, name=name)
+    if rule is None:
+        raise RuleNotFound(f"no auto-reply rule {name!r} in this shop")
+    return rule
+
+
 def spec_of(rule: AutoReplyRule) -> RuleSpec:
     return RuleSpec.model_validate(rule.spec, context={STORED: True})
 
@@ -202,6 +209,18 @@ def find_faq(session: Session, *, shop_id: int, name: str) -> FaqEntry | None:
     )
 
 
+def named_faq(session: Session, *, shop_id: int, name: str) -> FaqEntry:
+    entry = find_faq(session, shop_id=shop_id, name=name)
+    if entry is None:
+        raise FaqNotFound(f"no FAQ entry {name!r} in this shop")
+    return entry
+
+
+def faq_out(session: Session, entry: FaqEntry, hits: dict[int, int]) -> FaqOut:
+    spec = faq_spec_of(session, entry)
+    return FaqOut(**spec.model_dump(), id=entry.id, hits=hits.get(entry.id, 0))
+
+
 def save_faq(
     session: Session,
     *,
@@ -269,10 +288,7 @@ def faq_spec_of(session: Session, entry: FaqEntry) -> FaqSpec:
 
 def faq_list(session: Session, shop_id: int) -> list[FaqOut]:
     hits = queries.faq_hits(session, shop_id)
-    return [
-        FaqOut(**faq_spec_of(session, e).model_dump(), id=e.id, hits=hits.get(e.id, 0))
-        for e in queries.faq_entries(session, shop_id)
-    ]
+    return [faq_out(session, e, hits) for e in queries.faq_entries(session, shop_id)]
 
 
 # Trying and answering

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from api.admin import (
     audit,
+    autoreplies,
     campaigns,
     chart_actions,
     commerce,
@@ -48,5 +49,6 @@ router.include_router(segments.router)
 router.include_router(sequences.router)
 router.include_router(privacy.router)
 router.include_router(consents.router)
+router.include_router(autoreplies.router)
 
 __all__ = ["router"]
