@@ -31,6 +31,7 @@ from messaging.friend_list.models import BulkAction
 from staff.models import Role, StaffSession
 from staff.permissions import MINIMUM_ROLE, Action, allows
 from tests.api.admin_support import add_friend
+from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
 from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 
@@ -46,6 +47,11 @@ class Ids:
     tag: int
     spare_tag: int
     bulk_job: int
+    rule: int
+    spare_rule: int
+    faq: int
+    spare_faq: int
+    channel: str
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -78,6 +84,20 @@ def _sign_in_again_and_out(browser: Browser, ids: Ids) -> httpx.Response:
     browser.sign_in(ids.email)
     return browser.submit("/console/account", "/console/logout", {})
 
+
+RULE = {
+    "name": "matrix",
+    "match": "contains",
+    "pattern": "予約",
+    "reply_text": "ご予約はこちら",
+    "enabled": "1",
+}
+FAQ = {
+    "name": "matrix",
+    "questions": "駐車場はありますか",
+    "answer": "あります",
+    "enabled": "1",
+}
 
 MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/"): Entry(None, lambda b, ids: b.get("/console/")),
@@ -175,6 +195,68 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/tags/{tag_id}/delete"): Entry(
         Action.MANAGE_TAGS,
         lambda b, ids: b.submit("/console/account", f"/console/tags/{ids.spare_tag}/delete", {}),
+    ),
+    ("GET", "/auto-replies"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies")
+    ),
+    ("GET", "/auto-replies/new"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies/new")
+    ),
+    ("POST", "/auto-replies/new"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            "/console/auto-replies/new",
+            RULE | {"channel": ids.channel},
+        ),
+    ),
+    ("GET", "/auto-replies/rules/{rule_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.get(f"/console/auto-replies/rules/{ids.rule}"),
+    ),
+    ("POST", "/auto-replies/rules/{rule_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            f"/console/auto-replies/rules/{ids.rule}",
+            RULE | {"name": "hours", "channel": ids.channel},
+        ),
+    ),
+    ("POST", "/auto-replies/rules/{rule_id}/delete"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/auto-replies/rules/{ids.spare_rule}/delete", {}
+        ),
+    ),
+    ("GET", "/auto-replies/faq"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies/faq")
+    ),
+    ("GET", "/auto-replies/faq/{faq_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get(f"/console/auto-replies/faq/{ids.faq}")
+    ),
+    ("POST", "/auto-replies/faq"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", "/console/auto-replies/faq", FAQ | {"channel": ids.channel}
+        ),
+    ),
+    ("POST", "/auto-replies/faq/{faq_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            f"/console/auto-replies/faq/{ids.faq}",
+            FAQ | {"name": "parking", "channel": ids.channel},
+        ),
+    ),
+    ("POST", "/auto-replies/faq/{faq_id}/delete"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/auto-replies/faq/{ids.spare_faq}/delete", {}
+        ),
+    ),
+    ("GET", "/auto-replies/try"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.get("/console/auto-replies/try", params={"text": "営業時間"}),
     ),
     ("GET", "/tokens"): Entry(Action.MANAGE_TOKENS, lambda b, ids: b.get("/console/tokens")),
     ("POST", "/tokens"): Entry(
@@ -282,6 +364,8 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
             actor="test",
         ).id
         tag_ids = {name: tag_id for name, tag_id in session.execute(select(Tag.name, Tag.id))}
+        rules = [add_rule(session, channel, name=name) for name in ("hours", "spare")]
+        faq = [add_faq(session, channel, PARKING_FAQ, name=n) for n in ("parking", "spare")]
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
         other_session = session.scalars(select(StaffSession.id)).one()
@@ -293,6 +377,11 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         tag=tag_ids["vip"],
         spare_tag=tag_ids["spare"],
         bulk_job=bulk_job,
+        rule=rules[0],
+        spare_rule=rules[1],
+        faq=faq[0],
+        spare_faq=faq[1],
+        channel=channel.channel_id,
     )
     browser = Browser(hub_url)
     browser.sign_in(email)
