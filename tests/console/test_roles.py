@@ -23,6 +23,8 @@ from core.tenancy import Shop, create_token
 from crm import fields, notes
 from crm.field_schemas import FieldDefinitionIn, FieldType
 from crm.notes import NoteIn
+from growth import routes
+from growth.schemas import RouteIn
 from idlink.models import Friend, Tag
 from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn
@@ -52,6 +54,7 @@ class Ids:
     faq: int
     spare_faq: int
     channel: str
+    route: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -267,6 +270,23 @@ MATRIX: dict[tuple[str, str], Entry] = {
         Action.MANAGE_TOKENS,
         lambda b, ids: b.submit("/console/account", f"/console/tokens/{ids.token}/revoke", {}),
     ),
+    ("GET", "/routes"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/routes")),
+    ("POST", "/routes"): Entry(
+        Action.MANAGE_ROUTES,
+        lambda b, ids: b.submit("/console/account", "/console/routes", {"name": "matrix"}),
+    ),
+    ("GET", "/routes/{route_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/routes/{ids.route}")
+    ),
+    ("POST", "/routes/{route_id}"): Entry(
+        Action.MANAGE_ROUTES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/routes/{ids.route}", {"name": "Counter QR 2"}
+        ),
+    ),
+    ("GET", "/routes/{route_id}/report.csv"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/routes/{ids.route}/report.csv")
+    ),
     ("GET", "/account"): Entry(None, lambda b, ids: b.get("/console/account")),
     ("POST", "/account/language"): Entry(
         None, _on_account("/console/account/language", {"locale": "ja"})
@@ -366,6 +386,9 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         tag_ids = {name: tag_id for name, tag_id in session.execute(select(Tag.name, Tag.id))}
         rules = [add_rule(session, channel, name=name) for name in ("hours", "spare")]
         faq = [add_faq(session, channel, PARKING_FAQ, name=n) for n in ("parking", "spare")]
+        follow_route = routes.create_route(
+            session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
+        ).id
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
         other_session = session.scalars(select(StaffSession.id)).one()
@@ -382,6 +405,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         faq=faq[0],
         spare_faq=faq[1],
         channel=channel.channel_id,
+        route=follow_route,
     )
     browser = Browser(hub_url)
     browser.sign_in(email)

@@ -27,6 +27,7 @@ EXPECTED[Role.ADMIN] = EXPECTED[Role.OPERATOR] | {
     Action.MANAGE_REMINDERS,
     Action.MANAGE_TAGS,
     Action.MANAGE_AUTO_REPLIES,
+    Action.MANAGE_ROUTES,
     Action.MANAGE_FIELDS,
     Action.MANAGE_STAFF,
 }
