@@ -58,7 +58,7 @@ class NameTaken(Conflict):
 
 
 class UnknownReference(Unprocessable):
-    """The rule names a field or sequence the shop does not have."""
+    """The rule names a field, sequence or inbox mark the shop does not have."""
 
 
 def channel_of(session: Session, shop_id: int, line_channel_id: str) -> Channel:
@@ -99,6 +99,9 @@ def _check_references(session: Session, shop_id: int, channel: Channel, spec: Ru
     for key in [*spec.actions.set_fields, *spec.conditions.fields]:
         if fields.find(session, shop_id, key) is None:
             raise UnknownReference(f"rule {spec.name!r}: no custom field {key!r} in this shop")
+    mark = spec.actions.mark
+    if mark and queries.mark_id(session, shop_id, mark) is None:
+        raise UnknownReference(f"rule {spec.name!r}: no inbox mark {mark!r} in this shop")
     if spec.actions.sequence:
         sequence = sequences.find(session, shop_id=shop_id, name=spec.actions.sequence)
         if sequence is None or sequence.channel_id != channel.id:

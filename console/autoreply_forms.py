@@ -13,29 +13,6 @@ from pydantic import ValidationError
 
 from autoreply.schemas import WEEKDAYS, FaqSpec, RuleSpec
 
-RULE_TEXT_INPUTS = (
-    "name",
-    "channel",
-    "priority",
-    "match",
-    "pattern",
-    "frequency",
-    "start",
-    "end",
-    "date_from",
-    "date_to",
-    "tags",
-    "without_tags",
-    "fields",
-    "linked",
-    "reply_text",
-    "reply_json",
-    "add_tags",
-    "remove_tags",
-    "set_fields",
-    "sequence",
-)
-RULE_CHECKBOXES = ("enabled", "outside", "account_link")
 LIMIT = 20_000
 
 
@@ -93,6 +70,8 @@ def rule_from_form(form: dict[str, Any]) -> RuleSpec:
                 "set_fields": _pairs(form.get("set_fields", "")),
                 "sequence": form.get("sequence", "").strip() or None,
                 "account_link": bool(form.get("account_link")),
+                "mark": form.get("mark", "").strip() or None,
+                "assign": form.get("assign", "").strip() or None,
             },
         }
         return RuleSpec.model_validate(body)
@@ -141,6 +120,8 @@ def rule_form(spec: RuleSpec) -> dict[str, Any]:
         "set_fields": "\n".join(f"{k}={v or ''}" for k, v in spec.actions.set_fields.items()),
         "sequence": spec.actions.sequence or "",
         "account_link": spec.actions.account_link,
+        "mark": spec.actions.mark or "",
+        "assign": spec.actions.assign or "",
     }
 
 
