@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from config import Settings
 from console import (
     account,
+    autoreplies,
     chart_actions,
     fields,
     follow_routes,
@@ -83,6 +84,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(tokens.router)
     console.include_router(friends.router)
     console.include_router(privacy.router)
+    console.include_router(autoreplies.router)
     console.include_router(tags.router)
     console.include_router(fields.router)
     console.include_router(follow_routes.router)

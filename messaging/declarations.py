@@ -225,13 +225,21 @@ class ChangePlan:
         return [c for c in self.changes if c.action != "unchanged"]
 
 
-def plan_changes(session: Session, *, shop_id: int, document: Mapping[str, Any]) -> ChangePlan:
-    """Validate a parsed declaration file and compare it with the hub (changes nothing)."""
-    known = {kind.key for kind in KINDS} | {"shop"}
+def plan_changes(
+    session: Session,
+    *,
+    shop_id: int,
+    document: Mapping[str, Any],
+    kinds: list[Kind] = KINDS,
+) -> ChangePlan:
+    """Validate a parsed declaration file and compare it with the hub (changes nothing).
+
+    ``kinds`` are this package's, or those with the kinds of the layers above appended."""
+    known = {kind.key for kind in kinds} | {"shop"}
     unknown = sorted(set(document) - known)
     errors = [f"{key}: not a kind of object this hub declares" for key in unknown]
     plan = ChangePlan()
-    for kind in KINDS:
+    for kind in kinds:
         entries = document.get(kind.key) or []
         if not isinstance(entries, list):
             errors.append(f"{kind.key}: a list of entries, not {type(entries).__name__}")
@@ -288,9 +296,16 @@ def _lines(spec: Mapping[str, Any]) -> list[str]:
     return json.dumps(spec, sort_keys=True, ensure_ascii=False, indent=2, default=str).splitlines()
 
 
-def apply_changes(session: Session, *, shop_id: int, plan: ChangePlan, actor: str) -> int:
+def apply_changes(
+    session: Session,
+    *,
+    shop_id: int,
+    plan: ChangePlan,
+    actor: str,
+    kinds: list[Kind] = KINDS,
+) -> int:
     """Save every create and update of ``plan`` (the caller commits once); returns how many."""
-    by_key = {kind.key: kind for kind in KINDS}
+    by_key = {kind.key: kind for kind in kinds}
     for change in plan.pending:
         by_key[change.kind].save(session, shop_id, change.spec, actor)
     return len(plan.pending)

@@ -24,6 +24,7 @@ import httpx
 import yaml
 from pydantic import SecretStr
 
+from autoreply import declared
 from config import Settings
 from core import tenancy
 from core.private_files import private_directory
@@ -235,11 +236,12 @@ def _declare_messaging(demo: Demo, step: Callable[[str], None]) -> None:
     document = yaml.safe_load(CAMPAIGNS_FILE.read_text(encoding="utf-8"))
     with demo.hub.database.session_scope() as session:
         shop = tenancy.get_shop(session, DEMO_SHOP)
-        plan = declarations.plan_changes(session, shop_id=shop.id, document=document)
-        declarations.apply_changes(session, shop_id=shop.id, plan=plan, actor="demo")
+        every = declared.KINDS
+        plan = declarations.plan_changes(session, shop_id=shop.id, document=document, kinds=every)
+        declarations.apply_changes(session, shop_id=shop.id, plan=plan, actor="demo", kinds=every)
         # The demo may run at night: no quiet hours, so every message shows at once.
         guardrails.set_policy(session, shop_id=shop.id, quiet_hours=None)
-    kinds = ", ".join(f"{len(document.get(k) or [])} {k}" for k in declarations.KIND_KEYS)
+    kinds = ", ".join(f"{len(document.get(k) or [])} {k}" for k in declared.KIND_KEYS)
     step(f"campaigns file applied ({kinds}); quiet hours off for the demo")
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from api.admin import (
     audit,
+    autoreplies,
     campaigns,
     chart_actions,
     commerce,
@@ -52,6 +53,7 @@ router.include_router(sequences.router)
 router.include_router(privacy.router)
 router.include_router(consents.router)
 router.include_router(media.router)
+router.include_router(autoreplies.router)
 router.include_router(inbox.router)
 router.include_router(follow_routes.router)
 

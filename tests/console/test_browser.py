@@ -35,6 +35,7 @@ from messaging.friend_list.filters import FriendFilters
 from messaging.friend_list.models import BulkAction
 from staff.models import Role
 from tests.api.admin_support import add_friend, add_link, add_member
+from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
 from tests.console.support import PASSWORD, add_staff
 from tests.factories import ChannelSetup
 from tests.messaging import people
@@ -266,6 +267,7 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
     hub_url: str,
     db: Database,
     shop: Shop,
+    channel: ChannelSetup,
     settings: Settings,
     shop_with_friends: dict[str, int],
     viewport: str,
@@ -294,6 +296,8 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
             "tag_id": tag.id,
             "job_id": job.id,
             "conversation_id": conversation_id,
+            "rule_id": add_rule(session, channel, schedule={"start": "10:00", "end": "19:00"}),
+            "faq_id": add_faq(session, channel, PARKING_FAQ),
         }
     # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
     context = chromium.new_context(

@@ -36,6 +36,7 @@ from messaging.friend_list.models import BulkAction
 from staff.models import Role, StaffSession
 from staff.permissions import MINIMUM_ROLE, Action, allows
 from tests.api.admin_support import add_friend
+from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
 from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 
@@ -53,6 +54,11 @@ class Ids:
     bulk_job: int
     conversation: int
     mark: int
+    rule: int
+    spare_rule: int
+    faq: int
+    spare_faq: int
+    channel: str
     route: int
 
 
@@ -98,6 +104,20 @@ def _sign_in_again_and_out(browser: Browser, ids: Ids) -> httpx.Response:
     browser.sign_in(ids.email)
     return browser.submit("/console/account", "/console/logout", {})
 
+
+RULE = {
+    "name": "matrix",
+    "match": "contains",
+    "pattern": "予約",
+    "reply_text": "ご予約はこちら",
+    "enabled": "1",
+}
+FAQ = {
+    "name": "matrix",
+    "questions": "駐車場はありますか",
+    "answer": "あります",
+    "enabled": "1",
+}
 
 MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/"): Entry(None, lambda b, ids: b.get("/console/")),
@@ -199,6 +219,68 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/tags/{tag_id}/delete"): Entry(
         Action.MANAGE_TAGS,
         lambda b, ids: b.submit("/console/account", f"/console/tags/{ids.spare_tag}/delete", {}),
+    ),
+    ("GET", "/auto-replies"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies")
+    ),
+    ("GET", "/auto-replies/new"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies/new")
+    ),
+    ("POST", "/auto-replies/new"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            "/console/auto-replies/new",
+            RULE | {"channel": ids.channel},
+        ),
+    ),
+    ("GET", "/auto-replies/rules/{rule_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.get(f"/console/auto-replies/rules/{ids.rule}"),
+    ),
+    ("POST", "/auto-replies/rules/{rule_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            f"/console/auto-replies/rules/{ids.rule}",
+            RULE | {"name": "hours", "channel": ids.channel},
+        ),
+    ),
+    ("POST", "/auto-replies/rules/{rule_id}/delete"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/auto-replies/rules/{ids.spare_rule}/delete", {}
+        ),
+    ),
+    ("GET", "/auto-replies/faq"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies/faq")
+    ),
+    ("GET", "/auto-replies/faq/{faq_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get(f"/console/auto-replies/faq/{ids.faq}")
+    ),
+    ("POST", "/auto-replies/faq"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", "/console/auto-replies/faq", FAQ | {"channel": ids.channel}
+        ),
+    ),
+    ("POST", "/auto-replies/faq/{faq_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            f"/console/auto-replies/faq/{ids.faq}",
+            FAQ | {"name": "parking", "channel": ids.channel},
+        ),
+    ),
+    ("POST", "/auto-replies/faq/{faq_id}/delete"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/auto-replies/faq/{ids.spare_faq}/delete", {}
+        ),
+    ),
+    ("GET", "/auto-replies/try"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.get("/console/auto-replies/try", params={"text": "営業時間"}),
     ),
     ("GET", "/tokens"): Entry(Action.MANAGE_TOKENS, lambda b, ids: b.get("/console/tokens")),
     ("POST", "/tokens"): Entry(
@@ -381,6 +463,8 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
             body=CannedIn(code="spare", title="spare", body="spare"),
             actor="test",
         )
+        rules = [add_rule(session, channel, name=name) for name in ("hours", "spare")]
+        faq = [add_faq(session, channel, PARKING_FAQ, name=n) for n in ("parking", "spare")]
         route_id = routes.create_route(
             session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
         ).id
@@ -398,6 +482,11 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         conversation=conversation_id,
         mark=mark_id,
         route=route_id,
+        rule=rules[0],
+        spare_rule=rules[1],
+        faq=faq[0],
+        spare_faq=faq[1],
+        channel=channel.channel_id,
     )
     browser = Browser(hub_url)
     browser.sign_in(email)
