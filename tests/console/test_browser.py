@@ -21,7 +21,10 @@ from core.db import Database
 from core.tenancy import Shop
 from crm import fields
 from crm.field_schemas import FieldDefinitionIn, FieldType
-from idlink.models import Tag
+from growth import routes
+from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
+from growth.schemas import RouteAction, RouteIn
+from idlink.models import Friend, Tag
 from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn
 from messaging.friend_list.filters import FriendFilters
@@ -188,12 +191,41 @@ def test_a_viewer_is_refused_an_operator_action_with_a_clear_page(
     screen.close()
 
 
+def _visited(session: Any, route: FollowRoute, friend_id: int) -> None:
+    """A friend opened the route's URL two days running (the report's chart has two days)."""
+    friend = session.get_one(Friend, friend_id)
+    for day in (1, 2):
+        at = datetime(2026, 12, day, 10, tzinfo=UTC)
+        visit = RouteVisit(
+            shop_id=route.shop_id,
+            channel_id=route.channel_id,
+            route_id=route.id,
+            line_user_id=friend.line_user_id,
+            friend_id=friend.id,
+            visited_at=at,
+        )
+        session.add(visit)
+        session.flush()
+        session.add(
+            RouteTouch(
+                shop_id=route.shop_id,
+                route_id=route.id,
+                friend_id=friend.id,
+                visit_id=visit.id,
+                kind=TouchKind.RETURNING,
+                at=at,
+                outcome=["tag poster: added"],
+            )
+        )
+
+
 AXE = Path(__file__).with_name("vendor") / "axe-4.14.1.min.js"
 
 
 # Console pages that are not HTML pages to look at: files, and steps that only redirect.
 NOT_PAGES = {
     "/friends/export.csv",
+    "/routes/{route_id}/report.csv",
     "/friends/{friend_id}/export",
     "/login/sso",
     "/login/sso/callback",
@@ -246,10 +278,18 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
             body=BulkIn(action=BulkAction.ADD_TAG, tag="冬の案内"),
             actor="test",
         )
+        route = routes.create_route(
+            session,
+            shop_id=shop.id,
+            spec=RouteIn(name="駅のポスター", actions=[RouteAction(kind="tag", target="poster")]),
+            actor="test",
+        )
+        _visited(session, route, shop_with_friends["hanako"])
         ids = {
             "friend_id": shop_with_friends["hanako"],
             "tag_id": tag.id,
             "job_id": job.id,
+            "route_id": route.id,
         }
     # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
     context = chromium.new_context(
