@@ -278,18 +278,18 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
             body=BulkIn(action=BulkAction.ADD_TAG, tag="冬の案内"),
             actor="test",
         )
-        route = routes.create_route(
+        poster = routes.create_route(
             session,
             shop_id=shop.id,
             spec=RouteIn(name="駅のポスター", actions=[RouteAction(kind="tag", target="poster")]),
             actor="test",
         )
-        _visited(session, route, shop_with_friends["hanako"])
+        _visited(session, poster, shop_with_friends["hanako"])
         ids = {
             "friend_id": shop_with_friends["hanako"],
             "tag_id": tag.id,
             "job_id": job.id,
-            "route_id": route.id,
+            "route_id": poster.id,
         }
     # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
     context = chromium.new_context(
