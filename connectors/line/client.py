@@ -14,6 +14,7 @@ from linebot.v3.messaging import (
     ApiClient,
     ApiException,
     Configuration,
+    MarkMessagesAsReadByTokenRequest,
     MessagingApi,
     PushMessageRequest,
     RichMenuBulkLinkRequest,
@@ -121,6 +122,15 @@ class LineClient:
                 raise
             return accepted
         return (response.headers or {}).get("x-line-request-id")
+
+    def mark_as_read(self, token: str) -> None:
+        """Mark the user's messages read up to the one that carried ``token`` (a channel whose
+        markAsReadMode is manual)."""
+        with self._api("mark as read") as api:
+            api.mark_messages_as_read_by_token(
+                MarkMessagesAsReadByTokenRequest(mark_as_read_token=token),
+                _request_timeout=self._timeout,
+            )
 
     def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None:
         """Show ``rich_menu_id`` to this user instead of the default menu."""

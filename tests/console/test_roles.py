@@ -302,7 +302,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
             actor="test",
         ).id
         tag_ids = {name: tag_id for name, tag_id in session.execute(select(Tag.name, Tag.id))}
-        route_id = routes.create_route(
+        follow_route = routes.create_route(
             session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
         ).id
     Browser(hub_url).sign_in(email)
@@ -316,7 +316,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         tag=tag_ids["vip"],
         spare_tag=tag_ids["spare"],
         bulk_job=bulk_job,
-        route=route_id,
+        route=follow_route,
     )
     browser = Browser(hub_url)
     browser.sign_in(email)

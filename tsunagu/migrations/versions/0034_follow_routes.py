@@ -1,7 +1,7 @@
 """follow routes: routes with their short code and actions, visits, touches; channels' basic id
 
 Revision ID: 0034
-Revises: 0028
+Revises: 0033
 Create Date: 2026-12-07 15:50:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0034"
-down_revision: str | None = "0028"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
