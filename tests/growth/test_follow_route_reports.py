@@ -13,6 +13,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
 from growth.models import RouteVisit
+from messaging.sequences.models import Enrollment
 from sandbox.line.server import SandboxServer
 from tests.api.admin_support import AdminApi, add_link, add_member, admin_api
 from tests.factories import ChannelSetup
@@ -24,7 +25,9 @@ from tests.growth.support import (
     visit,
     wait_touches,
 )
+from tests.idlink.support import befriend, create_rich_menu
 from tests.messaging.commerce_support import Customer, add_connection, record_purchase
+from tests.messaging.test_rich_menu_segments import menu_of, set_rules
 from tests.waiting import wait_for
 
 
@@ -93,3 +96,51 @@ def test_erasing_a_friend_keeps_the_visit_counted_but_not_who_made_it(
     totals = api.get(f"/routes/{route['id']}/report").json()["totals"]
     assert (totals["visits"], totals["new_friends"]) == (1, 1)
     assert user_id not in api.get(f"/routes/{route['id']}/report").text
+
+
+def test_field_sequence_and_rich_menu_actions_run_for_a_returning_friend(
+    db: Database, hub_url: str, line_sandbox: SandboxServer, channel: ChannelSetup, api: AdminApi
+) -> None:
+    person = befriend(db, line_sandbox, channel, "Regular")
+    field = {"key": "store", "label": "Store", "type": "choice", "choices": ["Shibuya", "Ueno"]}
+    assert api.put("/fields/store", field).status_code == 200
+    sequence = {
+        "name": "counter-follow-up",
+        "channel": channel.channel_id,
+        "enroll_on": {"event": "tag", "tag": "by-hand"},
+        "steps": [{"delay": {"days": 1}, "messages": [{"type": "text", "text": "また来てね"}]}],
+    }
+    assert api.put("/sequences/counter-follow-up", sequence).status_code == 200, "sequence"
+    menu = create_rich_menu(line_sandbox, channel, "counter")
+    set_rules(db, channel, [("counter-visitors", {"tag": "counter"}, menu)])
+    route = make_route(
+        api,
+        "Counter in Shibuya",
+        actions=[
+            {"kind": "field", "target": "store", "value": "Shibuya"},
+            {"kind": "field", "target": "store", "value": "Nagoya"},  # not a choice: skipped
+            {"kind": "sequence", "target": "counter-follow-up"},
+            {"kind": "tag", "target": "counter"},
+            {"kind": "rich_menu"},
+        ],
+    )
+
+    opened = visit(hub_url, line_sandbox, channel, route["code"], person.user_id)
+
+    assert opened.status_code == 200, opened.text
+    [touch] = wait_touches(db, person.friend_id, 1)
+    assert touch.outcome[0] == "field store: set"
+    assert touch.outcome[1].startswith("field store: not done:")
+    assert touch.outcome[2:] == [
+        "sequence counter-follow-up: enrolled",
+        "tag counter: added",
+        "rich_menu: menu shown",
+    ]
+    fields = api.get(f"/friends/{person.friend_id}/fields").json()
+    assert {f["key"]: f["value"] for f in fields}["store"] == "Shibuya"
+    with db.session_scope() as session:
+        enrolled = session.scalars(
+            select(Enrollment.state).where(Enrollment.friend_id == person.friend_id)
+        ).all()
+    assert enrolled == ["active"]
+    wait_for(lambda: menu_of(line_sandbox, channel, person.user_id) == menu, what="the menu")
