@@ -28,6 +28,7 @@ from config import Settings
 from core import tenancy
 from core.private_files import private_directory
 from core.serving import ThreadedServer
+from growth import declarations as declared
 from idlink import members
 from idlink.members import MemberFields
 from messaging import declarations
@@ -235,11 +236,15 @@ def _declare_messaging(demo: Demo, step: Callable[[str], None]) -> None:
     document = yaml.safe_load(CAMPAIGNS_FILE.read_text(encoding="utf-8"))
     with demo.hub.database.session_scope() as session:
         shop = tenancy.get_shop(session, DEMO_SHOP)
-        plan = declarations.plan_changes(session, shop_id=shop.id, document=document)
-        declarations.apply_changes(session, shop_id=shop.id, plan=plan, actor="demo")
+        plan = declarations.plan_changes(
+            session, shop_id=shop.id, document=document, kinds=declared.KINDS
+        )
+        declarations.apply_changes(
+            session, shop_id=shop.id, plan=plan, actor="demo", kinds=declared.KINDS
+        )
         # The demo may run at night: no quiet hours, so every message shows at once.
         guardrails.set_policy(session, shop_id=shop.id, quiet_hours=None)
-    kinds = ", ".join(f"{len(document.get(k) or [])} {k}" for k in declarations.KIND_KEYS)
+    kinds = ", ".join(f"{len(document.get(k) or [])} {k}" for k in declared.KIND_KEYS)
     step(f"campaigns file applied ({kinds}); quiet hours off for the demo")
 
 

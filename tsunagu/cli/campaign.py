@@ -27,6 +27,7 @@ from config import Settings
 from core import tenancy
 from core.db import Database
 from core.errors import HubError
+from growth import declarations as declared
 from jobs.celery_app import BrokerSender, create_celery
 from jobs.tasks import dispatch_config
 from messaging import declarations
@@ -89,7 +90,9 @@ def apply_command(
         raise typer.Exit(2)
     with session_scope() as session:
         shop_row = tenancy.get_shop(session, str(slug))
-        plan = declarations.plan_changes(session, shop_id=shop_row.id, document=document)
+        plan = declarations.plan_changes(
+            session, shop_id=shop_row.id, document=document, kinds=declared.KINDS
+        )
         _print_plan(plan)
         if not plan.pending:
             console.print("nothing to change")
@@ -103,7 +106,11 @@ def apply_command(
                 raise typer.Exit(1)
             typer.confirm(f"apply {len(plan.pending)} change(s)?", abort=True)
         count = declarations.apply_changes(
-            session, shop_id=shop_row.id, plan=plan, actor=f"cli:apply:{path.name}"
+            session,
+            shop_id=shop_row.id,
+            plan=plan,
+            actor=f"cli:apply:{path.name}",
+            kinds=declared.KINDS,
         )
         console.print(f"applied {count} change(s)")
 
