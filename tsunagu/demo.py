@@ -37,6 +37,7 @@ from sandbox.line.server import SandboxServer
 from sandbox.oidc.server import OidcServer
 from staff import service as staff_service
 from staff.models import Role
+from tsunagu.demo_routes import follow_from_poster, poster_route
 from tsunagu.demo_shop import (
     DEMO_SHOP,
     MEMBERS,
@@ -130,6 +131,8 @@ class Demo:
                 "Member card",
                 f"{hub}/idlink/liff/{CHANNEL_ID}?sandbox_user={self.users['hanako']}",
             ),
+            ("Follow routes", f"{hub}/api/admin/v1/routes"),
+            ("Poster QR code", f"{poster_route(self)['qr_png']}"),
             ("Health, metrics", f"{hub}/readyz  {hub}/metrics"),
         ]
 
@@ -332,6 +335,7 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
     sync_salesforce(demo, step)
     receive_bookings(demo, step)
     _deliver_to_segment(demo, step)
+    follow_from_poster(demo, step, login_channel_id=LOGIN_CHANNEL_ID)
 
 
 def _link_in_liff(demo: Demo, user_id: str, member: DemoMember) -> None:
