@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 from commerce.connections import config_of
 from commerce.coupons.models import CodeStatus, CouponCode, CouponPool
 from commerce.models import Connection
+from connectors.errors import ConnectorError
 from connectors.shopify import discounts
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.connector import ShopifyConnector
 from core import audit
 from core.clock import utcnow
 from core.db import insert
-from core.errors import BadRequest, Conflict, NotFound
+from core.errors import BadRequest, Conflict, HubError, NotFound
 
 # No 0/O, 1/I/L: codes are read off a phone and typed at a till.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -31,6 +32,12 @@ _PREFIX = re.compile(r"^[A-Z0-9]{1,20}$")
 
 class PoolNotFound(NotFound):
     """No coupon pool of that name in this shop."""
+
+
+class ShopifyRefused(HubError):
+    """The store refused (or could not be reached) to create the discount."""
+
+    status_code = 502
 
 
 def shopify_client(connection: Connection) -> ShopifyClient:
@@ -53,6 +60,14 @@ def get(session: Session, *, shop_id: int, name: str) -> CouponPool:
     pool = find(session, shop_id=shop_id, name=name)
     if pool is None:
         raise PoolNotFound(f"no coupon pool {name!r}: `tsunagu coupon list` shows them")
+    return pool
+
+
+def get_by_id(session: Session, *, shop_id: int, pool_id: int) -> CouponPool:
+    """The shop's pool ``pool_id``; another shop's is not found."""
+    pool = session.get(CouponPool, pool_id)
+    if pool is None or pool.shop_id != shop_id:
+        raise PoolNotFound(f"no coupon pool {pool_id} in this shop: GET /coupon-pools lists them")
     return pool
 
 
@@ -89,13 +104,16 @@ def create_pool(
             raise BadRequest("a percentage is more than 0 and at most 100")
         if amount is not None and amount <= 0:
             raise BadRequest("an amount is more than 0")
-        discount_id = discounts.create_discount(
-            client or shopify_client(connection),
-            title=title,
-            first_code=f"{prefix}-{_random()}",
-            value=discounts.DiscountValue(percentage=percentage, amount=amount),
-            starts_at=(starts_at or now).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        )
+        try:
+            discount_id = discounts.create_discount(
+                client or shopify_client(connection),
+                title=title,
+                first_code=f"{prefix}-{_random()}",
+                value=discounts.DiscountValue(percentage=percentage, amount=amount),
+                starts_at=(starts_at or now).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+        except ConnectorError as exc:
+            raise ShopifyRefused(str(exc)) from exc
     pool = CouponPool(
         shop_id=shop_id,
         connection_id=connection.id,
