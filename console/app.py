@@ -23,6 +23,7 @@ from config import Settings
 from console import (
     account,
     chart_actions,
+    coupons,
     fields,
     friend_list,
     friends,
@@ -80,6 +81,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(privacy.router)
     console.include_router(tags.router)
     console.include_router(fields.router)
+    console.include_router(coupons.router)
     console.include_router(chart_actions.router)
     _install_error_pages(console)
     console.add_middleware(SecurityHeaders)

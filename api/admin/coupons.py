@@ -10,7 +10,6 @@ from fastapi import APIRouter
 from api.admin.auth import Actor
 from api.admin.schemas import ErrorBody
 from api.deps import CurrentShop, DbSession
-from commerce import connections
 from commerce.coupons import pools, queries
 from commerce.coupons.schemas import (
     CampaignReportOut,
@@ -22,7 +21,6 @@ from commerce.coupons.schemas import (
     PoolOut,
     ReportOut,
 )
-from core.enqueue import enqueue_after_commit
 from core.ids import RowId
 from messaging.campaigns import campaigns
 
@@ -54,19 +52,7 @@ def list_pools(session: DbSession, shop: CurrentShop) -> PoolList:
 def create_pool(body: PoolCreate, session: DbSession, shop: CurrentShop, actor: Actor) -> PoolOut:
     """A pool on an existing code discount, or on a new one made in the store now (for every
     customer, once per customer)."""
-    connection = connections.get_connection(session, body.connection_id)
-    pool = pools.create_pool(
-        session,
-        shop_id=shop.id,
-        connection=connection,
-        name=body.name,
-        title=body.title,
-        code_prefix=body.code_prefix,
-        discount_id=body.discount_id,
-        percentage=body.percentage,
-        amount=body.amount,
-        actor=actor,
-    )
+    pool = pools.create_from(session, shop_id=shop.id, body=body, actor=actor)
     return PoolOut.of(queries.pool_row(session, pool))
 
 
@@ -98,6 +84,5 @@ def request_codes(
     """Make ``count`` new codes; a worker imports them into Shopify (250 a call, within the
     store's cost limits) — watch ``codes.new``, ``importing`` and ``ready`` move."""
     pool = pools.get_by_id(session, shop_id=shop.id, pool_id=pool_id)
-    made = pools.request_codes(session, pool=pool, count=body.count, actor=actor)
-    enqueue_after_commit(session, "coupons.fill", pool_id=pool.id)
+    made = pools.order_codes(session, pool=pool, count=body.count, actor=actor)
     return CodesRequested(made=made, pool=PoolOut.of(queries.pool_row(session, pool)))

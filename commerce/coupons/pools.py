@@ -7,6 +7,7 @@ import re
 import secrets
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +22,11 @@ from connectors.shopify.connector import ShopifyConnector
 from core import audit
 from core.clock import utcnow
 from core.db import insert
+from core.enqueue import enqueue_after_commit
 from core.errors import BadRequest, Conflict, HubError, NotFound
+
+if TYPE_CHECKING:
+    from commerce.coupons.schemas import PoolCreate
 
 # No 0/O, 1/I/L: codes are read off a phone and typed at a till.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -173,6 +178,32 @@ def request_codes(
         now=now,
         count=count,
     )
+    return made
+
+
+def create_from(session: Session, *, shop_id: int, body: PoolCreate, actor: str) -> CouponPool:
+    """A pool as the admin API and the console's form describe it."""
+    connection = session.get(Connection, body.connection_id)
+    if connection is None or connection.shop_id != shop_id:
+        raise NotFound(f"no connection {body.connection_id} in this shop")
+    return create_pool(
+        session,
+        shop_id=shop_id,
+        connection=connection,
+        name=body.name,
+        title=body.title,
+        code_prefix=body.code_prefix,
+        discount_id=body.discount_id,
+        percentage=body.percentage,
+        amount=body.amount,
+        actor=actor,
+    )
+
+
+def order_codes(session: Session, *, pool: CouponPool, count: int, actor: str) -> int:
+    """Make ``count`` codes now; a worker (``coupons.fill``) imports them once this commits."""
+    made = request_codes(session, pool=pool, count=count, actor=actor)
+    enqueue_after_commit(session, "coupons.fill", pool_id=pool.id)
     return made
 
 

@@ -31,6 +31,7 @@ from messaging.friend_list.models import BulkAction
 from staff.models import Role, StaffSession
 from staff.permissions import MINIMUM_ROLE, Action, allows
 from tests.api.admin_support import add_friend
+from tests.commerce.coupon_support import offline_pool
 from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 
@@ -46,6 +47,7 @@ class Ids:
     tag: int
     spare_tag: int
     bulk_job: int
+    pool: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -176,6 +178,28 @@ MATRIX: dict[tuple[str, str], Entry] = {
         Action.MANAGE_TAGS,
         lambda b, ids: b.submit("/console/account", f"/console/tags/{ids.spare_tag}/delete", {}),
     ),
+    ("GET", "/coupons"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/coupons")),
+    # No discount named: the form was accepted and checked.
+    ("POST", "/coupons"): Entry(
+        Action.MANAGE_CAMPAIGNS,
+        lambda b, ids: b.submit(
+            "/console/account",
+            "/console/coupons",
+            {"name": "m", "connection_id": "1", "title": "t", "code_prefix": "M"},
+        ),
+        frozenset({400}),
+    ),
+    ("GET", "/coupons/{pool_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/coupons/{ids.pool}")
+    ),
+    # No codes asked for: the form was accepted and checked.
+    ("POST", "/coupons/{pool_id}/codes"): Entry(
+        Action.MANAGE_CAMPAIGNS,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/coupons/{ids.pool}/codes", {"count": "0"}
+        ),
+        frozenset({400}),
+    ),
     ("GET", "/tokens"): Entry(Action.MANAGE_TOKENS, lambda b, ids: b.get("/console/tokens")),
     ("POST", "/tokens"): Entry(
         Action.MANAGE_TOKENS,
@@ -293,6 +317,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         tag=tag_ids["vip"],
         spare_tag=tag_ids["spare"],
         bulk_job=bulk_job,
+        pool=offline_pool(db, shop.id),
     )
     browser = Browser(hub_url)
     browser.sign_in(email)
