@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     line_access_url: str = Field(
         "https://access.line.me", description="LINE browser-facing base URL (account-link dialog)."
     )
+    line_web_url: str = Field(
+        "https://line.me",
+        description="LINE's web base URL (a follow route's add-friend screen, `/R/ti/p/{id}`).",
+    )
     liff_sdk_url: str = Field(
         "https://static.line-scdn.net/liff/edge/2/sdk.js",
         description="The LIFF SDK script the member-card page loads.",
@@ -159,7 +163,7 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["json", "text"] = Field("json", description="`json` lines or `text`.")
 
-    @field_validator("public_url", "line_api_url", "line_access_url")
+    @field_validator("public_url", "line_api_url", "line_access_url", "line_web_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")

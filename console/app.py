@@ -25,6 +25,7 @@ from console import (
     chart_actions,
     coupons,
     fields,
+    follow_routes,
     friend_list,
     friends,
     privacy,
@@ -82,6 +83,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(tags.router)
     console.include_router(fields.router)
     console.include_router(coupons.router)
+    console.include_router(follow_routes.router)
     console.include_router(chart_actions.router)
     _install_error_pages(console)
     console.add_middleware(SecurityHeaders)

@@ -7,6 +7,7 @@ import logging
 from celery import Task, shared_task
 from sqlalchemy.orm import Session
 
+from autoreply import service as autoreply
 from commerce import connections, sync, writeback
 from commerce.coupons import filling
 from commerce.events import handle_connector_event
@@ -16,8 +17,11 @@ from core import inbox
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit, enqueue_now
 from core.inbox import InboundEvent
+from growth import routes as follow_routes
 from idlink import profiles, purge
 from idlink.events import handle_line_event
+from inbox import conversations as inbox_conversations
+from inbox import line_reads
 from jobs import runtime
 from messaging.campaigns import segment_deliveries, triggers
 from messaging.friend_list import bulk as friend_bulk
@@ -39,10 +43,13 @@ def _handler_for(settings: Settings) -> inbox.Handler:
     def handle(session: Session, event: InboundEvent) -> None:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
+            follow_routes.on_line_event(session, event, settings=settings)
             guardrails.on_line_event(session, event)
             consent.on_line_event(session, event)
             replies.on_line_event(session, event)
             sequences.on_line_event(session, event)
+            inbox_conversations.on_line_event(session, event)
+            autoreply.on_line_event(session, event, settings=settings)
         else:
             # Before the store's handling: a redaction follows the customer to their member.
             privacy_erasure.on_connector_event(session, event)
@@ -85,6 +92,22 @@ def process_events(self: Task, event_ids: list[int]) -> int:
             )
         done += status is not None
     return done
+
+
+@shared_task(name="inbox.mark_read", bind=True)
+def mark_conversation_read(self: Task, conversation_id: int) -> bool:
+    """Tell LINE the conversation's messages were read (channels that read manually)."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return line_reads.send_read_mark(session, conversation_id, settings=rt.settings)
+
+
+@shared_task(name="inbox.wake_snoozed", bind=True)
+def wake_snoozed(self: Task) -> int:
+    """Snoozed conversations whose time came become new again."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return inbox_conversations.wake_snoozed(session)
 
 
 @shared_task(name="idlink.purge", bind=True)

@@ -23,6 +23,7 @@ class Action(enum.StrEnum):
     MANAGE_SEQUENCES = "sequences.manage"
     MANAGE_REMINDERS = "reminders.manage"
     MANAGE_TAGS = "tags.manage"
+    MANAGE_ROUTES = "routes.manage"
     MANAGE_STAFF = "staff.manage"
     MANAGE_CHANNELS = "channels.manage"
     MANAGE_CONNECTIONS = "connections.manage"
@@ -47,6 +48,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.MANAGE_SEQUENCES: Role.ADMIN,
     Action.MANAGE_REMINDERS: Role.ADMIN,
     Action.MANAGE_TAGS: Role.ADMIN,
+    Action.MANAGE_ROUTES: Role.ADMIN,
     Action.MANAGE_STAFF: Role.ADMIN,
     Action.MANAGE_CHANNELS: Role.OWNER,
     Action.MANAGE_CONNECTIONS: Role.OWNER,

@@ -184,6 +184,7 @@ def start(
         update={
             "line_api_url": sandbox.url,
             "line_access_url": sandbox.url,
+            "line_web_url": sandbox.url,
             "liff_sdk_url": f"{sandbox.url}/liff/sdk.js",
             **oidc_settings,
         }

@@ -15,7 +15,9 @@ from api.admin import (
     coupons,
     events,
     fields,
+    follow_routes,
     friends,
+    inbox,
     links,
     members,
     privacy,
@@ -50,5 +52,7 @@ router.include_router(segments.router)
 router.include_router(sequences.router)
 router.include_router(privacy.router)
 router.include_router(consents.router)
+router.include_router(inbox.router)
+router.include_router(follow_routes.router)
 
 __all__ = ["router"]

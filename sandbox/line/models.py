@@ -93,6 +93,11 @@ class SandboxChannel:
     # Custom aggregation unit names used, by month ("2026-11"), in order of first use.
     aggregation_units: dict[str, list[str]] = field(default_factory=dict)
 
+    @property
+    def basic_id(self) -> str:
+        """The account's LINE ID, as its add-friend URL names it."""
+        return "@" + self.channel_id[-7:]
+
     def friendship(self, user_id: str) -> Friendship:
         """Return (creating when absent) the user's friendship with this channel."""
         return self.friends.setdefault(user_id, Friendship())

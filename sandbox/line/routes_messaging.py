@@ -172,7 +172,7 @@ def get_bot_info(channel: SandboxChannel = api_channel("getBotInfo")) -> dict[st
     """Return the bot's user id, basic id and display name."""
     return {
         "userId": channel.bot_user_id,
-        "basicId": "@" + channel.channel_id[-7:],
+        "basicId": channel.basic_id,
         "displayName": channel.display_name,
         "chatMode": "bot",
         "markAsReadMode": "auto",

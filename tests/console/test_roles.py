@@ -23,6 +23,8 @@ from core.tenancy import Shop, create_token
 from crm import fields, notes
 from crm.field_schemas import FieldDefinitionIn, FieldType
 from crm.notes import NoteIn
+from growth import routes
+from growth.schemas import RouteIn
 from idlink.models import Friend, Tag
 from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn
@@ -48,6 +50,7 @@ class Ids:
     spare_tag: int
     bulk_job: int
     pool: int
+    route: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -209,6 +212,23 @@ MATRIX: dict[tuple[str, str], Entry] = {
         Action.MANAGE_TOKENS,
         lambda b, ids: b.submit("/console/account", f"/console/tokens/{ids.token}/revoke", {}),
     ),
+    ("GET", "/routes"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/routes")),
+    ("POST", "/routes"): Entry(
+        Action.MANAGE_ROUTES,
+        lambda b, ids: b.submit("/console/account", "/console/routes", {"name": "matrix"}),
+    ),
+    ("GET", "/routes/{route_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/routes/{ids.route}")
+    ),
+    ("POST", "/routes/{route_id}"): Entry(
+        Action.MANAGE_ROUTES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/routes/{ids.route}", {"name": "Counter QR 2"}
+        ),
+    ),
+    ("GET", "/routes/{route_id}/report.csv"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/routes/{ids.route}/report.csv")
+    ),
     ("GET", "/account"): Entry(None, lambda b, ids: b.get("/console/account")),
     ("POST", "/account/language"): Entry(
         None, _on_account("/console/account/language", {"locale": "ja"})
@@ -306,6 +326,9 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
             actor="test",
         ).id
         tag_ids = {name: tag_id for name, tag_id in session.execute(select(Tag.name, Tag.id))}
+        follow_route = routes.create_route(
+            session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
+        ).id
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
         other_session = session.scalars(select(StaffSession.id)).one()
@@ -318,6 +341,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         spare_tag=tag_ids["spare"],
         bulk_job=bulk_job,
         pool=offline_pool(db, shop.id),
+        route=follow_route,
     )
     browser = Browser(hub_url)
     browser.sign_in(email)

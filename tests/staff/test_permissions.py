@@ -26,6 +26,7 @@ EXPECTED[Role.ADMIN] = EXPECTED[Role.OPERATOR] | {
     Action.MANAGE_SEQUENCES,
     Action.MANAGE_REMINDERS,
     Action.MANAGE_TAGS,
+    Action.MANAGE_ROUTES,
     Action.MANAGE_FIELDS,
     Action.MANAGE_STAFF,
 }
