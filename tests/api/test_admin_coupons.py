@@ -85,6 +85,8 @@ def test_a_pool_is_made_its_codes_imported_and_its_report_shown_per_campaign(
         }
     ]
     assert [p["name"] for p in api.get("/coupon-pools").json()["items"]] == ["winter"]
+    campaign_report = api.get(f"/campaigns/{campaign_id}/report").json()
+    assert campaign_report["coupons"]["issued"] == 2
 
 
 def test_a_pool_names_exactly_one_discount_and_an_unknown_pool_is_not_found(
