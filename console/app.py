@@ -24,6 +24,7 @@ from console import (
     account,
     autoreplies,
     chart_actions,
+    coupons,
     fields,
     follow_routes,
     friend_list,
@@ -87,6 +88,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(autoreplies.router)
     console.include_router(tags.router)
     console.include_router(fields.router)
+    console.include_router(coupons.router)
     console.include_router(follow_routes.router)
     console.include_router(chart_actions.router)
     console.include_router(inbox_library.router)

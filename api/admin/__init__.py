@@ -13,6 +13,7 @@ from api.admin import (
     commerce,
     connections,
     consents,
+    coupons,
     events,
     fields,
     follow_routes,
@@ -47,6 +48,7 @@ router.include_router(audit.router)
 router.include_router(connections.router)
 router.include_router(commerce.router)
 router.include_router(campaigns.router)
+router.include_router(coupons.router)
 router.include_router(reminders.router)
 router.include_router(segments.router)
 router.include_router(sequences.router)

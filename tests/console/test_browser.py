@@ -39,6 +39,7 @@ from messaging.friend_list.models import BulkAction
 from staff.models import Role
 from tests.api.admin_support import add_friend, add_link, add_member
 from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
+from tests.commerce.coupon_support import offline_pool
 from tests.console.support import PASSWORD, add_staff
 from tests.factories import ChannelSetup
 from tests.messaging import people
@@ -339,6 +340,7 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
             "faq_id": add_faq(session, channel, PARKING_FAQ),
             "route_id": poster.id,
         }
+    ids["pool_id"] = offline_pool(db, shop.id, given_to=[shop_with_friends["hanako"]])
     # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
     context = chromium.new_context(
         viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP", bypass_csp=True

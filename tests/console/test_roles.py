@@ -37,6 +37,7 @@ from staff.models import Role, StaffSession
 from staff.permissions import MINIMUM_ROLE, Action, allows
 from tests.api.admin_support import add_friend
 from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
+from tests.commerce.coupon_support import offline_pool
 from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 
@@ -59,6 +60,7 @@ class Ids:
     faq: int
     spare_faq: int
     channel: str
+    pool: int
     route: int
 
 
@@ -282,6 +284,28 @@ MATRIX: dict[tuple[str, str], Entry] = {
         Action.MANAGE_AUTO_REPLIES,
         lambda b, ids: b.get("/console/auto-replies/try", params={"text": "営業時間"}),
     ),
+    ("GET", "/coupons"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/coupons")),
+    # No discount named: the form was accepted and checked.
+    ("POST", "/coupons"): Entry(
+        Action.MANAGE_CAMPAIGNS,
+        lambda b, ids: b.submit(
+            "/console/account",
+            "/console/coupons",
+            {"name": "m", "connection_id": "1", "title": "t", "code_prefix": "M"},
+        ),
+        frozenset({400}),
+    ),
+    ("GET", "/coupons/{pool_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/coupons/{ids.pool}")
+    ),
+    # No codes asked for: the form was accepted and checked.
+    ("POST", "/coupons/{pool_id}/codes"): Entry(
+        Action.MANAGE_CAMPAIGNS,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/coupons/{ids.pool}/codes", {"count": "0"}
+        ),
+        frozenset({400}),
+    ),
     ("GET", "/tokens"): Entry(Action.MANAGE_TOKENS, lambda b, ids: b.get("/console/tokens")),
     ("POST", "/tokens"): Entry(
         Action.MANAGE_TOKENS,
@@ -487,6 +511,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         faq=faq[0],
         spare_faq=faq[1],
         channel=channel.channel_id,
+        pool=offline_pool(db, shop.id),
     )
     browser = Browser(hub_url)
     browser.sign_in(email)

@@ -165,6 +165,11 @@ def campaign_report(
             f"purchases {label} ({figures.attribution_days} d)",
             f"{attributed.purchases} ({revenue or 'no revenue'})",
         )
+    if figures.coupons is not None:
+        coupons = figures.coupons
+        revenue = ", ".join(f"{amount:,.0f} {cur}" for cur, amount in coupons.revenue.items())
+        redeemed = f"{coupons.redeemed} / {coupons.issued} ({coupons.rate:.1%}"
+        table.add_row("coupon codes redeemed / issued", f"{redeemed}; {revenue or 'no revenue'})")
     console.print(table)
 
 
