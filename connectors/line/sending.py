@@ -10,7 +10,6 @@ hold the messages until the monthly quota allows them.
 from __future__ import annotations
 
 import enum
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from linebot.v3.messaging import (
     ReplyMessageRequest,
 )
 
+from connectors.line.checked import CheckedRequests
 from connectors.line.client import ChannelCredentials
 
 MONTHLY_LIMIT_MESSAGE = "You have reached your monthly limit."
@@ -35,7 +35,7 @@ Message = dict[str, Any]
 
 # The SDK's generated calls without their ``validate_arguments`` wrapper, which would validate
 # the request model a second time on every call: requests are validated by the SDK's models
-# once per content, in ``_Requests``, and handed over as the JSON the SDK makes of them.
+# once per content (``connectors.line.checked``) and handed over as the JSON they make.
 _PUSH = MessagingApi.push_message_with_http_info.raw_function
 _MULTICAST = MessagingApi.multicast_with_http_info.raw_function
 _REPLY = MessagingApi.reply_message_with_http_info.raw_function
@@ -120,43 +120,6 @@ def classify(exc: ApiException) -> Accepted | SendFailure:
     return SendFailure(kind, reason, status=status, request_id=request_id)
 
 
-class _Requests:
-    """Request bodies as the SDK's models validate and serialise them, once per content.
-
-    A send's messages (and aggregation unit) are one content of the outbox, shared by every
-    recipient of a campaign and by every retry of a batch: the SDK's request model checks and
-    serialises them the first time a content key is seen, and later requests reuse that JSON
-    with only the recipient changed. Without a key, every request is checked.
-    """
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._wire: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def body(
-        self,
-        model: Any,
-        recipient: tuple[str, Any],
-        sample: Any,
-        content: dict[str, Any],
-        key: str | None,
-    ) -> dict[str, Any]:
-        """``content`` with ``recipient`` (field, value), checked by ``model`` with ``sample``
-        as the recipient; raises the model's ``ValueError`` if LINE would refuse it."""
-        field, value = recipient
-        wire = self._wire.get(key) if key is not None else None
-        if wire is None:
-            checked = model.from_dict({field: sample, **content}).to_dict()
-            wire = {name: part for name, part in checked.items() if name != field}
-            if key is not None:
-                with self._lock:
-                    if len(self._wire) >= self._size:
-                        self._wire.clear()
-                    self._wire[key] = wire
-        return {field: value, **wire}
-
-
 class LineSender:
     """Push, multicast, reply and quota calls for one channel, over one connection pool.
 
@@ -170,7 +133,9 @@ class LineSender:
         self._client = ApiClient(configuration)
         self._api = MessagingApi(self._client)
         self._timeout = timeout
-        self._requests = _Requests()
+        self._pushes = CheckedRequests(PushMessageRequest, "to")
+        self._multicasts = CheckedRequests(MulticastRequest, "to")
+        self._replies = CheckedRequests(ReplyMessageRequest, "replyToken")
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -188,15 +153,9 @@ class LineSender:
         """Send ``messages`` to one user (counted under a custom aggregation unit, if given).
 
         ``content_key`` names the messages and unit (the outbox's content hash): the SDK's
-        models check them once per key, not once per push.
+        models check a content once, not once per push (see ``connectors.line.checked``).
         """
-        body = self._requests.body(
-            PushMessageRequest,
-            ("to", to),
-            to,
-            _content(messages, aggregation_unit),
-            content_key,
-        )
+        body = self._pushes.body(to, _content(messages, aggregation_unit), key=content_key)
         return self._send(
             lambda: _PUSH(
                 self._api,
@@ -221,12 +180,8 @@ class LineSender:
             raise ValueError(f"a multicast goes to 1 to {MULTICAST_MAX_USERS} users, not {len(to)}")
         # The user ids (plain strings from the outbox) are not validated one by one by the
         # model: 500 of them would cost a third of the call's CPU.
-        body = self._requests.body(
-            MulticastRequest,
-            ("to", list(to)),
-            list(to[:1]),
-            _content(messages, aggregation_unit),
-            content_key,
+        body = self._multicasts.body(
+            list(to), _content(messages, aggregation_unit), key=content_key, sample=list(to[:1])
         )
         return self._send(
             lambda: _MULTICAST(
@@ -242,13 +197,7 @@ class LineSender:
         self, reply_token: str, messages: Sequence[Message], *, content_key: str | None = None
     ) -> Accepted:
         """Answer an event with its (single-use) reply token; replies are free of quota."""
-        body = self._requests.body(
-            ReplyMessageRequest,
-            ("replyToken", reply_token),
-            reply_token,
-            _content(messages, None),
-            content_key,
-        )
+        body = self._replies.body(reply_token, _content(messages, None), key=content_key)
         return self._send(
             lambda: _REPLY(self._api, body, _request_timeout=self._timeout, _preload_content=False)
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,9 @@ def sender(line_sandbox: SandboxServer, channel: ChannelSetup) -> Iterator[LineS
     sender.close()
 
 
-def received(sandbox: SandboxServer, channel: ChannelSetup) -> list[tuple[str, object, object]]:
+def received(
+    sandbox: SandboxServer, channel: ChannelSetup
+) -> list[tuple[str, dict[str, Any], str | None]]:
     with sandbox.state.lock:
         return [
             (m.user_id, m.message, m.aggregation_unit)
@@ -104,3 +107,42 @@ def test_multicasts_of_one_content_reach_every_recipient_of_each(
 
     assert received_counts(line_sandbox.state, channel) == dict.fromkeys(users, 1)
     assert all(message == REMINDER[0] for _, message, _ in received(line_sandbox, channel))
+
+
+def test_personalised_pushes_of_one_shape_each_carry_their_own_text(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, sender: LineSender
+) -> None:
+    users = list(add_followers(db, line_sandbox.state, channel, 3).values())
+    texts = {user: f"{REMINDER[0]['text']} (予約番号 B{n:07d})" for n, user in enumerate(users)}
+
+    for n, user in enumerate(users):
+        personal = [{**REMINDER[0], "text": texts[user]}]
+        sender.push(user, personal, retry_key=str(uuid.uuid4()), content_key=f"reminder-{n}")
+
+    sent = received(line_sandbox, channel)
+    assert {user: message["text"] for user, message, _ in sent} == texts
+    assert all(message["quickReply"] == REMINDER[0]["quickReply"] for _, message, _ in sent)
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        {"type": "text", "text": 12345},
+        {"type": "text", "text": "明日のご予約", "quickReply": {"items": "nonsense"}},
+        {"type": "text", "text": "明日のご予約", "sender": {"iconUrl": ["not", "a", "url"]}},
+    ],
+)
+def test_a_personalised_push_unlike_those_checked_before_is_checked_on_its_own(
+    db: Database,
+    line_sandbox: SandboxServer,
+    channel: ChannelSetup,
+    sender: LineSender,
+    refused: dict[str, object],
+) -> None:
+    first, second = add_followers(db, line_sandbox.state, channel, 2).values()
+    sender.push(first, [{"type": "text", "text": "明日のご予約"}], retry_key=str(uuid.uuid4()))
+
+    with pytest.raises(ValueError):
+        sender.push(second, [refused], retry_key=str(uuid.uuid4()))
+
+    assert received_counts(line_sandbox.state, channel) == {first: 1}
