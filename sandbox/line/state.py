@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.line import ids, tokens
+from sandbox.line.contents import ContentStore
 from sandbox.line.errors import LineApiError, unauthorized
 from sandbox.line.limits import FailureInjector, RateLimiter, RetryKeyStore
 from sandbox.line.login import LiffApp, LoginAccessToken, LoginState
@@ -73,6 +74,7 @@ class SandboxState(LoginState):
         self.login_access_tokens: dict[str, LoginAccessToken] = {}
         self.liff_apps: dict[str, LiffApp] = {}
         self.narrowcasts: dict[str, dict[str, Any]] = {}
+        self.contents = ContentStore()
         self.received: list[ReceivedMessage] = []
         self.deliveries: list[WebhookDelivery] = []
         self.api_log: deque[ApiCall] = deque(maxlen=API_LOG_SIZE)
