@@ -296,7 +296,7 @@ def _withdraw_renumbered(
 ) -> int:
     """End the active enrolments made for a purchase these purchases show is not the member's
     n-th after all (a year-old order backfilled after it), unless the real n-th would have
-    enrolled them too (an order two hours older); return how many ended."""
+    enrolled them too at that order's time (one two hours older); return how many ended."""
     number = trigger.purchase_number
     members = {p.member_id for p in purchases if p.member_id is not None}
     friends = cursors.followed_friends(session, channel_id=sequence.channel_id, member_ids=members)
@@ -310,7 +310,11 @@ def _withdraw_renumbered(
             Enrollment.reason.like("purchase:%"),
         )
     ).all()
-    enrolment_of = {int(reason.removeprefix("purchase:")): id_ for id_, reason in rows}
+    enrolment_of = {
+        int(reason.removeprefix("purchase:")): id_
+        for id_, reason in rows
+        if reason.removeprefix("purchase:").isdigit()
+    }
     if not enrolment_of:
         return 0
     theirs = list(
@@ -329,13 +333,19 @@ def _withdraw_renumbered(
             )
         )
     )
-    still_due = {
-        p.member_id
-        for p, _ in matching(
-            session, trigger=trigger, channel_id=sequence.channel_id, purchases=history, now=now
+    stale = []
+    for purchase in renumbered:
+        own = [p for p in history if p.member_id == purchase.member_id]
+        # As of the enrolling order: would the member's real n-th purchase have enrolled them?
+        real = matching(
+            session,
+            trigger=trigger,
+            channel_id=sequence.channel_id,
+            purchases=own,
+            now=purchase.ordered_at,
         )
-    }
-    stale = [enrolment_of[p.id] for p in renumbered if p.member_id not in still_due]
+        if not real:
+            stale.append(enrolment_of[purchase.id])
     if not stale:
         return 0
     return sequences.end_enrollments(

@@ -400,11 +400,12 @@ def first_purchase_enrolment(
     return friend_id, member_id
 
 
-def read_purchases(db: Database, hub: Hub) -> None:
-    # The hub's own worker runs the triggers too; whichever run reads the purchases acts.
+def read_purchases(db: Database, hub: Hub, *, later: timedelta = timedelta(0)) -> None:
+    """Run the triggers ``later`` than now. The hub's own worker runs them too (now): whichever
+    run reads the purchases acts, and a run re-reads the last minutes' purchases."""
     for _ in range(2):
         with db.session_scope() as session:
-            triggers.run(session, public_url=hub.settings.public_url, now=utcnow())
+            triggers.run(session, public_url=hub.settings.public_url, now=utcnow() + later)
 
 
 def test_a_backfilled_year_old_order_ends_a_first_purchase_enrolment(
@@ -419,14 +420,15 @@ def test_a_backfilled_year_old_order_ends_a_first_purchase_enrolment(
     assert enrollments(db, friend_id) == [(1, "exited", triggers.ENROLMENT_RENUMBERED_REASON)]
 
 
-def test_an_order_hours_older_keeps_the_first_purchase_enrolment(
+def test_an_order_hours_older_read_days_later_keeps_the_first_purchase_enrolment(
     db: Database, line_sandbox: SandboxServer, hub: Hub, channel: ChannelSetup
 ) -> None:
     friend_id, member_id = first_purchase_enrolment(db, line_sandbox, hub, channel)
 
     earlier = utcnow() - timedelta(hours=2)
     people.purchase(db, channel.shop_id, member_id, total=3000, ordered_at=earlier)
-    read_purchases(db, hub)
+    # Judged at the enrolling order's time, not the late read's: it would have enrolled too.
+    read_purchases(db, hub, later=timedelta(days=3))
 
     assert enrollments(db, friend_id) == [(1, "active", None)]
 
