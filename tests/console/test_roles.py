@@ -377,7 +377,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
             body=CannedIn(code="spare", title="spare", body="spare"),
             actor="test",
         )
-        route_id = routes.create_route(
+        follow_route = routes.create_route(
             session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
         ).id
     Browser(hub_url).sign_in(email)
@@ -393,7 +393,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         bulk_job=bulk_job,
         conversation=conversation_id,
         mark=mark_id,
-        route=route_id,
+        route=follow_route,
     )
     browser = Browser(hub_url)
     browser.sign_in(email)
