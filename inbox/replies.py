@@ -24,6 +24,7 @@ from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
 from inbox import library
 from inbox.conversations import log_change
+from inbox.live import signal
 from inbox.models import Conversation, ConversationReply, ConversationStatus
 from messaging.direct import TEXT_MAX, FriendNotReachable, reply_is_free
 from messaging.outbox import service
@@ -173,6 +174,7 @@ def send_reply(
     )
     session.add(sent)
     _answered(session, conversation, actor)
+    signal(session, conversation, "reply")
     audit.record(
         session,
         shop_id=conversation.shop_id,

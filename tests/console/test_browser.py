@@ -207,6 +207,7 @@ NOT_PAGES = {
     "/password/{token}",
     "/login/code",
     "/account/totp",
+    "/inbox/events",
 }
 
 
