@@ -25,6 +25,7 @@ class Action(enum.StrEnum):
     MANAGE_SEQUENCES = "sequences.manage"
     MANAGE_REMINDERS = "reminders.manage"
     MANAGE_TAGS = "tags.manage"
+    MANAGE_AUTO_REPLIES = "auto_replies.manage"
     MANAGE_ROUTES = "routes.manage"
     MANAGE_STAFF = "staff.manage"
     MANAGE_CHANNELS = "channels.manage"
@@ -52,6 +53,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.MANAGE_SEQUENCES: Role.ADMIN,
     Action.MANAGE_REMINDERS: Role.ADMIN,
     Action.MANAGE_TAGS: Role.ADMIN,
+    Action.MANAGE_AUTO_REPLIES: Role.ADMIN,
     Action.MANAGE_ROUTES: Role.ADMIN,
     Action.MANAGE_STAFF: Role.ADMIN,
     Action.MANAGE_CHANNELS: Role.OWNER,

@@ -23,6 +23,9 @@ from core.db import Database
 from core.tenancy import Shop
 from crm import fields
 from crm.field_schemas import FieldDefinitionIn, FieldType
+from growth import routes
+from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
+from growth.schemas import RouteAction, RouteIn
 from idlink import friends
 from idlink.models import Friend, Tag
 from inbox import conversations as inbox_conversations
@@ -35,6 +38,8 @@ from messaging.friend_list.filters import FriendFilters
 from messaging.friend_list.models import BulkAction
 from staff.models import Role
 from tests.api.admin_support import add_friend, add_link, add_member
+from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
+from tests.commerce.coupon_support import offline_pool
 from tests.console.support import PASSWORD, add_staff
 from tests.factories import ChannelSetup
 from tests.messaging import people
@@ -195,12 +200,41 @@ def test_a_viewer_is_refused_an_operator_action_with_a_clear_page(
     screen.close()
 
 
+def _visited(session: Any, route: FollowRoute, friend_id: int) -> None:
+    """A friend opened the route's URL two days running (the report's chart has two days)."""
+    friend = session.get_one(Friend, friend_id)
+    for day in (1, 2):
+        at = datetime(2026, 12, day, 10, tzinfo=UTC)
+        visit = RouteVisit(
+            shop_id=route.shop_id,
+            channel_id=route.channel_id,
+            route_id=route.id,
+            line_user_id=friend.line_user_id,
+            friend_id=friend.id,
+            visited_at=at,
+        )
+        session.add(visit)
+        session.flush()
+        session.add(
+            RouteTouch(
+                shop_id=route.shop_id,
+                route_id=route.id,
+                friend_id=friend.id,
+                visit_id=visit.id,
+                kind=TouchKind.RETURNING,
+                at=at,
+                outcome=["tag poster: added"],
+            )
+        )
+
+
 AXE = Path(__file__).with_name("vendor") / "axe-4.14.1.min.js"
 
 
 # Console pages that are not HTML pages to look at: files, and steps that only redirect.
 NOT_PAGES = {
     "/friends/export.csv",
+    "/routes/{route_id}/report.csv",
     "/friends/{friend_id}/export",
     "/login/sso",
     "/login/sso/callback",
@@ -208,6 +242,7 @@ NOT_PAGES = {
     "/login/code",
     "/account/totp",
     "/inbox/events",
+    "/media/{message_id}",
 }
 
 
@@ -266,6 +301,7 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
     hub_url: str,
     db: Database,
     shop: Shop,
+    channel: ChannelSetup,
     settings: Settings,
     shop_with_friends: dict[str, int],
     viewport: str,
@@ -289,12 +325,23 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
             actor="test",
         )
         conversation_id = _a_conversation(session, shop, shop_with_friends["hanako"])
+        poster = routes.create_route(
+            session,
+            shop_id=shop.id,
+            spec=RouteIn(name="駅のポスター", actions=[RouteAction(kind="tag", target="poster")]),
+            actor="test",
+        )
+        _visited(session, poster, shop_with_friends["hanako"])
         ids = {
             "friend_id": shop_with_friends["hanako"],
             "tag_id": tag.id,
             "job_id": job.id,
             "conversation_id": conversation_id,
+            "rule_id": add_rule(session, channel, schedule={"start": "10:00", "end": "19:00"}),
+            "faq_id": add_faq(session, channel, PARKING_FAQ),
+            "route_id": poster.id,
         }
+    ids["pool_id"] = offline_pool(db, shop.id, given_to=[shop_with_friends["hanako"]])
     # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
     context = chromium.new_context(
         viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP", bypass_csp=True

@@ -36,6 +36,8 @@ from messaging.friend_list.models import BulkAction
 from staff.models import Role, StaffSession
 from staff.permissions import MINIMUM_ROLE, Action, allows
 from tests.api.admin_support import add_friend
+from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
+from tests.commerce.coupon_support import offline_pool
 from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 
@@ -53,6 +55,12 @@ class Ids:
     bulk_job: int
     conversation: int
     mark: int
+    rule: int
+    spare_rule: int
+    faq: int
+    spare_faq: int
+    channel: str
+    pool: int
     route: int
 
 
@@ -105,6 +113,20 @@ def _sign_in_again_and_out(browser: Browser, ids: Ids) -> httpx.Response:
     return browser.submit("/console/account", "/console/logout", {})
 
 
+RULE = {
+    "name": "matrix",
+    "match": "contains",
+    "pattern": "予約",
+    "reply_text": "ご予約はこちら",
+    "enabled": "1",
+}
+FAQ = {
+    "name": "matrix",
+    "questions": "駐車場はありますか",
+    "answer": "あります",
+    "enabled": "1",
+}
+
 MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/"): Entry(None, lambda b, ids: b.get("/console/")),
     ("GET", "/friends"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/friends")),
@@ -155,6 +177,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/friends/{friend_id}/sequences"): Entry(
         Action.SEND_MESSAGES, _on_chart("/sequences", {"sequence": "none"}), frozenset({404})
     ),
+    # No media on this message: allowed, it looked (tests/console/test_media.py serves some).
+    ("GET", "/media/{message_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/media/{ids.note}"), frozenset({404})
+    ),
     ("GET", "/fields"): Entry(Action.MANAGE_FIELDS, lambda b, ids: b.get("/console/fields")),
     ("POST", "/fields"): Entry(
         Action.MANAGE_FIELDS,
@@ -201,6 +227,90 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/tags/{tag_id}/delete"): Entry(
         Action.MANAGE_TAGS,
         lambda b, ids: b.submit("/console/account", f"/console/tags/{ids.spare_tag}/delete", {}),
+    ),
+    ("GET", "/auto-replies"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies")
+    ),
+    ("GET", "/auto-replies/new"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies/new")
+    ),
+    ("POST", "/auto-replies/new"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            "/console/auto-replies/new",
+            RULE | {"channel": ids.channel},
+        ),
+    ),
+    ("GET", "/auto-replies/rules/{rule_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.get(f"/console/auto-replies/rules/{ids.rule}"),
+    ),
+    ("POST", "/auto-replies/rules/{rule_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            f"/console/auto-replies/rules/{ids.rule}",
+            RULE | {"name": "hours", "channel": ids.channel},
+        ),
+    ),
+    ("POST", "/auto-replies/rules/{rule_id}/delete"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/auto-replies/rules/{ids.spare_rule}/delete", {}
+        ),
+    ),
+    ("GET", "/auto-replies/faq"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies/faq")
+    ),
+    ("GET", "/auto-replies/faq/{faq_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get(f"/console/auto-replies/faq/{ids.faq}")
+    ),
+    ("POST", "/auto-replies/faq"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", "/console/auto-replies/faq", FAQ | {"channel": ids.channel}
+        ),
+    ),
+    ("POST", "/auto-replies/faq/{faq_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            f"/console/auto-replies/faq/{ids.faq}",
+            FAQ | {"name": "parking", "channel": ids.channel},
+        ),
+    ),
+    ("POST", "/auto-replies/faq/{faq_id}/delete"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/auto-replies/faq/{ids.spare_faq}/delete", {}
+        ),
+    ),
+    ("GET", "/auto-replies/try"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.get("/console/auto-replies/try", params={"text": "営業時間"}),
+    ),
+    ("GET", "/coupons"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/coupons")),
+    # No discount named: the form was accepted and checked.
+    ("POST", "/coupons"): Entry(
+        Action.MANAGE_CAMPAIGNS,
+        lambda b, ids: b.submit(
+            "/console/account",
+            "/console/coupons",
+            {"name": "m", "connection_id": "1", "title": "t", "code_prefix": "M"},
+        ),
+        frozenset({400}),
+    ),
+    ("GET", "/coupons/{pool_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/coupons/{ids.pool}")
+    ),
+    # No codes asked for: the form was accepted and checked.
+    ("POST", "/coupons/{pool_id}/codes"): Entry(
+        Action.MANAGE_CAMPAIGNS,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/coupons/{ids.pool}/codes", {"count": "0"}
+        ),
+        frozenset({400}),
     ),
     ("GET", "/tokens"): Entry(Action.MANAGE_TOKENS, lambda b, ids: b.get("/console/tokens")),
     ("POST", "/tokens"): Entry(
@@ -384,7 +494,9 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
             body=CannedIn(code="spare", title="spare", body="spare"),
             actor="test",
         )
-        follow_route = routes.create_route(
+        rules = [add_rule(session, channel, name=name) for name in ("hours", "spare")]
+        faq = [add_faq(session, channel, PARKING_FAQ, name=n) for n in ("parking", "spare")]
+        route_id = routes.create_route(
             session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
         ).id
     Browser(hub_url).sign_in(email)
@@ -400,7 +512,13 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         bulk_job=bulk_job,
         conversation=conversation_id,
         mark=mark_id,
-        route=follow_route,
+        route=route_id,
+        rule=rules[0],
+        spare_rule=rules[1],
+        faq=faq[0],
+        spare_faq=faq[1],
+        channel=channel.channel_id,
+        pool=offline_pool(db, shop.id),
     )
     browser = Browser(hub_url)
     browser.sign_in(email)
