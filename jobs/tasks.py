@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from autoreply import service as autoreply
 from commerce import connections, sync, writeback
+from commerce.coupons import filling
 from commerce.events import handle_connector_event
 from config import Settings
 from connectors.errors import RetriableError
@@ -156,6 +157,20 @@ def sync_connection(self: Task, connection_id: int) -> None:
     if rt.database.task_sender is not None:
         rt.database.task_sender("messaging.triggers", {})
         rt.database.task_sender("messaging.reminders", {})
+
+
+@shared_task(
+    name="coupons.fill",
+    autoretry_for=(RetriableError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+    bind=True,
+)
+def fill_coupon_pool(self: Task, pool_id: int) -> int:
+    """Import a pool's new codes into Shopify and follow them to the end; returns codes ready."""
+    rt = runtime.of(self.app)
+    return filling.fill(rt.database, pool_id=pool_id).ready
 
 
 @shared_task(name="connectors.writeback", bind=True)

@@ -39,6 +39,9 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
     ("friends", "follow_route"): PersonalColumn(
         "the QR code or URL the friend followed from", False, STAFF, FOREVER, "cleared"
     ),
+    ("route_visits", "line_user_id"): PersonalColumn(
+        "LINE user id of who opened a follow route's URL", False, ENGINEERS, FOREVER, "cleared"
+    ),
     ("members", "member_number"): PersonalColumn(
         "member number", False, STAFF, FOREVER, "replaced by `erased:member:{id}`"
     ),

@@ -35,7 +35,12 @@ def list_routes(session: DbSession, shop: CurrentShop, settings: AppSettings) ->
     )
 
 
-@router.post("/routes", summary="Create a follow route", status_code=201, responses=EXISTS)
+@router.post(
+    "/routes",
+    summary="Create a follow route",
+    status_code=201,
+    responses=EXISTS | {404: {"model": ErrorBody, "description": "No such channel in this shop"}},
+)
 def create_route(
     body: RouteIn, session: DbSession, shop: CurrentShop, settings: AppSettings, actor: Actor
 ) -> RouteOut:
@@ -52,7 +57,11 @@ def get_route(
     return queries.route_out(session, route, public_url=settings.public_url)
 
 
-@router.put("/routes/{route_id}", summary="Change a follow route", responses=NOT_FOUND | EXISTS)
+@router.put(
+    "/routes/{route_id}",
+    summary="Change a follow route",
+    responses=EXISTS | {404: {"model": ErrorBody, "description": "No such route, or channel"}},
+)
 def update_route(
     route_id: RowId,
     body: RouteIn,

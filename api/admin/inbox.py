@@ -55,7 +55,11 @@ def list_conversations(
     return queries.list_conversations(session, shop.id, filters)
 
 
-@router.get("/friends/{friend_id}/conversation", summary="A friend's conversation")
+@router.get(
+    "/friends/{friend_id}/conversation",
+    summary="A friend's conversation",
+    responses={404: {"model": ErrorBody, "description": "`FriendNotFound`: no such friend"}},
+)
 def friend_conversation(friend_id: RowId, session: DbSession, shop: CurrentShop) -> ConversationOut:
     """The friend's conversation (made, new, on first ask)."""
     friend = find_friend(session, shop.id, friend_id)

@@ -66,7 +66,7 @@ class Simulator:
         }
         if quoted_message_id is not None:
             message["quotedMessageId"] = quoted_message_id
-        event["message"] = message
+        event["message"] = self._readable(channel, user_id, message)
         return self.send(channel, [event])
 
     def send_sticker(
@@ -82,15 +82,19 @@ class Simulator:
         channel = self.state.channel(channel_id)
         self.state.user(user_id)
         event = self._event("message", channel, user_id, reply=True)
-        event["message"] = {
-            "type": "sticker",
-            "id": ids.new_message_id(),
-            "packageId": package_id,
-            "stickerId": sticker_id,
-            "stickerResourceType": "STATIC",
-            "quoteToken": ids.new_token(43),
-            **({"keywords": keywords} if keywords else {}),
-        }
+        event["message"] = self._readable(
+            channel,
+            user_id,
+            {
+                "type": "sticker",
+                "id": ids.new_message_id(),
+                "packageId": package_id,
+                "stickerId": sticker_id,
+                "stickerResourceType": "STATIC",
+                "quoteToken": ids.new_token(43),
+                **({"keywords": keywords} if keywords else {}),
+            },
+        )
         return self.send(channel, [event])
 
     def send_media(
@@ -235,6 +239,17 @@ class Simulator:
         )
         self.state.record_delivery(delivery)
         return delivery
+
+    def _readable(
+        self, channel: SandboxChannel, user_id: str, message: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A message of a channel that reads manually carries a markAsReadToken."""
+        if channel.mark_as_read_mode == "manual":
+            token = ids.new_token(43)
+            with self.state.lock:
+                channel.read_tokens[token] = user_id
+            message["markAsReadToken"] = token
+        return message
 
     def _event(
         self, event_type: str, channel: SandboxChannel, user_id: str, *, reply: bool

@@ -256,6 +256,12 @@ class SandboxState(LoginState):
         with self.lock:
             self.failures.inject(endpoint, list(statuses))
 
+    def outage(self, endpoint: str, seconds: float) -> None:
+        """Make every call of ``endpoint`` answer 503 for the next ``seconds``, as LINE does
+        while it is down (however often the caller tries)."""
+        with self.lock:
+            self.failures.outage(endpoint, self.clock() + seconds)
+
     def inject_delay(self, endpoint: str, seconds: float, *, times: int = 1) -> None:
         """Process the next calls of ``endpoint`` normally but answer them ``seconds`` late.
 
@@ -281,6 +287,7 @@ class SandboxState(LoginState):
     def admit(self, channel: SandboxChannel, endpoint: str) -> float:
         """Apply injected failures then the rate limit to one API call; return its delay."""
         with self.lock:
+            self.failures.check_outage(endpoint, self.clock())
             self.failures.take(endpoint)
             self.rate_limiter.hit(channel.channel_id, endpoint, self.clock())
             return self.failures.take_delay(endpoint) + self.latency_seconds
