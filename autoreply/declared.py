@@ -61,10 +61,10 @@ def _save_faq(session: Session, shop_id: int, spec: FaqSpec, actor: str) -> obje
     return service.save_faq(session, shop_id=shop_id, spec=spec, actor=actor, entry=entry)
 
 
-# Every kind a declaration file holds: messaging's, then these.
-KINDS: list[Kind] = [
-    *declarations.KINDS,
+# What a declaration file holds of auto-replies, applied after every other kind.
+AUTO_REPLY_KINDS: list[Kind] = [
     Kind("auto_replies", RuleSpec, _rule_names, _current_rule, _save_rule),
     Kind("faq", FaqSpec, _faq_names, _current_faq, _save_faq),
 ]
+KINDS: list[Kind] = [*declarations.KINDS, *AUTO_REPLY_KINDS]
 KIND_KEYS = [kind.key for kind in KINDS]

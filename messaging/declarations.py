@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,11 +230,11 @@ def plan_changes(
     *,
     shop_id: int,
     document: Mapping[str, Any],
-    kinds: list[Kind] = KINDS,
+    kinds: Collection[Kind] = KINDS,
 ) -> ChangePlan:
     """Validate a parsed declaration file and compare it with the hub (changes nothing).
 
-    ``kinds`` are this package's, or those with the kinds of the layers above appended."""
+    ``kinds``: what the file may declare, in order (a higher layer adds its own to these)."""
     known = {kind.key for kind in kinds} | {"shop"}
     unknown = sorted(set(document) - known)
     errors = [f"{key}: not a kind of object this hub declares" for key in unknown]
@@ -302,7 +302,7 @@ def apply_changes(
     shop_id: int,
     plan: ChangePlan,
     actor: str,
-    kinds: list[Kind] = KINDS,
+    kinds: Collection[Kind] = KINDS,
 ) -> int:
     """Save every create and update of ``plan`` (the caller commits once); returns how many."""
     by_key = {kind.key: kind for kind in kinds}

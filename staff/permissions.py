@@ -18,6 +18,8 @@ class Action(enum.StrEnum):
     WRITE_FIELDS = "fields.write"
     MANAGE_FIELDS = "fields.manage"
     SEND_MESSAGES = "messages.send"
+    HANDLE_CONVERSATIONS = "conversations.handle"
+    MANAGE_INBOX = "inbox.manage"
     MANAGE_CAMPAIGNS = "campaigns.manage"
     MANAGE_SEGMENTS = "segments.manage"
     MANAGE_SEQUENCES = "sequences.manage"
@@ -44,6 +46,8 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.WRITE_FIELDS: Role.OPERATOR,
     Action.MANAGE_FIELDS: Role.ADMIN,
     Action.SEND_MESSAGES: Role.OPERATOR,
+    Action.HANDLE_CONVERSATIONS: Role.OPERATOR,
+    Action.MANAGE_INBOX: Role.ADMIN,
     Action.MANAGE_CAMPAIGNS: Role.ADMIN,
     Action.MANAGE_SEGMENTS: Role.ADMIN,
     Action.MANAGE_SEQUENCES: Role.ADMIN,

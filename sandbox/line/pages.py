@@ -44,6 +44,7 @@ def document(title: str, body_html: str, *, heading: bool = True) -> str:
     header = f"<h1>{html.escape(title)}</h1>" if heading else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<link rel='icon' href='data:,'>"
         f"<style>{STYLE}</style></head><body>{header}{body_html}</body></html>"
     )
 

@@ -17,6 +17,7 @@ EXPECTED = {
         Action.ASSIGN_OWNER,
         Action.WRITE_FIELDS,
         Action.SEND_MESSAGES,
+        Action.HANDLE_CONVERSATIONS,
         Action.EXPORT_FRIENDS,
     },
 }
@@ -30,6 +31,7 @@ EXPECTED[Role.ADMIN] = EXPECTED[Role.OPERATOR] | {
     Action.MANAGE_ROUTES,
     Action.MANAGE_FIELDS,
     Action.MANAGE_STAFF,
+    Action.MANAGE_INBOX,
 }
 EXPECTED[Role.OWNER] = set(Action)
 
