@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from commerce.models import Purchase
 from core.tenancy import Channel
 from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
-from growth.schemas import RouteAction, RouteDay, RouteOut, RouteTotals
-from idlink.models import FriendFollowEvent, MemberLink
+from growth.schemas import RouteAction, RouteDay, RouteOut, RouteTotals, RouteVisitor
+from idlink.models import Friend, FriendFollowEvent, MemberLink
 
 CSV_COLUMNS = ["day", "visits", "new_friends", "returning_friends"]
 
@@ -197,6 +197,7 @@ def route_out(session: Session, route: FollowRoute, *, public_url: str) -> Route
         code=route.code,
         channel=line_channel_id(session, route),
         window_hours=route.window_hours,
+        destination_url=route.destination_url,
         actions=[RouteAction.model_validate(a) for a in route.actions],
         url=url,
         qr_png=f"{url}/qr.png",
@@ -227,3 +228,31 @@ def chart_days(days: list[RouteDay], *, span: int = 90) -> list[RouteDay]:
         known.get(day, RouteDay(day=day, visits=0, new_friends=0, returning_friends=0))
         for day in (first + timedelta(days=i) for i in range(count))
     ]
+
+
+def visitors(
+    session: Session, route: FollowRoute, *, after: int | None, limit: int
+) -> tuple[list[RouteVisitor], int | None]:
+    """The route's visits counted per friend of its channel (by friend id, ``after`` the last
+    one of the previous page); visitors who never became friends are not listed."""
+    visits = func.count(RouteVisit.id)
+    query = (
+        select(Friend.id, Friend.display_name, visits, func.max(RouteVisit.visited_at))
+        .join(
+            Friend,
+            (Friend.channel_id == RouteVisit.channel_id)
+            & (Friend.line_user_id == RouteVisit.line_user_id),
+        )
+        .where(RouteVisit.route_id == route.id)
+        .group_by(Friend.id, Friend.display_name)
+        .order_by(Friend.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(Friend.id > after)
+    rows = session.execute(query).all()
+    page = [
+        RouteVisitor(friend_id=f, display_name=name, visits=n, last_visit_at=last)
+        for f, name, n, last in rows[:limit]
+    ]
+    return page, page[-1].friend_id if len(rows) > limit else None
