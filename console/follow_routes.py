@@ -39,12 +39,14 @@ def _list(
     request: Request, staff: Staff, session: Session, *, error: str | None = None
 ) -> Response:
     found = queries.routes_of(session, staff.shop.id)
+    numbers = queries.summaries(session, staff.shop.id)
     return render(
         request,
         "routes/list.html",
         {
             "routes": [
-                (_out(request, session, r), queries.report(session, r).totals) for r in found
+                (_out(request, session, r), numbers.get(r.id, queries.RouteSummary()))
+                for r in found
             ],
             "channels": queries.channels_of(session, staff.shop.id),
             "can_manage": staff.can(Action.MANAGE_ROUTES),

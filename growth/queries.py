@@ -256,3 +256,37 @@ def visitors(
         for f, name, n, last in rows[:limit]
     ]
     return page, page[-1].friend_id if len(rows) > limit else None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSummary:
+    visits: int = 0
+    new_friends: int = 0
+    returning_friends: int = 0
+
+
+def summaries(session: Session, shop_id: int) -> dict[int, RouteSummary]:
+    """Visits, new and returning friends of every route of the shop, in two grouped queries
+    (the list of routes; a route's own page reads its full report)."""
+    visits = dict(
+        session.execute(
+            select(RouteVisit.route_id, func.count())
+            .where(RouteVisit.shop_id == shop_id)
+            .group_by(RouteVisit.route_id)
+        ).all()
+    )
+    new = (RouteTouch.kind == TouchKind.FOLLOW) & RouteTouch.new_friend
+    friends: dict[int, tuple[int, int]] = {}
+    for route_id, is_new, count in session.execute(
+        select(RouteTouch.route_id, new, func.count(func.distinct(RouteTouch.friend_id)))
+        .where(RouteTouch.shop_id == shop_id)
+        .group_by(RouteTouch.route_id, new)
+    ):
+        before = friends.get(route_id, (0, 0))
+        friends[route_id] = (
+            (before[0] + count, before[1]) if is_new else (before[0], before[1] + count)
+        )
+    return {
+        route_id: RouteSummary(visits.get(route_id, 0), *friends.get(route_id, (0, 0)))
+        for route_id in set(visits) | set(friends)
+    }
