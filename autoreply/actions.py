@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from autoreply import queries
 from autoreply.matching import Decision
 from autoreply.models import AutoReplyHit
 from autoreply.schemas import STORED, Actions, RuleSpec
@@ -21,6 +22,7 @@ from core.tenancy import Channel
 from crm import fields
 from idlink import account_link, friends
 from idlink.models import Friend
+from inbox import conversations
 from messaging import enrolment
 from messaging.outbox import service
 
@@ -110,6 +112,8 @@ def _act(
             enrolment.enrol(session, friend=friend, name=actions.sequence, actor=source)
         except HubError as exc:
             log.warning("auto-reply: friend %s not enrolled: %s", friend.id, exc)
+    if actions.mark or actions.assign:
+        _on_conversation(session, actions, friend, source)
     if actions.account_link:
         try:
             account_link.start(session, channel=channel, friend=friend, settings=settings)
@@ -125,3 +129,19 @@ def _act(
             subject_id=friend.id,
             actions=actions.model_dump(mode="json", exclude_defaults=True, exclude={"reply"}),
         )
+
+
+def _on_conversation(session: Session, actions: Actions, friend: Friend, source: str) -> None:
+    """Mark and assign the friend's conversation; its status stays as the message left it."""
+    conversation = conversations.conversation_of(session, friend)
+    if actions.mark:
+        mark_id = queries.mark_id(session, friend.shop_id, actions.mark)
+        if mark_id is None:
+            log.warning("auto-reply: no inbox mark %r any more", actions.mark)
+        else:
+            conversations.set_mark(session, conversation, mark_id=mark_id, actor=source)
+    if actions.assign:
+        try:
+            conversations.assign(session, conversation, email=actions.assign, actor=source)
+        except HubError as exc:
+            log.warning("auto-reply: conversation of friend %s not assigned: %s", friend.id, exc)

@@ -74,7 +74,8 @@ class Conditions(_Strict):
 
 class Actions(_Strict):
     """What happens when the rule fires: a reply (1 to 5 LINE messages: text, sticker, Flex,
-    template…), tags added or removed, fields set, a sequence, the account-link message."""
+    template…), tags added or removed, fields set, a sequence, the account-link message, and
+    on the friend's inbox conversation a mark (by name) and an assignee (a staff email)."""
 
     reply: list[dict[str, Any]] = Field(default_factory=list, max_length=5)
     add_tags: list[TagName] = Field(default_factory=list, max_length=20)
@@ -82,6 +83,8 @@ class Actions(_Strict):
     set_fields: dict[FieldKey, str | None] = Field(default_factory=dict, max_length=20)
     sequence: str | None = Field(None, min_length=1, max_length=100)
     account_link: bool = False
+    mark: str | None = Field(None, min_length=1, max_length=50)
+    assign: str | None = Field(None, min_length=3, max_length=254)
 
     @field_validator("reply")
     @classmethod
@@ -102,6 +105,8 @@ class Actions(_Strict):
             or self.set_fields
             or self.sequence
             or self.account_link
+            or self.mark
+            or self.assign
         )
 
 
@@ -128,7 +133,9 @@ class RuleSpec(NamedSpec):
         if self.match == Match.REGEX and not (info.context or {}).get(STORED):
             patterns.check_regex(self.pattern)
         if self.actions.empty:
-            raise ValueError("actions: give at least one (reply, tags, fields, sequence, link)")
+            raise ValueError(
+                "actions: give at least one (reply, tags, fields, sequence, link, mark, assign)"
+            )
         return self
 
 

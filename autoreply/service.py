@@ -58,7 +58,7 @@ class NameTaken(Conflict):
 
 
 class UnknownReference(Unprocessable):
-    """The rule names a field or sequence the shop does not have."""
+    """The rule names a field, sequence or inbox mark the shop does not have."""
 
 
 def channel_of(session: Session, shop_id: int, line_channel_id: str) -> Channel:
@@ -84,6 +84,13 @@ def find_rule(session: Session, *, shop_id: int, name: str) -> AutoReplyRule | N
     )
 
 
+def named_rule(session: Session, *, shop_id: int, name: str) -> AutoReplyRule:
+    rule = find_rule(session, shop_id=shop_id, name=name)
+    if rule is None:
+        raise RuleNotFound(f"no auto-reply rule {name!r} in this shop")
+    return rule
+
+
 def spec_of(rule: AutoReplyRule) -> RuleSpec:
     return RuleSpec.model_validate(rule.spec, context={STORED: True})
 
@@ -92,6 +99,9 @@ def _check_references(session: Session, shop_id: int, channel: Channel, spec: Ru
     for key in [*spec.actions.set_fields, *spec.conditions.fields]:
         if fields.find(session, shop_id, key) is None:
             raise UnknownReference(f"rule {spec.name!r}: no custom field {key!r} in this shop")
+    mark = spec.actions.mark
+    if mark and queries.mark_id(session, shop_id, mark) is None:
+        raise UnknownReference(f"rule {spec.name!r}: no inbox mark {mark!r} in this shop")
     if spec.actions.sequence:
         sequence = sequences.find(session, shop_id=shop_id, name=spec.actions.sequence)
         if sequence is None or sequence.channel_id != channel.id:
@@ -202,6 +212,18 @@ def find_faq(session: Session, *, shop_id: int, name: str) -> FaqEntry | None:
     )
 
 
+def named_faq(session: Session, *, shop_id: int, name: str) -> FaqEntry:
+    entry = find_faq(session, shop_id=shop_id, name=name)
+    if entry is None:
+        raise FaqNotFound(f"no FAQ entry {name!r} in this shop")
+    return entry
+
+
+def faq_out(session: Session, entry: FaqEntry, hits: dict[int, int]) -> FaqOut:
+    spec = faq_spec_of(session, entry)
+    return FaqOut(**spec.model_dump(), id=entry.id, hits=hits.get(entry.id, 0))
+
+
 def save_faq(
     session: Session,
     *,
@@ -269,10 +291,7 @@ def faq_spec_of(session: Session, entry: FaqEntry) -> FaqSpec:
 
 def faq_list(session: Session, shop_id: int) -> list[FaqOut]:
     hits = queries.faq_hits(session, shop_id)
-    return [
-        FaqOut(**faq_spec_of(session, e).model_dump(), id=e.id, hits=hits.get(e.id, 0))
-        for e in queries.faq_entries(session, shop_id)
-    ]
+    return [faq_out(session, e, hits) for e in queries.faq_entries(session, shop_id)]
 
 
 # Trying and answering

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
@@ -103,13 +103,13 @@ def notifications(
 def unread_count(session: Session, *, shop_id: int, staff_user_id: int) -> int:
     return (
         session.scalar(
-            select(StaffNotification.id)
+            select(func.count())
+            .select_from(StaffNotification)
             .where(
                 StaffNotification.shop_id == shop_id,
                 StaffNotification.staff_user_id == staff_user_id,
                 StaffNotification.read_at.is_(None),
             )
-            .with_only_columns(StaffNotification.id.count())
         )
         or 0
     )

@@ -22,6 +22,7 @@ from core.db import rows_matched
 from core.errors import Conflict
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
+from inbox import library
 from inbox.conversations import log_change
 from inbox.models import Conversation, ConversationReply, ConversationStatus
 from messaging.direct import TEXT_MAX, FriendNotReachable, reply_is_free
@@ -140,6 +141,10 @@ def send_reply(
     if friend.status != FriendStatus.FOLLOWED:
         raise FriendNotReachable(
             "this friend blocked the channel: LINE would not deliver a message to them"
+        )
+    if reply.text is not None:
+        reply = reply.model_copy(
+            update={"text": library.expand(session, friend=friend, text=reply.text)}
         )
     version = _take_version(session, conversation, reply)
     free = reply_is_free(session, friend, lifetime=lifetime)

@@ -31,6 +31,7 @@ PERIODIC: dict[str, str | float] = {
     "privacy.retention": "retention_interval_seconds",
     "friends.bulk_sweep": "sweep_interval_seconds",
     "privacy.unlink_rich_menus": "sweep_interval_seconds",
+    "media.sweep": "sweep_interval_seconds",
     "inbox.wake_snoozed": "sweep_interval_seconds",
 }
 

@@ -122,6 +122,28 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         "deleted after `TSUNAGU_RETAIN_MESSAGES_DAYS`",
         'replaced by `{"erased": true}`',
     ),
+    ("media_blobs", "data"): PersonalColumn(
+        "the images, videos, audio and files the friend sent (or files under "
+        "`TSUNAGU_MEDIA_DIR` with the filesystem storage)",
+        False,
+        "signed-in staff who may read friends (`/console/media/{id}`) and admin API tokens",
+        "deleted after `TSUNAGU_RETAIN_MEDIA_DAYS`, or with the message",
+        "deleted",
+    ),
+    ("media", "file_name"): PersonalColumn(
+        "the name of a file the friend sent",
+        False,
+        STAFF,
+        "cleared after `TSUNAGU_RETAIN_MEDIA_DAYS`",
+        "deleted with the row",
+    ),
+    ("media", "external_url"): PersonalColumn(
+        "where the friend's app hosts an image, video or audio outside LINE",
+        False,
+        STAFF,
+        "cleared after `TSUNAGU_RETAIN_MEDIA_DAYS`",
+        "deleted with the row",
+    ),
     ("delivery_contents", "payload"): PersonalColumn(
         "rendered messages, personalised with names or member numbers",
         False,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from core.audit import AuditLog
 from crm.models import FriendFieldValue, FriendOwner, Note
 from growth.models import RouteVisit
+from idlink.media import lifecycle as media_lifecycle
 from idlink.models import (
     ConversationMessage,
     FriendFollowEvent,
@@ -62,6 +63,7 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
         friend.status = FriendStatus.ERASED
         friend.status_changed_at = now
     counts["friends"] = len(ids)
+    counts["media"] = media_lifecycle.erase_of_friends(session, ids)
     counts["conversation_messages"] = rowcount(
         session.execute(
             update(ConversationMessage)

@@ -28,7 +28,6 @@ from config import Settings
 from core import tenancy
 from core.private_files import private_directory
 from core.serving import ThreadedServer
-from growth import declarations as declared
 from idlink import members
 from idlink.members import MemberFields
 from messaging import declarations
@@ -37,6 +36,7 @@ from sandbox.line.server import SandboxServer
 from sandbox.oidc.server import OidcServer
 from staff import service as staff_service
 from staff.models import Role
+from tsunagu import declared
 from tsunagu.demo_routes import follow_from_poster, poster_route
 from tsunagu.demo_shop import (
     DEMO_SHOP,

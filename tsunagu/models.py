@@ -10,6 +10,7 @@ from crm import models as crm_models
 from growth import models as growth_models
 from idlink import identities, search_index
 from idlink import models as idlink_models
+from idlink.media import models as media_models
 from inbox import models as inbox_models
 from messaging.campaigns import models as campaigns_models
 from messaging.compose import models as compose_models
@@ -37,6 +38,7 @@ __all__ = [
     "idlink_models",
     "inbox",
     "inbox_models",
+    "media_models",
     "outbox_models",
     "privacy_models",
     "reminders_models",

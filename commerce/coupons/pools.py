@@ -7,6 +7,7 @@ import re
 import secrets
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,13 +15,18 @@ from sqlalchemy.orm import Session
 from commerce.connections import config_of
 from commerce.coupons.models import CodeStatus, CouponCode, CouponPool
 from commerce.models import Connection
+from connectors.errors import ConnectorError
 from connectors.shopify import discounts
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.connector import ShopifyConnector
 from core import audit
 from core.clock import utcnow
 from core.db import insert
-from core.errors import BadRequest, Conflict, NotFound
+from core.enqueue import enqueue_after_commit
+from core.errors import BadRequest, Conflict, HubError, NotFound
+
+if TYPE_CHECKING:
+    from commerce.coupons.schemas import PoolCreate
 
 # No 0/O, 1/I/L: codes are read off a phone and typed at a till.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -31,6 +37,12 @@ _PREFIX = re.compile(r"^[A-Z0-9]{1,20}$")
 
 class PoolNotFound(NotFound):
     """No coupon pool of that name in this shop."""
+
+
+class ShopifyRefused(HubError):
+    """The store refused (or could not be reached) to create the discount."""
+
+    status_code = 502
 
 
 def shopify_client(connection: Connection) -> ShopifyClient:
@@ -53,6 +65,14 @@ def get(session: Session, *, shop_id: int, name: str) -> CouponPool:
     pool = find(session, shop_id=shop_id, name=name)
     if pool is None:
         raise PoolNotFound(f"no coupon pool {name!r}: `tsunagu coupon list` shows them")
+    return pool
+
+
+def get_by_id(session: Session, *, shop_id: int, pool_id: int) -> CouponPool:
+    """The shop's pool ``pool_id``; another shop's is not found."""
+    pool = session.get(CouponPool, pool_id)
+    if pool is None or pool.shop_id != shop_id:
+        raise PoolNotFound(f"no coupon pool {pool_id} in this shop: GET /coupon-pools lists them")
     return pool
 
 
@@ -89,13 +109,16 @@ def create_pool(
             raise BadRequest("a percentage is more than 0 and at most 100")
         if amount is not None and amount <= 0:
             raise BadRequest("an amount is more than 0")
-        discount_id = discounts.create_discount(
-            client or shopify_client(connection),
-            title=title,
-            first_code=f"{prefix}-{_random()}",
-            value=discounts.DiscountValue(percentage=percentage, amount=amount),
-            starts_at=(starts_at or now).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        )
+        try:
+            discount_id = discounts.create_discount(
+                client or shopify_client(connection),
+                title=title,
+                first_code=f"{prefix}-{_random()}",
+                value=discounts.DiscountValue(percentage=percentage, amount=amount),
+                starts_at=(starts_at or now).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+        except ConnectorError as exc:
+            raise ShopifyRefused(str(exc)) from exc
     pool = CouponPool(
         shop_id=shop_id,
         connection_id=connection.id,
@@ -155,6 +178,32 @@ def request_codes(
         now=now,
         count=count,
     )
+    return made
+
+
+def create_from(session: Session, *, shop_id: int, body: PoolCreate, actor: str) -> CouponPool:
+    """A pool as the admin API and the console's form describe it."""
+    connection = session.get(Connection, body.connection_id)
+    if connection is None or connection.shop_id != shop_id:
+        raise NotFound(f"no connection {body.connection_id} in this shop")
+    return create_pool(
+        session,
+        shop_id=shop_id,
+        connection=connection,
+        name=body.name,
+        title=body.title,
+        code_prefix=body.code_prefix,
+        discount_id=body.discount_id,
+        percentage=body.percentage,
+        amount=body.amount,
+        actor=actor,
+    )
+
+
+def order_codes(session: Session, *, pool: CouponPool, count: int, actor: str) -> int:
+    """Make ``count`` codes now; a worker (``coupons.fill``) imports them once this commits."""
+    made = request_codes(session, pool=pool, count=count, actor=actor)
+    enqueue_after_commit(session, "coupons.fill", pool_id=pool.id)
     return made
 
 

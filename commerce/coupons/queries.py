@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from commerce.coupons.filling import FillProgress, progress_of
 from commerce.coupons.models import CouponCode, CouponPool
-from commerce.models import Purchase
+from commerce.models import Connection, Purchase
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +130,16 @@ def codes_of(session: Session, *, pool_id: int, limit: int = 50) -> list[dict[st
         }
         for code, friend_id, assigned_at, redeemed_at, order in rows
     ]
+
+
+def shopify_connections(session: Session, *, shop_id: int) -> list[tuple[int, str]]:
+    """The shop's Shopify connections a pool can live on: (id, name)."""
+    rows = session.execute(
+        select(Connection.id, Connection.name)
+        .where(Connection.shop_id == shop_id, Connection.kind == "shopify")
+        .order_by(Connection.id)
+    )
+    return [(connection_id, name) for connection_id, name in rows]
 
 
 def _hours(start: datetime, end: datetime) -> float:

@@ -32,6 +32,8 @@ class BatchJob:
     attempts: int
     aggregation_unit: str | None = None
     reply_token: str | None = None
+    # Names the messages and aggregation unit: the sender checks each content once.
+    content_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ def jobs_of(
             attempts=b.attempts,
             aggregation_unit=payloads[b.content_hash][1],
             reply_token=b.reply_token,
+            content_hash=b.content_hash,
         )
         for b in batches
     ]

@@ -281,16 +281,24 @@ def _request(
     started = time.perf_counter()
     answer: Accepted | SendFailure
     try:
-        unit = job.aggregation_unit
+        unit, content = job.aggregation_unit, job.content_hash
         if job.endpoint == Endpoint.REPLY and job.reply_token is not None:
-            answer = sender.reply(job.reply_token, job.messages)
+            answer = sender.reply(job.reply_token, job.messages, content_key=content)
         elif job.endpoint == Endpoint.PUSH:
             answer = sender.push(
-                job.user_ids[0], job.messages, retry_key=job.batch_id, aggregation_unit=unit
+                job.user_ids[0],
+                job.messages,
+                retry_key=job.batch_id,
+                aggregation_unit=unit,
+                content_key=content,
             )
         else:
             answer = sender.multicast(
-                job.user_ids, job.messages, retry_key=job.batch_id, aggregation_unit=unit
+                job.user_ids,
+                job.messages,
+                retry_key=job.batch_id,
+                aggregation_unit=unit,
+                content_key=content,
             )
     except SendFailure as failure:
         answer = failure

@@ -3,15 +3,24 @@ FAQ: as a reply with the event's token (free of quota), once, in active mode onl
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import func, select
 
 from autoreply.models import AutoReplyHit
 from core.db import Database
 from core.inbox import EventStatus, InboundEvent
+from core.tenancy import Shop
 from idlink.models import FriendTag
+from inbox import library
+from inbox.models import Conversation, ConversationStatus, InboxMark
+from inbox.schemas import MarkIn
 from messaging.outbox.models import Delivery
 from sandbox.line.server import SandboxServer
+from staff.models import Role, StaffUser
 from tests.autoreply.support import CANCEL_FAQ, HOURS_FAQ, add_faq, save_rule, text
+from tests.console.support import add_staff
 from tests.factories import ChannelSetup
 from tests.messaging.support import add_followers, open_all_hours
 from tests.waiting import wait_for
@@ -177,3 +186,53 @@ def test_a_standby_channel_answers_nothing(
 
     assert _hits(db) == 0
     assert _received(line_sandbox, user_id) == []
+
+
+def test_the_out_of_hours_answer_marks_and_assigns_and_leaves_the_conversation_unhandled(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup, shop: Shop
+) -> None:
+    friend_id, user_id = _friend(db, line_sandbox, channel)
+    add_staff(db, shop, "aoi@example.jp", Role.OPERATOR)
+    with db.session_scope() as session:
+        library.add_mark(session, shop_id=shop.id, body=MarkIn(name="営業時間外"), actor="test")
+    # Open one minute a day, six hours from now: the test runs outside opening hours.
+    opening = datetime.now(ZoneInfo("Asia/Tokyo")) + timedelta(hours=6)
+    one_minute = {
+        "start": f"{opening:%H:%M}",
+        "end": f"{opening + timedelta(minutes=1):%H:%M}",
+    }
+    save_rule(
+        db,
+        channel,
+        name="after-hours",
+        match="any",
+        pattern="",
+        frequency="once_per_window",
+        schedule=one_minute | {"outside": True},
+        actions={
+            "reply": text("営業時間外です。明日ご連絡します。"),
+            "mark": "営業時間外",
+            "assign": "aoi@example.jp",
+        },
+    )
+
+    line_sandbox.simulate.send_text(user_id, "すみません", channel_id=channel.channel_id)
+    wait_until_sent(db, 1)
+    line_sandbox.simulate.send_text(user_id, "もしもし", channel_id=channel.channel_id)
+    wait_for(lambda: _processed(db) == 2, what="both messages processed")
+
+    assert _received(line_sandbox, user_id) == [
+        ("replyMessage", "営業時間外です。明日ご連絡します。")
+    ]
+    with db.session_scope() as session:
+        conversation = session.scalars(
+            select(Conversation).where(Conversation.friend_id == friend_id)
+        ).one()
+        mark = session.get_one(InboxMark, conversation.mark_id)
+        assignee = session.get_one(StaffUser, conversation.assignee_id)
+        assert (conversation.status, mark.name, assignee.email) == (
+            ConversationStatus.NEW,
+            "営業時間外",
+            "aoi@example.jp",
+        )
+        assert conversation.first_replied_at is None

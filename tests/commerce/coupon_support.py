@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from commerce.coupons import filling, pools
-from commerce.coupons.models import CouponPool
+from sqlalchemy import update
+
+from commerce.connections import create_connection
+from commerce.coupons import assign, filling, pools
+from commerce.coupons.models import CodeStatus, CouponCode, CouponPool
 from commerce.models import Connection
 from core.clock import utcnow
 from core.db import Database
-from core.tenancy import Channel
+from core.tenancy import Channel, Shop
 from messaging.campaigns import campaigns
 from messaging.campaigns.models import CampaignKind, CampaignStatus
 from messaging.campaigns.schemas import CampaignSpec
@@ -82,3 +85,38 @@ def coupon_campaign(
             session, campaign=campaign, status=CampaignStatus.SCHEDULED, actor="test"
         )
         return campaign.id
+
+
+def offline_pool(
+    database: Database, shop_id: int, name: str = "spring", *, given_to: list[int] | None = None
+) -> int:
+    """A pool on a Shopify connection nobody answers at, on an existing discount (no call);
+    with ``given_to``, ten codes marked ready and one given to each of those friends."""
+    with database.session_scope() as session:
+        connection = create_connection(
+            session,
+            shop=session.get_one(Shop, shop_id),
+            kind="shopify",
+            name=f"offline-{name}",
+            base_url="http://127.0.0.1:9",
+            credentials={"access_token": "shpat_offline", "client_secret": "offline"},
+        )
+        pool = pools.create_pool(
+            session,
+            shop_id=shop_id,
+            connection=connection,
+            name=name,
+            title="Spring thanks",
+            code_prefix="SPRING",
+            discount_id="gid://shopify/DiscountCodeNode/1",
+            actor="test",
+        )
+        if given_to:
+            pools.request_codes(session, pool=pool, count=10, actor="test")
+            session.execute(
+                update(CouponCode)
+                .where(CouponCode.pool_id == pool.id)
+                .values(status=CodeStatus.READY)
+            )
+            assign.assign(session, pool=pool, assigned_for="test", friend_ids=given_to)
+        return pool.id

@@ -27,7 +27,6 @@ from config import Settings
 from core import tenancy
 from core.db import Database
 from core.errors import HubError
-from growth import declarations as declared
 from jobs.celery_app import BrokerSender, create_celery
 from jobs.tasks import dispatch_config
 from messaging import declarations
@@ -36,6 +35,7 @@ from messaging.campaigns.models import Campaign
 from messaging.declarations import ChangePlan
 from messaging.outbox import dispatcher, service
 from messaging.outbox.limiter import limiter_for
+from tsunagu import declared
 from tsunagu.cli.support import load_settings, session_scope
 from tsunagu.hub import open_database
 
@@ -165,6 +165,11 @@ def campaign_report(
             f"purchases {label} ({figures.attribution_days} d)",
             f"{attributed.purchases} ({revenue or 'no revenue'})",
         )
+    if figures.coupons is not None:
+        coupons = figures.coupons
+        revenue = ", ".join(f"{amount:,.0f} {cur}" for cur, amount in coupons.revenue.items())
+        redeemed = f"{coupons.redeemed} / {coupons.issued} ({coupons.rate:.1%}"
+        table.add_row("coupon codes redeemed / issued", f"{redeemed}; {revenue or 'no revenue'})")
     console.print(table)
 
 
