@@ -63,6 +63,3 @@ def _save(session: Session, shop_id: int, spec: RouteSpec, actor: str) -> object
 
 
 ROUTES = declarations.Kind("routes", RouteSpec, _names, _current, _save)
-# Every kind the apply file holds, in the order they are applied.
-KINDS = [*declarations.KINDS, ROUTES]
-KIND_KEYS = [kind.key for kind in KINDS]
