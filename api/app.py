@@ -9,7 +9,16 @@ from fastapi import FastAPI
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import admin, connector_webhooks, idlink, observability, openapi, redirects, webhooks
+from api import (
+    admin,
+    connector_webhooks,
+    follow_routes,
+    idlink,
+    observability,
+    openapi,
+    redirects,
+    webhooks,
+)
 from api.admin import linking as admin_linking
 from api.context import AppContext
 from api.docs import install_docs
@@ -42,6 +51,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(idlink.router)
     app.include_router(admin_linking.router)
+    app.include_router(follow_routes.router)
     app.include_router(redirects.router)
     line_webhook = Route(
         webhooks.LINE_WEBHOOK_PATH, webhooks.LineWebhookEndpoint(ctx), methods=["POST"]

@@ -60,7 +60,7 @@ def attempt(session: Session, settings: Settings, work: Callable[[], T]) -> T:
         raise reported from None
 
 
-def _page(name: str, **values: str) -> str:
+def render_page(name: str, **values: str) -> str:
     text = resources.files("api").joinpath(f"pages/{name}").read_text(encoding="utf-8")
     return Template(text).substitute(values)
 
@@ -100,7 +100,7 @@ def member_card(channel_id: str, session: DbSession, settings: AppSettings) -> H
     shop = session.get_one(Shop, channel.shop_id)
     label, input_type = _factor(shop)
     config = {"channelId": channel_id, "liffId": channel.liff_id, "apiBase": "/api/idlink"}
-    body = _page(
+    body = render_page(
         "member_card.html",
         shop_name=html.escape(shop.name),
         liff_sdk_url=html.escape(settings.liff_sdk_url),
@@ -263,7 +263,7 @@ def _login_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     label, input_type = _factor(shop)
-    body = _page(
+    body = render_page(
         "account_link.html",
         shop_name=html.escape(shop.name),
         action=html.escape(f"{account_link.LOGIN_PATH}/{channel.line_channel_id}"),

@@ -1,18 +1,21 @@
 """Nudges for stored events: one task per group of committed events, sent off the event loop.
 
-A broker publish is network I/O (about a millisecond of CPU with kombu's Redis transport), so
-intake neither sends one per event nor waits for one: the ids of each committed batch join a
-queue that one thread drains, sending ``events.process_batch`` for up to :data:`MAX_IDS` ids at
-a time. While a publish is under way the next batches gather, so the publishes per second stay
-bounded however many events arrive. A nudge is only a hint: the rows are committed before their
-ids get here, and the sweeper processes any event whose nudge was lost (broker down, process
-stopped with ids still queued).
+A broker publish is network I/O (about a millisecond of CPU with kombu's Redis transport, and
+a GIL hand-off each way between the publishing thread and the event loop), so intake neither
+sends one per event nor waits for one: the ids of each committed batch join a list that one
+thread of its own drains. Woken by the first ids, the thread waits :data:`LINGER_SECONDS` for
+the batches committed meanwhile, then sends ``events.process_batch`` for up to :data:`MAX_IDS`
+ids at a time; while it publishes, the next batches gather. The publishes per second stay
+bounded however many events arrive, and an event waits at most a few milliseconds more for its
+worker. A nudge is only a hint: the rows are committed before their ids get here, and the
+sweeper processes any event whose nudge was lost (broker down, process stopped with ids still
+gathered).
 """
 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 
 from core.db import TaskSender
 from core.enqueue import enqueue_now
@@ -20,6 +23,9 @@ from core.enqueue import enqueue_now
 TASK = "events.process_batch"
 # Several workers share a burst; a task of this many events still costs one publish.
 MAX_IDS = 100
+# Long enough for a few batches to join one publish at a high rate, short next to the time a
+# worker takes to process an event.
+LINGER_SECONDS = 0.01
 
 
 def nudge(sender: TaskSender | None, event_ids: list[int]) -> None:
@@ -31,27 +37,35 @@ def nudge(sender: TaskSender | None, event_ids: list[int]) -> None:
 class BackgroundNudges:
     """Gathers stored events' ids and sends their nudges from one thread of its own."""
 
-    def __init__(self, sender: TaskSender) -> None:
+    def __init__(self, sender: TaskSender, *, linger_seconds: float = LINGER_SECONDS) -> None:
         self._sender = sender
+        self._linger_seconds = linger_seconds
         self._pending: list[int] = []
-        self._draining = False
-        self._lock = threading.Lock()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tsunagu-nudges")
+        self._idle = False
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
 
     def add(self, event_ids: list[int]) -> None:
         """Queue nudges for these committed events; returns at once."""
-        with self._lock:
+        with self._wake:
             self._pending.extend(event_ids)
-            if self._draining:
-                return
-            self._draining = True
-        self._thread.submit(self._drain)
+            if self._idle:
+                self._wake.notify()
+            elif self._thread is None:
+                # A daemon: ids still gathered when the process stops are the sweeper's.
+                self._thread = threading.Thread(
+                    target=self._run, name="tsunagu-nudges", daemon=True
+                )
+                self._thread.start()
 
-    def _drain(self) -> None:
+    def _run(self) -> None:
         while True:
-            with self._lock:
+            with self._wake:
+                while not self._pending:
+                    self._idle = True
+                    self._wake.wait()
+                self._idle = False
+            time.sleep(self._linger_seconds)
+            with self._wake:
                 taken, self._pending = self._pending, []
-                if not taken:
-                    self._draining = False
-                    return
             nudge(self._sender, taken)

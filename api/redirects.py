@@ -1,17 +1,22 @@
-"""Tracked links: ``GET /r/{code}`` records the click and redirects to the link's address."""
+"""``GET /r/{code}``: a tracked link (hex code) records the click and redirects to the link's
+address; a follow route (a code with other letters) serves its page (``api.follow_routes``)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
-from api.deps import DbSession
+from api import follow_routes
+from api.deps import AppSettings, DbSession
 from core.errors import NotFound
 from messaging.compose import links
 
 router = APIRouter(tags=["tracked links"])
+
+TRACKED_LINK = re.compile(r"^[0-9a-f]{8,32}$")
 
 
 class UnknownLink(NotFound):
@@ -20,17 +25,24 @@ class UnknownLink(NotFound):
 
 @router.get(
     "/r/{code}",
-    summary="Follow a tracked link",
-    response_class=RedirectResponse,
-    status_code=302,
-    responses={302: {"description": "To the link's address"}, 404: {"description": "Unknown"}},
+    summary="Follow a tracked link or open a follow route",
+    response_class=Response,
+    responses={
+        200: {"description": "A follow route's page", "content": {"text/html": {}}},
+        302: {"description": "To the tracked link's address"},
+        404: {"description": "Unknown"},
+    },
 )
 def follow(
     session: DbSession,
+    settings: AppSettings,
     request: Request,
-    code: Annotated[str, Path(pattern=r"^[0-9a-f]{8,32}$")],
-) -> RedirectResponse:
-    """Count the click (tagging the friend on their first) and send the browser on."""
+    code: Annotated[str, Path(pattern=r"^[0-9a-z]{6,32}$")],
+) -> Response:
+    """Count the click (tagging the friend on their first) and send the browser on; or serve
+    the follow route's page."""
+    if not TRACKED_LINK.match(code):
+        return follow_routes.route_page(session, settings, code)
     url = links.record_click(session, code=code, user_agent=request.headers.get("user-agent"))
     if url is None:
         raise UnknownLink(f"no tracked link {code}")

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from commerce.coupons import redemption
 from commerce.models import Connection, Purchase, PurchaseItem
 from commerce.service import Outcome, apply_record
 from connectors.records import Contact, PurchaseRecord, Record
@@ -101,6 +102,15 @@ def upsert_purchases(
     counts[Outcome.CREATED] += sum(1 for r in fresh if r.external_id not in stored)
     counts[Outcome.UPDATED] += sum(1 for r in fresh if r.external_id in stored)
     _replace_items(session, fresh, written, replaced=[written[e] for e in stored if e in written])
+    redemption.match(
+        session,
+        shop_id=connection.shop_id,
+        orders=[
+            (written[r.external_id], list(r.discount_codes), r.created_at)
+            for r in fresh
+            if r.external_id in written
+        ],
+    )
     return counts
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from commerce.coupons import redemption
 from commerce.models import (
     Booking,
     Connection,
@@ -255,6 +256,11 @@ def upsert_purchase(
         for item in record.items
     ]
     session.flush()
+    redemption.match(
+        session,
+        shop_id=connection.shop_id,
+        orders=[(purchase.id, purchase.discount_codes, purchase.ordered_at)],
+    )
     return outcome
 
 

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     line_access_url: str = Field(
         "https://access.line.me", description="LINE browser-facing base URL (account-link dialog)."
     )
+    line_web_url: str = Field(
+        "https://line.me",
+        description="LINE's web base URL (a follow route's add-friend screen, `/R/ti/p/{id}`).",
+    )
     liff_sdk_url: str = Field(
         "https://static.line-scdn.net/liff/edge/2/sdk.js",
         description="The LIFF SDK script the member-card page loads.",
@@ -127,6 +131,36 @@ class Settings(BaseSettings):
         description="Days the rendered message of a per-friend send (a thank-you with a name) is "
         "kept after its last send; then only the send's state remains. 0: kept until erased.",
     )
+    retain_media_days: float = Field(
+        180.0,
+        ge=0,
+        description="Days the images, videos, audio and files friends sent are kept; then their "
+        "content is deleted and the message shows it expired. 0: kept until the friend is erased.",
+    )
+    media_max_bytes: int = Field(
+        25 * 1024 * 1024,
+        ge=1,
+        description="Largest content fetched from LINE (bytes); larger media is refused and "
+        "marked too large, the message itself is kept.",
+    )
+    media_storage: Literal["database", "filesystem"] = Field(
+        "database",
+        description="Where fetched media is kept: `database` (shared by every hub machine) or "
+        "`filesystem` (under `TSUNAGU_MEDIA_DIR`, which every machine must then share).",
+    )
+    media_dir: Path | None = Field(
+        None,
+        description="Directory of the `filesystem` media storage. Default: `{data_dir}/media`.",
+    )
+    media_fetch_attempts: int = Field(
+        5,
+        ge=1,
+        description="Runs of the media fetch (each retrying LINE's 5xx and timeouts with backoff) "
+        "before a medium is marked failed.",
+    )
+    media_fetch_timeout_seconds: float = Field(
+        30.0, gt=0, description="Time limit of one download from LINE's content endpoint."
+    )
     retention_interval_seconds: float = Field(
         3600.0, description="How often the retention purge runs (raw events, messages, sends)."
     )
@@ -159,7 +193,7 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["json", "text"] = Field("json", description="`json` lines or `text`.")
 
-    @field_validator("public_url", "line_api_url", "line_access_url")
+    @field_validator("public_url", "line_api_url", "line_access_url", "line_web_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")

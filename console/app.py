@@ -22,10 +22,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from config import Settings
 from console import (
     account,
+    autoreplies,
     chart_actions,
+    coupons,
     fields,
+    follow_routes,
     friend_list,
     friends,
+    inbox,
+    inbox_library,
+    media,
     privacy,
     signin,
     signin_sso,
@@ -43,7 +49,8 @@ log = logging.getLogger(__name__)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
 SECURITY_HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
@@ -78,9 +85,15 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(tokens.router)
     console.include_router(friends.router)
     console.include_router(privacy.router)
+    console.include_router(autoreplies.router)
     console.include_router(tags.router)
     console.include_router(fields.router)
+    console.include_router(coupons.router)
+    console.include_router(follow_routes.router)
     console.include_router(chart_actions.router)
+    console.include_router(inbox_library.router)
+    console.include_router(inbox.router)
+    console.include_router(media.router)
     _install_error_pages(console)
     console.add_middleware(SecurityHeaders)
     return console

@@ -16,6 +16,7 @@ from core.ids import RowId
 from crm import notes, owners
 from crm.notes import NoteIn
 from crm.owners import OwnerIn
+from growth import queries as route_queries
 from idlink import tag_queries, tagging
 from idlink.models import Friend
 from idlink.queries import find_friend, render_friends
@@ -73,6 +74,7 @@ def chart_page(
             "actor": staff.actor,
             "tag_colours": tag_queries.colours(session, staff.shop.id),
             "link_sent": request.query_params.get("link_sent") == "1",
+            "route_touches": route_queries.touches_of(session, friend.id),
         },
     )
 

@@ -78,6 +78,8 @@ class Channel(Base):
     login_channel_id: Mapped[str | None] = mapped_column(String(32))
     login_channel_secret: Mapped[str | None] = mapped_column(EncryptedText)
     liff_id: Mapped[str | None] = mapped_column(String(64))
+    # The account's LINE ID ("@abc1234"), for its add-friend URL; read from LINE when first needed.
+    basic_id: Mapped[str | None] = mapped_column(String(32))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
     status: Mapped[str] = mapped_column(String(16), default=ChannelStatus.ACTIVE)
     # LINE's mode for the channel (``active``/``standby``, from its webhook events): a channel

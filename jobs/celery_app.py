@@ -31,6 +31,8 @@ PERIODIC: dict[str, str | float] = {
     "privacy.retention": "retention_interval_seconds",
     "friends.bulk_sweep": "sweep_interval_seconds",
     "privacy.unlink_rich_menus": "sweep_interval_seconds",
+    "media.sweep": "sweep_interval_seconds",
+    "inbox.wake_snoozed": "sweep_interval_seconds",
 }
 
 # A nudge is worth one quick retry, not a slow request: the sweeper finds what was not sent.

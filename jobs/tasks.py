@@ -7,7 +7,9 @@ import logging
 from celery import Task, shared_task
 from sqlalchemy.orm import Session
 
+from autoreply import service as autoreply
 from commerce import connections, sync, writeback
+from commerce.coupons import filling
 from commerce.events import handle_connector_event
 from config import Settings
 from connectors.errors import RetriableError
@@ -15,8 +17,13 @@ from core import inbox
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit, enqueue_now
 from core.inbox import InboundEvent
+from growth import routes as follow_routes
 from idlink import profiles, purge
 from idlink.events import handle_line_event
+from idlink.media import fetch as media_fetch
+from idlink.media import intake as media_intake
+from inbox import conversations as inbox_conversations
+from inbox import line_reads
 from jobs import runtime
 from messaging.campaigns import segment_deliveries, triggers
 from messaging.friend_list import bulk as friend_bulk
@@ -38,10 +45,14 @@ def _handler_for(settings: Settings) -> inbox.Handler:
     def handle(session: Session, event: InboundEvent) -> None:
         if event.source == "line":
             handle_line_event(session, event, settings=settings)
+            media_intake.on_line_event(session, event, settings=settings)
+            follow_routes.on_line_event(session, event, settings=settings)
             guardrails.on_line_event(session, event)
             consent.on_line_event(session, event)
             replies.on_line_event(session, event)
             sequences.on_line_event(session, event)
+            inbox_conversations.on_line_event(session, event)
+            autoreply.on_line_event(session, event, settings=settings)
         else:
             # Before the store's handling: a redaction follows the customer to their member.
             privacy_erasure.on_connector_event(session, event)
@@ -84,6 +95,22 @@ def process_events(self: Task, event_ids: list[int]) -> int:
             )
         done += status is not None
     return done
+
+
+@shared_task(name="inbox.mark_read", bind=True)
+def mark_conversation_read(self: Task, conversation_id: int) -> bool:
+    """Tell LINE the conversation's messages were read (channels that read manually)."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return line_reads.send_read_mark(session, conversation_id, settings=rt.settings)
+
+
+@shared_task(name="inbox.wake_snoozed", bind=True)
+def wake_snoozed(self: Task) -> int:
+    """Snoozed conversations whose time came become new again."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return inbox_conversations.wake_snoozed(session)
 
 
 @shared_task(name="idlink.purge", bind=True)
@@ -130,6 +157,20 @@ def sync_connection(self: Task, connection_id: int) -> None:
     if rt.database.task_sender is not None:
         rt.database.task_sender("messaging.triggers", {})
         rt.database.task_sender("messaging.reminders", {})
+
+
+@shared_task(
+    name="coupons.fill",
+    autoretry_for=(RetriableError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+    bind=True,
+)
+def fill_coupon_pool(self: Task, pool_id: int) -> int:
+    """Import a pool's new codes into Shopify and follow them to the end; returns codes ready."""
+    rt = runtime.of(self.app)
+    return filling.fill(rt.database, pool_id=pool_id).ready
 
 
 @shared_task(name="connectors.writeback", bind=True)
@@ -252,6 +293,25 @@ def purge_expired_data(self: Task) -> int:
             session, policy=retention.RetentionPolicy.from_settings(rt.settings)
         )
     return sum(counts.values())
+
+
+@shared_task(name="media.fetch", bind=True)
+def fetch_media(self: Task, media_id: int) -> str | None:
+    """Download a medium a friend sent from LINE and keep it (no-op when no longer pending)."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return media_fetch.fetch(session, media_id, settings=rt.settings)
+
+
+@shared_task(name="media.sweep", bind=True)
+def sweep_media(self: Task) -> int:
+    """Fetch the media whose nudge was lost or whose retry is due."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        due = media_intake.due_fetches(session)
+        for media_id in due:
+            enqueue_after_commit(session, media_intake.FETCH_TASK, media_id=media_id)
+    return len(due)
 
 
 @shared_task(name="friends.bulk", bind=True)

@@ -29,6 +29,8 @@ from crm import fields, notes, owners
 from crm.field_schemas import FriendFieldOut
 from crm.notes import NoteOut
 from idlink import profiles
+from idlink.media import queries as media_queries
+from idlink.media.queries import MediaOut
 from idlink.models import (
     ConversationMessage,
     Friend,
@@ -99,6 +101,9 @@ class TimelineEntry(BaseModel):
     )
     action: str | None = Field(None, description="A change's audit action: friend.tag_added, …")
     detail: dict[str, Any] | None = Field(None, description="A change's audit detail.")
+    media: MediaOut | None = Field(
+        None, description="A message's image, video, audio or file, and what became of it."
+    )
 
 
 class Timeline(BaseModel):
@@ -186,13 +191,17 @@ def timeline(
             query = query.where(_before(after, kind, at, id_column))
         return list(session.execute(query.order_by(at.desc(), id_column.desc()).limit(limit + 1)))
 
-    for message in page(
-        "message",
-        select(ConversationMessage).where(ConversationMessage.friend_id == friend.id),
-        ConversationMessage.occurred_at,
-        ConversationMessage.id,
-    ):
-        (row,) = message
+    messages = [
+        row
+        for (row,) in page(
+            "message",
+            select(ConversationMessage).where(ConversationMessage.friend_id == friend.id),
+            ConversationMessage.occurred_at,
+            ConversationMessage.id,
+        )
+    ]
+    media = media_queries.of_messages(session, [row.id for row in messages])
+    for row in messages:
         entries.append(
             TimelineEntry(
                 kind="message",
@@ -200,6 +209,7 @@ def timeline(
                 at=row.occurred_at,
                 text=row.text or f"({row.message_type})",
                 direction="in" if row.direction == "in" else "out",
+                media=media.get(row.id),
             )
         )
     for delivery, payload in page(

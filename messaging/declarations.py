@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,13 +225,21 @@ class ChangePlan:
         return [c for c in self.changes if c.action != "unchanged"]
 
 
-def plan_changes(session: Session, *, shop_id: int, document: Mapping[str, Any]) -> ChangePlan:
-    """Validate a parsed declaration file and compare it with the hub (changes nothing)."""
-    known = {kind.key for kind in KINDS} | {"shop"}
+def plan_changes(
+    session: Session,
+    *,
+    shop_id: int,
+    document: Mapping[str, Any],
+    kinds: Collection[Kind] = KINDS,
+) -> ChangePlan:
+    """Validate a parsed declaration file and compare it with the hub (changes nothing).
+
+    ``kinds``: what the file may declare, in order (a higher layer adds its own to these)."""
+    known = {kind.key for kind in kinds} | {"shop"}
     unknown = sorted(set(document) - known)
     errors = [f"{key}: not a kind of object this hub declares" for key in unknown]
     plan = ChangePlan()
-    for kind in KINDS:
+    for kind in kinds:
         entries = document.get(kind.key) or []
         if not isinstance(entries, list):
             errors.append(f"{kind.key}: a list of entries, not {type(entries).__name__}")
@@ -288,9 +296,16 @@ def _lines(spec: Mapping[str, Any]) -> list[str]:
     return json.dumps(spec, sort_keys=True, ensure_ascii=False, indent=2, default=str).splitlines()
 
 
-def apply_changes(session: Session, *, shop_id: int, plan: ChangePlan, actor: str) -> int:
+def apply_changes(
+    session: Session,
+    *,
+    shop_id: int,
+    plan: ChangePlan,
+    actor: str,
+    kinds: Collection[Kind] = KINDS,
+) -> int:
     """Save every create and update of ``plan`` (the caller commits once); returns how many."""
-    by_key = {kind.key: kind for kind in KINDS}
+    by_key = {kind.key: kind for kind in kinds}
     for change in plan.pending:
         by_key[change.kind].save(session, shop_id, change.spec, actor)
     return len(plan.pending)

@@ -39,6 +39,9 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
     ("friends", "follow_route"): PersonalColumn(
         "the QR code or URL the friend followed from", False, STAFF, FOREVER, "cleared"
     ),
+    ("route_visits", "line_user_id"): PersonalColumn(
+        "LINE user id of who opened a follow route's URL", False, ENGINEERS, FOREVER, "cleared"
+    ),
     ("members", "member_number"): PersonalColumn(
         "member number", False, STAFF, FOREVER, "replaced by `erased:member:{id}`"
     ),
@@ -118,6 +121,28 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
         STAFF,
         "deleted after `TSUNAGU_RETAIN_MESSAGES_DAYS`",
         'replaced by `{"erased": true}`',
+    ),
+    ("media_blobs", "data"): PersonalColumn(
+        "the images, videos, audio and files the friend sent (or files under "
+        "`TSUNAGU_MEDIA_DIR` with the filesystem storage)",
+        False,
+        "signed-in staff who may read friends (`/console/media/{id}`) and admin API tokens",
+        "deleted after `TSUNAGU_RETAIN_MEDIA_DAYS`, or with the message",
+        "deleted",
+    ),
+    ("media", "file_name"): PersonalColumn(
+        "the name of a file the friend sent",
+        False,
+        STAFF,
+        "cleared after `TSUNAGU_RETAIN_MEDIA_DAYS`",
+        "deleted with the row",
+    ),
+    ("media", "external_url"): PersonalColumn(
+        "where the friend's app hosts an image, video or audio outside LINE",
+        False,
+        STAFF,
+        "cleared after `TSUNAGU_RETAIN_MEDIA_DAYS`",
+        "deleted with the row",
     ),
     ("delivery_contents", "payload"): PersonalColumn(
         "rendered messages, personalised with names or member numbers",

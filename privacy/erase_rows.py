@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from core.audit import AuditLog
 from crm.models import FriendFieldValue, FriendOwner, Note
+from growth.models import RouteVisit
+from idlink.media import lifecycle as media_lifecycle
 from idlink.models import (
     ConversationMessage,
     FriendFollowEvent,
@@ -61,6 +63,7 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
         friend.status = FriendStatus.ERASED
         friend.status_changed_at = now
     counts["friends"] = len(ids)
+    counts["media"] = media_lifecycle.erase_of_friends(session, ids)
     counts["conversation_messages"] = rowcount(
         session.execute(
             update(ConversationMessage)
@@ -116,6 +119,14 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
         session.execute(delete(FriendOwner).where(FriendOwner.friend_id.in_(ids)))
     )
     counts["note_texts_in_audit"] = _erase_note_texts(session, person.shop_id, ids)
+    # The visits stay counted in their route's report; who made them does not.
+    counts["route_visits"] = rowcount(
+        session.execute(
+            update(RouteVisit)
+            .where(RouteVisit.shop_id == person.shop_id, RouteVisit.line_user_id.in_(user_ids))
+            .values(line_user_id=None)
+        )
+    )
     counts["link_nonces"] = rowcount(
         session.execute(delete(LinkNonce).where(LinkNonce.line_user_id.in_(user_ids)))
     )

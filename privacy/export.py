@@ -20,6 +20,8 @@ from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import InboundEvent
 from crm.models import FieldDefinition, FriendFieldValue, FriendOwner, Note
+from growth.models import RouteTouch, RouteVisit
+from idlink.media.models import Media
 from idlink.models import (
     ConversationMessage,
     FriendFollowEvent,
@@ -123,6 +125,13 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
             .where(ConversationMessage.friend_id.in_(friend_ids))
             .order_by(ConversationMessage.occurred_at),
         ),
+        # What was sent and what became of it; the content itself is served to staff only.
+        "media": [
+            _row(m, location=None)
+            for m in session.scalars(
+                select(Media).where(Media.friend_id.in_(friend_ids)).order_by(Media.occurred_at)
+            )
+        ],
         "deliveries": [_row(d, messages=payload) for d, payload in deliveries],
         "tracked_links": [_row(link, click_count=count) for link, count in links],
         "enrollments": _rows(
@@ -134,6 +143,19 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
             select(FriendFollowEvent)
             .where(FriendFollowEvent.friend_id.in_(friend_ids))
             .order_by(FriendFollowEvent.id),
+        ),
+        "follow_route_visits": _rows(
+            session,
+            select(RouteVisit)
+            .where(
+                RouteVisit.shop_id == person.shop_id,
+                RouteVisit.line_user_id.in_([f.line_user_id for f in person.friends]),
+            )
+            .order_by(RouteVisit.id),
+        ),
+        "follow_route_touches": _rows(
+            session,
+            select(RouteTouch).where(RouteTouch.friend_id.in_(friend_ids)).order_by(RouteTouch.id),
         ),
         "tag_history": _rows(
             session,

@@ -4,6 +4,8 @@
   a longer one; pending events are never touched. The window is what a raw body is for (staff
   reviewing an error, a replay), and every sender stops redelivering well within it, so the
   row's dedup key has done its job too.
+- The content of media friends sent (images, videos, audio, files) is deleted once older than
+  its window, or with their message; the medium's row stays, marked purged.
 - Conversation messages older than their window are deleted.
 - A staff session's address and browser are cleared once the session has ended.
 - Rendered messages of per-friend sends (the ones a name can be rendered into) lose their
@@ -27,6 +29,7 @@ from config import Settings
 from core.clock import utcnow
 from core.db import rows_matched
 from core.inbox import EventStatus, InboundEvent
+from idlink.media import lifecycle as media_lifecycle
 from idlink.models import ConversationMessage
 from messaging.outbox.models import (
     AudienceSend,
@@ -61,6 +64,7 @@ class RetentionPolicy:
     delivery_payloads_days: float = 90.0
     # A staff session ends when revoked or idle this long; then its address and browser go.
     staff_idle_minutes: float = 480.0
+    media_days: float = 180.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
@@ -68,6 +72,7 @@ class RetentionPolicy:
             raw_events_days=settings.retain_raw_events_days,
             failed_events_days=settings.retain_failed_events_days,
             messages_days=settings.retain_messages_days,
+            media_days=settings.retain_media_days,
             delivery_payloads_days=settings.retain_delivery_payloads_days,
             staff_idle_minutes=settings.staff_idle_minutes,
         )
@@ -88,6 +93,7 @@ def purge(
     now = now or utcnow()
     counts = {
         "inbound_events": 0,
+        "media": 0,
         "conversation_messages": 0,
         "delivery_contents": 0,
         "reply_tokens": _delete_old_reply_tokens(session, now),
@@ -102,6 +108,12 @@ def purge(
         if (cutoff := _cutoff(now, days)) is not None:
             old = select(InboundEvent.id).where(InboundEvent.status == status, finished < cutoff)
             counts["inbound_events"] += _delete(session, InboundEvent, old, limit)
+    media_cutoffs = [_cutoff(now, d) for d in (policy.media_days, policy.messages_days)]
+    if kept_until := [c for c in media_cutoffs if c is not None]:
+        # Before the messages go: a medium's file goes with its message at the latest.
+        counts["media"] = media_lifecycle.purge_older_than(
+            session, max(kept_until), now=now, limit=min(limit, 1000)
+        )
     if (cutoff := _cutoff(now, policy.messages_days)) is not None:
         old = select(ConversationMessage.id).where(ConversationMessage.occurred_at < cutoff)
         counts["conversation_messages"] = _delete(session, ConversationMessage, old, limit)

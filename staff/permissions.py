@@ -18,11 +18,15 @@ class Action(enum.StrEnum):
     WRITE_FIELDS = "fields.write"
     MANAGE_FIELDS = "fields.manage"
     SEND_MESSAGES = "messages.send"
+    HANDLE_CONVERSATIONS = "conversations.handle"
+    MANAGE_INBOX = "inbox.manage"
     MANAGE_CAMPAIGNS = "campaigns.manage"
     MANAGE_SEGMENTS = "segments.manage"
     MANAGE_SEQUENCES = "sequences.manage"
     MANAGE_REMINDERS = "reminders.manage"
     MANAGE_TAGS = "tags.manage"
+    MANAGE_AUTO_REPLIES = "auto_replies.manage"
+    MANAGE_ROUTES = "routes.manage"
     MANAGE_STAFF = "staff.manage"
     MANAGE_CHANNELS = "channels.manage"
     MANAGE_CONNECTIONS = "connections.manage"
@@ -42,11 +46,15 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.WRITE_FIELDS: Role.OPERATOR,
     Action.MANAGE_FIELDS: Role.ADMIN,
     Action.SEND_MESSAGES: Role.OPERATOR,
+    Action.HANDLE_CONVERSATIONS: Role.OPERATOR,
+    Action.MANAGE_INBOX: Role.ADMIN,
     Action.MANAGE_CAMPAIGNS: Role.ADMIN,
     Action.MANAGE_SEGMENTS: Role.ADMIN,
     Action.MANAGE_SEQUENCES: Role.ADMIN,
     Action.MANAGE_REMINDERS: Role.ADMIN,
     Action.MANAGE_TAGS: Role.ADMIN,
+    Action.MANAGE_AUTO_REPLIES: Role.ADMIN,
+    Action.MANAGE_ROUTES: Role.ADMIN,
     Action.MANAGE_STAFF: Role.ADMIN,
     Action.MANAGE_CHANNELS: Role.OWNER,
     Action.MANAGE_CONNECTIONS: Role.OWNER,

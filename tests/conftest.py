@@ -102,6 +102,7 @@ def settings(
         public_url=f"http://127.0.0.1:{hub_port}",
         line_api_url=line_sandbox.url,
         line_access_url=line_sandbox.url,
+        line_web_url=line_sandbox.url,
         liff_sdk_url=f"{line_sandbox.url}/liff/sdk.js",
         sweep_interval_seconds=0.5,
         # Connector syncs and CRM write-backs run when a test asks, not on a timer mid-test.

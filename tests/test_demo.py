@@ -89,7 +89,22 @@ def test_demo_welcomes_every_new_friend_with_the_sequence(running_demo: demo.Dem
         welcomes = [t for t in running_demo.texts(user) if "友だち追加ありがとうございます" in t]
         assert len(welcomes) == 1, (user, running_demo.texts(user))
     (welcome,) = running_demo.admin("/sequences")["items"]
-    assert welcome["enrollments"] == {"active": 2, "exited": 1}  # みさき blocked
+    # みさき blocked; ゆい, who came by the poster, is welcomed too.
+    assert welcome["enrollments"] == {"active": 3, "exited": 1}
+
+
+def test_demo_poster_brings_a_new_friend_who_is_tagged_and_welcomed_by_the_route(
+    running_demo: demo.Demo,
+) -> None:
+    friends = {f["line_user_id"]: f for f in running_demo.admin("/friends")["items"]}
+    yui = friends[running_demo.users["yui"]]
+
+    assert yui["follow_route"] == "station-poster"
+    assert "ポスター" in yui["tags"]
+    assert any("ポスターを見て" in t for t in running_demo.texts("yui"))
+    route = next(r for r in running_demo.admin("/routes")["items"])
+    totals = running_demo.admin(f"/routes/{route['id']}/report")["totals"]
+    assert (totals["visits"], totals["new_friends"]) == (1, 1)
 
 
 def test_demo_turns_the_webhook_order_into_one_thank_you_on_the_phone(
@@ -127,6 +142,7 @@ def test_demo_segment_delivery_reaches_the_linked_members_with_its_report(
         "hanako": ["佐藤 花子様、12月の営業日のお知らせです。年末は31日まで営業しております。"],
         "ichiro": ["鈴木 一郎様、12月の営業日のお知らせです。年末は31日まで営業しております。"],
         "misaki": [],
+        "yui": [],
     }
     report = running_demo.admin(f"/campaigns/{running_demo.campaign_id('december-news')}/report")
     assert (report["status"], report["planned"], report["sent"]) == ("completed", 2, 2)

@@ -36,6 +36,8 @@ from sandbox.line.server import SandboxServer
 from sandbox.oidc.server import OidcServer
 from staff import service as staff_service
 from staff.models import Role
+from tsunagu import declared
+from tsunagu.demo_routes import follow_from_poster, poster_route
 from tsunagu.demo_shop import (
     DEMO_SHOP,
     MEMBERS,
@@ -129,6 +131,8 @@ class Demo:
                 "Member card",
                 f"{hub}/idlink/liff/{CHANNEL_ID}?sandbox_user={self.users['hanako']}",
             ),
+            ("Follow routes", f"{hub}/api/admin/v1/routes"),
+            ("Poster QR code", f"{poster_route(self)['qr_png']}"),
             ("Health, metrics", f"{hub}/readyz  {hub}/metrics"),
         ]
 
@@ -184,6 +188,7 @@ def start(
         update={
             "line_api_url": sandbox.url,
             "line_access_url": sandbox.url,
+            "line_web_url": sandbox.url,
             "liff_sdk_url": f"{sandbox.url}/liff/sdk.js",
             **oidc_settings,
         }
@@ -234,11 +239,15 @@ def _declare_messaging(demo: Demo, step: Callable[[str], None]) -> None:
     document = yaml.safe_load(CAMPAIGNS_FILE.read_text(encoding="utf-8"))
     with demo.hub.database.session_scope() as session:
         shop = tenancy.get_shop(session, DEMO_SHOP)
-        plan = declarations.plan_changes(session, shop_id=shop.id, document=document)
-        declarations.apply_changes(session, shop_id=shop.id, plan=plan, actor="demo")
+        plan = declarations.plan_changes(
+            session, shop_id=shop.id, document=document, kinds=declared.KINDS
+        )
+        declarations.apply_changes(
+            session, shop_id=shop.id, plan=plan, actor="demo", kinds=declared.KINDS
+        )
         # The demo may run at night: no quiet hours, so every message shows at once.
         guardrails.set_policy(session, shop_id=shop.id, quiet_hours=None)
-    kinds = ", ".join(f"{len(document.get(k) or [])} {k}" for k in declarations.KIND_KEYS)
+    kinds = ", ".join(f"{len(document.get(k) or [])} {k}" for k in declared.KIND_KEYS)
     step(f"campaigns file applied ({kinds}); quiet hours off for the demo")
 
 
@@ -326,6 +335,7 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
     sync_salesforce(demo, step)
     receive_bookings(demo, step)
     _deliver_to_segment(demo, step)
+    follow_from_poster(demo, step, login_channel_id=LOGIN_CHANNEL_ID)
 
 
 def _link_in_liff(demo: Demo, user_id: str, member: DemoMember) -> None:

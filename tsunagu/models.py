@@ -1,12 +1,17 @@
 """Every model module, imported so that ``Base.metadata`` knows all tables (migrations, tests)."""
 
+from autoreply import models as autoreply_models
 from commerce import models as commerce_models
 from commerce import writeback
+from commerce.coupons import models as coupons_models
 from core import audit, inbox, tenancy
 from core.db import Base
 from crm import models as crm_models
+from growth import models as growth_models
 from idlink import identities, search_index
 from idlink import models as idlink_models
+from idlink.media import models as media_models
+from inbox import models as inbox_models
 from messaging.campaigns import models as campaigns_models
 from messaging.compose import models as compose_models
 from messaging.friend_list import models as friend_list_models
@@ -21,14 +26,19 @@ from staff import models as staff_models
 __all__ = [
     "Base",
     "audit",
+    "autoreply_models",
     "campaigns_models",
     "commerce_models",
     "compose_models",
+    "coupons_models",
     "crm_models",
     "friend_list_models",
+    "growth_models",
     "identities",
     "idlink_models",
     "inbox",
+    "inbox_models",
+    "media_models",
     "outbox_models",
     "privacy_models",
     "reminders_models",

@@ -7,15 +7,20 @@ from fastapi import APIRouter
 
 from api.admin import (
     audit,
+    autoreplies,
     campaigns,
     chart_actions,
     commerce,
     connections,
     consents,
+    coupons,
     events,
     fields,
+    follow_routes,
     friends,
+    inbox,
     links,
+    media,
     members,
     privacy,
     reminders,
@@ -43,10 +48,15 @@ router.include_router(audit.router)
 router.include_router(connections.router)
 router.include_router(commerce.router)
 router.include_router(campaigns.router)
+router.include_router(coupons.router)
 router.include_router(reminders.router)
 router.include_router(segments.router)
 router.include_router(sequences.router)
 router.include_router(privacy.router)
 router.include_router(consents.router)
+router.include_router(media.router)
+router.include_router(autoreplies.router)
+router.include_router(inbox.router)
+router.include_router(follow_routes.router)
 
 __all__ = ["router"]

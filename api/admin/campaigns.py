@@ -13,6 +13,7 @@ from api.admin.auth import Actor
 from api.admin.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.admin.schemas import NAME_MISMATCH, ErrorBody, OpenApiResponses, Page, require_path_name
 from api.deps import AppSettings, CurrentShop, DbSession
+from commerce.coupons.schemas import ReportOut as CouponReportOut
 from connectors.line.client import ChannelCredentials
 from connectors.line.sending import LineSender
 from core.ids import RowId
@@ -78,6 +79,11 @@ class ReportOut(BaseModel):
     )
     after_click: AttributionOut = Field(
         description="Purchases within `attribution_days` after a click on a tracked link."
+    )
+    coupons: CouponReportOut | None = Field(
+        None,
+        description="Campaigns with a coupon pool: codes given (issued), used by an order "
+        "(redeemed), rate, those orders' revenue, median hours to redeem.",
     )
 
 
@@ -238,10 +244,11 @@ def report(campaign_id: RowId, session: DbSession, shop: CurrentShop) -> ReportO
         **{
             name: getattr(figures, name)
             for name in ReportOut.model_fields
-            if name not in ("after_delivery", "after_click")
+            if name not in ("after_delivery", "after_click", "coupons")
         },
         after_delivery=_attribution(figures.after_delivery),
         after_click=_attribution(figures.after_click),
+        coupons=CouponReportOut.of(figures.coupons) if figures.coupons else None,
     )
 
 

@@ -14,6 +14,7 @@ from linebot.v3.messaging import (
     ApiClient,
     ApiException,
     Configuration,
+    MarkMessagesAsReadByTokenRequest,
     MessagingApi,
     PushMessageRequest,
     RichMenuBulkLinkRequest,
@@ -93,6 +94,11 @@ class LineClient:
             language=profile.language,
         )
 
+    def get_basic_id(self) -> str:
+        """The account's LINE ID ("@abc1234"), what its add-friend URL names."""
+        with self._api("bot info") as api:
+            return api.get_bot_info(_request_timeout=self._timeout).basic_id
+
     def issue_link_token(self, user_id: str) -> str:
         """A single-use, 10-minute account-link token for the user."""
         with self._api("link token") as api:
@@ -116,6 +122,15 @@ class LineClient:
                 raise
             return accepted
         return (response.headers or {}).get("x-line-request-id")
+
+    def mark_as_read(self, token: str) -> None:
+        """Mark the user's messages read up to the one that carried ``token`` (a channel whose
+        markAsReadMode is manual)."""
+        with self._api("mark as read") as api:
+            api.mark_messages_as_read_by_token(
+                MarkMessagesAsReadByTokenRequest(mark_as_read_token=token),
+                _request_timeout=self._timeout,
+            )
 
     def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None:
         """Show ``rich_menu_id`` to this user instead of the default menu."""

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from commerce.coupons import pools as coupon_pools
 from core import audit
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit
@@ -48,11 +49,14 @@ class CampaignStateConflict(Conflict):
     """The campaign cannot move to that status from the one it has."""
 
 
-def available_variables(kind: str, *, coupon: bool) -> frozenset[str]:
-    """The template variables a campaign of ``kind`` knows."""
+def available_variables(kind: str, *, coupon: bool, pool: bool = False) -> frozenset[str]:
+    """The template variables a campaign of ``kind`` knows (``coupon``: a static code;
+    ``pool``: a coupon pool's code per friend)."""
     names = set(templates.FRIEND_VARIABLES)
     if coupon:
         names.add("coupon_code")
+    if pool:
+        names.add("coupon")
     return frozenset(names)
 
 
@@ -77,6 +81,7 @@ def spec_of(campaign: Campaign, channel: Channel) -> dict[str, Any]:
         respect_quiet_hours=campaign.respect_quiet_hours,
         caps=caps,
         coupon_code=campaign.coupon_code,
+        coupon_pool=campaign.coupon_pool.name if campaign.coupon_pool else None,
         click_tag=campaign.click_tag,
         aggregation_unit=campaign.aggregation_unit,
         attribution_days=campaign.attribution_days,
@@ -96,10 +101,17 @@ def save(
     """Create the campaign named ``spec.name``, or bring it up to the spec; checks the template."""
     now = now or utcnow()
     available = {
-        *available_variables(spec.kind, coupon=spec.coupon_code is not None),
+        *available_variables(
+            spec.kind, coupon=spec.coupon_code is not None, pool=spec.coupon_pool is not None
+        ),
         *compose.field_variables(session, shop_id),
     }
     messages = templates.check(spec.messages, available=available)
+    pool = (
+        coupon_pools.get(session, shop_id=shop_id, name=spec.coupon_pool)
+        if spec.coupon_pool is not None
+        else None
+    )
     if spec.kind == CampaignKind.SEGMENT:
         segments.get(session, shop_id=shop_id, name=spec.trigger["segment"])
     campaign = find(session, shop_id=shop_id, name=spec.name)
@@ -116,6 +128,7 @@ def save(
     for name, value in values.items():
         setattr(campaign, name, value)
     campaign.channel_id = channel.id
+    campaign.coupon_pool = pool
     campaign.trigger = spec.trigger
     campaign.delay = spec.delay.model_dump(exclude_defaults=True)
     campaign.per_day = spec.caps.per_day if spec.caps else None

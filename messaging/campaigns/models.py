@@ -14,8 +14,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from commerce.coupons.models import CouponPool
 from core.clock import utcnow
 from core.db import Base
 
@@ -68,6 +69,9 @@ class Campaign(Base):
     per_day: Mapped[int | None]
     per_week: Mapped[int | None]
     coupon_code: Mapped[str | None] = mapped_column(String(100))
+    # Each friend gets their own code of this pool as ``{{ coupon }}``.
+    coupon_pool_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_pools.id"))
+    coupon_pool: Mapped[CouponPool | None] = relationship()
     click_tag: Mapped[str | None] = mapped_column(String(100))
     aggregation_unit: Mapped[str | None] = mapped_column(String(30))
     attribution_days: Mapped[int] = mapped_column(default=7)

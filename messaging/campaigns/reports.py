@@ -1,4 +1,5 @@
-"""What a campaign did: planned, suppressed (by reason), sent, failed, clicked, and purchases.
+"""What a campaign did: planned, suppressed (by reason), sent, failed, clicked, purchases, and
+the coupon codes it gave that orders used (campaigns with a coupon pool).
 
 Purchases are attributed to LINE when a friend's linked member ordered within the campaign's
 ``attribution_days`` after the message was sent to them (``after_delivery``) or after their
@@ -17,6 +18,8 @@ from typing import Any
 from sqlalchemy import Integer, Select, cast, distinct, func, select, true, union_all
 from sqlalchemy.orm import Session
 
+from commerce.coupons import queries as coupon_queries
+from commerce.coupons.queries import CouponReport
 from commerce.models import Purchase
 from idlink.models import MemberLink
 from messaging.campaigns.models import Campaign
@@ -52,6 +55,8 @@ class CampaignReport:
     attribution_days: int
     after_delivery: Attribution
     after_click: Attribution
+    # Its coupon pool's codes given and used (campaigns with a pool).
+    coupons: CouponReport | None = None
 
 
 @dataclass(slots=True)
@@ -134,6 +139,11 @@ def campaign_report(session: Session, *, campaign: Campaign) -> CampaignReport:
         attribution_days=days,
         after_delivery=_attributed(session, campaign.shop_id, sent_to, days),
         after_click=_attributed(session, campaign.shop_id, clicked_on, days),
+        coupons=(
+            coupon_queries.campaign_report(session, campaign_id=campaign.id)
+            if campaign.coupon_pool_id is not None
+            else None
+        ),
     )
 
 

@@ -59,6 +59,12 @@ class CampaignSpec(NamedSpec):
     respect_quiet_hours: bool = True
     caps: Caps | None = None
     coupon_code: str | None = Field(None, max_length=100)
+    coupon_pool: str | None = Field(
+        None,
+        max_length=100,
+        description="Segment campaigns: the coupon pool whose codes fill `{{ coupon }}`, one "
+        "code per friend.",
+    )
     click_tag: str | None = Field(None, max_length=100)
     aggregation_unit: str | None = Field(None, pattern=r"^[a-zA-Z0-9_]{1,30}$")
     attribution_days: int = Field(7, ge=1, le=90)
@@ -74,6 +80,8 @@ class CampaignSpec(NamedSpec):
         self.trigger = TRIGGERS[self.kind].model_validate(self.trigger).model_dump(mode="json")
         if self.scheduled_at is not None and self.kind != CampaignKind.SEGMENT:
             raise ValueError("only segment campaigns have a `scheduled_at`")
+        if self.coupon_pool is not None and self.kind != CampaignKind.SEGMENT:
+            raise ValueError("only segment campaigns hand out a `coupon_pool`'s codes")
         if self.scheduled_at is not None and self.scheduled_at.tzinfo is None:
             raise ValueError("`scheduled_at` needs a timezone offset, e.g. 2026-12-01T10:00+09:00")
         if self.scheduled_at is not None:

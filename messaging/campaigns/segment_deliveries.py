@@ -13,6 +13,7 @@ marked ``completed``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from commerce.coupons import assign as coupon_assign
+from commerce.coupons.assign import PoolTooSmall
 from config import Settings
 from connectors.line.client import ChannelCredentials
 from connectors.line.sending import LineSender
@@ -86,7 +89,9 @@ def start(
 ) -> Planned | None:
     """Freeze the segment's audience into delivery rows and mark the campaign running.
 
-    A segment that no longer exists pauses the campaign with the reason (returns None).
+    A segment that no longer exists, or a coupon pool with fewer ready codes than the audience
+    has friends, pauses the campaign with the reason before anything is planned (returns
+    None).
     """
     now = now or utcnow()
     channel = session.get_one(Channel, campaign.channel_id)
@@ -103,9 +108,21 @@ def start(
     campaign.started_at = now
     campaign.updated_at = now
     audience = segments.audience(session, segment=segment, channel=channel, now=now)
-    result = plan_audience(
-        session, campaign=campaign, channel=channel, audience=audience, settings=settings, now=now
-    )
+    try:
+        result = plan_audience(
+            session,
+            campaign=campaign,
+            channel=channel,
+            audience=audience,
+            settings=settings,
+            now=now,
+        )
+    except PoolTooSmall as exc:
+        campaign.status = CampaignStatus.PAUSED
+        campaign.status_reason = str(exc)
+        campaign.started_at = None
+        _audit(session, campaign, "campaign.paused", now, reason=str(exc), missing=exc.missing)
+        return None
     _audit(
         session,
         campaign,
@@ -150,6 +167,8 @@ def plan_audience(
             if frozen.duplicate:
                 return Planned(0, {}, held=False, duplicate=True)
             return Planned(frozen.planned, dict(frozen.suppressed), frozen.held)
+        friend_ids = session.scalars(audience).all()
+        codes = _coupon_codes(session, campaign, friend_ids, now)
         send = compose.TemplateSend(
             channel=channel,
             template=campaign.messages,
@@ -157,6 +176,7 @@ def plan_audience(
             links=compose.Links(public_url=settings.public_url, tag=campaign.click_tag),
             due_at=now,
             values={"coupon_code": campaign.coupon_code} if campaign.coupon_code else {},
+            values_for={friend_id: {"coupon": code} for friend_id, code in codes.items()},
             respect_quiet_hours=campaign.respect_quiet_hours,
             aggregation_unit=campaign.aggregation_unit,
             quota_sender=sender,
@@ -164,7 +184,7 @@ def plan_audience(
         rows = compose.plan_template(
             session,
             send,
-            friend_ids=session.scalars(audience).all(),
+            friend_ids=friend_ids,
             idempotency_key_for=lambda friend_id: f"{campaign.source}:{friend_id}",
             now=now,
         )
@@ -172,6 +192,22 @@ def plan_audience(
         return Planned(rows.planned, dict(rows.suppressed), bool(rows.held), duplicate)
     finally:
         sender.close()
+
+
+def _coupon_codes(
+    session: Session, campaign: Campaign, friend_ids: Sequence[int], now: datetime
+) -> dict[int, str]:
+    """Each friend's code of the campaign's pool (the same ones when a start is retried)."""
+    if campaign.coupon_pool is None:
+        return {}
+    return coupon_assign.assign(
+        session,
+        pool=campaign.coupon_pool,
+        assigned_for=campaign.source,
+        friend_ids=friend_ids,
+        campaign_id=campaign.id,
+        now=now,
+    ).codes
 
 
 def complete_finished(session: Session, *, now: datetime | None = None) -> list[int]:

@@ -30,12 +30,14 @@ VARIABLES: dict[str, str] = {
     "member_name": "名" * 50,
     "member_number": "0" * 64,
     "coupon_code": "C" * 100,
+    "coupon": "C" * 64,
     "booking_time": "2026年12月31日(木) 23:59",
     "booking_date": "2026年12月31日(木)",
     "booking_service": "S" * 100,
     "booking_store": "S" * 100,
 }
-# What every send knows; booking variables only reminders, the coupon only campaigns with one.
+# What every send knows; booking variables only reminders, the coupon (a static code, or a
+# pool's code per friend) only campaigns with one.
 FRIEND_VARIABLES = frozenset({"display_name", "member_name", "member_number"})
 BOOKING_VARIABLES = frozenset({"booking_time", "booking_date", "booking_service", "booking_store"})
 # Rendered tracked links are `{public_url}/r/{code}`; this bounds their length when checking.

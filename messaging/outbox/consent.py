@@ -52,8 +52,9 @@ class ConsentSource(enum.StrEnum):
 # (compared trimmed and case-folded). Service messages — reminders of their bookings — go on.
 KEYWORDS: dict[str, bool] = {"配信停止": False, "stop": False, "配信再開": True, "start": True}
 
-# Sources of service messages: what the friend asked for by booking, not what the shop pushes.
-SERVICE_PREFIXES = ("reminder:",)
+# Sources of service messages: what the friend asked for (by booking, by writing to the shop and
+# being answered automatically), not what the shop pushes.
+SERVICE_PREFIXES = ("reminder:", "autoreply:")
 
 
 def purpose_of(source: str) -> Purpose:

@@ -9,7 +9,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sandbox.line import routes_control, routes_login, routes_messaging, routes_richmenu
+from sandbox.line import (
+    routes_content,
+    routes_control,
+    routes_login,
+    routes_messaging,
+    routes_richmenu,
+)
 from sandbox.line.errors import LineApiError, OAuthError
 from sandbox.line.recorder import RecorderMiddleware
 from sandbox.line.simulate import Simulator
@@ -27,6 +33,7 @@ def create_app(state: SandboxState, *, simulator: Simulator | None = None) -> Fa
     app.state.simulator = simulator or Simulator(state)
     app.include_router(routes_messaging.router)
     app.include_router(routes_richmenu.router)
+    app.include_router(routes_content.router)
     app.include_router(routes_login.router)
     app.include_router(routes_control.router)
     _add_error_handlers(app)

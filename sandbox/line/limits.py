@@ -59,6 +59,7 @@ class FailureInjector:
     def __init__(self) -> None:
         self._queued: dict[str, deque[int]] = defaultdict(deque)
         self._delays: dict[str, deque[float]] = defaultdict(deque)
+        self._down_until: dict[str, float] = {}
 
     def inject(self, endpoint: str, statuses: list[int]) -> None:
         """Make the next ``len(statuses)`` calls of ``endpoint`` answer these statuses."""
@@ -72,6 +73,15 @@ class FailureInjector:
         """Return how long to hold the answer of this call (0 when nothing is queued)."""
         delays = self._delays.get(endpoint)
         return delays.popleft() if delays else 0.0
+
+    def outage(self, endpoint: str, until: float) -> None:
+        """Make every call of ``endpoint`` answer 503 until the clock reaches ``until``."""
+        self._down_until[endpoint] = until
+
+    def check_outage(self, endpoint: str, now: float) -> None:
+        """Raise LINE's 503 while ``endpoint`` is in an outage."""
+        if now < self._down_until.get(endpoint, 0.0):
+            raise LineApiError(503, _FAILURE_MESSAGES[503])
 
     def take(self, endpoint: str) -> None:
         """Raise the next injected failure for ``endpoint``, if one is queued."""

@@ -92,6 +92,16 @@ class SandboxChannel:
     default_rich_menu_id: str | None = None
     # Custom aggregation unit names used, by month ("2026-11"), in order of first use.
     aggregation_units: dict[str, list[str]] = field(default_factory=dict)
+    # "manual": the account marks messages read by API; message events carry a
+    # markAsReadToken (token → the user it reads for), and ``read_marks`` lists each use.
+    mark_as_read_mode: str = "auto"
+    read_tokens: dict[str, str] = field(default_factory=dict)
+    read_marks: list[str] = field(default_factory=list)
+
+    @property
+    def basic_id(self) -> str:
+        """The account's LINE ID, as its add-friend URL names it."""
+        return "@" + self.channel_id[-7:]
 
     def friendship(self, user_id: str) -> Friendship:
         """Return (creating when absent) the user's friendship with this channel."""

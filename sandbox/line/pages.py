@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from sandbox.line.login import LiffApp
-from sandbox.line.models import ReceivedMessage, WebhookDelivery
+from sandbox.line.models import ReceivedMessage, SandboxChannel, WebhookDelivery
 from sandbox.line.state import SandboxState
 
 # LIFF URLs in sent messages; the page links them to the sandbox's LIFF opener.
@@ -44,6 +44,7 @@ def document(title: str, body_html: str, *, heading: bool = True) -> str:
     header = f"<h1>{html.escape(title)}</h1>" if heading else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<link rel='icon' href='data:,'>"
         f"<style>{STYLE}</style></head><body>{header}{body_html}</body></html>"
     )
 
@@ -74,6 +75,20 @@ def choose_user_html(state: SandboxState, redirect_uri: str) -> str:
         for u in users
     )
     return document("Log in to LINE (sandbox)", f"<p>Choose who you are:</p><ul>{items}</ul>")
+
+
+def add_friend_html(state: SandboxState, channel: SandboxChannel, user_id: str | None) -> str:
+    """LINE's add-friend screen: one "Add friend" button per simulated user (or the one named)."""
+    with state.lock:
+        users = [u for u in state.users.values() if user_id in (None, u.user_id)]
+    items = "".join(
+        f"<li><form method='post'><input type='hidden' name='user_id' value='{u.user_id}'>"
+        f"<button>Add friend as {html.escape(u.display_name)}</button> "
+        f"{'(already a friend)' if channel.is_following(u.user_id) else ''}</form></li>"
+        for u in users
+    )
+    title = f"{channel.display_name} {channel.basic_id}"
+    return document(title, f"<p>Who is holding the phone?</p><ul>{items}</ul>")
 
 
 def _user_section(state: SandboxState, entry: dict[str, Any], apps: list[LiffApp]) -> str:

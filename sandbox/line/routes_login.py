@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from sandbox.line import pages
 from sandbox.line.deps import bearer_token, get_simulator, get_state
 from sandbox.line.errors import LineApiError, OAuthError
+from sandbox.line.models import SandboxChannel
 from sandbox.line.simulate import Simulator
 from sandbox.line.state import SandboxState
 
@@ -94,6 +95,36 @@ def liff_sdk() -> Response:
     """Serve the LIFF SDK stand-in that acts for the user named by ``?sandbox_user=``."""
     script = resources.files("sandbox.line").joinpath("liff_sdk.js").read_text()
     return Response(script, media_type="application/javascript")
+
+
+@router.get("/R/ti/p/{basic_id}", response_class=HTMLResponse)
+def add_friend_screen(state: State, basic_id: str, sandbox_user: str | None = None) -> HTMLResponse:
+    """Play LINE's add-friend screen: the simulated user (chosen here) adds the account."""
+    channel = _channel_of_basic_id(state, basic_id)
+    if channel is None:
+        return _page("Account not found", f"No LINE account {basic_id}.", status_code=404)
+    return HTMLResponse(pages.add_friend_html(state, channel, sandbox_user))
+
+
+@router.post("/R/ti/p/{basic_id}", response_class=HTMLResponse)
+def add_friend(
+    state: State, sim: Sim, basic_id: str, user_id: Annotated[str, Form()]
+) -> HTMLResponse:
+    """The user taps "Add": the follow webhook goes to the account's webhook URL."""
+    channel = _channel_of_basic_id(state, basic_id)
+    if channel is None:
+        return _page("Account not found", f"No LINE account {basic_id}.", status_code=404)
+    try:
+        delivery = sim.follow(user_id, channel_id=channel.channel_id)
+    except KeyError:
+        return _page("Add friend failed", "No such user.", status_code=400)
+    text = f"You added {channel.display_name} as a friend (webhook {delivery.status_code})."
+    return _page("Friend added", text)
+
+
+def _channel_of_basic_id(state: SandboxState, basic_id: str) -> SandboxChannel | None:
+    with state.lock:
+        return next((c for c in state.channels.values() if c.basic_id == basic_id), None)
 
 
 @router.get("/sandbox/liff/login", response_class=HTMLResponse)

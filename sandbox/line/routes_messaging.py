@@ -172,10 +172,10 @@ def get_bot_info(channel: SandboxChannel = api_channel("getBotInfo")) -> dict[st
     """Return the bot's user id, basic id and display name."""
     return {
         "userId": channel.bot_user_id,
-        "basicId": "@" + channel.channel_id[-7:],
+        "basicId": channel.basic_id,
         "displayName": channel.display_name,
         "chatMode": "bot",
-        "markAsReadMode": "auto",
+        "markAsReadMode": channel.mark_as_read_mode,
     }
 
 
@@ -273,4 +273,23 @@ async def show_loading_animation(
     seconds = body.get("loadingSeconds", 20)
     if not isinstance(seconds, int) or seconds % 5 or not 5 <= seconds <= 60:
         raise invalid_body(("loadingSeconds", "must be a multiple of 5 between 5 and 60"))
+    return {}
+
+
+@router.post("/v2/bot/chat/markAsRead")
+async def mark_messages_as_read_by_token(
+    request: Request,
+    state: State,
+    channel: SandboxChannel = api_channel("markMessagesAsReadByToken"),
+) -> dict[str, Any]:
+    """Mark a user's messages read up to the one that carried ``markAsReadToken``."""
+    body = require_object(await json_body(request))
+    token = body.get("markAsReadToken")
+    if not isinstance(token, str) or not token:
+        raise invalid_body(("markAsReadToken", "must be specified"))
+    with state.lock:
+        user_id = channel.read_tokens.get(token)
+        if user_id is None:
+            raise LineApiError(400, "Invalid markAsReadToken")
+        channel.read_marks.append(user_id)
     return {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.line import ids, webhooks
+from sandbox.line import contents, ids, webhooks
 from sandbox.line.models import SandboxChannel, WebhookDelivery
 from sandbox.line.state import SandboxState
 
@@ -66,7 +66,7 @@ class Simulator:
         }
         if quoted_message_id is not None:
             message["quotedMessageId"] = quoted_message_id
-        event["message"] = message
+        event["message"] = self._readable(channel, user_id, message)
         return self.send(channel, [event])
 
     def send_sticker(
@@ -82,15 +82,79 @@ class Simulator:
         channel = self.state.channel(channel_id)
         self.state.user(user_id)
         event = self._event("message", channel, user_id, reply=True)
-        event["message"] = {
-            "type": "sticker",
-            "id": ids.new_message_id(),
-            "packageId": package_id,
-            "stickerId": sticker_id,
-            "stickerResourceType": "STATIC",
-            "quoteToken": ids.new_token(43),
-            **({"keywords": keywords} if keywords else {}),
-        }
+        event["message"] = self._readable(
+            channel,
+            user_id,
+            {
+                "type": "sticker",
+                "id": ids.new_message_id(),
+                "packageId": package_id,
+                "stickerId": sticker_id,
+                "stickerResourceType": "STATIC",
+                "quoteToken": ids.new_token(43),
+                **({"keywords": keywords} if keywords else {}),
+            },
+        )
+        return self.send(channel, [event])
+
+    def send_media(
+        self,
+        user_id: str,
+        kind: str,
+        *,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        file_name: str = "document.pdf",
+        duration_ms: int = 3000,
+        external_url: str | None = None,
+        preview_url: str | None = None,
+        transcoding: str = "succeeded",
+        channel_id: str | None = None,
+    ) -> WebhookDelivery:
+        """Send the bot an image, video, audio or file; the platform keeps its content.
+
+        With ``external_url`` the image, video or audio is hosted elsewhere
+        (``contentProvider.type: external``) and the platform keeps nothing.
+        """
+        if kind not in contents.MEDIA_KINDS:
+            raise ValueError(f"kind must be one of {contents.MEDIA_KINDS}, not {kind!r}")
+        if transcoding not in contents.TRANSCODING_STATES:
+            raise ValueError(f"transcoding must be one of {contents.TRANSCODING_STATES}")
+        if external_url is not None and kind == "file":
+            raise ValueError("a file is always kept by LINE, never external")
+        channel = self.state.channel(channel_id)
+        self.state.user(user_id)
+        message_id = ids.new_message_id()
+        body = contents.sample_png() if data is None else data
+        message: dict[str, Any] = {"type": kind, "id": message_id}
+        if kind == "file":
+            message |= {"fileName": file_name, "fileSize": len(body)}
+        elif external_url is not None:
+            message["contentProvider"] = {
+                "type": "external",
+                "originalContentUrl": external_url,
+                **({"previewImageUrl": preview_url} if preview_url else {}),
+            }
+        else:
+            message["contentProvider"] = {"type": "line"}
+        if kind in ("video", "audio"):
+            message["duration"] = duration_ms
+        if kind in ("image", "video"):
+            message["quoteToken"] = ids.new_token(43)
+        if external_url is None:
+            self.state.contents.add(
+                contents.StoredContent(
+                    channel_id=channel.channel_id,
+                    message_id=message_id,
+                    kind=kind,
+                    data=body,
+                    content_type=content_type or contents.DEFAULT_CONTENT_TYPES[kind],
+                    expires_at=self.state.clock() + contents.CONTENT_TTL_SECONDS,
+                    transcoding=transcoding if kind in ("video", "audio") else "succeeded",
+                )
+            )
+        event = self._event("message", channel, user_id, reply=True)
+        event["message"] = message
         return self.send(channel, [event])
 
     def postback(
@@ -175,6 +239,17 @@ class Simulator:
         )
         self.state.record_delivery(delivery)
         return delivery
+
+    def _readable(
+        self, channel: SandboxChannel, user_id: str, message: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A message of a channel that reads manually carries a markAsReadToken."""
+        if channel.mark_as_read_mode == "manual":
+            token = ids.new_token(43)
+            with self.state.lock:
+                channel.read_tokens[token] = user_id
+            message["markAsReadToken"] = token
+        return message
 
     def _event(
         self, event_type: str, channel: SandboxChannel, user_id: str, *, reply: bool

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.line import ids, tokens
+from sandbox.line.contents import ContentStore
 from sandbox.line.errors import LineApiError, unauthorized
 from sandbox.line.limits import FailureInjector, RateLimiter, RetryKeyStore
 from sandbox.line.login import LiffApp, LoginAccessToken, LoginState
@@ -73,6 +74,7 @@ class SandboxState(LoginState):
         self.login_access_tokens: dict[str, LoginAccessToken] = {}
         self.liff_apps: dict[str, LiffApp] = {}
         self.narrowcasts: dict[str, dict[str, Any]] = {}
+        self.contents = ContentStore()
         self.received: list[ReceivedMessage] = []
         self.deliveries: list[WebhookDelivery] = []
         self.api_log: deque[ApiCall] = deque(maxlen=API_LOG_SIZE)
@@ -254,6 +256,12 @@ class SandboxState(LoginState):
         with self.lock:
             self.failures.inject(endpoint, list(statuses))
 
+    def outage(self, endpoint: str, seconds: float) -> None:
+        """Make every call of ``endpoint`` answer 503 for the next ``seconds``, as LINE does
+        while it is down (however often the caller tries)."""
+        with self.lock:
+            self.failures.outage(endpoint, self.clock() + seconds)
+
     def inject_delay(self, endpoint: str, seconds: float, *, times: int = 1) -> None:
         """Process the next calls of ``endpoint`` normally but answer them ``seconds`` late.
 
@@ -279,6 +287,7 @@ class SandboxState(LoginState):
     def admit(self, channel: SandboxChannel, endpoint: str) -> float:
         """Apply injected failures then the rate limit to one API call; return its delay."""
         with self.lock:
+            self.failures.check_outage(endpoint, self.clock())
             self.failures.take(endpoint)
             self.rate_limiter.hit(channel.channel_id, endpoint, self.clock())
             return self.failures.take_delay(endpoint) + self.latency_seconds

@@ -2,7 +2,8 @@
 
 Not a GraphQL engine: each request is routed by its root field (``customers``, ``orders``,
 ``order``, ``collections``, ``collection``, ``bulkOperationRunQuery``, ``currentBulkOperation``,
-``node``) and answered with the fields the hub selects. What is emulated faithfully is what a
+``node``, and the code-discount calls of :mod:`sandbox.shopify.discounts`) and answered with
+the fields the hub selects. What is emulated faithfully is what a
 client must cope with: Relay paging (``first``/``after``/``pageInfo``, for a collection's
 products too), the ``updated_at`` search filter, ``sortKey: UPDATED_AT``, the calculated query
 cost against a leaky bucket (THROTTLED with HTTP 200, MAX_COST_EXCEEDED over 1,000 points), and
@@ -22,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.shopify.discounts import MUTATION_COST
 from sandbox.shopify.state import BulkOperation, ShopifyState, gid, iso
 
 MAX_QUERY_COST = 1000
@@ -29,9 +31,13 @@ LINE_ITEMS_FIRST = re.compile(r"lineItems\(\s*first:\s*(\d+)")
 PRODUCTS_FIRST = re.compile(r"products\(\s*first:\s*(\d+)")
 CUSTOMER_NODE_COST = 2
 
+_CODES_FIRST = re.compile(r"codes\(\s*first:\s*(\d+)")
 _FILTER = re.compile(r"updated_at:(>=|<=|>|<)'?([^'\s]+)'?")
 _METAFIELD = re.compile(r'metafield\(\s*namespace:\s*"([^"]*)"\s*,\s*key:\s*"([^"]*)"\s*\)')
 _ROOTS = (
+    "discountCodeBasicCreate",
+    "discountRedeemCodeBulkAdd",
+    "discountRedeemCodeBulkCreation",
     "bulkOperationRunQuery",
     "currentBulkOperation",
     "node",
@@ -144,6 +150,11 @@ def _requested_cost(root: str, query: str, variables: dict[str, Any]) -> int:
         return 10
     if root == "order":
         return order_node_cost(query)
+    if root in ("discountCodeBasicCreate", "discountRedeemCodeBulkAdd"):
+        return MUTATION_COST
+    if root == "discountRedeemCodeBulkCreation":
+        nested = _CODES_FIRST.search(query)
+        return 1 + (2 + int(nested.group(1)) if nested else 0)
     return 1
 
 
@@ -177,11 +188,34 @@ def _resolve(
         return {"collection": rendered}, 3 + len(rendered["products"]["nodes"])
     if root == "bulkOperationRunQuery":
         return {"bulkOperationRunQuery": _run_bulk(state, variables)}, 10
+    if root.startswith("discount"):
+        return _discounts(state, root, query, variables)
     if root == "currentBulkOperation":
         operations = list(state.bulk_operations.values())
         return {"currentBulkOperation": _poll(state, operations[-1] if operations else None)}, 1
     operation = state.bulk_operations.get(variables.get("id", ""))
     return {"node": _poll(state, operation)}, 1
+
+
+def _discounts(
+    state: ShopifyState, root: str, query: str, variables: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
+    store = state.discounts
+    if root == "discountCodeBasicCreate":
+        new_id = gid("DiscountCodeNode", state.new_number())
+        answer = store.create_basic(new_id, variables.get("basicCodeDiscount") or {})
+        return {root: answer}, MUTATION_COST
+    if root == "discountRedeemCodeBulkAdd":
+        new_id = gid("DiscountRedeemCodeBulkCreation", state.new_number())
+        created = iso(state.clock())
+        codes = variables.get("codes")
+        answer = store.bulk_add(new_id, created, str(variables.get("discountId") or ""), codes)
+        return {root: answer}, MUTATION_COST
+    nested = _CODES_FIRST.search(query)
+    first = max(1, min(250, int(nested.group(1)))) if nested else 0
+    found = store.read_creation(str(variables.get("id") or ""), first, variables.get("after"))
+    shown = len(found["codes"]["nodes"]) if found else 0
+    return {root: found or None}, 1 + (2 + shown if nested else 0)
 
 
 def _sort_key(node: dict[str, Any]) -> tuple[str, int]:

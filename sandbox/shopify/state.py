@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sandbox.shopify.discounts import DiscountStore
+
 DEFAULT_BUCKET_SIZE = 1000.0
 DEFAULT_RESTORE_RATE = 100.0
 
@@ -109,6 +111,7 @@ class ShopifyState:
         # One product per title, numbered as first seen.
         self.products: dict[str, int] = {}
         self.bulk_operations: dict[str, BulkOperation] = {}
+        self.discounts = DiscountStore()
         self.bulk_dir = bulk_dir
         # Where the app is reachable (bulk result URLs point there); set by the server.
         self.public_url = "http://127.0.0.1"
@@ -221,6 +224,7 @@ class ShopifyState:
                 "lineItems": line_items,
             }
             self.orders[order["id"]] = order
+            self.discounts.record_use(order["discountCodes"])
             return order
 
     def product_id(self, title: str) -> str:

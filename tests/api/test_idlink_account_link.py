@@ -29,6 +29,8 @@ from tests.waiting import wait_for
 from tsunagu.hub import Hub
 
 URL = re.compile(r"https?://\S+")
+# Long enough that tries without their countdown would all fail inside it.
+OUTAGE_SECONDS = 3.0
 
 
 @pytest.fixture
@@ -375,3 +377,39 @@ def test_a_link_survives_line_failing_and_the_member_menu_follows_on_retry(
     # The sandbox logs a call once its response is sent, just after the menu changed.
     wait_for(lambda: len(tries()) == 3, what="the third call to be logged")
     assert tries() == [500, 503, 200]
+
+
+def test_a_line_outage_of_a_few_seconds_is_outlasted_by_the_menu_retries(
+    db: Database,
+    line_sandbox: SandboxServer,
+    channel: ChannelSetup,
+    staff: AdminApi,
+    person: Person,
+    member_id: int,
+) -> None:
+    """The embedded worker waits each retry's countdown: its tries outlast a short outage
+    instead of all failing within it."""
+    member_menu = create_rich_menu(line_sandbox, channel, "members")
+    staff.patch(f"/channels/{channel.channel_id}/linking", {"member_rich_menu_id": member_menu})
+    path = f"/v2/bot/user/{person.user_id}/richmenu/{member_menu}"
+    line_sandbox.state.outage("linkRichMenuIdToUser", OUTAGE_SECONDS)
+
+    linked = staff.post("/links", {"friend_id": person.friend_id, "member_number": "M-2002"})
+
+    assert linked.status_code == 201
+    wait_for(
+        lambda: rich_menu_of(line_sandbox, channel, person) == member_menu,
+        # A jittered backoff of up to 5 s, then 10 s, then 20 s, as a Celery worker waits.
+        timeout=60,
+        what="the member menu once LINE is back",
+    )
+    wait_for(
+        lambda: (
+            [c.status_code for c in line_sandbox.state.api_calls() if c.path == path][-1:] == [200]
+        ),
+        what="the successful call to be logged",
+    )
+    tries = [c.status_code for c in line_sandbox.state.api_calls() if c.path == path]
+    assert tries[-1] == 200 and set(tries[:-1]) <= {503}
+    # The task may try up to 9 times: an outage of a few seconds must not use most of them.
+    assert len(tries) <= 5, f"the retries came too fast: {tries}"

@@ -18,6 +18,19 @@ def test_a_large_batch_is_nudged_in_tasks_of_bounded_size_each_event_once() -> N
     assert [i for _, kwargs in sent for i in kwargs["event_ids"]] == list(range(MAX_IDS * 2 + 1))
 
 
+def test_batches_committed_within_the_linger_go_out_in_one_nudge() -> None:
+    sent: list[list[int]] = []
+
+    nudges = BackgroundNudges(
+        lambda name, kwargs: sent.append(kwargs["event_ids"]), linger_seconds=1.0
+    )
+    for batch in ([1, 2], [3], [4, 5]):
+        nudges.add(batch)  # three batches committed a moment apart
+
+    wait_for(lambda: sent, what="the nudge")
+    assert sent == [[1, 2, 3, 4, 5]]
+
+
 def test_batches_committed_while_a_publish_waits_go_out_together_in_the_next() -> None:
     sent: list[list[int]] = []
     publishing = threading.Event()

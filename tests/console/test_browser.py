@@ -14,20 +14,32 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from config import Settings
 from console.app import create_console
+from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
 from crm import fields
 from crm.field_schemas import FieldDefinitionIn, FieldType
-from idlink.models import Tag
+from growth import routes
+from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
+from growth.schemas import RouteAction, RouteIn
+from idlink import friends
+from idlink.models import Friend, Tag
+from inbox import conversations as inbox_conversations
+from inbox import library
+from inbox import notes as inbox_notes
+from inbox.schemas import CannedIn, MarkIn, NoteIn
 from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn
 from messaging.friend_list.filters import FriendFilters
 from messaging.friend_list.models import BulkAction
 from staff.models import Role
 from tests.api.admin_support import add_friend, add_link, add_member
+from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
+from tests.commerce.coupon_support import offline_pool
 from tests.console.support import PASSWORD, add_staff
 from tests.factories import ChannelSetup
 from tests.messaging import people
@@ -188,18 +200,48 @@ def test_a_viewer_is_refused_an_operator_action_with_a_clear_page(
     screen.close()
 
 
+def _visited(session: Any, route: FollowRoute, friend_id: int) -> None:
+    """A friend opened the route's URL two days running (the report's chart has two days)."""
+    friend = session.get_one(Friend, friend_id)
+    for day in (1, 2):
+        at = datetime(2026, 12, day, 10, tzinfo=UTC)
+        visit = RouteVisit(
+            shop_id=route.shop_id,
+            channel_id=route.channel_id,
+            route_id=route.id,
+            line_user_id=friend.line_user_id,
+            friend_id=friend.id,
+            visited_at=at,
+        )
+        session.add(visit)
+        session.flush()
+        session.add(
+            RouteTouch(
+                shop_id=route.shop_id,
+                route_id=route.id,
+                friend_id=friend.id,
+                visit_id=visit.id,
+                kind=TouchKind.RETURNING,
+                at=at,
+                outcome=["tag poster: added"],
+            )
+        )
+
+
 AXE = Path(__file__).with_name("vendor") / "axe-4.14.1.min.js"
 
 
 # Console pages that are not HTML pages to look at: files, and steps that only redirect.
 NOT_PAGES = {
     "/friends/export.csv",
+    "/routes/{route_id}/report.csv",
     "/friends/{friend_id}/export",
     "/login/sso",
     "/login/sso/callback",
     "/password/{token}",
     "/login/code",
     "/account/totp",
+    "/media/{message_id}",
 }
 
 
@@ -218,12 +260,47 @@ def _console_pages(settings: Settings) -> set[str]:
     return found - NOT_PAGES
 
 
+def _a_conversation(session: Session, shop: Shop, friend_id: int) -> int:
+    """Hanako's conversation: a text and an image from her, a mark, a note and a canned reply."""
+    friend = session.get_one(Friend, friend_id)
+    for number, message in enumerate(
+        ({"type": "text", "text": "予約の変更をお願いします"}, {"type": "image"}), start=1
+    ):
+        friends.record_message(
+            session,
+            friend=friend,
+            direction="in",
+            message={"id": f"browser-{number}", **message},
+            occurred_at=utcnow(),
+        )
+    conversation = inbox_conversations.conversation_of(session, friend)
+    inbox_conversations.note_incoming(session, conversation, at=utcnow())
+    mark = library.add_mark(
+        session, shop_id=shop.id, body=MarkIn(name="要確認", colour="red"), actor="test"
+    )
+    inbox_conversations.set_mark(session, conversation, mark_id=mark.id, actor="test")
+    library.save_canned(
+        session,
+        shop_id=shop.id,
+        body=CannedIn(code="hours", title="営業時間", body="{name}様、10時から19時です"),
+        actor="test",
+    )
+    inbox_notes.add_note(
+        session,
+        conversation=conversation,
+        body=NoteIn(body="@owner 確認お願いします"),
+        author="test",
+    )
+    return conversation.id
+
+
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 def test_no_page_has_a_serious_or_critical_accessibility_violation(
     chromium: Any,
     hub_url: str,
     db: Database,
     shop: Shop,
+    channel: ChannelSetup,
     settings: Settings,
     shop_with_friends: dict[str, int],
     viewport: str,
@@ -246,11 +323,24 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
             body=BulkIn(action=BulkAction.ADD_TAG, tag="冬の案内"),
             actor="test",
         )
+        conversation_id = _a_conversation(session, shop, shop_with_friends["hanako"])
+        poster = routes.create_route(
+            session,
+            shop_id=shop.id,
+            spec=RouteIn(name="駅のポスター", actions=[RouteAction(kind="tag", target="poster")]),
+            actor="test",
+        )
+        _visited(session, poster, shop_with_friends["hanako"])
         ids = {
             "friend_id": shop_with_friends["hanako"],
             "tag_id": tag.id,
             "job_id": job.id,
+            "conversation_id": conversation_id,
+            "rule_id": add_rule(session, channel, schedule={"start": "10:00", "end": "19:00"}),
+            "faq_id": add_faq(session, channel, PARKING_FAQ),
+            "route_id": poster.id,
         }
+    ids["pool_id"] = offline_pool(db, shop.id, given_to=[shop_with_friends["hanako"]])
     # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
     context = chromium.new_context(
         viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP", bypass_csp=True

@@ -23,7 +23,12 @@ from core.tenancy import Shop, create_token
 from crm import fields, notes
 from crm.field_schemas import FieldDefinitionIn, FieldType
 from crm.notes import NoteIn
+from growth import routes
+from growth.schemas import RouteIn
 from idlink.models import Friend, Tag
+from inbox import conversations as inbox_conversations
+from inbox import library
+from inbox.schemas import CannedIn, MarkIn
 from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn
 from messaging.friend_list.filters import FriendFilters
@@ -31,6 +36,8 @@ from messaging.friend_list.models import BulkAction
 from staff.models import Role, StaffSession
 from staff.permissions import MINIMUM_ROLE, Action, allows
 from tests.api.admin_support import add_friend
+from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
+from tests.commerce.coupon_support import offline_pool
 from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 
@@ -46,6 +53,15 @@ class Ids:
     tag: int
     spare_tag: int
     bulk_job: int
+    conversation: int
+    mark: int
+    rule: int
+    spare_rule: int
+    faq: int
+    spare_faq: int
+    channel: str
+    pool: int
+    route: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -74,10 +90,36 @@ def _on_account(path: str, data: dict[str, str]) -> Call:
     return lambda b, ids: b.submit("/console/account", path, data)
 
 
+def _conversation(ids: Ids) -> str:
+    return f"/console/inbox/conversations/{ids.conversation}"
+
+
+def _on_conversation(path: str, data: dict[str, str]) -> Call:
+    return lambda b, ids: b.submit(_conversation(ids), f"{_conversation(ids)}{path}", data)
+
+
+def _on_inbox(path: str, data: dict[str, str]) -> Call:
+    return lambda b, ids: b.submit("/console/account", path.format(ids=ids), data)
+
+
 def _sign_in_again_and_out(browser: Browser, ids: Ids) -> httpx.Response:
     browser.sign_in(ids.email)
     return browser.submit("/console/account", "/console/logout", {})
 
+
+RULE = {
+    "name": "matrix",
+    "match": "contains",
+    "pattern": "予約",
+    "reply_text": "ご予約はこちら",
+    "enabled": "1",
+}
+FAQ = {
+    "name": "matrix",
+    "questions": "駐車場はありますか",
+    "answer": "あります",
+    "enabled": "1",
+}
 
 MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/"): Entry(None, lambda b, ids: b.get("/console/")),
@@ -129,6 +171,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/friends/{friend_id}/sequences"): Entry(
         Action.SEND_MESSAGES, _on_chart("/sequences", {"sequence": "none"}), frozenset({404})
     ),
+    # No media on this message: allowed, it looked (tests/console/test_media.py serves some).
+    ("GET", "/media/{message_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/media/{ids.note}"), frozenset({404})
+    ),
     ("GET", "/fields"): Entry(Action.MANAGE_FIELDS, lambda b, ids: b.get("/console/fields")),
     ("POST", "/fields"): Entry(
         Action.MANAGE_FIELDS,
@@ -176,6 +222,90 @@ MATRIX: dict[tuple[str, str], Entry] = {
         Action.MANAGE_TAGS,
         lambda b, ids: b.submit("/console/account", f"/console/tags/{ids.spare_tag}/delete", {}),
     ),
+    ("GET", "/auto-replies"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies")
+    ),
+    ("GET", "/auto-replies/new"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies/new")
+    ),
+    ("POST", "/auto-replies/new"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            "/console/auto-replies/new",
+            RULE | {"channel": ids.channel},
+        ),
+    ),
+    ("GET", "/auto-replies/rules/{rule_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.get(f"/console/auto-replies/rules/{ids.rule}"),
+    ),
+    ("POST", "/auto-replies/rules/{rule_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            f"/console/auto-replies/rules/{ids.rule}",
+            RULE | {"name": "hours", "channel": ids.channel},
+        ),
+    ),
+    ("POST", "/auto-replies/rules/{rule_id}/delete"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/auto-replies/rules/{ids.spare_rule}/delete", {}
+        ),
+    ),
+    ("GET", "/auto-replies/faq"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies/faq")
+    ),
+    ("GET", "/auto-replies/faq/{faq_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get(f"/console/auto-replies/faq/{ids.faq}")
+    ),
+    ("POST", "/auto-replies/faq"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", "/console/auto-replies/faq", FAQ | {"channel": ids.channel}
+        ),
+    ),
+    ("POST", "/auto-replies/faq/{faq_id}"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account",
+            f"/console/auto-replies/faq/{ids.faq}",
+            FAQ | {"name": "parking", "channel": ids.channel},
+        ),
+    ),
+    ("POST", "/auto-replies/faq/{faq_id}/delete"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/auto-replies/faq/{ids.spare_faq}/delete", {}
+        ),
+    ),
+    ("GET", "/auto-replies/try"): Entry(
+        Action.MANAGE_AUTO_REPLIES,
+        lambda b, ids: b.get("/console/auto-replies/try", params={"text": "営業時間"}),
+    ),
+    ("GET", "/coupons"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/coupons")),
+    # No discount named: the form was accepted and checked.
+    ("POST", "/coupons"): Entry(
+        Action.MANAGE_CAMPAIGNS,
+        lambda b, ids: b.submit(
+            "/console/account",
+            "/console/coupons",
+            {"name": "m", "connection_id": "1", "title": "t", "code_prefix": "M"},
+        ),
+        frozenset({400}),
+    ),
+    ("GET", "/coupons/{pool_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/coupons/{ids.pool}")
+    ),
+    # No codes asked for: the form was accepted and checked.
+    ("POST", "/coupons/{pool_id}/codes"): Entry(
+        Action.MANAGE_CAMPAIGNS,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/coupons/{ids.pool}/codes", {"count": "0"}
+        ),
+        frozenset({400}),
+    ),
     ("GET", "/tokens"): Entry(Action.MANAGE_TOKENS, lambda b, ids: b.get("/console/tokens")),
     ("POST", "/tokens"): Entry(
         Action.MANAGE_TOKENS,
@@ -184,6 +314,71 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/tokens/{token_id}/revoke"): Entry(
         Action.MANAGE_TOKENS,
         lambda b, ids: b.submit("/console/account", f"/console/tokens/{ids.token}/revoke", {}),
+    ),
+    ("GET", "/inbox"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/inbox")),
+    ("GET", "/friends/{friend_id}/conversation"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"{_chart(ids)}/conversation")
+    ),
+    ("GET", "/inbox/conversations/{conversation_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(_conversation(ids))
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/replies"): Entry(
+        Action.SEND_MESSAGES,
+        _on_conversation("/replies", {"text": "hello", "version": "0", "key": "matrix-reply"}),
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/status"): Entry(
+        Action.HANDLE_CONVERSATIONS, _on_conversation("/status", {"status": "resolved"})
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/assignee"): Entry(
+        Action.HANDLE_CONVERSATIONS, _on_conversation("/assignee", {"email": ""})
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/mark"): Entry(
+        Action.HANDLE_CONVERSATIONS, _on_conversation("/mark", {"mark_id": ""})
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/notes"): Entry(
+        Action.WRITE_NOTES, _on_conversation("/notes", {"body": "a note"})
+    ),
+    ("GET", "/inbox/mentions"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get("/console/inbox/mentions")
+    ),
+    ("GET", "/inbox/report"): Entry(
+        Action.MANAGE_INBOX, lambda b, ids: b.get("/console/inbox/report")
+    ),
+    ("GET", "/inbox/marks"): Entry(
+        Action.MANAGE_INBOX, lambda b, ids: b.get("/console/inbox/marks")
+    ),
+    ("POST", "/inbox/marks"): Entry(
+        Action.MANAGE_INBOX, _on_inbox("/console/inbox/marks", {"name": "VIP", "colour": "red"})
+    ),
+    ("POST", "/inbox/marks/{mark_id}/delete"): Entry(
+        Action.MANAGE_INBOX, _on_inbox("/console/inbox/marks/{ids.mark}/delete", {})
+    ),
+    ("GET", "/inbox/canned"): Entry(
+        Action.MANAGE_INBOX, lambda b, ids: b.get("/console/inbox/canned")
+    ),
+    ("POST", "/inbox/canned"): Entry(
+        Action.MANAGE_INBOX,
+        _on_inbox("/console/inbox/canned", {"code": "hours", "title": "Hours", "body": "10-19"}),
+    ),
+    ("POST", "/inbox/canned/{code}/delete"): Entry(
+        Action.MANAGE_INBOX, _on_inbox("/console/inbox/canned/spare/delete", {})
+    ),
+    ("GET", "/routes"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/routes")),
+    ("POST", "/routes"): Entry(
+        Action.MANAGE_ROUTES,
+        lambda b, ids: b.submit("/console/account", "/console/routes", {"name": "matrix"}),
+    ),
+    ("GET", "/routes/{route_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/routes/{ids.route}")
+    ),
+    ("POST", "/routes/{route_id}"): Entry(
+        Action.MANAGE_ROUTES,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/routes/{ids.route}", {"name": "Counter QR 2"}
+        ),
+    ),
+    ("GET", "/routes/{route_id}/report.csv"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/routes/{ids.route}/report.csv")
     ),
     ("GET", "/account"): Entry(None, lambda b, ids: b.get("/console/account")),
     ("POST", "/account/language"): Entry(
@@ -282,6 +477,21 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
             actor="test",
         ).id
         tag_ids = {name: tag_id for name, tag_id in session.execute(select(Tag.name, Tag.id))}
+        conversation_id = inbox_conversations.conversation_of(session, friend).id
+        mark_id = library.add_mark(
+            session, shop_id=shop.id, body=MarkIn(name="spare"), actor="test"
+        ).id
+        library.save_canned(
+            session,
+            shop_id=shop.id,
+            body=CannedIn(code="spare", title="spare", body="spare"),
+            actor="test",
+        )
+        rules = [add_rule(session, channel, name=name) for name in ("hours", "spare")]
+        faq = [add_faq(session, channel, PARKING_FAQ, name=n) for n in ("parking", "spare")]
+        route_id = routes.create_route(
+            session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
+        ).id
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
         other_session = session.scalars(select(StaffSession.id)).one()
@@ -293,6 +503,15 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         tag=tag_ids["vip"],
         spare_tag=tag_ids["spare"],
         bulk_job=bulk_job,
+        conversation=conversation_id,
+        mark=mark_id,
+        route=route_id,
+        rule=rules[0],
+        spare_rule=rules[1],
+        faq=faq[0],
+        spare_faq=faq[1],
+        channel=channel.channel_id,
+        pool=offline_pool(db, shop.id),
     )
     browser = Browser(hub_url)
     browser.sign_in(email)

@@ -115,6 +115,32 @@ def test_an_older_order_arriving_before_the_send_moves_the_thank_you_to_it(
     assert by_key[f"campaign:{campaign.id}:purchase:{older.id}"].state == DeliveryState.PENDING
 
 
+def test_a_backfilled_older_order_withdraws_a_waiting_first_purchase_thanks(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, store_id: int
+) -> None:
+    """An order from last year is too old to be thanked itself, but it still proves that the
+    order waiting for its "first purchase" message is not the member's first."""
+    hanako = linked_customer(db, line_sandbox, channel, "M-7")
+    campaign = start_campaign(
+        db,
+        channel,
+        name="first-backfill",
+        kind="purchase",
+        trigger={"purchase_number": 1},
+        messages=THANKS,
+        delay={"days": 1, "at": "10:00"},
+    )
+
+    newer = record_purchase(db, store_id, hanako, "7002")
+    wait_for(lambda: deliveries_of(db, campaign.source), what="the thank-you planned")
+    older = record_purchase(db, store_id, hanako, "7001", ordered_at=utcnow() - timedelta(days=400))
+    wait_until_read(db, campaign.source, older.updated_at)
+
+    assert [(d.idempotency_key, d.state, d.reason) for d in deliveries_of(db, campaign.source)] == [
+        (f"campaign:{campaign.id}:purchase:{newer.id}", DeliveryState.CANCELLED, RENUMBERED_REASON)
+    ]
+
+
 def test_second_purchase_campaign_fires_on_the_second_across_connectors(
     db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, store_id: int
 ) -> None:

@@ -91,10 +91,11 @@ def test_processed_events_go_after_their_window_failed_ones_later_pending_never(
 def test_a_window_of_zero_days_keeps_the_data(db: Database, channel: ChannelSetup) -> None:
     add_events(db, channel, [EventStatus.PROCESSED])
 
-    counts = run(db, days(3000), RetentionPolicy(0, 0, 0, 0))
+    counts = run(db, days(3000), RetentionPolicy(0, 0, 0, 0, media_days=0))
 
     assert counts == {
         "inbound_events": 0,
+        "media": 0,
         "conversation_messages": 0,
         "delivery_contents": 0,
         "reply_tokens": 0,

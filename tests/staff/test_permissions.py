@@ -17,6 +17,7 @@ EXPECTED = {
         Action.ASSIGN_OWNER,
         Action.WRITE_FIELDS,
         Action.SEND_MESSAGES,
+        Action.HANDLE_CONVERSATIONS,
         Action.EXPORT_FRIENDS,
     },
 }
@@ -26,8 +27,11 @@ EXPECTED[Role.ADMIN] = EXPECTED[Role.OPERATOR] | {
     Action.MANAGE_SEQUENCES,
     Action.MANAGE_REMINDERS,
     Action.MANAGE_TAGS,
+    Action.MANAGE_AUTO_REPLIES,
+    Action.MANAGE_ROUTES,
     Action.MANAGE_FIELDS,
     Action.MANAGE_STAFF,
+    Action.MANAGE_INBOX,
 }
 EXPECTED[Role.OWNER] = set(Action)
 

@@ -19,6 +19,7 @@ from jobs.celery_app import create_celery
 from tsunagu import migrate
 from tsunagu.cli.campaign import apply_command, campaign_app
 from tsunagu.cli.connector import connector_app, sync_command
+from tsunagu.cli.coupon import coupon_app
 from tsunagu.cli.field import field_app
 from tsunagu.cli.member import member_app
 from tsunagu.cli.privacy import consent_app, privacy_app
@@ -45,6 +46,7 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(tag_app, name="tag")
 app.command("sync")(sync_command)
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(coupon_app, name="coupon")
 app.command("apply")(apply_command)
 
 console = Console()

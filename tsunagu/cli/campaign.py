@@ -35,6 +35,7 @@ from messaging.campaigns.models import Campaign
 from messaging.declarations import ChangePlan
 from messaging.outbox import dispatcher, service
 from messaging.outbox.limiter import limiter_for
+from tsunagu import declared
 from tsunagu.cli.support import load_settings, session_scope
 from tsunagu.hub import open_database
 
@@ -89,7 +90,9 @@ def apply_command(
         raise typer.Exit(2)
     with session_scope() as session:
         shop_row = tenancy.get_shop(session, str(slug))
-        plan = declarations.plan_changes(session, shop_id=shop_row.id, document=document)
+        plan = declarations.plan_changes(
+            session, shop_id=shop_row.id, document=document, kinds=declared.KINDS
+        )
         _print_plan(plan)
         if not plan.pending:
             console.print("nothing to change")
@@ -103,7 +106,11 @@ def apply_command(
                 raise typer.Exit(1)
             typer.confirm(f"apply {len(plan.pending)} change(s)?", abort=True)
         count = declarations.apply_changes(
-            session, shop_id=shop_row.id, plan=plan, actor=f"cli:apply:{path.name}"
+            session,
+            shop_id=shop_row.id,
+            plan=plan,
+            actor=f"cli:apply:{path.name}",
+            kinds=declared.KINDS,
         )
         console.print(f"applied {count} change(s)")
 
@@ -158,6 +165,11 @@ def campaign_report(
             f"purchases {label} ({figures.attribution_days} d)",
             f"{attributed.purchases} ({revenue or 'no revenue'})",
         )
+    if figures.coupons is not None:
+        coupons = figures.coupons
+        revenue = ", ".join(f"{amount:,.0f} {cur}" for cur, amount in coupons.revenue.items())
+        redeemed = f"{coupons.redeemed} / {coupons.issued} ({coupons.rate:.1%}"
+        table.add_row("coupon codes redeemed / issued", f"{redeemed}; {revenue or 'no revenue'})")
     console.print(table)
 
 

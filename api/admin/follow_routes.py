@@ -1,0 +1,106 @@
+"""Follow routes: declare them (name, LINE account, window, actions), read their short URL and
+QR code, and their report (JSON, or the days as CSV)."""
+
+from __future__ import annotations
+
+import io
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from api.admin.auth import Actor
+from api.admin.schemas import ErrorBody, OpenApiResponses
+from api.deps import AppSettings, CurrentShop, DbSession
+from core import csvfile
+from core.ids import RowId
+from growth import queries, routes
+from growth.schemas import RouteIn, RouteList, RouteOut, RouteReport
+
+router = APIRouter(tags=["follow routes"])
+
+NOT_FOUND: OpenApiResponses = {404: {"model": ErrorBody, "description": "No such route"}}
+EXISTS: OpenApiResponses = {
+    409: {"model": ErrorBody, "description": "The shop has a route by that name"}
+}
+
+
+@router.get("/routes", summary="List follow routes")
+def list_routes(session: DbSession, shop: CurrentShop, settings: AppSettings) -> RouteList:
+    """The shop's follow routes by name, each with its short URL and QR codes."""
+    return RouteList(
+        items=[
+            queries.route_out(session, r, public_url=settings.public_url)
+            for r in queries.routes_of(session, shop.id)
+        ]
+    )
+
+
+@router.post(
+    "/routes",
+    summary="Create a follow route",
+    status_code=201,
+    responses=EXISTS | {404: {"model": ErrorBody, "description": "No such channel in this shop"}},
+)
+def create_route(
+    body: RouteIn, session: DbSession, shop: CurrentShop, settings: AppSettings, actor: Actor
+) -> RouteOut:
+    """A new route with a fresh short code; audited with the token's name."""
+    route = routes.create_route(session, shop_id=shop.id, spec=body, actor=actor)
+    return queries.route_out(session, route, public_url=settings.public_url)
+
+
+@router.get("/routes/{route_id}", summary="Get a follow route", responses=NOT_FOUND)
+def get_route(
+    route_id: RowId, session: DbSession, shop: CurrentShop, settings: AppSettings
+) -> RouteOut:
+    route = routes.get_route(session, shop_id=shop.id, route_id=route_id)
+    return queries.route_out(session, route, public_url=settings.public_url)
+
+
+@router.put(
+    "/routes/{route_id}",
+    summary="Change a follow route",
+    responses=EXISTS | {404: {"model": ErrorBody, "description": "No such route, or channel"}},
+)
+def update_route(
+    route_id: RowId,
+    body: RouteIn,
+    session: DbSession,
+    shop: CurrentShop,
+    settings: AppSettings,
+    actor: Actor,
+) -> RouteOut:
+    """Replace the route's name, window and actions; its code and QR code stay."""
+    route = routes.get_route(session, shop_id=shop.id, route_id=route_id)
+    routes.update_route(session, route=route, spec=body, actor=actor)
+    return queries.route_out(session, route, public_url=settings.public_url)
+
+
+@router.get("/routes/{route_id}/report", summary="A follow route's report", responses=NOT_FOUND)
+def route_report(
+    route_id: RowId, session: DbSession, shop: CurrentShop, settings: AppSettings
+) -> RouteReport:
+    """Visits, new and returning friends, blocks within 7 and 30 days, links, purchases and
+    revenue after joining; and visits and friends by day (the channel's timezone)."""
+    route = routes.get_route(session, shop_id=shop.id, route_id=route_id)
+    found = queries.report(session, route)
+    return RouteReport(
+        route=queries.route_out(session, route, public_url=settings.public_url),
+        totals=found.totals,
+        days=found.days,
+    )
+
+
+@router.get(
+    "/routes/{route_id}/report.csv",
+    summary="A follow route's days as CSV",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, **NOT_FOUND},
+)
+def route_report_csv(route_id: RowId, session: DbSession, shop: CurrentShop) -> Response:
+    """One row per day with visits, new friends and returning friends."""
+    route = routes.get_route(session, shop_id=shop.id, route_id=route_id)
+    text = csvfile.write_rows(
+        queries.csv_rows(queries.report(session, route).days), queries.CSV_COLUMNS
+    )
+    return csvfile.download(io.BytesIO(text.encode("utf-8")), f"route-{route.code}.csv")

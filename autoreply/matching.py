@@ -1,0 +1,196 @@
+"""Which rule or FAQ entry answers a message, and why each other one does not.
+
+Rules are tried from the highest priority down; the first whose text, schedule, conditions and
+frequency all hold answers. With no rule, the FAQ entry most similar to the message answers if
+its score reaches the entry's threshold; below it nothing is sent (staff answer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from autoreply import patterns, queries
+from autoreply.models import AutoReplyRule, FaqEntry
+from autoreply.queries import FriendFacts
+from autoreply.schemas import STORED, WEEKDAYS, Conditions, Frequency, RuleSpec, Schedule
+from autoreply.similarity import Corpus
+from core.tenancy import Channel
+
+# A once-per-window rule (the out-of-hours answer) answers a friend again after this long, or
+# sooner once a staff member has written to them.
+WINDOW = timedelta(hours=12)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    rule: AutoReplyRule
+    matched: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FaqCandidate:
+    entry: FaqEntry
+    score: float
+    question: str
+
+
+@dataclass(slots=True)
+class Decision:
+    local: datetime
+    rule: AutoReplyRule | None = None
+    faq: FaqCandidate | None = None
+    verdicts: list[Verdict] = field(default_factory=list)
+    candidates: list[FaqCandidate] = field(default_factory=list)
+
+    @property
+    def fires(self) -> str | None:
+        if self.rule is not None:
+            return f"rule:{self.rule.name}"
+        return f"faq:{self.faq.entry.name}" if self.faq is not None else None
+
+
+def decide(
+    session: Session,
+    *,
+    channel: Channel,
+    text: str,
+    now: datetime,
+    friend_id: int | None = None,
+) -> Decision:
+    """The answer to ``text`` on ``channel`` at ``now`` (for a friend: conditions and frequency
+    checked against them; without one, as for a friend who meets every condition)."""
+    local = now.astimezone(ZoneInfo(channel.timezone))
+    decision = Decision(local=local)
+    facts = queries.friend_facts(session, channel.shop_id, friend_id) if friend_id else None
+    for rule in queries.rules(session, channel.shop_id, channel_id=channel.id, enabled_only=True):
+        spec = RuleSpec.model_validate(rule.spec, context={STORED: True})
+        if decision.rule is not None:
+            matched = patterns.matches(spec.match, spec.pattern, text)
+            later = "matches too; a higher priority rule answers" if matched else "no match"
+            decision.verdicts.append(Verdict(rule, False, later))
+            continue
+        reason = _refusal(session, spec, rule, text, local, facts, friend_id, now)
+        if reason is None:
+            decision.rule = rule
+            decision.verdicts.append(Verdict(rule, True, _why(spec, local)))
+        else:
+            decision.verdicts.append(Verdict(rule, False, reason))
+    decision.candidates = faq_candidates(session, channel, text)
+    if decision.rule is None and decision.candidates:
+        best = decision.candidates[0]
+        if best.score >= best.entry.threshold:
+            decision.faq = best
+    return decision
+
+
+def _refusal(
+    session: Session,
+    spec: RuleSpec,
+    rule: AutoReplyRule,
+    text: str,
+    local: datetime,
+    facts: FriendFacts | None,
+    friend_id: int | None,
+    now: datetime,
+) -> str | None:
+    """Why the rule does not answer (None: it does)."""
+    if not patterns.matches(spec.match, spec.pattern, text):
+        return "no match"
+    outside = schedule_refusal(spec.schedule, local)
+    if outside is not None:
+        return outside
+    if facts is not None:
+        unmet = conditions_refusal(spec.conditions, facts)
+        if unmet is not None:
+            return unmet
+    if friend_id is not None:
+        return _frequency_refusal(session, spec.frequency, rule.id, friend_id, now)
+    return None
+
+
+def _why(spec: RuleSpec, local: datetime) -> str:
+    what = "any message" if spec.match == "any" else f"{spec.match} {spec.pattern!r}"
+    when = " (outside opening hours)" if spec.schedule.outside else ""
+    return f"matches {what}{when}; priority {spec.priority}; {local:%a %H:%M}"
+
+
+def _within(schedule: Schedule, local: datetime) -> bool:
+    """The moment is within the schedule's weekdays and hours."""
+    if schedule.weekdays and WEEKDAYS[local.weekday()] not in schedule.weekdays:
+        return False
+    if schedule.start is None or schedule.end is None:
+        return True
+    moment = local.time().replace(tzinfo=None)
+    return _in_hours(moment, schedule.start, schedule.end)
+
+
+def _in_hours(moment: time, start: time, end: time) -> bool:
+    if start < end:
+        return start <= moment < end
+    return moment >= start or moment < end
+
+
+def schedule_refusal(schedule: Schedule, local: datetime) -> str | None:
+    today = local.date()
+    if schedule.date_from and today < schedule.date_from:
+        return f"starts on {schedule.date_from}"
+    if schedule.date_to and today > schedule.date_to:
+        return f"ended on {schedule.date_to}"
+    within = _within(schedule, local)
+    if schedule.outside and within:
+        return f"within opening hours ({local:%a %H:%M})"
+    if not schedule.outside and not within:
+        return f"outside its days and hours ({local:%a %H:%M})"
+    return None
+
+
+def conditions_refusal(conditions: Conditions, facts: FriendFacts) -> str | None:
+    missing = [t for t in conditions.tags if t not in facts.tags]
+    if missing:
+        return f"the friend lacks tag {missing[0]!r}"
+    carried = [t for t in conditions.without_tags if t in facts.tags]
+    if carried:
+        return f"the friend carries tag {carried[0]!r}"
+    for key, wanted in conditions.fields.items():
+        if facts.fields.get(key, "") != wanted:
+            return f"field {key!r} is not {wanted!r}"
+    if conditions.linked is not None and conditions.linked != facts.linked:
+        return "the friend is not linked to a member" if conditions.linked else "already linked"
+    return None
+
+
+def _frequency_refusal(
+    session: Session, frequency: Frequency, rule_id: int, friend_id: int, now: datetime
+) -> str | None:
+    if frequency == Frequency.EVERY_TIME:
+        return None
+    last = queries.last_hit(session, rule_id=rule_id, friend_id=friend_id)
+    if last is None:
+        return None
+    if frequency == Frequency.ONCE_PER_FRIEND:
+        return "answered this friend once already"
+    if now - last >= WINDOW or queries.staff_wrote_since(session, friend_id=friend_id, since=last):
+        return None
+    return "answered this friend in the current window (until staff write or 12 h pass)"
+
+
+def faq_candidates(session: Session, channel: Channel, text: str) -> list[FaqCandidate]:
+    """The channel's enabled FAQ entries with their score for ``text``, best first."""
+    entries = queries.faq_entries(
+        session, channel.shop_id, channel_id=channel.id, enabled_only=True
+    )
+    wordings = [(entry, question) for entry in entries for question in entry.questions]
+    if not wordings:
+        return []
+    scores = Corpus([question for _entry, question in wordings]).scores(text)
+    best: dict[int, FaqCandidate] = {}
+    for scored in scores:
+        entry, question = wordings[scored.index]
+        if entry.id not in best or scored.score > best[entry.id].score:
+            best[entry.id] = FaqCandidate(entry, scored.score, question)
+    return sorted(best.values(), key=lambda c: (-c.score, c.entry.name))

@@ -1,0 +1,134 @@
+"""Reads for auto-replies: a channel's rules and FAQ entries, hit counts, what a friend is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from autoreply.models import AutoReplyHit, AutoReplyRule, FaqEntry
+from core.tenancy import Channel
+from crm import fields
+from idlink.models import FriendTag, MemberLink, Tag
+from inbox.models import InboxMark
+from messaging.outbox.models import Delivery
+
+
+def rules(
+    session: Session, shop_id: int, *, channel_id: int | None = None, enabled_only: bool = False
+) -> Sequence[AutoReplyRule]:
+    """The shop's rules (of one channel), highest priority first, then by name."""
+    query = select(AutoReplyRule).where(AutoReplyRule.shop_id == shop_id)
+    if channel_id is not None:
+        query = query.where(AutoReplyRule.channel_id == channel_id)
+    if enabled_only:
+        query = query.where(AutoReplyRule.enabled.is_(True))
+    return session.scalars(query.order_by(AutoReplyRule.priority.desc(), AutoReplyRule.name)).all()
+
+
+def faq_entries(
+    session: Session, shop_id: int, *, channel_id: int | None = None, enabled_only: bool = False
+) -> Sequence[FaqEntry]:
+    query = select(FaqEntry).where(FaqEntry.shop_id == shop_id)
+    if channel_id is not None:
+        query = query.where(FaqEntry.channel_id == channel_id)
+    if enabled_only:
+        query = query.where(FaqEntry.enabled.is_(True))
+    return session.scalars(query.order_by(FaqEntry.name)).all()
+
+
+def rule_hits(session: Session, shop_id: int) -> dict[int, int]:
+    """rule id → how many times it answered."""
+    rows = session.execute(
+        select(AutoReplyHit.rule_id, func.count())
+        .where(AutoReplyHit.shop_id == shop_id, AutoReplyHit.rule_id.is_not(None))
+        .group_by(AutoReplyHit.rule_id)
+    )
+    return {rule_id: count for rule_id, count in rows if rule_id is not None}
+
+
+def faq_hits(session: Session, shop_id: int) -> dict[int, int]:
+    rows = session.execute(
+        select(AutoReplyHit.faq_id, func.count())
+        .where(AutoReplyHit.shop_id == shop_id, AutoReplyHit.faq_id.is_not(None))
+        .group_by(AutoReplyHit.faq_id)
+    )
+    return {faq_id: count for faq_id, count in rows if faq_id is not None}
+
+
+def channels(session: Session, shop_id: int) -> Sequence[Channel]:
+    return session.scalars(
+        select(Channel).where(Channel.shop_id == shop_id).order_by(Channel.id)
+    ).all()
+
+
+def channel_by_line_id(session: Session, shop_id: int, line_channel_id: str) -> Channel | None:
+    return session.scalar(
+        select(Channel).where(
+            Channel.shop_id == shop_id, Channel.line_channel_id == line_channel_id
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FriendFacts:
+    """What a rule's conditions look at."""
+
+    tags: frozenset[str]
+    fields: dict[str, str]
+    linked: bool
+
+
+def friend_facts(session: Session, shop_id: int, friend_id: int) -> FriendFacts:
+    tags = session.scalars(
+        select(Tag.name)
+        .join(FriendTag, FriendTag.tag_id == Tag.id)
+        .where(FriendTag.friend_id == friend_id)
+    )
+    values = fields.values_for(session, shop_id, [friend_id]).get(friend_id, {})
+    linked = session.scalar(
+        select(exists().where(MemberLink.friend_id == friend_id, MemberLink.unlinked_at.is_(None)))
+    )
+    return FriendFacts(
+        tags=frozenset(tags),
+        fields={key: fields.shown(value) for key, value in values.items()},
+        linked=bool(linked),
+    )
+
+
+def last_hit(session: Session, *, rule_id: int, friend_id: int) -> datetime | None:
+    """When the rule last answered the friend (None: never)."""
+    return session.scalar(
+        select(func.max(AutoReplyHit.at)).where(
+            AutoReplyHit.rule_id == rule_id, AutoReplyHit.friend_id == friend_id
+        )
+    )
+
+
+def staff_wrote_since(session: Session, *, friend_id: int, since: datetime) -> bool:
+    """Whether a staff member sent the friend a message after ``since``."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Delivery.friend_id == friend_id,
+                    Delivery.source.startswith("staff:"),
+                    Delivery.created_at > since,
+                )
+            )
+        )
+    )
+
+
+def hit_of_event(session: Session, event_id: int) -> AutoReplyHit | None:
+    return session.scalar(select(AutoReplyHit).where(AutoReplyHit.event_id == event_id))
+
+
+def mark_id(session: Session, shop_id: int, name: str) -> int | None:
+    """The id of the shop's inbox mark named ``name``."""
+    return session.scalar(
+        select(InboxMark.id).where(InboxMark.shop_id == shop_id, InboxMark.name == name)
+    )

@@ -1,0 +1,1 @@
+"""Coupon pools: per-friend Shopify codes, each handed out once and traced to its order."""

@@ -1,0 +1,229 @@
+"""Reads of follow routes: the shop's routes, a route's report (totals and days), its CSV rows,
+and a friend's touches for their chart."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from commerce.models import Purchase
+from core.tenancy import Channel
+from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
+from growth.schemas import RouteAction, RouteDay, RouteOut, RouteTotals
+from idlink.models import FriendFollowEvent, MemberLink
+
+CSV_COLUMNS = ["day", "visits", "new_friends", "returning_friends"]
+
+
+def routes_of(session: Session, shop_id: int) -> Sequence[FollowRoute]:
+    """The shop's routes, by name."""
+    return session.scalars(
+        select(FollowRoute).where(FollowRoute.shop_id == shop_id).order_by(FollowRoute.name)
+    ).all()
+
+
+def line_channel_id(session: Session, route: FollowRoute) -> str:
+    return session.get_one(Channel, route.channel_id).line_channel_id
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    totals: RouteTotals
+    days: list[RouteDay]
+
+
+def report(session: Session, route: FollowRoute) -> Report:
+    """Visits, new and returning friends, their blocks, links and purchases after joining, and
+    the same by day in the channel's timezone."""
+    zone = ZoneInfo(session.get_one(Channel, route.channel_id).timezone)
+    visits = session.execute(
+        select(RouteVisit.visited_at, RouteVisit.line_user_id).where(
+            RouteVisit.route_id == route.id
+        )
+    ).all()
+    touches = session.execute(
+        select(RouteTouch.friend_id, RouteTouch.kind, RouteTouch.new_friend, RouteTouch.at).where(
+            RouteTouch.route_id == route.id
+        )
+    ).all()
+    joined = _joined(touches)
+    days: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for at, _user in visits:
+        days[at.astimezone(zone).date()][0] += 1
+    for _friend, kind, new, at in touches:
+        days[at.astimezone(zone).date()][1 if kind == TouchKind.FOLLOW and new else 2] += 1
+    blocked_7, blocked_30 = _blocks(session, joined)
+    purchases, revenue = _purchases(session, joined)
+    totals = RouteTotals(
+        visits=len(visits),
+        visitors=len({user for _at, user in visits}),
+        new_friends=sum(1 for _f, kind, new, _at in touches if kind == TouchKind.FOLLOW and new),
+        returning_friends=len(
+            {f for f, kind, new, _at in touches if not (kind == TouchKind.FOLLOW and new)}
+        ),
+        blocked_within_7_days=blocked_7,
+        blocked_within_30_days=blocked_30,
+        linked=_linked(session, joined),
+        purchases=purchases,
+        revenue=revenue,
+    )
+    return Report(
+        totals=totals,
+        days=[
+            RouteDay(day=d, visits=v, new_friends=n, returning_friends=r)
+            for d, (v, n, r) in sorted(days.items())
+        ],
+    )
+
+
+def _joined(touches: Sequence[tuple[int, str, bool, datetime]]) -> dict[int, datetime]:
+    """Each friend the route brought, with the first time it did."""
+    first: dict[int, datetime] = {}
+    for friend_id, _kind, _new, at in touches:
+        if friend_id not in first or at < first[friend_id]:
+            first[friend_id] = at
+    return first
+
+
+def _blocks(session: Session, joined: dict[int, datetime]) -> tuple[int, int]:
+    blocked = session.execute(
+        select(FriendFollowEvent.friend_id, FriendFollowEvent.at).where(
+            FriendFollowEvent.friend_id.in_(list(joined)), FriendFollowEvent.kind == "blocked"
+        )
+    ).all()
+    within: dict[int, set[int]] = {7: set(), 30: set()}
+    for friend_id, at in blocked:
+        for days in within:
+            if joined[friend_id] <= at <= joined[friend_id] + timedelta(days=days):
+                within[days].add(friend_id)
+    return len(within[7]), len(within[30])
+
+
+def _members(session: Session, joined: dict[int, datetime]) -> dict[int, int]:
+    """Member id → friend id, for the friends the route brought who are linked now."""
+    rows = session.execute(
+        select(MemberLink.member_id, MemberLink.friend_id).where(
+            MemberLink.friend_id.in_(list(joined)), MemberLink.unlinked_at.is_(None)
+        )
+    ).all()
+    return {member: friend for member, friend in rows}
+
+
+def _linked(session: Session, joined: dict[int, datetime]) -> int:
+    return len(set(_members(session, joined).values()))
+
+
+def _purchases(session: Session, joined: dict[int, datetime]) -> tuple[int, dict[str, Decimal]]:
+    members = _members(session, joined)
+    rows = session.execute(
+        select(
+            Purchase.member_id,
+            Purchase.ordered_at,
+            Purchase.currency,
+            Purchase.total - Purchase.refunded_total,
+        ).where(
+            Purchase.member_id.in_(list(members)),
+            Purchase.cancelled_at.is_(None),
+            Purchase.test.is_(False),
+        )
+    ).all()
+    count = 0
+    revenue: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for member_id, ordered_at, currency, net in rows:
+        if member_id is not None and ordered_at >= joined[members[member_id]]:
+            count += 1
+            revenue[currency] += Decimal(net)
+    return count, dict(revenue)
+
+
+def csv_rows(days: list[RouteDay]) -> Iterator[dict[str, object]]:
+    for day in days:
+        yield {
+            "day": day.day.isoformat(),
+            "visits": day.visits,
+            "new_friends": day.new_friends,
+            "returning_friends": day.returning_friends,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FriendTouch:
+    route: str
+    kind: str
+    new_friend: bool
+    at: datetime
+    outcome: list[str]
+
+
+def touches_of(session: Session, friend_id: int) -> list[FriendTouch]:
+    """The routes that brought the friend, first touch first (the chart shows first and last)."""
+    rows = session.execute(
+        select(
+            FollowRoute.name,
+            RouteTouch.kind,
+            RouteTouch.new_friend,
+            RouteTouch.at,
+            RouteTouch.outcome,
+        )
+        .join(FollowRoute, FollowRoute.id == RouteTouch.route_id)
+        .where(RouteTouch.friend_id == friend_id)
+        .order_by(RouteTouch.at, RouteTouch.id)
+    ).all()
+    return [FriendTouch(*row) for row in rows]
+
+
+def visit_count(session: Session, route_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(RouteVisit).where(RouteVisit.route_id == route_id)
+        )
+        or 0
+    )
+
+
+def route_out(session: Session, route: FollowRoute, *, public_url: str) -> RouteOut:
+    """The route as the API and the console show it, with its short URL and QR codes."""
+    url = f"{public_url}/r/{route.code}"
+    return RouteOut(
+        id=route.id,
+        name=route.name,
+        code=route.code,
+        channel=line_channel_id(session, route),
+        window_hours=route.window_hours,
+        actions=[RouteAction.model_validate(a) for a in route.actions],
+        url=url,
+        qr_png=f"{url}/qr.png",
+        qr_svg=f"{url}/qr.svg",
+        created_at=route.created_at,
+    )
+
+
+def channels_of(session: Session, shop_id: int) -> list[tuple[str, str]]:
+    """The shop's LINE accounts a route can bring friends to: (channel id, name)."""
+    rows = session.execute(
+        select(Channel.line_channel_id, Channel.name)
+        .where(Channel.shop_id == shop_id)
+        .order_by(Channel.name)
+    )
+    return [(channel_id, name) for channel_id, name in rows]
+
+
+def chart_days(days: list[RouteDay], *, span: int = 90) -> list[RouteDay]:
+    """The report's days with the empty ones between them filled in (the last ``span``)."""
+    if not days:
+        return []
+    known = {d.day: d for d in days}
+    last = days[-1].day
+    first = max(days[0].day, last - timedelta(days=span - 1))
+    count = (last - first).days + 1
+    return [
+        known.get(day, RouteDay(day=day, visits=0, new_friends=0, returning_friends=0))
+        for day in (first + timedelta(days=i) for i in range(count))
+    ]

@@ -1,0 +1,285 @@
+"""Follow routes: declare them, record the visits their URL receives, attribute follows.
+
+LINE's follow event says nothing about where the friend came from. So a route's URL first
+identifies the LINE user (the route page is a LIFF page: LINE gives it a signed ID token),
+records the visit, and only then leads to LINE's add-friend screen. A follow within the route's
+window after a visit by the same LINE user is attributed to that route (the latest such visit
+wins); a visit by someone who already follows is recorded as a returning friend's. Either is a
+*touch*: the route's actions run, and the friend's first and last touch are kept.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from config import Settings
+from connectors.errors import FatalError, RetriableError
+from core import audit
+from core.clock import from_millis
+from core.errors import Conflict, NotFound, NotSetUp, Unprocessable
+from core.inbox import InboundEvent
+from core.tenancy import Channel, get_channel
+from growth import actions
+from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
+from growth.schemas import RouteIn, VisitOut
+from idlink import liff
+from idlink.events import line_client
+from idlink.models import Friend, FriendStatus
+
+CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+# A follow's timestamp is LINE's clock, a visit's the hub's: allow them to disagree a little.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+class RouteNotFound(NotFound):
+    """No follow route has this id in the shop, or this code anywhere."""
+
+
+class RouteExists(Conflict):
+    """The shop already has a route by this name."""
+
+
+class ChannelAmbiguous(Unprocessable):
+    """The shop has several LINE accounts and the route did not say which one."""
+
+
+def new_code() -> str:
+    """A short code that is never all hex (tracked links' codes are), so both share ``/r/``."""
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+        if any(c > "f" for c in code if c.isalpha()):
+            return code
+
+
+def get_route(session: Session, *, shop_id: int, route_id: int) -> FollowRoute:
+    route = session.get(FollowRoute, route_id)
+    if route is None or route.shop_id != shop_id:
+        raise RouteNotFound(f"no follow route {route_id} in this shop")
+    return route
+
+
+def find_by_name(session: Session, *, shop_id: int, name: str) -> FollowRoute | None:
+    return session.scalar(
+        select(FollowRoute).where(FollowRoute.shop_id == shop_id, FollowRoute.name == name)
+    )
+
+
+def _channel(session: Session, shop_id: int, line_channel_id: str | None) -> Channel:
+    if line_channel_id is not None:
+        channel = get_channel(session, line_channel_id)
+        if channel.shop_id != shop_id:
+            raise NotFound(f"no channel {line_channel_id} in this shop")
+        return channel
+    channels = session.scalars(select(Channel).where(Channel.shop_id == shop_id)).all()
+    if len(channels) != 1:
+        raise ChannelAmbiguous(
+            "say which LINE account the route brings friends to: `channel` (its channel id)"
+        )
+    return channels[0]
+
+
+def _check_name(session: Session, shop_id: int, name: str, route_id: int | None) -> None:
+    other = find_by_name(session, shop_id=shop_id, name=name)
+    if other is not None and other.id != route_id:
+        raise RouteExists(f"the shop already has a follow route named {name!r}")
+
+
+def create_route(
+    session: Session, *, shop_id: int, spec: RouteIn, actor: str, ip: str | None = None
+) -> FollowRoute:
+    """A new route with a fresh code; audited."""
+    _check_name(session, shop_id, spec.name, None)
+    channel = _channel(session, shop_id, spec.channel)
+    route = FollowRoute(
+        shop_id=shop_id,
+        channel_id=channel.id,
+        code=new_code(),
+        name=spec.name,
+        window_hours=spec.window_hours,
+        actions=[a.model_dump(mode="json") for a in spec.actions],
+    )
+    session.add(route)
+    session.flush()
+    _audit(session, route, actor, "route.created", ip)
+    return route
+
+
+def update_route(
+    session: Session, *, route: FollowRoute, spec: RouteIn, actor: str, ip: str | None = None
+) -> FollowRoute:
+    """Change the route's name, window and actions (its code, and so its QR, stay). Friends it
+    brought carry the new name."""
+    _check_name(session, route.shop_id, spec.name, route.id)
+    channel = _channel(session, route.shop_id, spec.channel)
+    if channel.id != route.channel_id and _has_visits(session, route):
+        raise Conflict("a route that has visits stays on its LINE account: make a new route")
+    if spec.name != route.name:
+        session.execute(
+            update(Friend)
+            .where(Friend.shop_id == route.shop_id, Friend.follow_route == route.name)
+            .values(follow_route=spec.name)
+        )
+    route.name, route.channel_id = spec.name, channel.id
+    route.window_hours = spec.window_hours
+    route.actions = [a.model_dump(mode="json") for a in spec.actions]
+    session.flush()
+    _audit(session, route, actor, "route.changed", ip)
+    return route
+
+
+def _has_visits(session: Session, route: FollowRoute) -> bool:
+    return session.scalar(select(RouteVisit.id).where(RouteVisit.route_id == route.id)) is not None
+
+
+def _audit(session: Session, route: FollowRoute, actor: str, action: str, ip: str | None) -> None:
+    audit.record(
+        session,
+        shop_id=route.shop_id,
+        actor=actor,
+        action=action,
+        subject_type="follow_route",
+        subject_id=route.id,
+        name=route.name,
+        window_hours=route.window_hours,
+        actions=route.actions,
+        ip=ip,
+    )
+
+
+def route_of_code(session: Session, code: str) -> FollowRoute:
+    route = session.scalar(select(FollowRoute).where(FollowRoute.code == code))
+    if route is None:
+        raise RouteNotFound(f"no follow route {code}")
+    return route
+
+
+def add_friend_url(session: Session, *, channel: Channel, settings: Settings) -> str:
+    """LINE's add-friend screen for the channel (its basic id is asked of LINE once, then kept)."""
+    if channel.basic_id is None:
+        try:
+            channel.basic_id = line_client(channel, settings).get_basic_id()
+        except (FatalError, RetriableError) as exc:
+            raise NotSetUp(
+                "the LINE account's ID could not be read from LINE",
+                hint=f"LINE answered: {exc}; check the channel's access token",
+            ) from exc
+    return f"{settings.line_web_url}/R/ti/p/{quote(channel.basic_id, safe='')}"
+
+
+def record_visit(
+    session: Session, *, code: str, id_token: str, settings: Settings, now: datetime
+) -> VisitOut:
+    """Record the LINE user's visit (their ID token verified); a returning friend is touched
+    now. Returns where the page sends them: the account's add-friend screen."""
+    route = route_of_code(session, code)
+    channel = session.get_one(Channel, route.channel_id)
+    claims = liff.verify_id_token(
+        session,
+        channel=channel,
+        id_token=id_token,
+        nonce=None,
+        consume=False,
+        settings=settings,
+        now=now,
+    )
+    friend = session.scalar(
+        select(Friend).where(Friend.channel_id == channel.id, Friend.line_user_id == claims.sub)
+    )
+    following = friend is not None and friend.status == FriendStatus.FOLLOWED
+    visit = RouteVisit(
+        shop_id=route.shop_id,
+        channel_id=channel.id,
+        route_id=route.id,
+        line_user_id=claims.sub,
+        friend_id=friend.id if following and friend is not None else None,
+        visited_at=now,
+    )
+    session.add(visit)
+    session.flush()
+    if following and friend is not None:
+        _touch(session, route, friend, visit, TouchKind.RETURNING, False, now, settings)
+    return VisitOut(
+        next_url=add_friend_url(session, channel=channel, settings=settings), friend=following
+    )
+
+
+def on_line_event(session: Session, stored: InboundEvent, *, settings: Settings) -> None:
+    """After a follow is recorded: attribute it to the route the user visited last, if any."""
+    if stored.event_type != "follow" or stored.channel_id is None:
+        return
+    user_id = (stored.payload.get("source") or {}).get("userId")
+    if user_id is None:
+        return
+    at = from_millis(stored.payload["timestamp"])
+    friend = session.scalar(
+        select(Friend).where(Friend.channel_id == stored.channel_id, Friend.line_user_id == user_id)
+    )
+    if friend is None:
+        return
+    found = session.execute(
+        select(RouteVisit, FollowRoute)
+        .join(FollowRoute, FollowRoute.id == RouteVisit.route_id)
+        .where(
+            RouteVisit.channel_id == stored.channel_id,
+            RouteVisit.line_user_id == user_id,
+            RouteVisit.friend_id.is_(None),
+            RouteVisit.visited_at <= at + CLOCK_SKEW,
+            ~select(RouteTouch.id).where(RouteTouch.visit_id == RouteVisit.id).exists(),
+        )
+        .order_by(RouteVisit.visited_at.desc())
+        .limit(20)
+    ).all()
+    for visit, route in found:
+        if visit.visited_at >= at - timedelta(hours=route.window_hours):
+            new_friend = friend.first_followed_at == at
+            _touch(session, route, friend, visit, TouchKind.FOLLOW, new_friend, at, settings)
+            return
+
+
+def _touch(
+    session: Session,
+    route: FollowRoute,
+    friend: Friend,
+    visit: RouteVisit,
+    kind: TouchKind,
+    new_friend: bool,
+    at: datetime,
+    settings: Settings,
+) -> RouteTouch:
+    first_time = (
+        session.scalar(
+            select(RouteTouch.id).where(
+                RouteTouch.friend_id == friend.id, RouteTouch.route_id == route.id
+            )
+        )
+        is None
+    )
+    touch = RouteTouch(
+        shop_id=route.shop_id,
+        route_id=route.id,
+        friend_id=friend.id,
+        visit_id=visit.id,
+        kind=kind,
+        new_friend=new_friend,
+        at=at,
+        outcome=[],
+    )
+    session.add(touch)
+    session.flush()
+    if kind == TouchKind.FOLLOW and friend.follow_route is None:
+        friend.follow_route = route.name
+    touch.outcome = actions.run(
+        session,
+        friend=friend,
+        route_name=route.name,
+        specs=route.actions,
+        first_time=first_time,
+        key=f"route{touch.id}",
+        settings=settings,
+    )
+    return touch

@@ -1,0 +1,161 @@
+"""What a shop prepares for its inbox: its own marks (with colours) and canned replies."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.errors import Conflict, NotFound
+from core.tenancy import Channel, Shop
+from idlink.models import Friend
+from inbox.models import CannedReply, Conversation, InboxChannelSettings, InboxMark
+from inbox.schemas import CannedIn, CannedOut, MarkIn, MarkOut
+
+
+class NameTaken(Conflict):
+    """The shop already has a mark of this name (or a canned reply with this code)."""
+
+
+def marks(session: Session, shop_id: int) -> list[MarkOut]:
+    rows = session.scalars(
+        select(InboxMark).where(InboxMark.shop_id == shop_id).order_by(InboxMark.name)
+    )
+    return [MarkOut(id=m.id, name=m.name, colour=m.colour) for m in rows]
+
+
+def add_mark(session: Session, *, shop_id: int, body: MarkIn, actor: str) -> MarkOut:
+    if session.scalar(
+        select(InboxMark.id).where(InboxMark.shop_id == shop_id, InboxMark.name == body.name)
+    ):
+        raise NameTaken(f"a mark named {body.name!r} exists")
+    mark = InboxMark(shop_id=shop_id, name=body.name, colour=body.colour)
+    session.add(mark)
+    session.flush()
+    audit.record(
+        session,
+        shop_id=shop_id,
+        actor=actor,
+        action="inbox_mark.created",
+        subject_type="inbox_mark",
+        subject_id=mark.id,
+        name=mark.name,
+        colour=mark.colour,
+    )
+    return MarkOut(id=mark.id, name=mark.name, colour=mark.colour)
+
+
+def delete_mark(session: Session, *, shop_id: int, mark_id: int, actor: str) -> None:
+    """Delete the mark; the conversations that had it keep their status, without a mark."""
+    mark = session.get(InboxMark, mark_id)
+    if mark is None or mark.shop_id != shop_id:
+        raise NotFound(f"no mark {mark_id} in this shop")
+    session.execute(
+        update(Conversation).where(Conversation.mark_id == mark.id).values(mark_id=None)
+    )
+    session.delete(mark)
+    audit.record(
+        session,
+        shop_id=shop_id,
+        actor=actor,
+        action="inbox_mark.deleted",
+        subject_type="inbox_mark",
+        subject_id=mark_id,
+        name=mark.name,
+    )
+
+
+def canned_replies(session: Session, shop_id: int) -> list[CannedOut]:
+    rows = session.scalars(
+        select(CannedReply).where(CannedReply.shop_id == shop_id).order_by(CannedReply.code)
+    )
+    return [CannedOut(id=c.id, code=c.code, title=c.title, body=c.body) for c in rows]
+
+
+def save_canned(session: Session, *, shop_id: int, body: CannedIn, actor: str) -> CannedOut:
+    """Create the canned reply of ``body.code``, or change it."""
+    canned = session.scalar(
+        select(CannedReply).where(CannedReply.shop_id == shop_id, CannedReply.code == body.code)
+    )
+    if canned is None:
+        canned = CannedReply(shop_id=shop_id, code=body.code)
+        session.add(canned)
+    canned.title, canned.body = body.title, body.body
+    session.flush()
+    audit.record(
+        session,
+        shop_id=shop_id,
+        actor=actor,
+        action="canned_reply.saved",
+        subject_type="canned_reply",
+        subject_id=canned.id,
+        code=canned.code,
+    )
+    return CannedOut(id=canned.id, code=canned.code, title=canned.title, body=canned.body)
+
+
+def delete_canned(session: Session, *, shop_id: int, code: str, actor: str) -> None:
+    canned = session.scalar(
+        select(CannedReply).where(CannedReply.shop_id == shop_id, CannedReply.code == code)
+    )
+    if canned is None:
+        raise NotFound(f"no canned reply /{code} in this shop")
+    session.delete(canned)
+    audit.record(
+        session,
+        shop_id=shop_id,
+        actor=actor,
+        action="canned_reply.deleted",
+        subject_type="canned_reply",
+        subject_id=canned.id,
+        code=code,
+    )
+
+
+def expand(session: Session, *, friend: Friend, text: str) -> str:
+    """A reply that is ``/code`` becomes that canned reply, its variables filled: ``{name}``
+    (the friend's LINE name) and ``{shop}``. Any other text is left as written."""
+    stripped = text.strip()
+    if not stripped.startswith("/") or " " in stripped:
+        return text
+    canned = session.scalar(
+        select(CannedReply).where(
+            CannedReply.shop_id == friend.shop_id, CannedReply.code == stripped[1:]
+        )
+    )
+    if canned is None:
+        return text
+    shop = session.get_one(Shop, friend.shop_id)
+    values = {"name": friend.display_name or "", "shop": shop.name}
+    body = canned.body
+    for key, value in values.items():
+        body = body.replace("{" + key + "}", value)
+    return body
+
+
+def set_read_manually(
+    session: Session, *, shop_id: int, line_channel_id: str, read_manually: bool, actor: str
+) -> bool:
+    """Say whether the channel's LINE account marks messages read by API (manual)."""
+    channel = session.scalar(
+        select(Channel).where(
+            Channel.shop_id == shop_id, Channel.line_channel_id == line_channel_id
+        )
+    )
+    if channel is None:
+        raise NotFound(f"no channel {line_channel_id} in this shop")
+    settings = session.get(InboxChannelSettings, channel.id)
+    if settings is None:
+        settings = InboxChannelSettings(channel_id=channel.id)
+        session.add(settings)
+    settings.read_manually = read_manually
+    audit.record(
+        session,
+        shop_id=shop_id,
+        actor=actor,
+        action="channel.read_mode_set",
+        subject_type="channel",
+        subject_id=channel.id,
+        read_manually=read_manually,
+    )
+    return read_manually

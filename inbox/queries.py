@@ -1,0 +1,382 @@
+"""Reads of the inbox: the conversation list with its counts, one conversation's timeline, and
+the per-staff report. Handlers call these; they build no SQL themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from statistics import median
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from core.clock import as_utc
+from core.errors import NotFound
+from core.tenancy import Channel
+from idlink.models import ConversationMessage, Friend
+from inbox.models import (
+    Conversation,
+    ConversationChange,
+    ConversationNote,
+    ConversationStatus,
+    InboxMark,
+)
+from inbox.schemas import (
+    ConversationDetail,
+    ConversationOut,
+    ConversationPage,
+    Counts,
+    InboxFilters,
+    MarkOut,
+    StaffFigures,
+    TimelineItem,
+    View,
+)
+from messaging.outbox.models import Delivery, DeliveryContent
+from staff.models import StaffUser
+
+MEDIA_TYPES = frozenset({"image", "video", "audio", "file"})
+TIMELINE_LIMIT = 200
+
+
+class ConversationNotFound(NotFound):
+    """No such conversation in this shop (or in the staff member's channels)."""
+
+
+def _scoped(shop_id: int, channel_scope: Sequence[str] | None) -> Select[Conversation]:
+    query = select(Conversation).where(Conversation.shop_id == shop_id)
+    if channel_scope is not None:
+        query = query.where(
+            Conversation.channel_id.in_(
+                select(Channel.id).where(Channel.line_channel_id.in_(channel_scope))
+            )
+        )
+    return query
+
+
+def find_conversation(
+    session: Session,
+    shop_id: int,
+    conversation_id: int,
+    *,
+    channel_scope: Sequence[str] | None = None,
+) -> Conversation:
+    found = session.scalar(
+        _scoped(shop_id, channel_scope).where(Conversation.id == conversation_id)
+    )
+    if found is None:
+        raise ConversationNotFound(f"no conversation {conversation_id} in this shop")
+    return found
+
+
+def _like(words: str) -> str:
+    escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _matching(query: Select[Conversation], words: str) -> Select[Conversation]:
+    """Conversations whose messages, notes or friend's name contain ``words``: a substring
+    match, which finds Japanese (no word breaks to split on) on SQLite and PostgreSQL alike."""
+    pattern = _like(words.strip())
+    in_messages = exists().where(
+        ConversationMessage.friend_id == Conversation.friend_id,
+        ConversationMessage.text.ilike(pattern, escape="\\"),
+    )
+    in_notes = exists().where(
+        ConversationNote.conversation_id == Conversation.id,
+        ConversationNote.body.ilike(pattern, escape="\\"),
+    )
+    in_name = exists().where(
+        Friend.id == Conversation.friend_id, Friend.display_name.ilike(pattern, escape="\\")
+    )
+    return query.where(or_(in_messages, in_notes, in_name))
+
+
+def _in_view(query: Select[Conversation], view: View, staff_id: int | None) -> Select[Conversation]:
+    if view == View.MINE:
+        return query.where(Conversation.assignee_id == (staff_id or -1))
+    if view == View.UNASSIGNED:
+        return query.where(Conversation.assignee_id.is_(None))
+    return query
+
+
+def list_conversations(
+    session: Session,
+    shop_id: int,
+    filters: InboxFilters,
+    *,
+    staff_id: int | None = None,
+    channel_scope: Sequence[str] | None = None,
+) -> ConversationPage:
+    """The conversations of a view, newest activity first, with the counts of every view."""
+    base = _scoped(shop_id, channel_scope)
+    if filters.q and filters.q.strip():
+        base = _matching(base, filters.q)
+    in_view = _in_view(base, filters.view, staff_id)
+    query = in_view
+    if filters.status is not None:
+        query = query.where(Conversation.status == filters.status)
+    if filters.mark is not None:
+        query = query.where(Conversation.mark_id == filters.mark)
+    rows = list(
+        session.scalars(
+            query.order_by(
+                Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc()
+            ).limit(filters.limit)
+        )
+    )
+    return ConversationPage(
+        items=render(session, rows), counts=_counts(session, base, in_view, staff_id)
+    )
+
+
+def _counts(
+    session: Session,
+    base: Select[Conversation],
+    in_view: Select[Conversation],
+    staff_id: int | None,
+) -> Counts:
+    def count(query: Select[Conversation]) -> int:
+        return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+    not_resolved = base.where(Conversation.status != ConversationStatus.RESOLVED)
+    views = {view.value: count(_in_view(not_resolved, view, staff_id)) for view in View}
+    listed = in_view.subquery()
+    statuses: dict[str, int] = dict(
+        session.execute(select(listed.c.status, func.count()).group_by(listed.c.status)).all()
+    )
+    marks: dict[int, int] = dict(
+        session.execute(
+            select(listed.c.mark_id, func.count())
+            .where(listed.c.mark_id.is_not(None))
+            .group_by(listed.c.mark_id)
+        ).all()
+    )
+    return Counts(
+        views=views,
+        statuses={status.value: statuses.get(status.value, 0) for status in ConversationStatus},
+        marks=marks,
+    )
+
+
+def render(session: Session, rows: Sequence[Conversation]) -> list[ConversationOut]:
+    """The list rows: the friend's name, the mark, the assignee and the last message's text."""
+    if not rows:
+        return []
+    friend_ids = [c.friend_id for c in rows]
+    names = dict(
+        session.execute(
+            select(Friend.id, Friend.display_name).where(Friend.id.in_(friend_ids))
+        ).all()
+    )
+    marks = {
+        m.id: m
+        for m in session.scalars(
+            select(InboxMark).where(InboxMark.id.in_([c.mark_id for c in rows if c.mark_id]))
+        )
+    }
+    emails = dict(
+        session.execute(
+            select(StaffUser.id, StaffUser.email).where(
+                StaffUser.id.in_([c.assignee_id for c in rows if c.assignee_id])
+            )
+        ).all()
+    )
+    newest = (
+        select(ConversationMessage.friend_id, func.max(ConversationMessage.id).label("id"))
+        .where(ConversationMessage.friend_id.in_(friend_ids))
+        .group_by(ConversationMessage.friend_id)
+        .subquery()
+    )
+    previews = {
+        friend_id: text or f"({kind})"
+        for friend_id, text, kind in session.execute(
+            select(
+                ConversationMessage.friend_id,
+                ConversationMessage.text,
+                ConversationMessage.message_type,
+            ).join(newest, newest.c.id == ConversationMessage.id)
+        )
+    }
+    return [
+        ConversationOut(
+            id=c.id,
+            friend_id=c.friend_id,
+            friend_name=names.get(c.friend_id),
+            status=ConversationStatus(c.status),
+            mark=_mark_out(marks.get(c.mark_id)) if c.mark_id else None,
+            assignee=emails.get(c.assignee_id) if c.assignee_id else None,
+            version=c.version,
+            unread=_unread(c),
+            waiting_since=c.waiting_since,
+            last_message_at=c.last_message_at,
+            snoozed_until=c.snoozed_until,
+            preview=(previews.get(c.friend_id) or "")[:120] or None,
+        )
+        for c in rows
+    ]
+
+
+def _mark_out(mark: InboxMark | None) -> MarkOut | None:
+    return None if mark is None else MarkOut(id=mark.id, name=mark.name, colour=mark.colour)
+
+
+def _unread(conversation: Conversation) -> bool:
+    if conversation.last_message_at is None:
+        return False
+    if conversation.last_read_at is None:
+        return True
+    return as_utc(conversation.last_message_at) > as_utc(conversation.last_read_at)
+
+
+def source_of(source: str) -> str:
+    """What kind of sender a delivery's ``source`` names."""
+    kind = source.split(":", 1)[0]
+    return {
+        "staff": "staff",
+        "token": "api",
+        "campaign": "campaign",
+        "sequence": "sequence",
+        "reminder": "reminder",
+        "autoreply": "auto_reply",
+        "auto_reply": "auto_reply",
+        "faq": "auto_reply",
+    }.get(kind, "other")
+
+
+def _first_text(payload: list[dict[str, Any]] | None) -> tuple[str | None, str | None]:
+    if not payload:
+        return None, None
+    first = payload[0]
+    kind = str(first.get("type"))
+    text = first.get("text") or first.get("altText")
+    return kind, (str(text) if text else f"({kind})")
+
+
+def detail(session: Session, conversation: Conversation) -> ConversationDetail:
+    """The conversation and its timeline, oldest first: the friend's messages and postbacks,
+    everything the hub sent them (labelled with its source), the notes and the changes."""
+    items: list[TimelineItem] = []
+    messages = session.scalars(
+        select(ConversationMessage)
+        .where(ConversationMessage.friend_id == conversation.friend_id)
+        .order_by(ConversationMessage.occurred_at.desc(), ConversationMessage.id.desc())
+        .limit(TIMELINE_LIMIT)
+    )
+    for m in messages:
+        items.append(
+            TimelineItem(
+                kind="event" if m.direction == "event" else "message",
+                id=m.id,
+                at=m.occurred_at,
+                direction="in" if m.direction == "in" else "none",
+                message_type=m.message_type,
+                text=m.text,
+                media=m.message_type in MEDIA_TYPES,
+            )
+        )
+    deliveries = session.execute(
+        select(Delivery, DeliveryContent.payload)
+        .join(DeliveryContent, DeliveryContent.content_hash == Delivery.content_hash)
+        .where(
+            Delivery.friend_id == conversation.friend_id, Delivery.shop_id == conversation.shop_id
+        )
+        .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+        .limit(TIMELINE_LIMIT)
+    )
+    for delivery, payload in deliveries:
+        kind, text = _first_text(payload)
+        items.append(
+            TimelineItem(
+                kind="delivery",
+                id=delivery.id,
+                at=delivery.sent_at or delivery.created_at,
+                direction="out",
+                message_type=kind,
+                text=text,
+                source=source_of(delivery.source),
+                author=delivery.source,
+                state=delivery.state,
+            )
+        )
+    for note in session.scalars(
+        select(ConversationNote)
+        .where(ConversationNote.conversation_id == conversation.id)
+        .order_by(ConversationNote.id.desc())
+        .limit(TIMELINE_LIMIT)
+    ):
+        items.append(
+            TimelineItem(
+                kind="note", id=note.id, at=note.created_at, text=note.body, author=note.author
+            )
+        )
+    for change in session.scalars(
+        select(ConversationChange)
+        .where(
+            ConversationChange.conversation_id == conversation.id,
+            ConversationChange.kind.in_(("status", "assignee", "mark")),
+        )
+        .order_by(ConversationChange.id.desc())
+        .limit(TIMELINE_LIMIT)
+    ):
+        items.append(
+            TimelineItem(
+                kind="change",
+                id=change.id,
+                at=change.at,
+                message_type=change.kind,
+                text=f"{change.before or '—'} → {change.after or '—'}",
+                author=change.actor,
+            )
+        )
+    items.sort(key=lambda item: (as_utc(item.at), item.kind, item.id))
+    return ConversationDetail(
+        conversation=render(session, [conversation])[0], timeline=items[-TIMELINE_LIMIT:]
+    )
+
+
+def staff_report(
+    session: Session, shop_id: int, *, since: datetime, until: datetime
+) -> list[StaffFigures]:
+    """Per staff member: first replies and resolutions in the period, with their medians."""
+    rows = session.execute(
+        select(
+            ConversationChange.actor,
+            ConversationChange.kind,
+            ConversationChange.after,
+            ConversationChange.seconds,
+        ).where(
+            ConversationChange.shop_id == shop_id,
+            ConversationChange.at >= since,
+            ConversationChange.at < until,
+            ConversationChange.seconds.is_not(None),
+            or_(
+                ConversationChange.kind == "first_reply",
+                and_(
+                    ConversationChange.kind == "status",
+                    ConversationChange.after == ConversationStatus.RESOLVED,
+                ),
+            ),
+        )
+    )
+    replies: dict[str, list[int]] = {}
+    resolves: dict[str, list[int]] = {}
+    for actor, kind, _after, seconds in rows:
+        if seconds is None:
+            continue
+        (replies if kind == "first_reply" else resolves).setdefault(actor, []).append(seconds)
+    return [
+        StaffFigures(
+            actor=actor,
+            first_replies=len(replies.get(actor, [])),
+            median_first_reply_seconds=_median(replies.get(actor)),
+            resolved=len(resolves.get(actor, [])),
+            median_resolve_seconds=_median(resolves.get(actor)),
+        )
+        for actor in sorted(set(replies) | set(resolves))
+    ]
+
+
+def _median(values: list[int] | None) -> int | None:
+    return int(median(values)) if values else None
