@@ -30,6 +30,15 @@ def test_every_template_message_is_translated_into_japanese_and_none_is_stale() 
     assert translated - _template_messages() == set()
 
 
+def test_no_message_is_translated_twice() -> None:
+    """A message given twice takes one of its translations silently, on every page."""
+    text = (CONSOLE / "locales" / "ja" / "LC_MESSAGES" / "messages.po").read_text()
+    ids = re.findall(r'^msgid "(.+)"$', text, flags=re.MULTILINE)
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
+    glued = re.findall(r'^(?:msgstr .*|".*")\nmsgid .*$', text, flags=re.MULTILINE)
+    assert glued == [], "entries without a blank line between them"
+
+
 def test_japanese_is_the_default_and_english_is_the_messages_themselves() -> None:
     assert i18n.negotiate(None) == "ja"
     assert i18n.negotiate("en-US,en;q=0.9") == "en"
