@@ -248,6 +248,7 @@ NOT_PAGES = {
     "/password/{token}",
     "/login/code",
     "/account/totp",
+    "/inbox/events",
     "/media/{message_id}",
 }
 
