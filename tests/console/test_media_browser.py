@@ -60,7 +60,8 @@ def test_an_image_a_friend_sends_appears_on_their_chart(
     screen.page.goto(f"/console/friends/{media.friend_id}")
 
     image = screen.page.locator("img.media-image")
-    image.wait_for()
+    # Loaded lazily: on a phone the timeline is below the fold until the staff member scrolls.
+    image.scroll_into_view_if_needed()
     natural = screen.page.wait_for_function(
         "() => document.querySelector('img.media-image').naturalWidth"
     )
