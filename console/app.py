@@ -31,6 +31,7 @@ from console import (
     friends,
     inbox,
     inbox_library,
+    live,
     media,
     privacy,
     signin,
@@ -74,6 +75,7 @@ def _to_console() -> RedirectResponse:
 def create_console(settings: Settings, database: Database) -> FastAPI:
     console = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     console.state.console = build_context(settings, database)
+    console.state.inbox_watcher = live.SignalWatcher(database)
     console.mount(
         "/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"
     )
@@ -92,6 +94,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(follow_routes.router)
     console.include_router(chart_actions.router)
     console.include_router(inbox_library.router)
+    console.include_router(live.router)
     console.include_router(inbox.router)
     console.include_router(media.router)
     _install_error_pages(console)

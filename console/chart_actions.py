@@ -17,6 +17,7 @@ from console.context import PREFIX, console_context
 from core.ids import RowId
 from idlink import account_link, profiles
 from idlink.models import Friend, FriendStatus
+from inbox import replies
 from messaging import direct, enrolment
 from messaging.direct import DirectMessageIn, DirectMessageOut
 from staff.permissions import Action
@@ -74,6 +75,16 @@ def send_message(
         lifetime=lifetime,
         ip=client_ip(request),
     )
+    if not sent.duplicate:
+        replies.record_sent_elsewhere(
+            session,
+            friend=friend,
+            delivery_id=sent.delivery_id,
+            key=body.key,
+            author=staff.actor,
+            summary=body.text,
+            free=sent.free,
+        )
     return _section(request, staff, session, friend, "friends/_message.html", sent=sent)
 
 

@@ -18,6 +18,7 @@ from core.inbox import InboundEvent
 from crm.models import FriendOwner
 from idlink import friends
 from idlink.models import Friend
+from inbox.live import signal
 from inbox.models import (
     Conversation,
     ConversationChange,
@@ -134,6 +135,7 @@ def on_line_event(session: Session, event: InboundEvent) -> Conversation | None:
             occurred_at=at,
         )
         _bump_last_message(session, conversation, at)
+        signal(session, conversation, "event")
         return conversation
     token = (payload.get("message") or {}).get("markAsReadToken")
     if token:
@@ -165,6 +167,7 @@ def note_incoming(session: Session, conversation: Conversation, *, at: datetime)
         conversation.cycle_started_at, conversation.first_replied_at = at, None
     elif conversation.cycle_started_at is None:
         conversation.cycle_started_at = at
+    signal(session, conversation, "message")
 
 
 def set_status(
@@ -202,6 +205,7 @@ def set_status(
     )
     conversation.status, conversation.status_changed_at = status, now
     conversation.snoozed_until = snoozed_until if status == ConversationStatus.SNOOZED else None
+    signal(session, conversation, "status")
     return conversation
 
 
@@ -242,6 +246,7 @@ def assign(
     before = _email(session, conversation.assignee_id)
     log_change(session, conversation, actor=actor, kind="assignee", before=before, after=email)
     conversation.assignee_id = staff_id
+    signal(session, conversation, "assignee")
     return conversation
 
 
@@ -266,6 +271,7 @@ def set_mark(
         after=mark.name if mark else None,
     )
     conversation.mark_id = mark_id
+    signal(session, conversation, "mark")
     return conversation
 
 

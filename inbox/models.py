@@ -180,3 +180,18 @@ class InboxChannelSettings(Base):
 
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), primary_key=True)
     read_manually: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InboxSignal(Base):
+    """A nudge that a conversation changed, written with the change: every hub process reads
+    the new ones and tells its open consoles (server-sent events), whichever process made it.
+    Kept for an hour."""
+
+    __tablename__ = "inbox_signals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    channel_id: Mapped[int]
+    conversation_id: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -14,6 +14,7 @@ from core import audit
 from core.clock import utcnow
 from core.db import rows_matched
 from crm.owners import shop_staff
+from inbox.live import signal
 from inbox.models import Conversation, ConversationNote, StaffNotification
 from inbox.schemas import NoteIn, NoteOut, NotificationOut
 
@@ -41,6 +42,7 @@ def add_note(session: Session, *, conversation: Conversation, body: NoteIn, auth
     )
     session.add(note)
     session.flush()
+    signal(session, conversation, "note")
     named = mentioned(session, conversation.shop_id, body.body)
     for staff_id, _email in named:
         session.add(

@@ -380,3 +380,18 @@ def staff_report(
 
 def _median(values: list[int] | None) -> int | None:
     return int(median(values)) if values else None
+
+
+def channel_ids_in_scope(
+    session: Session, shop_id: int, channel_scope: Sequence[str] | None
+) -> frozenset[int] | None:
+    """The ids of the channels a staff member sees (None: all of the shop's)."""
+    if channel_scope is None:
+        return None
+    return frozenset(
+        session.scalars(
+            select(Channel.id).where(
+                Channel.shop_id == shop_id, Channel.line_channel_id.in_(channel_scope)
+            )
+        )
+    )

@@ -22,8 +22,9 @@ from core.db import rows_matched
 from core.errors import Conflict
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus
-from inbox import library
+from inbox import conversations, library
 from inbox.conversations import log_change
+from inbox.live import signal
 from inbox.models import Conversation, ConversationReply, ConversationStatus
 from messaging.direct import TEXT_MAX, FriendNotReachable, reply_is_free
 from messaging.outbox import service
@@ -173,6 +174,7 @@ def send_reply(
     )
     session.add(sent)
     _answered(session, conversation, actor)
+    signal(session, conversation, "reply")
     audit.record(
         session,
         shop_id=conversation.shop_id,
@@ -239,3 +241,40 @@ def _out(session: Session, sent: ConversationReply, *, duplicate: bool) -> Reply
         free=sent.free,
         version=sent.version,
     )
+
+
+def record_sent_elsewhere(
+    session: Session,
+    *,
+    friend: Friend,
+    delivery_id: int,
+    key: str,
+    author: str,
+    summary: str,
+    free: bool,
+) -> None:
+    """A 1:1 message sent to the friend outside the inbox (from their chart) answers their
+    conversation too: it moves the version on, so a reply written before it is warned."""
+    conversation = conversations.conversation_of(session, friend)
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation.id)
+        .values(version=Conversation.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(conversation, ["version"])
+    session.add(
+        ConversationReply(
+            shop_id=conversation.shop_id,
+            conversation_id=conversation.id,
+            key=f"chart-{key}"[:64],
+            delivery_id=delivery_id,
+            author=author[:200],
+            version=conversation.version,
+            summary=summary[:1000],
+            free=free,
+            created_at=utcnow(),
+        )
+    )
+    _answered(session, conversation, author)
+    signal(session, conversation, "reply")

@@ -33,6 +33,7 @@ PERIODIC: dict[str, str | float] = {
     "privacy.unlink_rich_menus": "sweep_interval_seconds",
     "media.sweep": "sweep_interval_seconds",
     "inbox.wake_snoozed": "sweep_interval_seconds",
+    "inbox.forget_signals": 600.0,
 }
 
 # A nudge is worth one quick retry, not a slow request: the sweeper finds what was not sent.

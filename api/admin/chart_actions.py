@@ -16,6 +16,7 @@ from core.ids import RowId
 from idlink import profiles
 from idlink.queries import find_friend, render_friends
 from idlink.schemas import FriendOut
+from inbox import replies
 from messaging import direct, enrolment
 from messaging.direct import DirectMessageIn, DirectMessageOut
 
@@ -50,13 +51,24 @@ def send_message(
     """Plan a text to the friend through the outbox: a reply (free) when a fresh reply token is
     kept, else a push (counted). The same `key` again sends nothing twice."""
     friend = find_friend(session, shop.id, friend_id)
-    return direct.send_text(
+    sent = direct.send_text(
         session,
         friend=friend,
         message=body,
         actor=actor,
         lifetime=timedelta(seconds=settings.reply_token_seconds),
     )
+    if not sent.duplicate:
+        replies.record_sent_elsewhere(
+            session,
+            friend=friend,
+            delivery_id=sent.delivery_id,
+            key=body.key,
+            author=actor,
+            summary=body.text,
+            free=sent.free,
+        )
+    return sent
 
 
 @router.post(

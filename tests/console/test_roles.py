@@ -102,6 +102,12 @@ def _on_inbox(path: str, data: dict[str, str]) -> Call:
     return lambda b, ids: b.submit("/console/account", path.format(ids=ids), data)
 
 
+def _event_stream(browser: Browser, ids: Ids) -> httpx.Response:
+    """Open the live stream and leave at once: its answer is all the matrix needs."""
+    with browser.client.stream("GET", "/console/inbox/events") as response:
+        return response
+
+
 def _sign_in_again_and_out(browser: Browser, ids: Ids) -> httpx.Response:
     browser.sign_in(ids.email)
     return browser.submit("/console/account", "/console/logout", {})
@@ -338,6 +344,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/inbox/conversations/{conversation_id}/notes"): Entry(
         Action.WRITE_NOTES, _on_conversation("/notes", {"body": "a note"})
     ),
+    ("GET", "/inbox/events"): Entry(Action.READ_FRIENDS, _event_stream),
     ("GET", "/inbox/mentions"): Entry(
         Action.READ_FRIENDS, lambda b, ids: b.get("/console/inbox/mentions")
     ),

@@ -147,3 +147,27 @@ def test_a_blocked_friend_is_refused_and_a_stranger_cannot_be_assigned(
     assert empty.status_code == 422
     assert stranger.status_code == 400 and stranger.json()["error"] == "NotShopStaff"
     assert len(line_sandbox.state.inbox(user_id)) == 0
+
+
+def test_a_message_sent_from_the_chart_counts_as_an_answer_in_the_conversation(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup
+) -> None:
+    open_all_hours(db, channel)
+    ((friend_id, user_id),) = add_followers(db, line_sandbox.state, channel, 1).items()
+    api = admin_api(db, hub.settings.public_url, shop)
+    line_sandbox.simulate.send_text(user_id, "駐車場はありますか", channel_id=channel.channel_id)
+    wait_for(lambda: _conversation(api, friend_id)["preview"] is not None, what="the message")
+    seen = _conversation(api, friend_id)
+
+    from_chart = api.post(
+        f"/friends/{friend_id}/messages", {"text": "はい、2台分あります", "key": "chart-0001"}
+    )
+    late = api.post(
+        f"/conversations/{seen['id']}/replies",
+        {"text": "駐車場はございます", "version": seen["version"], "key": "reply-ffff"},
+    )
+
+    assert from_chart.status_code == 201, from_chart.text
+    assert late.status_code == 409 and "はい、2台分あります" in late.json()["detail"]
+    after = _conversation(api, friend_id)
+    assert after["status"] == "open" and after["waiting_since"] is None

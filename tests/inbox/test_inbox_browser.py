@@ -1,6 +1,6 @@
 """Two staff members answer the same conversation at once, each in their own browser: the
-first reply goes (free, with the friend's reply token), the second is warned with what was
-sent and nothing more reaches the friend until they confirm."""
+first reply goes (free, with the friend's reply token) and shows at once on the other's open
+page; the second is warned with what was sent and nothing more reaches the friend."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def test_the_second_of_two_staff_answering_at_once_is_warned_and_the_friend_gets
     aoi.page.wait_for_url("**sent=free**")
     wait_for(lambda: len(line_sandbox.state.inbox(user_id)) == 1, what="Aoi's reply")
     aoi.shot("inbox-replied")
+    # Ren's open page hears of it (server-sent events) while his own answer is still typed.
+    expect(ren.page.locator(".timeline")).to_contain_text("はい、17時にお取りできます")
+    assert ren.page.locator("#reply-text").input_value() == "申し訳ありません、17時は埋まっています"
     ren.page.click("#composer button >> text=送信")
 
     warning = ren.page.locator("#conflict")

@@ -18,6 +18,20 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "inbox_signals",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("channel_id", sa.Integer(), nullable=False),
+        sa.Column("conversation_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["shop_id"], ["shops.id"], name=op.f("fk_inbox_signals_shop_id_shops")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox_signals")),
+    )
+    op.create_index(op.f("ix_inbox_signals_at"), "inbox_signals", ["at"], unique=False)
+    op.create_table(
         "canned_replies",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("shop_id", sa.Integer(), nullable=False),
@@ -224,6 +238,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_inbox_signals_at"), table_name="inbox_signals")
+    op.drop_table("inbox_signals")
     with op.batch_alter_table("staff_notifications", schema=None) as batch_op:
         batch_op.drop_index("ix_staff_notifications_user")
 
