@@ -139,3 +139,7 @@ def print_profile(figures: dict[str, Any]) -> None:
             "top_functions": figures["profile_top_functions"],
         }
     )
+
+
+if __name__ == "__main__":
+    main()
