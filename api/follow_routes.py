@@ -38,7 +38,16 @@ def route_page(session: DbSession, settings: AppSettings, code: str) -> HTMLResp
             f"PATCH /api/admin/v1/channels/{channel.line_channel_id}/linking",
         )
     shop = session.get_one(Shop, channel.shop_id)
-    config = {"code": code, "liffId": channel.liff_id, "visitUrl": "/api/routes/visit"}
+    # Where the page still lets the visitor go when LINE cannot identify them (no visit then).
+    fallback = route.destination_url or routes.add_friend_url(
+        session, channel=channel, settings=settings
+    )
+    config = {
+        "code": code,
+        "liffId": channel.liff_id,
+        "visitUrl": "/api/routes/visit",
+        "fallbackUrl": fallback,
+    }
     body = render_page(
         "follow_route.html",
         shop_name=html.escape(shop.name),

@@ -7,13 +7,14 @@ thread of its own drains. Woken by the first ids, the thread waits :data:`LINGER
 the batches committed meanwhile, then sends ``events.process_batch`` for up to :data:`MAX_IDS`
 ids at a time; while it publishes, the next batches gather. The publishes per second stay
 bounded however many events arrive, and an event waits at most a few milliseconds more for its
-worker. A nudge is only a hint: the rows are committed before their ids get here, and the
-sweeper processes any event whose nudge was lost (broker down, process stopped with ids still
-gathered).
+worker. At a clean exit the ids still gathered are sent. A nudge is only a hint: the rows are
+committed before their ids get here, and the sweeper processes any event whose nudge was lost
+(broker down, process killed with ids still gathered).
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 
@@ -52,11 +53,18 @@ class BackgroundNudges:
             if self._idle:
                 self._wake.notify()
             elif self._thread is None:
-                # A daemon: ids still gathered when the process stops are the sweeper's.
+                # A daemon never holds the process up; a clean exit sends what is gathered.
                 self._thread = threading.Thread(
                     target=self._run, name="tsunagu-nudges", daemon=True
                 )
                 self._thread.start()
+                atexit.register(self.flush)
+
+    def flush(self) -> None:
+        """Send the nudges of every id gathered so far, now, on the caller's thread."""
+        with self._wake:
+            taken, self._pending = self._pending, []
+        nudge(self._sender, taken)
 
     def _run(self) -> None:
         while True:
@@ -66,6 +74,4 @@ class BackgroundNudges:
                     self._wake.wait()
                 self._idle = False
             time.sleep(self._linger_seconds)
-            with self._wake:
-                taken, self._pending = self._pending, []
-            nudge(self._sender, taken)
+            self.flush()

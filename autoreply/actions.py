@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from autoreply import queries
 from autoreply.matching import Decision
 from autoreply.models import AutoReplyHit
-from autoreply.schemas import STORED, Actions, RuleSpec
+from autoreply.schemas import Actions
 from config import Settings
 from connectors.errors import FatalError
 from core import audit
@@ -47,7 +47,7 @@ def answer(
     """Record the hit and carry out the rule's actions, or send the FAQ entry's answer."""
     if decision.rule is not None:
         rule = decision.rule
-        actions = RuleSpec.model_validate(rule.spec, context={STORED: True}).actions
+        actions = rule.spec.actions
         source, messages = f"autoreply:rule:{rule.id}", actions.reply
         hit = AutoReplyHit(shop_id=channel.shop_id, event_id=event_id, friend_id=friend.id)
         hit.rule_id, hit.at = rule.id, now

@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from autoreply import patterns, queries
-from autoreply.models import AutoReplyRule, FaqEntry
+from autoreply import live, patterns, queries
+from autoreply.live import LiveFaq, LiveRule
 from autoreply.queries import FriendFacts
-from autoreply.schemas import STORED, WEEKDAYS, Conditions, Frequency, RuleSpec, Schedule
-from autoreply.similarity import Corpus
+from autoreply.schemas import WEEKDAYS, Conditions, Frequency, RuleSpec, Schedule
 from core.tenancy import Channel
 
 # A once-per-window rule (the out-of-hours answer) answers a friend again after this long, or
@@ -27,14 +26,14 @@ WINDOW = timedelta(hours=12)
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    rule: AutoReplyRule
+    rule: LiveRule
     matched: bool
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class FaqCandidate:
-    entry: FaqEntry
+    entry: LiveFaq
     score: float
     question: str
 
@@ -42,7 +41,7 @@ class FaqCandidate:
 @dataclass(slots=True)
 class Decision:
     local: datetime
-    rule: AutoReplyRule | None = None
+    rule: LiveRule | None = None
     faq: FaqCandidate | None = None
     verdicts: list[Verdict] = field(default_factory=list)
     candidates: list[FaqCandidate] = field(default_factory=list)
@@ -66,9 +65,9 @@ def decide(
     checked against them; without one, as for a friend who meets every condition)."""
     local = now.astimezone(ZoneInfo(channel.timezone))
     decision = Decision(local=local)
-    facts = queries.friend_facts(session, channel.shop_id, friend_id) if friend_id else None
-    for rule in queries.rules(session, channel.shop_id, channel_id=channel.id, enabled_only=True):
-        spec = RuleSpec.model_validate(rule.spec, context={STORED: True})
+    facts = _Facts(session, channel.shop_id, friend_id)
+    for rule in live.rules(session, channel.id):
+        spec = rule.spec
         if decision.rule is not None:
             matched = patterns.matches(spec.match, spec.pattern, text)
             later = "matches too; a higher priority rule answers" if matched else "no match"
@@ -88,13 +87,27 @@ def decide(
     return decision
 
 
+class _Facts:
+    """The friend's tags, fields and link, read once and only when a rule has conditions."""
+
+    def __init__(self, session: Session, shop_id: int, friend_id: int | None) -> None:
+        self.session, self.shop_id, self.friend_id = session, shop_id, friend_id
+        self._facts: FriendFacts | None = None
+
+    def get(self) -> FriendFacts:
+        if self._facts is None:
+            assert self.friend_id is not None
+            self._facts = queries.friend_facts(self.session, self.shop_id, self.friend_id)
+        return self._facts
+
+
 def _refusal(
     session: Session,
     spec: RuleSpec,
-    rule: AutoReplyRule,
+    rule: LiveRule,
     text: str,
     local: datetime,
-    facts: FriendFacts | None,
+    facts: _Facts,
     friend_id: int | None,
     now: datetime,
 ) -> str | None:
@@ -104,8 +117,8 @@ def _refusal(
     outside = schedule_refusal(spec.schedule, local)
     if outside is not None:
         return outside
-    if facts is not None:
-        unmet = conditions_refusal(spec.conditions, facts)
+    if facts.friend_id is not None and spec.conditions != Conditions():
+        unmet = conditions_refusal(spec.conditions, facts.get())
         if unmet is not None:
             return unmet
     if friend_id is not None:
@@ -181,16 +194,12 @@ def _frequency_refusal(
 
 def faq_candidates(session: Session, channel: Channel, text: str) -> list[FaqCandidate]:
     """The channel's enabled FAQ entries with their score for ``text``, best first."""
-    entries = queries.faq_entries(
-        session, channel.shop_id, channel_id=channel.id, enabled_only=True
-    )
-    wordings = [(entry, question) for entry in entries for question in entry.questions]
-    if not wordings:
+    index = live.faq_index(session, channel.id)
+    if not index.wordings:
         return []
-    scores = Corpus([question for _entry, question in wordings]).scores(text)
     best: dict[int, FaqCandidate] = {}
-    for scored in scores:
-        entry, question = wordings[scored.index]
+    for scored in index.corpus.scores(text):
+        entry, question = index.wordings[scored.index]
         if entry.id not in best or scored.score > best[entry.id].score:
             best[entry.id] = FaqCandidate(entry, scored.score, question)
     return sorted(best.values(), key=lambda c: (-c.score, c.entry.name))

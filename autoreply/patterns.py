@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from functools import lru_cache
 
 import regex
 
@@ -30,6 +31,7 @@ def normal(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
+@lru_cache(maxsize=1024)
 def compiled(pattern: str) -> regex.Pattern[str]:
     try:
         return regex.compile(normal(pattern), regex.V1)

@@ -132,3 +132,38 @@ def mark_id(session: Session, shop_id: int, name: str) -> int | None:
     return session.scalar(
         select(InboxMark.id).where(InboxMark.shop_id == shop_id, InboxMark.name == name)
     )
+
+
+def rules_version(session: Session, channel_id: int) -> tuple[int, datetime | None]:
+    """How many rules the channel has and when the newest change was: any save or delete
+    changes it."""
+    count, newest = session.execute(
+        select(func.count(), func.max(AutoReplyRule.updated_at)).where(
+            AutoReplyRule.channel_id == channel_id
+        )
+    ).one()
+    return count, newest
+
+
+def faq_version(session: Session, channel_id: int) -> tuple[int, datetime | None]:
+    count, newest = session.execute(
+        select(func.count(), func.max(FaqEntry.updated_at)).where(FaqEntry.channel_id == channel_id)
+    ).one()
+    return count, newest
+
+
+def channel_rules(session: Session, channel_id: int) -> Sequence[AutoReplyRule]:
+    """The channel's enabled rules, highest priority first, then by name."""
+    return session.scalars(
+        select(AutoReplyRule)
+        .where(AutoReplyRule.channel_id == channel_id, AutoReplyRule.enabled.is_(True))
+        .order_by(AutoReplyRule.priority.desc(), AutoReplyRule.name)
+    ).all()
+
+
+def channel_faq(session: Session, channel_id: int) -> Sequence[FaqEntry]:
+    return session.scalars(
+        select(FaqEntry)
+        .where(FaqEntry.channel_id == channel_id, FaqEntry.enabled.is_(True))
+        .order_by(FaqEntry.name)
+    ).all()

@@ -313,7 +313,7 @@ def try_message(
     )
     reply: list[dict[str, object]] = []
     if decision.rule is not None:
-        reply = spec_of(decision.rule).actions.reply
+        reply = decision.rule.spec.actions.reply
     elif decision.faq is not None:
         reply = [{"type": "text", "text": decision.faq.entry.answer}]
     return TryOut(

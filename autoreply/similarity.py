@@ -60,9 +60,15 @@ class Corpus:
         for grams in counts:
             frequency.update(grams.keys())
         total = len(documents)
+        self._size = total
         self._idf = {g: math.log((1 + total) / (1 + n)) + 1 for g, n in frequency.items()}
         self._unseen = math.log(1 + total) + 1
-        self._vectors = [self._weighted(grams) for grams in counts]
+        # n-gram → (document, weight): a message is scored against the documents sharing its
+        # n-grams only.
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        for index, grams in enumerate(counts):
+            for gram, weight in self._weighted(grams).items():
+                self._postings.setdefault(gram, []).append((index, weight))
 
     def _weighted(self, grams: dict[str, float]) -> dict[str, float]:
         vector = {g: n * self._idf.get(g, self._unseen) for g, n in grams.items()}
@@ -71,8 +77,8 @@ class Corpus:
 
     def scores(self, text: str) -> list[Scored]:
         """Each document's similarity to ``text``, 0 (nothing shared) to 1 (the same)."""
-        query = self._weighted(ngrams(text))
-        return [
-            Scored(i, round(sum(w * vector.get(g, 0.0) for g, w in query.items()), 4))
-            for i, vector in enumerate(self._vectors)
-        ]
+        totals = [0.0] * self._size
+        for gram, weight in self._weighted(ngrams(text)).items():
+            for index, other in self._postings.get(gram, ()):
+                totals[index] += weight * other
+        return [Scored(i, round(total, 4)) for i, total in enumerate(totals)]

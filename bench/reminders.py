@@ -29,12 +29,15 @@ so one process sends at most about 1,100 pushes/s: reaching LINE's 2,000/s takes
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import math
 import os
+import pstats
 import resource
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +54,7 @@ from bench.fanout import (
     sandbox_stats,
     start_sandbox,
 )
+from bench.profiles import print_parts, summarise
 
 PUSH_RATE = 2000
 SOURCE = "reminder:bench"
@@ -79,6 +83,8 @@ class Figures:
     hub_cpu_ms_per_push: float
     sandbox_cpu_ms_per_push: float
     hub_peak_rss_mb: float
+    # With --profile: each dispatcher process's CPU profile, summed by part (see bench.push_cost).
+    hub_profiles: list[dict[str, Any]] | None = None
 
 
 def reminder_for(friend_id: int) -> list[dict[str, Any]]:
@@ -153,6 +159,7 @@ def serve_dispatcher(args: argparse.Namespace) -> None:
     else:
         limiter = LocalLimiter()
     time.sleep(max(0.0, args.start_at - time.time()))
+    profiles = ThreadProfiles() if args.profile else None
     cpu_before = time.process_time()
     requests = dispatch_until_sent(
         database,
@@ -165,12 +172,38 @@ def serve_dispatcher(args: argparse.Namespace) -> None:
     cpu = time.process_time() - cpu_before
     database.dispose()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"requests": requests, "cpu_seconds": cpu, "max_rss_mb": rss}), flush=True)
+    costs: dict[str, Any] = {"requests": requests, "cpu_seconds": cpu, "max_rss_mb": rss}
+    if profiles is not None:
+        costs["profile"] = profiles.summary(requests)
+    print(json.dumps(costs), flush=True)
+
+
+class ThreadProfiles:
+    """A CPU-time profile (``cProfile`` timed by each thread's CPU) of every thread started
+    from now on and of this one, summed by part as ``bench.push_cost`` does."""
+
+    def __init__(self) -> None:
+        self._profiles: list[cProfile.Profile] = []
+        threading.setprofile(self._start)
+        self._start()
+
+    def _start(self, *_: Any) -> None:
+        profile = cProfile.Profile(time.thread_time)
+        self._profiles.append(profile)
+        profile.enable()
+
+    def summary(self, pushes: int) -> dict[str, Any]:
+        threading.setprofile(None)
+        for profile in self._profiles:
+            profile.disable()
+        return summarise(pstats.Stats(*self._profiles), max(1, pushes), 25)
 
 
 def start_dispatchers(args: argparse.Namespace, api_url: str, start_at: float) -> list[Any]:
     """Start ``--processes`` dispatcher processes, all beginning at ``start_at``."""
     shared = ["--redis-url", args.redis_url] if args.processes > 1 else []
+    if args.profile:
+        shared.append("--profile")
     return [
         subprocess.Popen(
             [
@@ -199,7 +232,7 @@ def start_dispatchers(args: argparse.Namespace, api_url: str, start_at: float) -
     ]
 
 
-def dispatcher_costs(processes: list[Any], timeout: float) -> list[dict[str, float]]:
+def dispatcher_costs(processes: list[Any], timeout: float) -> list[dict[str, Any]]:
     costs = []
     for process in processes:
         out, _ = process.communicate(timeout=timeout + 120)
@@ -286,6 +319,7 @@ def run(args: argparse.Namespace) -> Figures:
             (after["cpu_seconds"] - before["cpu_seconds"]) / max(1, received) * 1000, 2
         ),
         hub_peak_rss_mb=round(max(c["max_rss_mb"] for c in costs), 1),
+        hub_profiles=[c["profile"] for c in costs] if args.profile else None,
     )
 
 
@@ -296,6 +330,7 @@ def main() -> None:
     dispatch.add_argument("--api-url", required=True)
     dispatch.add_argument("--start-at", type=float, required=True, help="T, in epoch seconds")
     dispatch.add_argument("--redis-url", default=None, help="share the rate limit in Redis")
+    dispatch.add_argument("--profile", action="store_true")
     parser.add_argument("--bookings", type=int, default=100_000)
     parser.add_argument(
         "--database-url",
@@ -325,11 +360,20 @@ def main() -> None:
         "--lead-seconds", type=float, default=0, help="T - now when planning starts (0: auto)"
     )
     parser.add_argument("--timeout", type=float, default=600, help="give up sending after this")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the dispatcher processes' CPU (several times slower: not for timing)",
+    )
     args = parser.parse_args()
     if args.command == "dispatch":
         serve_dispatcher(args)
         return
-    report("reminders", asdict(run(args)))
+    figures = asdict(run(args))
+    report("reminders", figures)
+    for number, profile in enumerate(figures["hub_profiles"] or [], start=1):
+        print(f"\ndispatcher process {number}:")
+        print_parts(profile)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ processing. Two modes (``--hub-mode``):
   → commit → 200, which is what LINE waits for; each new event's nudge is dropped with a log
   line and the rows stay pending, as a sweeper would find them.
 - ``broker``: the production runtime (``TSUNAGU_BROKER_URL``, a Redis database of the bench's
-  own) with no Celery worker running. Each committed batch of events is also published as one
-  Celery task, from a thread of its own, as ``tsunagu serve`` does; the nudges are counted
-  (each stored row in exactly one), then deleted.
+  own) with no Celery worker running. The events of the batches committed within 10 ms are
+  also published as one Celery task, from a thread of its own, as ``tsunagu serve`` does; the
+  nudges are counted (each stored row in exactly one), then deleted.
 
 Load generator: ``wrk`` when it is on the PATH (Debian/Ubuntu: ``apt-get install wrk``), else a
 pure-Python asyncio raw-socket client (``bench.loadgen``). On a 2-core machine the generator

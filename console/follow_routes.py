@@ -26,6 +26,8 @@ router = APIRouter()
 
 # Empty action rows the editor offers beyond the route's own.
 SPARE_ACTIONS = 3
+# Friends listed with their visit counts on the route's page (the admin API pages through all).
+VISITORS_SHOWN = 50
 
 
 def _out(request: Request, session: Session, route: FollowRoute) -> RouteOut:
@@ -37,12 +39,14 @@ def _list(
     request: Request, staff: Staff, session: Session, *, error: str | None = None
 ) -> Response:
     found = queries.routes_of(session, staff.shop.id)
+    numbers = queries.summaries(session, staff.shop.id)
     return render(
         request,
         "routes/list.html",
         {
             "routes": [
-                (_out(request, session, r), queries.report(session, r).totals) for r in found
+                (_out(request, session, r), numbers.get(r.id, queries.RouteSummary()))
+                for r in found
             ],
             "channels": queries.channels_of(session, staff.shop.id),
             "can_manage": staff.can(Action.MANAGE_ROUTES),
@@ -83,6 +87,7 @@ async def _spec(request: Request) -> RouteIn:
             "name": str(form.get("name") or "").strip(),
             "channel": form.get("channel") or None,
             "window_hours": form.get("window_hours") or 24,
+            "destination_url": str(form.get("destination_url") or "").strip() or None,
             "actions": actions,
         }
     )
@@ -126,6 +131,7 @@ def _detail(
         "days": days,
         "peak": max([max(d.visits, d.new_friends + d.returning_friends) for d in days] or [0]),
         "action_rows": [*out.actions, *[None] * SPARE_ACTIONS],
+        "visitors": queries.visitors(session, route, after=None, limit=VISITORS_SHOWN)[0],
         "kinds": list(ActionKind),
         "whens": list(ActionWhen),
         "channels": queries.channels_of(session, staff.shop.id),

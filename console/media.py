@@ -21,13 +21,17 @@ def media_content(
     staff: CurrentStaff,
     session: DbSession,
     if_none_match: Annotated[str | None, Header()] = None,
+    range_: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
     """The content of a conversation message's image, video, audio or file."""
     staff.require(Action.READ_FRIENDS)
     media = media_queries.of_message(
         session, staff.shop.id, message_id, channel_scope=staff.channel_scope
     )
-    headers = serving.headers(media)
-    if serving.not_modified(media, if_none_match):
-        return Response(status_code=304, headers=headers)
-    return Response(media_queries.content_of(session, media), headers=headers)
+    served = serving.serve(
+        media,
+        lambda: media_queries.content_of(session, media),
+        if_none_match=if_none_match,
+        byte_range=range_,
+    )
+    return Response(served.body, status_code=served.status, headers=served.headers)

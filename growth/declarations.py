@@ -21,7 +21,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from growth import queries, routes
-from growth.schemas import RouteAction, RouteIn
+from growth.schemas import Destination, RouteAction, RouteIn
 from messaging import declarations
 from messaging.compose.schemas import NamedSpec
 
@@ -32,6 +32,7 @@ class RouteSpec(NamedSpec):
     name: str = Field(min_length=1, max_length=64)
     channel: str = Field(min_length=1, max_length=32)
     window_hours: int = Field(24, ge=1, le=24 * 30)
+    destination_url: Destination | None = None
     actions: list[RouteAction] = Field(default_factory=list, max_length=20)
 
 
@@ -47,6 +48,7 @@ def _current(session: Session, shop_id: int, name: str) -> dict[str, Any] | None
         name=route.name,
         channel=queries.line_channel_id(session, route),
         window_hours=route.window_hours,
+        destination_url=route.destination_url,
         actions=[RouteAction.model_validate(a) for a in route.actions],
     )
     return spec.model_dump(mode="json", exclude_defaults=True)
@@ -61,6 +63,3 @@ def _save(session: Session, shop_id: int, spec: RouteSpec, actor: str) -> object
 
 
 ROUTES = declarations.Kind("routes", RouteSpec, _names, _current, _save)
-# Every kind the apply file holds, in the order they are applied.
-KINDS = [*declarations.KINDS, ROUTES]
-KIND_KEYS = [kind.key for kind in KINDS]

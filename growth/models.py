@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
@@ -32,6 +32,9 @@ class FollowRoute(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(64))
     window_hours: Mapped[int] = mapped_column(default=24)
+    # Where the page sends the visitor: a web page (a tracked link for a rich menu or a Flex
+    # button), or, when None, the account's add-friend screen.
+    destination_url: Mapped[str | None] = mapped_column(Text)
     # [{"kind": "tag", "value": "poster", "when": "first"}, ...] (growth.schemas.RouteAction)
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

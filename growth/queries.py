@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from commerce.models import Purchase
 from core.tenancy import Channel
 from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
-from growth.schemas import RouteAction, RouteDay, RouteOut, RouteTotals
-from idlink.models import FriendFollowEvent, MemberLink
+from growth.schemas import RouteAction, RouteDay, RouteOut, RouteTotals, RouteVisitor
+from idlink.models import Friend, FriendFollowEvent, MemberLink
 
 CSV_COLUMNS = ["day", "visits", "new_friends", "returning_friends"]
 
@@ -197,6 +197,7 @@ def route_out(session: Session, route: FollowRoute, *, public_url: str) -> Route
         code=route.code,
         channel=line_channel_id(session, route),
         window_hours=route.window_hours,
+        destination_url=route.destination_url,
         actions=[RouteAction.model_validate(a) for a in route.actions],
         url=url,
         qr_png=f"{url}/qr.png",
@@ -227,3 +228,65 @@ def chart_days(days: list[RouteDay], *, span: int = 90) -> list[RouteDay]:
         known.get(day, RouteDay(day=day, visits=0, new_friends=0, returning_friends=0))
         for day in (first + timedelta(days=i) for i in range(count))
     ]
+
+
+def visitors(
+    session: Session, route: FollowRoute, *, after: int | None, limit: int
+) -> tuple[list[RouteVisitor], int | None]:
+    """The route's visits counted per friend of its channel (by friend id, ``after`` the last
+    one of the previous page); visitors who never became friends are not listed."""
+    visits = func.count(RouteVisit.id)
+    query = (
+        select(Friend.id, Friend.display_name, visits, func.max(RouteVisit.visited_at))
+        .join(
+            Friend,
+            (Friend.channel_id == RouteVisit.channel_id)
+            & (Friend.line_user_id == RouteVisit.line_user_id),
+        )
+        .where(RouteVisit.route_id == route.id)
+        .group_by(Friend.id, Friend.display_name)
+        .order_by(Friend.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(Friend.id > after)
+    rows = session.execute(query).all()
+    page = [
+        RouteVisitor(friend_id=f, display_name=name, visits=n, last_visit_at=last)
+        for f, name, n, last in rows[:limit]
+    ]
+    return page, page[-1].friend_id if len(rows) > limit else None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSummary:
+    visits: int = 0
+    new_friends: int = 0
+    returning_friends: int = 0
+
+
+def summaries(session: Session, shop_id: int) -> dict[int, RouteSummary]:
+    """Visits, new and returning friends of every route of the shop, in two grouped queries
+    (the list of routes; a route's own page reads its full report)."""
+    visits = dict(
+        session.execute(
+            select(RouteVisit.route_id, func.count())
+            .where(RouteVisit.shop_id == shop_id)
+            .group_by(RouteVisit.route_id)
+        ).all()
+    )
+    new = (RouteTouch.kind == TouchKind.FOLLOW) & RouteTouch.new_friend
+    friends: dict[int, tuple[int, int]] = {}
+    for route_id, is_new, count in session.execute(
+        select(RouteTouch.route_id, new, func.count(func.distinct(RouteTouch.friend_id)))
+        .where(RouteTouch.shop_id == shop_id)
+        .group_by(RouteTouch.route_id, new)
+    ):
+        before = friends.get(route_id, (0, 0))
+        friends[route_id] = (
+            (before[0] + count, before[1]) if is_new else (before[0], before[1] + count)
+        )
+    return {
+        route_id: RouteSummary(visits.get(route_id, 0), *friends.get(route_id, (0, 0)))
+        for route_id in set(visits) | set(friends)
+    }

@@ -101,6 +101,7 @@ def create_route(
         code=new_code(),
         name=spec.name,
         window_hours=spec.window_hours,
+        destination_url=spec.destination_url,
         actions=[a.model_dump(mode="json") for a in spec.actions],
     )
     session.add(route)
@@ -126,6 +127,7 @@ def update_route(
         )
     route.name, route.channel_id = spec.name, channel.id
     route.window_hours = spec.window_hours
+    route.destination_url = spec.destination_url
     route.actions = [a.model_dump(mode="json") for a in spec.actions]
     session.flush()
     _audit(session, route, actor, "route.changed", ip)
@@ -146,6 +148,7 @@ def _audit(session: Session, route: FollowRoute, actor: str, action: str, ip: st
         subject_id=route.id,
         name=route.name,
         window_hours=route.window_hours,
+        destination_url=route.destination_url,
         actions=route.actions,
         ip=ip,
     )
@@ -175,7 +178,8 @@ def record_visit(
     session: Session, *, code: str, id_token: str, settings: Settings, now: datetime
 ) -> VisitOut:
     """Record the LINE user's visit (their ID token verified); a returning friend is touched
-    now. Returns where the page sends them: the account's add-friend screen."""
+    now. Returns where the page sends them: the route's destination, else the account's
+    add-friend screen."""
     route = route_of_code(session, code)
     channel = session.get_one(Channel, route.channel_id)
     claims = liff.verify_id_token(
@@ -203,9 +207,8 @@ def record_visit(
     session.flush()
     if following and friend is not None:
         _touch(session, route, friend, visit, TouchKind.RETURNING, False, now, settings)
-    return VisitOut(
-        next_url=add_friend_url(session, channel=channel, settings=settings), friend=following
-    )
+    next_url = route.destination_url or add_friend_url(session, channel=channel, settings=settings)
+    return VisitOut(next_url=next_url, friend=following)
 
 
 def on_line_event(session: Session, stored: InboundEvent, *, settings: Settings) -> None:

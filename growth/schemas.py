@@ -14,6 +14,14 @@ RouteName = Annotated[str, Field(min_length=1, max_length=64)]
 # Route codes never look like a tracked link's (hex only): both share ``/r/{code}``.
 RouteCode = Annotated[str, Field(pattern=r"^[0-9a-z]{6,32}$")]
 IdToken = Annotated[str, Field(min_length=20, max_length=4096)]
+Destination = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        pattern=r"^https?://[^\s]+$",
+        description="A web page to send visitors to instead of the add-friend screen.",
+    ),
+]
 
 
 class ActionKind(enum.StrEnum):
@@ -65,6 +73,7 @@ class RouteIn(BaseModel):
         None, max_length=32, description="LINE channel id; the shop's only channel when omitted."
     )
     window_hours: int = Field(24, ge=1, le=24 * 30)
+    destination_url: Destination | None = None
     actions: list[RouteAction] = Field(default_factory=list, max_length=20)
 
 
@@ -74,6 +83,7 @@ class RouteOut(BaseModel):
     code: str
     channel: str
     window_hours: int
+    destination_url: str | None
     actions: list[RouteAction]
     url: str = Field(description="The short URL to print or link: opens the follow flow.")
     qr_png: str = Field(description="The QR code of `url`, PNG (`?scale=` for poster sizes).")
@@ -95,8 +105,22 @@ class VisitIn(BaseModel):
 
 
 class VisitOut(BaseModel):
-    next_url: str = Field(description="LINE's add-friend screen for the route's account.")
+    next_url: str = Field(
+        description="The route's destination, or LINE's add-friend screen for its account."
+    )
     friend: bool = Field(description="The visitor already follows the account.")
+
+
+class RouteVisitor(BaseModel):
+    friend_id: int
+    display_name: str | None
+    visits: int
+    last_visit_at: datetime
+
+
+class RouteVisitors(BaseModel):
+    items: list[RouteVisitor]
+    next_after: int | None = Field(description="Pass as `after` for the next page; null: done.")
 
 
 class RouteTotals(BaseModel):

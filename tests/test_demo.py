@@ -268,3 +268,19 @@ def test_every_url_the_demo_prints_opens_in_a_browser_and_shows_what_it_says(
     assert set(SHOWS) <= set(seen)
     assert "ok" in seen["Health, metrics"] or "tsunagu_" in seen["Health, metrics"]
     assert errors == []
+
+
+def test_demo_keeps_the_photo_a_friend_sent_for_staff_to_see(running_demo: demo.Demo) -> None:
+    misaki = running_demo.users["misaki"]
+    friend = next(f for f in running_demo.admin("/friends")["items"] if f["line_user_id"] == misaki)
+    timeline = running_demo.admin(f"/friends/{friend['id']}/chart")["timeline"]["items"]
+    [photo] = [entry["media"] for entry in timeline if entry.get("media")]
+
+    content = httpx.get(
+        f"{running_demo.hub_url}/api/admin/v1/media/{photo['message_id']}/content",
+        headers={"Authorization": f"Bearer {running_demo.token}"},
+        timeout=10,
+    )
+
+    assert photo["kind"] == "image" and photo["state"] == "stored"
+    assert content.status_code == 200 and content.content.startswith(b"\x89PNG")

@@ -324,18 +324,30 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
     step(f"Ichiro S. linked {MEMBERS[1].number} through LINE's account-link flow")
 
     simulate.send_text(misaki, "営業時間を教えてください", channel_id=CHANNEL_ID)
+    simulate.send_media(misaki, "image", channel_id=CHANNEL_ID)
+    wait(lambda: bool(_kept_media(demo, misaki)), "the photo fetched from LINE")
     simulate.unfollow(misaki, channel_id=CHANNEL_ID)
     wait(
         lambda: any(f["status"] == "blocked" for f in demo.admin("/friends")["items"]),
         "the block",
     )
-    step("みさき sent a message, then blocked the account (nothing will be sent to her)")
+    step(
+        "みさき sent a message and a photo (fetched from LINE and kept: see her chart), "
+        "then blocked the account (nothing will be sent to her)"
+    )
 
     sync_shopify(demo, step)
     sync_salesforce(demo, step)
     receive_bookings(demo, step)
     _deliver_to_segment(demo, step)
     follow_from_poster(demo, step, login_channel_id=LOGIN_CHANNEL_ID)
+
+
+def _kept_media(demo: Demo, user_id: str) -> list[dict[str, Any]]:
+    """The media of the friend's messages that the hub has fetched and kept."""
+    friend = next(f for f in demo.admin("/friends")["items"] if f["line_user_id"] == user_id)
+    timeline = demo.admin(f"/friends/{friend['id']}/chart")["timeline"]["items"]
+    return [e["media"] for e in timeline if e.get("media") and e["media"]["state"] == "stored"]
 
 
 def _link_in_liff(demo: Demo, user_id: str, member: DemoMember) -> None:

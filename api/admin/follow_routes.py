@@ -4,8 +4,9 @@ QR code, and their report (JSON, or the days as CSV)."""
 from __future__ import annotations
 
 import io
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.admin.auth import Actor
@@ -14,7 +15,7 @@ from api.deps import AppSettings, CurrentShop, DbSession
 from core import csvfile
 from core.ids import RowId
 from growth import queries, routes
-from growth.schemas import RouteIn, RouteList, RouteOut, RouteReport
+from growth.schemas import RouteIn, RouteList, RouteOut, RouteReport, RouteVisitors
 
 router = APIRouter(tags=["follow routes"])
 
@@ -89,6 +90,22 @@ def route_report(
         totals=found.totals,
         days=found.days,
     )
+
+
+@router.get(
+    "/routes/{route_id}/friends", summary="A route's visits per friend", responses=NOT_FOUND
+)
+def route_friends(
+    route_id: RowId,
+    session: DbSession,
+    shop: CurrentShop,
+    after: Annotated[int | None, Query(ge=0, description="`next_after` of the last page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> RouteVisitors:
+    """How many times each friend opened the route's URL, and when last (by friend id)."""
+    route = routes.get_route(session, shop_id=shop.id, route_id=route_id)
+    items, next_after = queries.visitors(session, route, after=after, limit=limit)
+    return RouteVisitors(items=items, next_after=next_after)
 
 
 @router.get(

@@ -23,12 +23,14 @@ CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"application/octet-stream": {}},
         "description": "The bytes, with the type LINE gave (images: their real type)",
     },
+    206: {"description": "The one byte range asked for with `Range: bytes=…`"},
     304: {"description": "Not modified: the `If-None-Match` ETag is this content's"},
     404: {
         "model": ErrorBody,
         "description": "`MediaNotFound`, or `MediaContentMissing`: not fetched yet, refused, "
         "too large, failed or purged (the medium's `state` says which)",
     },
+    416: {"description": "The range asked for starts past the end of the content"},
 }
 
 
@@ -50,10 +52,14 @@ def get_media_content(
     session: DbSession,
     shop: CurrentShop,
     if_none_match: Annotated[str | None, Header()] = None,
+    range_: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
     """The content as kept by the hub, with the headers the console serves it with."""
     media = media_queries.of_message(session, shop.id, message_id)
-    headers = serving.headers(media)
-    if serving.not_modified(media, if_none_match):
-        return Response(status_code=304, headers=headers)
-    return Response(media_queries.content_of(session, media), headers=headers)
+    served = serving.serve(
+        media,
+        lambda: media_queries.content_of(session, media),
+        if_none_match=if_none_match,
+        byte_range=range_,
+    )
+    return Response(served.body, status_code=served.status, headers=served.headers)

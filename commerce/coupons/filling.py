@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -75,10 +75,16 @@ def fill(
         discount_id = pool.discount_id
         if client is None:
             client = pools.shopify_client(session.get_one(Connection, pool.connection_id))
-        on_progress(progress_of(session, pool_id))
-    while _submit_next(database, client, pool_id, discount_id):
-        with database.session_scope() as session:
-            on_progress(progress_of(session, pool_id))
+        progress = progress_of(session, pool_id)
+    on_progress(progress)
+    # Counted as the codes move rather than re-counted per call: the pool may hold millions.
+    after_id = 0
+    while True:
+        sent, after_id = _submit_next(database, client, pool_id, discount_id, after_id)
+        if not sent:
+            break
+        progress = replace(progress, new=progress.new - sent, submitted=progress.submitted + sent)
+        on_progress(progress)
     while True:
         with database.session_scope() as session:
             open_batches = session.scalars(
@@ -96,16 +102,24 @@ def fill(
         sleep(poll_seconds)
 
 
-def _submit_next(database: Database, client: ShopifyClient, pool_id: int, discount_id: str) -> bool:
+def _submit_next(
+    database: Database, client: ShopifyClient, pool_id: int, discount_id: str, after_id: int
+) -> tuple[int, int]:
+    """Send the next new codes after ``after_id`` (walked in id order, so each read is a short
+    range of the primary key); returns how many were sent and the last id."""
     with database.session_scope() as session:
         codes = session.execute(
             select(CouponCode.id, CouponCode.code)
-            .where(CouponCode.pool_id == pool_id, CouponCode.status == CodeStatus.NEW)
+            .where(
+                CouponCode.id > after_id,
+                CouponCode.pool_id == pool_id,
+                CouponCode.status == CodeStatus.NEW,
+            )
             .order_by(CouponCode.id)
             .limit(discounts.MAX_CODES_PER_CALL)
         ).all()
     if not codes:
-        return False
+        return 0, after_id
     creation_id = discounts.add_codes(
         client, discount_id=discount_id, codes=[code for _id, code in codes]
     )
@@ -118,7 +132,7 @@ def _submit_next(database: Database, client: ShopifyClient, pool_id: int, discou
             .where(CouponCode.id.in_([code_id for code_id, _code in codes]))
             .values(status=CodeStatus.SUBMITTED, batch_id=batch.id)
         )
-    return True
+    return len(codes), codes[-1][0]
 
 
 def _follow(database: Database, client: ShopifyClient, batch_id: int) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from commerce.coupons.filling import FillProgress, progress_of
 from commerce.coupons.models import CouponCode, CouponPool
 from commerce.models import Connection, Purchase
+from idlink.models import Friend
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +112,12 @@ def codes_of(session: Session, *, pool_id: int, limit: int = 50) -> list[dict[st
         select(
             CouponCode.code,
             CouponCode.friend_id,
+            Friend.display_name,
             CouponCode.assigned_at,
             CouponCode.redeemed_at,
             Purchase.name,
         )
+        .join(Friend, Friend.id == CouponCode.friend_id)
         .outerjoin(Purchase, Purchase.id == CouponCode.purchase_id)
         .where(CouponCode.pool_id == pool_id, CouponCode.friend_id.is_not(None))
         .order_by(CouponCode.assigned_at.desc(), CouponCode.id.desc())
@@ -124,11 +127,12 @@ def codes_of(session: Session, *, pool_id: int, limit: int = 50) -> list[dict[st
         {
             "code": code,
             "friend_id": friend_id,
+            "display_name": display_name,
             "assigned_at": assigned_at,
             "redeemed_at": redeemed_at,
             "order": order,
         }
-        for code, friend_id, assigned_at, redeemed_at, order in rows
+        for code, friend_id, display_name, assigned_at, redeemed_at, order in rows
     ]
 
 

@@ -45,7 +45,10 @@ def fetch(
     now: datetime | None = None,
     pause: Callable[[float], None] = time.sleep,
 ) -> str | None:
-    """Download one pending medium and keep it; return its new state (None: nothing to do)."""
+    """Download one pending medium and keep it; return its new state (None: nothing to do).
+
+    The row stays locked while it downloads (PostgreSQL): a second worker given the same
+    medium (a nudge and the sweeper) skips it instead of downloading it twice."""
     media = session.scalar(
         select(Media).where(Media.id == media_id).with_for_update(skip_locked=True)
     )

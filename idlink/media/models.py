@@ -28,8 +28,6 @@ class MediaState(enum.StrEnum):
 
 
 MEDIA_KINDS = ("image", "video", "audio", "file")
-# A medium whose content can still arrive or be served.
-LIVE_STATES = (MediaState.PENDING, MediaState.STORED)
 
 
 class Media(Base):

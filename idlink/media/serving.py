@@ -4,6 +4,8 @@ headers that keep a hostile file from running as the console's own page."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from idlink.media.models import Media
@@ -75,6 +77,51 @@ def headers(media: Media) -> dict[str, str]:
     }
 
 
-def not_modified(media: Media, if_none_match: str | None) -> bool:
-    """Whether the browser's copy (by ETag) is this medium's content."""
-    return bool(if_none_match) and f'"{media.sha256}"' in (if_none_match or "")
+@dataclass(frozen=True, slots=True)
+class Served:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def serve(
+    media: Media,
+    content: Callable[[], bytes],
+    *,
+    if_none_match: str | None = None,
+    byte_range: str | None = None,
+) -> Served:
+    """The answer to a request for the medium: 304 when the browser has it, 206 for one byte
+    range (a phone's video player asks for ranges), 416 for a range past the end, else 200."""
+    base = headers(media) | {"accept-ranges": "bytes"}
+    if if_none_match and f'"{media.sha256}"' in if_none_match:
+        return Served(304, base, b"")
+    data = content()
+    wanted = _range(byte_range, len(data))
+    if wanted is None:
+        return Served(200, base, data)
+    if wanted == UNSATISFIABLE:
+        return Served(416, base | {"content-range": f"bytes */{len(data)}"}, b"")
+    start, end = wanted
+    part = base | {"content-range": f"bytes {start}-{end}/{len(data)}"}
+    return Served(206, part, data[start : end + 1])
+
+
+UNSATISFIABLE = (-1, -1)
+_BYTE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One ``bytes=a-b``, ``a-`` or ``-n`` range as (first, last); None serves it all (no
+    header, several ranges, or one that does not parse, as RFC 9110 allows)."""
+    found = _BYTE_RANGE.match((header or "").strip())
+    if found is None or found.group(1) == found.group(2) == "":
+        return None
+    first, last = found.group(1), found.group(2)
+    if first == "":
+        start, end = max(size - int(last), 0), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        return UNSATISFIABLE
+    return start, end

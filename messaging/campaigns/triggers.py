@@ -34,13 +34,15 @@ from messaging.compose.schemas import PurchaseTrigger
 from messaging.outbox.models import Delivery, DeliveryState
 from messaging.outbox.sql import any_of
 from messaging.sequences import sequences
-from messaging.sequences.models import Sequence
+from messaging.sequences.models import Enrollment, EnrollmentState, Sequence
 
 CANCELLED_REASON = "the purchase was cancelled or refunded"
 RENUMBERED_REASON = (
     "an earlier order of the member arrived after this one: it is no longer the purchase "
     "number the campaign is for"
 )
+# An enrolment's exit reason (at most 100 characters).
+ENROLMENT_RENUMBERED_REASON = "an earlier order of the member arrived: not the purchase it was for"
 
 
 @dataclass(slots=True)
@@ -268,6 +270,8 @@ def enrol_on_purchases(session: Session, *, sequence: Sequence, now: datetime | 
     seen: datetime | None = None
     for page in cursors.changed_rows(session, Purchase, shop_id=sequence.shop_id, since=since):
         seen = page[-1].updated_at
+        if trigger.purchase_number is not None:
+            _withdraw_renumbered(session, sequence, trigger, page, now)
         live = [p for p in page if not _is_void(p)]
         for purchase, friend_id in matching(
             session, trigger=trigger, channel_id=sequence.channel_id, purchases=live, now=now
@@ -281,6 +285,76 @@ def enrol_on_purchases(session: Session, *, sequence: Sequence, now: datetime | 
             )
     cursors.advance(cursor, seen, now=now)
     return enrolled
+
+
+def _withdraw_renumbered(
+    session: Session,
+    sequence: Sequence,
+    trigger: PurchaseTrigger,
+    purchases: list[Purchase],
+    now: datetime,
+) -> int:
+    """End the active enrolments made for a purchase these purchases show is not the member's
+    n-th after all (a year-old order backfilled after it), unless the real n-th would have
+    enrolled them too at that order's time (one two hours older); return how many ended."""
+    number = trigger.purchase_number
+    members = {p.member_id for p in purchases if p.member_id is not None}
+    friends = cursors.followed_friends(session, channel_id=sequence.channel_id, member_ids=members)
+    if number is None or not friends:
+        return 0
+    rows = session.execute(
+        select(Enrollment.id, Enrollment.reason).where(
+            Enrollment.sequence_id == sequence.id,
+            Enrollment.state == EnrollmentState.ACTIVE,
+            any_of(session, Enrollment.friend_id, friends.values()),
+            Enrollment.reason.like("purchase:%"),
+        )
+    ).all()
+    enrolment_of = {
+        int(reason.removeprefix("purchase:")): id_
+        for id_, reason in rows
+        if reason.removeprefix("purchase:").isdigit()
+    }
+    if not enrolment_of:
+        return 0
+    theirs = list(
+        session.scalars(select(Purchase).where(any_of(session, Purchase.id, enrolment_of)))
+    )
+    numbers = _purchase_numbers(session, theirs)
+    renumbered = [p for p in theirs if numbers.get(p.id) != number]
+    if not renumbered:
+        return 0
+    history = list(
+        session.scalars(
+            select(Purchase).where(
+                any_of(session, Purchase.member_id, {p.member_id or 0 for p in renumbered}),
+                Purchase.cancelled_at.is_(None),
+                Purchase.test.is_(False),
+            )
+        )
+    )
+    stale = []
+    for purchase in renumbered:
+        own = [p for p in history if p.member_id == purchase.member_id]
+        # As of the enrolling order: would the member's real n-th purchase have enrolled them?
+        real = matching(
+            session,
+            trigger=trigger,
+            channel_id=sequence.channel_id,
+            purchases=own,
+            now=purchase.ordered_at,
+        )
+        if not real:
+            stale.append(enrolment_of[purchase.id])
+    if not stale:
+        return 0
+    return sequences.end_enrollments(
+        session,
+        sequence=sequence,
+        enrollment_ids=stale,
+        reason=ENROLMENT_RENUMBERED_REASON,
+        now=now,
+    )
 
 
 def _items(

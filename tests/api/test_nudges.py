@@ -31,6 +31,18 @@ def test_batches_committed_within_the_linger_go_out_in_one_nudge() -> None:
     assert sent == [[1, 2, 3, 4, 5]]
 
 
+def test_ids_gathered_when_the_hub_stops_are_sent_at_its_exit() -> None:
+    sent: list[list[int]] = []
+    nudges = BackgroundNudges(
+        lambda name, kwargs: sent.append(kwargs["event_ids"]), linger_seconds=60
+    )
+    nudges.add([7, 8])
+
+    nudges.flush()  # what a clean exit runs
+
+    assert sent == [[7, 8]]
+
+
 def test_batches_committed_while_a_publish_waits_go_out_together_in_the_next() -> None:
     sent: list[list[int]] = []
     publishing = threading.Event()

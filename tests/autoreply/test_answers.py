@@ -11,12 +11,17 @@ from sqlalchemy import func, select
 from autoreply.models import AutoReplyHit
 from core.db import Database
 from core.inbox import EventStatus, InboundEvent
-from core.tenancy import Shop
-from idlink.models import FriendTag
+from core.tenancy import Channel, Shop
+from crm import fields
+from crm.field_schemas import FieldDefinitionIn, FieldType
+from idlink.models import Friend, FriendTag
 from inbox import library
 from inbox.models import Conversation, ConversationStatus, InboxMark
 from inbox.schemas import MarkIn
+from messaging import enrolment
 from messaging.outbox.models import Delivery
+from messaging.sequences import sequences
+from messaging.sequences.schemas import SequenceSpec
 from sandbox.line.server import SandboxServer
 from staff.models import Role, StaffUser
 from tests.autoreply.support import CANCEL_FAQ, HOURS_FAQ, add_faq, save_rule, text
@@ -236,3 +241,59 @@ def test_the_out_of_hours_answer_marks_and_assigns_and_leaves_the_conversation_u
             "aoi@example.jp",
         )
         assert conversation.first_replied_at is None
+
+
+def test_a_rule_replies_with_a_sticker_sets_a_field_enrols_and_sends_the_link_message(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup, shop: Shop
+) -> None:
+    friend_id, user_id = _friend(db, line_sandbox, channel)
+    with db.session_scope() as session:
+        fields.define(
+            session,
+            shop_id=shop.id,
+            spec=FieldDefinitionIn(key="interest", label="関心", type=FieldType.TEXT),
+            actor="test",
+        )
+        sequences.save(
+            session,
+            shop_id=shop.id,
+            channel=session.get_one(Channel, channel.channel_pk),
+            spec=SequenceSpec.model_validate(
+                {
+                    "name": "coupon-course",
+                    "channel": channel.channel_id,
+                    "enroll_on": {"event": "tag", "tag": "never-used"},
+                    "steps": [{"delay": {"days": 3}, "messages": text("3日後のご案内")}],
+                }
+            ),
+            actor="test",
+        )
+    sticker = {"type": "sticker", "packageId": "446", "stickerId": "1988"}
+    save_rule(
+        db,
+        channel,
+        name="member",
+        match="exact",
+        pattern="会員",
+        actions={
+            "reply": [sticker],
+            "set_fields": {"interest": "会員登録"},
+            "sequence": "coupon-course",
+            "account_link": True,
+        },
+    )
+
+    line_sandbox.simulate.send_text(user_id, "会員", channel_id=channel.channel_id)
+    wait_until_sent(db, 1)
+
+    received = line_sandbox.state.inbox(user_id)
+    assert [(m.endpoint, m.message["type"]) for m in received] == [
+        ("pushMessage", "text"),  # the account-link page, pushed by the link flow itself
+        ("replyMessage", "sticker"),
+    ]
+    assert "会員証とこのLINEアカウントを連携するには" in received[0].message["text"]
+    with db.session_scope() as session:
+        friend = session.get_one(Friend, friend_id)
+        values = {f.definition.key: f.value for f in fields.fields_of(session, shop.id, friend.id)}
+        assert values["interest"] == "会員登録"
+        assert [p.sequence for p in enrolment.in_progress(session, friend)] == ["coupon-course"]

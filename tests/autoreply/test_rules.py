@@ -13,6 +13,7 @@ from sqlalchemy import update
 from autoreply import matching, patterns, service
 from autoreply.models import AutoReplyHit, AutoReplyRule
 from autoreply.schemas import TryIn
+from core.clock import utcnow
 from core.db import Database
 from core.inbox import InboundEvent
 from core.tenancy import Channel
@@ -211,7 +212,9 @@ def test_nested_repetition_cannot_stall_the_worker(db: Database, channel: Channe
         session.execute(
             update(AutoReplyRule)
             .where(AutoReplyRule.id == rule_id)
-            .values(pattern="(a|aa)+$", spec=rule.spec | {"pattern": "(a|aa)+$"})
+            .values(
+                pattern="(a|aa)+$", spec=rule.spec | {"pattern": "(a|aa)+$"}, updated_at=utcnow()
+            )
         )
     started = time.monotonic()
     assert _fires(db, channel, "a" * 40 + "!") == "rule:fallback"
@@ -278,3 +281,25 @@ def test_the_out_of_hours_answer_comes_once_per_window(db: Database, channel: Ch
     with db.session_scope() as session:
         session.execute(update(Delivery).values(created_at=SUNDAY_NIGHT + timedelta(hours=1)))
     assert fires(SUNDAY_NIGHT + timedelta(hours=2)) == "rule:hours"
+
+
+def test_a_changed_or_deleted_rule_answers_differently_at_once(
+    db: Database, channel: ChannelSetup
+) -> None:
+    with db.session_scope() as session:
+        add_rule(session, channel, name="first", match="contains", pattern="予約")
+        add_faq(session, channel, PARKING_FAQ)
+    assert _fires(db, channel, "予約したい") == "rule:first"
+
+    with db.session_scope() as session:
+        rule = service.named_rule(session, shop_id=channel.shop_id, name="first")
+        spec = rule_spec(channel, name="first", match="contains", pattern="キャンセル")
+        service.save_rule(session, shop_id=channel.shop_id, spec=spec, actor="test", rule=rule)
+    assert _fires(db, channel, "予約したい") is None
+    assert _fires(db, channel, "キャンセルしたい") == "rule:first"
+
+    with db.session_scope() as session:
+        rule = service.named_rule(session, shop_id=channel.shop_id, name="first")
+        service.delete_rule(session, rule=rule, actor="test")
+        add_faq(session, channel, CANCEL_FAQ)
+    assert _fires(db, channel, "キャンセルしたい") == "faq:キャンセル"

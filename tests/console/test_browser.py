@@ -36,12 +36,14 @@ from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn
 from messaging.friend_list.filters import FriendFilters
 from messaging.friend_list.models import BulkAction
+from sandbox.line.contents import sample_png
 from staff.models import Role
 from tests.api.admin_support import add_friend, add_link, add_member
 from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
 from tests.commerce.coupon_support import offline_pool
 from tests.console.support import PASSWORD, add_staff
 from tests.factories import ChannelSetup
+from tests.idlink.media_support import add_media
 from tests.messaging import people
 
 VIEWPORTS = {"phone": {"width": 375, "height": 812}, "desktop": {"width": 1280, "height": 800}}
@@ -101,6 +103,11 @@ def shop_with_friends(db: Database, shop: Shop, channel: ChannelSetup) -> dict[s
         start_at=datetime(2026, 12, 24, 5, tzinfo=UTC),
         service="カット&カラー ロング",
     )
+    add_media(db, hanako, "image", data=sample_png(320, 180), content_type="image/png")
+    add_media(
+        db, hanako, "file", data=b"%PDF-1.7", content_type="application/pdf", file_name="見積書.pdf"
+    )
+    add_media(db, hanako, "video", state="too_large", size=90_000_000)
     add_staff(db, shop, "operator@example.jp", Role.OPERATOR)
     add_staff(db, shop, "viewer@example.jp", Role.VIEWER)
     return {"hanako": hanako}

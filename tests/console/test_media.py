@@ -70,6 +70,13 @@ def test_an_image_a_friend_sends_reaches_signed_in_staff_byte_for_byte(
     again = browser.get(path, headers={"If-None-Match": served.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
 
+    head = browser.get(path, headers={"Range": "bytes=0-3"})
+    assert head.status_code == 206 and head.content == JPEG[:4]
+    assert head.headers["content-range"] == f"bytes 0-3/{len(JPEG)}"
+    assert browser.get(path, headers={"Range": "bytes=-2"}).content == JPEG[-2:]
+    past = browser.get(path, headers={"Range": f"bytes={len(JPEG)}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{len(JPEG)}"
+
     chart = browser.get(f"/console/friends/{media.friend_id}")
     assert f'<img class="media-image" src="{path}"' in chart.text
 

@@ -379,6 +379,60 @@ def test_a_purchase_meeting_the_conditions_enrols_its_buyer_who_receives_step_on
     assert people.texts_received(line_sandbox.state, channel, users[small]) == []
 
 
+def first_purchase_enrolment(
+    db: Database, line_sandbox: SandboxServer, hub: Hub, channel: ChannelSetup
+) -> tuple[int, int]:
+    """A "first purchase" sequence whose step waits five days, and a friend enrolled in it by
+    an order of now: (friend id, member id)."""
+    now = utcnow()
+    save(
+        db,
+        channel,
+        steps=[LATER],
+        enroll_on={"event": "purchase", "purchase": {"purchase_number": 1}},
+        now=now - timedelta(minutes=1),
+    )
+    [friend_id] = add_followers(db, line_sandbox.state, channel, 1)
+    member_id = people.link_member(db, channel, friend_id)
+    people.purchase(db, channel.shop_id, member_id, total=3000, ordered_at=now)
+    read_purchases(db, hub)
+    assert enrollments(db, friend_id) == [(1, "active", None)]
+    return friend_id, member_id
+
+
+def read_purchases(db: Database, hub: Hub, *, later: timedelta = timedelta(0)) -> None:
+    """Run the triggers ``later`` than now. The hub's own worker runs them too (now): whichever
+    run reads the purchases acts, and a run re-reads the last minutes' purchases."""
+    for _ in range(2):
+        with db.session_scope() as session:
+            triggers.run(session, public_url=hub.settings.public_url, now=utcnow() + later)
+
+
+def test_a_backfilled_year_old_order_ends_a_first_purchase_enrolment(
+    db: Database, line_sandbox: SandboxServer, hub: Hub, channel: ChannelSetup
+) -> None:
+    friend_id, member_id = first_purchase_enrolment(db, line_sandbox, hub, channel)
+
+    year_ago = utcnow() - timedelta(days=400)
+    people.purchase(db, channel.shop_id, member_id, total=3000, ordered_at=year_ago)
+    read_purchases(db, hub)
+
+    assert enrollments(db, friend_id) == [(1, "exited", triggers.ENROLMENT_RENUMBERED_REASON)]
+
+
+def test_an_order_hours_older_read_days_later_keeps_the_first_purchase_enrolment(
+    db: Database, line_sandbox: SandboxServer, hub: Hub, channel: ChannelSetup
+) -> None:
+    friend_id, member_id = first_purchase_enrolment(db, line_sandbox, hub, channel)
+
+    earlier = utcnow() - timedelta(hours=2)
+    people.purchase(db, channel.shop_id, member_id, total=3000, ordered_at=earlier)
+    # Judged at the enrolling order's time, not the late read's: it would have enrolled too.
+    read_purchases(db, hub, later=timedelta(days=3))
+
+    assert enrollments(db, friend_id) == [(1, "active", None)]
+
+
 def test_purchase_conditions_belong_to_purchase_enrolment_only() -> None:
     with pytest.raises(ValidationError, match="only when `event` is `purchase`"):
         SequenceSpec.model_validate(

@@ -96,7 +96,8 @@ def test_an_empty_bucket_is_waited_out_not_failed(shopify_server: ShopifyServer)
     sleeps: list[float] = []
     client = client_for(shopify_server, sleeps)
     discount_id = _discount(client)
-    shopify_server.state.set_bucket(size=100, restore_rate=1000, available=5)
+    # Empty, and a call's 10 points take a second to come back.
+    shopify_server.state.set_bucket(size=100, restore_rate=10, available=0)
 
     creation_id = discounts.add_codes(client, discount_id=discount_id, codes=["ONE", "TWO"])
 

@@ -1,4 +1,4 @@
-"""follow routes: routes with their short code and actions, visits, touches; channels' basic id
+"""follow routes: routes (short code, actions, destination), visits, touches; channels' basic id
 
 Revision ID: 0034
 Revises: 0033
@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("window_hours", sa.Integer(), nullable=False),
+        sa.Column("destination_url", sa.Text(), nullable=True),
         sa.Column("actions", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
