@@ -330,7 +330,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/inbox/conversations/{conversation_id}/replies"): Entry(
         Action.SEND_MESSAGES,
-        _on_conversation("/replies", {"text": "hello", "version": "0", "key": "matrix-reply"}),
+        # Confirmed: the chart's message above already answered the conversation.
+        _on_conversation(
+            "/replies",
+            {"text": "hello", "version": "0", "key": "matrix-reply", "confirm": "true"},
+        ),
     ),
     ("POST", "/inbox/conversations/{conversation_id}/status"): Entry(
         Action.HANDLE_CONVERSATIONS, _on_conversation("/status", {"status": "resolved"})
