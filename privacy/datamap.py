@@ -161,6 +161,20 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
     ("notes", "body"): PersonalColumn(
         "what staff wrote about the friend", False, STAFF, FOREVER, "deleted with the note"
     ),
+    ("conversation_notes", "body"): PersonalColumn(
+        "an internal note staff wrote on the friend's conversation",
+        False,
+        STAFF,
+        FOREVER,
+        "deleted with the note (and the mentions it raised)",
+    ),
+    ("conversation_replies", "summary"): PersonalColumn(
+        "the text of a reply staff sent the friend from the inbox",
+        False,
+        STAFF,
+        FOREVER,
+        "replaced by `(erased)`",
+    ),
     ("staff_users", "email"): PersonalColumn(
         "a staff member's sign-in email (not a customer's)",
         False,

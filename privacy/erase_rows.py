@@ -29,6 +29,7 @@ from idlink.models import (
     VerificationThrottle,
 )
 from idlink.verification import line_subject, member_subject
+from inbox import erasure as inbox_erasure
 from messaging.compose.models import LinkClick, TrackedLink
 from messaging.outbox.models import ConsentRecord, Delivery, DeliveryState, ReplyToken
 from messaging.rich_menus.models import FriendRichMenu
@@ -115,6 +116,7 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
             session.execute(delete(model).where(column.in_(ids)))
         )
     counts["notes"] = rowcount(session.execute(delete(Note).where(Note.friend_id.in_(ids))))
+    counts.update(inbox_erasure.erase_of_friends(session, ids))
     counts["friend_owners"] = rowcount(
         session.execute(delete(FriendOwner).where(FriendOwner.friend_id.in_(ids)))
     )

@@ -83,7 +83,10 @@ def test_a_resolved_conversation_reopens_on_the_friends_next_message_and_is_repo
     line_sandbox.simulate.send_text(
         user_id, "営業時間を教えてください", channel_id=channel.channel_id
     )
-    conversation = _wait_status(api, friend_id, "new")
+    # Asking for the conversation makes it (new) before the message lands: wait for the message.
+    wait_for(lambda: _conversation(api, friend_id)["waiting_since"], what="the message")
+    conversation = _conversation(api, friend_id)
+    assert conversation["status"] == "new"
     assert conversation["waiting_since"] is not None and conversation["unread"] is True
     cid = conversation["id"]
 
