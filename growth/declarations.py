@@ -21,7 +21,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from growth import queries, routes
-from growth.schemas import Destination, RouteAction, RouteIn
+from growth.schemas import Destination, RouteAction, RouteIn, RouteName
 from messaging import declarations
 from messaging.compose.schemas import NamedSpec
 
@@ -29,8 +29,8 @@ from messaging.compose.schemas import NamedSpec
 class RouteSpec(NamedSpec):
     """A follow route as the file declares it (the channel is named, as campaigns do)."""
 
-    name: str = Field(min_length=1, max_length=64)
-    channel: str = Field(min_length=1, max_length=32)
+    name: RouteName
+    channel: str = Field(pattern=r"^[0-9]{1,32}$")
     window_hours: int = Field(24, ge=1, le=24 * 30)
     destination_url: Destination | None = None
     actions: list[RouteAction] = Field(default_factory=list, max_length=20)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RouteName = Annotated[str, Field(min_length=1, max_length=64)]
+RouteName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 # Route codes never look like a tracked link's (hex only): both share ``/r/{code}``.
 RouteCode = Annotated[str, Field(pattern=r"^[0-9a-z]{6,32}$")]
 IdToken = Annotated[str, Field(min_length=20, max_length=4096)]
@@ -70,7 +70,9 @@ class RouteIn(BaseModel):
 
     name: RouteName
     channel: str | None = Field(
-        None, max_length=32, description="LINE channel id; the shop's only channel when omitted."
+        None,
+        pattern=r"^[0-9]{1,32}$",
+        description="LINE channel id; the shop's only channel when omitted.",
     )
     window_hours: int = Field(24, ge=1, le=24 * 30)
     destination_url: Destination | None = None

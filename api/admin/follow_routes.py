@@ -23,6 +23,9 @@ NOT_FOUND: OpenApiResponses = {404: {"model": ErrorBody, "description": "No such
 EXISTS: OpenApiResponses = {
     409: {"model": ErrorBody, "description": "The shop has a route by that name"}
 }
+NO_CHANNEL: OpenApiResponses = {
+    404: {"model": ErrorBody, "description": "No such route, or no such channel in this shop"}
+}
 
 
 @router.get("/routes", summary="List follow routes")
@@ -37,10 +40,7 @@ def list_routes(session: DbSession, shop: CurrentShop, settings: AppSettings) ->
 
 
 @router.post(
-    "/routes",
-    summary="Create a follow route",
-    status_code=201,
-    responses=EXISTS | {404: {"model": ErrorBody, "description": "No such channel in this shop"}},
+    "/routes", summary="Create a follow route", status_code=201, responses=EXISTS | NO_CHANNEL
 )
 def create_route(
     body: RouteIn, session: DbSession, shop: CurrentShop, settings: AppSettings, actor: Actor
@@ -58,11 +58,7 @@ def get_route(
     return queries.route_out(session, route, public_url=settings.public_url)
 
 
-@router.put(
-    "/routes/{route_id}",
-    summary="Change a follow route",
-    responses=EXISTS | {404: {"model": ErrorBody, "description": "No such route, or channel"}},
-)
+@router.put("/routes/{route_id}", summary="Change a follow route", responses=NO_CHANNEL | EXISTS)
 def update_route(
     route_id: RowId,
     body: RouteIn,
