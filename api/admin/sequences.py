@@ -64,6 +64,7 @@ def list_sequences(session: DbSession, shop: CurrentShop) -> SequenceList:
     summary="Create or update a step sequence",
     responses={
         **NAME_MISMATCH,
+        404: {"model": ErrorBody, "description": "No such channel in this shop"},
         422: {"model": ErrorBody, "description": "Invalid spec or template, and why"},
     },
 )

@@ -7,6 +7,7 @@ one table of minimum roles. A new console route fails the completeness test unti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ from staff.permissions import MINIMUM_ROLE, Action, allows
 from tests.api.admin_support import add_friend
 from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
 from tests.commerce.coupon_support import offline_pool
-from tests.console.support import Browser, add_staff
+from tests.console.support import Browser, add_staff, csrf_of
 from tests.factories import ChannelSetup
 
 
@@ -96,6 +97,16 @@ def _conversation(ids: Ids) -> str:
 
 def _on_conversation(path: str, data: dict[str, str]) -> Call:
     return lambda b, ids: b.submit(_conversation(ids), f"{_conversation(ids)}{path}", data)
+
+
+def _reply(browser: Browser, ids: Ids) -> httpx.Response:
+    """Answer with the version the page shows, as the composer does (what else the shop did to
+    the conversation before, such as a route's welcome, has moved it on)."""
+    page = browser.get(_conversation(ids))
+    assert page.status_code == 200, page.text
+    version = re.search(r'name="version" value="(\d+)"', page.text)
+    data = {"text": "hello", "version": version.group(1) if version else "0", "key": "matrix-reply"}
+    return browser.post(f"{_conversation(ids)}/replies", {"csrf_token": csrf_of(page.text), **data})
 
 
 def _on_inbox(path: str, data: dict[str, str]) -> Call:
@@ -330,7 +341,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/inbox/conversations/{conversation_id}/replies"): Entry(
         Action.SEND_MESSAGES,
-        _on_conversation("/replies", {"text": "hello", "version": "0", "key": "matrix-reply"}),
+        _reply,
     ),
     ("POST", "/inbox/conversations/{conversation_id}/status"): Entry(
         Action.HANDLE_CONVERSATIONS, _on_conversation("/status", {"status": "resolved"})
