@@ -284,3 +284,19 @@ def test_demo_keeps_the_photo_a_friend_sent_for_staff_to_see(running_demo: demo.
 
     assert photo["kind"] == "image" and photo["state"] == "stored"
     assert content.status_code == 200 and content.content.startswith(b"\x89PNG")
+
+
+def test_demo_coupon_campaign_gives_each_member_a_code_and_a_guest_order_redeems_one(
+    running_demo: demo.Demo,
+) -> None:
+    (pool,) = running_demo.admin("/coupon-pools")["items"]
+    codes = {
+        user: [t for t in running_demo.texts(user) if "専用の10%OFFクーポン" in t]
+        for user in ("hanako", "ichiro", "misaki")
+    }
+
+    assert len(codes["hanako"]) == 1 and len(codes["ichiro"]) == 1
+    assert codes["hanako"][0].split(": ")[1] != codes["ichiro"][0].split(": ")[1]
+    assert codes["misaki"] == []  # blocked, and never linked
+    assert (pool["report"]["issued"], pool["report"]["redeemed"]) == (2, 1)
+    assert pool["report"]["revenue"] == {"JPY": "5500.0000"}
