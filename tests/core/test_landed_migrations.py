@@ -1,5 +1,5 @@
 """Landed migrations are never edited: a database already upgraded past one would never see the
-change. A change to the schema is a new migration; the files through 0028 keep these digests
+change. A change to the schema is a new migration; the files through 0033 keep these digests
 (by revision)."""
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ LANDED = {
     "0026": "b33b9cee3bf8ec488988b25b02129e86c206af83629d258d4ebbedeece5235f5",
     "0027": "7e6934143e3622729f32cf4e26487c53d843d23f3135650a63f23db81b2b80a4",
     "0028": "d3d287afb46e08112c85a2985e2fc787ca089033569024668991f8870f2f769a",
+    "0029": "99f5a1ef5acb71932460b094936d024aeeb1efdcb4f44c0f82844acb50e93608",
+    "0030": "4e2482314d77a3bf2d53af6c91bc555d1ed4e8360a57b94273bdc75964567496",
+    "0031": "a53cf9134a68e88fa666294aedc30c9df39362a8c8013ae3bdd5dccf3e8da491",
+    "0032": "011bd52eda75986fa96d837ebe64a0584e2255bdcd352060941642f31cb4d3b6",
+    "0033": "b273299797e6d6ec45d9a286bdcfad0d314e51a174fd2755f85ed1ea0077b938",
 }
 
 

@@ -1,7 +1,7 @@
 """inbox media: images, videos, audio and files friends sent, fetched from LINE and kept
 
-Revision ID: 0031
-Revises: 0035
+Revision ID: 0033
+Revises: 0032
 Create Date: 2026-12-07 15:50:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0031"
-down_revision: str | None = "0035"
+revision: str = "0033"
+down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """auto-replies: keyword rules, FAQ entries, and the hits that answered friends' messages
 
-Revision ID: 0033
-Revises: 0032
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-07 16:00:00.000000
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0033"
-down_revision: str | None = "0032"
+revision: str = "0030"
+down_revision: str | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

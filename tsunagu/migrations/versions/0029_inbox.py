@@ -1,6 +1,6 @@
 """inbox: conversations, their changes, marks, canned replies, replies, notes, mentions
 
-Revision ID: 0032
+Revision ID: 0029
 Revises: 0028
 Create Date: 2026-12-07 15:33:15.517867
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0032"
+revision: str = "0029"
 down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

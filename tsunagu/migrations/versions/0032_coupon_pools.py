@@ -1,7 +1,7 @@
 """coupon pools: per-friend Shopify codes, their bulk creations, and a campaign's pool
 
-Revision ID: 0035
-Revises: 0034
+Revision ID: 0032
+Revises: 0031
 Create Date: 2026-12-07 15:50:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0035"
-down_revision: str | None = "0034"
+revision: str = "0032"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """follow routes: routes (short code, actions, destination), visits, touches; channels' basic id
 
-Revision ID: 0034
-Revises: 0033
+Revision ID: 0031
+Revises: 0030
 Create Date: 2026-12-07 15:50:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0034"
-down_revision: str | None = "0033"
+revision: str = "0031"
+down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
