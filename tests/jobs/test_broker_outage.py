@@ -170,6 +170,9 @@ def test_redis_killed_while_webhooks_stream_in_loses_no_event(
     assert events_by_status(prod_db, channel).get(EventStatus.PENDING, 0) >= unnudged > 0
     own_redis.start()  # empty: the nudges it held are gone
     processes.start("beat", env=env)
+    # The first worker comes back on its own, after a reconnection back-off that can outlast
+    # the wait below; a second one, as a restart would bring, takes the sweeper's tasks at once.
+    processes.start("worker", "--concurrency", "1", env=env)
 
     wait_until_processed(prod_db, channel, len(names))
     assert display_names(prod_db, channel) == dict(zip(user_ids, names, strict=True))

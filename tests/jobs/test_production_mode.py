@@ -134,7 +134,17 @@ def test_a_worker_killed_mid_task_loses_nothing_and_a_new_worker_processes_each_
     # Hold the friends table so the worker's tasks stop half-way, inside their transactions.
     with prod_db.engine.connect() as blocker:
         blocker.execute(text("LOCK TABLE friends IN SHARE MODE"))
-        users = [follow(line_sandbox, channel, f"客 {n}") for n in range(4)]
+        # The hub gathers the nudges of events that arrive within 10 ms into one task: the
+        # second follow waits until the first task is stuck, so the two are separate tasks.
+        users = []
+        for n in range(4):
+            users.append(follow(line_sandbox, channel, f"客 {n}"))
+            if n == 0:
+                wait_for(
+                    lambda: sessions_waiting_on_a_lock(prod_db) >= 1,
+                    timeout=PROCESSING_TIMEOUT,
+                    what="the worker to be in the middle of its first task",
+                )
         wait_for(
             lambda: sessions_waiting_on_a_lock(prod_db) >= 2,
             timeout=PROCESSING_TIMEOUT,
