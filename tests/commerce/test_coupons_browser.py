@@ -62,7 +62,9 @@ def test_three_friends_get_three_codes_and_an_order_shows_one_redeemed(
     page.click("text=プールを作成")
     page.wait_for_url("**/console/coupons/*")
     page.fill("#codes-count", "5")
-    page.click("text=発行する")
+    # The form posts and the page comes back: reloading before it has would cut that short.
+    with page.expect_navigation():
+        page.click("text=発行する")
 
     def imported() -> bool:
         page.reload()
