@@ -47,6 +47,13 @@ def add_friend_on_screen(next_url: str, user_id: str) -> httpx.Response:
     return httpx.post(next_url, data={"user_id": user_id}, timeout=10)
 
 
+def route_of(database: Database, channel: ChannelSetup, user_id: str) -> str | None:
+    """The follow route the user's friend row names (the friend must exist)."""
+    friend = friend_of(database, channel, user_id)
+    assert friend is not None, f"no friend for {user_id}"
+    return friend.follow_route
+
+
 def friend_of(database: Database, channel: ChannelSetup, user_id: str) -> Friend | None:
     with database.session_scope() as session:
         return session.scalar(

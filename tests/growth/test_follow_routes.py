@@ -21,6 +21,7 @@ from tests.growth.support import (
     friend_of,
     give_liff_app,
     make_route,
+    route_of,
     touches,
     visit,
     wait_touches,
@@ -62,7 +63,7 @@ def test_a_follow_after_opening_the_route_is_attributed_and_tags_and_welcomes(
     friend = wait_for(lambda: friend_of(db, channel, user.user_id), what="the follow")
     [touch] = wait_touches(db, friend.id, 1)
     assert (touch.kind, touch.new_friend) == ("follow", True)
-    assert friend_of(db, channel, user.user_id).follow_route == "Station poster"  # type: ignore[union-attr]
+    assert route_of(db, channel, user.user_id) == "Station poster"
     assert "poster" in tags_of(db, friend.id)
     welcome = wait_for(lambda: line_sandbox.state.inbox(user.user_id), what="the welcome")
     assert welcome[0].message["text"].startswith("ようこそ")
@@ -105,7 +106,7 @@ def test_a_friend_opening_it_again_is_a_returning_visit_and_first_only_actions_r
     assert tags_of(db, person.friend_id) >= {"visited-counter"}
     assert "counter" not in tags_of(db, person.friend_id)
     # A returning friend is not where they came from: their follow route stays unknown.
-    assert friend_of(db, channel, person.user_id).follow_route is None  # type: ignore[union-attr]
+    assert route_of(db, channel, person.user_id) is None
     totals = api.get(f"/routes/{route['id']}/report").json()["totals"]
     assert (totals["visits"], totals["new_friends"], totals["returning_friends"]) == (2, 0, 1)
 
@@ -133,7 +134,7 @@ def test_a_follow_outside_the_window_or_without_a_visit_is_not_attributed(
 
     assert touches(db, friend.id) == []
     assert touches(db, stranger.friend_id) == []
-    assert friend_of(db, channel, late.user_id).follow_route is None  # type: ignore[union-attr]
+    assert route_of(db, channel, late.user_id) is None
     totals = api.get(f"/routes/{route['id']}/report").json()["totals"]
     assert (totals["visits"], totals["new_friends"]) == (1, 0)
 
@@ -195,6 +196,6 @@ def test_a_route_name_is_unique_and_renaming_it_renames_its_friends_route(
 
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["code"] == route["code"]
-    assert friend_of(db, channel, user.user_id).follow_route == "Spring poster 2027"  # type: ignore[union-attr]
+    assert route_of(db, channel, user.user_id) == "Spring poster 2027"
     listed = api.get("/friends", follow_route="Spring poster 2027").json()["items"]
     assert [f["id"] for f in listed] == [friend.id]
