@@ -23,6 +23,7 @@ from inbox import conversations, library, notes, queries
 from inbox.models import Conversation, ConversationStatus
 from inbox.replies import ReplyConflict, ReplyIn, ReplyOut, Sticker, send_reply
 from inbox.schemas import InboxFilters, NoteIn
+from messaging.compose import library as template_library
 from messaging.direct import TEXT_MAX, reply_is_free
 from staff.permissions import Action
 
@@ -131,6 +132,7 @@ def conversation_view(
             "stickers": STICKERS,
             "marks": library.marks(session, staff.shop.id),
             "canned": library.canned_replies(session, staff.shop.id),
+            "templates": template_library.listed(session, staff.shop.id),
             "shop_staff": [email for _id, email in shop_staff(session, staff.shop.id)],
             "can_reply": staff.can(Action.SEND_MESSAGES),
             "can_handle": staff.can(Action.HANDLE_CONVERSATIONS),

@@ -1,19 +1,74 @@
 """What the composer sends besides a text or a sticker: an image staff upload, kept by the hub
-and fetched by LINE from its public address; every reply goes through ``send_messages``."""
+and fetched by LINE from its public address, or one of the shop's saved message templates,
+filled for the friend as campaigns fill theirs. Every reply goes through ``send_messages``."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from config import Settings
+from core.clock import utcnow
+from core.tenancy import Channel
 from idlink.media import sent
 from idlink.media.sent import CheckedImage
 from idlink.models import Friend
 from inbox.models import Conversation
-from inbox.replies import ReplyMeta, ReplyOut, earlier_reply, reachable_friend, send_messages
+from inbox.replies import (
+    ReplyMeta,
+    ReplyOut,
+    delivery_key,
+    earlier_reply,
+    reachable_friend,
+    send_messages,
+)
+from messaging.compose import library
+from messaging.compose.compose import Links, TemplateSend, render_for
+
+
+class TemplateReplyIn(ReplyMeta):
+    """One of the shop's saved message templates, for the conversation's friend."""
+
+    template_id: int = Field(ge=1, description="A saved template (`GET /message-templates`).")
+
+
+def send_template(
+    session: Session,
+    *,
+    conversation: Conversation,
+    reply: TemplateReplyIn,
+    actor: str,
+    settings: Settings,
+    ip: str | None = None,
+) -> ReplyOut:
+    """Send the template with the friend's variables filled and its links tracked."""
+    earlier = earlier_reply(session, conversation, reply.key)
+    if earlier is not None:
+        return earlier
+    friend = reachable_friend(session, conversation)
+    template = library.get(session, conversation.shop_id, reply.template_id)
+    send = TemplateSend(
+        channel=session.get_one(Channel, conversation.channel_id),
+        template=template.messages,
+        source=actor[:100],
+        links=Links(public_url=settings.public_url),
+        due_at=utcnow(),
+    )
+    key = delivery_key(conversation, reply.key)
+    return send_messages(
+        session,
+        conversation=conversation,
+        friend=friend,
+        meta=reply,
+        messages=lambda: render_for(session, send, friend_id=friend.id, key=key),
+        summary=f"({template.name})",
+        actor=actor,
+        lifetime=timedelta(seconds=settings.reply_token_seconds),
+        ip=ip,
+    )
 
 
 def send_image(

@@ -186,6 +186,11 @@ def send_reply(
     )
 
 
+def delivery_key(conversation: Conversation, key: str) -> str:
+    """The outbox key of the reply made with the composer's ``key``."""
+    return f"inbox:{conversation.shop_id}:{key}"
+
+
 def send_messages(
     session: Session,
     *,
@@ -202,7 +207,7 @@ def send_messages(
     makes — only then, so a refused reply leaves nothing behind — under the reply's key."""
     version = _take_version(session, conversation, meta)
     free = reply_is_free(session, friend, lifetime=lifetime)
-    key = f"inbox:{conversation.shop_id}:{meta.key}"
+    key = delivery_key(conversation, meta.key)
     service.plan(
         session,
         channel=session.get_one(Channel, conversation.channel_id),

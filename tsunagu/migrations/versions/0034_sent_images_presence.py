@@ -1,5 +1,5 @@
 """inbox composer: images staff send (media rows without a friend's message, served to LINE at
-an unguessable address) and who has a conversation open
+an unguessable address), saved message templates, and who has a conversation open
 
 Revision ID: 0034
 Revises: 0033
@@ -48,8 +48,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("conversation_id", "staff_user_id", name=op.f("pk_inbox_presence")),
     )
 
+    op.create_table(
+        "message_templates",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("messages", sa.JSON(), nullable=False),
+        sa.Column("updated_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["shop_id"], ["shops.id"], name=op.f("fk_message_templates_shop_id_shops")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_message_templates")),
+        sa.UniqueConstraint("shop_id", "name", name=op.f("uq_message_templates_shop_id_name")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("message_templates")
     op.drop_table("inbox_presence")
     with op.batch_alter_table("media", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_media_public_token"), type_="unique")
