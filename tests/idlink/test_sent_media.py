@@ -51,3 +51,13 @@ def test_only_a_large_picture_gets_a_smaller_preview() -> None:
     assert sent.preview(small) is small
     assert size_of(sent.preview(tall).data) == (120, 480)
     assert sent.preview(tall).content_type == "image/jpeg"
+
+
+def test_an_upload_is_refused_by_its_declared_length_before_it_is_read() -> None:
+    limit = 10 * 1024 * 1024
+
+    sent.check_declared_length(str(limit + 1000), max_bytes=limit)
+    with pytest.raises(sent.ImageTooLarge):
+        sent.check_declared_length(str(limit + sent.FORM_ALLOWANCE + 1), max_bytes=limit)
+    with pytest.raises(sent.UploadLengthRequired):
+        sent.check_declared_length(None, max_bytes=limit)
