@@ -137,8 +137,11 @@ def on_line_event(session: Session, event: InboundEvent) -> Conversation | None:
         _bump_last_message(session, conversation, at)
         signal(session, conversation, "event")
         return conversation
+    # The token of the newest message reads everything before it: an older message processed
+    # late (a redelivery, another worker) keeps the newer one's.
     token = (payload.get("message") or {}).get("markAsReadToken")
-    if token:
+    newest = conversation.last_message_at
+    if token and (newest is None or at >= newest):
         conversation.read_token = str(token)[:200]
     note_incoming(session, conversation, at=at)
     return conversation

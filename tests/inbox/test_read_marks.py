@@ -12,6 +12,7 @@ from connectors.errors import FatalError
 from connectors.line.client import ChannelCredentials, LineClient
 from core.db import Database
 from core.tenancy import Shop
+from sandbox.line import ids
 from sandbox.line.server import SandboxServer
 from tests.api.admin_support import admin_api
 from tests.factories import ChannelSetup
@@ -104,3 +105,36 @@ def test_a_photo_as_the_newest_message_is_read_with_its_own_token(
     wait_for(lambda: line_channel.read_marks == [user_id], what="LINE told it was read")
     photo_id = json.loads(photo.body)["events"][0]["message"]["id"]
     assert line_channel.read_up_to == {user_id: photo_id}  # the photo too, not only the text
+
+
+@pytest.mark.usefixtures("reads_manually")
+def test_an_older_message_processed_late_keeps_the_newer_ones_token(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup
+) -> None:
+    ((friend_id, user_id),) = add_followers(db, line_sandbox.state, channel, 1).items()
+    api = admin_api(db, hub.settings.public_url, shop)
+    api.put(f"/inbox/channels/{channel.channel_id}", {"read_manually": True})
+    first = line_sandbox.simulate.send_text(user_id, "一通目", channel_id=channel.channel_id)
+    second = line_sandbox.simulate.send_text(user_id, "二通目", channel_id=channel.channel_id)
+    conversation = wait_for(lambda: conversation_id_of(db, friend_id), what="the conversation")
+    wait_for(
+        lambda: len(api.get(f"/conversations/{conversation}").json()["timeline"]) >= 2,
+        what="both messages in the timeline",
+    )
+    # The first message's event, processed only now (a slow worker, a retried task): an event of
+    # its own, with its older timestamp and its own token.
+    late = json.loads(first.body)["events"][0] | {"webhookEventId": ids.new_ulid()}
+    late["message"] = late["message"] | {"id": ids.new_message_id()}
+    line_sandbox.simulate.send(line_sandbox.state.channel(channel.channel_id), [late])
+    wait_for(
+        lambda: len(api.get(f"/conversations/{conversation}").json()["timeline"]) >= 3,
+        what="the late message in the timeline",
+    )
+
+    opened = api.post(f"/conversations/{conversation}/read", {})
+    line_channel = line_sandbox.state.channel(channel.channel_id)
+
+    assert opened.status_code == 200, opened.text
+    wait_for(lambda: line_channel.read_marks == [user_id], what="LINE told it was read")
+    newest = json.loads(second.body)["events"][0]["message"]["id"]
+    assert line_channel.read_up_to == {user_id: newest}
