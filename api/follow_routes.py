@@ -31,6 +31,10 @@ def route_page(session: DbSession, settings: AppSettings, code: str) -> HTMLResp
     """The page ``GET /r/{code}`` serves for a follow route (``api.redirects`` dispatches)."""
     route = routes.route_of_code(session, code)
     channel = session.get_one(Channel, route.channel_id)
+    if route.archived_at is not None:
+        shop = session.get_one(Shop, channel.shop_id)
+        ended = render_page("follow_route_ended.html", shop_name=html.escape(shop.name))
+        return HTMLResponse(ended, status_code=410)
     if not channel.liff_id:
         raise NotSetUp(
             "this link is not available yet",
@@ -64,6 +68,7 @@ def route_page(session: DbSession, settings: AppSettings, code: str) -> HTMLResp
         401: {"description": "ID token refused"},
         404: {"description": "No such route"},
         409: {"description": "`NotSetUp`: the channel's LINE Login is not set"},
+        410: {"description": "`RouteEnded`: the route was archived"},
     },
 )
 def visit(body: VisitIn, session: DbSession, settings: AppSettings) -> VisitOut:

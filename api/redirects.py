@@ -31,6 +31,7 @@ class UnknownLink(NotFound):
         200: {"description": "A follow route's page", "content": {"text/html": {}}},
         302: {"description": "To the tracked link's address"},
         404: {"description": "Unknown"},
+        410: {"description": "An archived follow route: a page saying it ended"},
     },
 )
 def follow(

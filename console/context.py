@@ -77,11 +77,12 @@ def _oidc_provider(settings: Settings) -> OidcProvider | None:
     )
 
 
-def _local_time(value: datetime | None) -> str:
-    """A stored UTC time as Tokyo wall time (the shop's default zone), to the minute."""
+def _local_time(value: datetime | None, zone: str | None = None) -> str:
+    """A stored UTC time as wall time in ``zone`` (the shop's; Tokyo, its default, when not
+    given), to the minute."""
     if value is None:
         return "—"
-    return as_utc(value).astimezone(TOKYO).strftime("%Y-%m-%d %H:%M")
+    return as_utc(value).astimezone(ZoneInfo(zone) if zone else TOKYO).strftime("%Y-%m-%d %H:%M")
 
 
 def console_context(request: Request) -> ConsoleContext:

@@ -1,5 +1,6 @@
 """クーポン: the shop's coupon pools with their reports (any staff member), a pool's report per
-campaign and its codes lately given; admins make pools and ask for codes. Same services as the
+campaign, the campaigns handing out its codes (and whether one waits for codes) and its codes
+lately given, in the shop's timezone; admins make pools and ask for codes. Same services as the
 admin API."""
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from console.auth import CurrentStaff, DbSession, FormStaff, Staff
 from console.context import PREFIX, render
 from core.errors import HubError
 from core.ids import RowId
+from core.tenancy import shop_timezone
 from messaging.campaigns import campaigns
+from messaging.campaigns import queries as campaign_queries
 from staff.permissions import Action
 
 router = APIRouter()
@@ -103,6 +106,8 @@ def _pool_page(
         {
             "row": queries.pool_row(session, pool),
             "campaigns": per_campaign,
+            "senders": campaign_queries.of_pool(session, shop_id=staff.shop.id, pool_id=pool.id),
+            "zone": shop_timezone(session, staff.shop.id),
             "codes": queries.codes_of(session, pool_id=pool.id),
             "can_manage": staff.can(Action.MANAGE_CAMPAIGNS),
             "error": error,

@@ -1,5 +1,6 @@
-"""流入経路: the shop's follow routes with their numbers; a route's QR code to download, its
-report (totals, a daily chart, CSV) and its editor (admins and owners). Same services as the
+"""流入経路: the shop's follow routes with their numbers (the archived ones apart); a route's QR
+code to download, its report (totals, a daily chart, CSV), its editor and its archiving (admins
+and owners). Same services as the
 admin API."""
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from sqlalchemy.orm import Session
 from console.auth import CurrentStaff, DbSession, FormStaff, Staff, client_ip
 from console.context import PREFIX, console_context, render
 from core import csvfile
+from core.clock import utcnow
 from core.errors import HubError
 from core.ids import RowId
+from core.tenancy import shop_timezone
 from growth import queries, routes
 from growth.models import FollowRoute
 from growth.schemas import ActionKind, ActionWhen, RouteIn, RouteOut
@@ -36,9 +39,14 @@ def _out(request: Request, session: Session, route: FollowRoute) -> RouteOut:
 
 
 def _list(
-    request: Request, staff: Staff, session: Session, *, error: str | None = None
+    request: Request,
+    staff: Staff,
+    session: Session,
+    *,
+    archived: bool = False,
+    error: str | None = None,
 ) -> Response:
-    found = queries.routes_of(session, staff.shop.id)
+    found = queries.routes_of(session, staff.shop.id, archived=archived)
     numbers = queries.summaries(session, staff.shop.id)
     return render(
         request,
@@ -48,6 +56,8 @@ def _list(
                 (_out(request, session, r), numbers.get(r.id, queries.RouteSummary()))
                 for r in found
             ],
+            "archived": archived,
+            "archived_count": queries.archived_count(session, staff.shop.id),
             "channels": queries.channels_of(session, staff.shop.id),
             "can_manage": staff.can(Action.MANAGE_ROUTES),
             "error": error,
@@ -57,10 +67,13 @@ def _list(
 
 
 @router.get("/routes")
-def routes_page(request: Request, staff: CurrentStaff, session: DbSession) -> Response:
-    """Every follow route with its visits and new friends; a form for a new one."""
+def routes_page(
+    request: Request, staff: CurrentStaff, session: DbSession, archived: bool = False
+) -> Response:
+    """Every follow route in use with its visits and new friends, a form for a new one; or,
+    with ``?archived=true``, the archived routes."""
     staff.require(Action.READ_FRIENDS)
-    return _list(request, staff, session)
+    return _list(request, staff, session, archived=archived)
 
 
 async def _spec(request: Request) -> RouteIn:
@@ -136,6 +149,7 @@ def _detail(
         "whens": list(ActionWhen),
         "channels": queries.channels_of(session, staff.shop.id),
         "can_manage": staff.can(Action.MANAGE_ROUTES),
+        "zone": shop_timezone(session, staff.shop.id),
         "error": error,
         "done": request.query_params.get("done"),
     }
@@ -171,6 +185,30 @@ async def save_route(
         session.refresh(route)
         return _detail(request, staff, session, route, error=exc.detail)
     return RedirectResponse(f"{PREFIX}/routes/{route.id}?done=saved", status_code=303)
+
+
+@router.post("/routes/{route_id}/archive")
+def archive_route(
+    request: Request, route_id: RowId, staff: FormStaff, session: DbSession
+) -> Response:
+    """Take the route out of use; its history stays on its page."""
+    staff.require(Action.MANAGE_ROUTES)
+    route = routes.get_route(session, shop_id=staff.shop.id, route_id=route_id)
+    routes.archive_route(
+        session, route=route, actor=staff.actor, now=utcnow(), ip=client_ip(request)
+    )
+    return RedirectResponse(f"{PREFIX}/routes/{route.id}?done=archived", status_code=303)
+
+
+@router.post("/routes/{route_id}/restore")
+def restore_route(
+    request: Request, route_id: RowId, staff: FormStaff, session: DbSession
+) -> Response:
+    """Bring an archived route back, with the same QR code."""
+    staff.require(Action.MANAGE_ROUTES)
+    route = routes.get_route(session, shop_id=staff.shop.id, route_id=route_id)
+    routes.restore_route(session, route=route, actor=staff.actor, ip=client_ip(request))
+    return RedirectResponse(f"{PREFIX}/routes/{route.id}?done=restored", status_code=303)
 
 
 @router.get("/routes/{route_id}/report.csv")

@@ -170,6 +170,15 @@ def create_channel(
     return channel
 
 
+def shop_timezone(session: Session, shop_id: int) -> str:
+    """The timezone the shop's times are shown in: its first LINE channel's (Asia/Tokyo when
+    it has none yet)."""
+    zone = session.scalar(
+        select(Channel.timezone).where(Channel.shop_id == shop_id).order_by(Channel.id).limit(1)
+    )
+    return zone or "Asia/Tokyo"
+
+
 def get_channel(session: Session, line_channel_id: str) -> Channel:
     channel = session.scalar(select(Channel).where(Channel.line_channel_id == line_channel_id))
     if channel is None:

@@ -38,6 +38,9 @@ class FollowRoute(Base):
     # [{"kind": "tag", "value": "poster", "when": "first"}, ...] (growth.schemas.RouteAction)
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # An archived route is out of the lists and its URL says it has ended; its visits, friends
+    # and report stay (restoring it brings the same code, so printed QR codes work again).
+    archived_at: Mapped[datetime | None]
 
 
 class RouteVisit(Base):

@@ -23,11 +23,23 @@ from idlink.models import Friend, FriendFollowEvent, MemberLink
 CSV_COLUMNS = ["day", "visits", "new_friends", "returning_friends"]
 
 
-def routes_of(session: Session, shop_id: int) -> Sequence[FollowRoute]:
-    """The shop's routes, by name."""
+def routes_of(session: Session, shop_id: int, *, archived: bool = False) -> Sequence[FollowRoute]:
+    """The shop's routes in use (or, with ``archived``, the archived ones), by name."""
+    state = FollowRoute.archived_at.is_not(None) if archived else FollowRoute.archived_at.is_(None)
     return session.scalars(
-        select(FollowRoute).where(FollowRoute.shop_id == shop_id).order_by(FollowRoute.name)
+        select(FollowRoute).where(FollowRoute.shop_id == shop_id, state).order_by(FollowRoute.name)
     ).all()
+
+
+def archived_count(session: Session, shop_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                FollowRoute.shop_id == shop_id, FollowRoute.archived_at.is_not(None)
+            )
+        )
+        or 0
+    )
 
 
 def line_channel_id(session: Session, route: FollowRoute) -> str:
@@ -204,6 +216,7 @@ def route_out(session: Session, route: FollowRoute, *, public_url: str) -> Route
         qr_png=f"{url}/qr.png",
         qr_svg=f"{url}/qr.svg",
         created_at=route.created_at,
+        archived_at=route.archived_at,
     )
 
 

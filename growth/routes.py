@@ -21,7 +21,7 @@ from config import Settings
 from connectors.errors import FatalError, RetriableError
 from core import audit
 from core.clock import from_millis
-from core.errors import Conflict, NotFound, NotSetUp, Unprocessable
+from core.errors import Conflict, HubError, NotFound, NotSetUp, Unprocessable
 from core.inbox import InboundEvent
 from core.tenancy import Channel, get_channel
 from growth import actions
@@ -42,6 +42,12 @@ class RouteNotFound(NotFound):
 
 class RouteExists(Conflict):
     """The shop already has a route by this name."""
+
+
+class RouteEnded(HubError):
+    """The route was archived: its URL no longer records visits."""
+
+    status_code = 410
 
 
 class ChannelAmbiguous(Unprocessable):
@@ -134,6 +140,27 @@ def update_route(
     return route
 
 
+def archive_route(
+    session: Session, *, route: FollowRoute, actor: str, now: datetime, ip: str | None = None
+) -> FollowRoute:
+    """Take the route out of use: out of the lists, its URL says it has ended and records no
+    visit. Its visits, friends and report are kept; archiving twice changes nothing."""
+    if route.archived_at is None:
+        route.archived_at = now
+        _audit(session, route, actor, "route.archived", ip)
+    return route
+
+
+def restore_route(
+    session: Session, *, route: FollowRoute, actor: str, ip: str | None = None
+) -> FollowRoute:
+    """Bring an archived route back, with the same code (printed QR codes work again)."""
+    if route.archived_at is not None:
+        route.archived_at = None
+        _audit(session, route, actor, "route.restored", ip)
+    return route
+
+
 def _has_visits(session: Session, route: FollowRoute) -> bool:
     return session.scalar(select(RouteVisit.id).where(RouteVisit.route_id == route.id)) is not None
 
@@ -181,6 +208,8 @@ def record_visit(
     now. Returns where the page sends them: the route's destination, else the account's
     add-friend screen."""
     route = route_of_code(session, code)
+    if route.archived_at is not None:
+        raise RouteEnded(f"follow route {code} is no longer in use")
     channel = session.get_one(Channel, route.channel_id)
     claims = liff.verify_id_token(
         session,

@@ -91,6 +91,9 @@ class RouteOut(BaseModel):
     qr_png: str = Field(description="The QR code of `url`, PNG (`?scale=` for poster sizes).")
     qr_svg: str = Field(description="The QR code of `url`, SVG (sharp at any size).")
     created_at: datetime
+    archived_at: datetime | None = Field(
+        None, description="Set once archived: out of the lists, `url` answers that it ended."
+    )
 
 
 class RouteList(BaseModel):

@@ -33,7 +33,7 @@ from core.tenancy import Channel
 from crm import fields
 from crm.field_schemas import Choice, FieldDefinitionIn, FieldKey, FieldType, check_choices
 from crm.models import FieldDefinition
-from messaging import declared_consents
+from messaging import declared_consents, declared_coupons
 from messaging.campaigns import campaigns
 from messaging.campaigns.models import Campaign
 from messaging.campaigns.schemas import CampaignSpec
@@ -64,6 +64,9 @@ class Kind:
     names: Callable[[Session, int], list[str]]
     current: Callable[[Session, int, str], dict[str, Any] | None]
     save: Callable[[Session, int, Any, str], object]
+    # How the hub's object reads against the file's, where they are not compared field by field
+    # (a coupon pool's discount is read once; its ``codes`` is a floor): (hub, file) → hub.
+    reconcile: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
 
 
 def _campaign_names(session: Session, shop_id: int) -> list[str]:
@@ -188,6 +191,14 @@ KINDS: list[Kind] = [
     Kind("tags", TagSpec, tag_names, current_tag, save_tag),
     Kind("fields", FieldSpec, _field_names, _current_field, _save_field),
     Kind("segments", SegmentSpec, _segment_names, _current_segment, _save_segment),
+    Kind(
+        "coupon_pools",
+        declared_coupons.CouponPoolSpec,
+        declared_coupons.names,
+        declared_coupons.current,
+        declared_coupons.save,
+        declared_coupons.reconcile,
+    ),
     Kind("campaigns", CampaignSpec, _campaign_names, _current_campaign, _save_campaign),
     Kind("reminders", ReminderRuleSpec, _rule_names, _current_rule, _save_rule),
     Kind("sequences", SequenceSpec, _sequence_names, _current_sequence, _save_sequence),
@@ -282,6 +293,8 @@ def _compare(session: Session, shop_id: int, kind: Kind, name: str, spec: NamedS
         current.pop("enabled", None)
     if current is None:
         return Change(kind.key, name, "create", spec, diff=_lines(declared))
+    if kind.reconcile is not None:
+        current = kind.reconcile(current, declared)
     if _normal(current) == _normal(declared):
         return Change(kind.key, name, "unchanged", spec)
     diff = difflib.unified_diff(_lines(current), _lines(declared), "hub", "file", lineterm="", n=1)

@@ -298,5 +298,25 @@ def test_demo_coupon_campaign_gives_each_member_a_code_and_a_guest_order_redeems
     assert len(codes["hanako"]) == 1 and len(codes["ichiro"]) == 1
     assert codes["hanako"][0].split(": ")[1] != codes["ichiro"][0].split(": ")[1]
     assert codes["misaki"] == []  # blocked, and never linked
-    assert (pool["report"]["issued"], pool["report"]["redeemed"]) == (2, 1)
-    assert pool["report"]["revenue"] == {"JPY": "5500.0000"}
+    members = running_demo.admin(f"/campaigns/{running_demo.campaign_id('winter-coupon')}/report")
+    assert (members["coupons"]["issued"], members["coupons"]["redeemed"]) == (2, 1)
+    # With ゆい's code, brought by the poster: three given, two used.
+    assert (pool["report"]["issued"], pool["report"]["redeemed"]) == (3, 2)
+    assert pool["report"]["revenue"] == {"JPY": "8800.0000"}
+
+
+def test_demo_poster_friend_gets_a_coupon_whose_order_shows_it_redeemed(
+    running_demo: demo.Demo,
+) -> None:
+    (text,) = [t for t in running_demo.texts("yui") if "クーポン" in t]
+    code = text.split(": ")[1]
+    others = [t for u in ("hanako", "ichiro") for t in running_demo.texts(u) if code in t]
+    report = running_demo.admin(f"/campaigns/{running_demo.campaign_id('poster-coupon')}/report")
+    (pool,) = running_demo.admin("/coupon-pools")["items"]
+    given = running_demo.admin(f"/coupon-pools/{pool['id']}")
+
+    assert text.startswith("ゆいさん、ポスターを見て友だちになってくださり")
+    assert others == []
+    assert (report["coupons"]["issued"], report["coupons"]["redeemed"]) == (1, 1)
+    assert report["coupons"]["revenue"] == {"JPY": "3300.0000"}
+    assert {c["campaign"] for c in given["campaigns"]} == {"winter-coupon", "poster-coupon"}

@@ -1,5 +1,5 @@
 """Follow routes: declare them (name, LINE account, window, actions), read their short URL and
-QR code, and their report (JSON, or the days as CSV)."""
+QR code, and their report (JSON, or the days as CSV); archive and restore them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from api.admin.auth import Actor
 from api.admin.schemas import ErrorBody, OpenApiResponses
 from api.deps import AppSettings, CurrentShop, DbSession
 from core import csvfile
+from core.clock import utcnow
 from core.ids import RowId
 from growth import queries, routes
 from growth.schemas import RouteIn, RouteList, RouteOut, RouteReport, RouteVisitors
@@ -29,12 +30,17 @@ NO_CHANNEL: OpenApiResponses = {
 
 
 @router.get("/routes", summary="List follow routes")
-def list_routes(session: DbSession, shop: CurrentShop, settings: AppSettings) -> RouteList:
-    """The shop's follow routes by name, each with its short URL and QR codes."""
+def list_routes(
+    session: DbSession,
+    shop: CurrentShop,
+    settings: AppSettings,
+    archived: Annotated[bool, Query(description="true: the archived routes instead")] = False,
+) -> RouteList:
+    """The shop's follow routes in use by name, each with its short URL and QR codes."""
     return RouteList(
         items=[
             queries.route_out(session, r, public_url=settings.public_url)
-            for r in queries.routes_of(session, shop.id)
+            for r in queries.routes_of(session, shop.id, archived=archived)
         ]
     )
 
@@ -70,6 +76,27 @@ def update_route(
     """Replace the route's name, window and actions; its code and QR code stay."""
     route = routes.get_route(session, shop_id=shop.id, route_id=route_id)
     routes.update_route(session, route=route, spec=body, actor=actor)
+    return queries.route_out(session, route, public_url=settings.public_url)
+
+
+@router.post("/routes/{route_id}/archive", summary="Archive a follow route", responses=NOT_FOUND)
+def archive_route(
+    route_id: RowId, session: DbSession, shop: CurrentShop, settings: AppSettings, actor: Actor
+) -> RouteOut:
+    """Out of the lists; its URL answers a page saying it ended (410) and records no visit.
+    Its visits, friends and report are kept."""
+    route = routes.get_route(session, shop_id=shop.id, route_id=route_id)
+    routes.archive_route(session, route=route, actor=actor, now=utcnow())
+    return queries.route_out(session, route, public_url=settings.public_url)
+
+
+@router.post("/routes/{route_id}/restore", summary="Restore an archived route", responses=NOT_FOUND)
+def restore_route(
+    route_id: RowId, session: DbSession, shop: CurrentShop, settings: AppSettings, actor: Actor
+) -> RouteOut:
+    """Back in use with the same code: printed QR codes work again."""
+    route = routes.get_route(session, shop_id=shop.id, route_id=route_id)
+    routes.restore_route(session, route=route, actor=actor)
     return queries.route_out(session, route, public_url=settings.public_url)
 
 

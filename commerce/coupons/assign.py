@@ -1,7 +1,9 @@
 """Handing out codes: each friend of a send gets exactly one ready code of the pool.
 
-All of a send's assignments happen in the caller's transaction. A friend who already holds a
-code for this send (a retried start) keeps it; the others take free codes in id order, locked
+A send is a segment campaign's start (one key for all its friends) or a triggered message (a
+key per message, so a friend thanked for two purchases holds two codes). All of a send's
+assignments happen in the caller's transaction. A friend who already holds a code for this
+send (a retried start) keeps it; the others take free codes in id order, locked
 (``SKIP LOCKED`` on PostgreSQL) so two sends never take the same one, and the unique
 constraint on (pool, send, friend) refuses a second code for a friend. A pool with too few
 ready codes assigns nothing and says how many are missing.
@@ -9,7 +11,7 @@ ready codes assigns nothing and says how many are missing.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,7 +29,8 @@ class PoolTooSmall(Conflict):
     """The pool has fewer ready codes than the send has friends without one."""
 
     def __init__(self, pool: CouponPool, *, needed: int, ready: int) -> None:
-        self.missing = needed - ready
+        self.pool_name = pool.name
+        self.needed, self.ready, self.missing = needed, ready, needed - ready
         super().__init__(
             f"coupon pool {pool.name!r} has {ready} codes ready and this send needs {needed}: "
             f"{self.missing} missing; add them with `tsunagu coupon codes {pool.name} "
@@ -65,19 +68,39 @@ def assign(
     now: datetime | None = None,
 ) -> Assigned:
     """Each friend's code for the send ``assigned_for`` (e.g. ``campaign:12``), given if new."""
+    keys = {friend_id: assigned_for for friend_id in friend_ids}
+    return assign_each(session, pool=pool, keys=keys, campaign_id=campaign_id, now=now)
+
+
+def assign_each(
+    session: Session,
+    *,
+    pool: CouponPool,
+    keys: Mapping[int, str],
+    campaign_id: int | None = None,
+    now: datetime | None = None,
+) -> Assigned:
+    """Each friend's code for their own send (friend id → the send's key, e.g. a triggered
+    message's ``campaign:12:purchase:345``), given if new: all of them, or none."""
     now = now or utcnow()
-    ids = list(dict.fromkeys(friend_ids))
+    ids = list(keys)
     codes: dict[int, str] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         held = session.execute(
-            select(CouponCode.friend_id, CouponCode.code).where(
+            select(CouponCode.friend_id, CouponCode.assigned_for, CouponCode.code).where(
                 CouponCode.pool_id == pool.id,
-                CouponCode.assigned_for == assigned_for,
+                CouponCode.assigned_for.in_({keys[friend_id] for friend_id in chunk}),
                 CouponCode.friend_id.in_(chunk),
             )
         )
-        codes.update({friend_id: code for friend_id, code in held if friend_id is not None})
+        codes.update(
+            {
+                friend_id: code
+                for friend_id, key, code in held
+                if friend_id is not None and keys[friend_id] == key
+            }
+        )
     missing = [friend_id for friend_id in ids if friend_id not in codes]
     if not missing:
         return Assigned(codes, 0)
@@ -100,7 +123,7 @@ def assign(
             {
                 "id": code_id,
                 "friend_id": friend_id,
-                "assigned_for": assigned_for,
+                "assigned_for": keys[friend_id],
                 "campaign_id": campaign_id,
                 "assigned_at": now,
             }

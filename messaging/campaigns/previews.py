@@ -40,6 +40,9 @@ def preview(
     """The campaign's audience now (segment campaigns), a rendered sample, the quota impact."""
     channel = session.get_one(Channel, campaign.channel_id)
     values: dict[str, str | None] = {"coupon_code": campaign.coupon_code}
+    if campaign.coupon_pool_id is not None:
+        # Each friend's own code is given when the message is planned, not to a preview.
+        values["coupon"] = "〈coupon〉"
     if campaign.kind != CampaignKind.SEGMENT:
         # Who a triggered campaign reaches is decided per purchase, lapse or birthday.
         shown = {name: f"〈{name}〉" for name in templates.FRIEND_VARIABLES} | values

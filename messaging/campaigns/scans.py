@@ -21,10 +21,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from commerce.coupons.assign import PoolTooSmall
 from commerce.models import Purchase
 from core.clock import utcnow
 from core.tenancy import Channel
 from idlink.models import Friend, FriendStatus, Member, MemberLink, month_day
+from messaging.campaigns import coupons
 from messaging.campaigns.models import Campaign, CampaignKind, CampaignStatus
 from messaging.campaigns.schemas import BirthdayTrigger, LapsedTrigger
 from messaging.compose import cursors
@@ -56,33 +58,61 @@ def run_due(session: Session, *, public_url: str, now: datetime | None = None) -
             continue
         result.planned += scan(session, campaign=campaign, public_url=public_url, now=now).created
         result.scanned += 1
-        cursor.position = cursor.updated_at = now
+        cursor.updated_at = now
+        if not coupons.is_waiting(campaign):
+            # A scan waiting for coupon codes runs again at the next tick instead.
+            cursor.position = now
     return result
 
 
 def scan(
     session: Session, *, campaign: Campaign, public_url: str, now: datetime | None = None
 ) -> PlanResult:
-    """Plan ``campaign``'s message for every friend its scan finds now (repeatable)."""
+    """Plan ``campaign``'s message for every friend its scan finds now (repeatable); with a
+    coupon pool short of codes for them all, plan none and wait (``coupons.wait``)."""
     now = now or utcnow()
     channel = session.get_one(Channel, campaign.channel_id)
-    if campaign.kind == CampaignKind.LAPSED:
-        return _lapsed(session, campaign, channel, public_url, now)
-    if campaign.kind == CampaignKind.BIRTHDAY:
-        return _birthdays(session, campaign, channel, public_url, now)
-    raise ValueError(f"campaign {campaign.name!r} is a {campaign.kind} campaign, not a scan")
+    try:
+        if campaign.kind == CampaignKind.LAPSED:
+            result = _lapsed(session, campaign, channel, public_url, now)
+        elif campaign.kind == CampaignKind.BIRTHDAY:
+            result = _birthdays(session, campaign, channel, public_url, now)
+        else:
+            raise ValueError(
+                f"campaign {campaign.name!r} is a {campaign.kind} campaign, not a scan"
+            )
+    except PoolTooSmall as exc:
+        coupons.wait(session, campaign, exc, now=now)
+        return PlanResult()
+    coupons.stop_waiting(campaign)
+    return result
 
 
-def _send(campaign: Campaign, channel: Channel, public_url: str, due_at: datetime) -> TemplateSend:
-    return TemplateSend(
+def _plan(
+    session: Session,
+    campaign: Campaign,
+    channel: Channel,
+    public_url: str,
+    due_at: datetime,
+    keys: dict[int, str],
+    now: datetime,
+) -> PlanResult:
+    """Plan the campaign's message to each friend of ``keys`` under their key, with their
+    coupon code when the campaign has a pool (all the codes, or none and ``PoolTooSmall``)."""
+    codes = coupons.codes_for(session, campaign, keys, now)
+    send = TemplateSend(
         channel=channel,
         template=campaign.messages,
         source=campaign.source,
         links=Links(public_url=public_url, tag=campaign.click_tag),
         due_at=due_at,
         values={"coupon_code": campaign.coupon_code},
+        values_for=coupons.values_for(codes),
         respect_quiet_hours=campaign.respect_quiet_hours,
         aggregation_unit=campaign.aggregation_unit,
+    )
+    return plan_template(
+        session, send, friend_ids=list(keys), idempotency_key_for=keys.__getitem__, now=now
     )
 
 
@@ -127,13 +157,9 @@ def _lapsed(
     keys = list(key_of.values())
     for start in range(0, len(keys), cursors.PAGE):
         done |= cursors.existing_keys(session, keys[start : start + cursors.PAGE])
-    return plan_template(
-        session,
-        _send(campaign, channel, public_url, due_after(now, campaign.delay, channel.timezone)),
-        friend_ids=[friend for friend, key in key_of.items() if key not in done],
-        idempotency_key_for=key_of.__getitem__,
-        now=now,
-    )
+    due_at = due_after(now, campaign.delay, channel.timezone)
+    new = {friend: key for friend, key in key_of.items() if key not in done}
+    return _plan(session, campaign, channel, public_url, due_at, new, now)
 
 
 def _birthdays(
@@ -160,13 +186,9 @@ def _birthdays(
     ).all()
     # "at 10:00" is 10:00 of the birthday (or of the 1st), even when the scan runs after it.
     start = datetime.combine(start_of_period, time(0), tzinfo=zone)
-    return plan_template(
-        session,
-        _send(campaign, channel, public_url, due_after(start, campaign.delay, channel.timezone)),
-        friend_ids=friend_ids,
-        idempotency_key_for=lambda f: f"campaign:{campaign.id}:birthday:{f}:{period}",
-        now=now,
-    )
+    due_at = due_after(start, campaign.delay, channel.timezone)
+    keys = {f: f"campaign:{campaign.id}:birthday:{f}:{period}" for f in friend_ids}
+    return _plan(session, campaign, channel, public_url, due_at, keys, now)
 
 
 def _month_days(today: date) -> list[str]:

@@ -62,8 +62,8 @@ class CampaignSpec(NamedSpec):
     coupon_pool: str | None = Field(
         None,
         max_length=100,
-        description="Segment campaigns: the coupon pool whose codes fill `{{ coupon }}`, one "
-        "code per friend.",
+        description="The coupon pool whose codes fill `{{ coupon }}`: one code per friend of a "
+        "segment campaign, one per message of a trigger campaign (purchase, lapsed, birthday).",
     )
     click_tag: str | None = Field(None, max_length=100)
     aggregation_unit: str | None = Field(None, pattern=r"^[a-zA-Z0-9_]{1,30}$")
@@ -80,8 +80,6 @@ class CampaignSpec(NamedSpec):
         self.trigger = TRIGGERS[self.kind].model_validate(self.trigger).model_dump(mode="json")
         if self.scheduled_at is not None and self.kind != CampaignKind.SEGMENT:
             raise ValueError("only segment campaigns have a `scheduled_at`")
-        if self.coupon_pool is not None and self.kind != CampaignKind.SEGMENT:
-            raise ValueError("only segment campaigns hand out a `coupon_pool`'s codes")
         if self.scheduled_at is not None and self.scheduled_at.tzinfo is None:
             raise ValueError("`scheduled_at` needs a timezone offset, e.g. 2026-12-01T10:00+09:00")
         if self.scheduled_at is not None:

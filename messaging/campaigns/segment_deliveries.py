@@ -13,7 +13,6 @@ marked ``completed``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +20,6 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from commerce.coupons import assign as coupon_assign
 from commerce.coupons.assign import PoolTooSmall
 from config import Settings
 from connectors.line.client import ChannelCredentials
@@ -29,6 +27,7 @@ from connectors.line.sending import LineSender
 from core import audit
 from core.clock import utcnow
 from core.tenancy import Channel
+from messaging.campaigns import coupons
 from messaging.campaigns.models import Campaign, CampaignKind, CampaignStatus
 from messaging.compose import compose, templates
 from messaging.outbox import service
@@ -168,7 +167,10 @@ def plan_audience(
                 return Planned(0, {}, held=False, duplicate=True)
             return Planned(frozen.planned, dict(frozen.suppressed), frozen.held)
         friend_ids = session.scalars(audience).all()
-        codes = _coupon_codes(session, campaign, friend_ids, now)
+        # Each friend's code (the same ones when a start is retried).
+        codes = coupons.codes_for(
+            session, campaign, dict.fromkeys(friend_ids, campaign.source), now
+        )
         send = compose.TemplateSend(
             channel=channel,
             template=campaign.messages,
@@ -176,7 +178,7 @@ def plan_audience(
             links=compose.Links(public_url=settings.public_url, tag=campaign.click_tag),
             due_at=now,
             values={"coupon_code": campaign.coupon_code} if campaign.coupon_code else {},
-            values_for={friend_id: {"coupon": code} for friend_id, code in codes.items()},
+            values_for=coupons.values_for(codes),
             respect_quiet_hours=campaign.respect_quiet_hours,
             aggregation_unit=campaign.aggregation_unit,
             quota_sender=sender,
@@ -192,22 +194,6 @@ def plan_audience(
         return Planned(rows.planned, dict(rows.suppressed), bool(rows.held), duplicate)
     finally:
         sender.close()
-
-
-def _coupon_codes(
-    session: Session, campaign: Campaign, friend_ids: Sequence[int], now: datetime
-) -> dict[int, str]:
-    """Each friend's code of the campaign's pool (the same ones when a start is retried)."""
-    if campaign.coupon_pool is None:
-        return {}
-    return coupon_assign.assign(
-        session,
-        pool=campaign.coupon_pool,
-        assigned_for=campaign.source,
-        friend_ids=friend_ids,
-        campaign_id=campaign.id,
-        now=now,
-    ).codes
 
 
 def complete_finished(session: Session, *, now: datetime | None = None) -> list[int]:

@@ -14,20 +14,20 @@ purchase the (n+1)-th, and a friend gets a campaign's n-th purchase message once
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commerce.models import ProductGroup, ProductGroupMember, Purchase, PurchaseItem
+from commerce.coupons.assign import PoolTooSmall
+from commerce.models import Purchase
 from core.clock import utcnow
 from core.enqueue import enqueue_after_commit
 from core.tenancy import Channel
-from messaging.campaigns import scans
+from messaging.campaigns import coupons, scans
 from messaging.campaigns.models import Campaign, CampaignKind, CampaignStatus
+from messaging.campaigns.purchase_rules import is_void, matching, purchase_numbers
 from messaging.compose import cursors
 from messaging.compose.compose import Links, TemplateSend, due_after, plan_template
 from messaging.compose.schemas import PurchaseTrigger
@@ -104,16 +104,26 @@ def fire_purchases(
     channel = session.get_one(Channel, campaign.channel_id)
     since = cursors.window_start(cursor, campaign.updated_at)
     seen: datetime | None = None
+    # The first purchase whose message waits for a coupon code: the cursor stays before it.
+    waiting: Purchase | None = None
     for page in cursors.changed_rows(session, Purchase, shop_id=campaign.shop_id, since=since):
         seen = page[-1].updated_at
-        void = [p.id for p in page if _is_void(p)]
+        void = [p.id for p in page if is_void(p)]
         keys = [purchase_key(campaign, p) for p in void]
         result.cancelled += cursors.cancel_keys(session, keys, reason=CANCELLED_REASON, now=now)
         if trigger.purchase_number is not None:
             result.cancelled += _renumber(session, campaign, trigger.purchase_number, page, now)
-        if campaign.status == CampaignStatus.ACTIVE:
+        if campaign.status == CampaignStatus.ACTIVE and waiting is None:
             live = [p for p in page if p.id not in void]
-            result.planned += _fire(session, campaign, channel, trigger, live, public_url, now)
+            fired = _fire(session, campaign, channel, trigger, live, public_url, now)
+            result.planned += fired.planned
+            waiting = fired.waiting
+    if waiting is None:
+        coupons.stop_waiting(campaign)
+    else:
+        # Read again from there next time (``LOOKBACK`` before the cursor): the keys skip
+        # what was planned, and the waiting messages go once the pool has codes.
+        seen = waiting.updated_at
     cursors.advance(cursor, seen, now=now)
     return result
 
@@ -146,7 +156,7 @@ def _renumber(
             )
         )
     )
-    numbers = _purchase_numbers(session, theirs)
+    numbers = purchase_numbers(session, theirs)
     stale = [purchase_ids[p.id] for p in theirs if numbers[p.id] != number]
     return cursors.cancel_keys(session, stale, reason=RENUMBERED_REASON, now=now)
 
@@ -172,10 +182,11 @@ def _not_yet_thanked(
     return [(p, friend) for p, friend in matches if friend not in thanked]
 
 
-def _is_void(purchase: Purchase) -> bool:
-    """Cancelled, or refunded in full (a free order is not "refunded")."""
-    fully_refunded = purchase.total > 0 and purchase.refunded_total >= purchase.total
-    return purchase.cancelled_at is not None or fully_refunded
+@dataclass(slots=True)
+class _Fired:
+    planned: int = 0
+    # The purchase whose message found no free code in the campaign's pool (then the last).
+    waiting: Purchase | None = None
 
 
 def _fire(
@@ -186,19 +197,27 @@ def _fire(
     purchases: list[Purchase],
     public_url: str,
     now: datetime,
-) -> int:
-    """Plan the campaign's message for each purchase that meets the trigger; return how many."""
+) -> _Fired:
+    """Plan the campaign's message for each purchase that meets the trigger, in the order they
+    were written, each with its own coupon code when the campaign has a pool; stop at the first
+    one the pool has no code for."""
     matches = matching(
         session, trigger=trigger, channel_id=channel.id, purchases=purchases, now=now
     )
     if trigger.purchase_number is not None:
         matches = _not_yet_thanked(session, campaign, matches)
     done = cursors.existing_keys(session, [purchase_key(campaign, p.id) for p, _ in matches])
-    planned = 0
+    fired = _Fired()
     for purchase, friend_id in matches:
         key = purchase_key(campaign, purchase.id)
         if key in done:
             continue
+        try:
+            codes = coupons.codes_for(session, campaign, {friend_id: key}, now)
+        except PoolTooSmall as exc:
+            coupons.wait(session, campaign, exc, now=now)
+            fired.waiting = purchase
+            return fired
         send = TemplateSend(
             channel=channel,
             template=campaign.messages,
@@ -206,6 +225,7 @@ def _fire(
             links=Links(public_url=public_url, tag=campaign.click_tag),
             due_at=due_after(purchase.ordered_at, campaign.delay, channel.timezone),
             values={"coupon_code": campaign.coupon_code},
+            values_for=coupons.values_for(codes),
             respect_quiet_hours=campaign.respect_quiet_hours,
             aggregation_unit=campaign.aggregation_unit,
         )
@@ -216,45 +236,8 @@ def _fire(
             idempotency_key_for={friend_id: key}.__getitem__,
             now=now,
         )
-        planned += result.created
-    return planned
-
-
-def matching(
-    session: Session,
-    *,
-    trigger: PurchaseTrigger,
-    channel_id: int,
-    purchases: list[Purchase],
-    now: datetime,
-) -> list[tuple[Purchase, int]]:
-    """The purchases that meet ``trigger``, each with the followed friend of ``channel_id`` its
-    buyer is linked to (recent, not a test order, every condition holding)."""
-    oldest = now - timedelta(hours=trigger.max_age_hours)
-    candidates = [
-        p for p in purchases if p.member_id is not None and not p.test and p.ordered_at >= oldest
-    ]
-    friends = cursors.followed_friends(
-        session,
-        channel_id=channel_id,
-        member_ids={p.member_id for p in candidates if p.member_id is not None},
-    )
-    friend_of = {p.id: friends[p.member_id] for p in candidates if p.member_id in friends}
-    candidates = [p for p in candidates if p.id in friend_of]
-    if trigger.min_total is not None:
-        candidates = [p for p in candidates if p.total >= trigger.min_total]
-    if trigger.skus or trigger.product_ids or trigger.collections:
-        bought = _items(session, [p.id for p in candidates], collections=bool(trigger.collections))
-        wanted = (
-            {("sku", s) for s in trigger.skus}
-            | {("product", p) for p in trigger.product_ids}
-            | {("collection", c) for c in trigger.collections}
-        )
-        candidates = [p for p in candidates if bought.get(p.id, set()) & wanted]
-    if trigger.purchase_number is not None:
-        numbers = _purchase_numbers(session, candidates)
-        candidates = [p for p in candidates if numbers[p.id] == trigger.purchase_number]
-    return [(p, friend_of[p.id]) for p in candidates]
+        fired.planned += result.created
+    return fired
 
 
 def enrol_on_purchases(session: Session, *, sequence: Sequence, now: datetime | None = None) -> int:
@@ -272,7 +255,7 @@ def enrol_on_purchases(session: Session, *, sequence: Sequence, now: datetime | 
         seen = page[-1].updated_at
         if trigger.purchase_number is not None:
             _withdraw_renumbered(session, sequence, trigger, page, now)
-        live = [p for p in page if not _is_void(p)]
+        live = [p for p in page if not is_void(p)]
         for purchase, friend_id in matching(
             session, trigger=trigger, channel_id=sequence.channel_id, purchases=live, now=now
         ):
@@ -320,7 +303,7 @@ def _withdraw_renumbered(
     theirs = list(
         session.scalars(select(Purchase).where(any_of(session, Purchase.id, enrolment_of)))
     )
-    numbers = _purchase_numbers(session, theirs)
+    numbers = purchase_numbers(session, theirs)
     renumbered = [p for p in theirs if numbers.get(p.id) != number]
     if not renumbered:
         return 0
@@ -355,66 +338,3 @@ def _withdraw_renumbered(
         reason=ENROLMENT_RENUMBERED_REASON,
         now=now,
     )
-
-
-def _items(
-    session: Session, purchase_ids: Collection[int], *, collections: bool = False
-) -> dict[int, set[tuple[str, str]]]:
-    """purchase id → {("sku", …), ("product", …)} of its lines, and with ``collections`` the
-    ("collection", handle) of every collection of its store that holds one of its products."""
-    bought: dict[int, set[tuple[str, str]]] = defaultdict(set)
-    if not purchase_ids:
-        return bought
-    if collections:
-        rows = session.execute(
-            select(PurchaseItem.purchase_id, ProductGroup.handle)
-            .join(Purchase, Purchase.id == PurchaseItem.purchase_id)
-            .join(ProductGroupMember, ProductGroupMember.product_id == PurchaseItem.product_id)
-            .join(
-                ProductGroup,
-                and_(
-                    ProductGroup.id == ProductGroupMember.group_id,
-                    ProductGroup.connection_id == Purchase.connection_id,
-                ),
-            )
-            .where(any_of(session, PurchaseItem.purchase_id, purchase_ids))
-        )
-        for purchase_id, handle in rows:
-            bought[purchase_id].add(("collection", handle))
-    items = session.execute(
-        select(PurchaseItem.purchase_id, PurchaseItem.sku, PurchaseItem.product_id).where(
-            any_of(session, PurchaseItem.purchase_id, purchase_ids)
-        )
-    )
-    for purchase_id, sku, product_id in items:
-        if sku:
-            bought[purchase_id].add(("sku", sku))
-        if product_id:
-            bought[purchase_id].add(("product", product_id))
-    return bought
-
-
-def _purchase_numbers(session: Session, purchases: list[Purchase]) -> dict[int, int]:
-    """purchase id → its rank among its member's purchases (1: the first), across connectors.
-
-    Cancelled and test orders do not count: a customer whose first order was cancelled makes
-    their first purchase with the next one.
-    """
-    members = {p.member_id for p in purchases if p.member_id is not None}
-    if not members:
-        return {}
-    rows = session.execute(
-        select(Purchase.member_id, Purchase.ordered_at, Purchase.id).where(
-            any_of(session, Purchase.member_id, members),
-            Purchase.cancelled_at.is_(None),
-            Purchase.test.is_(False),
-        )
-    )
-    history: dict[int | None, list[tuple[datetime, int]]] = defaultdict(list)
-    for member_id, ordered_at, purchase_id in rows:
-        history[member_id].append((ordered_at, purchase_id))
-    numbers = {}
-    for purchase in purchases:
-        earlier = history[purchase.member_id or 0]
-        numbers[purchase.id] = sum(1 for o in earlier if o <= (purchase.ordered_at, purchase.id))
-    return numbers

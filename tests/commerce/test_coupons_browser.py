@@ -1,7 +1,8 @@
 """A coupon campaign as a shop sees it in a real browser (Playwright, Debian chromium): the
 admin makes a pool on the sandbox Shopify store and its codes, a campaign gives three friends
 three different codes on their phones, and a sandbox order using one shows redeemed on the
-pool's page. Screenshots go to ``test-artifacts/console/``."""
+pool's page, which names the campaign handing out its codes. axe-core finds nothing serious on
+the coupon pages. Screenshots go to ``test-artifacts/console/``."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def test_three_friends_get_three_codes_and_an_order_shows_one_redeemed(
     open_all_hours(db, channel)
     followers = add_followers(db, line_sandbox.state, channel, 3)
     add_staff(db, shop, "admin@example.jp", Role.ADMIN)
-    screen = Screen(chromium, hub_url, viewport)
+    screen = Screen(chromium, hub_url, viewport, axe=True)
     page = screen.page
     screen.sign_in("admin@example.jp")
 
@@ -98,7 +99,13 @@ def test_three_friends_get_three_codes_and_an_order_shows_one_redeemed(
     assert report[:4] == ["全体", "3", "1", "33.3%"]
     assert "3,000 JPY" in page.locator("tr.total").inner_text()
     assert order["name"] in row
+    assert "winter coupons" in page.locator(".pool-senders").inner_text()
     screen.shot("coupon-pool-redeemed")
+    problems = screen.accessibility_problems()
+    page.goto("/console/coupons")
+    screen.shot("coupon-pools")
+    problems += screen.accessibility_problems()
+    assert problems == []
     assert screen.errors == []
     screen.close()
 

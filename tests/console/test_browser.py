@@ -55,12 +55,10 @@ ARTIFACTS = Path(
 class Screen:
     """A signed-out browser page at one viewport, recording console errors and screenshots."""
 
-    def __init__(
-        self, chromium: Any, hub_url: str, viewport: str, *, bypass_csp: bool = False
-    ) -> None:
-        # ``bypass_csp``: the test injects axe-core into the page.
+    def __init__(self, chromium: Any, hub_url: str, viewport: str, *, axe: bool = False) -> None:
+        # ``axe``: axe-core is injected by the test, so the pages bypass their CSP.
         self.context = chromium.new_context(
-            viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP", bypass_csp=bypass_csp
+            viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP", bypass_csp=axe
         )
         self.page = self.context.new_page()
         self.viewport = viewport
@@ -75,6 +73,9 @@ class Screen:
         )
         width = self.page.evaluate("document.documentElement.scrollWidth")
         assert width <= VIEWPORTS[self.viewport]["width"], f"{name} scrolls sideways: {width}px"
+
+    def accessibility_problems(self) -> list[str]:
+        return axe_problems(self.page)
 
     def sign_in(self, email: str) -> None:
         self.page.goto("/console/friends")
@@ -241,6 +242,18 @@ def _visited(session: Any, route: FollowRoute, friend_id: int) -> None:
 AXE = Path(__file__).with_name("vendor") / "axe-4.14.1.min.js"
 
 
+def axe_problems(page: Any) -> list[str]:
+    """What axe-core finds serious or critical on the page as it stands (the page's context
+    must bypass the CSP: axe-core is injected by the test)."""
+    page.add_script_tag(path=AXE)
+    found = page.evaluate("async () => (await axe.run()).violations")
+    return [
+        f"{page.url}: {v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 # Console pages that are not HTML pages to look at: files, and steps that only redirect.
 NOT_PAGES = {
     "/friends/export.csv",
@@ -363,13 +376,7 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
         page.screenshot(
             path=ARTIFACTS / "console" / "pages" / f"{name}-{viewport}.png", full_page=True
         )
-        page.add_script_tag(path=AXE)
-        found = page.evaluate("async () => (await axe.run()).violations")
-        return [
-            f"{page.url}: {v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}"
-            for v in found
-            if v["impact"] in ("serious", "critical")
-        ]
+        return axe_problems(page)
 
     problems = []
     page.goto("/console/login")

@@ -1,6 +1,8 @@
 """A follow route in real browsers: an admin makes a route with a tag action in the console, a
 LINE user opens its URL (the LIFF page, LINE's login, the add-friend screen of the sandbox LINE)
-and adds the account; the admin sees the route and the tag on the new friend's chart."""
+and adds the account; the admin sees the route and the tag on the new friend's chart, then
+archives the route, whose URL then says it has ended. axe-core finds nothing serious on the
+route pages."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from console.context import PREFIX
 from core.db import Database
 from core.tenancy import Shop
 from sandbox.line.server import SandboxServer
@@ -34,7 +37,7 @@ def test_a_poster_route_brings_a_new_friend_who_is_tagged_and_seen_on_the_chart(
 
     give_liff_app(db, channel)
     add_staff(db, shop, "admin@example.jp", Role.ADMIN)
-    staff = Screen(chromium, hub_url, viewport)
+    staff = Screen(chromium, hub_url, viewport, axe=True)
     page = staff.page
     staff.sign_in("admin@example.jp")
     page.click("nav >> text=流入経路")
@@ -74,5 +77,27 @@ def test_a_poster_route_brings_a_new_friend_who_is_tagged_and_seen_on_the_chart(
     row = page.locator("tr", has_text="駅のポスター")
     assert row.locator("td").nth(1).inner_text() == "1"  # one visit
     assert row.locator("td").nth(2).inner_text() == "1"  # one new friend
+    problems = staff.accessibility_problems()
+
+    # The poster comes down: the route is archived, its URL says so, its report stays.
+    row.locator("a").click()
+    problems += staff.accessibility_problems()
+    page.click("button >> text=アーカイブする")
+    page.wait_for_selector("text=アーカイブ済み: 経路の一覧には表示されず", state="attached")
+    assert page.locator(".route-totals").inner_text().split().count("1") >= 2
+    staff.shot("route-archived")
+    problems += staff.accessibility_problems()
+    page.goto("/console/routes")
+    assert page.locator("tr", has_text="駅のポスター").count() == 0
+    page.click(f'a[href="{PREFIX}/routes?archived=true"]')
+    expect(page.locator("tr", has_text="駅のポスター")).to_be_visible()
+    problems += staff.accessibility_problems()
+    late = Screen(chromium, hub_url, "phone", axe=True)
+    assert late.page.goto(url).status == 410
+    expect(late.page.locator("main")).to_contain_text("このQRコード・リンクの受付は終了しました。")
+    late.shot("route-ended")
+    problems += late.accessibility_problems()
+    late.close()
+    assert problems == []
     assert staff.errors == []
     staff.close()

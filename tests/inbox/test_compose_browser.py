@@ -71,7 +71,7 @@ def test_staff_send_a_picture_and_the_friends_app_shows_the_same_bytes(
 
     user_id, conversation = _talking_friend(db, line_sandbox, channel, "店内の写真はありますか")
     add_staff(db, shop, "aoi@example.jp", Role.OPERATOR)
-    screen = Screen(chromium, hub.settings.public_url, viewport, bypass_csp=True)
+    screen = Screen(chromium, hub.settings.public_url, viewport, axe=True)
     screen.sign_in("aoi@example.jp")
     page = screen.page
     page.goto(f"/console/inbox/conversations/{conversation}")
