@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from core.db import Database
@@ -17,7 +18,8 @@ from sandbox.line.server import SandboxServer
 from staff.models import Role
 from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule, text
 from tests.console.support import add_staff
-from tests.console.test_browser import Screen
+from tests.console.test_browser import VIEWPORTS, Screen
+from tests.console.test_media_browser import axe_problems
 from tests.factories import ChannelSetup
 from tests.inbox.support import conversation_id_of
 from tests.messaging.support import open_all_hours
@@ -38,6 +40,7 @@ def _friend_who_wrote(db: Database, line_sandbox: SandboxServer, channel: Channe
     return wait_for(friend_with_conversation, what="花子's conversation")
 
 
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
 def test_the_tester_says_why_as_a_chosen_friend_in_the_staffs_language(
     chromium: Any,
     hub_url: str,
@@ -45,6 +48,7 @@ def test_the_tester_says_why_as_a_chosen_friend_in_the_staffs_language(
     line_sandbox: SandboxServer,
     shop: Shop,
     channel: ChannelSetup,
+    viewport: str,
 ) -> None:
     from playwright.sync_api import expect
 
@@ -86,10 +90,10 @@ def test_the_tester_says_why_as_a_chosen_friend_in_the_staffs_language(
         )
         add_faq(session, channel, PARKING_FAQ)
     friend_id = _friend_who_wrote(db, line_sandbox, channel)
-    add_staff(db, shop, "admin@example.jp", Role.ADMIN)
-    screen = Screen(chromium, hub_url, "phone")
+    add_staff(db, shop, "aoi@example.jp", Role.ADMIN)
+    screen = Screen(chromium, hub_url, viewport)
     page = screen.page
-    screen.sign_in("admin@example.jp")
+    screen.sign_in("aoi@example.jp")
     page.goto("/console/auto-replies/try")
 
     # As anyone: every condition is taken as met, so the VIP rule answers.
@@ -130,3 +134,6 @@ def test_the_tester_says_why_as_a_chosen_friend_in_the_staffs_language(
     screen.shot("autoreply-tester-english")
     assert screen.errors == []
     screen.close()
+    # The tester's answers, as anyone and as 花子 (who has every kind of reason): axe-clean.
+    for query in ("text=予約したいです", f"text=予約したいです&friend={friend_id}"):
+        assert axe_problems(chromium, hub_url, viewport, f"/console/auto-replies/try?{query}") == []
