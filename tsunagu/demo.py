@@ -11,14 +11,11 @@ phone and LINE's servers would reach the hub.
 
 from __future__ import annotations
 
-import html
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urljoin
 
 import httpx
 import yaml
@@ -37,11 +34,12 @@ from sandbox.oidc.server import OidcServer
 from staff import service as staff_service
 from staff.models import Role
 from tsunagu import declared
+from tsunagu.demo_inbox import ask_the_shop, kept_media
+from tsunagu.demo_links import link_in_liff, link_with_account_link
 from tsunagu.demo_routes import follow_from_poster, poster_route
 from tsunagu.demo_shop import (
     DEMO_SHOP,
     MEMBERS,
-    DemoMember,
     receive_bookings,
     sync_salesforce,
     sync_shopify,
@@ -317,15 +315,16 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
     )
     step("each new friend was enrolled in the `welcome` sequence and received its first step")
 
-    _link_in_liff(demo, hanako, MEMBERS[0])
+    link_in_liff(demo, hanako, MEMBERS[0], channel_id=CHANNEL_ID, login_channel_id=LOGIN_CHANNEL_ID)
     step(f"はなこ linked member card {MEMBERS[0].number} in the LIFF page (verified ID token)")
 
-    _link_with_account_link(demo, ichiro, MEMBERS[1])
+    link_with_account_link(demo, ichiro, MEMBERS[1])
     step(f"Ichiro S. linked {MEMBERS[1].number} through LINE's account-link flow")
+    ask_the_shop(demo, step, channel_id=CHANNEL_ID)
 
     simulate.send_text(misaki, "営業時間を教えてください", channel_id=CHANNEL_ID)
     simulate.send_media(misaki, "image", channel_id=CHANNEL_ID)
-    wait(lambda: bool(_kept_media(demo, misaki)), "the photo fetched from LINE")
+    wait(lambda: bool(kept_media(demo, misaki)), "the photo fetched from LINE")
     simulate.unfollow(misaki, channel_id=CHANNEL_ID)
     wait(
         lambda: any(f["status"] == "blocked" for f in demo.admin("/friends")["items"]),
@@ -341,76 +340,6 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
     receive_bookings(demo, step)
     _deliver_to_segment(demo, step)
     follow_from_poster(demo, step, login_channel_id=LOGIN_CHANNEL_ID)
-
-
-def _kept_media(demo: Demo, user_id: str) -> list[dict[str, Any]]:
-    """The media of the friend's messages that the hub has fetched and kept."""
-    friend = next(f for f in demo.admin("/friends")["items"] if f["line_user_id"] == user_id)
-    timeline = demo.admin(f"/friends/{friend['id']}/chart")["timeline"]["items"]
-    return [e["media"] for e in timeline if e.get("media") and e["media"]["state"] == "stored"]
-
-
-def _link_in_liff(demo: Demo, user_id: str, member: DemoMember) -> None:
-    """What the member-card page does: get an ID token from LIFF, post it with the proof."""
-    id_token = demo.sandbox.state.issue_id_token(user_id, LOGIN_CHANNEL_ID)
-    response = httpx.post(
-        f"{demo.hub_url}/api/idlink/liff",
-        json={
-            "channel_id": CHANNEL_ID,
-            "id_token": id_token,
-            "member_number": member.number,
-            "second_factor": member.birth_date,
-        },
-        timeout=10,
-    )
-    response.raise_for_status()
-
-
-def _link_with_account_link(demo: Demo, user_id: str, member: DemoMember) -> None:
-    """Staff send the account-link message; the user's browser logs in and goes to LINE."""
-    friend = next(f for f in demo.admin("/friends")["items"] if f["line_user_id"] == user_id)
-    started = httpx.post(
-        f"{demo.hub_url}/api/admin/v1/friends/{friend['id']}/account-link",
-        headers={"Authorization": f"Bearer {demo.token}"},
-        timeout=10,
-    )
-    started.raise_for_status()
-    login_url = started.json()["login_url"]
-    with httpx.Client(timeout=10) as browser:
-        page = browser.get(login_url)
-        page.raise_for_status()
-        form = _hidden_fields(page.text)
-        submitted = browser.post(
-            login_url.split("?", 1)[0],
-            data=form | {"member_number": member.number, "second_factor": member.birth_date},
-        )
-        if submitted.status_code != 303:
-            raise RuntimeError(f"login page answered {submitted.status_code}: {submitted.text}")
-        dialog = browser.get(urljoin(login_url, submitted.headers["location"]))
-        dialog.raise_for_status()
-    wait(
-        lambda: any(
-            link["friend_id"] == friend["id"] and link["active"]
-            for link in demo.admin("/links")["items"]
-        ),
-        "the accountLink event",
-    )
-
-
-def _hidden_fields(html_text: str) -> dict[str, str]:
-    """The hidden inputs of the login form (link token, friend, signature)."""
-    fields = {}
-    for tag in _HIDDEN_INPUT.findall(html_text):
-        name = _NAME.search(tag)
-        value = _VALUE.search(tag)
-        if name and value:
-            fields[name.group(1)] = html.unescape(value.group(1))
-    return fields
-
-
-_HIDDEN_INPUT = re.compile(r'<input[^>]*type="hidden"[^>]*>')
-_NAME = re.compile(r'name="([^"]+)"')
-_VALUE = re.compile(r'value="([^"]*)"')
 
 
 def _deliver_to_segment(demo: Demo, step: Callable[[str], None]) -> None:
