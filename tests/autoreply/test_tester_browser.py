@@ -131,6 +131,7 @@ def test_the_tester_says_why_as_a_chosen_friend_in_the_staffs_language(
     assert "Tested as 佐藤 花子" in page.inner_text(".tried-as")
     assert "The friend does not have the tag “VIP”." in verdicts.nth(1).inner_text()
     assert "Outside its days and hours" in verdicts.nth(0).inner_text()
+    assert "Answers: contains “予約”; priority 10;" in verdicts.nth(2).inner_text()
     screen.shot("autoreply-tester-english")
     assert screen.errors == []
     screen.close()
