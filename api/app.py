@@ -17,6 +17,7 @@ from api import (
     observability,
     openapi,
     redirects,
+    sent_media,
     webhooks,
 )
 from api.admin import linking as admin_linking
@@ -53,6 +54,7 @@ def create_app(
     app.include_router(admin_linking.router)
     app.include_router(follow_routes.router)
     app.include_router(redirects.router)
+    app.include_router(sent_media.router)
     line_webhook = Route(
         webhooks.LINE_WEBHOOK_PATH, webhooks.LineWebhookEndpoint(ctx), methods=["POST"]
     )

@@ -24,6 +24,7 @@ from idlink import account_link, friends
 from idlink.models import Friend
 from inbox import conversations
 from messaging import enrolment
+from messaging.compose.compose import Links, TemplateSend, render_for
 from messaging.outbox import service
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def answer(
     session.add(hit)
     session.flush()
     if messages:
-        _reply(session, channel, friend, messages, event_id, source, now)
+        _reply(session, channel, friend, messages, event_id, source, settings, now)
     _act(session, actions, channel, friend, source, settings)
     return hit
 
@@ -75,14 +76,24 @@ def _reply(
     messages: list[dict[str, Any]],
     event_id: int,
     source: str,
+    settings: Settings,
     now: datetime,
 ) -> None:
+    # The friend's {{ variables }} and tracked links, filled as campaigns and the composer do.
+    send = TemplateSend(
+        channel=channel,
+        template=messages,
+        source=source,
+        links=Links(public_url=settings.public_url),
+        due_at=now,
+    )
+    rendered = render_for(session, send, friend_id=friend.id, key=delivery_key(event_id))
     # Quiet hours do not apply: the friend is writing now and the reply token is short-lived.
     service.plan(
         session,
         channel=channel,
         recipients=[friend.id],
-        messages=messages,
+        messages=rendered,
         idempotency_key_for=lambda _friend_id: delivery_key(event_id),
         due_at=now,
         source=source,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from autoreply.models import AutoReplyHit, AutoReplyRule, FaqEntry
 from core.tenancy import Channel
 from crm import fields
+from idlink import tagging
 from idlink.models import Friend, FriendTag, MemberLink, Tag
 from inbox.models import Conversation, InboxMark
 from messaging.outbox.models import Delivery
@@ -182,3 +183,10 @@ def channel_faq(session: Session, channel_id: int) -> Sequence[FaqEntry]:
         .where(FaqEntry.channel_id == channel_id, FaqEntry.enabled.is_(True))
         .order_by(FaqEntry.name)
     ).all()
+
+
+@tagging.names_tags("auto-reply rules")
+def _rename_tag(session: Session, shop_id: int, old: str, new: str) -> int:
+    rows = session.scalars(select(AutoReplyRule).where(AutoReplyRule.shop_id == shop_id))
+    keys = frozenset({"tags", "without_tags", "add_tags", "remove_tags"})
+    return tagging.rename_in_rows(rows, ("spec",), keys, old, new)

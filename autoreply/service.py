@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +37,8 @@ from core.inbox import InboundEvent
 from core.tenancy import Channel
 from crm import fields
 from idlink.models import Friend, FriendStatus
+from messaging.compose import library, templates
+from messaging.compose.templates import InvalidTemplate
 from messaging.outbox import consent
 from messaging.sequences import sequences
 
@@ -97,6 +100,8 @@ def spec_of(rule: AutoReplyRule) -> RuleSpec:
 
 
 def _check_references(session: Session, shop_id: int, channel: Channel, spec: RuleSpec) -> None:
+    if spec.actions.reply:
+        _check_variables(session, shop_id, spec.name, spec.actions.reply)
     for key in [*spec.actions.set_fields, *spec.conditions.fields]:
         if fields.find(session, shop_id, key) is None:
             raise UnknownReference(f"rule {spec.name!r}: no custom field {key!r} in this shop")
@@ -109,6 +114,17 @@ def _check_references(session: Session, shop_id: int, channel: Channel, spec: Ru
             raise UnknownReference(
                 f"rule {spec.name!r}: no sequence {spec.actions.sequence!r} on this channel"
             )
+
+
+def _check_variables(
+    session: Session, shop_id: int, name: str, messages: list[dict[str, Any]]
+) -> None:
+    """An answer's ``{{ variables }}`` are the friend's and the shop's fields, as in the
+    composer's templates (``InvalidTemplate`` otherwise)."""
+    try:
+        templates.check(messages, available=library.available(session, shop_id))
+    except InvalidTemplate as exc:
+        raise InvalidTemplate(f"{name!r}: {exc.detail}") from exc
 
 
 def save_rule(
@@ -236,6 +252,7 @@ def save_faq(
 ) -> FaqEntry:
     """Create the FAQ entry (``entry`` None) or replace ``entry`` with ``spec``; audited."""
     channel = channel_of(session, shop_id, spec.channel)
+    _check_variables(session, shop_id, spec.name, [{"type": "text", "text": spec.answer}])
     same_name = find_faq(session, shop_id=shop_id, name=spec.name)
     if same_name is not None and same_name is not entry:
         raise NameTaken(f"the shop has a FAQ entry named {spec.name!r}")

@@ -143,6 +143,13 @@ class Settings(BaseSettings):
         description="Largest content fetched from LINE (bytes); larger media is refused and "
         "marked too large, the message itself is kept.",
     )
+    reply_image_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        le=10 * 1024 * 1024,
+        description="Largest image (JPEG or PNG) staff may send in a reply, in bytes; LINE's own "
+        "limit, 10 MB, is the most.",
+    )
     media_storage: Literal["database", "filesystem"] = Field(
         "database",
         description="Where fetched media is kept: `database` (shared by every hub machine) or "

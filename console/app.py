@@ -30,6 +30,7 @@ from console import (
     friend_list,
     friends,
     inbox,
+    inbox_compose,
     inbox_library,
     live,
     media,
@@ -96,6 +97,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(inbox_library.router)
     console.include_router(live.router)
     console.include_router(inbox.router)
+    console.include_router(inbox_compose.router)
     console.include_router(media.router)
     _install_error_pages(console)
     console.add_middleware(SecurityHeaders)

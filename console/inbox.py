@@ -21,8 +21,9 @@ from idlink.models import Friend, FriendStatus
 from idlink.queries import find_friend
 from inbox import conversations, library, notes, queries
 from inbox.models import Conversation, ConversationStatus
-from inbox.replies import ReplyConflict, ReplyIn, Sticker, send_reply
+from inbox.replies import ReplyConflict, ReplyIn, ReplyOut, Sticker, send_reply
 from inbox.schemas import InboxFilters, NoteIn
+from messaging.compose import library as template_library
 from messaging.direct import TEXT_MAX, reply_is_free
 from staff.permissions import Action
 
@@ -57,7 +58,7 @@ class StatusForm(BaseModel):
     snoozed_until: datetime | None = None
 
 
-def _conversation(
+def conversation_for(
     session: Session, staff: Staff, conversation_id: int, action: Action
 ) -> Conversation:
     staff.require(action)
@@ -105,7 +106,7 @@ def friend_conversation(friend_id: RowId, staff: CurrentStaff, session: DbSessio
     return RedirectResponse(f"{PREFIX}/inbox/conversations/{conversation.id}", status_code=303)
 
 
-def _page(
+def conversation_view(
     request: Request,
     staff: Staff,
     session: Session,
@@ -116,7 +117,8 @@ def _page(
 ) -> Response:
     detail = queries.detail(session, conversation)
     friend = session.get_one(Friend, conversation.friend_id)
-    lifetime = timedelta(seconds=console_context(request).settings.reply_token_seconds)
+    settings = console_context(request).settings
+    lifetime = timedelta(seconds=settings.reply_token_seconds)
     return render(
         request,
         "inbox/conversation.html",
@@ -130,10 +132,12 @@ def _page(
             "stickers": STICKERS,
             "marks": library.marks(session, staff.shop.id),
             "canned": library.canned_replies(session, staff.shop.id),
+            "templates": template_library.listed(session, staff.shop.id),
             "shop_staff": [email for _id, email in shop_staff(session, staff.shop.id)],
             "can_reply": staff.can(Action.SEND_MESSAGES),
             "can_handle": staff.can(Action.HANDLE_CONVERSATIONS),
             "statuses": list(ConversationStatus),
+            "image_max_mb": f"{settings.reply_image_max_bytes / 1024 / 1024:g}",
             **extra,
         },
         status_code=status_code,
@@ -146,9 +150,9 @@ def conversation_page(
 ) -> Response:
     """The conversation; opening it marks it read (and tells LINE, on a channel that reads
     manually)."""
-    conversation = _conversation(session, staff, conversation_id, Action.READ_FRIENDS)
+    conversation = conversation_for(session, staff, conversation_id, Action.READ_FRIENDS)
     conversations.mark_read(session, conversation, actor=staff.actor)
-    return _page(request, staff, session, conversation)
+    return conversation_view(request, staff, session, conversation)
 
 
 def _back(conversation: Conversation, anchor: str = "") -> Response:
@@ -166,7 +170,7 @@ def reply(
     body: Annotated[ReplyForm, Form()],
 ) -> Response:
     """Send the reply; if someone answered meanwhile, show what they sent and ask first."""
-    conversation = _conversation(session, staff, conversation_id, Action.SEND_MESSAGES)
+    conversation = conversation_for(session, staff, conversation_id, Action.SEND_MESSAGES)
     lifetime = timedelta(seconds=console_context(request).settings.reply_token_seconds)
     try:
         sent = send_reply(
@@ -178,7 +182,7 @@ def reply(
             ip=client_ip(request),
         )
     except ReplyConflict as conflict:
-        return _page(
+        return conversation_view(
             request,
             staff,
             session,
@@ -187,6 +191,11 @@ def reply(
             conflict=conflict.sent,
             pending=body,
         )
+    return after_sending(conversation, sent)
+
+
+def after_sending(conversation: Conversation, sent: ReplyOut) -> Response:
+    """Back to the conversation, saying how the reply went (free, counted, or already sent)."""
     done = "duplicate" if sent.duplicate else ("free" if sent.free else "push")
     return RedirectResponse(
         f"{PREFIX}/inbox/conversations/{conversation.id}?sent={done}#composer", status_code=303
@@ -200,7 +209,7 @@ def set_status(
     session: DbSession,
     body: Annotated[StatusForm, Form()],
 ) -> Response:
-    conversation = _conversation(session, staff, conversation_id, Action.HANDLE_CONVERSATIONS)
+    conversation = conversation_for(session, staff, conversation_id, Action.HANDLE_CONVERSATIONS)
     conversations.set_status(
         session,
         conversation,
@@ -218,7 +227,7 @@ def assign(
     session: DbSession,
     email: Annotated[str, Form(max_length=254)] = "",
 ) -> Response:
-    conversation = _conversation(session, staff, conversation_id, Action.HANDLE_CONVERSATIONS)
+    conversation = conversation_for(session, staff, conversation_id, Action.HANDLE_CONVERSATIONS)
     conversations.assign(session, conversation, email=email or None, actor=staff.actor)
     return _back(conversation)
 
@@ -230,7 +239,7 @@ def set_mark(
     session: DbSession,
     mark_id: Annotated[str, Form(max_length=9, pattern=r"^[0-9]*$")] = "",
 ) -> Response:
-    conversation = _conversation(session, staff, conversation_id, Action.HANDLE_CONVERSATIONS)
+    conversation = conversation_for(session, staff, conversation_id, Action.HANDLE_CONVERSATIONS)
     chosen = int(mark_id) if mark_id else None
     conversations.set_mark(session, conversation, mark_id=chosen, actor=staff.actor)
     return _back(conversation)
@@ -244,6 +253,6 @@ def add_note(
     body: Annotated[NoteIn, Form()],
 ) -> Response:
     """An internal note; the staff it @mentions are notified."""
-    conversation = _conversation(session, staff, conversation_id, Action.WRITE_NOTES)
+    conversation = conversation_for(session, staff, conversation_id, Action.WRITE_NOTES)
     notes.add_note(session, conversation=conversation, body=body, author=staff.actor)
     return _back(conversation, "#notes")

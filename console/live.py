@@ -16,13 +16,16 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response, StreamingResponse
 
-from console.auth import CurrentStaff, DbSession
+from console.auth import CurrentStaff, DbSession, FormStaff
+from console.context import render
 from core.db import Database
-from inbox import live, queries
+from core.ids import RowId
+from inbox import live, presence, queries
 from inbox.live import Signal
 from staff.permissions import Action
 
@@ -134,3 +137,33 @@ def inbox_events(request: Request, staff: CurrentStaff, session: DbSession) -> S
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"x-accel-buffering": "no"}
     )
+
+
+@router.post("/inbox/conversations/{conversation_id}/presence")
+def renew_presence(
+    request: Request,
+    conversation_id: RowId,
+    staff: FormStaff,
+    session: DbSession,
+    typing: Annotated[bool, Form()] = False,
+) -> Response:
+    """The page is open (and its author typing, if said): renew it, and show who else is
+    there."""
+    staff.require(Action.READ_FRIENDS)
+    conversation = queries.find_conversation(
+        session, staff.shop.id, conversation_id, channel_scope=staff.channel_scope
+    )
+    presence.beat(session, conversation=conversation, staff_user_id=staff.user.id, typing=typing)
+    viewers = presence.others(session, conversation, staff_user_id=staff.user.id)
+    return render(request, "inbox/_presence.html", {"viewers": viewers})
+
+
+@router.post("/inbox/conversations/{conversation_id}/presence/leave", status_code=204)
+def leave(conversation_id: RowId, staff: FormStaff, session: DbSession) -> Response:
+    """The page closed (the browser says so as it goes)."""
+    staff.require(Action.READ_FRIENDS)
+    conversation = queries.find_conversation(
+        session, staff.shop.id, conversation_id, channel_scope=staff.channel_scope
+    )
+    presence.leave(session, conversation=conversation, staff_user_id=staff.user.id)
+    return Response(status_code=204)

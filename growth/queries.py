@@ -17,6 +17,7 @@ from commerce.models import Purchase
 from core.tenancy import Channel
 from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
 from growth.schemas import RouteAction, RouteDay, RouteOut, RouteTotals, RouteVisitor
+from idlink import tagging
 from idlink.models import Friend, FriendFollowEvent, MemberLink
 
 CSV_COLUMNS = ["day", "visits", "new_friends", "returning_friends"]
@@ -290,3 +291,20 @@ def summaries(session: Session, shop_id: int) -> dict[int, RouteSummary]:
         route_id: RouteSummary(visits.get(route_id, 0), *friends.get(route_id, (0, 0)))
         for route_id in set(visits) | set(friends)
     }
+
+
+@tagging.names_tags("follow routes")
+def _rename_tag(session: Session, shop_id: int, old: str, new: str) -> int:
+    """A route's tag actions, for the friends it brings from now on."""
+    changed = 0
+    for route in session.scalars(select(FollowRoute).where(FollowRoute.shop_id == shop_id)):
+        actions = [
+            action | {"target": new}
+            if action.get("kind") == "tag" and action.get("target") == old
+            else action
+            for action in route.actions
+        ]
+        if actions != route.actions:
+            route.actions = actions
+            changed += 1
+    return changed

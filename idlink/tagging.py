@@ -32,6 +32,73 @@ class TagExists(Conflict):
     """The shop already has a tag with this name."""
 
 
+# What rewrites the tag names stored in one kind of thing (segments' rules, auto-reply
+# conditions...) from ``old`` to ``new`` within a shop; returns how many it changed.
+TagRenamer = Callable[[Session, int, str, str], int]
+
+# Every kind of thing that names tags, by what it is called in the rename's audit entry.
+# Each such module registers itself with ``names_tags`` where it is defined, so a tag renamed
+# here is renamed wherever it is named: a segment, a rule or an action naming the old name would
+# otherwise match nobody or quietly create the old tag again.
+_RENAMERS: dict[str, TagRenamer] = {}
+
+
+def names_tags(what: str) -> Callable[[TagRenamer], TagRenamer]:
+    """Register ``renamer`` as the one that follows a tag's rename in ``what``."""
+
+    def register(renamer: TagRenamer) -> TagRenamer:
+        _RENAMERS[what] = renamer
+        return renamer
+
+    return register
+
+
+def renamers() -> dict[str, TagRenamer]:
+    """What follows a rename, by what it renames in (a copy)."""
+    return dict(_RENAMERS)
+
+
+def renamed_tree(tree: Any, keys: frozenset[str], old: str, new: str) -> tuple[Any, int]:
+    """A copy of the JSON ``tree`` where each value under one of ``keys`` that names ``old``
+    (the string, or an item of a list of names) names ``new``, with how many did. A list that
+    held both names keeps one."""
+    if isinstance(tree, list):
+        items = [renamed_tree(item, keys, old, new) for item in tree]
+        return [item for item, _ in items], sum(count for _, count in items)
+    if not isinstance(tree, dict):
+        return tree, 0
+    copy: dict[str, Any] = {}
+    changed = 0
+    for key, value in tree.items():
+        if key in keys and value == old:
+            value, changed = new, changed + 1
+        elif key in keys and isinstance(value, list) and old in value:
+            value = list(dict.fromkeys(new if name == old else name for name in value))
+            changed += 1
+        else:
+            value, count = renamed_tree(value, keys, old, new)
+            changed += count
+        copy[key] = value
+    return copy, changed
+
+
+def rename_in_rows(
+    rows: Iterable[Any], columns: tuple[str, ...], keys: frozenset[str], old: str, new: str
+) -> int:
+    """Rename ``old`` to ``new`` under ``keys`` in the JSON ``columns`` of ``rows`` (ORM
+    objects, written back when changed); returns how many rows changed."""
+    changed = 0
+    for row in rows:
+        touched = False
+        for column in columns:
+            tree, count = renamed_tree(getattr(row, column), keys, old, new)
+            if count:
+                setattr(row, column, tree)
+                touched = True
+        changed += touched
+    return changed
+
+
 @dataclass(frozen=True, slots=True)
 class BulkOutcome:
     changed: int
@@ -100,7 +167,8 @@ def update_tag(
     session: Session, *, tag: Tag, body: TagUpdate, actor: str, ip: str | None = None
 ) -> Tag:
     """Rename, recolour or move the tag to a folder (only what ``body`` sets); audited with
-    each value before and after. Friends keep the tag under its new name."""
+    each value before and after. Friends keep the tag under its new name, and everything that
+    names it (segments, sequences, rules, actions, tracked links) names the new one."""
     changes: dict[str, list[str | None]] = {}
     for field in ("name", "colour", "folder"):
         if field not in body.model_fields_set:
@@ -121,8 +189,18 @@ def update_tag(
                 setattr(tag, field, value)
 
         _flush_name(session, tag, body.name or tag.name, change)
-        _audit_tag(session, tag, "tag.updated", actor, ip, **changes)
+        renamed: dict[str, int] = {}
+        if "name" in changes:
+            old, new = str(changes["name"][0]), str(changes["name"][1])
+            for what, renamer in _RENAMERS.items():
+                if count := renamer(session, tag.shop_id, old, new):
+                    renamed[what] = count
+        _audit_tag(session, tag, "tag.updated", actor, ip, **changes, **_renamed(renamed))
     return tag
+
+
+def _renamed(renamed: dict[str, int]) -> dict[str, dict[str, int]]:
+    return {"renamed_in": renamed} if renamed else {}
 
 
 def _flush_name(session: Session, tag: Tag, name: str, write: Callable[[], None]) -> None:

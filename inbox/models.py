@@ -195,3 +195,21 @@ class InboxSignal(Base):
     conversation_id: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class InboxPresence(Base):
+    """A staff member has the conversation open (``seen_at``: their page's last sign of life)
+    and, while ``typing_at`` is recent, is writing a reply. Old rows mean nothing: a page that
+    closed or went silent stops renewing its row."""
+
+    __tablename__ = "inbox_presence"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    typing_at: Mapped[datetime | None]
+    seen_at: Mapped[datetime]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from statistics import median
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -254,6 +255,15 @@ def _first_text(payload: list[dict[str, Any]] | None) -> tuple[str | None, str |
     return kind, (str(text) if text else f"({kind})")
 
 
+def _sent_image_path(payload: list[dict[str, Any]] | None) -> str | None:
+    """The path of the preview of an image this hub sent (and serves), if the send is one."""
+    first = payload[0] if payload else {}
+    if first.get("type") != "image":
+        return None
+    path = urlsplit(str(first.get("previewImageUrl") or "")).path
+    return path if path.startswith("/m/") else None
+
+
 def detail(session: Session, conversation: Conversation) -> ConversationDetail:
     """The conversation and its timeline, oldest first: the friend's messages and postbacks,
     everything the hub sent them (labelled with its source), the notes and the changes."""
@@ -298,6 +308,7 @@ def detail(session: Session, conversation: Conversation) -> ConversationDetail:
                 source=source_of(delivery.source),
                 author=delivery.source,
                 state=delivery.state,
+                image_path=_sent_image_path(payload),
             )
         )
     for note in session.scalars(

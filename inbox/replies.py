@@ -9,6 +9,7 @@ key, and answers with the friend's reply token (free) when one is fresh and unus
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -30,7 +31,15 @@ from messaging.direct import TEXT_MAX, FriendNotReachable, reply_is_free
 from messaging.outbox import service
 from messaging.outbox.models import Delivery
 
-__all__ = ["FriendNotReachable", "ReplyConflict", "ReplyIn", "ReplyOut", "send_reply"]
+__all__ = [
+    "FriendNotReachable",
+    "ReplyConflict",
+    "ReplyIn",
+    "ReplyMeta",
+    "ReplyOut",
+    "send_messages",
+    "send_reply",
+]
 
 
 class Sticker(BaseModel):
@@ -38,17 +47,22 @@ class Sticker(BaseModel):
     sticker_id: str = Field(pattern=r"^[0-9]{1,20}$")
 
 
-class ReplyIn(BaseModel):
-    """A text or a sticker for the friend, the version its author saw, and its own key."""
+class ReplyMeta(BaseModel):
+    """What every reply carries: the version its author saw, and its own key."""
 
-    text: str | None = Field(None, max_length=TEXT_MAX)
-    sticker: Sticker | None = None
     version: int = Field(ge=0, description="The conversation's `version` the author saw.")
     confirm: bool = Field(False, description="Send even if someone answered since `version`.")
     key: str = Field(
         pattern=r"^[A-Za-z0-9_-]{8,64}$",
         description="Unique per composed reply: posting it again sends nothing twice.",
     )
+
+
+class ReplyIn(ReplyMeta):
+    """A text or a sticker for the friend, the version its author saw, and its own key."""
+
+    text: str | None = Field(None, max_length=TEXT_MAX)
+    sticker: Sticker | None = None
 
     @model_validator(mode="after")
     def _one_message(self) -> ReplyIn:
@@ -121,6 +135,26 @@ def replies_since(session: Session, conversation: Conversation, version: int) ->
     ]
 
 
+def earlier_reply(session: Session, conversation: Conversation, key: str) -> ReplyOut | None:
+    """The reply already made with this key (a second post of the same composer), if any."""
+    earlier = session.scalar(
+        select(ConversationReply).where(
+            ConversationReply.shop_id == conversation.shop_id, ConversationReply.key == key
+        )
+    )
+    return None if earlier is None else _out(session, earlier, duplicate=True)
+
+
+def reachable_friend(session: Session, conversation: Conversation) -> Friend:
+    """The conversation's friend, or FriendNotReachable when they blocked the channel."""
+    friend = session.get_one(Friend, conversation.friend_id)
+    if friend.status != FriendStatus.FOLLOWED:
+        raise FriendNotReachable(
+            "this friend blocked the channel: LINE would not deliver a message to them"
+        )
+    return friend
+
+
 def send_reply(
     session: Session,
     *,
@@ -131,30 +165,54 @@ def send_reply(
     ip: str | None = None,
 ) -> ReplyOut:
     """Plan the reply for the conversation's friend now (quiet hours do not hold a live answer)."""
-    earlier = session.scalar(
-        select(ConversationReply).where(
-            ConversationReply.shop_id == conversation.shop_id, ConversationReply.key == reply.key
-        )
-    )
+    earlier = earlier_reply(session, conversation, reply.key)
     if earlier is not None:
-        return _out(session, earlier, duplicate=True)
-    friend = session.get_one(Friend, conversation.friend_id)
-    if friend.status != FriendStatus.FOLLOWED:
-        raise FriendNotReachable(
-            "this friend blocked the channel: LINE would not deliver a message to them"
-        )
+        return earlier
+    friend = reachable_friend(session, conversation)
     if reply.text is not None:
         reply = reply.model_copy(
             update={"text": library.expand(session, friend=friend, text=reply.text)}
         )
-    version = _take_version(session, conversation, reply)
+    return send_messages(
+        session,
+        conversation=conversation,
+        friend=friend,
+        meta=reply,
+        messages=reply.messages,
+        summary=reply.summary(),
+        actor=actor,
+        lifetime=lifetime,
+        ip=ip,
+    )
+
+
+def delivery_key(conversation: Conversation, key: str) -> str:
+    """The outbox key of the reply made with the composer's ``key``."""
+    return f"inbox:{conversation.shop_id}:{key}"
+
+
+def send_messages(
+    session: Session,
+    *,
+    conversation: Conversation,
+    friend: Friend,
+    meta: ReplyMeta,
+    messages: Callable[[], list[dict[str, Any]]],
+    summary: str,
+    actor: str,
+    lifetime: timedelta,
+    ip: str | None = None,
+) -> ReplyOut:
+    """Take the conversation's next version (or ReplyConflict), then plan what ``messages``
+    makes — only then, so a refused reply leaves nothing behind — under the reply's key."""
+    version = _take_version(session, conversation, meta)
     free = reply_is_free(session, friend, lifetime=lifetime)
-    key = f"inbox:{conversation.shop_id}:{reply.key}"
+    key = delivery_key(conversation, meta.key)
     service.plan(
         session,
         channel=session.get_one(Channel, conversation.channel_id),
         recipients=[friend.id],
-        messages=reply.messages(),
+        messages=messages(),
         idempotency_key_for=lambda _friend_id: key,
         due_at=utcnow(),
         source=actor[:100],
@@ -164,11 +222,11 @@ def send_reply(
     sent = ConversationReply(
         shop_id=conversation.shop_id,
         conversation_id=conversation.id,
-        key=reply.key,
+        key=meta.key,
         delivery_id=delivery_id,
         author=actor[:200],
         version=version,
-        summary=reply.summary()[:1000],
+        summary=summary[:1000],
         free=free,
         created_at=utcnow(),
     )
@@ -184,14 +242,14 @@ def send_reply(
         subject_id=conversation.id,
         delivery_id=delivery_id,
         free=free,
-        confirmed=reply.confirm,
+        confirmed=meta.confirm,
         ip=ip,
     )
     session.flush()
     return _out(session, sent, duplicate=False)
 
 
-def _take_version(session: Session, conversation: Conversation, reply: ReplyIn) -> int:
+def _take_version(session: Session, conversation: Conversation, reply: ReplyMeta) -> int:
     """Move the conversation's version on by one, if it is still the one the author saw (or
     they confirmed); one conditional UPDATE, so of two replies at once only one gets through."""
     statement = update(Conversation).where(Conversation.id == conversation.id)

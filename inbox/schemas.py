@@ -77,6 +77,8 @@ class TimelineItem(BaseModel):
     state: str | None = None
     # A stored image, video, audio or file: served to signed-in staff at /console/media/{id}.
     media: bool = False
+    # An image sent to the friend: where this hub serves its preview (``/m/{token}``).
+    image_path: str | None = None
 
 
 class ConversationDetail(BaseModel):

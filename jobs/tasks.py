@@ -23,7 +23,7 @@ from idlink.events import handle_line_event
 from idlink.media import fetch as media_fetch
 from idlink.media import intake as media_intake
 from inbox import conversations as inbox_conversations
-from inbox import line_reads, live
+from inbox import line_reads, live, presence
 from jobs import runtime
 from messaging.campaigns import segment_deliveries, triggers
 from messaging.friend_list import bulk as friend_bulk
@@ -115,10 +115,11 @@ def wake_snoozed(self: Task) -> int:
 
 @shared_task(name="inbox.forget_signals", bind=True)
 def forget_signals(self: Task) -> int:
-    """Delete the live-update signals older than an hour (consoles read them within seconds)."""
+    """Delete the live-update signals older than an hour (consoles read them within seconds)
+    and the presence of conversation pages long silent."""
     rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
-        return live.forget_old(session)
+        return live.forget_old(session) + presence.forget_old(session)
 
 
 @shared_task(name="idlink.purge", bind=True)

@@ -127,7 +127,7 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
         ),
         # What was sent and what became of it; the content itself is served to staff only.
         "media": [
-            _row(m, location=None)
+            _row(m, location=None, public_token=None)
             for m in session.scalars(
                 select(Media).where(Media.friend_id.in_(friend_ids)).order_by(Media.occurred_at)
             )

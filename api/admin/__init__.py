@@ -19,6 +19,7 @@ from api.admin import (
     follow_routes,
     friends,
     inbox,
+    inbox_compose,
     links,
     media,
     members,
@@ -57,6 +58,7 @@ router.include_router(consents.router)
 router.include_router(media.router)
 router.include_router(autoreplies.router)
 router.include_router(inbox.router)
+router.include_router(inbox_compose.router)
 router.include_router(follow_routes.router)
 
 __all__ = ["router"]

@@ -39,6 +39,13 @@ router = APIRouter(tags=["inbox"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such conversation in this shop"}
 }
+REPLY_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorBody,
+        "description": "`ReplyConflict`: someone answered since `version` (the detail says "
+        "what was sent; send again with `confirm: true`), or `FriendNotReachable`",
+    },
+}
 
 
 def _conversation(session: DbSession, shop_id: int, conversation_id: int) -> Any:
@@ -139,14 +146,7 @@ def set_mark(
     "/conversations/{conversation_id}/replies",
     summary="Reply in a conversation",
     status_code=201,
-    responses={
-        **NOT_FOUND,
-        409: {
-            "model": ErrorBody,
-            "description": "`ReplyConflict`: someone answered since `version` (the detail says "
-            "what was sent; send again with `confirm: true`), or `FriendNotReachable`",
-        },
-    },
+    responses={**NOT_FOUND, **REPLY_CONFLICT},
 )
 def reply(
     conversation_id: RowId,

@@ -62,7 +62,8 @@ def update_tag(
     tag_id: RowId, body: TagUpdate, session: DbSession, shop: CurrentShop, actor: Actor
 ) -> TagOut:
     """Rename, recolour or move the tag (`folder: null` takes it out of its folder); only the
-    fields given change. Segments and sequences name tags: rename them there too."""
+    fields given change. A new name reaches everything that names the tag: segments,
+    sequences, auto-reply rules, follow routes, click tags and tracked links."""
     tag = tagging.get_tag(session, shop_id=shop.id, tag_id=tag_id)
     tagging.update_tag(session, tag=tag, body=body, actor=actor)
     return _out(session, shop.id, tag.id)

@@ -52,7 +52,7 @@ def fetch(
     media = session.scalar(
         select(Media).where(Media.id == media_id).with_for_update(skip_locked=True)
     )
-    if media is None or media.state != MediaState.PENDING:
+    if media is None or media.state != MediaState.PENDING or media.line_message_id is None:
         return None
     channel = session.get_one(Channel, media.channel_id)
     client = ContentClient(
@@ -61,7 +61,7 @@ def fetch(
     )
     media.attempts += 1
     try:
-        content = _download(client, media, pause)
+        content = _download(client, media.kind, media.line_message_id, pause)
     except RetriableError as exc:
         _retry_later(media, exc, settings, now or utcnow())
     except FatalError as exc:
@@ -72,17 +72,19 @@ def fetch(
     return media.state
 
 
-def _download(client: ContentClient, media: Media, pause: Callable[[float], None]) -> Content:
+def _download(
+    client: ContentClient, kind: str, line_message_id: str, pause: Callable[[float], None]
+) -> Content:
     """LINE's content, trying again after a pause on 5xx, 429 and timeouts."""
     for delay in (*RETRY_PAUSES, None):
         try:
-            if media.kind in ("video", "audio"):
-                status = client.transcoding_status(media.line_message_id)
+            if kind in ("video", "audio"):
+                status = client.transcoding_status(line_message_id)
                 if status == "processing":
                     raise NotReady("LINE is still preparing this content")
                 if status == "failed":
                     raise Gone("LINE could not prepare this content")
-            return client.download(media.line_message_id)
+            return client.download(line_message_id)
         except NotReady:
             raise
         except RetriableError:

@@ -31,7 +31,10 @@ MEDIA_KINDS = ("image", "video", "audio", "file")
 
 
 class Media(Base):
-    """One image, video, audio or file message's content: where it is and what became of it."""
+    """One image, video, audio or file message's content: where it is and what became of it.
+
+    A medium staff sent (an image reply) has no friend's message: it has a ``public_token``
+    instead, the unguessable name LINE fetches it by."""
 
     __tablename__ = "media"
 
@@ -39,10 +42,11 @@ class Media(Base):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
     friend_id: Mapped[int] = mapped_column(ForeignKey("friends.id"), index=True)
-    message_id: Mapped[int] = mapped_column(
+    message_id: Mapped[int | None] = mapped_column(
         ForeignKey("conversation_messages.id", ondelete="CASCADE"), unique=True
     )
-    line_message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    line_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    public_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), default=MediaState.PENDING)
     content_type: Mapped[str | None] = mapped_column(String(128))

@@ -20,7 +20,7 @@ from idlink.queries import friend_query
 class MediaOut(BaseModel):
     """A medium a friend sent; ``url`` serves its content to signed-in staff once stored."""
 
-    message_id: int
+    message_id: int | None = Field(description="The friend's message (none: staff sent it).")
     kind: str = Field(description="image, video, audio or file")
     state: str = Field(
         description="pending, stored, external, too_large, refused, failed or purged"
@@ -95,4 +95,15 @@ def of_messages(session: Session, message_ids: Sequence[int]) -> dict[int, Media
     if not message_ids:
         return {}
     found = session.scalars(select(Media).where(Media.message_id.in_(list(message_ids))))
-    return {media.message_id: out(media) for media in found}
+    return {media.message_id: out(media) for media in found if media.message_id is not None}
+
+
+def sent(session: Session, token: str) -> Media:
+    """The medium staff sent under this public token, while its content is kept; else
+    MediaNotFound (a purged or unknown token reads the same)."""
+    media = session.scalar(
+        select(Media).where(Media.public_token == token, Media.state == MediaState.STORED)
+    )
+    if media is None:
+        raise MediaNotFound("no such medium")
+    return media

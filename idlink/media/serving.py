@@ -55,6 +55,8 @@ def file_name(media: Media) -> str:
     if media.file_name:
         return media.file_name
     extension = _EXTENSIONS.get(media.content_type or "", "bin")
+    if media.message_id is None:
+        return f"sent-{media.kind}-{media.id}.{extension}"
     return f"line-{media.kind}-{media.message_id}.{extension}"
 
 

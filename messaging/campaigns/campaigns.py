@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from commerce.coupons import pools as coupon_pools
@@ -18,6 +18,7 @@ from core.clock import utcnow
 from core.enqueue import enqueue_after_commit
 from core.errors import Conflict, NotFound
 from core.tenancy import Channel
+from idlink import tagging
 from messaging.campaigns.models import Campaign, CampaignKind, CampaignStatus
 from messaging.campaigns.schemas import CampaignSpec
 from messaging.compose import compose, templates
@@ -313,3 +314,14 @@ def run_now(
     campaign.updated_at = now
     enqueue_after_commit(session, "messaging.campaigns")
     return campaign
+
+
+@tagging.names_tags("campaigns")
+def _rename_tag(session: Session, shop_id: int, old: str, new: str) -> int:
+    """A campaign's click tag, for the clicks to come."""
+    renamed = session.execute(
+        update(Campaign)
+        .where(Campaign.shop_id == shop_id, Campaign.click_tag == old)
+        .values(click_tag=new)
+    )
+    return int(getattr(renamed, "rowcount", 0))

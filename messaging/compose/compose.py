@@ -102,6 +102,21 @@ def plan_template(
     return result
 
 
+def render_for(session: Session, send: TemplateSend, *, friend_id: int, key: str) -> list[Message]:
+    """One friend's rendering of ``send.template``, as ``plan_template`` makes it for each
+    friend: their variables filled, each ``{{ link:URL }}`` a tracked link keyed by ``key``
+    (the delivery's idempotency key)."""
+    if not templates.is_personal(send.template):
+        return [dict(m) for m in send.template]
+    linker = _Linker(session, send, lambda _friend_id: key)
+    values = {**friend_values(session, [friend_id]).get(friend_id, {}), **send.values}
+    rendered = templates.render(
+        send.template, values=values, link=lambda url: linker.url(friend_id, url)
+    )
+    linker.flush()
+    return rendered
+
+
 def friend_values(
     session: Session, friend_ids: Collection[int]
 ) -> dict[int, dict[str, str | None]]:

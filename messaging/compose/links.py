@@ -9,7 +9,7 @@ from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from idlink import friends
+from idlink import friends, tagging
 from idlink.models import Friend
 from messaging.compose.models import LinkClick, TrackedLink
 
@@ -49,3 +49,14 @@ def record_click(
         ):
             log.info("friend %s tagged %r by a click on %s", friend.id, link.tag, link.source)
     return link.url
+
+
+@tagging.names_tags("tracked links")
+def _rename_tag(session: Session, shop_id: int, old: str, new: str) -> int:
+    """Links already sent: their first click gives the tag under its new name."""
+    renamed = session.execute(
+        update(TrackedLink)
+        .where(TrackedLink.shop_id == shop_id, TrackedLink.tag == old)
+        .values(tag=new)
+    )
+    return int(getattr(renamed, "rowcount", 0))

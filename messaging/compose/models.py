@@ -1,14 +1,18 @@
-"""What the features share: tracked links and their clicks, and the cursors of their scans."""
+"""What the features share: tracked links and their clicks, the cursors of their scans, and the
+shop's saved message templates."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ForeignKey,
     Index,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,3 +60,20 @@ class TriggerCursor(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     position: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageTemplate(Base):
+    """1 to 5 LINE messages saved under a name, ``{{ variables }}`` filled per friend when sent
+    (from the inbox's composer)."""
+
+    __tablename__ = "message_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("shop_id", "name"),)

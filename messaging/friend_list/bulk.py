@@ -301,3 +301,15 @@ def stalled(session: Session, *, now: datetime | None = None) -> list[int]:
             )
         )
     )
+
+
+@tagging.names_tags("bulk actions")
+def _rename_tag(session: Session, shop_id: int, old: str, new: str) -> int:
+    """The filters of bulk actions still running select by the new name."""
+    rows = session.scalars(
+        select(FriendBulkJob).where(
+            FriendBulkJob.shop_id == shop_id, FriendBulkJob.state == BulkState.RUNNING
+        )
+    )
+    keys = frozenset({"tag", "tags_any", "tags_all", "tags_none"})
+    return tagging.rename_in_rows(rows, ("filters",), keys, old, new)

@@ -42,6 +42,7 @@ from core.errors import NotFound
 from core.tenancy import Channel
 from crm import fields
 from crm.models import FieldDefinition
+from idlink import tagging
 from idlink.models import Friend, FriendTag, Member, MemberLink, Tag
 from messaging.outbox.sql import is_postgres
 from messaging.segments import field_rules, schemas
@@ -350,3 +351,9 @@ class _Compiler:
 def _sqlite_path(key: str) -> str:
     # Keys are [A-Za-z0-9_-] (checked by the schema); quoted, a dash is no operator.
     return f'$."{key}"'
+
+
+@tagging.names_tags("segments")
+def _rename_tag(session: Session, shop_id: int, old: str, new: str) -> int:
+    rows = session.scalars(select(Segment).where(Segment.shop_id == shop_id))
+    return tagging.rename_in_rows(rows, ("rules",), frozenset({"tag", "tag_absent"}), old, new)

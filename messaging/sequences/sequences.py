@@ -26,6 +26,7 @@ from core.enqueue import enqueue_after_commit
 from core.errors import Conflict
 from core.inbox import InboundEvent
 from core.tenancy import Channel
+from idlink import tagging
 from idlink.models import Friend, FriendStatus, FriendTag, MemberLink, Tag
 from messaging.compose import compose, templates
 from messaging.outbox.models import Delivery, DeliveryState
@@ -394,3 +395,10 @@ def on_line_event(session: Session, event: InboundEvent) -> None:
     )
     if listening:
         enqueue_after_commit(session, TASK)
+
+
+@tagging.names_tags("sequences")
+def _rename_tag(session: Session, shop_id: int, old: str, new: str) -> int:
+    rows = session.scalars(select(Sequence).where(Sequence.shop_id == shop_id))
+    keys = frozenset({"tag", "tag_added"})
+    return tagging.rename_in_rows(rows, ("enroll_on", "exit_on"), keys, old, new)

@@ -93,10 +93,12 @@ class SandboxChannel:
     # Custom aggregation unit names used, by month ("2026-11"), in order of first use.
     aggregation_units: dict[str, list[str]] = field(default_factory=dict)
     # "manual": the account marks messages read by API; message events carry a
-    # markAsReadToken (token → the user it reads for), and ``read_marks`` lists each use.
+    # markAsReadToken (token → the user and the message it reads up to), ``read_marks`` lists
+    # each use's user and ``read_up_to`` the message each user's last one read up to.
     mark_as_read_mode: str = "auto"
-    read_tokens: dict[str, str] = field(default_factory=dict)
+    read_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     read_marks: list[str] = field(default_factory=list)
+    read_up_to: dict[str, str] = field(default_factory=dict)
 
     @property
     def basic_id(self) -> str:

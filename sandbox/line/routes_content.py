@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, Field
 
-from sandbox.line import contents
+from sandbox.line import contents, images
 from sandbox.line.deps import api_channel, get_simulator, get_state
 from sandbox.line.errors import not_found
 from sandbox.line.models import SandboxChannel
@@ -123,3 +123,20 @@ def expire_content(message_id: str, state: State) -> None:
         state.contents.expire(message_id)
     except KeyError as exc:
         raise HTTPException(404, str(exc.args[0])) from None
+
+
+@router.get("/sandbox/users/{user_id}/messages/{message_id}/image", response_class=Response)
+def open_image(
+    user_id: str,
+    message_id: str,
+    state: State,
+    which: Literal["original", "preview"] = "original",
+) -> Response:
+    """What the user's app shows for an image message it received: LINE fetches the image
+    from the sender's address then (502 when it would show broken)."""
+    found = next((m for m in state.inbox(user_id) if m.message_id == message_id), None)
+    if found is None or found.message.get("type") != "image":
+        raise HTTPException(404, f"user {user_id} received no image message {message_id}")
+    field: images.Which = "originalContentUrl" if which == "original" else "previewImageUrl"
+    data, content_type = images.fetch(found.message, field)
+    return Response(data, media_type=content_type)

@@ -288,8 +288,10 @@ async def mark_messages_as_read_by_token(
     if not isinstance(token, str) or not token:
         raise invalid_body(("markAsReadToken", "must be specified"))
     with state.lock:
-        user_id = channel.read_tokens.get(token)
-        if user_id is None:
+        read = channel.read_tokens.get(token)
+        if read is None:
             raise LineApiError(400, "Invalid markAsReadToken")
+        user_id, message_id = read
         channel.read_marks.append(user_id)
+        channel.read_up_to[user_id] = message_id
     return {}

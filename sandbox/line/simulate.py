@@ -154,7 +154,7 @@ class Simulator:
                 )
             )
         event = self._event("message", channel, user_id, reply=True)
-        event["message"] = message
+        event["message"] = self._readable(channel, user_id, message)
         return self.send(channel, [event])
 
     def postback(
@@ -247,7 +247,7 @@ class Simulator:
         if channel.mark_as_read_mode == "manual":
             token = ids.new_token(43)
             with self.state.lock:
-                channel.read_tokens[token] = user_id
+                channel.read_tokens[token] = (user_id, message["id"])
             message["markAsReadToken"] = token
         return message
 

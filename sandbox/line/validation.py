@@ -7,6 +7,7 @@ from typing import Any
 
 from sandbox.line import ids
 from sandbox.line.errors import LineApiError, invalid_body
+from sandbox.line.images import check_image_message
 
 MAX_MESSAGES = 5
 MAX_MULTICAST_RECIPIENTS = 500
@@ -58,6 +59,8 @@ def _check_message(index: int, message: Any) -> None:
     prop = f"messages[{index}]"
     if not isinstance(message, dict) or message.get("type") not in MESSAGE_TYPES:
         raise invalid_body((f"{prop}.type", "Invalid message type"))
+    if message["type"] == "image":
+        check_image_message(prop, message)
     if message["type"] in ("text", "textV2"):
         text = message.get("text")
         if not isinstance(text, str) or not text:

@@ -24,7 +24,7 @@ EXPECTED = {
 def test_every_admin_operation_is_documented_with_its_token_and_typed_bodies(
     db: Database, hub_url: str
 ) -> None:
-    spec = httpx.get(hub_url + "/openapi.json", timeout=10).json()
+    spec = httpx.get(hub_url + "/openapi.json", timeout=60).json()
     operations = {
         (method, path): operation
         for path, item in spec["paths"].items()
@@ -49,7 +49,7 @@ def test_every_admin_operation_is_documented_with_its_token_and_typed_bodies(
 def test_validation_errors_are_documented_with_the_hubs_error_body(
     db: Database, hub_url: str
 ) -> None:
-    spec = httpx.get(hub_url + "/openapi.json", timeout=10).json()
+    spec = httpx.get(hub_url + "/openapi.json", timeout=60).json()
 
     for method, path in EXPECTED:
         responses = spec["paths"][path][method]["responses"]
@@ -60,7 +60,7 @@ def test_validation_errors_are_documented_with_the_hubs_error_body(
 def test_every_error_of_every_operation_is_documented_in_the_hubs_error_shape(
     db: Database, hub_url: str
 ) -> None:
-    spec = httpx.get(hub_url + "/openapi.json", timeout=10).json()
+    spec = httpx.get(hub_url + "/openapi.json", timeout=60).json()
 
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     for path, item in spec["paths"].items():

@@ -223,7 +223,7 @@ def test_an_accepted_webhook_echoes_the_callers_request_id(channel: ChannelSetup
 
 
 def test_the_webhook_is_documented_in_the_openapi_document(hub_url: str) -> None:
-    spec = httpx.get(f"{hub_url}/openapi.json", timeout=10).json()
+    spec = httpx.get(f"{hub_url}/openapi.json", timeout=60).json()
     operation = spec["paths"]["/webhooks/line/{channel_id}"]["post"]
     assert operation["summary"] == "LINE Messaging API webhook"
     assert set(operation["responses"]) == {"200", "400", "401", "404", "413", "500"}

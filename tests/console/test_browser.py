@@ -55,9 +55,12 @@ ARTIFACTS = Path(
 class Screen:
     """A signed-out browser page at one viewport, recording console errors and screenshots."""
 
-    def __init__(self, chromium: Any, hub_url: str, viewport: str) -> None:
+    def __init__(
+        self, chromium: Any, hub_url: str, viewport: str, *, bypass_csp: bool = False
+    ) -> None:
+        # ``bypass_csp``: the test injects axe-core into the page.
         self.context = chromium.new_context(
-            viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP"
+            viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP", bypass_csp=bypass_csp
         )
         self.page = self.context.new_page()
         self.viewport = viewport

@@ -173,7 +173,7 @@ def test_a_video_waits_while_line_prepares_it(
     media = take_in(db, channel, event, media_settings)
 
     state, _, _ = fetched(db, media.id, media_settings)
-    assert state == MediaState.PENDING and content_calls(line_sandbox, media.line_message_id) == 0
+    assert state == MediaState.PENDING and content_calls(line_sandbox, event["message"]["id"]) == 0
 
     line_sandbox.state.contents.set_transcoding(event["message"]["id"], "succeeded")
     state, kept, data = fetched(db, media.id, media_settings)

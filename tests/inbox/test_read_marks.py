@@ -3,6 +3,7 @@ token of the friend's newest message (POST /v2/bot/chat/markAsRead), once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -79,3 +80,27 @@ def test_the_sandbox_refuses_a_read_token_it_never_gave(
 
     with pytest.raises(FatalError, match="400"):
         client.mark_as_read("not-a-token-line-gave")
+
+
+@pytest.mark.usefixtures("reads_manually")
+def test_a_photo_as_the_newest_message_is_read_with_its_own_token(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup
+) -> None:
+    ((friend_id, user_id),) = add_followers(db, line_sandbox.state, channel, 1).items()
+    api = admin_api(db, hub.settings.public_url, shop)
+    api.put(f"/inbox/channels/{channel.channel_id}", {"read_manually": True})
+    line_sandbox.simulate.send_text(user_id, "写真を送ります", channel_id=channel.channel_id)
+    photo = line_sandbox.simulate.send_media(user_id, "image", channel_id=channel.channel_id)
+    conversation = wait_for(lambda: conversation_id_of(db, friend_id), what="the conversation")
+    wait_for(
+        lambda: len(api.get(f"/conversations/{conversation}").json()["timeline"]) >= 2,
+        what="both messages in the timeline",
+    )
+
+    opened = api.post(f"/conversations/{conversation}/read", {})
+    line_channel = line_sandbox.state.channel(channel.channel_id)
+
+    assert opened.status_code == 200, opened.text
+    wait_for(lambda: line_channel.read_marks == [user_id], what="LINE told it was read")
+    photo_id = json.loads(photo.body)["events"][0]["message"]["id"]
+    assert line_channel.read_up_to == {user_id: photo_id}  # the photo too, not only the text
