@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from autoreply import live, patterns, queries
 from autoreply.live import LiveFaq, LiveRule
 from autoreply.queries import FriendFacts
+from autoreply.reasons import Reason
 from autoreply.schemas import WEEKDAYS, Conditions, Frequency, RuleSpec, Schedule
 from core.tenancy import Channel
 
@@ -28,7 +29,7 @@ WINDOW = timedelta(hours=12)
 class Verdict:
     rule: LiveRule
     matched: bool
-    reason: str
+    reason: Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def decide(
         spec = rule.spec
         if decision.rule is not None:
             matched = patterns.matches(spec.match, spec.pattern, text)
-            later = "matches too; a higher priority rule answers" if matched else "no match"
+            later = Reason("outranked" if matched else "no_match")
             decision.verdicts.append(Verdict(rule, False, later))
             continue
         reason = _refusal(session, spec, rule, text, local, facts, friend_id, now)
@@ -110,10 +111,10 @@ def _refusal(
     facts: _Facts,
     friend_id: int | None,
     now: datetime,
-) -> str | None:
+) -> Reason | None:
     """Why the rule does not answer (None: it does)."""
     if not patterns.matches(spec.match, spec.pattern, text):
-        return "no match"
+        return Reason("no_match")
     outside = schedule_refusal(spec.schedule, local)
     if outside is not None:
         return outside
@@ -126,10 +127,14 @@ def _refusal(
     return None
 
 
-def _why(spec: RuleSpec, local: datetime) -> str:
-    what = "any message" if spec.match == "any" else f"{spec.match} {spec.pattern!r}"
-    when = " (outside opening hours)" if spec.schedule.outside else ""
-    return f"matches {what}{when}; priority {spec.priority}; {local:%a %H:%M}"
+def _why(spec: RuleSpec, local: datetime) -> Reason:
+    code = "answers_outside" if spec.schedule.outside else "answers"
+    what = {"match": str(spec.match), "pattern": spec.pattern, "priority": str(spec.priority)}
+    return Reason(code, what | _at(local))
+
+
+def _at(local: datetime) -> dict[str, str]:
+    return {"weekday": WEEKDAYS[local.weekday()], "time": f"{local:%H:%M}"}
 
 
 def _within(schedule: Schedule, local: datetime) -> bool:
@@ -148,48 +153,48 @@ def _in_hours(moment: time, start: time, end: time) -> bool:
     return moment >= start or moment < end
 
 
-def schedule_refusal(schedule: Schedule, local: datetime) -> str | None:
+def schedule_refusal(schedule: Schedule, local: datetime) -> Reason | None:
     today = local.date()
     if schedule.date_from and today < schedule.date_from:
-        return f"starts on {schedule.date_from}"
+        return Reason("not_started", {"date": str(schedule.date_from)})
     if schedule.date_to and today > schedule.date_to:
-        return f"ended on {schedule.date_to}"
+        return Reason("ended", {"date": str(schedule.date_to)})
     within = _within(schedule, local)
     if schedule.outside and within:
-        return f"within opening hours ({local:%a %H:%M})"
+        return Reason("within_hours", _at(local))
     if not schedule.outside and not within:
-        return f"outside its days and hours ({local:%a %H:%M})"
+        return Reason("outside_hours", _at(local))
     return None
 
 
-def conditions_refusal(conditions: Conditions, facts: FriendFacts) -> str | None:
+def conditions_refusal(conditions: Conditions, facts: FriendFacts) -> Reason | None:
     missing = [t for t in conditions.tags if t not in facts.tags]
     if missing:
-        return f"the friend lacks tag {missing[0]!r}"
+        return Reason("lacks_tag", {"tag": missing[0]})
     carried = [t for t in conditions.without_tags if t in facts.tags]
     if carried:
-        return f"the friend carries tag {carried[0]!r}"
+        return Reason("carries_tag", {"tag": carried[0]})
     for key, wanted in conditions.fields.items():
         if facts.fields.get(key, "") != wanted:
-            return f"field {key!r} is not {wanted!r}"
+            return Reason("field_differs", {"key": key, "value": wanted})
     if conditions.linked is not None and conditions.linked != facts.linked:
-        return "the friend is not linked to a member" if conditions.linked else "already linked"
+        return Reason("not_linked" if conditions.linked else "already_linked")
     return None
 
 
 def _frequency_refusal(
     session: Session, frequency: Frequency, rule_id: int, friend_id: int, now: datetime
-) -> str | None:
+) -> Reason | None:
     if frequency == Frequency.EVERY_TIME:
         return None
     last = queries.last_hit(session, rule_id=rule_id, friend_id=friend_id)
     if last is None:
         return None
     if frequency == Frequency.ONCE_PER_FRIEND:
-        return "answered this friend once already"
+        return Reason("answered_once")
     if now - last >= WINDOW or queries.staff_wrote_since(session, friend_id=friend_id, since=last):
         return None
-    return "answered this friend in the current window (until staff write or 12 h pass)"
+    return Reason("answered_in_window")
 
 
 def faq_candidates(session: Session, channel: Channel, text: str) -> list[FaqCandidate]:

@@ -13,8 +13,8 @@ from autoreply.models import AutoReplyHit, AutoReplyRule, FaqEntry
 from core.tenancy import Channel
 from crm import fields
 from idlink import tagging
-from idlink.models import FriendTag, MemberLink, Tag
-from inbox.models import InboxMark
+from idlink.models import Friend, FriendTag, MemberLink, Tag
+from inbox.models import Conversation, InboxMark
 from messaging.outbox.models import Delivery
 
 
@@ -64,6 +64,21 @@ def channels(session: Session, shop_id: int) -> Sequence[Channel]:
     return session.scalars(
         select(Channel).where(Channel.shop_id == shop_id).order_by(Channel.id)
     ).all()
+
+
+def recent_friends(
+    session: Session, shop_id: int, line_channel_id: str, *, limit: int = 50
+) -> list[tuple[int, str]]:
+    """The channel's friends who wrote most recently (id, name): whom the tester offers."""
+    rows = session.execute(
+        select(Friend.id, Friend.display_name)
+        .join(Conversation, Conversation.friend_id == Friend.id)
+        .join(Channel, Channel.id == Conversation.channel_id)
+        .where(Channel.shop_id == shop_id, Channel.line_channel_id == line_channel_id)
+        .order_by(Conversation.last_message_at.desc().nulls_last(), Friend.id.desc())
+        .limit(limit)
+    )
+    return [(friend_id, name or f"#{friend_id}") for friend_id, name in rows]
 
 
 def channel_by_line_id(session: Session, shop_id: int, line_channel_id: str) -> Channel | None:

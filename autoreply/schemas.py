@@ -187,7 +187,9 @@ class RuleVerdict(BaseModel):
     name: str
     priority: int
     matched: bool
-    reason: str = Field(description="Why it fires, or why not.")
+    reason: str = Field(description="Why it fires, or why not (in English).")
+    code: str = Field(description="The reason as a code, e.g. `no_match`, `lacks_tag`.")
+    values: dict[str, str] = Field(description="What the reason names (tag, field, time...).")
 
 
 class FaqScore(BaseModel):
@@ -197,8 +199,20 @@ class FaqScore(BaseModel):
     question: str = Field(description="The wording the message is closest to.")
 
 
+class TriedFriend(BaseModel):
+    """The friend a message was tried as, as the rules' conditions see them."""
+
+    id: int
+    name: str | None
+    tags: list[str]
+    linked: bool
+
+
 class TryOut(BaseModel):
     fires: str | None = Field(description="`rule:<name>`, `faq:<name>`, or null: nothing.")
+    friend: TriedFriend | None = Field(
+        None, description="The friend tried as; null: every condition is taken as met."
+    )
     reply: list[dict[str, Any]]
     rules: list[RuleVerdict]
     faq: list[FaqScore]

@@ -25,6 +25,7 @@ from autoreply.schemas import (
     RuleOut,
     RuleSpec,
     RuleVerdict,
+    TriedFriend,
     TryIn,
     TryOut,
 )
@@ -319,12 +320,16 @@ def try_message(
 ) -> TryOut:
     """What would answer ``body.text`` now, and why each rule and FAQ entry would or not."""
     channel = channel_of(session, shop_id, body.channel)
-    friend_id = None
+    friend_id, tried = None, None
     if body.friend_id is not None:
         friend = session.get(Friend, body.friend_id)
         if friend is None or friend.channel_id != channel.id:
             raise NotFound(f"no friend {body.friend_id} on channel {body.channel}")
         friend_id = friend.id
+        facts = queries.friend_facts(session, shop_id, friend.id)
+        tried = TriedFriend(
+            id=friend.id, name=friend.display_name, tags=sorted(facts.tags), linked=facts.linked
+        )
     decision = matching.decide(
         session, channel=channel, text=body.text, now=now or utcnow(), friend_id=friend_id
     )
@@ -335,10 +340,16 @@ def try_message(
         reply = [{"type": "text", "text": decision.faq.entry.answer}]
     return TryOut(
         fires=decision.fires,
+        friend=tried,
         reply=reply,
         rules=[
             RuleVerdict(
-                name=v.rule.name, priority=v.rule.priority, matched=v.matched, reason=v.reason
+                name=v.rule.name,
+                priority=v.rule.priority,
+                matched=v.matched,
+                reason=v.reason.text,
+                code=v.reason.code,
+                values=v.reason.values,
             )
             for v in decision.verdicts
         ],

@@ -259,15 +259,29 @@ def tester(request: Request, staff: CurrentStaff, session: DbSession) -> Respons
     channels = _channels(session, staff)
     channel = request.query_params.get("channel") or (channels[0] if channels else "")
     text = (request.query_params.get("text") or "")[:5000]
+    friend = request.query_params.get("friend", "")
+    friend_id = int(friend) if friend.isdigit() and len(friend) < 12 else None
     result, error = None, None
     if text.strip() and channel:
         try:
-            body = TryIn(channel=channel, text=text)
+            body = TryIn(channel=channel, text=text, friend_id=friend_id)
             result = service.try_message(session, shop_id=staff.shop.id, body=body)
         except HubError as exc:
             error = exc.detail
+    friends = queries.recent_friends(session, staff.shop.id, channel) if channel else []
+    if result is not None and result.friend is not None:
+        chosen = (result.friend.id, result.friend.name or f"#{result.friend.id}")
+        friends = [chosen, *(f for f in friends if f[0] != friend_id)]
     return render(
         request,
         "autoreplies/try.html",
-        {"channels": channels, "channel": channel, "text": text, "result": result, "error": error},
+        {
+            "channels": channels,
+            "channel": channel,
+            "text": text,
+            "friends": friends,
+            "friend_id": friend_id,
+            "result": result,
+            "error": error,
+        },
     )

@@ -45,6 +45,28 @@ def add_mark(session: Session, *, shop_id: int, body: MarkIn, actor: str) -> Mar
     return MarkOut(id=mark.id, name=mark.name, colour=mark.colour)
 
 
+def save_mark(session: Session, *, shop_id: int, body: MarkIn, actor: str) -> MarkOut:
+    """Create the mark of ``body.name``, or change its colour (audited when it changes)."""
+    mark = session.scalar(
+        select(InboxMark).where(InboxMark.shop_id == shop_id, InboxMark.name == body.name)
+    )
+    if mark is None:
+        return add_mark(session, shop_id=shop_id, body=body, actor=actor)
+    if mark.colour != body.colour:
+        mark.colour = body.colour
+        audit.record(
+            session,
+            shop_id=shop_id,
+            actor=actor,
+            action="inbox_mark.updated",
+            subject_type="inbox_mark",
+            subject_id=mark.id,
+            name=mark.name,
+            colour=mark.colour,
+        )
+    return MarkOut(id=mark.id, name=mark.name, colour=mark.colour)
+
+
 def delete_mark(session: Session, *, shop_id: int, mark_id: int, actor: str) -> None:
     """Delete the mark; the conversations that had it keep their status, without a mark."""
     mark = session.get(InboxMark, mark_id)

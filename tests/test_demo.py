@@ -14,7 +14,8 @@ from config import Settings
 from core.serving import free_port
 from tests.conftest import TEST_SECRET_KEY
 from tests.console.support import Browser
-from tsunagu import demo
+from tests.waiting import wait_for
+from tsunagu import demo, demo_inbox
 
 
 @pytest.fixture(scope="module")
@@ -320,3 +321,64 @@ def test_demo_poster_friend_gets_a_coupon_whose_order_shows_it_redeemed(
     assert (report["coupons"]["issued"], report["coupons"]["redeemed"]) == (1, 1)
     assert report["coupons"]["revenue"] == {"JPY": "3300.0000"}
     assert {c["campaign"] for c in given["campaigns"]} == {"winter-coupon", "poster-coupon"}
+
+
+def test_demo_staff_answer_the_friends_photo_question_from_the_inbox_on_a_phone(
+    running_demo: demo.Demo, chromium: Any
+) -> None:
+    """Ichiro S. asked with a photo and waits (未対応): the owner answers from the inbox at
+    375 px; his keyword message gets the booking auto-reply as a reply, never a push."""
+    from playwright.sync_api import expect
+
+    ichiro = running_demo.users["ichiro"]
+    running_demo.sandbox.simulate.send_text(
+        ichiro, "予約の変更をしたい", channel_id=demo.CHANNEL_ID
+    )
+    wait_for(
+        lambda: (
+            demo_inbox.replies_received(running_demo, "ichiro").count(
+                ("replyMessage", demo_inbox.BOOKING_ANSWER)
+            )
+            == 2
+        ),
+        what="the booking auto-reply to the new keyword message",
+    )
+    received = demo_inbox.replies_received(running_demo, "ichiro")
+    assert ("pushMessage", demo_inbox.BOOKING_ANSWER) not in received
+
+    context = chromium.new_context(
+        viewport={"width": 375, "height": 812}, base_url=running_demo.hub_url, locale="ja-JP"
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/console/login")
+    page.fill("#email", demo.OWNER_EMAIL)
+    page.fill("#password", running_demo.owner_password)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url("**/console/friends")
+    page.goto("/console/inbox")
+    page.click(".conversation-list .friend-row >> text=Ichiro S.")
+    expect(page.locator("#status-badge")).to_have_text("未対応")
+    expect(page.locator(".timeline")).to_contain_text(demo_inbox.QUESTION)
+    booking = page.locator(".timeline .bubble.delivery", has_text="ご予約はメニュー")
+    expect(booking.first.locator(".source")).to_have_text("自動応答")
+    photo = page.locator(".timeline img.media")
+    photo.scroll_into_view_if_needed()
+    width = page.wait_for_function(
+        "() => document.querySelector('.timeline img.media').naturalWidth"
+    )
+    assert width.json_value() == 480
+
+    page.fill("#reply-text", "はい、お写真の髪型でお受けできます。")
+    page.click("#composer button >> text=送信")
+    page.wait_for_url("**sent=**")
+    expect(page.locator("#status-badge")).to_have_text("対応中")
+    wait_for(
+        lambda: "はい、お写真の髪型でお受けできます。" in running_demo.texts("ichiro"),
+        what="the owner's answer on Ichiro's phone",
+    )
+    width_px = page.evaluate("document.documentElement.scrollWidth")
+    assert width_px <= 375, f"the conversation scrolls sideways: {width_px}px"
+    context.close()
+    assert errors == []

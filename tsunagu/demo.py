@@ -37,6 +37,7 @@ from staff import service as staff_service
 from staff.models import Role
 from tsunagu import declared
 from tsunagu.demo_coupons import send_coupons, send_poster_coupon
+from tsunagu.demo_inbox import ask_the_shop, kept_media
 from tsunagu.demo_linking import (
     CHANNEL_ID,
     LOGIN_CHANNEL_ID,
@@ -327,10 +328,11 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
 
     link_with_account_link(demo, ichiro, MEMBERS[1])
     step(f"Ichiro S. linked {MEMBERS[1].number} through LINE's account-link flow")
+    ask_the_shop(demo, step, channel_id=CHANNEL_ID)
 
     simulate.send_text(misaki, "営業時間を教えてください", channel_id=CHANNEL_ID)
     simulate.send_media(misaki, "image", channel_id=CHANNEL_ID)
-    wait(lambda: bool(_kept_media(demo, misaki)), "the photo fetched from LINE")
+    wait(lambda: bool(kept_media(demo, misaki)), "the photo fetched from LINE")
     simulate.unfollow(misaki, channel_id=CHANNEL_ID)
     wait(
         lambda: any(f["status"] == "blocked" for f in demo.admin("/friends")["items"]),
@@ -348,13 +350,6 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
     _deliver_to_segment(demo, step)
     follow_from_poster(demo, step, login_channel_id=LOGIN_CHANNEL_ID)
     send_poster_coupon(demo, step)
-
-
-def _kept_media(demo: Demo, user_id: str) -> list[dict[str, Any]]:
-    """The media of the friend's messages that the hub has fetched and kept."""
-    friend = next(f for f in demo.admin("/friends")["items"] if f["line_user_id"] == user_id)
-    timeline = demo.admin(f"/friends/{friend['id']}/chart")["timeline"]["items"]
-    return [e["media"] for e in timeline if e.get("media") and e["media"]["state"] == "stored"]
 
 
 def _deliver_to_segment(demo: Demo, step: Callable[[str], None]) -> None:

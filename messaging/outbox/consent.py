@@ -2,11 +2,12 @@
 reverse. Every change is a ``ConsentRecord`` (purpose, granted or withdrawn, when, where from,
 who recorded it); ``Consent`` holds the current state the guardrails read.
 
-A send's purpose comes from its source: visit reminders (``reminder:…``) are service messages,
-everything else a shop sends on its own initiative — campaigns, segment deliveries, step
-sequences — is marketing. With no record a friend who follows takes both (following a LINE
-Official Account is agreeing to hear from it); a withdrawal suppresses what is pending of that
-purpose at once, and every later send of it with the reason.
+A send's purpose comes from its source: visit reminders (``reminder:…``), auto-replies and
+staff's 1:1 answers (``staff:…``, ``token:…``) are service messages; everything else a shop
+sends on its own initiative — campaigns, segment deliveries, step sequences — is marketing.
+With no record a friend who follows takes both (following a LINE Official Account is agreeing
+to hear from it); a withdrawal suppresses what is pending of that purpose at once, and every
+later send of it with the reason.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ class ConsentSource(enum.StrEnum):
 KEYWORDS: dict[str, bool] = {"配信停止": False, "stop": False, "配信再開": True, "start": True}
 
 # Sources of service messages: what the friend asked for (by booking, by writing to the shop and
-# being answered automatically), not what the shop pushes.
-SERVICE_PREFIXES = ("reminder:", "autoreply:")
+# being answered, automatically or by staff 1:1 in the inbox or from the chart, console or API),
+# not what the shop pushes.
+SERVICE_PREFIXES = ("reminder:", "autoreply:", "staff:", "token:")
 
 
 def purpose_of(source: str) -> Purpose:

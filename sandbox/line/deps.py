@@ -50,7 +50,9 @@ def channel_for(endpoint: str) -> Callable[[Request], Awaitable[SandboxChannel]]
         if token is None:
             raise missing_authorization()
         channel = state.channel_for_token(token)
-        request.state.response_delay = state.admit(channel, endpoint)
+        admission = state.admit(channel, endpoint)
+        request.state.response_delay = admission.delay
+        request.state.lose_answer = admission.lose_answer
         return channel
 
     return dependency

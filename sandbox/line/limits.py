@@ -53,12 +53,22 @@ class RateLimiter:
         hits.append(now)
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """How an admitted API call is answered: this many seconds late, or lost (500)."""
+
+    delay: float
+    lose_answer: bool
+
+
 class FailureInjector:
-    """Queued failures per endpoint: statuses the next calls answer, or delays before answering."""
+    """Queued failures per endpoint: statuses the next calls answer, delays before answering,
+    or answers lost after the call was carried out."""
 
     def __init__(self) -> None:
         self._queued: dict[str, deque[int]] = defaultdict(deque)
         self._delays: dict[str, deque[float]] = defaultdict(deque)
+        self._lost: dict[str, int] = defaultdict(int)
         self._down_until: dict[str, float] = {}
 
     def inject(self, endpoint: str, statuses: list[int]) -> None:
@@ -73,6 +83,17 @@ class FailureInjector:
         """Return how long to hold the answer of this call (0 when nothing is queued)."""
         delays = self._delays.get(endpoint)
         return delays.popleft() if delays else 0.0
+
+    def lose(self, endpoint: str, times: int) -> None:
+        """Make the next ``times`` calls of ``endpoint`` take effect but answer 500."""
+        self._lost[endpoint] += times
+
+    def take_lost(self, endpoint: str) -> bool:
+        """Whether this call's answer is to be lost (one queued loss is used up)."""
+        if self._lost.get(endpoint, 0) <= 0:
+            return False
+        self._lost[endpoint] -= 1
+        return True
 
     def outage(self, endpoint: str, until: float) -> None:
         """Make every call of ``endpoint`` answer 503 until the clock reaches ``until``."""

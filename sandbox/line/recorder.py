@@ -13,6 +13,8 @@ from sandbox.line import ids
 REQUEST_ID_HEADER = "x-line-request-id"
 # The sandbox's own control and page routes are not platform traffic.
 UNRECORDED_PREFIXES = ("/sandbox", "/liff/")
+# What a call whose answer is lost (``SandboxState.lose_answers``) gets instead of its answer.
+LOST_ANSWER = b'{"message":"Internal server error"}'
 # Bodies are kept for inspection; rich menu images need not be (the log holds 2,000 calls).
 MAX_RECORDED_BODY = 64 * 1024
 
@@ -78,6 +80,7 @@ class RecorderMiddleware:
         response_chunks: list[bytes] = []
         start: dict[str, Any] = {}
         replayed = False
+        losing = False
 
         async def replay_body() -> Message:
             nonlocal replayed
@@ -87,16 +90,24 @@ class RecorderMiddleware:
             return {"type": "http.request", "body": request_body, "more_body": False}
 
         async def send_with_id(message: Message) -> None:
+            nonlocal losing
             if message["type"] == "http.response.start":
                 # An injected delay holds the answer after the request was processed.
                 delay = scope["state"].get("response_delay", 0.0)
                 if delay:
                     await asyncio.sleep(delay)
                 headers = list(message.get("headers", []))
+                losing = _lost(scope, message["status"])
+                if losing:
+                    message["status"] = 500
+                    headers = [(b"content-type", b"application/json")]
+                    headers.append((b"content-length", str(len(LOST_ANSWER)).encode()))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 message["headers"] = headers
                 start.update(status=message["status"], headers=headers)
             elif message["type"] == "http.response.body":
+                if losing:
+                    message = {**message, "body": LOST_ANSWER if not response_chunks else b""}
                 response_chunks.append(message.get("body", b""))
             await send(message)
 
@@ -115,6 +126,11 @@ class RecorderMiddleware:
                     response_body=b"".join(response_chunks)[:MAX_RECORDED_BODY],
                 )
             )
+
+
+def _lost(scope: Scope, status: int) -> bool:
+    """Whether this call's answer is to be lost: it succeeded, and a loss was queued for it."""
+    return 200 <= status < 300 and bool(scope["state"].get("lose_answer"))
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -138,6 +138,13 @@ class DelayIn(BaseModel):
     times: int = 1
 
 
+class LostAnswersIn(BaseModel):
+    """The next calls of an endpoint (operationId) take effect but answer 500."""
+
+    endpoint: str
+    times: int = Field(1, ge=1, le=100)
+
+
 @router.post("/channels")
 def create_channel(body: ChannelIn, state: State) -> dict[str, Any]:
     """Register a channel."""
@@ -320,6 +327,12 @@ def inject_failures(body: FailuresIn, state: State) -> None:
 def inject_delay(body: DelayIn, state: State) -> None:
     """Make the next calls of one endpoint answer late (after being processed)."""
     state.inject_delay(body.endpoint, body.seconds, times=body.times)
+
+
+@router.post("/lost-answers", status_code=204)
+def lose_answers(body: LostAnswersIn, state: State) -> None:
+    """Carry out the next calls of one endpoint but answer them 500 (the answer is lost)."""
+    state.lose_answers(body.endpoint, times=body.times)
 
 
 @router.post("/reply-token-ttl", status_code=204)

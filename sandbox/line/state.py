@@ -17,7 +17,7 @@ from typing import Any
 from sandbox.line import ids, tokens
 from sandbox.line.contents import ContentStore
 from sandbox.line.errors import LineApiError, unauthorized
-from sandbox.line.limits import FailureInjector, RateLimiter, RetryKeyStore
+from sandbox.line.limits import Admission, FailureInjector, RateLimiter, RetryKeyStore
 from sandbox.line.login import LiffApp, LoginAccessToken, LoginState
 from sandbox.line.models import (
     ReceivedMessage,
@@ -271,6 +271,13 @@ class SandboxState(LoginState):
         with self.lock:
             self.failures.delay(endpoint, seconds, times)
 
+    def lose_answers(self, endpoint: str, *, times: int = 1) -> None:
+        """Carry out the next calls of ``endpoint`` but answer them 500, as when LINE accepted
+        a request and its answer was lost on the way back: a retry with the same retry key
+        must then get 409, and a reply's token is used up."""
+        with self.lock:
+            self.failures.lose(endpoint, times)
+
     def set_latency(self, seconds: float) -> None:
         """Answer every Messaging API call ``seconds`` late, as a far-away api.line.me does."""
         with self.lock:
@@ -284,13 +291,16 @@ class SandboxState(LoginState):
             channel.usage = usage
             channel.usage_month = self.month()
 
-    def admit(self, channel: SandboxChannel, endpoint: str) -> float:
-        """Apply injected failures then the rate limit to one API call; return its delay."""
+    def admit(self, channel: SandboxChannel, endpoint: str) -> Admission:
+        """Apply injected failures then the rate limit to one API call: how it is answered."""
         with self.lock:
             self.failures.check_outage(endpoint, self.clock())
             self.failures.take(endpoint)
             self.rate_limiter.hit(channel.channel_id, endpoint, self.clock())
-            return self.failures.take_delay(endpoint) + self.latency_seconds
+            return Admission(
+                delay=self.failures.take_delay(endpoint) + self.latency_seconds,
+                lose_answer=self.failures.take_lost(endpoint),
+            )
 
     def current_usage(self, channel: SandboxChannel) -> int:
         """Return the channel's messages counted this month, resetting at a new month."""

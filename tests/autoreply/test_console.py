@@ -67,7 +67,7 @@ def test_an_admin_writes_a_rule_and_a_faq_entry_and_tries_messages(
     page.click("button >> text=試す")
     assert "応答: rule:キャンセル" in page.inner_text(".verdict")
     assert "一致するルール" not in page.inner_text(".verdicts")
-    assert "matches too; a higher priority rule answers" in page.inner_text(".verdicts")
+    assert "一致しますが、優先度の高いルールが応答します。" in page.inner_text(".verdicts")
     screen.shot("autoreply-tester-rule")
 
     page.fill("#try-text", "駐車場ありますか")
