@@ -14,7 +14,8 @@
    the production one: intake (store, 200), the worker records the message and writes the
    signal in its transaction, each process's watcher reads new signals four times a second
    and writes the event to its consoles' streams;
-4. prints p50/p95/max over every (message, console) pair and the slowest console per message,
+4. prints p50/p95/max over every (message, console) pair, the slowest console per message,
+   and the two stages: post → signal written (the signal row's time) → console,
    and writes them as JSON to ``bench/results/inbox_live-*.json``.
 
 Target: every console within 1 s (the max).
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import create_engine, func, select
 
 from bench import inbox_seed, payloads
 from bench.fanout import CHANNEL_ID, CHANNEL_SECRET, report, user_id
@@ -69,7 +70,7 @@ class Console:
                     self.ready.set()
                 elif line.startswith("data: "):
                     event = json.loads(line.removeprefix("data: "))
-                    self.seen.setdefault(event["conversation_id"], time.perf_counter())
+                    self.seen.setdefault(event["conversation_id"], time.time())
 
 
 def webhook(port: int, friend: int) -> bytes:
@@ -99,33 +100,51 @@ async def post_raw(port: int, request: bytes) -> int:
 
 async def measure(
     consoles: list[Console], conversation_of: dict[int, int], port: int, args: argparse.Namespace
-) -> list[list[float]]:
-    """Open every console, then send the messages one by one; the delays per message (s)."""
+) -> dict[int, float]:
+    """Open every console, then send the messages one by one; when each conversation's
+    message was posted (Unix time)."""
     listeners = [asyncio.create_task(console.listen()) for console in consoles]
     try:
         await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in consoles)), 60)
         # Each process's watcher starts on its first console and begins after what exists.
         await asyncio.sleep(1.0)
-        delays = []
+        posted = {}
         for friend in range(args.messages):
             conversation = conversation_of[friend]
             request = webhook(port, friend)
-            started = time.perf_counter()
+            posted[conversation] = time.time()
             status = await post_raw(port, request)
             if status != 200:
                 raise RuntimeError(f"the webhook answered {status}")
-            deadline = started + args.timeout
-            while time.perf_counter() < deadline:
+            deadline = posted[conversation] + args.timeout
+            while time.time() < deadline:
                 if all(conversation in c.seen for c in consoles):
                     break
                 await asyncio.sleep(0.005)
-            delays.append([c.seen.get(conversation, float("inf")) - started for c in consoles])
             await asyncio.sleep(args.gap)
-        return delays
+        return posted
     finally:
         for listener in listeners:
             listener.cancel()
         await asyncio.gather(*listeners, return_exceptions=True)
+
+
+def signal_times(database_url: str, posted: dict[int, float]) -> dict[int, float]:
+    """When the worker wrote each conversation's ``message`` signal (Unix time)."""
+    from core.clock import as_utc
+    from inbox.models import InboxSignal
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(InboxSignal.conversation_id, func.min(InboxSignal.at))
+                .where(InboxSignal.kind == "message", InboxSignal.conversation_id.in_(posted))
+                .group_by(InboxSignal.conversation_id)
+            ).all()
+    finally:
+        engine.dispose()
+    return {conversation: as_utc(at).timestamp() for conversation, at in rows}
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -174,7 +193,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             browser = signed_in(url, inbox_seed.STAFF[number % len(inbox_seed.STAFF)])
             consoles.append(Console(url, browser.client.cookies))
         print(f"{args.consoles} consoles, {args.messages} messages …", flush=True)
-        delays = asyncio.run(measure(consoles, conversation_of, servers[0].port, args))
+        posted = asyncio.run(measure(consoles, conversation_of, servers[0].port, args))
+    delays = [[c.seen.get(k, float("inf")) - at for c in consoles] for k, at in posted.items()]
+    signalled = signal_times(args.database_url, posted)
     every = [d for message in delays for d in message]
     per_process: dict[str, list[float]] = defaultdict(list)
     for message in delays:
@@ -189,6 +210,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "every_console": summary(every),
         **{name: summary(values) for name, values in sorted(per_process.items())},
         "slowest_console_per_message": summary(slowest),
+        "post_to_signal_written": summary([signalled[k] - at for k, at in posted.items()]),
+        "signal_written_to_console": summary(
+            [c.seen.get(k, float("inf")) - signalled[k] for k in posted for c in consoles]
+        ),
         "missed": sum(1 for d in every if d == float("inf")),
         "target_max_ms": TARGET_MAX_MS,
         "target_met": max(every) * 1000 < TARGET_MAX_MS,

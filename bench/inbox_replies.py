@@ -169,15 +169,16 @@ def run_step(
     run = drive(
         "hub", generator, channel.port, files, step.duration, server_pid=hub.web.process.pid
     )
+    # Wait for this step's friends' answers (not an earlier step's late ones), while they come.
     expected = run.sent - run.error_count
+    friends = [friend(n) for n in range(step.first, step.first + step.count)]
     deadline, waiting_since = time.monotonic() + args.drain, time.monotonic()
-    answered = 0
-    while answered < expected and time.monotonic() < deadline:
-        got = sandbox.poll()
-        answered += got
-        if got:
+    while time.monotonic() < deadline:
+        if sandbox.poll():
             waiting_since = time.monotonic()
         elif time.monotonic() - waiting_since > 30:
+            break
+        if sum(1 for user in friends if user in sandbox.answers) >= expected:
             break
         time.sleep(0.2)
     drained = time.time()
@@ -296,7 +297,7 @@ def main() -> None:
     )
     add("--duration", type=int, default=10, help="seconds per step (default 10)")
     add("--warmup", type=int, default=3, help="seconds of warm-up at --warmup-rate")
-    add("--warmup-rate", type=float, default=50.0)
+    add("--warmup-rate", type=float, default=10.0)
     add("--connections", type=int, default=64)
     add("--drain", type=float, default=120.0, help="seconds to wait for the answers at most")
     add("--sandbox-port", type=int, default=8793)
