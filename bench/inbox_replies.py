@@ -162,7 +162,9 @@ def run_step(
     """Post webhooks at ``step.rate`` for ``step.duration`` s, wait for the answers, measure."""
     workdir = Path(args.workdir)
     files = sign(channel, sandbox, step.first, step.count, workdir)
-    generator = Generator("python", 2, args.connections, rate=step.rate)
+    # No more connections than the rate keeps busy: one waiting over 5 s for its next slot
+    # would be closed by the server as idle (uvicorn's keep-alive timeout) mid-request.
+    generator = Generator("python", 2, min(args.connections, max(2, int(step.rate))), step.rate)
     cpu_before = cpu_seconds(hub.pids(), sandbox.process.pid)
     load_before = os.getloadavg()
     started = time.time()

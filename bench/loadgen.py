@@ -43,7 +43,9 @@ class Part:
 @dataclass(slots=True)
 class Pacer:
     """Spaces the requests of every connection ``1 / rate`` seconds apart: an open-loop
-    schedule, as a platform sending webhooks at a steady rate would."""
+    schedule, as a platform sending webhooks at a steady rate would. A free connection takes
+    the next slot, however far ahead: keep the connections few enough for the rate (a server
+    closes a connection idle past its keep-alive timeout, uvicorn's after 5 s)."""
 
     rate: float
     began: float = field(default_factory=time.monotonic)
