@@ -41,10 +41,12 @@ def cpu_seconds(pids: dict[str, int], sandbox_pid: int) -> dict[str, float]:
 
 
 def _command_cpu_seconds(command: str) -> float:
-    """CPU seconds of every live process whose command name is ``command``."""
+    """CPU seconds of every process whose command name is ``command``: the live ones' own, and
+    the exited children their top process reaped (PostgreSQL's ended connections)."""
     import os
 
-    ticks = 0
+    names: dict[int, str] = {}
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -53,9 +55,15 @@ def _command_cpu_seconds(command: str) -> float:
         except OSError:
             continue
         name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        names[int(entry.name)] = name
         if name == command:
-            fields = rest.split()
-            ticks += int(fields[11]) + int(fields[12])
+            stats[int(entry.name)] = rest.split()
+    ticks = 0
+    for fields in stats.values():
+        # After the name: state, ppid, …; utime, stime, cutime and cstime are the 12th to 15th.
+        ticks += int(fields[11]) + int(fields[12])
+        if names.get(int(fields[1])) != command:
+            ticks += int(fields[13]) + int(fields[14])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
