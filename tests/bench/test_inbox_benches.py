@@ -19,6 +19,8 @@ from core.serving import free_port
 from tests.conftest import skip_or_fail
 
 TIMEOUT_SECONDS = 600
+# A bench starts its own servers and migrates its own database: minutes on a busy machine.
+pytestmark = pytest.mark.timeout(TIMEOUT_SECONDS + 60)
 
 
 def run_bench(module: str, tmp_path: Path, *options: str) -> dict[str, Any]:
@@ -67,6 +69,7 @@ def test_the_inbox_list_bench_times_every_page_through_a_signed_in_session(
         assert 0 < page["p50_ms"] <= page["p95_ms"] <= page["max_ms"]
 
 
+@pytest.mark.services
 def test_the_live_bench_sees_every_message_reach_every_console(tmp_path: Path) -> None:
     figures = run_bench(
         "bench.inbox_live",
@@ -81,6 +84,7 @@ def test_the_live_bench_sees_every_message_reach_every_console(tmp_path: Path) -
         assert 0 < figures[process]["p50_ms"] <= figures[process]["max_ms"] < 10_000
 
 
+@pytest.mark.services
 @pytest.mark.parametrize("mode", ["broker", "embedded"])
 def test_the_auto_reply_bench_answers_every_message_once_at_the_rate_asked(
     tmp_path: Path, mode: str
