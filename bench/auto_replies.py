@@ -49,7 +49,9 @@ class Figures:
     p99_ms: float
 
 
-def _declare(database: Any, shop_id: int, rules: int, entries: int) -> None:
+def declare(database: Any, shop_id: int, rules: int, entries: int) -> None:
+    """Save ``rules`` rules and ``entries`` FAQ entries on the bench channel, as the admin API
+    would."""
     from autoreply import service
     from autoreply.schemas import FaqSpec, RuleSpec
 
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> Figures:
     from idlink.models import Friend
 
     database, shop_id, channel_pk = prepare(args.database_url, friends=1000, name="auto_replies")
-    _declare(database, shop_id, args.rules, args.faq)
+    declare(database, shop_id, args.rules, args.faq)
     with database.session_scope() as session:
         friend_id = session.scalars(select(Friend.id).limit(1)).one()
     times = []

@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,9 +77,14 @@ def percentiles(values: list[float]) -> dict[str, float]:
 # The sandbox process
 
 
-def serve_sandbox(port: int, friends: int, latency_ms: float = 0.0) -> None:
+def serve_sandbox(
+    port: int,
+    friends: int,
+    latency_ms: float = 0.0,
+    extend: Callable[[Any, Any], None] | None = None,
+) -> None:
     """Run the sandbox LINE platform with ``friends`` users following the bench channel,
-    answering every call ``latency_ms`` late."""
+    answering every call ``latency_ms`` late; ``extend(app, state)`` adds a bench's routes."""
     import uvicorn
 
     from sandbox.line.app import create_app
@@ -111,6 +117,8 @@ def serve_sandbox(port: int, friends: int, latency_ms: float = 0.0) -> None:
         return body
 
     app.add_api_route("/bench/stats", stats, methods=["GET"])
+    if extend is not None:
+        extend(app, state)
     # The sandbox's state only grows (a million users, then a million received messages, none
     # in a reference cycle): full collections of it paused the emulator ~0.5 s each mid-send.
     gc.collect()
@@ -169,12 +177,15 @@ def load_friends(database: Any, *, shop_id: int, channel_pk: int, friends: int) 
         raw.close()
 
 
-def start_sandbox(port: int, friends: int, latency_ms: float = 0.0) -> subprocess.Popen[bytes]:
+def start_sandbox(
+    port: int, friends: int, latency_ms: float = 0.0, *, module: str = "bench.fanout"
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m <module> sandbox`` (a bench's ``serve_sandbox``); wait until it serves."""
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "bench.fanout",
+            module,
             "sandbox",
             "--port",
             str(port),
@@ -541,14 +552,17 @@ def main() -> None:
     report("fanout", asdict(run(args)))
 
 
-def report(bench: str, figures: dict[str, Any]) -> None:
-    """Print a bench's figures and keep them in ``bench/results/{bench}-{time}.json``."""
+def report(bench: str, figures: dict[str, Any], directory: Path = RESULTS) -> Path:
+    """Print a bench's figures and keep them in ``{directory}/{bench}-{time}.json`` (by default
+    ``bench/results/``); return the file."""
     width = max(map(len, figures)) + 4
     for name, value in figures.items():
         print(f"{name:{width}} {value}")
-    RESULTS.mkdir(exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"{bench}-{stamp}.json").write_text(json.dumps(figures, indent=2))
+    path = directory / f"{bench}-{stamp}.json"
+    path.write_text(json.dumps(figures, indent=2, ensure_ascii=False))
+    return path
 
 
 if __name__ == "__main__":

@@ -41,6 +41,24 @@ class Part:
 
 
 @dataclass(slots=True)
+class Pacer:
+    """Spaces the requests of every connection ``1 / rate`` seconds apart: an open-loop
+    schedule, as a platform sending webhooks at a steady rate would. A free connection takes
+    the next slot, however far ahead: keep the connections few enough for the rate (a server
+    closes a connection idle past its keep-alive timeout, uvicorn's after 5 s)."""
+
+    rate: float
+    began: float = field(default_factory=time.monotonic)
+    count: int = 0
+
+    def wait(self) -> float:
+        """Seconds until the next request is due (negative: late)."""
+        due = self.began + self.count / self.rate
+        self.count += 1
+        return due - time.monotonic()
+
+
+@dataclass(slots=True)
 class Tally:
     latencies_ns: list[int] = field(default_factory=list)
     bytes: int = 0
@@ -53,11 +71,14 @@ class Tally:
 class Connection(asyncio.Protocol):
     """One keep-alive connection: send a request, read its response, send the next."""
 
-    def __init__(self, number: int, part: Part, tally: Tally, deadline: float) -> None:
+    def __init__(
+        self, number: int, part: Part, tally: Tally, deadline: float, pacer: Pacer | None = None
+    ) -> None:
         self.part_number = number
         self.part = part
         self.tally = tally
         self.deadline = deadline
+        self.pacer = pacer
         self.buffer = b""
         self.in_flight: int | None = None
         self.started = 0
@@ -75,6 +96,15 @@ class Connection(asyncio.Protocol):
             self.transport.close()
             return
         self.in_flight = index
+        wait = 0.0 if self.pacer is None else self.pacer.wait()
+        if wait > 0:
+            asyncio.get_running_loop().call_later(wait, self.write, index)
+        else:
+            self.write(index)
+
+    def write(self, index: int) -> None:
+        if self.transport.is_closing():
+            return
         self.started = time.perf_counter_ns()
         self.transport.write(self.part.requests[index])
 
@@ -122,20 +152,23 @@ async def run(
     connections: int,
     duration: float,
     cycle: bool = False,
+    rate: float | None = None,
 ) -> dict[str, object]:
-    """Drive ``connections`` connections for ``duration`` seconds; return the result record."""
+    """Drive ``connections`` connections for ``duration`` seconds (paced to ``rate`` requests
+    per second in all, if given); return the result record."""
     loop = asyncio.get_running_loop()
     files = [Part(read_request_file(Path(f"{prefix}.{i}")), cycle) for i in range(parts)]
     tally = Tally()
     began = time.perf_counter()
     deadline = time.monotonic() + duration
     protocols: list[Connection] = []
+    pacer = None if rate is None else Pacer(rate)
     connect_errors = 0
     for c in range(connections):
         number = c % parts
         try:
             _, protocol = await loop.create_connection(
-                partial(Connection, number, files[number], tally, deadline), host, port
+                partial(Connection, number, files[number], tally, deadline, pacer), host, port
             )
         except OSError:
             connect_errors += 1
@@ -180,6 +213,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--cycle", action="store_true", help="start over when a file runs out")
+    parser.add_argument("--rate", type=float, help="requests per second in all (paced)")
     args = parser.parse_args()
     if args.host != "127.0.0.1":
         parser.error("the benchmark only sends traffic to 127.0.0.1")
@@ -191,6 +225,7 @@ def main() -> None:
         connections=args.connections,
         duration=args.duration,
         cycle=args.cycle,
+        rate=args.rate,
     )
     try:
         import uvloop

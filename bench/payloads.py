@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,22 +39,30 @@ def event_id(prefix: str, n: int) -> str:
     return f"{prefix}{n:0{26 - len(prefix)}d}"
 
 
-def body(target: Target, webhook_event_id: str, *, now_ms: int) -> bytes:
-    """A single text-message webhook body, shaped like the ones LINE sends (~600 bytes)."""
-    user_id = "U" + secrets.token_hex(16)
+def body(
+    target: Target,
+    webhook_event_id: str,
+    *,
+    now_ms: int,
+    user_id: str | None = None,
+    text: str = "明日の予約を17時に変更できますか?",
+    reply_token: str | None = None,
+) -> bytes:
+    """A single text-message webhook body, shaped like the ones LINE sends (~600 bytes): from
+    ``user_id`` (a new random user if None), with a random reply token unless given one."""
     event = {
         "type": "message",
         "message": {
             "type": "text",
             "id": str(secrets.randbelow(10**18)),
             "quoteToken": secrets.token_urlsafe(32),
-            "text": "明日の予約を17時に変更できますか?",
+            "text": text,
         },
         "webhookEventId": webhook_event_id,
         "deliveryContext": {"isRedelivery": False},
         "timestamp": now_ms,
-        "source": {"type": "user", "userId": user_id},
-        "replyToken": secrets.token_hex(16),
+        "source": {"type": "user", "userId": user_id or "U" + secrets.token_hex(16)},
+        "replyToken": reply_token or secrets.token_hex(16),
         "mode": "active",
     }
     payload = {"destination": target.bot_user_id, "events": [event]}
@@ -89,11 +97,17 @@ def write_request_files(
 
     Returns the files; file ``i`` is named ``<prefix>.<i>`` (the wrk script's naming).
     """
+    return write_parts(requests(target, prefix, count), prefix, directory, parts)
+
+
+def write_parts(requests: Iterable[bytes], prefix: str, directory: Path, parts: int) -> list[Path]:
+    """Write raw requests into ``parts`` files ``<prefix>.<i>``; request ``n`` goes to file
+    ``n % parts``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{prefix}.{i}" for i in range(parts)]
     handles = [path.open("wb") for path in paths]
     try:
-        for n, request in enumerate(requests(target, prefix, count)):
+        for n, request in enumerate(requests):
             handle = handles[n % parts]
             handle.write(request)
             handle.write(SEPARATOR)

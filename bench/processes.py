@@ -39,6 +39,8 @@ class Generator:
     kind: str
     threads: int
     connections: int
+    # Requests per second in all, paced (the Python client only); None: as fast as answered.
+    rate: float | None = None
 
 
 class Server:
@@ -130,6 +132,8 @@ def generator_command(
 ) -> list[str]:
     """The command line that replays ``files_prefix``'s requests at ``port`` for ``duration``."""
     if generator.kind == "wrk":
+        if generator.rate is not None:
+            raise ValueError("wrk cannot pace its requests: use the Python client for a rate")
         return [
             *("wrk", "-t", str(generator.threads), "-c", str(generator.connections)),
             *("-d", f"{duration}s", "--timeout", "10s", "-s", str(LUA_SCRIPT)),
@@ -140,6 +144,8 @@ def generator_command(
         *("--parts", str(generator.threads), "--connections", str(generator.connections)),
         *("--duration", str(duration)),
     ]
+    if generator.rate is not None:
+        command += ["--rate", str(generator.rate)]
     return [*command, "--cycle"] if cycle else command
 
 

@@ -33,36 +33,48 @@ PARTS = (
 )
 
 
-def part_of(filename: str) -> str:
+def part_of(filename: str, first: tuple[tuple[str, str], ...] = ()) -> str:
+    """The part a function's file counts under: ``first``'s markers, then ``PARTS``."""
     if filename.startswith("~") or filename == "<built-in>":
         return "built-ins and C (socket calls, dict, str)"
-    for marker, part in PARTS:
+    for marker, part in (*first, *PARTS):
         if marker in filename:
             return part
     return "other Python"
 
 
-def summarise(profile: pstats.Stats, pushes: int, top: int) -> dict[str, Any]:
-    """The profile's own time (tottime) by part, and the functions that cost the most."""
+def summarise(
+    profile: pstats.Stats,
+    pushes: int,
+    top: int,
+    *,
+    parts: tuple[tuple[str, str], ...] = (),
+    per: str = "push",
+) -> dict[str, Any]:
+    """The profile's own time (tottime) by part (``parts``' markers first), and the functions
+    that cost the most; per ``per`` (``pushes`` of them were profiled)."""
     stats: dict[tuple[str, int, str], tuple[Any, ...]] = profile.stats  # type: ignore[attr-defined]
     total = sum(row[2] for row in stats.values()) or 1.0
     by_part: dict[str, float] = defaultdict(float)
     for (filename, _line, _name), row in stats.items():
-        by_part[part_of(filename)] += row[2]
-    parts = {
-        part: {"percent": round(100 * seconds / total, 1), "us_per_push": seconds / pushes * 1e6}
+        by_part[part_of(filename, parts)] += row[2]
+    shares = {
+        part: {"percent": round(100 * seconds / total, 1), "us": seconds / pushes * 1e6}
         for part, seconds in sorted(by_part.items(), key=lambda item: -item[1])
     }
     functions = sorted(stats.items(), key=lambda item: -item[1][2])[:top]
     return {
-        "cpu_us_per_push": round(total / pushes * 1e6, 1),
-        "parts": {p: {**v, "us_per_push": round(v["us_per_push"], 1)} for p, v in parts.items()},
+        f"cpu_us_per_{per}": round(total / pushes * 1e6, 1),
+        "parts": {
+            p: {"percent": v["percent"], f"us_per_{per}": round(v["us"], 1)}
+            for p, v in shares.items()
+        },
         "top_functions": [
             {
                 "function": f"{os.path.basename(filename)}:{line}({name})",
                 "percent_own": round(100 * row[2] / total, 1),
                 "percent_cumulative": round(100 * row[3] / total, 1),
-                "calls_per_push": round(row[1] / pushes, 2),
+                f"calls_per_{per}": round(row[1] / pushes, 2),
             }
             for (filename, line, name), row in functions
         ],

@@ -302,3 +302,14 @@ class ConversationMessage(Base):
     line_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        # The inbox search, "part of a message"; a trigram index on PostgreSQL (pg_trgm), so a
+        # search does not read every message of the shop.
+        Index(
+            "ix_conversation_messages_text_trgm",
+            "text",
+            postgresql_using="gin",
+            postgresql_ops={"text": "gin_trgm_ops"},
+        ),
+    )

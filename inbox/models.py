@@ -19,11 +19,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
 from core.db import Base
+from idlink.models import LAST_MESSAGE_NEVER
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -67,6 +69,14 @@ class Conversation(Base):
     __table_args__ = (
         Index("ix_conversations_shop_status_last", "shop_id", "status", "last_message_at"),
         Index("ix_conversations_shop_assignee", "shop_id", "assignee_id"),
+        # The list's order (newest activity first, never-written last), walked a page at a
+        # time; the same expression as the query's (inbox.queries), on SQLite as well.
+        Index(
+            "ix_conversations_shop_last_activity",
+            "shop_id",
+            text(f"coalesce(last_message_at, '{LAST_MESSAGE_NEVER}') DESC"),
+            text("id DESC"),
+        ),
     )
 
 

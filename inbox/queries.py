@@ -9,13 +9,13 @@ from statistics import median
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from core.clock import as_utc
 from core.errors import NotFound
 from core.tenancy import Channel
-from idlink.models import ConversationMessage, Friend
+from idlink.models import LAST_MESSAGE_NEVER, ConversationMessage, Friend
 from inbox.models import (
     Conversation,
     ConversationChange,
@@ -38,6 +38,11 @@ from messaging.outbox.models import Delivery, DeliveryContent
 from staff.models import StaffUser
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "file"})
+# Newest activity first, never-written last: the expression of the conversations' list index.
+NEWEST_FIRST = (
+    func.coalesce(Conversation.last_message_at, literal_column(f"'{LAST_MESSAGE_NEVER}'")).desc(),
+    Conversation.id.desc(),
+)
 TIMELINE_LIMIT = 200
 
 
@@ -78,18 +83,23 @@ def _like(words: str) -> str:
 
 def _matching(query: Select[Conversation], words: str) -> Select[Conversation]:
     """Conversations whose messages, notes or friend's name contain ``words``: a substring
-    match, which finds Japanese (no word breaks to split on) on SQLite and PostgreSQL alike."""
+    match, which finds Japanese (no word breaks to split on) on SQLite and PostgreSQL alike.
+
+    Each kind of text is searched once (``IN``, not a lookup per conversation), so a word few
+    wrote costs one pass over the messages, not one per conversation listed or counted."""
     pattern = _like(words.strip())
-    in_messages = exists().where(
-        ConversationMessage.friend_id == Conversation.friend_id,
-        ConversationMessage.text.ilike(pattern, escape="\\"),
+    in_messages = Conversation.friend_id.in_(
+        select(ConversationMessage.friend_id).where(
+            ConversationMessage.text.ilike(pattern, escape="\\")
+        )
     )
-    in_notes = exists().where(
-        ConversationNote.conversation_id == Conversation.id,
-        ConversationNote.body.ilike(pattern, escape="\\"),
+    in_notes = Conversation.id.in_(
+        select(ConversationNote.conversation_id).where(
+            ConversationNote.body.ilike(pattern, escape="\\")
+        )
     )
-    in_name = exists().where(
-        Friend.id == Conversation.friend_id, Friend.display_name.ilike(pattern, escape="\\")
+    in_name = Conversation.friend_id.in_(
+        select(Friend.id).where(Friend.display_name.ilike(pattern, escape="\\"))
     )
     return query.where(or_(in_messages, in_notes, in_name))
 
@@ -120,45 +130,39 @@ def list_conversations(
         query = query.where(Conversation.status == filters.status)
     if filters.mark is not None:
         query = query.where(Conversation.mark_id == filters.mark)
-    rows = list(
-        session.scalars(
-            query.order_by(
-                Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc()
-            ).limit(filters.limit)
-        )
-    )
+    rows = list(session.scalars(query.order_by(*NEWEST_FIRST).limit(filters.limit)))
     return ConversationPage(
-        items=render(session, rows), counts=_counts(session, base, in_view, staff_id)
+        items=render(session, rows), counts=_counts(session, base, filters.view, staff_id)
     )
 
 
 def _counts(
-    session: Session,
-    base: Select[Conversation],
-    in_view: Select[Conversation],
-    staff_id: int | None,
+    session: Session, base: Select[Conversation], view: View, staff_id: int | None
 ) -> Counts:
-    def count(query: Select[Conversation]) -> int:
-        return session.scalar(select(func.count()).select_from(query.subquery())) or 0
-
-    not_resolved = base.where(Conversation.status != ConversationStatus.RESOLVED)
-    views = {view.value: count(_in_view(not_resolved, view, staff_id)) for view in View}
-    listed = in_view.subquery()
-    statuses: dict[str, int] = dict(
-        session.execute(select(listed.c.status, func.count()).group_by(listed.c.status)).all()
+    """The conversations not resolved per view, and per status and mark in ``view``: one pass
+    over the shop's conversations (and the search), grouped by what the counts tell apart."""
+    listed = base.subquery()
+    mine = listed.c.assignee_id == (staff_id or -1)
+    unassigned = listed.c.assignee_id.is_(None)
+    groups = session.execute(
+        select(listed.c.status, listed.c.mark_id, mine, unassigned, func.count()).group_by(
+            listed.c.status, listed.c.mark_id, mine, unassigned
+        )
     )
-    marks: dict[int, int] = dict(
-        session.execute(
-            select(listed.c.mark_id, func.count())
-            .where(listed.c.mark_id.is_not(None))
-            .group_by(listed.c.mark_id)
-        ).all()
-    )
-    return Counts(
-        views=views,
-        statuses={status.value: statuses.get(status.value, 0) for status in ConversationStatus},
-        marks=marks,
-    )
+    views = dict.fromkeys((v.value for v in View), 0)
+    statuses = dict.fromkeys((s.value for s in ConversationStatus), 0)
+    marks: dict[int, int] = {}
+    for status, mark_id, is_mine, is_unassigned, count in groups:
+        inside = {View.ALL: True, View.MINE: bool(is_mine), View.UNASSIGNED: bool(is_unassigned)}
+        if status != ConversationStatus.RESOLVED:
+            for name, counted in inside.items():
+                views[name.value] += count if counted else 0
+        if inside[view]:
+            if status in statuses:
+                statuses[status] += count
+            if mark_id is not None:
+                marks[mark_id] = marks.get(mark_id, 0) + count
+    return Counts(views=views, statuses=statuses, marks=marks)
 
 
 def render(session: Session, rows: Sequence[Conversation]) -> list[ConversationOut]:
