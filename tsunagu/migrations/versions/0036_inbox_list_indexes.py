@@ -1,7 +1,7 @@
 """indexes the inbox list needs at 100,000 conversations
 
 Revision ID: 0036
-Revises: 0033
+Revises: 0034
 Create Date: 2026-12-07 19:25:00.000000
 
 - ``conversations (shop_id, coalesce(last_message_at, epoch) DESC, id DESC)``: the list's
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0036"
-down_revision: str | None = "0033"
+down_revision: str | None = "0034"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """follow routes archived: hidden from the lists, their URL answering that they ended
 
 Revision ID: 0039
-Revises: 0034
+Revises: 0036
 Create Date: 2026-12-07 19:20:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0039"
-down_revision: str | None = "0034"
+down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
