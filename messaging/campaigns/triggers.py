@@ -106,7 +106,7 @@ def fire_purchases(
     seen: datetime | None = None
     for page in cursors.changed_rows(session, Purchase, shop_id=campaign.shop_id, since=since):
         seen = page[-1].updated_at
-        void = [p.id for p in page if _is_void(p)]
+        void = [p.id for p in page if is_void(p)]
         keys = [purchase_key(campaign, p) for p in void]
         result.cancelled += cursors.cancel_keys(session, keys, reason=CANCELLED_REASON, now=now)
         if trigger.purchase_number is not None:
@@ -172,7 +172,7 @@ def _not_yet_thanked(
     return [(p, friend) for p, friend in matches if friend not in thanked]
 
 
-def _is_void(purchase: Purchase) -> bool:
+def is_void(purchase: Purchase) -> bool:
     """Cancelled, or refunded in full (a free order is not "refunded")."""
     fully_refunded = purchase.total > 0 and purchase.refunded_total >= purchase.total
     return purchase.cancelled_at is not None or fully_refunded
@@ -230,10 +230,7 @@ def matching(
 ) -> list[tuple[Purchase, int]]:
     """The purchases that meet ``trigger``, each with the followed friend of ``channel_id`` its
     buyer is linked to (recent, not a test order, every condition holding)."""
-    oldest = now - timedelta(hours=trigger.max_age_hours)
-    candidates = [
-        p for p in purchases if p.member_id is not None and not p.test and p.ordered_at >= oldest
-    ]
+    candidates = _recent(trigger, purchases, now)
     friends = cursors.followed_friends(
         session,
         channel_id=channel_id,
@@ -241,6 +238,23 @@ def matching(
     )
     friend_of = {p.id: friends[p.member_id] for p in candidates if p.member_id in friends}
     candidates = [p for p in candidates if p.id in friend_of]
+    met = meeting(session, trigger=trigger, purchases=candidates, now=now)
+    return [(p, friend_of[p.id]) for p in met]
+
+
+def _recent(trigger: PurchaseTrigger, purchases: list[Purchase], now: datetime) -> list[Purchase]:
+    oldest = now - timedelta(hours=trigger.max_age_hours)
+    return [
+        p for p in purchases if p.member_id is not None and not p.test and p.ordered_at >= oldest
+    ]
+
+
+def meeting(
+    session: Session, *, trigger: PurchaseTrigger, purchases: list[Purchase], now: datetime
+) -> list[Purchase]:
+    """The purchases of members that meet every condition of ``trigger`` (recent, not a test
+    order, the total, the products bought, the member's n-th purchase)."""
+    candidates = _recent(trigger, purchases, now)
     if trigger.min_total is not None:
         candidates = [p for p in candidates if p.total >= trigger.min_total]
     if trigger.skus or trigger.product_ids or trigger.collections:
@@ -254,7 +268,7 @@ def matching(
     if trigger.purchase_number is not None:
         numbers = _purchase_numbers(session, candidates)
         candidates = [p for p in candidates if numbers[p.id] == trigger.purchase_number]
-    return [(p, friend_of[p.id]) for p in candidates]
+    return candidates
 
 
 def enrol_on_purchases(session: Session, *, sequence: Sequence, now: datetime | None = None) -> int:
@@ -272,7 +286,7 @@ def enrol_on_purchases(session: Session, *, sequence: Sequence, now: datetime | 
         seen = page[-1].updated_at
         if trigger.purchase_number is not None:
             _withdraw_renumbered(session, sequence, trigger, page, now)
-        live = [p for p in page if not _is_void(p)]
+        live = [p for p in page if not is_void(p)]
         for purchase, friend_id in matching(
             session, trigger=trigger, channel_id=sequence.channel_id, purchases=live, now=now
         ):
