@@ -1,5 +1,6 @@
 """``GET /r/{code}``: a tracked link (hex code) records the click, fires the tag rules on it
-and redirects to the link's address; a follow route (a code with other letters) serves its page (``api.follow_routes``)."""
+and redirects to the link's address; a follow route (a code with other letters) serves its
+page (``api.follow_routes``)."""
 
 from __future__ import annotations
 

@@ -286,7 +286,5 @@ def _touch(
         key=f"route{touch.id}",
         settings=settings,
     )
-    tag_rule_events.on_route_touch(
-        session, friend=friend, route_name=route.name, touch_id=touch.id
-    )
+    tag_rule_events.on_route_touch(session, friend=friend, route_name=route.name, touch_id=touch.id)
     return touch
