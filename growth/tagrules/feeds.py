@@ -62,7 +62,7 @@ def run(session: Session, *, now: datetime | None = None) -> FeedRun:
 
 def _run_rule(session: Session, rule: TagRule, now: datetime) -> int | None:
     """The rule's new events; None when another worker holds its cursor (or a scan is not due)."""
-    kind = rule.trigger["on"]
+    kind = rule.trigger["event"]
     cursor = cursors.claim(session, f"tag_rule:{rule.id}:{kind}", now=now)
     if cursor is None:
         return None
@@ -160,7 +160,7 @@ def _spend(session: Session, rule: TagRule, page: list[Purchase]) -> int:
 
 def _bookings(session: Session, rule: TagRule, page: list[Booking], now: datetime) -> int:
     trigger = OnBooking.model_validate(rule.trigger)
-    if trigger.event == "made":
+    if trigger.status == "made":
         wanted = [b for b in page if b.status in MADE and b.start_at >= now]
     else:
         wanted = [b for b in page if b.status == "completed" and b.start_at >= now - VISIT_WINDOW]
@@ -168,19 +168,19 @@ def _bookings(session: Session, rule: TagRule, page: list[Booking], now: datetim
         wanted = [b for b in wanted if b.service == trigger.service]
     friends = linked_friends(session, {b.member_id for b in wanted if b.member_id is not None})
     hits = [
-        (f, f"booking:{b.id}:{trigger.event}") for b in wanted for f in friends[b.member_id or 0]
+        (f, f"booking:{b.id}:{trigger.status}") for b in wanted for f in friends[b.member_id or 0]
     ]
     return rules.fire(session, rule=rule, hits=hits, now=now)
 
 
 def _links(session: Session, rule: TagRule, *, since: datetime, until: datetime) -> int:
-    at = MemberLink.linked_at if rule.trigger["on"] == "link" else MemberLink.unlinked_at
+    at = MemberLink.linked_at if rule.trigger["event"] == "link" else MemberLink.unlinked_at
     rows = session.execute(
         select(MemberLink.friend_id, MemberLink.id).where(
             MemberLink.shop_id == rule.shop_id, at >= since, at <= until
         )
     ).all()
-    kind = rule.trigger["on"]
+    kind = rule.trigger["event"]
     return rules.fire(session, rule=rule, hits=[(f, f"{kind}:{link}") for f, link in rows])
 
 

@@ -23,7 +23,7 @@ class TagRule(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    # {"on": "purchase", "purchase_number": 1, ...} (growth.tagrules.schemas.Trigger)
+    # {"event": "purchase", "purchase_number": 1, ...} (growth.tagrules.schemas.Trigger)
     trigger: Mapped[dict[str, Any]] = mapped_column(JSON)
     add_tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     remove_tags: Mapped[list[str]] = mapped_column(JSON, default=list)

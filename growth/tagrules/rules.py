@@ -71,7 +71,7 @@ def save_rule(
     if other is not None and other is not rule:
         raise TagRuleExists(f"the shop already has a tag rule named {spec.name!r}")
     trigger = spec.trigger.model_dump(mode="json", exclude_defaults=True)
-    trigger["on"] = spec.trigger.on
+    trigger["event"] = spec.trigger.event
     if rule is None:
         rule = TagRule(shop_id=shop_id, created_at=now, active_since=now)
         session.add(rule)
@@ -119,7 +119,7 @@ def active_rules(session: Session, shop_id: int, *kinds: str) -> list[TagRule]:
         .where(TagRule.shop_id == shop_id, TagRule.active.is_(True))
         .order_by(TagRule.id)
     ).all()
-    return [r for r in rules if r.trigger.get("on") in kinds]
+    return [r for r in rules if r.trigger.get("event") in kinds]
 
 
 def all_active(session: Session, *kinds: str) -> list[TagRule]:
@@ -127,7 +127,7 @@ def all_active(session: Session, *kinds: str) -> list[TagRule]:
     rules = session.scalars(
         select(TagRule).where(TagRule.active.is_(True)).order_by(TagRule.id)
     ).all()
-    return [r for r in rules if r.trigger.get("on") in kinds]
+    return [r for r in rules if r.trigger.get("event") in kinds]
 
 
 def fire(

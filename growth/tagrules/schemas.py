@@ -21,13 +21,13 @@ class OnPurchase(PurchaseTrigger):
     """A purchase of a linked friend meeting every condition: the first (or n-th) purchase, a
     product, SKU or collection bought, an order total at least some amount."""
 
-    on: Literal["purchase"]
+    event: Literal["purchase"]
 
 
 class OnTotalSpend(_Strict):
     """The member's purchases (not cancelled, net of refunds) add up to ``amount`` or more."""
 
-    on: Literal["total_spend"]
+    event: Literal["total_spend"]
     amount: Decimal = Field(gt=0, le=Decimal("1e12"))
     currency: str = Field("JPY", pattern=r"^[A-Z]{3}$")
 
@@ -35,35 +35,35 @@ class OnTotalSpend(_Strict):
 class OnNoPurchase(_Strict):
     """The member's last purchase is more than ``days`` days old (checked every hour)."""
 
-    on: Literal["no_purchase"]
+    event: Literal["no_purchase"]
     days: int = Field(ge=1, le=3650)
 
 
 class OnBooking(_Strict):
     """A booking made (pending or confirmed, not yet started) or visited (completed)."""
 
-    on: Literal["booking"]
-    event: Literal["made", "visited"] = "made"
+    event: Literal["booking"]
+    status: Literal["made", "visited"] = "made"
     service: str | None = Field(None, max_length=200, description="Only bookings of it.")
 
 
 class OnLink(_Strict):
     """The friend linked to a member (``link``) or ended their link (``unlink``)."""
 
-    on: Literal["link", "unlink"]
+    event: Literal["link", "unlink"]
 
 
 class OnFollowRoute(_Strict):
     """A follow route brought the friend (a follow it is credited with, or a returning visit)."""
 
-    on: Literal["follow_route"]
+    event: Literal["follow_route"]
     route: RouteName
 
 
 class OnFormAnswer(_Strict):
     """The friend answered ``question`` of the form ``form`` (with ``choice``, when given)."""
 
-    on: Literal["form_answer"]
+    event: Literal["form_answer"]
     form: FormKey
     question: FormKey
     choice: str | None = Field(None, min_length=1, max_length=200)
@@ -72,14 +72,14 @@ class OnFormAnswer(_Strict):
 class OnClick(_Strict):
     """The friend clicked the standalone tracked link named ``link`` (their first click)."""
 
-    on: Literal["click"]
+    event: Literal["click"]
     link: Name
 
 
 class OnPostback(_Strict):
     """The friend tapped a postback action (a rich-menu area, a button) carrying ``data``."""
 
-    on: Literal["postback"]
+    event: Literal["postback"]
     data: str = Field(min_length=1, max_length=300)
 
 
@@ -93,7 +93,7 @@ Trigger = Annotated[
     | OnFormAnswer
     | OnClick
     | OnPostback,
-    Field(discriminator="on"),
+    Field(discriminator="event"),
 ]
 TRIGGER_KINDS = (
     "purchase",

@@ -15,7 +15,7 @@ from tests.idlink.support import befriend, tags_of
 
 FIRST_BUYERS = {
     "name": "first buyers",
-    "trigger": {"on": "purchase", "purchase_number": 1},
+    "trigger": {"event": "purchase", "purchase_number": 1},
     "add": ["first-buyer"],
     "remove": ["prospect"],
 }
@@ -31,7 +31,7 @@ def test_a_rule_is_created_listed_changed_and_deleted(api: AdminApi) -> None:
     assert created.status_code == 201, created.text
     rule = created.json()
     assert (rule["trigger"], rule["add"], rule["hits"]) == (
-        {"on": "purchase", "purchase_number": 1},
+        {"event": "purchase", "purchase_number": 1},
         ["first-buyer"],
         0,
     )
@@ -53,10 +53,10 @@ def test_a_rule_is_created_listed_changed_and_deleted(api: AdminApi) -> None:
     [
         ({**FIRST_BUYERS, "add": [], "remove": []}, "at least one tag"),
         ({**FIRST_BUYERS, "remove": ["first-buyer"]}, "both add and remove"),
-        ({**FIRST_BUYERS, "trigger": {"on": "birthday"}}, "on"),
-        ({**FIRST_BUYERS, "trigger": {"on": "no_purchase", "days": 0}}, "days"),
+        ({**FIRST_BUYERS, "trigger": {"event": "birthday"}}, "on"),
+        ({**FIRST_BUYERS, "trigger": {"event": "no_purchase", "days": 0}}, "days"),
         (
-            {**FIRST_BUYERS, "trigger": {"on": "form_answer", "form": "Skin!", "question": "q"}},
+            {**FIRST_BUYERS, "trigger": {"event": "form_answer", "form": "Skin!", "question": "q"}},
             "form",
         ),
     ],
@@ -82,7 +82,7 @@ def test_a_tracked_link_counts_a_friends_clicks_and_its_rule_hits_are_listed(
     assert link["placeholder"] == "{{ tracked:menu }}"
     rule = api.post(
         "/tag-rules",
-        {"name": "readers", "trigger": {"on": "click", "link": "menu"}, "add": ["reader"]},
+        {"name": "readers", "trigger": {"event": "click", "link": "menu"}, "add": ["reader"]},
     ).json()
     hanako = befriend(db, line_sandbox, channel, "Hanako")
     url = api.post(f"/tracked-links/{link['id']}/friends/{hanako.friend_id}", {}).json()["url"]

@@ -60,7 +60,7 @@ def test_a_signed_shopify_order_tags_its_buyer_and_the_history_names_the_rule(
         db,
         channel.shop_id,
         "first buyers",
-        trigger={"on": "purchase", "purchase_number": 1},
+        trigger={"event": "purchase", "purchase_number": 1},
         add=["first-buyer"],
         remove=["prospect"],
     )
@@ -79,7 +79,11 @@ def test_a_first_purchase_rule_tags_once_whatever_order_the_orders_arrive_in(
 ) -> None:
     hanako = linked_customer(db, line_sandbox, channel, "T-2")
     rule = make_rule(
-        db, channel.shop_id, "first", trigger={"on": "purchase", "purchase_number": 1}, add=["new"]
+        db,
+        channel.shop_id,
+        "first",
+        trigger={"event": "purchase", "purchase_number": 1},
+        add=["new"],
     )
 
     newer = record_purchase(db, store_id, hanako, "2002")
@@ -102,7 +106,7 @@ def test_a_second_purchase_rule_waits_for_the_second_and_ignores_test_and_cancel
         db,
         channel.shop_id,
         "again",
-        trigger={"on": "purchase", "purchase_number": 2},
+        trigger={"event": "purchase", "purchase_number": 2},
         add=["repeat"],
     )
 
@@ -124,13 +128,17 @@ def test_product_and_spend_rules_tag_only_who_meets_them(
     hanako = linked_customer(db, line_sandbox, channel, "T-4")
     taro = linked_customer(db, line_sandbox, channel, "T-5")
     serum = make_rule(
-        db, channel.shop_id, "serum", trigger={"on": "purchase", "skus": ["SERUM"]}, add=["serum"]
+        db,
+        channel.shop_id,
+        "serum",
+        trigger={"event": "purchase", "skus": ["SERUM"]},
+        add=["serum"],
     )
     vip = make_rule(
         db,
         channel.shop_id,
         "vip",
-        trigger={"on": "total_spend", "amount": "10000"},
+        trigger={"event": "total_spend", "amount": "10000"},
         add=["vip"],
     )
 
@@ -151,12 +159,12 @@ def test_a_booking_made_then_visited_tags_by_each_rule(
 ) -> None:
     salon = add_connection(db, channel.shop_id)
     hanako = linked_customer(db, line_sandbox, channel, "T-6")
-    booked = make_rule(db, channel.shop_id, "booked", trigger={"on": "booking"}, add=["booked"])
+    booked = make_rule(db, channel.shop_id, "booked", trigger={"event": "booking"}, add=["booked"])
     visited = make_rule(
         db,
         channel.shop_id,
         "visited",
-        trigger={"on": "booking", "event": "visited"},
+        trigger={"event": "booking", "status": "visited"},
         add=["visited"],
         remove=["booked"],
     )
@@ -176,12 +184,12 @@ def test_a_booking_made_then_visited_tags_by_each_rule(
 def test_link_and_unlink_rules_tag_as_members_link_and_leave(
     db: Database, line_sandbox: SandboxServer, channel: ChannelSetup
 ) -> None:
-    make_rule(db, channel.shop_id, "members", trigger={"on": "link"}, add=["member"])
+    make_rule(db, channel.shop_id, "members", trigger={"event": "link"}, add=["member"])
     make_rule(
         db,
         channel.shop_id,
         "left",
-        trigger={"on": "unlink"},
+        trigger={"event": "unlink"},
         add=["former-member"],
         remove=["member"],
     )
@@ -208,7 +216,7 @@ def test_the_scheduled_task_tags_a_lapsed_customer_once_per_lapse(
         db,
         channel.shop_id,
         "dormant",
-        trigger={"on": "no_purchase", "days": 90},
+        trigger={"event": "no_purchase", "days": 90},
         add=["dormant"],
     )
 

@@ -54,7 +54,7 @@ def test_a_standalone_link_in_a_message_counts_each_friends_clicks_and_tags_them
         db,
         channel.shop_id,
         "menu readers",
-        trigger={"on": "click", "link": "menu"},
+        trigger={"event": "click", "link": "menu"},
         add=["curious"],
     )
     start_campaign(
@@ -103,7 +103,7 @@ def test_a_rich_menu_tap_tags_once_even_when_its_event_is_processed_again(
         db,
         channel.shop_id,
         "coupon tappers",
-        trigger={"on": "postback", "data": "menu=coupons"},
+        trigger={"event": "postback", "data": "menu=coupons"},
         add=["wants-coupons"],
     )
     hanako = befriend(db, line_sandbox, channel, "Hanako")
@@ -135,7 +135,7 @@ def test_a_follow_route_bringing_a_friend_back_fires_its_rule(
         db,
         channel.shop_id,
         "came to the shop",
-        trigger={"on": "follow_route", "route": "Counter QR"},
+        trigger={"event": "follow_route", "route": "Counter QR"},
         add=["visited-shop"],
     )
     hanako = befriend(db, line_sandbox, channel, "Hanako")
@@ -154,21 +154,21 @@ def test_a_form_answer_fires_the_rules_of_its_question_and_choice_once(
         db,
         channel.shop_id,
         "dry skin",
-        trigger={"on": "form_answer", "form": "skin", "question": "type", "choice": "dry"},
+        trigger={"event": "form_answer", "form": "skin", "question": "type", "choice": "dry"},
         add=["dry-skin"],
     )
     answered = make_rule(
         db,
         channel.shop_id,
         "answered",
-        trigger={"on": "form_answer", "form": "skin", "question": "concerns"},
+        trigger={"event": "form_answer", "form": "skin", "question": "concerns"},
         add=["answered-skin"],
     )
     make_rule(
         db,
         channel.shop_id,
         "other form",
-        trigger={"on": "form_answer", "form": "survey", "question": "type", "choice": "dry"},
+        trigger={"event": "form_answer", "form": "survey", "question": "type", "choice": "dry"},
         add=["wrong"],
     )
 
