@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.db import Database
-from growth.tagrules import rules
+from growth.tagrules import events, rules
 from growth.tagrules.models import TagRule, TagRuleHit
 from growth.tagrules.schemas import TagRuleSpec
-from idlink.models import FriendTagEvent
+from idlink.models import Friend, FriendTagEvent
+from messaging.compose import links
+from messaging.compose.link_schemas import StandaloneLinkSpec
 from tests.idlink.support import tags_of
 from tests.waiting import wait_for
 
@@ -59,3 +62,33 @@ def wait_for_tag(db: Database, friend_id: int, tag: str) -> set[str]:
 def cursor_name(rule: TagRule) -> str:
     """The name of the rule's cursor (``wait_until_read`` waits for it to pass a write)."""
     return f"tag_rule:{rule.id}:{rule.trigger['on']}"
+
+
+def clicked_link_and_rule(session: Session, shop_id: int, friend_id: int) -> tuple[int, int]:
+    """A tracked link the friend clicked twice and the rule it fired: (link id, rule id)."""
+    link = links.save_link(
+        session,
+        shop_id=shop_id,
+        spec=StandaloneLinkSpec(name="春のメニュー", url="https://salon.example/menu", tag="menu"),
+        actor="test",
+    )
+    rule = rules.save_rule(
+        session,
+        shop_id=shop_id,
+        spec=TagRuleSpec.model_validate(
+            {
+                "name": "メニューを見た人",
+                "trigger": {"event": "click", "link": "春のメニュー"},
+                "add": ["menu-reader"],
+                "remove": ["prospect"],
+            }
+        ),
+        actor="test",
+    )
+    friend = session.get_one(Friend, friend_id)
+    url = links.personal_url(session, link=link, friend=friend, public_url="https://hub.example")
+    for _ in range(2):
+        click = links.record_click(session, code=url.rsplit("/", 1)[1])
+        assert click is not None
+        events.on_click(session, click)
+    return link.id, rule.id
