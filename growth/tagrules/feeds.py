@@ -117,8 +117,6 @@ def _purchases(session: Session, rule: TagRule, page: list[Purchase], now: datet
     if trigger.purchase_number is not None:
         already = _friends_hit(session, rule, {f for f, _ in hits})
         hits = [(f, key) for f, key in hits if f not in already]
-        # Two purchases of one page that both look like the n-th: the earliest acts.
-        hits = list({f: (f, key) for f, key in reversed(hits)}.values())
     return rules.fire(session, rule=rule, hits=hits, now=now)
 
 

@@ -8,6 +8,7 @@ The friend's tag history names the rule (``rule:<name>``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,8 @@ from growth.tagrules.models import TagRule, TagRuleHit
 from growth.tagrules.schemas import TagRuleSpec
 from idlink import tagging
 from idlink.models import Tag
+
+KEY_LENGTH = 120
 
 
 class TagRuleNotFound(NotFound):
@@ -144,7 +147,7 @@ def fire(
             "shop_id": rule.shop_id,
             "rule_id": rule.id,
             "friend_id": f,
-            "event_key": k[:120],
+            "event_key": event_key(k),
             "at": now,
         }
         for f, k in dict.fromkeys(hits)
@@ -175,6 +178,14 @@ def fire(
         if tag is not None:
             tagging.tag_many(session, tag=tag, friend_ids=friend_ids, add=False, source=source)
     return len(friend_ids)
+
+
+def event_key(key: str) -> str:
+    """The key as stored (at most 120 characters): a longer one (a long form answer) keeps its
+    start and a hash of the whole, so two long keys never collide."""
+    if len(key) <= KEY_LENGTH:
+        return key
+    return f"{key[:56]}#{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def _tag(session: Session, shop_id: int, name: str) -> Tag:

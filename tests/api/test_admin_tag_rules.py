@@ -53,7 +53,7 @@ def test_a_rule_is_created_listed_changed_and_deleted(api: AdminApi) -> None:
     [
         ({**FIRST_BUYERS, "add": [], "remove": []}, "at least one tag"),
         ({**FIRST_BUYERS, "remove": ["first-buyer"]}, "both add and remove"),
-        ({**FIRST_BUYERS, "trigger": {"event": "birthday"}}, "on"),
+        ({**FIRST_BUYERS, "trigger": {"event": "birthday"}}, "event"),
         ({**FIRST_BUYERS, "trigger": {"event": "no_purchase", "days": 0}}, "days"),
         (
             {**FIRST_BUYERS, "trigger": {"event": "form_answer", "form": "Skin!", "question": "q"}},

@@ -61,7 +61,7 @@ def wait_for_tag(db: Database, friend_id: int, tag: str) -> set[str]:
 
 def cursor_name(rule: TagRule) -> str:
     """The name of the rule's cursor (``wait_until_read`` waits for it to pass a write)."""
-    return f"tag_rule:{rule.id}:{rule.trigger['on']}"
+    return f"tag_rule:{rule.id}:{rule.trigger['event']}"
 
 
 def clicked_link_and_rule(session: Session, shop_id: int, friend_id: int) -> tuple[int, int]:

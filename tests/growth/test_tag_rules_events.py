@@ -120,8 +120,10 @@ def test_a_rich_menu_tap_tags_once_even_when_its_event_is_processed_again(
             select(InboundEvent).where(InboundEvent.event_type == "postback")
         ).all()
         assert sum(events.on_line_event(session, event) for event in stored) == 0
+        tapped = {event.payload["source"]["userId"]: event.id for event in stored}
 
-    assert hits_of(db, rule) == [(hanako.friend_id, f"postback:{stored[0].id}")]
+    assert len(stored) == 2
+    assert hits_of(db, rule) == [(hanako.friend_id, f"postback:{tapped[hanako.user_id]}")]
     assert "wants-coupons" not in tags_of(db, taro.friend_id)
 
 
