@@ -185,7 +185,7 @@ def event_key(key: str) -> str:
     start and a hash of the whole, so two long keys never collide."""
     if len(key) <= KEY_LENGTH:
         return key
-    return f"{key[:56]}#{hashlib.sha256(key.encode()).hexdigest()}"
+    return f"{key[: KEY_LENGTH - 65]}#{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def _tag(session: Session, shop_id: int, name: str) -> Tag:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core.db import Database
 from core.inbox import InboundEvent
 from core.tenancy import Shop
-from growth.tagrules import events
+from growth.tagrules import events, rules
 from messaging.compose import links
 from messaging.compose.link_schemas import StandaloneLinkSpec
 from messaging.compose.models import TrackedLink
@@ -186,3 +186,13 @@ def test_a_form_answer_fires_the_rules_of_its_question_and_choice_once(
     assert {"dry-skin", "answered-skin"} <= tags_of(db, hanako.friend_id)
     assert "wrong" not in tags_of(db, hanako.friend_id)
     assert len(hits_of(db, dry)) == len(hits_of(db, answered)) == 1
+
+
+def test_long_event_keys_are_stored_short_and_two_never_collide() -> None:
+    prefix = "form:skin:concerns:" + "乾燥" * 80
+
+    first, second = rules.event_key(prefix + "A"), rules.event_key(prefix + "B")
+
+    assert len(first) <= rules.KEY_LENGTH and len(second) <= rules.KEY_LENGTH
+    assert first != second
+    assert rules.event_key("purchase:812") == "purchase:812"
