@@ -1,5 +1,6 @@
-"""``GET /r/{code}``: a tracked link (hex code) records the click and redirects to the link's
-address; a follow route (a code with other letters) serves its page (``api.follow_routes``)."""
+"""``GET /r/{code}``: a tracked link (hex code) records the click, fires the tag rules on it
+and redirects to the link's address; a follow route (a code with other letters) serves its
+page (``api.follow_routes``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from api import follow_routes
 from api.deps import AppSettings, DbSession
 from core.errors import NotFound
+from growth.tagrules import events as tag_rule_events
 from messaging.compose import links
 
 router = APIRouter(tags=["tracked links"])
@@ -44,7 +46,8 @@ def follow(
     the follow route's page."""
     if not TRACKED_LINK.match(code):
         return follow_routes.route_page(session, settings, code)
-    url = links.record_click(session, code=code, user_agent=request.headers.get("user-agent"))
-    if url is None:
+    click = links.record_click(session, code=code, user_agent=request.headers.get("user-agent"))
+    if click is None:
         raise UnknownLink(f"no tracked link {code}")
-    return RedirectResponse(url, status_code=302)
+    tag_rule_events.on_click(session, click)
+    return RedirectResponse(click.url, status_code=302)

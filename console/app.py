@@ -37,8 +37,10 @@ from console import (
     privacy,
     signin,
     signin_sso,
+    tag_rules,
     tags,
     tokens,
+    tracked_links,
 )
 from console.auth import CsrfRefused, SignInRequired
 from console.context import PREFIX, build_context, is_htmx, render
@@ -90,6 +92,8 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(privacy.router)
     console.include_router(autoreplies.router)
     console.include_router(tags.router)
+    console.include_router(tag_rules.router)
+    console.include_router(tracked_links.router)
     console.include_router(fields.router)
     console.include_router(coupons.router)
     console.include_router(follow_routes.router)

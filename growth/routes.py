@@ -27,6 +27,7 @@ from core.tenancy import Channel, get_channel
 from growth import actions
 from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
 from growth.schemas import RouteIn, VisitOut
+from growth.tagrules import events as tag_rule_events
 from idlink import liff
 from idlink.events import line_client
 from idlink.models import Friend, FriendStatus
@@ -314,4 +315,5 @@ def _touch(
         key=f"route{touch.id}",
         settings=settings,
     )
+    tag_rule_events.on_route_touch(session, friend=friend, route_name=route.name, touch_id=touch.id)
     return touch

@@ -25,6 +25,7 @@ PERIODIC: dict[str, str | float] = {
     # Also nudged after every connector event and sync; the schedule catches lost nudges.
     "messaging.triggers": "sweep_interval_seconds",
     "messaging.reminders": "sweep_interval_seconds",
+    "growth.tag_rules": "sweep_interval_seconds",
     "messaging.campaigns": "sweep_interval_seconds",
     "messaging.sequences": "sweep_interval_seconds",
     "messaging.rich_menus": "rich_menu_sync_interval_seconds",

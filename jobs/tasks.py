@@ -18,6 +18,8 @@ from core.clock import utcnow
 from core.enqueue import enqueue_after_commit, enqueue_now
 from core.inbox import InboundEvent
 from growth import routes as follow_routes
+from growth.tagrules import events as tag_rule_events
+from growth.tagrules import feeds as tag_rule_feeds
 from idlink import profiles, purge
 from idlink.events import handle_line_event
 from idlink.media import fetch as media_fetch
@@ -47,6 +49,7 @@ def _handler_for(settings: Settings) -> inbox.Handler:
             handle_line_event(session, event, settings=settings)
             media_intake.on_line_event(session, event, settings=settings)
             follow_routes.on_line_event(session, event, settings=settings)
+            tag_rule_events.on_line_event(session, event)
             guardrails.on_line_event(session, event)
             consent.on_line_event(session, event)
             replies.on_line_event(session, event)
@@ -66,6 +69,7 @@ def _nudge_triggers(session: Session) -> None:
     """Purchases and bookings just written get their messages within seconds, not a sweep."""
     enqueue_after_commit(session, "messaging.triggers")
     enqueue_after_commit(session, "messaging.reminders")
+    enqueue_after_commit(session, "growth.tag_rules")
 
 
 @shared_task(name="events.process", bind=True)
@@ -166,6 +170,7 @@ def sync_connection(self: Task, connection_id: int) -> None:
     if rt.database.task_sender is not None:
         rt.database.task_sender("messaging.triggers", {})
         rt.database.task_sender("messaging.reminders", {})
+        rt.database.task_sender("growth.tag_rules", {})
 
 
 @shared_task(
@@ -256,6 +261,15 @@ def fire_triggers(self: Task) -> int:
     rt = runtime.of(self.app)
     with rt.database.session_scope() as session:
         return triggers.run(session, public_url=rt.settings.public_url).planned
+
+
+@shared_task(name="growth.tag_rules", bind=True)
+def run_tag_rules(self: Task) -> int:
+    """Tag friends by the rules on purchases, bookings, links and lapses written since they
+    last ran; return how many events they acted on."""
+    rt = runtime.of(self.app)
+    with rt.database.session_scope() as session:
+        return tag_rule_feeds.run(session).hits
 
 
 @shared_task(name="messaging.reminders", bind=True)

@@ -33,10 +33,11 @@ from core.tenancy import Channel
 from crm import fields
 from crm.field_schemas import Choice, FieldDefinitionIn, FieldKey, FieldType, check_choices
 from crm.models import FieldDefinition
-from messaging import declared_consents, declared_coupons
+from messaging import declared_consents, declared_coupons, declared_links
 from messaging.campaigns import campaigns
 from messaging.campaigns.models import Campaign
 from messaging.campaigns.schemas import CampaignSpec
+from messaging.compose.link_schemas import StandaloneLinkSpec
 from messaging.compose.schemas import NamedSpec
 from messaging.declared_tags import TagSpec, current_tag, save_tag, tag_names
 from messaging.reminders import reminders
@@ -190,6 +191,13 @@ def _save_field(session: Session, shop_id: int, spec: FieldSpec, actor: str) -> 
 KINDS: list[Kind] = [
     Kind("tags", TagSpec, tag_names, current_tag, save_tag),
     Kind("fields", FieldSpec, _field_names, _current_field, _save_field),
+    Kind(
+        "links",
+        StandaloneLinkSpec,
+        declared_links.names,
+        declared_links.current,
+        declared_links.save,
+    ),
     Kind("segments", SegmentSpec, _segment_names, _current_segment, _save_segment),
     Kind(
         "coupon_pools",

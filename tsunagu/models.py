@@ -8,6 +8,7 @@ from core import audit, inbox, tenancy
 from core.db import Base
 from crm import models as crm_models
 from growth import models as growth_models
+from growth.tagrules import models as tag_rules_models
 from idlink import identities, search_index
 from idlink import models as idlink_models
 from idlink.media import models as media_models
@@ -47,6 +48,7 @@ __all__ = [
     "segments_models",
     "sequences_models",
     "staff_models",
+    "tag_rules_models",
     "tenancy",
     "writeback",
 ]

@@ -27,7 +27,9 @@ from api.admin import (
     reminders,
     segments,
     sequences,
+    tag_rules,
     tags,
+    tracked_links,
 )
 from api.admin.schemas import ErrorBody
 
@@ -60,5 +62,7 @@ router.include_router(autoreplies.router)
 router.include_router(inbox.router)
 router.include_router(inbox_compose.router)
 router.include_router(follow_routes.router)
+router.include_router(tag_rules.router)
+router.include_router(tracked_links.router)
 
 __all__ = ["router"]

@@ -32,10 +32,7 @@ def matching(
 ) -> list[tuple[Purchase, int]]:
     """The purchases that meet ``trigger``, each with the followed friend of ``channel_id`` its
     buyer is linked to (recent, not a test order, every condition holding)."""
-    oldest = now - timedelta(hours=trigger.max_age_hours)
-    candidates = [
-        p for p in purchases if p.member_id is not None and not p.test and p.ordered_at >= oldest
-    ]
+    candidates = _recent(trigger, purchases, now)
     friends = cursors.followed_friends(
         session,
         channel_id=channel_id,
@@ -43,6 +40,23 @@ def matching(
     )
     friend_of = {p.id: friends[p.member_id] for p in candidates if p.member_id in friends}
     candidates = [p for p in candidates if p.id in friend_of]
+    met = meeting(session, trigger=trigger, purchases=candidates, now=now)
+    return [(p, friend_of[p.id]) for p in met]
+
+
+def _recent(trigger: PurchaseTrigger, purchases: list[Purchase], now: datetime) -> list[Purchase]:
+    oldest = now - timedelta(hours=trigger.max_age_hours)
+    return [
+        p for p in purchases if p.member_id is not None and not p.test and p.ordered_at >= oldest
+    ]
+
+
+def meeting(
+    session: Session, *, trigger: PurchaseTrigger, purchases: list[Purchase], now: datetime
+) -> list[Purchase]:
+    """The purchases of members that meet every condition of ``trigger`` (recent, not a test
+    order, the total, the products bought, the member's n-th purchase)."""
+    candidates = _recent(trigger, purchases, now)
     if trigger.min_total is not None:
         candidates = [p for p in candidates if p.total >= trigger.min_total]
     if trigger.skus or trigger.product_ids or trigger.collections:
@@ -58,7 +72,7 @@ def matching(
     if trigger.purchase_number is not None:
         numbers = purchase_numbers(session, candidates)
         candidates = [p for p in candidates if numbers[p.id] == trigger.purchase_number]
-    return [(p, friend_of[p.id]) for p in candidates]
+    return candidates
 
 
 def items_of(

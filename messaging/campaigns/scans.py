@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Subquery, func, select
 from sqlalchemy.orm import Session
 
 from commerce.coupons.assign import PoolTooSmall
@@ -125,24 +125,30 @@ def _linked_friends(channel: Channel) -> Select[int, int]:
     )
 
 
-def _lapsed(
-    session: Session, campaign: Campaign, channel: Channel, public_url: str, now: datetime
-) -> PlanResult:
-    """Members whose last purchase (any connector, not cancelled) is older than ``days``."""
-    trigger = LapsedTrigger.model_validate(campaign.trigger)
+def lapsed_members(shop_id: int, *, days: int, now: datetime) -> Subquery:
+    """(member_id, last) of the shop's members whose last purchase (any connector, not
+    cancelled, not a test) is older than ``days``."""
     last_purchase = func.max(Purchase.ordered_at)
-    last = (
+    return (
         select(Purchase.member_id, last_purchase.label("last"))
         .where(
-            Purchase.shop_id == campaign.shop_id,
+            Purchase.shop_id == shop_id,
             Purchase.member_id.is_not(None),
             Purchase.cancelled_at.is_(None),
             Purchase.test.is_(False),
         )
         .group_by(Purchase.member_id)
-        .having(last_purchase < now - timedelta(days=trigger.days))
+        .having(last_purchase < now - timedelta(days=days))
         .subquery()
     )
+
+
+def _lapsed(
+    session: Session, campaign: Campaign, channel: Channel, public_url: str, now: datetime
+) -> PlanResult:
+    """Members whose last purchase (any connector, not cancelled) is older than ``days``."""
+    trigger = LapsedTrigger.model_validate(campaign.trigger)
+    last = lapsed_members(campaign.shop_id, days=trigger.days, now=now)
     linked = _linked_friends(channel).subquery()
     rows = session.execute(
         select(linked.c.id, last.c.last).join(last, last.c.member_id == linked.c.member_id)

@@ -23,8 +23,8 @@ from core.db import insert
 from core.tenancy import Channel
 from crm import fields
 from idlink.models import Friend, Member, MemberLink
-from messaging.compose import templates
-from messaging.compose.models import TrackedLink
+from messaging.compose import links, templates
+from messaging.compose.models import StandaloneLink, TrackedLink
 from messaging.outbox import service
 from messaging.outbox.payloads import Message
 from messaging.outbox.service import PlanResult
@@ -81,7 +81,10 @@ def plan_template(
                 **send.values_for.get(friend_id, {}),
             }
             return templates.render(
-                send.template, values=values, link=lambda url: linker.url(friend_id, url)
+                send.template,
+                values=values,
+                link=lambda url: linker.url(friend_id, url),
+                tracked=lambda name: linker.tracked(friend_id, name),
             )
 
     result = service.plan(
@@ -153,8 +156,12 @@ def friend_values(
 
 
 def field_variables(session: Session, shop_id: int) -> set[str]:
-    """The template variables of the shop's custom fields: ``field.<key>`` each."""
-    return {templates.FIELD_PREFIX + d.key for d in fields.definitions(session, shop_id)}
+    """The template variables of the shop's custom fields (``field.<key>`` each) and standalone
+    tracked links (``tracked:<name>`` each)."""
+    names = session.scalars(select(StandaloneLink.name).where(StandaloneLink.shop_id == shop_id))
+    return {templates.FIELD_PREFIX + d.key for d in fields.definitions(session, shop_id)} | {
+        templates.TRACKED_PREFIX + name for name in names
+    }
 
 
 class _Linker:
@@ -165,6 +172,7 @@ class _Linker:
         self._send = send
         self._key_for = key_for
         self._rows: dict[str, dict[str, object]] = {}
+        self._standalone: dict[str, StandaloneLink | None] = {}
 
     def url(self, friend_id: int, url: str) -> str:
         code = link_code(self._key_for(friend_id), url)
@@ -176,8 +184,22 @@ class _Linker:
             "url": url,
             "tag": self._send.links.tag,
             "clicks": 0,
+            "link_id": None,
         }
         return f"{self._send.links.public_url.rstrip('/')}/r/{code}"
+
+    def tracked(self, friend_id: int, name: str) -> str:
+        """The friend's code of the shop's standalone link ``name`` (empty if it is gone)."""
+        if name not in self._standalone:
+            self._standalone[name] = links.find_link(
+                self._session, shop_id=self._send.channel.shop_id, name=name
+            )
+        standalone = self._standalone[name]
+        if standalone is None:
+            return ""
+        row = links.code_rows(standalone, [friend_id])[0]
+        self._rows[str(row["code"])] = row
+        return f"{self._send.links.public_url.rstrip('/')}/r/{row['code']}"
 
     def flush(self) -> None:
         if self._rows:

@@ -21,8 +21,26 @@ from core.db import Base
 from messaging.outbox.models import BigId
 
 
+class StandaloneLink(Base):
+    """A tracked link staff name and place anywhere (a Flex button, a reminder, a sequence):
+    each friend it is sent to gets their own ``TrackedLink`` code, so clicks count per friend."""
+
+    __tablename__ = "standalone_links"
+    __table_args__ = (UniqueConstraint("shop_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(Text)
+    # Given to the friend on their first click of the link.
+    tag: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class TrackedLink(Base):
-    """One link of one delivery: ``GET /r/{code}`` records the click and redirects to ``url``."""
+    """One link of one delivery, or one friend's code of a standalone link: ``GET /r/{code}``
+    records the click and redirects to ``url`` (a standalone link's current address)."""
 
     __tablename__ = "tracked_links"
 
@@ -36,8 +54,13 @@ class TrackedLink(Base):
     first_clicked_at: Mapped[datetime | None]
     clicks: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set on a friend's code of a standalone link.
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("standalone_links.id"))
 
-    __table_args__ = (Index("ix_tracked_links_source", "source", "first_clicked_at"),)
+    __table_args__ = (
+        Index("ix_tracked_links_source", "source", "first_clicked_at"),
+        Index("ix_tracked_links_link_friend", "link_id", "friend_id"),
+    )
 
 
 class LinkClick(Base):

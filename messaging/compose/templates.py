@@ -2,7 +2,8 @@
 
 A template is 1 to 5 LINE message objects (text, Flex, image, …). Any string in them may hold
 ``{{ display_name }}``, ``{{ member_name }}``, ``{{ booking_time }}`` …, a custom field of the
-friend ``{{ field.hair }}`` or a tracked link ``{{ link:https://shop.example/sale }}``.
+friend ``{{ field.hair }}``, a tracked link ``{{ link:https://shop.example/sale }}`` or the
+shop's standalone tracked link ``{{ tracked:spring-menu }}`` (each friend their own code).
 ``check`` refuses an unknown or unavailable variable (a field the shop has not defined) and
 anything LINE would refuse, with every variable at its longest, when the campaign is saved;
 ``render`` fills one friend's values in at planning.
@@ -20,6 +21,7 @@ from messaging.outbox.payloads import InvalidMessages, Message
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _LINK_PREFIX = "link:"
 FIELD_PREFIX = "field."
+TRACKED_PREFIX = "tracked:"
 # A custom field's longest value (a text field's limit, crm.fields.TEXT_MAX).
 FIELD_LONGEST = "名" * 500
 
@@ -82,6 +84,13 @@ def check(messages: Sequence[Message], *, available: Collection[str]) -> list[Me
     for expression in sorted(placeholders(messages)):
         if expression.startswith(_LINK_PREFIX):
             _check_link(expression[len(_LINK_PREFIX) :])
+        elif expression.startswith(TRACKED_PREFIX):
+            if expression not in available:
+                defined = sorted(v for v in available if v.startswith(TRACKED_PREFIX))
+                raise InvalidTemplate(
+                    f"{{{{ {expression} }}}} is not a tracked link of this shop; "
+                    f"tracked links: {', '.join(defined) or 'none'}"
+                )
         elif expression.startswith(FIELD_PREFIX):
             if expression not in available:
                 defined = sorted(v for v in available if v.startswith(FIELD_PREFIX))
@@ -92,7 +101,8 @@ def check(messages: Sequence[Message], *, available: Collection[str]) -> list[Me
         elif expression not in VARIABLES:
             known = ", ".join(sorted(VARIABLES))
             raise InvalidTemplate(
-                f"unknown variable {{{{ {expression} }}}}; known: {known}, field.KEY, link:URL"
+                f"unknown variable {{{{ {expression} }}}}; known: {known}, field.KEY, link:URL, "
+                "tracked:NAME"
             )
         elif expression not in available:
             raise InvalidTemplate(
@@ -101,7 +111,10 @@ def check(messages: Sequence[Message], *, available: Collection[str]) -> list[Me
             )
     longest_fields = {v: FIELD_LONGEST for v in available if v.startswith(FIELD_PREFIX)}
     longest = render(
-        messages, values={**VARIABLES, **longest_fields}, link=lambda _url: LINK_SAMPLE
+        messages,
+        values={**VARIABLES, **longest_fields},
+        link=lambda _url: LINK_SAMPLE,
+        tracked=lambda _name: LINK_SAMPLE,
     )
     try:
         payloads.validate(longest)
@@ -120,8 +133,10 @@ def render(
     *,
     values: Mapping[str, str | None],
     link: Callable[[str], str] | None = None,
+    tracked: Callable[[str], str] | None = None,
 ) -> list[Message]:
-    """The template with ``values`` filled in and each link replaced by ``link(url)``.
+    """The template with ``values`` filled in, each link replaced by ``link(url)`` and each
+    standalone link by ``tracked(name)``.
 
     A variable without a value renders empty (a friend with no member name yet).
     """
@@ -132,6 +147,8 @@ def render(
             if expression.startswith(_LINK_PREFIX):
                 url = expression[len(_LINK_PREFIX) :]
                 return link(url) if link else url
+            if expression.startswith(TRACKED_PREFIX):
+                return tracked(expression[len(TRACKED_PREFIX) :]) if tracked else ""
             return values.get(expression) or ""
 
         return _PLACEHOLDER.sub(one, text)

@@ -47,6 +47,10 @@ def test_a_renamed_tag_is_renamed_in_segments_sequences_rules_and_routes(
     }
     assert api.put("/auto-replies/rules/vip-desk", rule).status_code == 200
     route = make_route(api, "VIP poster", actions=[{"kind": "tag", "target": "vip"}])
+    tag_rule = {"name": "big buyers", "trigger": {"event": "total_spend", "amount": 50000}}
+    tag_rule = api.post("/tag-rules", tag_rule | {"add": ["vip"], "remove": ["gold"]}).json()
+    menu = {"name": "vip menu", "url": "https://salon.example/vip", "tag": "vip"}
+    link = api.post("/tracked-links", menu).json()
     vip = next(t for t in api.get("/tags").json()["items"] if t["name"] == "vip")
     before = api.get("/segments/vip/preview", channel=channel.channel_id).json()["count"]
 
@@ -67,6 +71,9 @@ def test_a_renamed_tag_is_renamed_in_segments_sequences_rules_and_routes(
     assert saved_rule["actions"]["add_tags"] == ["プラチナ"]
     saved_route = api.get(f"/routes/{route['id']}").json()
     assert [(a["kind"], a["target"]) for a in saved_route["actions"]] == [("tag", "プラチナ")]
+    saved_tag_rule = api.get(f"/tag-rules/{tag_rule['id']}").json()
+    assert (saved_tag_rule["add"], saved_tag_rule["remove"]) == (["プラチナ"], ["gold"])
+    assert api.get(f"/tracked-links/{link['id']}").json()["tag"] == "プラチナ"
     assert sorted(t["name"] for t in api.get("/tags").json()["items"]) == ["gold", "プラチナ"]
     with db.session_scope() as session:
         entry = session.scalars(
@@ -78,4 +85,6 @@ def test_a_renamed_tag_is_renamed_in_segments_sequences_rules_and_routes(
             "sequences": 1,
             "auto-reply rules": 1,
             "follow routes": 1,
+            "tag rules": 1,
+            "tracked links": 1,
         }

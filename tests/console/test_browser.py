@@ -43,6 +43,7 @@ from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
 from tests.commerce.coupon_support import offline_pool
 from tests.console.support import PASSWORD, add_staff
 from tests.factories import ChannelSetup
+from tests.growth.tagrule_support import clicked_link_and_rule
 from tests.idlink.media_support import add_media
 from tests.messaging import people
 
@@ -364,6 +365,9 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
             "faq_id": add_faq(session, channel, PARKING_FAQ),
             "route_id": poster.id,
         }
+        ids["link_id"], ids["tag_rule_id"] = clicked_link_and_rule(
+            session, shop.id, shop_with_friends["hanako"]
+        )
     ids["pool_id"] = offline_pool(db, shop.id, given_to=[shop_with_friends["hanako"]])
     # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
     context = chromium.new_context(

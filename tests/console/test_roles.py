@@ -25,10 +25,14 @@ from crm.field_schemas import FieldDefinitionIn, FieldType
 from crm.notes import NoteIn
 from growth import routes
 from growth.schemas import RouteIn
+from growth.tagrules import rules as tag_rule_service
+from growth.tagrules.schemas import TagRuleSpec
 from idlink.models import Friend, Tag
 from inbox import conversations as inbox_conversations
 from inbox import library
 from inbox.schemas import CannedIn, MarkIn
+from messaging.compose import links
+from messaging.compose.link_schemas import StandaloneLinkSpec
 from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn
 from messaging.friend_list.filters import FriendFilters
@@ -62,6 +66,9 @@ class Ids:
     channel: str
     pool: int
     route: int
+    tag_rule: int
+    spare_tag_rule: int
+    tracked_link: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -100,6 +107,14 @@ def _on_conversation(path: str, data: dict[str, str]) -> Call:
 
 def _on_inbox(path: str, data: dict[str, str]) -> Call:
     return lambda b, ids: b.submit("/console/account", path.format(ids=ids), data)
+
+
+def _rule_form(name: str) -> dict[str, str]:
+    return {"name": name, "event": "link", "add": "member", "active": "on"}
+
+
+def _link_form(name: str) -> dict[str, str]:
+    return {"name": name, "url": "https://salon.example/menu"}
 
 
 def _event_stream(browser: Browser, ids: Ids) -> httpx.Response:
@@ -227,6 +242,42 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/tags/{tag_id}/delete"): Entry(
         Action.MANAGE_TAGS,
         lambda b, ids: b.submit("/console/account", f"/console/tags/{ids.spare_tag}/delete", {}),
+    ),
+    ("GET", "/tag-rules"): Entry(Action.MANAGE_TAGS, lambda b, ids: b.get("/console/tag-rules")),
+    ("POST", "/tag-rules"): Entry(
+        Action.MANAGE_TAGS,
+        lambda b, ids: b.submit("/console/account", "/console/tag-rules", _rule_form("matrix")),
+    ),
+    ("GET", "/tag-rules/{tag_rule_id}"): Entry(
+        Action.MANAGE_TAGS, lambda b, ids: b.get(f"/console/tag-rules/{ids.tag_rule}")
+    ),
+    ("POST", "/tag-rules/{tag_rule_id}"): Entry(
+        Action.MANAGE_TAGS,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/tag-rules/{ids.tag_rule}", _rule_form("members 2")
+        ),
+    ),
+    ("POST", "/tag-rules/{tag_rule_id}/delete"): Entry(
+        Action.MANAGE_TAGS,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/tag-rules/{ids.spare_tag_rule}/delete", {}
+        ),
+    ),
+    ("GET", "/tracked-links"): Entry(
+        Action.MANAGE_TAGS, lambda b, ids: b.get("/console/tracked-links")
+    ),
+    ("POST", "/tracked-links"): Entry(
+        Action.MANAGE_TAGS,
+        lambda b, ids: b.submit("/console/account", "/console/tracked-links", _link_form("matrix")),
+    ),
+    ("GET", "/tracked-links/{link_id}"): Entry(
+        Action.MANAGE_TAGS, lambda b, ids: b.get(f"/console/tracked-links/{ids.tracked_link}")
+    ),
+    ("POST", "/tracked-links/{link_id}"): Entry(
+        Action.MANAGE_TAGS,
+        lambda b, ids: b.submit(
+            "/console/account", f"/console/tracked-links/{ids.tracked_link}", _link_form("menu 2")
+        ),
     ),
     ("GET", "/auto-replies"): Entry(
         Action.MANAGE_AUTO_REPLIES, lambda b, ids: b.get("/console/auto-replies")
@@ -503,6 +554,20 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         route_id = routes.create_route(
             session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
         ).id
+        tag_rules = [
+            tag_rule_service.save_rule(
+                session,
+                shop_id=shop.id,
+                spec=TagRuleSpec.model_validate(
+                    {"name": name, "trigger": {"event": "link"}, "add": ["member"]}
+                ),
+                actor="test",
+            ).id
+            for name in ("members", "spare")
+        ]
+        tracked_link = links.save_link(
+            session, shop_id=shop.id, spec=StandaloneLinkSpec(**_link_form("menu")), actor="test"
+        ).id
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
         other_session = session.scalars(select(StaffSession.id)).one()
@@ -517,6 +582,9 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         conversation=conversation_id,
         mark=mark_id,
         route=route_id,
+        tag_rule=tag_rules[0],
+        spare_tag_rule=tag_rules[1],
+        tracked_link=tracked_link,
         rule=rules[0],
         spare_rule=rules[1],
         faq=faq[0],
