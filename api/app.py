@@ -13,6 +13,7 @@ from api import (
     admin,
     connector_webhooks,
     follow_routes,
+    forms,
     idlink,
     observability,
     openapi,
@@ -52,6 +53,7 @@ def create_app(
     app.include_router(idlink.router)
     app.include_router(admin_linking.router)
     app.include_router(follow_routes.router)
+    app.include_router(forms.router)
     app.include_router(redirects.router)
     line_webhook = Route(
         webhooks.LINE_WEBHOOK_PATH, webhooks.LineWebhookEndpoint(ctx), methods=["POST"]

@@ -17,6 +17,7 @@ from api.admin import (
     events,
     fields,
     follow_routes,
+    forms,
     friends,
     inbox,
     links,
@@ -58,5 +59,6 @@ router.include_router(media.router)
 router.include_router(autoreplies.router)
 router.include_router(inbox.router)
 router.include_router(follow_routes.router)
+router.include_router(forms.router)
 
 __all__ = ["router"]
