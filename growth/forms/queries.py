@@ -68,20 +68,22 @@ class FormSummary:
 
 def summaries(session: Session, shop_id: int) -> dict[int, FormSummary]:
     """Per form of the shop: friends who opened it, friends who sent it."""
-    opened = dict(
-        session.execute(
+    opened: dict[int, int] = {
+        form_id: count
+        for form_id, count in session.execute(
             select(FormOpen.form_id, func.count(func.distinct(FormOpen.line_user_id)))
             .where(FormOpen.shop_id == shop_id)
             .group_by(FormOpen.form_id)
-        ).tuples()
-    )
-    sent = dict(
-        session.execute(
+        )
+    }
+    sent: dict[int, int] = {
+        form_id: count
+        for form_id, count in session.execute(
             select(FormSubmission.form_id, func.count(func.distinct(FormSubmission.friend_id)))
             .where(FormSubmission.shop_id == shop_id)
             .group_by(FormSubmission.form_id)
-        ).tuples()
-    )
+        )
+    }
     return {
         form_id: FormSummary(opened.get(form_id, 0), sent.get(form_id, 0))
         for form_id in {*opened, *sent}
@@ -192,19 +194,30 @@ def submissions(
     return items, (items[-1].id if len(rows) > limit else None)
 
 
-def of_friend(session: Session, friend_id: int) -> list[tuple[str, SubmissionOut]]:
-    """The friend's submissions, newest first, with their form's title (the chart's history)."""
+@dataclass(frozen=True, slots=True)
+class FriendAnswers:
+    """A submission as the friend's chart shows it: the form's title, its questions' labels."""
+
+    title: str
+    labels: dict[str, str]
+    submission: SubmissionOut
+
+
+def of_friend(session: Session, friend_id: int, *, limit: int = 20) -> list[FriendAnswers]:
+    """The friend's latest submissions, newest first; ``latest`` marks each form's last."""
     rows = session.execute(
-        select(FormSubmission, Form.title)
+        select(FormSubmission, Form)
         .join(Form, Form.id == FormSubmission.form_id)
         .where(FormSubmission.friend_id == friend_id)
         .order_by(FormSubmission.id.desc())
-        .limit(50)
+        .limit(limit)
     ).all()
     seen: set[int] = set()
     found = []
-    for submission, title in rows:
-        found.append((title, _out(submission, None, submission.form_id not in seen)))
+    for submission, form in rows:
+        labels = {q.key: q.label for q in questions_of(form) if q.key}
+        out = _out(submission, None, submission.form_id not in seen)
+        found.append(FriendAnswers(form.title, labels, out))
         seen.add(submission.form_id)
     return found
 

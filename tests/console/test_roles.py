@@ -24,6 +24,9 @@ from crm import fields, notes
 from crm.field_schemas import FieldDefinitionIn, FieldType
 from crm.notes import NoteIn
 from growth import routes
+from growth.forms import service as forms_service
+from growth.forms.questions import Kind, Question
+from growth.forms.schemas import FormIn
 from growth.schemas import RouteIn
 from idlink.models import Friend, Tag
 from inbox import conversations as inbox_conversations
@@ -62,6 +65,7 @@ class Ids:
     channel: str
     pool: int
     route: int
+    form: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -391,6 +395,40 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/routes/{route_id}/report.csv"): Entry(
         Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/routes/{ids.route}/report.csv")
     ),
+    ("GET", "/forms"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/forms")),
+    ("GET", "/forms/new"): Entry(Action.MANAGE_FORMS, lambda b, ids: b.get("/console/forms/new")),
+    ("POST", "/forms"): Entry(
+        Action.MANAGE_FORMS,
+        lambda b, ids: b.submit("/console/account", "/console/forms", {"name": "matrix"}),
+        ok=frozenset({400}),
+    ),
+    ("POST", "/forms/preview"): Entry(
+        Action.MANAGE_FORMS,
+        lambda b, ids: b.submit("/console/account", "/console/forms/preview", {"title": "t"}),
+    ),
+    ("GET", "/forms/{form_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/forms/{ids.form}")
+    ),
+    ("POST", "/forms/{form_id}"): Entry(
+        Action.MANAGE_FORMS,
+        lambda b, ids: b.submit(
+            "/console/account",
+            f"/console/forms/{ids.form}",
+            {
+                "name": "Survey 2",
+                "title": "t",
+                "q_kind": "short_text",
+                "q_key": "a",
+                "q_label": "A",
+            },
+        ),
+    ),
+    ("GET", "/forms/{form_id}/results"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/forms/{ids.form}/results")
+    ),
+    ("GET", "/forms/{form_id}/submissions.csv"): Entry(
+        Action.EXPORT_FRIENDS, lambda b, ids: b.get(f"/console/forms/{ids.form}/submissions.csv")
+    ),
     ("GET", "/account"): Entry(None, lambda b, ids: b.get("/console/account")),
     ("POST", "/account/language"): Entry(
         None, _on_account("/console/account/language", {"locale": "ja"})
@@ -503,6 +541,16 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         route_id = routes.create_route(
             session, shop_id=shop.id, spec=RouteIn(name="Counter QR"), actor="test"
         ).id
+        form_id = forms_service.create_form(
+            session,
+            shop_id=shop.id,
+            spec=FormIn(
+                name="Survey",
+                title="Survey",
+                questions=[Question(kind=Kind.SHORT_TEXT, key="a", label="A")],
+            ),
+            actor="test",
+        ).id
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
         other_session = session.scalars(select(StaffSession.id)).one()
@@ -517,6 +565,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         conversation=conversation_id,
         mark=mark_id,
         route=route_id,
+        form=form_id,
         rule=rules[0],
         spare_rule=rules[1],
         faq=faq[0],
