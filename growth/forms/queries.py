@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from core.clock import as_utc
 from core.tenancy import Channel
 from growth.forms.models import Form, FormOpen, FormSubmission, Policy
 from growth.forms.questions import Kind, as_text
@@ -46,8 +47,8 @@ def form_out(session: Session, form: Form, *, public_url: str) -> FormOut:
         description=form.description,
         questions=questions_of(form),
         policy=Policy(form.policy),
-        opens_at=form.opens_at,
-        closes_at=form.closes_at,
+        opens_at=None if form.opens_at is None else as_utc(form.opens_at),
+        closes_at=None if form.closes_at is None else as_utc(form.closes_at),
         actions=[FormAction.model_validate(a) for a in form.actions],
         thanks=form.thanks,
         url=form_url(public_url, form.code),

@@ -67,6 +67,8 @@ PATTERNS = {
     Kind.POSTCODE: r"[0-9]{3}-?[0-9]{4}",
     Kind.KATAKANA: r"[ァ-ヶー・　 ]+",
 }
+# Answers written as text: their length is limited.
+WRITTEN = {Kind.SHORT_TEXT, Kind.LONG_TEXT, Kind.EMAIL, Kind.TEL, Kind.POSTCODE, Kind.KATAKANA}
 DEFAULT_MAX_LENGTH = {Kind.EMAIL: 254, Kind.TEL: 20, Kind.POSTCODE: 8, Kind.LONG_TEXT: 1000}
 INPUT_MODES = {Kind.TEL: "tel", Kind.POSTCODE: "numeric", Kind.NUMBER: "numeric"}
 AUTOCOMPLETE = {Kind.EMAIL: "email", Kind.TEL: "tel", Kind.POSTCODE: "postal-code"}
@@ -165,6 +167,10 @@ class Question(BaseModel):
             raise ValueError(f"question {self.key!r}: min_length is above max_length")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise ValueError(f"question {self.key!r}: minimum is above maximum")
+        if self.kind not in WRITTEN and (self.min_length or self.max_length):
+            raise ValueError(f"question {self.key!r}: only written answers take lengths")
+        if self.kind != Kind.NUMBER and (self.minimum is not None or self.maximum is not None):
+            raise ValueError(f"question {self.key!r}: only a number takes minimum and maximum")
         if self.hidden and self.kind != Kind.SHORT_TEXT:
             raise ValueError(f"question {self.key!r}: only a short text can be hidden")
         if self.default is not None and self.kind not in CHOICES:
@@ -202,7 +208,7 @@ def attributes(question: Question) -> dict[str, str | bool]:
     found: dict[str, str | bool] = {}
     if question.required and question.kind not in {Kind.MULTIPLE}:
         found["required"] = True
-    if question.kind in INPUT_TYPES or question.kind == Kind.LONG_TEXT:
+    if question.kind in WRITTEN:
         found["maxlength"] = str(question.longest)
         if question.min_length is not None:
             found["minlength"] = str(question.min_length)
@@ -229,7 +235,7 @@ def messages(question: Question, language: str) -> dict[str, str]:
     found = {"missing": message(missing, language)}
     if question.kind in PATTERNS:
         found["format"] = message(question.kind.value, language)
-    if question.kind in INPUT_TYPES or question.kind == Kind.LONG_TEXT:
+    if question.kind in WRITTEN:
         found["long"] = message("too_long", language, max=question.longest)
         if question.min_length is not None:
             found["short"] = message("too_short", language, min=question.min_length)
@@ -300,10 +306,11 @@ def _problem(question: Question, text: str) -> tuple[str, dict[str, object]] | N
         if text not in {c.label for c in question.choices}:
             return "unknown_choice", {}
         return None
-    if len(text) > question.longest:
-        return "too_long", {"max": question.longest}
-    if question.min_length is not None and len(text) < question.min_length:
-        return "too_short", {"min": question.min_length}
+    if question.kind in WRITTEN:
+        if len(text) > question.longest:
+            return "too_long", {"max": question.longest}
+        if question.min_length is not None and len(text) < question.min_length:
+            return "too_short", {"min": question.min_length}
     pattern = PATTERNS.get(question.kind)
     if pattern is not None and not re.fullmatch(pattern, text):
         return question.kind.value, {}

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from config import Settings
 from core import audit
+from core.clock import as_utc
 from core.errors import Conflict, NotFound, TooManyAttempts, Unprocessable
 from core.tenancy import Channel
 from growth import actions, routes
@@ -195,9 +196,9 @@ def answers_of(submission: FormSubmission) -> dict[str, Answer]:
 
 
 def _state(form: Form, answered: bool, now: datetime) -> FormState:
-    if form.opens_at is not None and now < form.opens_at:
+    if form.opens_at is not None and now < as_utc(form.opens_at):
         return FormState.NOT_YET
-    if form.closes_at is not None and now >= form.closes_at:
+    if form.closes_at is not None and now >= as_utc(form.closes_at):
         return FormState.CLOSED
     if answered and form.policy == Policy.ONCE:
         return FormState.ANSWERED

@@ -4,6 +4,8 @@ friend's field, member attribute and tags, the actions run, the results and CSV 
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import timedelta
 
 import httpx
@@ -216,3 +218,25 @@ def test_a_form_that_breaks_its_own_rules_is_refused_with_the_reason(api: AdminA
         response = api.post("/forms", {"name": "x", "title": "x", "questions": questions})
         assert response.status_code == 422, response.text
         assert reason in response.text
+
+
+def test_erasing_a_friend_deletes_their_answers_and_keeps_the_forms_funnel(
+    db: Database, hub_url: str, line_sandbox: SandboxServer, channel: ChannelSetup, api: AdminApi
+) -> None:
+    form = make_form(api, "来店前")
+    person = befriend(db, line_sandbox, channel)
+    token = token_of(line_sandbox, channel, person.user_id)
+    open_form(hub_url, form["code"], token)
+    assert submit(hub_url, form["code"], token, GOOD).status_code == 200
+    exported = api.get(f"/friends/{person.friend_id}/export")
+    assert exported.status_code == 200, exported.text
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+        assert "hanako@example.jp" in archive.read("form_submissions.csv").decode()
+
+    erased = api.post(f"/friends/{person.friend_id}/erase", {})
+
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"]["form_submissions"] == 1
+    assert submissions_of(db, person.friend_id) == []
+    funnel = api.get(f"/forms/{form['id']}/results").json()["funnel"]
+    assert funnel == {"opened": 1, "submitted": 0, "submissions": 0}
