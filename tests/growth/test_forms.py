@@ -14,10 +14,13 @@ import pytest
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
-from idlink.models import Member
+from idlink import friends
+from idlink.models import Friend, Member
+from inbox import conversations, library
+from inbox.schemas import MarkIn
 from sandbox.line.server import SandboxServer
 from tests.api.admin_support import AdminApi, add_link, add_member, admin_api
-from tests.factories import ChannelSetup
+from tests.factories import ChannelSetup, make_shop
 from tests.growth.forms_support import (
     GOOD,
     define_text_field,
@@ -240,3 +243,50 @@ def test_erasing_a_friend_deletes_their_answers_and_keeps_the_forms_funnel(
     assert submissions_of(db, person.friend_id) == []
     funnel = api.get(f"/forms/{form['id']}/results").json()["funnel"]
     assert funnel == {"opened": 1, "submitted": 0, "submissions": 0}
+
+
+def test_the_forms_actions_untag_mark_and_note_what_could_not_run(
+    db: Database,
+    hub_url: str,
+    line_sandbox: SandboxServer,
+    shop: Shop,
+    channel: ChannelSetup,
+    api: AdminApi,
+) -> None:
+    with db.session_scope() as session:
+        library.add_mark(session, shop_id=shop.id, body=MarkIn(name="要確認"), actor="test")
+    actions = [
+        {"kind": "untag", "target": "未回答"},
+        {"kind": "mark", "target": "要確認"},
+        {"kind": "sequence", "target": "no-such-sequence"},
+        {"kind": "tag", "target": "アンケート回答"},
+    ]
+    form = make_form(api, "来店前", actions=actions)
+    person = befriend(db, line_sandbox, channel)
+    with db.session_scope() as session:
+        friend = session.get_one(Friend, person.friend_id)
+        friends.add_tag(session, friend=friend, name="未回答", source="test")
+    token = token_of(line_sandbox, channel, person.user_id)
+
+    assert submit(hub_url, form["code"], token, GOOD).status_code == 200
+
+    [saved] = submissions_of(db, person.friend_id)
+    assert "untag 未回答: removed" in saved.outcome
+    assert "mark 要確認: marked" in saved.outcome
+    assert any(line.startswith("sequence no-such-sequence: not done:") for line in saved.outcome)
+    assert "tag アンケート回答: added" in saved.outcome
+    assert "未回答" not in tags_of(db, person.friend_id)
+    with db.session_scope() as session:
+        conversation = conversations.conversation_of(session, session.get_one(Friend, friend.id))
+        assert conversation.mark_id == library.mark_id(session, shop.id, "要確認")
+
+
+def test_another_shops_token_sees_none_of_the_forms(
+    db: Database, hub_url: str, api: AdminApi
+) -> None:
+    form = make_form(api, "来店前")
+    other = admin_api(db, hub_url, make_shop(db))
+
+    assert other.get(f"/forms/{form['id']}").status_code == 404
+    assert other.get(f"/forms/{form['id']}/submissions.csv").status_code == 404
+    assert other.get("/forms").json() == {"items": []}
