@@ -114,6 +114,7 @@ class FormState(enum.StrEnum):
     NOT_YET = "not_yet"
     CLOSED = "closed"
     ANSWERED = "answered"
+    NOT_A_FRIEND = "not_a_friend"
 
 
 class OpenOut(BaseModel):

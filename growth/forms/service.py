@@ -25,7 +25,8 @@ from growth.forms.models import Form, FormOpen, FormSubmission, Policy
 from growth.forms.questions import Answer, Question, as_text, check, language_of
 from growth.forms.schemas import FormIn, FormState, OpenOut, SubmitIn, SubmitOut
 from idlink import liff
-from idlink.models import Friend
+from idlink.errors import NotAFriend
+from idlink.models import Friend, FriendStatus
 
 # Submissions one friend may send one form within RATE_WINDOW (a form answered by hand takes
 # a minute; a script sending faster is refused with 429).
@@ -36,6 +37,10 @@ DEFAULT_THANKS = {"ja": "ご回答ありがとうございました。", "en": "
 STATE_MESSAGES = {
     FormState.NOT_YET: {"ja": "このフォームはまだ受付前です。", "en": "This form is not open yet."},
     FormState.CLOSED: {"ja": "このフォームの受付は終了しました。", "en": "This form is closed."},
+    FormState.NOT_A_FRIEND: {
+        "ja": "このフォームに答えるには、お店のLINE公式アカウントを友だち追加してください。",
+        "en": "To answer this form, add the shop's LINE account as a friend first.",
+    },
     FormState.ANSWERED: {
         "ja": "このフォームには回答済みです。ありがとうございました。",
         "en": "You have already answered this form. Thank you.",
@@ -223,6 +228,8 @@ def open_form(
     )
     latest = None if friend is None else latest_submission(session, form, friend.id)
     state = _state(form, latest is not None, now)
+    if state == FormState.OPEN and (friend is None or friend.status != FriendStatus.FOLLOWED):
+        state = FormState.NOT_A_FRIEND
     shown: dict[str, Answer] = {}
     if latest is not None and form.policy == Policy.EDITABLE:
         shown = answers_of(latest)
@@ -235,11 +242,10 @@ def submit(
 ) -> SubmitOut:
     """Check and save the friend's answers, then map them and run the form's actions."""
     form = form_of_code(session, code)
-    channel = session.get_one(Channel, form.channel_id)
-    line_user_id, friend = _friend(session, form, body.id_token, settings, now)
-    if friend is None:
-        friend = liff.friend_of(session, channel=channel, line_user_id=line_user_id)
+    _line_user_id, friend = _friend(session, form, body.id_token, settings, now)
     language = language_of(body.language)
+    if friend is None or friend.status != FriendStatus.FOLLOWED:
+        raise NotAFriend(STATE_MESSAGES[FormState.NOT_A_FRIEND][language])
     _check_may_submit(session, form, friend, language, now)
     answers, errors = check(questions_of(form), body.answers, language)
     if errors:

@@ -201,6 +201,9 @@ def test_only_a_friend_with_a_token_of_the_forms_account_can_answer(
     refused = submit(hub_url, form["code"], foreign, GOOD)
 
     assert not_friend.status_code == 403
+    assert not_friend.json()["detail"].startswith("このフォームに答えるには")
+    stranger_token = token_of(line_sandbox, channel, stranger.user_id)
+    assert open_form(hub_url, form["code"], stranger_token).json()["state"] == "not_a_friend"
     assert refused.status_code == 401
     assert submissions_of(db, person.friend_id) == []
 
