@@ -20,13 +20,16 @@ from core import audit
 from core.clock import as_utc
 from core.errors import Conflict, NotFound, TooManyAttempts, Unprocessable
 from core.tenancy import Channel
+from crm import fields
 from growth import actions, routes
 from growth.forms.models import Form, FormOpen, FormSubmission, Policy
 from growth.forms.questions import Answer, Question, as_text, check, language_of
-from growth.forms.schemas import FormIn, FormState, OpenOut, SubmitIn, SubmitOut
+from growth.forms.schemas import FormActionKind, FormIn, FormState, OpenOut, SubmitIn, SubmitOut
 from idlink import liff
 from idlink.errors import NotAFriend
 from idlink.models import Friend, FriendStatus
+from inbox import library
+from messaging.sequences import sequences
 
 # Submissions one friend may send one form within RATE_WINDOW (a form answered by hand takes
 # a minute; a script sending faster is refused with 429).
@@ -58,6 +61,10 @@ class FormExists(Conflict):
 
 class FormNotOpen(Conflict):
     """The form is not open now (before its opening, after its closing) or already answered."""
+
+
+class UnknownReference(Unprocessable):
+    """The form names a custom field, sequence or inbox mark the shop does not have."""
 
 
 class TooManySubmissions(TooManyAttempts):
@@ -100,6 +107,30 @@ def _check_name(session: Session, shop_id: int, name: str, form_id: int | None) 
         raise FormExists(f"the shop already has a form named {name!r}")
 
 
+def _check_references(session: Session, shop_id: int, channel: Channel, spec: FormIn) -> None:
+    """Refuse a form whose answers or actions would set a field, enrol in a sequence or put a
+    mark the shop does not have (tags are made when first given)."""
+    keys = [q.field for q in spec.questions if q.field]
+    keys += [a.target for a in spec.actions if a.kind == FormActionKind.FIELD]
+    for key in keys:
+        if fields.find(session, shop_id, key) is None:
+            raise UnknownReference(f"form {spec.name!r}: no custom field {key!r} in this shop")
+    for action in spec.actions:
+        if action.kind == FormActionKind.SEQUENCE:
+            sequence = sequences.find(session, shop_id=shop_id, name=action.target)
+            if sequence is None or sequence.channel_id != channel.id:
+                raise UnknownReference(
+                    f"form {spec.name!r}: no sequence {action.target!r} on this channel"
+                )
+        if (
+            action.kind == FormActionKind.MARK
+            and library.mark_id(session, shop_id, action.target) is None
+        ):
+            raise UnknownReference(
+                f"form {spec.name!r}: no inbox mark {action.target!r} in this shop"
+            )
+
+
 def _apply(form: Form, spec: FormIn, channel: Channel) -> None:
     form.channel_id, form.name, form.title = channel.id, spec.name, spec.title
     form.description = spec.description
@@ -115,6 +146,7 @@ def create_form(
     """A new form with a fresh code for its page; audited."""
     _check_name(session, shop_id, spec.name, None)
     channel = routes.shop_channel(session, shop_id, spec.channel)
+    _check_references(session, shop_id, channel, spec)
     form = Form(shop_id=shop_id, code=routes.new_code())
     _apply(form, spec, channel)
     session.add(form)
@@ -129,6 +161,7 @@ def update_form(
     """Change the form; its code (its page's URL) stays, its submissions stay."""
     _check_name(session, form.shop_id, spec.name, form.id)
     channel = routes.shop_channel(session, form.shop_id, spec.channel)
+    _check_references(session, form.shop_id, channel, spec)
     if channel.id != form.channel_id and _has_submissions(session, form):
         raise Conflict("a form that has answers stays on its LINE account: make a new form")
     _apply(form, spec, channel)

@@ -14,6 +14,7 @@ import pytest
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
+from crm import fields
 from idlink import friends
 from idlink.models import Friend, Member
 from inbox import conversations, library
@@ -23,6 +24,7 @@ from tests.api.admin_support import AdminApi, add_link, add_member, admin_api
 from tests.factories import ChannelSetup, make_shop
 from tests.growth.forms_support import (
     GOOD,
+    SALON,
     define_text_field,
     field_of,
     make_form,
@@ -261,7 +263,6 @@ def test_the_forms_actions_untag_mark_and_note_what_could_not_run(
     actions = [
         {"kind": "untag", "target": "未回答"},
         {"kind": "mark", "target": "要確認"},
-        {"kind": "sequence", "target": "no-such-sequence"},
         {"kind": "tag", "target": "アンケート回答"},
     ]
     form = make_form(api, "来店前", actions=actions)
@@ -269,6 +270,8 @@ def test_the_forms_actions_untag_mark_and_note_what_could_not_run(
     with db.session_scope() as session:
         friend = session.get_one(Friend, person.friend_id)
         friends.add_tag(session, friend=friend, name="未回答", source="test")
+        # The field the kana question sets is deleted after the form was made.
+        fields.delete_definition(session, shop_id=shop.id, key="kana", actor="test")
     token = token_of(line_sandbox, channel, person.user_id)
 
     assert submit(hub_url, form["code"], token, GOOD).status_code == 200
@@ -276,12 +279,29 @@ def test_the_forms_actions_untag_mark_and_note_what_could_not_run(
     [saved] = submissions_of(db, person.friend_id)
     assert "untag 未回答: removed" in saved.outcome
     assert "mark 要確認: marked" in saved.outcome
-    assert any(line.startswith("sequence no-such-sequence: not done:") for line in saved.outcome)
+    assert any(line.startswith("field kana: not done:") for line in saved.outcome)
     assert "tag アンケート回答: added" in saved.outcome
     assert "未回答" not in tags_of(db, person.friend_id)
     with db.session_scope() as session:
         conversation = conversations.conversation_of(session, session.get_one(Friend, friend.id))
         assert conversation.mark_id == library.mark_id(session, shop.id, "要確認")
+
+
+def test_a_form_naming_a_field_sequence_or_mark_the_shop_lacks_is_refused(
+    api: AdminApi,
+) -> None:
+    for spec, missing in [
+        (
+            {"questions": [{"kind": "email", "key": "e", "label": "E", "field": "nope"}]},
+            "custom field",
+        ),
+        ({"actions": [{"kind": "sequence", "target": "nope"}]}, "sequence"),
+        ({"actions": [{"kind": "mark", "target": "nope"}]}, "inbox mark"),
+    ]:
+        response = api.post("/forms", {"name": "x", **SALON, **spec})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"] == "UnknownReference"
+        assert f"no {missing} 'nope'" in response.json()["detail"]
 
 
 def test_another_shops_token_sees_none_of_the_forms(
