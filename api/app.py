@@ -13,6 +13,7 @@ from api import (
     admin,
     connector_webhooks,
     follow_routes,
+    forms,
     idlink,
     observability,
     openapi,
@@ -53,6 +54,7 @@ def create_app(
     app.include_router(idlink.router)
     app.include_router(admin_linking.router)
     app.include_router(follow_routes.router)
+    app.include_router(forms.router)
     app.include_router(redirects.router)
     app.include_router(sent_media.router)
     line_webhook = Route(

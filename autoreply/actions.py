@@ -1,6 +1,7 @@
 """What an answer does: the reply planned in the outbox (sent with the event's reply token, free
-of quota), then the rule's tags, fields, sequence and account link. A failing action (a field
-since deleted, a paused sequence) is logged and skips only itself; the reply still goes."""
+of quota), then the rule's tags, fields, sequence, mark, assignee and account link through the
+shared action runner (``growth.actions``). A failing action (a field since deleted, a paused
+sequence) is logged and skips only itself; the reply still goes."""
 
 from __future__ import annotations
 
@@ -10,20 +11,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from autoreply import queries
 from autoreply.matching import Decision
 from autoreply.models import AutoReplyHit
 from autoreply.schemas import Actions
 from config import Settings
-from connectors.errors import FatalError
 from core import audit
-from core.errors import HubError
 from core.tenancy import Channel
-from crm import fields
-from idlink import account_link, friends
+from growth import actions as growth_actions
 from idlink.models import Friend
-from inbox import conversations
-from messaging import enrolment
 from messaging.compose.compose import Links, TemplateSend, render_for
 from messaging.outbox import service
 
@@ -65,7 +60,7 @@ def answer(
     session.flush()
     if messages:
         _reply(session, channel, friend, messages, event_id, source, settings, now)
-    _act(session, actions, channel, friend, source, settings)
+    _act(session, actions, friend, source, f"autoreply-hit-{hit.id}", settings)
     return hit
 
 
@@ -101,58 +96,47 @@ def _reply(
     )
 
 
-def _act(
-    session: Session,
-    actions: Actions,
-    channel: Channel,
-    friend: Friend,
-    source: str,
-    settings: Settings,
-) -> None:
-    for name in actions.add_tags:
-        friends.add_tag(session, friend=friend, name=name, source=source)
-    for name in actions.remove_tags:
-        friends.remove_tag(session, friend=friend, name=name, source=source)
-    for key, value in actions.set_fields.items():
-        try:
-            fields.set_value(session, friend=friend, key=key, value=value, actor=source)
-        except HubError as exc:
-            log.warning("auto-reply: field %r of friend %s not set: %s", key, friend.id, exc)
+def steps_of(actions: Actions) -> list[growth_actions.Step]:
+    """The rule's actions (beside its reply) as the shared runner's steps, in the order they
+    run: tags, fields, sequence, the conversation's mark and assignee, the account link."""
+    kinds = growth_actions.StepKind
+    steps = [growth_actions.Step(kinds.TAG, name) for name in actions.add_tags]
+    steps += [growth_actions.Step(kinds.UNTAG, name) for name in actions.remove_tags]
+    steps += [growth_actions.Step(kinds.FIELD, k, v) for k, v in actions.set_fields.items()]
     if actions.sequence:
-        try:
-            enrolment.enrol(session, friend=friend, name=actions.sequence, actor=source)
-        except HubError as exc:
-            log.warning("auto-reply: friend %s not enrolled: %s", friend.id, exc)
-    if actions.mark or actions.assign:
-        _on_conversation(session, actions, friend, source)
-    if actions.account_link:
-        try:
-            account_link.start(session, channel=channel, friend=friend, settings=settings)
-        except FatalError as exc:
-            log.warning("auto-reply account link for friend %s not started: %s", friend.id, exc)
-    if not actions.empty:
-        audit.record(
-            session,
-            shop_id=friend.shop_id,
-            actor=source,
-            action="friend.auto_reply_actions",
-            subject_type="friend",
-            subject_id=friend.id,
-            actions=actions.model_dump(mode="json", exclude_defaults=True, exclude={"reply"}),
-        )
-
-
-def _on_conversation(session: Session, actions: Actions, friend: Friend, source: str) -> None:
-    """Mark and assign the friend's conversation; its status stays as the message left it."""
-    conversation = conversations.conversation_of(session, friend)
+        steps.append(growth_actions.Step(kinds.SEQUENCE, actions.sequence))
     if actions.mark:
-        mark_id = queries.mark_id(session, friend.shop_id, actions.mark)
-        if mark_id is None:
-            log.warning("auto-reply: no inbox mark %r any more", actions.mark)
-        else:
-            conversations.set_mark(session, conversation, mark_id=mark_id, actor=source)
+        steps.append(growth_actions.Step(kinds.MARK, actions.mark))
     if actions.assign:
-        try:
-            conversations.assign(session, conversation, email=actions.assign, actor=source)
-        except HubError as exc:
-            log.warning("auto-reply: conversation of friend %s not assigned: %s", friend.id, exc)
+        steps.append(growth_actions.Step(kinds.ASSIGN, actions.assign))
+    if actions.account_link:
+        steps.append(growth_actions.Step(kinds.ACCOUNT_LINK))
+    return steps
+
+
+def _act(
+    session: Session, actions: Actions, friend: Friend, source: str, key: str, settings: Settings
+) -> None:
+    if actions.empty:
+        return
+    outcome = growth_actions.run(
+        session,
+        friend=friend,
+        steps=steps_of(actions),
+        actor=source,
+        key=key,
+        settings=settings,
+    )
+    for line in outcome:
+        if ": not done: " in line:
+            log.warning("auto-reply for friend %s: %s", friend.id, line)
+    audit.record(
+        session,
+        shop_id=friend.shop_id,
+        actor=source,
+        action="friend.auto_reply_actions",
+        subject_type="friend",
+        subject_id=friend.id,
+        actions=actions.model_dump(mode="json", exclude_defaults=True, exclude={"reply"}),
+        outcome=outcome,
+    )

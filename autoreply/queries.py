@@ -14,7 +14,7 @@ from core.tenancy import Channel
 from crm import fields
 from idlink import tagging
 from idlink.models import Friend, FriendTag, MemberLink, Tag
-from inbox.models import Conversation, InboxMark
+from inbox.models import Conversation
 from messaging.outbox.models import Delivery
 
 
@@ -141,13 +141,6 @@ def staff_wrote_since(session: Session, *, friend_id: int, since: datetime) -> b
 
 def hit_of_event(session: Session, event_id: int) -> AutoReplyHit | None:
     return session.scalar(select(AutoReplyHit).where(AutoReplyHit.event_id == event_id))
-
-
-def mark_id(session: Session, shop_id: int, name: str) -> int | None:
-    """The id of the shop's inbox mark named ``name``."""
-    return session.scalar(
-        select(InboxMark.id).where(InboxMark.shop_id == shop_id, InboxMark.name == name)
-    )
 
 
 def rules_version(session: Session, channel_id: int) -> tuple[int, datetime | None]:

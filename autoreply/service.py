@@ -37,6 +37,7 @@ from core.inbox import InboundEvent
 from core.tenancy import Channel
 from crm import fields
 from idlink.models import Friend, FriendStatus
+from inbox import library as inbox_library
 from messaging.compose import library, templates
 from messaging.compose.templates import InvalidTemplate
 from messaging.outbox import consent
@@ -106,7 +107,7 @@ def _check_references(session: Session, shop_id: int, channel: Channel, spec: Ru
         if fields.find(session, shop_id, key) is None:
             raise UnknownReference(f"rule {spec.name!r}: no custom field {key!r} in this shop")
     mark = spec.actions.mark
-    if mark and queries.mark_id(session, shop_id, mark) is None:
+    if mark and inbox_library.mark_id(session, shop_id, mark) is None:
         raise UnknownReference(f"rule {spec.name!r}: no inbox mark {mark!r} in this shop")
     if spec.actions.sequence:
         sequence = sequences.find(session, shop_id=shop_id, name=spec.actions.sequence)

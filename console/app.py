@@ -27,6 +27,7 @@ from console import (
     coupons,
     fields,
     follow_routes,
+    forms,
     friend_list,
     friends,
     inbox,
@@ -97,6 +98,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(fields.router)
     console.include_router(coupons.router)
     console.include_router(follow_routes.router)
+    console.include_router(forms.router)
     console.include_router(chart_actions.router)
     console.include_router(inbox_library.router)
     console.include_router(live.router)

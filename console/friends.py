@@ -17,6 +17,7 @@ from crm import notes, owners
 from crm.notes import NoteIn
 from crm.owners import OwnerIn
 from growth import queries as route_queries
+from growth.forms import queries as form_queries
 from idlink import tag_queries, tagging
 from idlink.models import Friend
 from idlink.queries import find_friend, render_friends
@@ -75,6 +76,7 @@ def chart_page(
             "tag_colours": tag_queries.colours(session, staff.shop.id),
             "link_sent": request.query_params.get("link_sent") == "1",
             "route_touches": route_queries.touches_of(session, friend.id),
+            "form_answers": form_queries.of_friend(session, friend.id),
         },
     )
 

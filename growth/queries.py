@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from commerce.models import Purchase
 from core.tenancy import Channel
+from growth import actions
 from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
 from growth.schemas import RouteAction, RouteDay, RouteOut, RouteTotals, RouteVisitor
 from idlink import tagging
@@ -311,13 +312,8 @@ def _rename_tag(session: Session, shop_id: int, old: str, new: str) -> int:
     """A route's tag actions, for the friends it brings from now on."""
     changed = 0
     for route in session.scalars(select(FollowRoute).where(FollowRoute.shop_id == shop_id)):
-        actions = [
-            action | {"target": new}
-            if action.get("kind") == "tag" and action.get("target") == old
-            else action
-            for action in route.actions
-        ]
-        if actions != route.actions:
-            route.actions = actions
+        renamed = actions.renamed_steps(route.actions, old, new)
+        if renamed != route.actions:
+            route.actions = renamed
             changed += 1
     return changed

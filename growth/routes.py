@@ -26,7 +26,7 @@ from core.inbox import InboundEvent
 from core.tenancy import Channel, get_channel
 from growth import actions
 from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
-from growth.schemas import RouteIn, VisitOut
+from growth.schemas import ActionWhen, RouteAction, RouteIn, VisitOut
 from growth.tagrules import events as tag_rule_events
 from idlink import liff
 from idlink.events import line_client
@@ -52,7 +52,7 @@ class RouteEnded(HubError):
 
 
 class ChannelAmbiguous(Unprocessable):
-    """The shop has several LINE accounts and the route did not say which one."""
+    """The shop has several LINE accounts and the route (or form) did not say which one."""
 
 
 def new_code() -> str:
@@ -76,7 +76,8 @@ def find_by_name(session: Session, *, shop_id: int, name: str) -> FollowRoute | 
     )
 
 
-def _channel(session: Session, shop_id: int, line_channel_id: str | None) -> Channel:
+def shop_channel(session: Session, shop_id: int, line_channel_id: str | None) -> Channel:
+    """The shop's channel by its LINE channel id; the only one when None (routes, forms)."""
     if line_channel_id is not None:
         channel = get_channel(session, line_channel_id)
         if channel.shop_id != shop_id:
@@ -84,9 +85,7 @@ def _channel(session: Session, shop_id: int, line_channel_id: str | None) -> Cha
         return channel
     channels = session.scalars(select(Channel).where(Channel.shop_id == shop_id)).all()
     if len(channels) != 1:
-        raise ChannelAmbiguous(
-            "say which LINE account the route brings friends to: `channel` (its channel id)"
-        )
+        raise ChannelAmbiguous("say which LINE account: `channel` (its channel id)")
     return channels[0]
 
 
@@ -101,7 +100,7 @@ def create_route(
 ) -> FollowRoute:
     """A new route with a fresh code; audited."""
     _check_name(session, shop_id, spec.name, None)
-    channel = _channel(session, shop_id, spec.channel)
+    channel = shop_channel(session, shop_id, spec.channel)
     route = FollowRoute(
         shop_id=shop_id,
         channel_id=channel.id,
@@ -123,7 +122,7 @@ def update_route(
     """Change the route's name, window and actions (its code, and so its QR, stay). Friends it
     brought carry the new name."""
     _check_name(session, route.shop_id, spec.name, route.id)
-    channel = _channel(session, route.shop_id, spec.channel)
+    channel = shop_channel(session, route.shop_id, spec.channel)
     if channel.id != route.channel_id and _has_visits(session, route):
         raise Conflict("a route that has visits stays on its LINE account: make a new route")
     if spec.name != route.name:
@@ -306,14 +305,35 @@ def _touch(
     session.flush()
     if kind == TouchKind.FOLLOW and friend.follow_route is None:
         friend.follow_route = route.name
-    touch.outcome = actions.run(
-        session,
-        friend=friend,
-        route_name=route.name,
-        specs=route.actions,
-        first_time=first_time,
-        key=f"route{touch.id}",
-        settings=settings,
-    )
+    touch.outcome = _run_actions(session, route, friend, first_time, f"route{touch.id}", settings)
     tag_rule_events.on_route_touch(session, friend=friend, route_name=route.name, touch_id=touch.id)
     return touch
+
+
+def _run_actions(
+    session: Session,
+    route: FollowRoute,
+    friend: Friend,
+    first_time: bool,
+    key: str,
+    settings: Settings,
+) -> list[str]:
+    """The route's actions for the friend (those for the first time only, skipped after it)."""
+    outcome = []
+    for index, raw in enumerate(route.actions):
+        action = RouteAction.model_validate(raw)
+        step = actions.Step(actions.StepKind(action.kind), action.target, action.value)
+        if action.when == ActionWhen.FIRST and not first_time:
+            outcome.append(f"{step.label}: skipped (first time only)")
+            continue
+        outcome.append(
+            actions.run_one(
+                session,
+                friend=friend,
+                step=step,
+                actor=f"route:{route.name}",
+                key=f"{key}x{index}",
+                settings=settings,
+            )
+        )
+    return outcome

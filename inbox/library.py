@@ -24,6 +24,13 @@ def marks(session: Session, shop_id: int) -> list[MarkOut]:
     return [MarkOut(id=m.id, name=m.name, colour=m.colour) for m in rows]
 
 
+def mark_id(session: Session, shop_id: int, name: str) -> int | None:
+    """The id of the shop's inbox mark named ``name``."""
+    return session.scalar(
+        select(InboxMark.id).where(InboxMark.shop_id == shop_id, InboxMark.name == name)
+    )
+
+
 def add_mark(session: Session, *, shop_id: int, body: MarkIn, actor: str) -> MarkOut:
     if session.scalar(
         select(InboxMark.id).where(InboxMark.shop_id == shop_id, InboxMark.name == body.name)

@@ -42,6 +42,20 @@ PERSONAL_COLUMNS: dict[tuple[str, str], PersonalColumn] = {
     ("route_visits", "line_user_id"): PersonalColumn(
         "LINE user id of who opened a follow route's URL", False, ENGINEERS, FOREVER, "cleared"
     ),
+    ("form_opens", "line_user_id"): PersonalColumn(
+        "LINE user id of who opened a form's page",
+        False,
+        ENGINEERS,
+        FOREVER,
+        "replaced by `erased:friend:{id}` (the funnel still counts them)",
+    ),
+    ("form_submissions", "answers"): PersonalColumn(
+        "a form's answers (email, phone, address, whatever the form asks)",
+        True,
+        STAFF,
+        FOREVER,
+        "deleted",
+    ),
     ("members", "member_number"): PersonalColumn(
         "member number", False, STAFF, FOREVER, "replaced by `erased:member:{id}`"
     ),

@@ -1,7 +1,7 @@
 """The rows that are the person's own, erased: their friends and members cleared to markers,
-what hangs off them deleted or cut (tags and their history, custom field values, notes,
-tokens, throttles, the sites of their tracked links), and their LINE user id replaced where it
-names who acted."""
+what hangs off them deleted or cut (tags and their history, custom field values, notes, form
+answers, tokens, throttles, the sites of their tracked links), and their LINE user id replaced
+where it names who acted."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from core.audit import AuditLog
 from crm.models import FriendFieldValue, FriendOwner, Note
+from growth.forms.models import FormOpen, FormSubmission
 from growth.models import RouteVisit
 from idlink.media import lifecycle as media_lifecycle
 from idlink.models import (
@@ -129,6 +130,18 @@ def erase_friend_rows(session: Session, person: Person, now: datetime) -> Counte
             .values(line_user_id=None)
         )
     )
+    # The answers go; the form's funnel still counts that someone opened it.
+    counts["form_submissions"] = rowcount(
+        session.execute(delete(FormSubmission).where(FormSubmission.friend_id.in_(ids)))
+    )
+    for friend_id, user_id in zip(ids, user_ids, strict=True):
+        counts["form_opens"] += rowcount(
+            session.execute(
+                update(FormOpen)
+                .where(FormOpen.shop_id == person.shop_id, FormOpen.line_user_id == user_id)
+                .values(line_user_id=erased_marker("friend", friend_id), friend_id=None)
+            )
+        )
     counts["link_nonces"] = rowcount(
         session.execute(delete(LinkNonce).where(LinkNonce.line_user_id.in_(user_ids)))
     )

@@ -20,6 +20,7 @@ from core.audit import AuditLog
 from core.clock import utcnow
 from core.inbox import InboundEvent
 from crm.models import FieldDefinition, FriendFieldValue, FriendOwner, Note
+from growth.forms.models import FormOpen, FormSubmission
 from growth.models import RouteTouch, RouteVisit
 from idlink.media.models import Media
 from idlink.models import (
@@ -156,6 +157,21 @@ def collect(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]
         "follow_route_touches": _rows(
             session,
             select(RouteTouch).where(RouteTouch.friend_id.in_(friend_ids)).order_by(RouteTouch.id),
+        ),
+        "form_opens": _rows(
+            session,
+            select(FormOpen)
+            .where(
+                FormOpen.shop_id == person.shop_id,
+                FormOpen.line_user_id.in_([f.line_user_id for f in person.friends]),
+            )
+            .order_by(FormOpen.id),
+        ),
+        "form_submissions": _rows(
+            session,
+            select(FormSubmission)
+            .where(FormSubmission.friend_id.in_(friend_ids))
+            .order_by(FormSubmission.id),
         ),
         "tag_history": _rows(
             session,

@@ -27,6 +27,7 @@ class Action(enum.StrEnum):
     MANAGE_TAGS = "tags.manage"
     MANAGE_AUTO_REPLIES = "auto_replies.manage"
     MANAGE_ROUTES = "routes.manage"
+    MANAGE_FORMS = "forms.manage"
     MANAGE_STAFF = "staff.manage"
     MANAGE_CHANNELS = "channels.manage"
     MANAGE_CONNECTIONS = "connections.manage"
@@ -55,6 +56,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.MANAGE_TAGS: Role.ADMIN,
     Action.MANAGE_AUTO_REPLIES: Role.ADMIN,
     Action.MANAGE_ROUTES: Role.ADMIN,
+    Action.MANAGE_FORMS: Role.ADMIN,
     Action.MANAGE_STAFF: Role.ADMIN,
     Action.MANAGE_CHANNELS: Role.OWNER,
     Action.MANAGE_CONNECTIONS: Role.OWNER,

@@ -8,6 +8,7 @@ from core import audit, inbox, tenancy
 from core.db import Base
 from crm import models as crm_models
 from growth import models as growth_models
+from growth.forms import models as forms_models
 from growth.tagrules import models as tag_rules_models
 from idlink import identities, search_index
 from idlink import models as idlink_models
@@ -33,6 +34,7 @@ __all__ = [
     "compose_models",
     "coupons_models",
     "crm_models",
+    "forms_models",
     "friend_list_models",
     "growth_models",
     "identities",

@@ -17,6 +17,7 @@ from api.admin import (
     events,
     fields,
     follow_routes,
+    forms,
     friends,
     inbox,
     inbox_compose,
@@ -64,5 +65,6 @@ router.include_router(inbox_compose.router)
 router.include_router(follow_routes.router)
 router.include_router(tag_rules.router)
 router.include_router(tracked_links.router)
+router.include_router(forms.router)
 
 __all__ = ["router"]

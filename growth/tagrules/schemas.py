@@ -61,10 +61,11 @@ class OnFollowRoute(_Strict):
 
 
 class OnFormAnswer(_Strict):
-    """The friend answered ``question`` of the form ``form`` (with ``choice``, when given)."""
+    """The friend answered ``question`` (its key) of the form named ``form`` (with ``choice``,
+    a choice's label, when given)."""
 
     event: Literal["form_answer"]
-    form: FormKey
+    form: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
     question: FormKey
     choice: str | None = Field(None, min_length=1, max_length=200)
 

@@ -73,14 +73,16 @@ def test_an_image_a_friend_sends_appears_on_their_chart(
     assert axe_problems(chromium, hub_url, viewport, f"/console/friends/{media.friend_id}") == []
 
 
-def axe_problems(chromium: Any, hub_url: str, viewport: str, path: str) -> list[str]:
+def axe_problems(
+    chromium: Any, hub_url: str, viewport: str, path: str, email: str = "aoi@example.jp"
+) -> list[str]:
     """Serious or critical axe-core findings on a page (axe is injected, so CSP is bypassed)."""
     context = chromium.new_context(
         viewport=VIEWPORTS[viewport], base_url=hub_url, locale="ja-JP", bypass_csp=True
     )
     page = context.new_page()
     page.goto("/console/login")
-    page.fill("#email", "aoi@example.jp")
+    page.fill("#email", email)
     page.fill("#password", PASSWORD)
     page.click("form.stack button[type=submit]")
     page.wait_for_url("**/console/friends")

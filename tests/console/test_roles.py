@@ -24,6 +24,9 @@ from crm import fields, notes
 from crm.field_schemas import FieldDefinitionIn, FieldType
 from crm.notes import NoteIn
 from growth import routes
+from growth.forms import service as forms_service
+from growth.forms.questions import Kind, Question
+from growth.forms.schemas import FormIn
 from growth.schemas import RouteIn
 from growth.tagrules import rules as tag_rule_service
 from growth.tagrules.schemas import TagRuleSpec
@@ -31,7 +34,9 @@ from idlink.models import Friend, Tag
 from inbox import conversations as inbox_conversations
 from inbox import library
 from inbox.schemas import CannedIn, MarkIn
+from messaging.compose import library as template_library
 from messaging.compose import links
+from messaging.compose.library import NamedTemplateIn
 from messaging.compose.link_schemas import StandaloneLinkSpec
 from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn
@@ -44,6 +49,7 @@ from tests.autoreply.support import PARKING_FAQ, add_faq, add_rule
 from tests.commerce.coupon_support import offline_pool
 from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
+from tests.inbox.images import picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,8 @@ class Ids:
     tag_rule: int
     spare_tag_rule: int
     tracked_link: int
+    form: int
+    template: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -103,6 +111,12 @@ def _conversation(ids: Ids) -> str:
 
 def _on_conversation(path: str, data: dict[str, str]) -> Call:
     return lambda b, ids: b.submit(_conversation(ids), f"{_conversation(ids)}{path}", data)
+
+
+def _image_reply(b: Browser, ids: Ids) -> httpx.Response:
+    meta = {"version": "0", "key": "matrix-image", "confirm": "true"}
+    image = {"image": ("photo.png", picture(64, 48), "image/png")}
+    return b.submit(_conversation(ids), f"{_conversation(ids)}/images", meta, files=image)
 
 
 def _on_inbox(path: str, data: dict[str, str]) -> Call:
@@ -387,6 +401,22 @@ MATRIX: dict[tuple[str, str], Entry] = {
             {"text": "hello", "version": "0", "key": "matrix-reply", "confirm": "true"},
         ),
     ),
+    ("POST", "/inbox/conversations/{conversation_id}/images"): Entry(
+        Action.SEND_MESSAGES, _image_reply
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/templates"): Entry(
+        Action.SEND_MESSAGES,
+        lambda b, ids: _on_conversation(
+            "/templates",
+            {"template_id": str(ids.template), "version": "0", "key": "matrix-tpl", "confirm": "1"},
+        )(b, ids),
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/presence"): Entry(
+        Action.READ_FRIENDS, _on_conversation("/presence", {"typing": "true"})
+    ),
+    ("POST", "/inbox/conversations/{conversation_id}/presence/leave"): Entry(
+        Action.READ_FRIENDS, _on_conversation("/presence/leave", {}), ok=frozenset({204})
+    ),
     ("POST", "/inbox/conversations/{conversation_id}/status"): Entry(
         Action.HANDLE_CONVERSATIONS, _on_conversation("/status", {"status": "resolved"})
     ),
@@ -439,8 +469,54 @@ MATRIX: dict[tuple[str, str], Entry] = {
             "/console/account", f"/console/routes/{ids.route}", {"name": "Counter QR 2"}
         ),
     ),
+    ("POST", "/routes/{route_id}/archive"): Entry(
+        Action.MANAGE_ROUTES,
+        lambda b, ids: b.submit(
+            f"/console/routes/{ids.route}", f"/console/routes/{ids.route}/archive", {}
+        ),
+    ),
+    ("POST", "/routes/{route_id}/restore"): Entry(
+        Action.MANAGE_ROUTES,
+        lambda b, ids: b.submit(
+            f"/console/routes/{ids.route}", f"/console/routes/{ids.route}/restore", {}
+        ),
+    ),
     ("GET", "/routes/{route_id}/report.csv"): Entry(
         Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/routes/{ids.route}/report.csv")
+    ),
+    ("GET", "/forms"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/forms")),
+    ("GET", "/forms/new"): Entry(Action.MANAGE_FORMS, lambda b, ids: b.get("/console/forms/new")),
+    ("POST", "/forms"): Entry(
+        Action.MANAGE_FORMS,
+        lambda b, ids: b.submit("/console/account", "/console/forms", {"name": "matrix"}),
+        ok=frozenset({400}),
+    ),
+    ("POST", "/forms/preview"): Entry(
+        Action.MANAGE_FORMS,
+        lambda b, ids: b.submit("/console/account", "/console/forms/preview", {"title": "t"}),
+    ),
+    ("GET", "/forms/{form_id}"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/forms/{ids.form}")
+    ),
+    ("POST", "/forms/{form_id}"): Entry(
+        Action.MANAGE_FORMS,
+        lambda b, ids: b.submit(
+            "/console/account",
+            f"/console/forms/{ids.form}",
+            {
+                "name": "Survey 2",
+                "title": "t",
+                "q_kind": "short_text",
+                "q_key": "a",
+                "q_label": "A",
+            },
+        ),
+    ),
+    ("GET", "/forms/{form_id}/results"): Entry(
+        Action.READ_FRIENDS, lambda b, ids: b.get(f"/console/forms/{ids.form}/results")
+    ),
+    ("GET", "/forms/{form_id}/submissions.csv"): Entry(
+        Action.EXPORT_FRIENDS, lambda b, ids: b.get(f"/console/forms/{ids.form}/submissions.csv")
     ),
     ("GET", "/account"): Entry(None, lambda b, ids: b.get("/console/account")),
     ("POST", "/account/language"): Entry(
@@ -568,6 +644,22 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         tracked_link = links.save_link(
             session, shop_id=shop.id, spec=StandaloneLinkSpec(**_link_form("menu")), actor="test"
         ).id
+        form_id = forms_service.create_form(
+            session,
+            shop_id=shop.id,
+            spec=FormIn(
+                name="Survey",
+                title="Survey",
+                questions=[Question(kind=Kind.SHORT_TEXT, key="a", label="A")],
+            ),
+            actor="test",
+        ).id
+        template_id = template_library.save(
+            session,
+            shop_id=shop.id,
+            body=NamedTemplateIn(name="menu", messages=[{"type": "text", "text": "メニュー"}]),
+            actor="test",
+        ).id
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
         other_session = session.scalars(select(StaffSession.id)).one()
@@ -585,6 +677,8 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         tag_rule=tag_rules[0],
         spare_tag_rule=tag_rules[1],
         tracked_link=tracked_link,
+        form=form_id,
+        template=template_id,
         rule=rules[0],
         spare_rule=rules[1],
         faq=faq[0],

@@ -29,6 +29,7 @@ EXPECTED[Role.ADMIN] = EXPECTED[Role.OPERATOR] | {
     Action.MANAGE_TAGS,
     Action.MANAGE_AUTO_REPLIES,
     Action.MANAGE_ROUTES,
+    Action.MANAGE_FORMS,
     Action.MANAGE_FIELDS,
     Action.MANAGE_STAFF,
     Action.MANAGE_INBOX,
