@@ -149,9 +149,13 @@ def dispatch_until_sent(
 def serve_dispatcher(args: argparse.Namespace) -> None:
     """(A dispatcher process) wait for T, send until all is sent; print what it cost as JSON."""
     from bench.fanout import open_bench_database
+    from jobs import tasks  # noqa: F401  (what a worker process has imported when it starts)
     from messaging.outbox.limiter import LocalLimiter, RedisLimiter
+    from tsunagu.hub import settle_heap
 
     database = open_bench_database(args.database_url, name="reminders")
+    # As ``tsunagu worker`` does before its processes start.
+    settle_heap()
     if args.redis_url:
         limiter: Any = RedisLimiter(
             redis.Redis.from_url(args.redis_url), prefix=f"tsunagu-bench:{args.start_at}:"

@@ -16,6 +16,7 @@ from idlink.models import Friend
 from messaging.outbox.audience_claims import Members
 from messaging.outbox.contents import payloads_of
 from messaging.outbox.models import Delivery, DeliveryBatch
+from messaging.outbox.sql import any_text_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ def jobs_of(
         for batch_id, user_id in session.execute(
             select(Delivery.batch_id, Friend.line_user_id)
             .join(Friend, Friend.id == Delivery.friend_id)
-            .where(Delivery.batch_id.in_(per_friend))
+            .where(any_text_of(session, Delivery.batch_id, per_friend))
             .order_by(Delivery.id)
         ):
             recipients[batch_id].append(user_id)

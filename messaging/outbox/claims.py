@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, or_, select, text, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -26,6 +26,7 @@ from idlink.models import Friend
 from messaging.outbox import replies
 from messaging.outbox.audience_claims import Members, recheck, resolve
 from messaging.outbox.batch_jobs import BatchJob, Claimed, jobs_of
+from messaging.outbox.batch_rows import NewBatch, insert_claimed
 from messaging.outbox.claim_checks import Due, apply_guardrails
 from messaging.outbox.contents import payloads_of
 from messaging.outbox.limiter import LINE_RATE_LIMITS
@@ -37,7 +38,7 @@ from messaging.outbox.models import (
     Endpoint,
     ReplyToken,
 )
-from messaging.outbox.sql import any_of, int_array, is_postgres, text_array
+from messaging.outbox.sql import any_of, any_text_of, int_array, is_postgres, text_array
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def renew(
             session.execute(
                 update(DeliveryBatch)
                 .where(
-                    DeliveryBatch.id.in_([job.batch_id for job in jobs]),
+                    any_text_of(session, DeliveryBatch.id, [job.batch_id for job in jobs]),
                     DeliveryBatch.state == BatchState.SENDING,
                 )
                 .values(lease_until=_lease(config, now), updated_at=now)
@@ -259,24 +260,14 @@ def _form_batches(
             members_of.append([m.id for m in members])
     if not batches:
         return []
-    session.execute(
-        insert(DeliveryBatch.__table__),
+    insert_claimed(
+        session,
         [
-            {
-                "id": b.id,
-                "channel_id": b.channel_id,
-                "endpoint": b.endpoint,
-                "reply_token": b.reply_token,
-                "content_hash": b.content_hash,
-                "recipients": len(ids),
-                "state": BatchState.SENDING,
-                "attempts": 0,
-                "lease_until": _lease(config, now),
-                "created_at": now,
-                "updated_at": now,
-            }
+            NewBatch(b.id, b.channel_id, b.endpoint, b.content_hash, len(ids), b.reply_token)
             for b, ids in zip(batches, members_of, strict=True)
         ],
+        lease_until=_lease(config, now),
+        now=now,
     )
     _assign(
         session, [(i, b.id) for b, ids in zip(batches, members_of, strict=True) for i in ids], now

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from messaging.outbox.models import DeliveryContent
+from messaging.outbox.sql import any_text_of
 
 # A content's messages and its custom aggregation unit.
 Content = tuple[list[dict[str, Any]], str | None]
@@ -35,7 +36,7 @@ def payloads_of(session: Session, hashes: set[str]) -> dict[str, Content]:
                     DeliveryContent.content_hash,
                     DeliveryContent.payload,
                     DeliveryContent.aggregation_unit,
-                ).where(DeliveryContent.content_hash.in_(missing))
+                ).where(any_text_of(session, DeliveryContent.content_hash, missing))
             )
         }
         found.update(rows)

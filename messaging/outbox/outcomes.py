@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors.line.sending import Accepted, FailureKind, SendFailure
@@ -29,23 +29,23 @@ from core import audit
 from core.clock import utcnow
 from core.tenancy import Channel, ChannelStatus
 from messaging.outbox.batch_jobs import BatchJob
+from messaging.outbox.batch_rows import SentBatch, TryRow, insert_tries, mark_sent
 from messaging.outbox.claims import DispatchConfig
 from messaging.outbox.delivery_rows import settle, update_deliveries
 from messaging.outbox.models import (
     AudienceSend,
     AudienceState,
     BatchState,
-    Delivery,
     DeliveryAttempt,
     DeliveryBatch,
     DeliveryState,
     Endpoint,
 )
 from messaging.outbox.reply_outcomes import UNANSWERED, reply_refused, reply_token_refused
+from messaging.outbox.sql import any_text_of
 
 log = logging.getLogger(__name__)
 
-DUPLICATE_REASON = "already accepted under this retry key"
 SENT = BatchState.SENT
 _random = secrets.SystemRandom()
 
@@ -143,19 +143,14 @@ def record_all(
     LINE did not accept is loaded as an object and goes through :func:`_not_accepted`.
     """
     now = now or utcnow()
-    new = [
-        {
-            "batch_id": t.job.batch_id,
-            "retry_key": t.job.batch_id,
-            "endpoint": t.job.endpoint,
-            "started_at": t.started_at,
-            **_attempt_values(t),
-        }
-        for t in tries
-        if t.attempt_id is None
-    ]
-    if new:
-        session.execute(insert(DeliveryAttempt.__table__), new)
+    insert_tries(
+        session,
+        [
+            TryRow(t.job.batch_id, t.job.endpoint, t.started_at, **_attempt_values(t))
+            for t in tries
+            if t.attempt_id is None
+        ],
+    )
     launched = [_answered_row(t) for t in tries if t.attempt_id is not None]
     if launched:
         session.connection().execute(_ATTEMPT_ANSWERED, launched)
@@ -168,44 +163,38 @@ def record_all(
                 DeliveryBatch.attempts,
                 DeliveryBatch.audience_send_id,
             )
-            .where(DeliveryBatch.id.in_([t.job.batch_id for t in tries]))
+            .where(any_text_of(session, DeliveryBatch.id, {t.job.batch_id for t in tries}))
             .with_for_update()
         )
     }
     attempts = {batch_id: row.attempts for batch_id, row in locked.items()}
     outcomes = []
-    accepted: list[_Accepted] = []
+    accepted: list[SentBatch] = []
     refused: list[tuple[str, SendFailure, int]] = []
     for t in tries:
         row = locked[t.job.batch_id]
         attempts[row.id] += 1
+        per_friend = row.audience_send_id is None
         if row.state == SENT:
             # Another worker took over this batch after its lease and already recorded it sent.
-            accepted.append(_Accepted(row.id, None, attempts[row.id], row.audience_send_id))
+            accepted.append(SentBatch(row.id, attempts[row.id], per_friend, recorded=True))
             outcomes.append("sent")
         elif isinstance(t.answer, Accepted):
-            accepted.append(_Accepted(row.id, t.answer, attempts[row.id], row.audience_send_id))
+            answer = t.answer
+            accepted.append(
+                SentBatch(row.id, attempts[row.id], per_friend, answer.request_id, answer.duplicate)
+            )
             outcomes.append("sent")
         else:
             refused.append((row.id, t.answer, len(outcomes)))
             outcomes.append("")
-    _sent(session, accepted, now)
+    mark_sent(session, accepted, now=now)
     for batch_id, failure, index in refused:
         batch = session.get_one(DeliveryBatch, batch_id)
         batch.attempts = attempts[batch_id]
         batch.updated_at = now
         outcomes[index] = _not_accepted(session, batch, tries[index], failure, config, now)
     return outcomes
-
-
-@dataclass(frozen=True, slots=True)
-class _Accepted:
-    """An accepted try's batch; ``answer`` None: the batch was already recorded sent."""
-
-    batch_id: str
-    answer: Accepted | None
-    attempts: int
-    audience_send_id: int | None
 
 
 def _not_accepted(
@@ -235,78 +224,6 @@ def _not_accepted(
     if answer.kind == FailureKind.RETRIABLE:
         reason = f"gave up after {batch.attempts} tries: {answer.reason}"
     return _failed(session, batch, reason, now)
-
-
-# Accepted batches, and batches another worker had already recorded sent (their try counts).
-_BATCHES_SENT = (
-    update(DeliveryBatch.__table__)
-    .where(DeliveryBatch.id == bindparam("sent_batch"))
-    .values(
-        state=SENT,
-        request_id=bindparam("sent_request_id"),
-        last_error=None,
-        sent_at=bindparam("sent_now"),
-        attempts=bindparam("sent_attempts"),
-        updated_at=bindparam("sent_now"),
-    )
-)
-_BATCHES_SENT_AGAIN = (
-    update(DeliveryBatch.__table__)
-    .where(DeliveryBatch.id == bindparam("sent_batch"))
-    .values(attempts=bindparam("sent_attempts"), updated_at=bindparam("sent_now"))
-)
-
-# The per-friend rows of accepted batches, one execution per batch in a single round trip.
-_DELIVERIES_SENT = (
-    update(Delivery.__table__)
-    .where(
-        Delivery.batch_id == bindparam("sent_batch"),
-        or_(Delivery.state == DeliveryState.SENDING, Delivery.state == DeliveryState.PENDING),
-    )
-    .values(
-        state=DeliveryState.SENT,
-        reason=bindparam("sent_reason"),
-        request_id=bindparam("sent_request_id"),
-        sent_at=bindparam("sent_now"),
-        attempts=bindparam("sent_attempts"),
-        updated_at=bindparam("sent_now"),
-    )
-)
-
-
-def _sent(session: Session, accepted: Sequence[_Accepted], now: datetime) -> None:
-    batches = [
-        {
-            "sent_batch": a.batch_id,
-            "sent_request_id": a.answer.request_id,
-            "sent_attempts": a.attempts,
-            "sent_now": now,
-        }
-        for a in accepted
-        if a.answer is not None
-    ]
-    if batches:
-        session.connection().execute(_BATCHES_SENT, batches)
-    again = [
-        {"sent_batch": a.batch_id, "sent_attempts": a.attempts, "sent_now": now}
-        for a in accepted
-        if a.answer is None
-    ]
-    if again:
-        session.connection().execute(_BATCHES_SENT_AGAIN, again)
-    rows = [
-        {
-            "sent_batch": a.batch_id,
-            "sent_reason": DUPLICATE_REASON if a.answer.duplicate else None,
-            "sent_request_id": a.answer.request_id,
-            "sent_now": now,
-            "sent_attempts": a.attempts,
-        }
-        for a in accepted
-        if a.answer is not None and a.audience_send_id is None
-    ]
-    if rows:
-        session.connection().execute(_DELIVERIES_SENT, rows)
 
 
 def backoff_seconds(attempts: int, config: DispatchConfig) -> float:

@@ -22,9 +22,21 @@ def any_of(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[b
     """
     values = list(ids)
     if is_postgres(session):
-        array = cast(bindparam(None, int_array(values), type_=Text), ARRAY(BigInteger))
-        return column.in_(select(func.unnest(array)).scalar_subquery())
+        return _in_array(column, int_array(values), BigInteger)
     return column.in_(values)
+
+
+def any_text_of(session: Session, column: Any, keys: Iterable[str]) -> ColumnElement[bool]:
+    """``column IN keys`` for text keys (batch ids, content hashes), as :func:`any_of` does."""
+    values = list(keys)
+    if is_postgres(session):
+        return _in_array(column, text_array(values), Text)
+    return column.in_(values)
+
+
+def _in_array(column: Any, literal: str, element: type[BigInteger] | type[Text]) -> Any:
+    array = cast(bindparam(None, literal, type_=Text), ARRAY(element))
+    return column.in_(select(func.unnest(array)).scalar_subquery())
 
 
 def int_array(values: Iterable[int]) -> str:

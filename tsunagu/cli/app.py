@@ -99,6 +99,8 @@ def worker(
     except HubError as exc:
         _exit_on(exc)
     log.info("tsunagu worker on broker %s", _redact(settings.broker_url))
+    # Before the pool forks: its processes inherit the settled heap (and share its pages).
+    settle_heap()
     celery.worker_main(
         [
             *_banner_options(settings),
