@@ -15,7 +15,7 @@ from core.serving import free_port
 from tests.conftest import TEST_SECRET_KEY
 from tests.console.support import Browser
 from tests.waiting import wait_for
-from tsunagu import demo, demo_inbox
+from tsunagu import demo, demo_inbox, demo_survey
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +106,23 @@ def test_demo_poster_brings_a_new_friend_who_is_tagged_and_welcomed_by_the_route
     route = next(r for r in running_demo.admin("/routes")["items"])
     totals = running_demo.admin(f"/routes/{route['id']}/report")["totals"]
     assert (totals["visits"], totals["new_friends"]) == (1, 1)
+
+
+def test_demo_poster_friend_answers_the_survey_and_it_lands_on_her_chart(
+    running_demo: demo.Demo,
+) -> None:
+    chart = demo_survey.chart_of(running_demo, "yui")
+    survey = demo_survey.survey(running_demo)
+    submissions = running_demo.admin(f"/forms/{survey['id']}/submissions")["items"]
+    results = running_demo.admin(f"/forms/{survey['id']}/results")
+
+    hair = next(f for f in chart["fields"] if f["key"] == "hair")
+    assert hair["value"] == "くせ毛"
+    # The choices' tags, the form's action and the tag rule on 縮毛矯正.
+    assert set(chart["friend"]["tags"]) >= demo_survey.SURVEY_TAGS
+    assert "直毛" not in chart["friend"]["tags"]
+    assert [s["answers"] for s in submissions] == [demo_survey.ANSWERS]
+    assert (results["funnel"]["opened"], results["funnel"]["submitted"]) == (1, 1)
 
 
 def test_demo_turns_the_webhook_order_into_one_thank_you_on_the_phone(

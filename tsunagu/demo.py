@@ -6,7 +6,8 @@ users: each is welcomed by a step sequence, one links their member card in the L
 links through LINE's account-link flow, one follows and blocks the account. A Shopify order
 turns into a thank-you on the buyer's phone, a same-day booking into a reminder, and a segment
 delivery goes to the linked members with its report. Coupon codes of a pool go one per member
-and one to a new friend a poster's QR code brought, and orders using them show redeemed.
+and one to a new friend a poster's QR code brought, who answers the shop's survey in LINE (a
+LIFF form) first, and orders using them show redeemed.
 Everything goes over real HTTP, the way a phone and LINE's servers would reach the hub.
 """
 
@@ -53,6 +54,7 @@ from tsunagu.demo_shop import (
     sync_shopify,
     wait,
 )
+from tsunagu.demo_survey import answer_survey
 from tsunagu.hub import Hub, build_hub
 
 
@@ -349,6 +351,7 @@ def _play(demo: Demo, step: Callable[[str], None]) -> None:
     receive_bookings(demo, step)
     _deliver_to_segment(demo, step)
     follow_from_poster(demo, step, login_channel_id=LOGIN_CHANNEL_ID)
+    answer_survey(demo, step, login_channel_id=LOGIN_CHANNEL_ID)
     send_poster_coupon(demo, step)
 
 
