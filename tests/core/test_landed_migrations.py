@@ -1,6 +1,6 @@
 """Landed migrations are never edited: a database already upgraded past one would never see the
-change. A change to the schema is a new migration; the files through 0033 keep these digests
-(by revision)."""
+change. A change to the schema is a new migration; the files through 0041 keep these digests
+(by revision; 0035, 0037 and 0038 were never used)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ LANDED = {
     "0031": "a53cf9134a68e88fa666294aedc30c9df39362a8c8013ae3bdd5dccf3e8da491",
     "0032": "011bd52eda75986fa96d837ebe64a0584e2255bdcd352060941642f31cb4d3b6",
     "0033": "b273299797e6d6ec45d9a286bdcfad0d314e51a174fd2755f85ed1ea0077b938",
+    "0034": "44d3bf6927e6e61667e4612a78346896bfdea9756844e9d3248262fb808b0b7c",
+    "0036": "4542d4e3128efdf1dbaca128f3a2b448c457ddeccc92af9c50f2ce87a59db256",
+    "0039": "374542a76e87c841ad86ec37b149976dadd322d5e57a33ba3110a2dc94b9eb7b",
+    "0040": "0d1354f4104e8463f5d5005adb1d73b0e573a45376cc350bb137cd454a8d5c8c",
+    "0041": "d85c0bead4648192c63037a1fd9f2bf804f8318452e4c0deb4c1fa64032fea9d",
 }
 
 
