@@ -211,24 +211,15 @@ def record_visit(
     if route.archived_at is not None:
         raise RouteEnded(f"follow route {code} is no longer in use")
     channel = session.get_one(Channel, route.channel_id)
-    claims = liff.verify_id_token(
-        session,
-        channel=channel,
-        id_token=id_token,
-        nonce=None,
-        consume=False,
-        settings=settings,
-        now=now,
-    )
-    friend = session.scalar(
-        select(Friend).where(Friend.channel_id == channel.id, Friend.line_user_id == claims.sub)
+    line_user_id, friend = liff.identify(
+        session, channel=channel, id_token=id_token, settings=settings, now=now
     )
     following = friend is not None and friend.status == FriendStatus.FOLLOWED
     visit = RouteVisit(
         shop_id=route.shop_id,
         channel_id=channel.id,
         route_id=route.id,
-        line_user_id=claims.sub,
+        line_user_id=line_user_id,
         friend_id=friend.id if following and friend is not None else None,
         visited_at=now,
     )

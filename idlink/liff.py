@@ -60,6 +60,27 @@ def verify_id_token(
     return claims
 
 
+def identify(
+    session: Session, *, channel: Channel, id_token: str, settings: Settings, now: datetime
+) -> tuple[str, Friend | None]:
+    """The LINE user a LIFF page was opened by (its ID token verified, no nonce asked for) and
+    their friend row on ``channel``, if they ever followed it: how a route page or a form knows
+    who opened it without a login or anything personal in the URL."""
+    claims = verify_id_token(
+        session,
+        channel=channel,
+        id_token=id_token,
+        nonce=None,
+        consume=False,
+        settings=settings,
+        now=now,
+    )
+    friend = session.scalar(
+        select(Friend).where(Friend.channel_id == channel.id, Friend.line_user_id == claims.sub)
+    )
+    return claims.sub, friend
+
+
 def _check_token_nonce(
     session: Session, *, channel: Channel, nonce: str, consume: bool, now: datetime
 ) -> None:

@@ -205,19 +205,7 @@ def _friend(
     session: Session, form: Form, id_token: str, settings: Settings, now: datetime
 ) -> tuple[str, Friend | None]:
     channel = session.get_one(Channel, form.channel_id)
-    claims = liff.verify_id_token(
-        session,
-        channel=channel,
-        id_token=id_token,
-        nonce=None,
-        consume=False,
-        settings=settings,
-        now=now,
-    )
-    friend = session.scalar(
-        select(Friend).where(Friend.channel_id == channel.id, Friend.line_user_id == claims.sub)
-    )
-    return claims.sub, friend
+    return liff.identify(session, channel=channel, id_token=id_token, settings=settings, now=now)
 
 
 def latest_submission(session: Session, form: Form, friend_id: int) -> FormSubmission | None:
