@@ -14,7 +14,9 @@ from core.db import Database
 from core.tenancy import Shop
 from idlink.media.models import Media
 from sandbox.line.server import SandboxServer
+from staff.models import Role
 from tests.api.admin_support import AdminApi, admin_api
+from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 from tests.inbox.images import GIF, PDF, picture, size_of
 from tests.messaging.support import add_followers, open_all_hours
@@ -171,3 +173,30 @@ def test_the_sandbox_refuses_an_image_address_line_would_not_take(
     assert plain.status_code == 400
     assert plain.json()["details"][0]["property"] == "messages[0].originalContentUrl"
     assert long.status_code == 400 and "2000" in long.json()["details"][0]["message"]
+
+
+def test_an_image_sent_in_the_console_after_someone_answered_is_asked_for_again(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup
+) -> None:
+    open_all_hours(db, channel)
+    ((friend_id, user_id),) = add_followers(db, line_sandbox.state, channel, 1).items()
+    api = admin_api(db, hub.settings.public_url, shop)
+    conversation_id = _conversation(api, friend_id)["id"]
+    assert _upload(api, conversation_id, picture(), key="image-first").status_code == 201
+    add_staff(db, shop, "aoi@example.jp", Role.OPERATOR)
+    browser = Browser(hub.settings.public_url)
+    browser.sign_in("aoi@example.jp")
+    page = f"/console/inbox/conversations/{conversation_id}"
+
+    stale = browser.submit(
+        page,
+        f"{page}/images",
+        {"version": "0", "key": "image-second"},
+        files={"image": ("photo.png", picture(), "image/png")},
+    )
+
+    assert stale.status_code == 409
+    assert "もう一度画像を選ぶと" in stale.text and 'id="conflict-image"' in stale.text
+    assert 'enctype="multipart/form-data"' in stale.text
+    assert _kept(db, friend_id) == 2  # the first image and its preview: the second kept nothing
+    wait_for(lambda: len(line_sandbox.state.inbox(user_id)) == 1, what="the first image")

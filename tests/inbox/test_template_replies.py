@@ -14,7 +14,7 @@ from idlink.models import Friend
 from sandbox.line.server import SandboxServer
 from staff.models import Role
 from tests.api.admin_support import AdminApi, admin_api
-from tests.console.support import Browser, add_staff
+from tests.console.support import Browser, add_staff, csrf_of
 from tests.factories import ChannelSetup
 from tests.messaging.support import add_followers, open_all_hours
 from tests.waiting import wait_for
@@ -119,3 +119,27 @@ def test_staff_send_a_template_from_the_console_composer(
         == "佐藤 花子様、ありがとうございました"
     )
     assert "佐藤 花子様、ありがとうございました" in browser.get(page).text
+
+    # A second template written against the same, now old, version: the page shows what was
+    # sent and offers this one again, which goes only once confirmed.
+    stale = browser.submit(
+        page,
+        f"{page}/templates",
+        {"template_id": str(template["id"]), "version": "0", "key": "console-template-2"},
+    )
+    assert stale.status_code == 409
+    assert "送信されていません" in stale.text
+    assert f'name="template_id" value="{template["id"]}"' in stale.text
+    assert len(line_sandbox.state.inbox(user_id)) == 1
+    confirmed = browser.post(
+        f"{page}/templates",
+        {
+            "csrf_token": csrf_of(stale.text),
+            "template_id": str(template["id"]),
+            "version": "0",
+            "key": "console-template-2",
+            "confirm": "true",
+        },
+    )
+    assert confirmed.status_code == 303
+    wait_for(lambda: len(line_sandbox.state.inbox(user_id)) == 2, what="the confirmed template")
