@@ -56,7 +56,10 @@ def test_a_rule_is_created_listed_changed_and_deleted(api: AdminApi) -> None:
         ({**FIRST_BUYERS, "trigger": {"event": "birthday"}}, "event"),
         ({**FIRST_BUYERS, "trigger": {"event": "no_purchase", "days": 0}}, "days"),
         (
-            {**FIRST_BUYERS, "trigger": {"event": "form_answer", "form": "Skin!", "question": "q"}},
+            {
+                **FIRST_BUYERS,
+                "trigger": {"event": "form_answer", "form": "肌\n診断", "question": "q"},
+            },
             "form",
         ),
     ],

@@ -24,6 +24,9 @@ from core.tenancy import Shop
 from crm import fields
 from crm.field_schemas import FieldDefinitionIn, FieldType
 from growth import routes
+from growth.forms import service as forms_service
+from growth.forms.questions import Choice, Kind, Question
+from growth.forms.schemas import FormIn
 from growth.models import FollowRoute, RouteTouch, RouteVisit, TouchKind
 from growth.schemas import RouteAction, RouteIn
 from idlink import friends
@@ -259,6 +262,7 @@ def axe_problems(page: Any) -> list[str]:
 NOT_PAGES = {
     "/friends/export.csv",
     "/routes/{route_id}/report.csv",
+    "/forms/{form_id}/submissions.csv",
     "/friends/{friend_id}/export",
     "/login/sso",
     "/login/sso/callback",
@@ -368,6 +372,24 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
         ids["link_id"], ids["tag_rule_id"] = clicked_link_and_rule(
             session, shop.id, shop_with_friends["hanako"]
         )
+        ids["form_id"] = forms_service.create_form(
+            session,
+            shop_id=shop.id,
+            spec=FormIn(
+                name="来店前アンケート",
+                title="ご来店前アンケート",
+                questions=[
+                    Question(kind=Kind.SHORT_TEXT, key="name", label="お名前", required=True),
+                    Question(
+                        kind=Kind.SINGLE,
+                        key="hair",
+                        label="髪の長さ",
+                        choices=[Choice(label="ショート"), Choice(label="ロング")],
+                    ),
+                ],
+            ),
+            actor="test",
+        ).id
     ids["pool_id"] = offline_pool(db, shop.id, given_to=[shop_with_friends["hanako"]])
     # axe-core (vendored, MPL-2.0) is injected by the test, so this page bypasses the CSP.
     context = chromium.new_context(
