@@ -12,8 +12,9 @@
    with jitter; other 4xx fail with LINE's reason; 401/403 pause the channel; a monthly-quota
    refusal holds the messages.
 
-A run's threads share its claims, and the lease of the batches not sent yet is renewed every
-third of the lease, so a long claim stays the run's. A worker killed between send and record
+A run's threads share its claims (``claim_queue``): the next claim is taken while the last one
+is sent, and the lease of the batches not sent yet is renewed every third of the lease, so a
+long claim stays the run's. A worker killed between send and record
 leaves its batch ``sending``; once the claim's lease expires the sweeper hands the batch to
 another worker, whose resend with the same key LINE answers 409: it is counted sent, and nobody
 receives it twice.
@@ -24,7 +25,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,6 +37,7 @@ from core.clock import utcnow
 from core.db import Database
 from messaging.outbox import guardrails
 from messaging.outbox.batch_jobs import BatchJob
+from messaging.outbox.claim_queue import ClaimQueue
 from messaging.outbox.claims import PENDING_SQL, DispatchConfig, claim, renew
 from messaging.outbox.limiter import RateLimiter, acquire
 from messaging.outbox.models import BatchState, Delivery, DeliveryBatch, DeliveryState, Endpoint
@@ -120,7 +121,7 @@ def run(
     """
     stats = DispatchStats()
     pool = senders or SenderPool(config.api_url, config.request_timeout_seconds)
-    claims = _Claims(database, config, deadline=time.monotonic() + config.max_run_seconds)
+    claims = ClaimQueue(database, config, deadline=time.monotonic() + config.max_run_seconds)
     threads = [
         threading.Thread(
             target=_work,
@@ -140,63 +141,13 @@ def run(
     return stats
 
 
-class _Claims:
-    """A run's claimed batches, handed to its threads one at a time.
-
-    A thread that finds none left claims more (one at a time; the others wait for it), until a
-    claim comes back empty or the run's deadline passed; batches already claimed are sent even
-    past the deadline. Every third of the lease, the lease of those not handed out yet is
-    renewed, so a long claim stays this run's.
-    """
-
-    def __init__(self, database: Database, config: DispatchConfig, *, deadline: float) -> None:
-        self._database = database
-        self._config = config
-        self._deadline = deadline
-        self._jobs: deque[BatchJob] = deque()
-        self._leased_at = 0.0
-        self._lock = threading.Lock()
-        self._claiming = threading.Lock()
-        self._done = False
-        self.cut_short = False
-
-    def next(self) -> BatchJob | None:
-        """The next batch to send, or None when the run is over."""
-        while True:
-            with self._lock:
-                if self._jobs:
-                    if time.monotonic() - self._leased_at > self._config.lease_seconds / 3:
-                        self._renew()
-                        continue
-                    return self._jobs.popleft()
-                if self._done:
-                    return None
-            with self._claiming:
-                with self._lock:
-                    if self._jobs or self._done:
-                        continue
-                if time.monotonic() >= self._deadline:
-                    jobs: list[BatchJob] = []
-                    self.cut_short = True
-                else:
-                    jobs = claim(self._database, config=self._config)
-                with self._lock:
-                    self._jobs.extend(jobs)
-                    self._leased_at = time.monotonic()
-                    self._done = not jobs
-
-    def _renew(self) -> None:
-        self._jobs = deque(renew(self._database, list(self._jobs), config=self._config))
-        self._leased_at = time.monotonic()
-
-
 def _work(
     database: Database,
     config: DispatchConfig,
     limiter: RateLimiter,
     senders: SenderPool,
     stats: DispatchStats,
-    claims: _Claims,
+    claims: ClaimQueue,
 ) -> None:
     """Send the run's batches as they come, recording answers a group at a time."""
     answered: list[_Answered] = []
