@@ -36,6 +36,9 @@ def month_day(birth_date: str | None) -> str | None:
     return birth_date[5:10] if birth_date else None
 
 
+_LEFT = text("status <> 'followed'")
+
+
 class Friend(Base):
     """A LINE user as seen by one channel (user ids are per provider)."""
 
@@ -78,6 +81,15 @@ class Friend(Base):
             postgresql_ops={"display_name": "gin_trgm_ops"},
         ),
         Index("ix_friends_shop_last_message", "shop_id", "last_message_at"),
+        # The channel's friends who blocked the account or were erased: a claim of an audience
+        # batch looks for those in the batch's range of ids, not up every friend of the batch.
+        Index(
+            "ix_friends_channel_left",
+            "channel_id",
+            "id",
+            postgresql_where=_LEFT,
+            sqlite_where=_LEFT,
+        ),
         # The list's "last message" sort: its key, newest first, walked in order a page at a time.
         Index(
             "ix_friends_last_message_sort",

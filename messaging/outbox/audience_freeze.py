@@ -97,7 +97,11 @@ def _freeze_in_server(
     if recent is not None:
         source = source.outerjoin(recent, recent.c.friend_id == Friend.id)
     classified = (
-        select(Friend.id.label("friend_id"), reason.label("reason"))
+        select(
+            Friend.id.label("friend_id"),
+            Friend.line_user_id.label("user_id"),
+            reason.label("reason"),
+        )
         .select_from(source)
         .where(
             Friend.channel_id == freeze.channel.id,
@@ -107,13 +111,18 @@ def _freeze_in_server(
         .cte("classified")
     )
     # The audience in friend-id order as one array, cut into slices of 500: one sort, and each
-    # slice is a copy of contiguous elements (no per-friend grouping).
+    # slice is a copy of contiguous elements (no per-friend grouping). Their user ids likewise.
+    in_order = classified.c.friend_id
     members = (
         select(
             cast(
-                func.array_agg(aggregate_order_by(classified.c.friend_id, classified.c.friend_id)),
+                func.array_agg(aggregate_order_by(classified.c.friend_id, in_order)),
                 ARRAY(BigInteger),
-            ).label("ids")
+            ).label("ids"),
+            cast(
+                func.array_agg(aggregate_order_by(classified.c.user_id, in_order)),
+                ARRAY(String),
+            ).label("user_ids"),
         )
         .where(classified.c.reason.is_(None))
         .cte("members")
@@ -125,7 +134,10 @@ def _freeze_in_server(
     )
     first = chunk.c.n + 1
     slices = (
-        select(members.c.ids[first : first + MULTICAST_MAX - 1].label("friend_ids"))
+        select(
+            members.c.ids[first : first + MULTICAST_MAX - 1].label("friend_ids"),
+            members.c.user_ids[first : first + MULTICAST_MAX - 1].label("user_ids"),
+        )
         .select_from(members.join(chunk, true()))
         .subquery("slices")
     )
@@ -141,6 +153,7 @@ def _freeze_in_server(
         literal(freeze.next_attempt_at, DeliveryBatch.next_attempt_at.type),
         literal(freeze.send_id),
         slices.c.friend_ids,
+        slices.c.user_ids,
         literal(freeze.now, DeliveryBatch.created_at.type),
         literal(freeze.now, DeliveryBatch.updated_at.type),
     )
@@ -155,6 +168,7 @@ def _freeze_in_server(
         "next_attempt_at",
         "audience_send_id",
         "friend_ids",
+        "user_ids",
         "created_at",
         "updated_at",
     ]
@@ -244,27 +258,26 @@ def _freeze_in_process(
     session: Session, freeze: Freeze, audience: Select[Any]
 ) -> tuple[int, int, Counter[str]]:
     """The same freeze on SQLite (the embedded runtime), with the guardrails in Python."""
-    statuses = dict(
-        session.execute(
-            select(Friend.id, Friend.status)
-            .where(
-                Friend.channel_id == freeze.channel.id,
-                Friend.id.in_(freeze.part_of(audience)),
-                *freeze.in_part(),
-            )
-            .order_by(Friend.id)
-        ).all()
-    )
+    found = session.execute(
+        select(Friend.id, Friend.status, Friend.line_user_id)
+        .where(
+            Friend.channel_id == freeze.channel.id,
+            Friend.id.in_(freeze.part_of(audience)),
+            *freeze.in_part(),
+        )
+        .order_by(Friend.id)
+    ).all()
+    user_ids = {friend_id: user_id for friend_id, _, user_id in found}
     reasons = {
         friend_id: guardrails.BLOCKED_REASON
-        for friend_id, status in statuses.items()
+        for friend_id, status, _ in found
         if status != FriendStatus.FOLLOWED
     }
-    reachable = [f for f in statuses if f not in reasons]
+    reachable = [f for f in user_ids if f not in reasons]
     reasons.update(consent.withheld(session, reachable, source=freeze.source))
     reachable = [f for f in reachable if f not in reasons]
     reasons.update(guardrails.over_caps(session, reachable, freeze.policy, now=freeze.now))
-    members = [f for f in statuses if f not in reasons]
+    members = [f for f in user_ids if f not in reasons]
     rows = [
         DeliveryBatch(
             id=str(uuid.uuid4()),
@@ -277,6 +290,7 @@ def _freeze_in_process(
             next_attempt_at=freeze.next_attempt_at,
             audience_send_id=freeze.send_id,
             friend_ids=chunk,
+            user_ids=[user_ids[f] for f in chunk],
             created_at=freeze.now,
             updated_at=freeze.now,
         )

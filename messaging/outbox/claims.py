@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from core.clock import utcnow
 from core.db import Database
@@ -53,7 +53,7 @@ class DispatchConfig:
     api_url: str
     claim_size: int = 2000
     # Batches already formed (retries, audience sends) taken per claim: 8 of up to 500 friends.
-    batches_per_claim: int = 8
+    batches_per_claim: int = 32
     lease_seconds: float = 30.0
     max_attempts: int = 10
     backoff_base_seconds: float = 0.5
@@ -142,6 +142,7 @@ def _claim_batches(
             )
             .order_by(DeliveryBatch.next_attempt_at)
             .limit(config.batches_per_claim)
+            .options(undefer(DeliveryBatch.user_ids))
             .with_for_update(skip_locked=True, of=DeliveryBatch)
         )
     )

@@ -39,6 +39,9 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 # A batch's friend ids: a PostgreSQL array (the server builds and unnests it), JSON on SQLite.
 FriendIds = JSON().with_variant(ARRAY(BigInteger()), "postgresql")
+# Their LINE user ids, in the same order: frozen with them, so that a claim need not look up
+# each friend again (it looks only for those who left since).
+UserIds = JSON().with_variant(ARRAY(String(33)), "postgresql")
 
 
 class DeliveryState(enum.StrEnum):
@@ -184,6 +187,8 @@ class DeliveryBatch(Base):
     audience_send_id: Mapped[int | None] = mapped_column(ForeignKey("audience_sends.id"))
     # Deferred: loaded only where needed (claims resolve it in SQL on PostgreSQL).
     friend_ids: Mapped[list[int] | None] = mapped_column(FriendIds, deferred=True)
+    # ``friend_ids``' LINE user ids, element for element (None: frozen before they were kept).
+    user_ids: Mapped[list[str] | None] = mapped_column(UserIds, deferred=True)
     dropped: Mapped[dict[str, int] | None] = mapped_column(JSON)
     sent_at: Mapped[datetime | None]
 

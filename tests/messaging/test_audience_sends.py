@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import undefer
 
 from core.clock import utcnow
 from core.db import Database
+from core.tenancy import Channel
 from idlink.models import Friend
 from messaging.outbox import dispatcher, guardrails, service
 from messaging.outbox.limiter import LocalLimiter
@@ -46,7 +48,13 @@ def exactly_once(sandbox: SandboxServer, channel: ChannelSetup, user_ids) -> boo
 
 def batches(db: Database) -> list[DeliveryBatch]:
     with db.session_scope() as session:
-        return list(session.scalars(select(DeliveryBatch).order_by(DeliveryBatch.created_at)))
+        return list(
+            session.scalars(
+                select(DeliveryBatch)
+                .options(undefer(DeliveryBatch.friend_ids), undefer(DeliveryBatch.user_ids))
+                .order_by(DeliveryBatch.created_at)
+            )
+        )
 
 
 def block(db: Database, friend_id: int) -> None:
@@ -108,11 +116,24 @@ def test_friends_left_out_when_the_audience_is_frozen_are_counted_by_reason(
     assert reasons == {BLOCKED: 1, OPTED_OUT: 1}
 
 
+def forget_user_ids(db: Database) -> None:
+    """As if frozen before batches kept their friends' user ids (migration 0043)."""
+    with db.session_scope() as session:
+        session.execute(update(DeliveryBatch).values(user_ids=None))
+
+
+@pytest.mark.parametrize("user_ids_kept", [True, False], ids=["user-ids-kept", "frozen-before"])
 def test_a_friend_who_blocks_or_opts_out_after_the_freeze_is_dropped_before_sending(
-    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+    db: Database,
+    line_sandbox: SandboxServer,
+    channel: ChannelSetup,
+    friends: dict[int, str],
+    user_ids_kept: bool,
 ) -> None:
     later = utcnow() + timedelta(hours=1)
     plan_audience(db, channel, due_at=later, now=later)
+    if not user_ids_kept:
+        forget_user_ids(db)
     blocked, opted_out, *others = friends
     block(db, blocked)
     opt_out(db, opted_out)
@@ -132,6 +153,34 @@ def test_a_friend_who_blocks_or_opts_out_after_the_freeze_is_dropped_before_send
     assert (batch.recipients, batch.dropped) == (2, {BLOCKED: 1, OPTED_OUT: 1})
     assert states(db) == {SENT: 2, SUPPRESSED: 2}
     assert exactly_once(line_sandbox, channel, [friends[f] for f in others])
+
+
+def test_only_the_batchs_own_friends_who_left_are_dropped_not_others_in_its_range_of_ids(
+    db: Database, line_sandbox: SandboxServer, channel: ChannelSetup, friends: dict[int, str]
+) -> None:
+    first, outside, left, last = sorted(friends)
+    later = utcnow() + timedelta(hours=1)
+    with db.session_scope() as session:
+        service.plan_audience(
+            session,
+            channel=session.get_one(Channel, channel.channel_pk),
+            audience=select(Friend.id).where(Friend.id.in_([first, left, last])),
+            messages=[{"type": "text", "text": "セール"}],
+            idempotency_key="campaign:1:run-1",
+            source="campaign:1",
+            due_at=later,
+            now=later,
+        )
+    block(db, outside)  # between the batch's first and last friend, but not in its audience
+    block(db, left)
+    opt_out(db, outside)
+
+    (job,) = dispatcher.claim(db, config=dispatcher.DispatchConfig(api_url="unused"), now=later)
+
+    assert job.user_ids == (friends[first], friends[last])
+    (batch,) = batches(db)
+    assert (batch.friend_ids, batch.user_ids) == ([first, last], [friends[first], friends[last]])
+    assert (batch.recipients, batch.dropped) == (2, {BLOCKED: 1})
 
 
 def test_a_batch_whose_friends_all_left_after_the_freeze_is_cancelled_unsent(
