@@ -117,7 +117,7 @@ def test_a_canned_reply_with_an_unknown_variable_is_refused_and_nothing_is_appli
 
     assert result.exit_code == 1
     output = " ".join(result.output.split())
-    assert "canned_replies" in output and "nickname" in output, output
+    assert "canned_replies 'hours': unknown variable {{ nickname }}" in output, output
     assert _marks(db) == {} and _canned(db) == {}
 
 
