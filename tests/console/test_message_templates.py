@@ -150,6 +150,11 @@ def test_bad_input_is_answered_with_the_reason_and_nothing_is_saved(
         assert "保存していません" in answer.text, case
         if form.get("text_1", "").strip():
             assert form["text_1"].replace('"', "&#34;")[:20] in answer.text, case
+    english = browser.submit(
+        NEW, NEW, {"name": "案内", "text_1": "{{ nickname }}"}, headers={"Accept-Language": "en"}
+    )
+    assert "Unknown variable: {{ nickname }}" in english.text
+    assert "Nothing was saved." in english.text
     assert _templates(db) == {
         "お礼": [{"type": "text", "text": "ありがとうございました"}],
         "別": [{"type": "text", "text": "別"}],
