@@ -21,6 +21,7 @@ from tests.console.support import Browser, add_staff
 from tests.factories import ChannelSetup
 
 NEW = "/console/inbox/templates/new"
+LANGUAGE = "/console/account/language"
 
 
 def _admin(db: Database, hub_url: str, shop: Shop) -> Browser:
@@ -150,9 +151,8 @@ def test_bad_input_is_answered_with_the_reason_and_nothing_is_saved(
         assert "保存していません" in answer.text, case
         if form.get("text_1", "").strip():
             assert form["text_1"].replace('"', "&#34;")[:20] in answer.text, case
-    english = browser.submit(
-        NEW, NEW, {"name": "案内", "text_1": "{{ nickname }}"}, headers={"Accept-Language": "en"}
-    )
+    browser.submit("/console/account", LANGUAGE, {"locale": "en"})
+    english = browser.submit(NEW, NEW, {"name": "案内", "text_1": "{{ nickname }}"})
     assert "Unknown variable: {{ nickname }}" in english.text
     assert "Nothing was saved." in english.text
     assert _templates(db) == {

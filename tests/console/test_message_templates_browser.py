@@ -94,5 +94,6 @@ def test_an_admin_writes_a_template_is_told_what_is_wrong_previews_it_and_delete
     expect(page.locator(".empty")).to_have_text("メッセージテンプレートはまだありません。")
 
     assert problems == []
-    assert screen.errors == []
+    # The refused form is answered 422 on purpose; the browser logs that, and nothing else.
+    assert [e for e in screen.errors if "status of 422" not in e] == []
     screen.close()
