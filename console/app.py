@@ -33,6 +33,7 @@ from console import (
     inbox,
     inbox_compose,
     inbox_library,
+    inbox_templates,
     live,
     media,
     privacy,
@@ -101,6 +102,7 @@ def create_console(settings: Settings, database: Database) -> FastAPI:
     console.include_router(forms.router)
     console.include_router(chart_actions.router)
     console.include_router(inbox_library.router)
+    console.include_router(inbox_templates.router)
     console.include_router(live.router)
     console.include_router(inbox.router)
     console.include_router(inbox_compose.router)

@@ -171,14 +171,15 @@ def reply(
 ) -> Response:
     """Send the reply; if someone answered meanwhile, show what they sent and ask first."""
     conversation = conversation_for(session, staff, conversation_id, Action.SEND_MESSAGES)
-    lifetime = timedelta(seconds=console_context(request).settings.reply_token_seconds)
+    settings = console_context(request).settings
     try:
         sent = send_reply(
             session,
             conversation=conversation,
             reply=body.reply(),
             actor=staff.actor,
-            lifetime=lifetime,
+            lifetime=timedelta(seconds=settings.reply_token_seconds),
+            public_url=settings.public_url,
             ip=client_ip(request),
         )
     except ReplyConflict as conflict:

@@ -8,14 +8,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
-from console.auth import CurrentStaff, DbSession, FormStaff
+from console.auth import CurrentStaff, DbSession, FormStaff, Staff
 from console.context import PREFIX, render
+from console.inbox_templates import Problem, variables_problem
 from core.clock import utcnow
 from core.ids import RowId
 from inbox import library, notes, queries
 from inbox.library import NameTaken
 from inbox.schemas import CannedIn, MarkIn
+from messaging.compose import library as template_library
+from messaging.compose.templates import InvalidTemplate
 from staff.permissions import Action
 
 router = APIRouter()
@@ -64,24 +68,57 @@ def delete_mark(mark_id: RowId, staff: FormStaff, session: DbSession) -> Respons
     return RedirectResponse(f"{PREFIX}/inbox/marks?done=deleted", status_code=303)
 
 
+def _canned_page(
+    request: Request,
+    staff: Staff,
+    session: Session,
+    *,
+    done: str | None = None,
+    form: CannedIn | None = None,
+    problem: Problem | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "inbox/canned.html",
+        {
+            "canned": library.canned_replies(session, staff.shop.id),
+            "variables": sorted(template_library.available(session, staff.shop.id)),
+            "done": done,
+            "form": form,
+            "problem": problem,
+        },
+        status_code=status_code,
+    )
+
+
 @router.get("/inbox/canned")
 def canned_page(
     request: Request, staff: CurrentStaff, session: DbSession, done: str | None = None
 ) -> Response:
     staff.require(Action.MANAGE_INBOX)
-    return render(
-        request,
-        "inbox/canned.html",
-        {"canned": library.canned_replies(session, staff.shop.id), "done": done},
-    )
+    return _canned_page(request, staff, session, done=done)
 
 
 @router.post("/inbox/canned")
 def save_canned(
-    staff: FormStaff, session: DbSession, body: Annotated[CannedIn, Form()]
+    request: Request, staff: FormStaff, session: DbSession, body: Annotated[CannedIn, Form()]
 ) -> Response:
+    """Save the canned reply; one with a variable it cannot have is refused, nothing saved."""
     staff.require(Action.MANAGE_INBOX)
-    library.save_canned(session, shop_id=staff.shop.id, body=body, actor=staff.actor)
+    try:
+        library.save_canned(session, shop_id=staff.shop.id, body=body, actor=staff.actor)
+    except InvalidTemplate as exc:
+        available = template_library.available(session, staff.shop.id)
+        problem = variables_problem(library.canned_template(body.body), available)
+        return _canned_page(
+            request,
+            staff,
+            session,
+            form=body,
+            problem=problem or Problem("line", {"detail": exc.detail}),
+            status_code=exc.status_code,
+        )
     return RedirectResponse(f"{PREFIX}/inbox/canned?done=saved", status_code=303)
 
 

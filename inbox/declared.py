@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from inbox import library
 from inbox.schemas import CannedIn, MarkIn
 from messaging.compose.schemas import NamedSpec
+from messaging.compose.templates import InvalidTemplate
 from messaging.declarations import Kind
 
 
@@ -35,7 +36,13 @@ class CannedSpec(NamedSpec):
 
     name: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="Typed as /name in a reply.")
     title: str = Field(min_length=1, max_length=100)
-    body: str = Field(min_length=1, max_length=5000, description="May hold {name} and {shop}.")
+    body: str = Field(
+        min_length=1,
+        max_length=5000,
+        description="May hold the variables of a message template ({{ display_name }}, "
+        "{{ shop_name }}, {{ field.KEY }}, {{ link:URL }} …); {name} and {shop} are short forms "
+        "of {{ display_name }} and {{ shop_name }}.",
+    )
 
 
 def _mark_names(session: Session, shop_id: int) -> list[str]:
@@ -70,8 +77,12 @@ def _current_canned(session: Session, shop_id: int, name: str) -> dict[str, Any]
 
 
 def _save_canned(session: Session, shop_id: int, spec: CannedSpec, actor: str) -> object:
+    """Save the canned reply; a body it cannot have stops the file, naming the reply."""
     body = CannedIn(code=spec.name, title=spec.title, body=spec.body)
-    return library.save_canned(session, shop_id=shop_id, body=body, actor=actor)
+    try:
+        return library.save_canned(session, shop_id=shop_id, body=body, actor=actor)
+    except InvalidTemplate as exc:
+        raise InvalidTemplate(f"canned_replies {spec.name!r}: {exc.detail}") from exc
 
 
 # What a declaration file holds of the inbox, applied before the auto-replies.

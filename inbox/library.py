@@ -1,16 +1,30 @@
-"""What a shop prepares for its inbox: its own marks (with colours) and canned replies."""
+"""What a shop prepares for its inbox: its own marks (with colours) and canned replies.
+
+A canned reply's text is a template of one text message: it may hold any variable a message
+template may (``{{ display_name }}``, ``{{ field.KEY }}``, ``{{ link:URL }}`` …), checked when
+it is saved and filled by the same renderer when it is sent. ``{name}`` and ``{shop}`` are its
+short forms of ``{{ display_name }}`` and ``{{ shop_name }}``.
+"""
 
 from __future__ import annotations
+
+import re
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.errors import Conflict, NotFound
-from core.tenancy import Channel, Shop
-from idlink.models import Friend
+from core.tenancy import Channel
 from inbox.models import CannedReply, Conversation, InboxChannelSettings, InboxMark
 from inbox.schemas import CannedIn, CannedOut, MarkIn, MarkOut
+from messaging.compose import templates
+from messaging.compose.library import available
+from messaging.outbox.payloads import Message
+
+# The forms canned replies had before they shared the templates' renderer, kept working.
+SHORT_FORMS = {"name": "display_name", "shop": "shop_name"}
+_SHORT_FORM = re.compile(r"(?<!\{)\{(name|shop)\}(?!\})")
 
 
 class NameTaken(Conflict):
@@ -102,7 +116,10 @@ def canned_replies(session: Session, shop_id: int) -> list[CannedOut]:
 
 
 def save_canned(session: Session, *, shop_id: int, body: CannedIn, actor: str) -> CannedOut:
-    """Create the canned reply of ``body.code``, or change it."""
+    """Create the canned reply of ``body.code``, or change it; ``InvalidTemplate`` (422), and
+    nothing saved, for a variable it cannot have or a text LINE would refuse with every variable
+    at its longest."""
+    templates.check(canned_template(body.body), available=available(session, shop_id))
     canned = session.scalar(
         select(CannedReply).where(CannedReply.shop_id == shop_id, CannedReply.code == body.code)
     )
@@ -141,25 +158,21 @@ def delete_canned(session: Session, *, shop_id: int, code: str, actor: str) -> N
     )
 
 
-def expand(session: Session, *, friend: Friend, text: str) -> str:
-    """A reply that is ``/code`` becomes that canned reply, its variables filled: ``{name}``
-    (the friend's LINE name) and ``{shop}``. Any other text is left as written."""
+def canned_template(body: str) -> list[Message]:
+    """A canned reply's text as a one-message template: its short forms ``{name}`` and
+    ``{shop}`` written out as ``{{ display_name }}`` and ``{{ shop_name }}``."""
+    text = _SHORT_FORM.sub(lambda found: "{{ " + SHORT_FORMS[found.group(1)] + " }}", body)
+    return [{"type": "text", "text": text}]
+
+
+def find_canned(session: Session, *, shop_id: int, text: str) -> CannedReply | None:
+    """The canned reply a reply of exactly ``/code`` names; None for any other text."""
     stripped = text.strip()
     if not stripped.startswith("/") or " " in stripped:
-        return text
-    canned = session.scalar(
-        select(CannedReply).where(
-            CannedReply.shop_id == friend.shop_id, CannedReply.code == stripped[1:]
-        )
+        return None
+    return session.scalar(
+        select(CannedReply).where(CannedReply.shop_id == shop_id, CannedReply.code == stripped[1:])
     )
-    if canned is None:
-        return text
-    shop = session.get_one(Shop, friend.shop_id)
-    values = {"name": friend.display_name or "", "shop": shop.name}
-    body = canned.body
-    for key, value in values.items():
-        body = body.replace("{" + key + "}", value)
-    return body
 
 
 def set_read_manually(

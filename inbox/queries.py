@@ -136,6 +136,25 @@ def list_conversations(
     )
 
 
+def recent_friends(
+    session: Session,
+    shop_id: int,
+    *,
+    channel_scope: Sequence[str] | None = None,
+    limit: int = 50,
+) -> list[tuple[int, str]]:
+    """The friends whose conversations moved last (id, name), newest first: whom a template's
+    preview offers."""
+    rows = session.execute(
+        _scoped(shop_id, channel_scope)
+        .join(Friend, Friend.id == Conversation.friend_id)
+        .with_only_columns(Friend.id, Friend.display_name)
+        .order_by(*NEWEST_FIRST)
+        .limit(limit)
+    )
+    return [(friend_id, name or f"#{friend_id}") for friend_id, name in rows]
+
+
 def _counts(
     session: Session, base: Select[Conversation], view: View, staff_id: int | None
 ) -> Counts:

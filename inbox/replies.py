@@ -27,6 +27,8 @@ from inbox import conversations, library
 from inbox.conversations import log_change
 from inbox.live import signal
 from inbox.models import Conversation, ConversationReply, ConversationStatus
+from messaging.compose import templates
+from messaging.compose.compose import Links, TemplateSend, friend_values, render_for
 from messaging.direct import TEXT_MAX, FriendNotReachable, reply_is_free
 from messaging.outbox import service
 from messaging.outbox.models import Delivery
@@ -162,24 +164,47 @@ def send_reply(
     reply: ReplyIn,
     actor: str,
     lifetime: timedelta,
+    public_url: str,
     ip: str | None = None,
 ) -> ReplyOut:
-    """Plan the reply for the conversation's friend now (quiet hours do not hold a live answer)."""
+    """Plan the reply for the conversation's friend now (quiet hours do not hold a live answer).
+
+    A reply of exactly ``/code`` sends that canned reply, its variables filled for the friend
+    and its links tracked (``public_url`` is the hub's address they point at)."""
     earlier = earlier_reply(session, conversation, reply.key)
     if earlier is not None:
         return earlier
     friend = reachable_friend(session, conversation)
-    if reply.text is not None:
-        reply = reply.model_copy(
-            update={"text": library.expand(session, friend=friend, text=reply.text)}
+    canned = (
+        None
+        if reply.text is None
+        else library.find_canned(session, shop_id=conversation.shop_id, text=reply.text)
+    )
+    messages, summary = reply.messages, reply.summary()
+    if canned is not None:
+        send = TemplateSend(
+            channel=session.get_one(Channel, conversation.channel_id),
+            template=library.canned_template(canned.body),
+            source=actor[:100],
+            links=Links(public_url=public_url),
+            due_at=utcnow(),
         )
+        key = delivery_key(conversation, reply.key)
+        shown = templates.render(
+            send.template, values=friend_values(session, [friend.id]).get(friend.id, {})
+        )
+        summary = str(shown[0]["text"])
+
+        def messages() -> list[dict[str, Any]]:
+            return render_for(session, send, friend_id=friend.id, key=key)
+
     return send_messages(
         session,
         conversation=conversation,
         friend=friend,
         meta=reply,
-        messages=reply.messages,
-        summary=reply.summary(),
+        messages=messages,
+        summary=summary,
         actor=actor,
         lifetime=lifetime,
         ip=ip,

@@ -109,7 +109,13 @@ class MarkIn(BaseModel):
 class CannedIn(BaseModel):
     code: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="Typed as /code in a reply.")
     title: str = Field(min_length=1, max_length=100)
-    body: str = Field(min_length=1, max_length=5000, description="May hold {name} and {shop}.")
+    body: str = Field(
+        min_length=1,
+        max_length=5000,
+        description="May hold the variables of a message template ({{ display_name }}, "
+        "{{ shop_name }}, {{ field.KEY }}, {{ link:URL }} …); {name} and {shop} are short forms "
+        "of {{ display_name }} and {{ shop_name }}.",
+    )
 
 
 class CannedOut(CannedIn):

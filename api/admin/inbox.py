@@ -165,6 +165,7 @@ def reply(
         reply=body,
         actor=actor,
         lifetime=timedelta(seconds=settings.reply_token_seconds),
+        public_url=settings.public_url,
     )
 
 
@@ -215,7 +216,11 @@ def list_canned(session: DbSession, shop: CurrentShop) -> list[CannedOut]:
 
 @router.put("/inbox/canned-replies", summary="Create or change a canned reply")
 def save_canned(body: CannedIn, session: DbSession, shop: CurrentShop, actor: Actor) -> CannedOut:
-    """A reply of exactly `/code` sends its body, `{name}` and `{shop}` filled."""
+    """A reply of exactly `/code` sends its body, its `{{ variables }}` filled for the friend as
+    message templates are (`{name}` and `{shop}` are short forms of `{{ display_name }}` and
+    `{{ shop_name }}`). Refused (422, `InvalidTemplate`), nothing saved, when a variable is
+    unknown or not a field of the shop, or when LINE would refuse the text with every variable at
+    its longest."""
     return library.save_canned(session, shop_id=shop.id, body=body, actor=actor)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from connectors.line.sending import LineSender
 from core.crypto import box
 from core.db import insert
-from core.tenancy import Channel
+from core.tenancy import Channel, Shop
 from crm import fields
 from idlink.models import Friend, Member, MemberLink
 from messaging.compose import links, templates
@@ -123,14 +123,15 @@ def render_for(session: Session, send: TemplateSend, *, friend_id: int, key: str
 def friend_values(
     session: Session, friend_ids: Collection[int]
 ) -> dict[int, dict[str, str | None]]:
-    """Display name, member name and number of each friend (member ones only when linked), and
-    their custom fields as ``field.<key>``."""
+    """Display name, member name and number of each friend (member ones only when linked), their
+    shop's name, and their custom fields as ``field.<key>``."""
     values: dict[int, dict[str, str | None]] = {}
     ids = list(friend_ids)
     for start in range(0, len(ids), 10_000):
         chunk = ids[start : start + 10_000]
         rows = session.execute(
-            select(Friend.id, Friend.display_name, Member.name, Member.member_number)
+            select(Friend.id, Friend.display_name, Member.name, Member.member_number, Shop.name)
+            .join(Shop, Shop.id == Friend.shop_id)
             .outerjoin(
                 MemberLink,
                 (MemberLink.friend_id == Friend.id) & MemberLink.unlinked_at.is_(None),
@@ -138,11 +139,12 @@ def friend_values(
             .outerjoin(Member, Member.id == MemberLink.member_id)
             .where(any_of(session, Friend.id, chunk))
         )
-        for friend_id, display_name, member_name, member_number in rows:
+        for friend_id, display_name, member_name, member_number, shop_name in rows:
             values[friend_id] = {
                 "display_name": display_name,
                 "member_name": member_name,
                 "member_number": member_number,
+                "shop_name": shop_name,
             }
         shop_id = session.scalar(select(Friend.shop_id).where(Friend.id == chunk[0]))
         for friend_id, found in fields.values_for(session, shop_id or 0, chunk).items():

@@ -12,11 +12,13 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.clock import utcnow
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
+from idlink.models import Friend
 from messaging.compose import templates
-from messaging.compose.compose import field_variables
+from messaging.compose.compose import field_variables, friend_values
 from messaging.compose.models import MessageTemplate
 from messaging.compose.schemas import Name
+from messaging.outbox.payloads import Message
 
 
 class TemplateIn(BaseModel):
@@ -41,6 +43,10 @@ class TemplateOut(TemplateIn):
 
 class TemplateNotFound(NotFound):
     """No saved template of this id or name in the shop."""
+
+
+class TemplateNameTaken(Conflict):
+    """Another of the shop's message templates has this name."""
 
 
 def available(session: Session, shop_id: int) -> set[str]:
@@ -74,19 +80,31 @@ def get(session: Session, shop_id: int, template_id: int) -> MessageTemplate:
     return template
 
 
-def save(session: Session, *, shop_id: int, body: NamedTemplateIn, actor: str) -> TemplateOut:
-    """Create the template of this name, or change it; ``InvalidTemplate`` (422) for a variable
-    it cannot have or anything LINE would refuse with every variable at its longest."""
+def save(
+    session: Session,
+    *,
+    shop_id: int,
+    body: NamedTemplateIn,
+    actor: str,
+    template_id: int | None = None,
+) -> TemplateOut:
+    """Create the template of this name, or change it (with ``template_id``, that template, its
+    name too: ``TemplateNameTaken`` when another has the name); ``InvalidTemplate`` (422) for a
+    variable it cannot have or anything LINE would refuse with every variable at its longest."""
     messages = templates.check(body.messages, available=available(session, shop_id))
-    template = session.scalar(
+    named = session.scalar(
         select(MessageTemplate).where(
             MessageTemplate.shop_id == shop_id, MessageTemplate.name == body.name
         )
     )
+    template = named if template_id is None else get(session, shop_id, template_id)
+    if named is not None and template is not None and named.id != template.id:
+        raise TemplateNameTaken(f"the shop has another message template named {body.name!r}")
     if template is None:
         template = MessageTemplate(shop_id=shop_id, name=body.name)
         session.add(template)
-    template.messages, template.updated_by, template.updated_at = messages, actor[:200], utcnow()
+    template.name, template.messages = body.name, messages
+    template.updated_by, template.updated_at = actor[:200], utcnow()
     session.flush()
     audit.record(
         session,
@@ -98,6 +116,17 @@ def save(session: Session, *, shop_id: int, body: NamedTemplateIn, actor: str) -
         name=body.name,
     )
     return out(template)
+
+
+def preview(session: Session, *, template: MessageTemplate, friend: Friend) -> list[Message]:
+    """The template as the friend would receive it: their variables filled; a tracked link
+    shows where it leads (no link is made), a standalone one its name."""
+    return templates.render(
+        template.messages,
+        values=friend_values(session, [friend.id]).get(friend.id, {}),
+        link=lambda url: url,
+        tracked=lambda name: f"〈{name}〉",
+    )
 
 
 def delete(session: Session, *, shop_id: int, template_id: int, actor: str) -> None:

@@ -1,9 +1,10 @@
 """Message templates: LINE message objects with ``{{variables}}``, checked when saved.
 
 A template is 1 to 5 LINE message objects (text, Flex, image, …). Any string in them may hold
-``{{ display_name }}``, ``{{ member_name }}``, ``{{ booking_time }}`` …, a custom field of the
-friend ``{{ field.hair }}``, a tracked link ``{{ link:https://shop.example/sale }}`` or the
-shop's standalone tracked link ``{{ tracked:spring-menu }}`` (each friend their own code).
+``{{ display_name }}``, ``{{ member_name }}``, ``{{ shop_name }}``, ``{{ booking_time }}`` …, a
+custom field of the friend ``{{ field.hair }}``, a tracked link
+``{{ link:https://shop.example/sale }}`` or the shop's standalone tracked link
+``{{ tracked:spring-menu }}`` (each friend their own code).
 ``check`` refuses an unknown or unavailable variable (a field the shop has not defined) and
 anything LINE would refuse, with every variable at its longest, when the campaign is saved;
 ``render`` fills one friend's values in at planning.
@@ -31,6 +32,7 @@ VARIABLES: dict[str, str] = {
     "display_name": "名" * 20,
     "member_name": "名" * 50,
     "member_number": "0" * 64,
+    "shop_name": "名" * 200,
     "coupon_code": "C" * 100,
     "coupon": "C" * 64,
     "booking_time": "2026年12月31日(木) 23:59",
@@ -38,9 +40,9 @@ VARIABLES: dict[str, str] = {
     "booking_service": "S" * 100,
     "booking_store": "S" * 100,
 }
-# What every send knows; booking variables only reminders, the coupon (a static code, or a
-# pool's code per friend) only campaigns with one.
-FRIEND_VARIABLES = frozenset({"display_name", "member_name", "member_number"})
+# What every send knows (the friend's names and number, the shop's name); booking variables only
+# reminders, the coupon (a static code, or a pool's code per friend) only campaigns with one.
+FRIEND_VARIABLES = frozenset({"display_name", "member_name", "member_number", "shop_name"})
 BOOKING_VARIABLES = frozenset({"booking_time", "booking_date", "booking_service", "booking_store"})
 # Rendered tracked links are `{public_url}/r/{code}`; this bounds their length when checking.
 LINK_SAMPLE = "https://hub.example.invalid/r/" + "x" * 32
@@ -109,18 +111,33 @@ def check(messages: Sequence[Message], *, available: Collection[str]) -> list[Me
                 f"{{{{ {expression} }}}} is not known to this kind of send; "
                 f"available here: {', '.join(sorted(available))}"
             )
+    try:
+        payloads.validate(at_longest(messages, available=available))
+    except InvalidMessages as exc:
+        raise InvalidTemplate(f"{exc.detail} (with every variable at its longest)") from exc
+    return [dict(m) for m in messages]
+
+
+def unknown_variables(messages: Sequence[Message], *, available: Collection[str]) -> list[str]:
+    """The template's ``{{ … }}`` expressions this kind of send cannot fill (tracked links to
+    a URL aside, which any send makes), sorted."""
+    return sorted(
+        expression
+        for expression in placeholders(messages)
+        if not expression.startswith(_LINK_PREFIX) and expression not in available
+    )
+
+
+def at_longest(messages: Sequence[Message], *, available: Collection[str]) -> list[Message]:
+    """The template rendered with every variable at its longest: what LINE's limits are
+    checked against."""
     longest_fields = {v: FIELD_LONGEST for v in available if v.startswith(FIELD_PREFIX)}
-    longest = render(
+    return render(
         messages,
         values={**VARIABLES, **longest_fields},
         link=lambda _url: LINK_SAMPLE,
         tracked=lambda _name: LINK_SAMPLE,
     )
-    try:
-        payloads.validate(longest)
-    except InvalidMessages as exc:
-        raise InvalidTemplate(f"{exc.detail} (with every variable at its longest)") from exc
-    return [dict(m) for m in messages]
 
 
 def _check_link(url: str) -> None:

@@ -35,6 +35,8 @@ from inbox import conversations as inbox_conversations
 from inbox import library
 from inbox import notes as inbox_notes
 from inbox.schemas import CannedIn, MarkIn, NoteIn
+from messaging.compose import library as template_library
+from messaging.compose.library import NamedTemplateIn
 from messaging.friend_list import bulk as friend_bulk
 from messaging.friend_list.bulk import BulkIn
 from messaging.friend_list.filters import FriendFilters
@@ -387,6 +389,15 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
                         choices=[Choice(label="ショート"), Choice(label="ロング")],
                     ),
                 ],
+            ),
+            actor="test",
+        ).id
+        ids["template_id"] = template_library.save(
+            session,
+            shop_id=shop.id,
+            body=NamedTemplateIn(
+                name="メニュー案内",
+                messages=[{"type": "text", "text": "{{ display_name }}様、メニューはこちらです"}],
             ),
             actor="test",
         ).id

@@ -77,6 +77,7 @@ class Ids:
     tracked_link: int
     form: int
     template: int
+    spare_template: int
 
 
 Call = Callable[[Browser, Ids], httpx.Response]
@@ -455,6 +456,31 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/inbox/canned/{code}/delete"): Entry(
         Action.MANAGE_INBOX, _on_inbox("/console/inbox/canned/spare/delete", {})
     ),
+    ("GET", "/inbox/templates"): Entry(
+        Action.MANAGE_INBOX, lambda b, ids: b.get("/console/inbox/templates")
+    ),
+    ("GET", "/inbox/templates/new"): Entry(
+        Action.MANAGE_INBOX, lambda b, ids: b.get("/console/inbox/templates/new")
+    ),
+    ("POST", "/inbox/templates/new"): Entry(
+        Action.MANAGE_INBOX,
+        _on_inbox("/console/inbox/templates/new", {"name": "matrix", "text_1": "こんにちは"}),
+    ),
+    ("GET", "/inbox/templates/{template_id}"): Entry(
+        Action.MANAGE_INBOX,
+        lambda b, ids: b.get(f"/console/inbox/templates/{ids.template}?friend={ids.friend}"),
+    ),
+    ("POST", "/inbox/templates/{template_id}"): Entry(
+        Action.MANAGE_INBOX,
+        _on_inbox("/console/inbox/templates/{ids.template}", {"name": "menu", "text_1": "本日"}),
+    ),
+    ("GET", "/inbox/templates/{template_id}/delete"): Entry(
+        Action.MANAGE_INBOX,
+        lambda b, ids: b.get(f"/console/inbox/templates/{ids.spare_template}/delete"),
+    ),
+    ("POST", "/inbox/templates/{template_id}/delete"): Entry(
+        Action.MANAGE_INBOX, _on_inbox("/console/inbox/templates/{ids.spare_template}/delete", {})
+    ),
     ("GET", "/routes"): Entry(Action.READ_FRIENDS, lambda b, ids: b.get("/console/routes")),
     ("POST", "/routes"): Entry(
         Action.MANAGE_ROUTES,
@@ -654,12 +680,15 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
             ),
             actor="test",
         ).id
-        template_id = template_library.save(
-            session,
-            shop_id=shop.id,
-            body=NamedTemplateIn(name="menu", messages=[{"type": "text", "text": "メニュー"}]),
-            actor="test",
-        ).id
+        template_id, spare_template = (
+            template_library.save(
+                session,
+                shop_id=shop.id,
+                body=NamedTemplateIn(name=name, messages=[{"type": "text", "text": "メニュー"}]),
+                actor="test",
+            ).id
+            for name in ("menu", "spare")
+        )
     Browser(hub_url).sign_in(email)
     with db.session_scope() as session:
         other_session = session.scalars(select(StaffSession.id)).one()
@@ -679,6 +708,7 @@ def test_each_role_may_do_what_the_table_says_and_is_told_why_not(
         tracked_link=tracked_link,
         form=form_id,
         template=template_id,
+        spare_template=spare_template,
         rule=rules[0],
         spare_rule=rules[1],
         faq=faq[0],

@@ -101,3 +101,35 @@ def test_a_canned_reply_code_that_cannot_be_typed_changes_nothing_and_says_where
     output = " ".join(result.output.split())
     assert "marks[0].colour" in output and "canned_replies[0].name" in output, output
     assert _marks(db) == {} and _canned(db) == {}
+
+
+def test_a_canned_reply_with_an_unknown_variable_is_refused_and_nothing_is_applied(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    add_shop_and_channel(cli)
+    path = tmp_path / "shop.yaml"
+    path.write_text(
+        FILE.replace("{name}様", "{{ nickname }}様"),
+        encoding="utf-8",
+    )
+
+    result = cli("apply", str(path), "--yes")
+
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "canned_replies 'hours': unknown variable {{ nickname }}" in output, output
+    assert _marks(db) == {} and _canned(db) == {}
+
+
+def test_a_canned_reply_may_use_the_templates_variables_beside_its_short_forms(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    add_shop_and_channel(cli)
+    path = tmp_path / "shop.yaml"
+    body = "{name}様 ({{ member_number }})、{shop}の{{ link:https://salon.example/menu }}"
+    path.write_text(FILE.replace("{name}様、営業時間は10時から19時です。", body), encoding="utf-8")
+
+    result = cli("apply", str(path), "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert _canned(db)["hours"][2] == body

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import httpx
+
 from core.clock import utcnow
 from core.db import Database
 from core.tenancy import Shop
@@ -159,6 +161,58 @@ def test_a_canned_reply_is_sent_with_its_variables_filled(
     assert [m.message["text"] for m in line_sandbox.state.inbox(user_id)] == [
         f"さくら様、{shop.name}は10時から19時です"
     ]
+
+
+def test_a_canned_reply_with_template_variables_arrives_rendered_with_its_link_tracked(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup
+) -> None:
+    open_all_hours(db, channel)
+    ((friend_id, user_id),) = add_followers(db, line_sandbox.state, channel, 1).items()
+    with db.session_scope() as session:
+        session.get_one(Friend, friend_id).display_name = "さくら"
+    _talk(line_sandbox, channel, user_id, "メニューを見たいです")
+    conversation_id = wait_for(lambda: conversation_id_of(db, friend_id), what="conversation")
+    api = admin_api(db, hub.settings.public_url, shop)
+    body = "{{ display_name }}様、{{shop_name}}のメニュー: {{ link:https://salon.example/menu }}"
+    saved = api.put("/inbox/canned-replies", {"code": "menu", "title": "メニュー", "body": body})
+
+    sent = api.post(
+        f"/conversations/{conversation_id}/replies",
+        {"text": "/menu", "version": 0, "key": "canned-0002"},
+    )
+    wait_for(lambda: line_sandbox.state.inbox(user_id), what="the canned reply")
+
+    assert saved.status_code == 200 and sent.status_code == 201, sent.text
+    (received,) = [m.message["text"] for m in line_sandbox.state.inbox(user_id)]
+    greeting, _, url = received.partition(": ")
+    assert greeting == f"さくら様、{shop.name}のメニュー"
+    assert url.startswith(hub.settings.public_url.rstrip("/") + "/r/")
+    click = httpx.get(url, follow_redirects=False)
+    assert (click.status_code, click.headers["location"]) == (302, "https://salon.example/menu")
+
+
+def test_a_canned_reply_with_an_unknown_variable_is_refused_and_nothing_is_saved(
+    db: Database, hub: Hub, shop: Shop, channel: ChannelSetup
+) -> None:
+    api = admin_api(db, hub.settings.public_url, shop)
+
+    unknown = api.put(
+        "/inbox/canned-replies",
+        {"code": "hours", "title": "営業時間", "body": "{{ nickname }}様、10時から19時です"},
+    )
+    no_field = api.put(
+        "/inbox/canned-replies",
+        {"code": "hours", "title": "営業時間", "body": "{{ field.hair }}のご予約"},
+    )
+    too_long = api.put(
+        "/inbox/canned-replies",
+        {"code": "hours", "title": "営業時間", "body": "{name}" + "あ" * 4990},
+    )
+
+    assert unknown.status_code == 422 and "nickname" in unknown.json()["detail"]
+    assert no_field.status_code == 422 and "field.hair" in no_field.json()["detail"]
+    assert too_long.status_code == 422 and "5000" in too_long.json()["detail"]
+    assert api.get("/inbox/canned-replies").json() == []
 
 
 def test_search_finds_japanese_words_in_messages_notes_and_names(
