@@ -44,6 +44,9 @@ class Hub:
         return self
 
     def stop(self) -> None:
+        from console import app as console_app
+
+        console_app.stop(self.app)
         if self.worker is not None:
             self.worker.stop()
         self.database.dispose()
