@@ -80,12 +80,12 @@ def install(
     app.state.inbox_watcher = console.state.inbox_watcher
 
 
-def stop(app: FastAPI) -> None:
+def stop(app: FastAPI, *, wait: bool = True) -> None:
     """Stop what the console runs beside its requests (the inbox watcher and its listener
-    connection), ending the live streams still open."""
+    connection), ending the live streams still open; ``wait`` until it has stopped."""
     watcher: live.SignalWatcher | None = getattr(app.state, "inbox_watcher", None)
     if watcher is not None:
-        watcher.close()
+        watcher.close(wait=wait)
 
 
 def _to_console() -> RedirectResponse:

@@ -104,8 +104,9 @@ class SignalWatcher:
             if not self._subscribers and self._wakeup is not None:
                 self._wakeup.wake()
 
-    def close(self) -> None:
-        """Stop the watcher and its listener connection, and end the open streams."""
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the watcher and its listener connection, and end the open streams; ``wait``
+        for its thread to end."""
         with self._lock:
             self._closed = True
             thread = self._thread
@@ -114,7 +115,7 @@ class SignalWatcher:
             self._subscribers.clear()
             if self._wakeup is not None:
                 self._wakeup.wake()
-        if thread is not None:
+        if wait and thread is not None:
             thread.join(timeout=10)
 
     @property
