@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,13 @@ def notify(session: Session, channel: str) -> None:
     if bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
         return
+    # In the transaction (begun if need be), whose end decides.
+    session.connection()
     pending: set[tuple[str, str]] = session.info.setdefault(_PENDING, set())
     pending.add((_database_key(bind.engine.url), channel))
     if not event.contains(session, "after_commit", _wake_pending):
         event.listen(session, "after_commit", _wake_pending)
-        event.listen(session, "after_rollback", _forget_pending)
+        event.listen(session, "after_soft_rollback", _forget_pending)
 
 
 def _wake_pending(session: Session) -> None:
@@ -62,8 +64,10 @@ def _wake_pending(session: Session) -> None:
             waiter.wake()
 
 
-def _forget_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _forget_pending(session: Session, previous: SessionTransaction) -> None:
+    # The transaction's own end; a savepoint rolled back inside it leaves what it asked.
+    if previous.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def _database_key(url: Any) -> str:
