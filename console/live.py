@@ -63,6 +63,11 @@ class Subscriber:
     def set_ready(self) -> None:
         self._call(self.ready.set)
 
+    def end(self) -> None:
+        """End the stream, whether or not it had begun."""
+        self.set_ready()
+        self.put(None)
+
     def _call(self, function: Callable[..., object], *args: object) -> None:
         # A closed loop: the stream is gone, nobody reads it any more.
         with contextlib.suppress(RuntimeError):
@@ -88,7 +93,7 @@ class SignalWatcher:
     def subscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
             if self._closed:
-                subscriber.put(None)
+                subscriber.end()
                 return
             self._subscribers.add(subscriber)
             if self._thread is None or not self._thread.is_alive():
@@ -111,7 +116,7 @@ class SignalWatcher:
             self._closed = True
             thread = self._thread
             for subscriber in self._subscribers:
-                subscriber.put(None)
+                subscriber.end()
             self._subscribers.clear()
             if self._wakeup is not None:
                 self._wakeup.wake()
