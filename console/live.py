@@ -98,7 +98,12 @@ class SignalWatcher:
             self._subscribers.add(subscriber)
             if self._thread is None or not self._thread.is_alive():
                 self._ready = False
-                self._thread = threading.Thread(target=self._run, name="inbox-signals", daemon=True)
+                self._wakeup = Wakeup(
+                    self._database.url, live.CHANNEL, application_name=LISTENER_NAME
+                )
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._wakeup,), name="inbox-signals", daemon=True
+                )
                 self._thread.start()
             elif self._ready:
                 subscriber.set_ready()
@@ -123,12 +128,6 @@ class SignalWatcher:
         if wait and thread is not None:
             thread.join(timeout=10)
 
-    @property
-    def listening(self) -> bool:
-        """Whether the watcher holds a listener connection right now (PostgreSQL)."""
-        with self._lock:
-            return self._wakeup is not None and self._wakeup.listening
-
     def _listening(self) -> list[Subscriber]:
         with self._lock:
             return list(self._subscribers)
@@ -143,10 +142,7 @@ class SignalWatcher:
             self._wakeup = None
             return False
 
-    def _run(self) -> None:
-        wakeup = Wakeup(self._database.url, live.CHANNEL, application_name=LISTENER_NAME)
-        with self._lock:
-            self._wakeup = wakeup
+    def _run(self, wakeup: Wakeup) -> None:
         try:
             # Listen first, then look: whatever commits after the look wakes the watcher.
             wakeup.start()
