@@ -213,7 +213,8 @@ def test_a_console_that_goes_leaves_no_watcher_thread_or_connection(
     wait_for(lambda: _watcher_threads() == 0, what="no watcher before the console opens")
 
     with browser.client.stream("GET", "/console/inbox/events", timeout=5) as stream:
-        assert next(stream.iter_lines()) == "retry: 2000"
+        lines = stream.iter_lines()
+        assert next(lines) == "retry: 2000"
         threads_while_open, listeners_while_open = _watcher_threads(), _listeners(db)
 
     assert threads_while_open == 1
