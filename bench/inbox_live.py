@@ -12,8 +12,8 @@
    message is posted to the first process, and the clock runs from just before the post until
    each console has read the ``conversation`` event of that friend's conversation. The path is
    the production one: intake (store, 200), the worker records the message and writes the
-   signal in its transaction, each process's watcher reads new signals four times a second
-   and writes the event to its consoles' streams;
+   signal in its transaction, whose commit wakes each process's watcher (``NOTIFY``), which
+   reads the new signals and writes the event to its consoles' streams;
 4. prints p50/p95/max over every (message, console) pair, the slowest console per message,
    and the two stages: post → signal written (the signal row's time) → console,
    and writes them as JSON to ``bench/results/inbox_live-*.json``.

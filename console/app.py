@@ -67,20 +67,38 @@ SECURITY_HEADERS = {
 }
 
 
-def install(app: FastAPI, settings: Settings, database: Database) -> None:
+def install(
+    app: FastAPI,
+    settings: Settings,
+    database: Database,
+    *,
+    inbox_watcher: live.SignalWatcher | None = None,
+) -> None:
     """Mount the console on the hub's app; the site's root leads to it."""
-    app.mount(PREFIX, create_console(settings, database))
+    console = create_console(settings, database, inbox_watcher=inbox_watcher)
+    app.mount(PREFIX, console)
     app.add_api_route("/", _to_console, include_in_schema=False)
+    app.state.inbox_watcher = console.state.inbox_watcher
+
+
+def stop(app: FastAPI, *, wait: bool = True) -> None:
+    """Stop what the console runs beside its requests (the inbox watcher and its listener
+    connection), ending the live streams still open; ``wait`` until it has stopped."""
+    watcher: live.SignalWatcher | None = getattr(app.state, "inbox_watcher", None)
+    if watcher is not None:
+        watcher.close(wait=wait)
 
 
 def _to_console() -> RedirectResponse:
     return RedirectResponse(f"{PREFIX}/friends", status_code=303)
 
 
-def create_console(settings: Settings, database: Database) -> FastAPI:
+def create_console(
+    settings: Settings, database: Database, *, inbox_watcher: live.SignalWatcher | None = None
+) -> FastAPI:
     console = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     console.state.console = build_context(settings, database)
-    console.state.inbox_watcher = live.SignalWatcher(database)
+    console.state.inbox_watcher = inbox_watcher or live.SignalWatcher(database)
     console.mount(
         "/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -44,6 +46,19 @@ class ThreadedServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class SignalledServer(uvicorn.Server):
+    """uvicorn that calls ``on_exit`` when a signal tells it to stop, before its graceful
+    shutdown starts waiting for the open responses (long-lived ones must end first)."""
+
+    def __init__(self, config: uvicorn.Config, *, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
 
 
 def free_port(host: str) -> int:

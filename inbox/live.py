@@ -1,6 +1,7 @@
 """Live updates: each change to a conversation writes an ``InboxSignal`` in its transaction, so
-a signal exists exactly when the change was committed. Hub processes read the signals after
-the last one they saw and push them to their open consoles."""
+a signal exists exactly when the change was committed, and wakes the hub processes' readers
+when it commits (``core.wakeup``: ``NOTIFY`` on PostgreSQL). They read the signals after the
+last one they saw and push them to their open consoles."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from core import wakeup
 from core.clock import utcnow
 from core.db import rows_matched
 from inbox.models import Conversation, InboxSignal
 
 KEEP = timedelta(hours=1)
+# The channel a committed signal wakes its readers on.
+CHANNEL = "inbox_signals"
 # A reader looks this far back behind the newest id it saw: ids are taken when rows are
 # inserted but seen when committed, so a slow transaction's lower id can appear late.
 LOOK_BACK = 200
@@ -39,6 +43,7 @@ def signal(session: Session, conversation: Conversation, kind: str) -> None:
             at=utcnow(),
         )
     )
+    wakeup.notify(session, CHANNEL)
 
 
 def newest_id(session: Session) -> int:

@@ -43,7 +43,17 @@ class Hub:
             self.worker.start()
         return self
 
+    def end_streams(self) -> None:
+        """End the console's live streams (without waiting): the server's graceful shutdown
+        waits for every open response, and a stream never finishes on its own."""
+        from console import app as console_app
+
+        console_app.stop(self.app, wait=False)
+
     def stop(self) -> None:
+        from console import app as console_app
+
+        console_app.stop(self.app)
         if self.worker is not None:
             self.worker.stop()
         self.database.dispose()

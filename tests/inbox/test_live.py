@@ -5,11 +5,19 @@ another shop's conversations."""
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
 
 from api.app import create_app
 from console import app as console_app
+from console import live
 from core.db import Database
 from core.serving import ThreadedServer
 from core.tenancy import Shop
@@ -80,3 +88,155 @@ def test_a_change_made_through_another_hub_process_reaches_the_console(
 
     assert changed.status_code == 200
     assert event == {"conversation_id": conversation, "kind": "status"}
+
+
+LISTENERS = text(
+    "SELECT pid FROM pg_stat_activity"
+    " WHERE application_name = :name AND datname = current_database()"
+)
+
+
+def _listeners(db: Database) -> list[int]:
+    """The backends of the watchers' listener connections (none on SQLite)."""
+    if db.is_sqlite:
+        return []
+    with db.engine.connect() as connection:
+        return list(connection.scalars(LISTENERS, {"name": live.LISTENER_NAME}))
+
+
+def _watcher_threads() -> int:
+    return sum(1 for thread in threading.enumerate() if thread.name == "inbox-signals")
+
+
+@contextmanager
+def _other_hub(hub: Hub, watcher_options: dict[str, Any]) -> Iterator[tuple[str, FastAPI]]:
+    """A second hub process: its own app, engine and watcher, the same database."""
+    database = Database(hub.settings.resolved_database_url)
+    app = create_app(hub.settings, database)
+    watcher = live.SignalWatcher(database, **watcher_options)
+    console_app.install(app, hub.settings, database, inbox_watcher=watcher)
+    server = ThreadedServer(app).start()
+    try:
+        yield server.url, app
+    finally:
+        console_app.stop(app)
+        server.stop()
+        database.dispose()
+
+
+def _resolved_conversation(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, channel: ChannelSetup
+) -> int:
+    ((friend_id, user_id),) = add_followers(db, line_sandbox.state, channel, 1).items()
+    line_sandbox.simulate.send_text(user_id, "予約の確認です", channel_id=channel.channel_id)
+    return wait_for(lambda: conversation_id_of(db, friend_id), what="the conversation")
+
+
+def test_changes_reach_another_process_when_committed_not_on_a_timer(
+    db: Database, hub: Hub, line_sandbox: SandboxServer, shop: Shop, channel: ChannelSetup
+) -> None:
+    add_staff(db, shop, EMAIL, Role.OPERATOR)
+    conversation = _resolved_conversation(db, hub, line_sandbox, channel)
+    api = admin_api(db, hub.settings.public_url, shop)
+    # The other process reads without a wake only once a minute: what reaches its consoles
+    # within the stream's 5 s came through the wake-up.
+    with _other_hub(hub, {"safety_poll_seconds": 60}) as (url, _app):
+        browser, colleague = Browser(url), Browser(url)
+        browser.sign_in(EMAIL)
+        colleague.sign_in(EMAIL)
+        with (
+            browser.client.stream("GET", "/console/inbox/events", timeout=5) as stream,
+            colleague.client.stream("GET", "/console/inbox/events", timeout=5) as second,
+        ):
+            lines, other_lines = stream.iter_lines(), second.iter_lines()
+            assert next(lines) == next(other_lines) == "retry: 2000"
+            listening = _listeners(db)
+            heard = []
+            for number in range(20):
+                status = "resolved" if number % 2 else "open"
+                changed = api.put(f"/conversations/{conversation}/status", {"status": status})
+                assert changed.status_code == 200
+                heard.append(_next_event(lines))
+                assert _next_event(other_lines) == heard[-1]
+
+    assert heard == [{"conversation_id": conversation, "kind": "status"}] * 20
+    # One listener connection for the process, however many consoles it serves.
+    assert len(listening) == (0 if db.is_sqlite else 1)
+
+
+def test_a_dropped_listener_connection_is_opened_again_and_nothing_is_missed(
+    db: Database,
+    hub: Hub,
+    line_sandbox: SandboxServer,
+    shop: Shop,
+    channel: ChannelSetup,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite wakes in-process: there is no listener connection to lose")
+    add_staff(db, shop, EMAIL, Role.OPERATOR)
+    conversation = _resolved_conversation(db, hub, line_sandbox, channel)
+    api = admin_api(db, hub.settings.public_url, shop)
+    caplog.set_level(logging.WARNING, logger="core.wakeup")
+    with _other_hub(hub, {"safety_poll_seconds": 60}) as (url, _app):
+        browser = Browser(url)
+        browser.sign_in(EMAIL)
+        with browser.client.stream("GET", "/console/inbox/events", timeout=5) as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == "retry: 2000"
+            (first,) = _listeners(db)
+            with db.engine.connect() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            # Committed while the listener is gone or coming back: read when it is back.
+            during = api.put(f"/conversations/{conversation}/status", {"status": "open"})
+            heard = [_next_event(lines)]
+            (second,) = wait_for(
+                lambda: first not in (found := _listeners(db)) and found,
+                what="the listener connection back",
+            )
+            # Then woken again by the new connection (the safety read is a minute away).
+            after = api.put(f"/conversations/{conversation}/status", {"status": "resolved"})
+            heard.append(_next_event(lines))
+
+    assert during.status_code == after.status_code == 200
+    assert second != first
+    assert heard == [{"conversation_id": conversation, "kind": "status"}] * 2
+    assert "the listener connection of inbox_signals dropped" in caplog.text
+
+
+def test_a_console_that_goes_leaves_no_watcher_thread_or_connection(
+    db: Database, hub: Hub, shop: Shop
+) -> None:
+    add_staff(db, shop, EMAIL, Role.VIEWER)
+    browser = Browser(hub.settings.public_url)
+    browser.sign_in(EMAIL)
+    wait_for(lambda: _watcher_threads() == 0, what="no watcher before the console opens")
+
+    with browser.client.stream("GET", "/console/inbox/events", timeout=5) as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "retry: 2000"
+        threads_while_open, listeners_while_open = _watcher_threads(), _listeners(db)
+
+    assert threads_while_open == 1
+    assert len(listeners_while_open) == (0 if db.is_sqlite else 1)
+    wait_for(lambda: _watcher_threads() == 0, what="the watcher to stop")
+    wait_for(lambda: not _listeners(db), what="the listener connection to close")
+
+
+def test_stopping_the_hub_ends_the_open_streams_and_the_listener(
+    db: Database, hub: Hub, shop: Shop
+) -> None:
+    add_staff(db, shop, EMAIL, Role.VIEWER)
+    with _other_hub(hub, {}) as (url, app):
+        browser = Browser(url)
+        browser.sign_in(EMAIL)
+        with browser.client.stream("GET", "/console/inbox/events", timeout=5) as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == "retry: 2000"
+            console_app.stop(app)
+            # The stream ends (a stream left open would time out reading, after 5 s).
+            rest = list(lines)
+
+    assert not [line for line in rest if line.startswith("data: ")]
+    assert not _listeners(db)
+    assert _watcher_threads() == 0

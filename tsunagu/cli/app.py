@@ -62,6 +62,8 @@ def serve(
     """Run the API; with no broker configured, the worker and scheduler run in-process too."""
     import uvicorn
 
+    from core.serving import SignalledServer
+
     settings = load_settings()
     try:
         hub = build_hub(settings).start()
@@ -74,13 +76,14 @@ def serve(
     signal.signal(signal.SIGTERM, _exit_normally)
     settle_heap()
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             hub.app,
             host=host or settings.host,
             port=port or settings.port,
             log_config=None,
             access_log=False,
         )
+        SignalledServer(config, on_exit=hub.end_streams).run()
     finally:
         hub.stop()
 
