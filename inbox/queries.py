@@ -9,8 +9,8 @@ from statistics import median
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, func, literal_column, or_, select, union
+from sqlalchemy.orm import Session, aliased
 
 from core.clock import as_utc
 from core.errors import NotFound
@@ -21,6 +21,7 @@ from inbox.models import (
     ConversationChange,
     ConversationNote,
     ConversationStatus,
+    InboxCount,
     InboxMark,
 )
 from inbox.schemas import (
@@ -81,27 +82,31 @@ def _like(words: str) -> str:
     return f"%{escaped}%"
 
 
-def _matching(query: Select[Conversation], words: str) -> Select[Conversation]:
+def _matching(query: Select[Conversation], shop_id: int, words: str) -> Select[Conversation]:
     """Conversations whose messages, notes or friend's name contain ``words``: a substring
     match, which finds Japanese (no word breaks to split on) on SQLite and PostgreSQL alike.
 
-    Each kind of text is searched once (``IN``, not a lookup per conversation), so a word few
-    wrote costs one pass over the messages, not one per conversation listed or counted."""
+    The friends found in each kind of text are gathered first (one ``UNION``, each part served
+    by its own index), and the conversations are those of these friends: a word few wrote
+    costs a few index lookups, not a pass over the shop's conversations."""
     pattern = _like(words.strip())
-    in_messages = Conversation.friend_id.in_(
-        select(ConversationMessage.friend_id).where(
-            ConversationMessage.text.ilike(pattern, escape="\\")
+    in_messages = select(ConversationMessage.friend_id).where(
+        ConversationMessage.shop_id == shop_id,
+        ConversationMessage.text.ilike(pattern, escape="\\"),
+    )
+    noted = aliased(Conversation)
+    in_notes = (
+        select(noted.friend_id)
+        .join(ConversationNote, ConversationNote.conversation_id == noted.id)
+        .where(
+            ConversationNote.shop_id == shop_id,
+            ConversationNote.body.ilike(pattern, escape="\\"),
         )
     )
-    in_notes = Conversation.id.in_(
-        select(ConversationNote.conversation_id).where(
-            ConversationNote.body.ilike(pattern, escape="\\")
-        )
+    in_name = select(Friend.id).where(
+        Friend.shop_id == shop_id, Friend.display_name.ilike(pattern, escape="\\")
     )
-    in_name = Conversation.friend_id.in_(
-        select(Friend.id).where(Friend.display_name.ilike(pattern, escape="\\"))
-    )
-    return query.where(or_(in_messages, in_notes, in_name))
+    return query.where(Conversation.friend_id.in_(union(in_messages, in_notes, in_name)))
 
 
 def _in_view(query: Select[Conversation], view: View, staff_id: int | None) -> Select[Conversation]:
@@ -122,8 +127,9 @@ def list_conversations(
 ) -> ConversationPage:
     """The conversations of a view, newest activity first, with the counts of every view."""
     base = _scoped(shop_id, channel_scope)
-    if filters.q and filters.q.strip():
-        base = _matching(base, filters.q)
+    searching = bool(filters.q and filters.q.strip())
+    if searching:
+        base = _matching(base, shop_id, filters.q or "")
     in_view = _in_view(base, filters.view, staff_id)
     query = in_view
     if filters.status is not None:
@@ -131,29 +137,67 @@ def list_conversations(
     if filters.mark is not None:
         query = query.where(Conversation.mark_id == filters.mark)
     rows = list(session.scalars(query.order_by(*NEWEST_FIRST).limit(filters.limit)))
+    if searching:
+        groups = _searched_groups(session, base)
+    else:
+        groups = _kept_groups(session, shop_id, channel_scope)
     return ConversationPage(
-        items=render(session, rows), counts=_counts(session, base, filters.view, staff_id)
+        items=render(session, rows), counts=_counts(groups, filters.view, staff_id)
     )
 
 
-def _counts(
-    session: Session, base: Select[Conversation], view: View, staff_id: int | None
-) -> Counts:
-    """The conversations not resolved per view, and per status and mark in ``view``: one pass
-    over the shop's conversations (and the search), grouped by what the counts tell apart."""
-    listed = base.subquery()
-    mine = listed.c.assignee_id == (staff_id or -1)
-    unassigned = listed.c.assignee_id.is_(None)
+# (status, mark id or None, assignee id or None, conversations)
+Group = tuple[str, int | None, int | None, int]
+
+
+def _kept_groups(
+    session: Session, shop_id: int, channel_scope: Sequence[str] | None
+) -> list[Group]:
+    """The conversations per status, mark and assignee, as the database keeps them counted
+    (``InboxCount``): a read of at most statuses x marks x staff rows a channel, however
+    many conversations the shop has."""
+    total = func.sum(InboxCount.conversations)
+    query = (
+        select(InboxCount.status, InboxCount.mark_id, InboxCount.assignee_id, total)
+        .where(InboxCount.shop_id == shop_id)
+        .group_by(InboxCount.status, InboxCount.mark_id, InboxCount.assignee_id)
+        .having(total != 0)
+    )
+    if channel_scope is not None:
+        query = query.where(
+            InboxCount.channel_id.in_(
+                select(Channel.id).where(Channel.line_channel_id.in_(channel_scope))
+            )
+        )
+    return [
+        (status, mark_id or None, assignee_id or None, int(count))
+        for status, mark_id, assignee_id, count in session.execute(query)
+    ]
+
+
+def _searched_groups(session: Session, base: Select[Conversation]) -> list[Group]:
+    """The conversations a search found, per status, mark and assignee (one pass over them)."""
+    found = base.subquery()
     groups = session.execute(
-        select(listed.c.status, listed.c.mark_id, mine, unassigned, func.count()).group_by(
-            listed.c.status, listed.c.mark_id, mine, unassigned
+        select(found.c.status, found.c.mark_id, found.c.assignee_id, func.count()).group_by(
+            found.c.status, found.c.mark_id, found.c.assignee_id
         )
     )
+    return [(status, mark_id, assignee_id, count) for status, mark_id, assignee_id, count in groups]
+
+
+def _counts(groups: Sequence[Group], view: View, staff_id: int | None) -> Counts:
+    """The conversations not resolved per view, and per status and mark in ``view``, added up
+    from the groups."""
     views = dict.fromkeys((v.value for v in View), 0)
     statuses = dict.fromkeys((s.value for s in ConversationStatus), 0)
     marks: dict[int, int] = {}
-    for status, mark_id, is_mine, is_unassigned, count in groups:
-        inside = {View.ALL: True, View.MINE: bool(is_mine), View.UNASSIGNED: bool(is_unassigned)}
+    for status, mark_id, assignee_id, count in groups:
+        inside = {
+            View.ALL: True,
+            View.MINE: assignee_id is not None and assignee_id == staff_id,
+            View.UNASSIGNED: assignee_id is None,
+        }
         if status != ConversationStatus.RESOLVED:
             for name, counted in inside.items():
                 views[name.value] += count if counted else 0
