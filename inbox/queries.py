@@ -9,7 +9,20 @@ from statistics import median
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select, union
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    and_,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from core.clock import as_utc
@@ -40,10 +53,10 @@ from staff.models import StaffUser
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "file"})
 # Newest activity first, never-written last: the expression of the conversations' list index.
-NEWEST_FIRST = (
-    func.coalesce(Conversation.last_message_at, literal_column(f"'{LAST_MESSAGE_NEVER}'")).desc(),
-    Conversation.id.desc(),
+LAST_ACTIVITY = func.coalesce(
+    Conversation.last_message_at, literal_column(f"'{LAST_MESSAGE_NEVER}'")
 )
+NEWEST_FIRST = (LAST_ACTIVITY.desc(), Conversation.id.desc())
 TIMELINE_LIMIT = 200
 
 
@@ -109,12 +122,19 @@ def _matching(query: Select[Conversation], shop_id: int, words: str) -> Select[C
     return query.where(Conversation.friend_id.in_(union(in_messages, in_notes, in_name)))
 
 
-def _in_view(query: Select[Conversation], view: View, staff_id: int | None) -> Select[Conversation]:
-    if view == View.MINE:
-        return query.where(Conversation.assignee_id == (staff_id or -1))
-    if view == View.UNASSIGNED:
-        return query.where(Conversation.assignee_id.is_(None))
-    return query
+def _narrowed(listed: Any, filters: InboxFilters, staff_id: int | None) -> list[Any]:
+    """The conditions of the view, status and mark on ``listed``'s columns (``Conversation``,
+    or the columns of a subquery of conversations)."""
+    conditions = []
+    if filters.view == View.MINE:
+        conditions.append(listed.assignee_id == (staff_id or -1))
+    elif filters.view == View.UNASSIGNED:
+        conditions.append(listed.assignee_id.is_(None))
+    if filters.status is not None:
+        conditions.append(listed.status == filters.status)
+    if filters.mark is not None:
+        conditions.append(listed.mark_id == filters.mark)
+    return conditions
 
 
 def list_conversations(
@@ -127,19 +147,11 @@ def list_conversations(
 ) -> ConversationPage:
     """The conversations of a view, newest activity first, with the counts of every view."""
     base = _scoped(shop_id, channel_scope)
-    searching = bool(filters.q and filters.q.strip())
-    if searching:
-        base = _matching(base, shop_id, filters.q or "")
-    in_view = _in_view(base, filters.view, staff_id)
-    query = in_view
-    if filters.status is not None:
-        query = query.where(Conversation.status == filters.status)
-    if filters.mark is not None:
-        query = query.where(Conversation.mark_id == filters.mark)
-    rows = list(session.scalars(query.order_by(*NEWEST_FIRST).limit(filters.limit)))
-    if searching:
-        groups = _searched_groups(session, base)
+    if filters.q and filters.q.strip():
+        rows, groups = _searched(session, _matching(base, shop_id, filters.q), filters, staff_id)
     else:
+        query = base.where(*_narrowed(Conversation, filters, staff_id))
+        rows = list(session.scalars(query.order_by(*NEWEST_FIRST).limit(filters.limit)))
         groups = _kept_groups(session, shop_id, channel_scope)
     return ConversationPage(
         items=render(session, rows), counts=_counts(groups, filters.view, staff_id)
@@ -175,15 +187,47 @@ def _kept_groups(
     ]
 
 
-def _searched_groups(session: Session, base: Select[Conversation]) -> list[Group]:
-    """The conversations a search found, per status, mark and assignee (one pass over them)."""
-    found = base.subquery()
-    groups = session.execute(
-        select(found.c.status, found.c.mark_id, found.c.assignee_id, func.count()).group_by(
-            found.c.status, found.c.mark_id, found.c.assignee_id
-        )
+def _searched(
+    session: Session, found: Select[Conversation], filters: InboxFilters, staff_id: int | None
+) -> tuple[list[Conversation], list[Group]]:
+    """A search's page and its counts from one pass over what it found: the conversations
+    found (a common word finds tens of thousands) are gathered once, then grouped for the
+    counts and sorted for the page in the same statement; the page's rows are read by id."""
+    activity = LAST_ACTIVITY.label("activity")
+    listed = found.with_only_columns(
+        Conversation.id,
+        Conversation.status,
+        Conversation.mark_id,
+        Conversation.assignee_id,
+        activity,
+    ).cte("found")
+    page = (
+        select(listed.c.id)
+        .where(*_narrowed(listed.c, filters, staff_id))
+        .order_by(listed.c.activity.desc(), listed.c.id.desc())
+        .limit(filters.limit)
+        .subquery()
     )
-    return [(status, mark_id, assignee_id, count) for status, mark_id, assignee_id, count in groups]
+    no_text, no_id = cast(null(), String), cast(null(), Integer)
+    per_group = select(
+        listed.c.status, listed.c.mark_id, listed.c.assignee_id, func.count(), no_id
+    ).group_by(listed.c.status, listed.c.mark_id, listed.c.assignee_id)
+    on_page = select(no_text, no_id, no_id, no_id, page.c.id)
+    groups: list[Group] = []
+    ids: list[int] = []
+    for status, mark_id, assignee_id, count, conversation_id in session.execute(
+        union_all(per_group, on_page)
+    ):
+        if conversation_id is None:
+            groups.append((status, mark_id, assignee_id, count))
+        else:
+            ids.append(conversation_id)
+    if not ids:
+        return [], groups
+    rows = session.scalars(
+        select(Conversation).where(Conversation.id.in_(ids)).order_by(*NEWEST_FIRST)
+    )
+    return list(rows), groups
 
 
 def _counts(groups: Sequence[Group], view: View, staff_id: int | None) -> Counts:
