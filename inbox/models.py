@@ -80,6 +80,25 @@ class Conversation(Base):
     )
 
 
+class InboxCount(Base):
+    """How many of a channel's conversations are in one (status, mark, assignee) group: what the
+    inbox counts read instead of going through every conversation. Kept by the database's own
+    triggers on ``conversations`` (migration 0042), in the transaction of each change, whoever
+    writes it; ``0`` stands for no mark and for nobody assigned. Several ``slot`` rows of a
+    group add up: writers on PostgreSQL spread over them (by server process) so that concurrent
+    transactions seldom wait on one counter row."""
+
+    __tablename__ = "inbox_counts"
+
+    shop_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    channel_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    mark_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    assignee_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    slot: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    conversations: Mapped[int]
+
+
 class ConversationChange(Base):
     """One change to a conversation and who made it; ``seconds`` is the time to first reply
     (kind ``first_reply``) or to resolve (status ``resolved``) it measured."""

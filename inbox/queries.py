@@ -9,8 +9,21 @@ from statistics import median
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    and_,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
 from core.clock import as_utc
 from core.errors import NotFound
@@ -21,6 +34,7 @@ from inbox.models import (
     ConversationChange,
     ConversationNote,
     ConversationStatus,
+    InboxCount,
     InboxMark,
 )
 from inbox.schemas import (
@@ -39,10 +53,10 @@ from staff.models import StaffUser
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "file"})
 # Newest activity first, never-written last: the expression of the conversations' list index.
-NEWEST_FIRST = (
-    func.coalesce(Conversation.last_message_at, literal_column(f"'{LAST_MESSAGE_NEVER}'")).desc(),
-    Conversation.id.desc(),
+LAST_ACTIVITY = func.coalesce(
+    Conversation.last_message_at, literal_column(f"'{LAST_MESSAGE_NEVER}'")
 )
+NEWEST_FIRST = (LAST_ACTIVITY.desc(), Conversation.id.desc())
 TIMELINE_LIMIT = 200
 
 
@@ -81,35 +95,46 @@ def _like(words: str) -> str:
     return f"%{escaped}%"
 
 
-def _matching(query: Select[Conversation], words: str) -> Select[Conversation]:
+def _matching(query: Select[Conversation], shop_id: int, words: str) -> Select[Conversation]:
     """Conversations whose messages, notes or friend's name contain ``words``: a substring
     match, which finds Japanese (no word breaks to split on) on SQLite and PostgreSQL alike.
 
-    Each kind of text is searched once (``IN``, not a lookup per conversation), so a word few
-    wrote costs one pass over the messages, not one per conversation listed or counted."""
+    The friends found in each kind of text are gathered first (one ``UNION``, each part served
+    by its own index), and the conversations are those of these friends: a word few wrote
+    costs a few index lookups, not a pass over the shop's conversations."""
     pattern = _like(words.strip())
-    in_messages = Conversation.friend_id.in_(
-        select(ConversationMessage.friend_id).where(
-            ConversationMessage.text.ilike(pattern, escape="\\")
+    in_messages = select(ConversationMessage.friend_id).where(
+        ConversationMessage.shop_id == shop_id,
+        ConversationMessage.text.ilike(pattern, escape="\\"),
+    )
+    noted = aliased(Conversation)
+    in_notes = (
+        select(noted.friend_id)
+        .join(ConversationNote, ConversationNote.conversation_id == noted.id)
+        .where(
+            ConversationNote.shop_id == shop_id,
+            ConversationNote.body.ilike(pattern, escape="\\"),
         )
     )
-    in_notes = Conversation.id.in_(
-        select(ConversationNote.conversation_id).where(
-            ConversationNote.body.ilike(pattern, escape="\\")
-        )
+    in_name = select(Friend.id).where(
+        Friend.shop_id == shop_id, Friend.display_name.ilike(pattern, escape="\\")
     )
-    in_name = Conversation.friend_id.in_(
-        select(Friend.id).where(Friend.display_name.ilike(pattern, escape="\\"))
-    )
-    return query.where(or_(in_messages, in_notes, in_name))
+    return query.where(Conversation.friend_id.in_(union(in_messages, in_notes, in_name)))
 
 
-def _in_view(query: Select[Conversation], view: View, staff_id: int | None) -> Select[Conversation]:
-    if view == View.MINE:
-        return query.where(Conversation.assignee_id == (staff_id or -1))
-    if view == View.UNASSIGNED:
-        return query.where(Conversation.assignee_id.is_(None))
-    return query
+def _narrowed(listed: Any, filters: InboxFilters, staff_id: int | None) -> list[Any]:
+    """The conditions of the view, status and mark on ``listed``'s columns (``Conversation``,
+    or the columns of a subquery of conversations)."""
+    conditions = []
+    if filters.view == View.MINE:
+        conditions.append(listed.assignee_id == (staff_id or -1))
+    elif filters.view == View.UNASSIGNED:
+        conditions.append(listed.assignee_id.is_(None))
+    if filters.status is not None:
+        conditions.append(listed.status == filters.status)
+    if filters.mark is not None:
+        conditions.append(listed.mark_id == filters.mark)
+    return conditions
 
 
 def list_conversations(
@@ -123,16 +148,13 @@ def list_conversations(
     """The conversations of a view, newest activity first, with the counts of every view."""
     base = _scoped(shop_id, channel_scope)
     if filters.q and filters.q.strip():
-        base = _matching(base, filters.q)
-    in_view = _in_view(base, filters.view, staff_id)
-    query = in_view
-    if filters.status is not None:
-        query = query.where(Conversation.status == filters.status)
-    if filters.mark is not None:
-        query = query.where(Conversation.mark_id == filters.mark)
-    rows = list(session.scalars(query.order_by(*NEWEST_FIRST).limit(filters.limit)))
+        rows, groups = _searched(session, _matching(base, shop_id, filters.q), filters, staff_id)
+    else:
+        query = base.where(*_narrowed(Conversation, filters, staff_id))
+        rows = list(session.scalars(query.order_by(*NEWEST_FIRST).limit(filters.limit)))
+        groups = _kept_groups(session, shop_id, channel_scope)
     return ConversationPage(
-        items=render(session, rows), counts=_counts(session, base, filters.view, staff_id)
+        items=render(session, rows), counts=_counts(groups, filters.view, staff_id)
     )
 
 
@@ -155,24 +177,90 @@ def recent_friends(
     return [(friend_id, name or f"#{friend_id}") for friend_id, name in rows]
 
 
-def _counts(
-    session: Session, base: Select[Conversation], view: View, staff_id: int | None
-) -> Counts:
-    """The conversations not resolved per view, and per status and mark in ``view``: one pass
-    over the shop's conversations (and the search), grouped by what the counts tell apart."""
-    listed = base.subquery()
-    mine = listed.c.assignee_id == (staff_id or -1)
-    unassigned = listed.c.assignee_id.is_(None)
-    groups = session.execute(
-        select(listed.c.status, listed.c.mark_id, mine, unassigned, func.count()).group_by(
-            listed.c.status, listed.c.mark_id, mine, unassigned
-        )
+# (status, mark id or None, assignee id or None, conversations)
+Group = tuple[str, int | None, int | None, int]
+
+
+def _kept_groups(
+    session: Session, shop_id: int, channel_scope: Sequence[str] | None
+) -> list[Group]:
+    """The conversations per status, mark and assignee, as the database keeps them counted
+    (``InboxCount``): a read of at most statuses x marks x staff rows a channel, however
+    many conversations the shop has."""
+    total = func.sum(InboxCount.conversations)
+    query = (
+        select(InboxCount.status, InboxCount.mark_id, InboxCount.assignee_id, total)
+        .where(InboxCount.shop_id == shop_id)
+        .group_by(InboxCount.status, InboxCount.mark_id, InboxCount.assignee_id)
+        .having(total != 0)
     )
+    if channel_scope is not None:
+        query = query.where(
+            InboxCount.channel_id.in_(
+                select(Channel.id).where(Channel.line_channel_id.in_(channel_scope))
+            )
+        )
+    return [
+        (status, mark_id or None, assignee_id or None, int(count))
+        for status, mark_id, assignee_id, count in session.execute(query)
+    ]
+
+
+def _searched(
+    session: Session, found: Select[Conversation], filters: InboxFilters, staff_id: int | None
+) -> tuple[list[Conversation], list[Group]]:
+    """A search's page and its counts from one pass over what it found: the conversations
+    found (a common word finds tens of thousands) are gathered once, then grouped for the
+    counts and sorted for the page in the same statement; the page's rows are read by id."""
+    activity = LAST_ACTIVITY.label("activity")
+    listed = found.with_only_columns(
+        Conversation.id,
+        Conversation.status,
+        Conversation.mark_id,
+        Conversation.assignee_id,
+        activity,
+    ).cte("found")
+    page = (
+        select(listed.c.id)
+        .where(*_narrowed(listed.c, filters, staff_id))
+        .order_by(listed.c.activity.desc(), listed.c.id.desc())
+        .limit(filters.limit)
+        .subquery()
+    )
+    no_text, no_id = cast(null(), String), cast(null(), Integer)
+    per_group = select(
+        listed.c.status, listed.c.mark_id, listed.c.assignee_id, func.count(), no_id
+    ).group_by(listed.c.status, listed.c.mark_id, listed.c.assignee_id)
+    on_page = select(no_text, no_id, no_id, no_id, page.c.id)
+    groups: list[Group] = []
+    ids: list[int] = []
+    for status, mark_id, assignee_id, count, conversation_id in session.execute(
+        union_all(per_group, on_page)
+    ):
+        if conversation_id is None:
+            groups.append((status, mark_id, assignee_id, count))
+        else:
+            ids.append(conversation_id)
+    if not ids:
+        return [], groups
+    rows = session.scalars(
+        select(Conversation).where(Conversation.id.in_(ids)).order_by(*NEWEST_FIRST)
+    )
+    return list(rows), groups
+
+
+def _counts(groups: Sequence[Group], view: View, staff_id: int | None) -> Counts:
+    """The conversations not resolved per view, and per status and mark in ``view``, added up
+    from the groups."""
     views = dict.fromkeys((v.value for v in View), 0)
     statuses = dict.fromkeys((s.value for s in ConversationStatus), 0)
     marks: dict[int, int] = {}
-    for status, mark_id, is_mine, is_unassigned, count in groups:
-        inside = {View.ALL: True, View.MINE: bool(is_mine), View.UNASSIGNED: bool(is_unassigned)}
+    for status, mark_id, assignee_id, count in groups:
+        inside = {
+            View.ALL: True,
+            View.MINE: assignee_id is not None and assignee_id == staff_id,
+            View.UNASSIGNED: assignee_id is None,
+        }
         if status != ConversationStatus.RESOLVED:
             for name, counted in inside.items():
                 views[name.value] += count if counted else 0

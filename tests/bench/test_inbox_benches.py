@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,7 @@ def bench_database(suffix: str) -> str:
     return parsed.set(database=f"{parsed.database}_{suffix}").render_as_string(False)
 
 
-def test_the_inbox_list_bench_times_every_page_through_a_signed_in_session(
+def test_the_inbox_list_bench_times_every_page_and_lists_each_pages_statements(
     tmp_path: Path,
 ) -> None:
     figures = run_bench(
@@ -67,6 +68,22 @@ def test_the_inbox_list_bench_times_every_page_through_a_signed_in_session(
     assert {"all", "mine", "unassigned", "all_mark", "search_nobody_wrote"} <= set(pages)
     for page in pages.values():
         assert 0 < page["p50_ms"] <= page["p95_ms"] <= page["max_ms"]
+
+    # The statements of each page, against the database the bench left loaded.
+    command = [sys.executable, "-m", "bench.inbox_list_statements", "--repeat", "1"]
+    listed = subprocess.run(
+        [*command, "--database-url", f"sqlite:///{tmp_path / 'inbox.db'}"],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("TSUNAGU_")},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stdout[-3000:] + listed.stderr[-3000:]
+    statements = dict(re.findall(r"^== (\w+): (\d+) statements", listed.stdout, re.MULTILINE))
+    assert set(statements) == set(pages)
+    assert all(int(count) >= 5 for count in statements.values()), statements
 
 
 @pytest.mark.services

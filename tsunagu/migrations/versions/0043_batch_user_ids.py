@@ -1,7 +1,7 @@
 """audience batches keep their friends' LINE user ids; an index of the friends who left
 
 Revision ID: 0043
-Revises: 0041
+Revises: 0042
 Create Date: 2026-12-07 23:20:00.000000
 
 - ``delivery_batches.user_ids``: frozen with ``friend_ids``, element for element, so that
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0043"
-down_revision: str | None = "0041"
+down_revision: str | None = "0042"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
