@@ -68,7 +68,10 @@ SECURITY_HEADERS = {
 
 def install(app: FastAPI, settings: Settings, database: Database) -> None:
     """Mount the console on the hub's app; the site's root leads to it."""
-    app.mount(PREFIX, create_console(settings, database))
+    console = create_console(settings, database)
+    app.mount(PREFIX, console)
+    # A mounted app's shutdown is not run: the hub's app stops the console's watcher.
+    app.router.on_shutdown.append(console.state.inbox_watcher.stop)
     app.add_api_route("/", _to_console, include_in_schema=False)
 
 

@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -59,29 +58,60 @@ class SignalWatcher:
         self._lock = threading.Lock()
         self._subscribers: set[Subscriber] = set()
         self._thread: threading.Thread | None = None
+        # Set when the last console leaves or the hub stops: the thread ends without waiting
+        # out its interval (it reads the database; it must not outlive its hub).
+        self._wake = threading.Event()
+        self._stopped = False
 
     def subscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
+            if self._stopped:
+                return
             self._subscribers.add(subscriber)
+            self._wake.clear()
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="inbox-signals", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="tsunagu-inbox-signals", daemon=True
+                )
                 self._thread.start()
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
             self._subscribers.discard(subscriber)
+            if not self._subscribers:
+                self._wake.set()
+
+    def stop(self) -> None:
+        """Stop reading signals and wait for the thread to end (the hub's shutdown)."""
+        with self._lock:
+            self._stopped = True
+            self._subscribers.clear()
+            self._wake.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def _listening(self) -> list[Subscriber]:
         with self._lock:
             return list(self._subscribers)
+
+    def _go_on(self) -> bool:
+        """Whether a console still listens; if none does, the thread is over (decided under
+        the lock, so a console subscribing meanwhile starts a new one)."""
+        with self._lock:
+            if self._subscribers:
+                return True
+            self._thread = None
+            return False
 
     def _run(self) -> None:
         with self._database.session_scope() as session:
             last = live.newest_id(session)
             # What is already there is not news: only signals written from now on are passed.
             seen = {signal.id for signal in live.signals_after(session, last)}
-        while self._listening():
-            time.sleep(self._interval)
+        while self._go_on():
+            if self._wake.wait(self._interval):
+                continue
             try:
                 with self._database.session_scope() as session:
                     found = live.signals_after(session, last)
@@ -97,8 +127,6 @@ class SignalWatcher:
                     if subscriber.wants(signal):
                         subscriber.loop.call_soon_threadsafe(subscriber.queue.put_nowait, signal)
             seen = {i for i in seen if i > last - 2 * live.LOOK_BACK}
-        with self._lock:
-            self._thread = None
 
 
 def watcher_of(request: Request) -> SignalWatcher:
