@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import NoReturn
 
 import pytest
@@ -23,6 +23,7 @@ from core.db import Database
 from core.serving import ThreadedServer, free_port
 from sandbox.line.server import SandboxServer
 from sandbox.oidc.server import OidcServer
+from tests import leaks
 from tests.sandbox.line_specs import SPECS_LOCATION, LineSpecs, load_specs
 from tests.scratch import empty_database
 from tests.tiers import is_fast
@@ -43,6 +44,41 @@ def skip_or_fail(reason: str) -> NoReturn:
     if require_services():
         pytest.fail(f"{reason} (required: TSUNAGU_TEST_REQUIRE_SERVICES=1)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if a hub thread or a process it started still runs after its teardown
+    (tests/leaks.py): set up before the test's other fixtures, so checked after theirs."""
+    snapshot = leaks.begin(request.node.nodeid)
+    yield
+    problem = leaks.problems_left(snapshot)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+
+
+_fixture_owners: dict[pytest.FixtureDef[object], leaks.FixtureOwner] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    """What a session-, module- or class-scoped fixture starts is that fixture's, not the
+    test's that happens to set it up first; it is checked once the fixture is torn down."""
+    if fixturedef.scope == "function":
+        return (yield)
+    owner = _fixture_owners[fixturedef] = leaks.FixtureOwner(
+        f"{fixturedef.scope}-scoped fixture {fixturedef.argname}"
+    )
+    with owner.setting_up():
+        return (yield)
+
+
+def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef[object]) -> None:
+    owner = _fixture_owners.pop(fixturedef, None)
+    if owner is not None and (problem := leaks.problems_left(owner)):
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -132,14 +168,22 @@ def hub_url(hub: Hub) -> str:
 
 @pytest.fixture
 def db(request: pytest.FixtureRequest) -> Iterator[Database]:
-    """The hub's database; every table is emptied after the test. In a test marked ``fast``,
-    the fast tier's rolled-back database instead, and no hub (tests/transactional.py)."""
+    """The hub's database; every table is emptied after the test, once the hub's worker has
+    finished what it was doing for it. In a test marked ``fast``, the fast tier's rolled-back
+    database instead, and no hub (tests/transactional.py)."""
     if is_fast(request):
         yield request.getfixturevalue("fast_db")
         return
     hub: Hub = request.getfixturevalue("hub")
     yield hub.database
-    _truncate(hub.database)
+    if hub.worker is None:
+        _truncate(hub.database)
+        return
+    # What the worker still does for this test (a dispatcher run, a retry due later) would
+    # write into the next test's rows: it finishes first, and sends nothing while the tables
+    # are emptied.
+    with hub.worker.paused():
+        _truncate(hub.database)
 
 
 def _truncate(database: Database, attempts: int = 5) -> None:
