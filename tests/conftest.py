@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
@@ -32,7 +32,14 @@ from tsunagu.models import Base
 
 TEST_SECRET_KEY = "tsunagu-test-key-not-for-production"
 
-pytest_plugins = ["tests.factories", "tests.cli_runner", "tests.browser", "tests.transactional"]
+# tests.leaks: its fixture hooks must see the session's fixtures too, which a conftest's do not.
+pytest_plugins = [
+    "tests.factories",
+    "tests.cli_runner",
+    "tests.browser",
+    "tests.transactional",
+    "tests.leaks",
+]
 
 
 def require_services() -> bool:
@@ -54,30 +61,6 @@ def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     problem = leaks.problems_left(snapshot)
     if problem:
-        pytest.fail(problem, pytrace=False)
-
-
-_fixture_owners: dict[pytest.FixtureDef[object], leaks.FixtureOwner] = {}
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(
-    fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
-) -> Generator[None, object, object]:
-    """What a session-, module- or class-scoped fixture starts is that fixture's, not the
-    test's that happens to set it up first; it is checked once the fixture is torn down."""
-    if fixturedef.scope == "function":
-        return (yield)
-    owner = _fixture_owners[fixturedef] = leaks.FixtureOwner(
-        f"{fixturedef.scope}-scoped fixture {fixturedef.argname}"
-    )
-    with owner.setting_up():
-        return (yield)
-
-
-def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef[object]) -> None:
-    owner = _fixture_owners.pop(fixturedef, None)
-    if owner is not None and (problem := leaks.problems_left(owner)):
         pytest.fail(problem, pytrace=False)
 
 

@@ -25,8 +25,10 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TypeVar
+
+import pytest
 
 HUB_THREAD_PREFIX = "tsunagu-"
 # Not TSUNAGU_*: the tests' process launchers pass on every variable but those.
@@ -155,3 +157,27 @@ def _waited(find: Callable[[], list[T]], deadline: float, wait: Callable[[T], No
         wait(found[0])
         found = find()
     return found
+
+
+_fixture_owners: dict[pytest.FixtureDef[object], FixtureOwner] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    """What a session-, module- or class-scoped fixture starts is that fixture's, not the
+    test's that happens to set it up first; it is checked once the fixture is torn down."""
+    if fixturedef.scope == "function":
+        return (yield)
+    owner = _fixture_owners[fixturedef] = FixtureOwner(
+        f"{fixturedef.scope}-scoped fixture {fixturedef.argname}"
+    )
+    with owner.setting_up():
+        return (yield)
+
+
+def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef[object]) -> None:
+    owner = _fixture_owners.pop(fixturedef, None)
+    if owner is not None and (problem := problems_left(owner)):
+        pytest.fail(problem, pytrace=False)
