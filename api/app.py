@@ -57,9 +57,10 @@ def create_app(
     app.include_router(forms.router)
     app.include_router(redirects.router)
     app.include_router(sent_media.router)
-    line_webhook = Route(
-        webhooks.LINE_WEBHOOK_PATH, webhooks.LineWebhookEndpoint(ctx), methods=["POST"]
-    )
+    intake = webhooks.LineWebhookEndpoint(ctx)
+    line_webhook = Route(webhooks.LINE_WEBHOOK_PATH, intake, methods=["POST"])
+    # The app's own threads end with it (uvicorn runs this at its shutdown).
+    app.router.on_shutdown.append(intake.close)
     app.add_middleware(DirectRoutes, routes=[line_webhook])
     app.add_middleware(observability.RequestContextMiddleware, metrics=ctx.metrics)
     app.direct_operations[webhooks.LINE_WEBHOOK_PATH] = {"post": webhooks.LINE_WEBHOOK_OPERATION}

@@ -7,7 +7,8 @@ thread of its own drains. Woken by the first ids, the thread waits :data:`LINGER
 the batches committed meanwhile, then sends ``events.process_batch`` for up to :data:`MAX_IDS`
 ids at a time; while it publishes, the next batches gather. The publishes per second stay
 bounded however many events arrive, and an event waits at most a few milliseconds more for its
-worker. At a clean exit the ids still gathered are sent. A nudge is only a hint: the rows are
+worker. The app's shutdown ends the thread and sends the ids still gathered, as a clean exit
+does. A nudge is only a hint: the rows are
 committed before their ids get here, and the sweeper processes any event whose nudge was lost
 (broker down, process killed with ids still gathered).
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import threading
-import time
 
 from core.db import TaskSender
 from core.enqueue import enqueue_now
@@ -43,6 +43,7 @@ class BackgroundNudges:
         self._linger_seconds = linger_seconds
         self._pending: list[int] = []
         self._idle = False
+        self._closed = False
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -50,15 +51,19 @@ class BackgroundNudges:
         """Queue nudges for these committed events; returns at once."""
         with self._wake:
             self._pending.extend(event_ids)
-            if self._idle:
+            closed = self._closed
+            if not closed and self._idle:
                 self._wake.notify()
-            elif self._thread is None:
+            elif not closed and self._thread is None:
                 # A daemon never holds the process up; a clean exit sends what is gathered.
                 self._thread = threading.Thread(
                     target=self._run, name="tsunagu-nudges", daemon=True
                 )
                 self._thread.start()
                 atexit.register(self.flush)
+        if closed:
+            # The app is shutting down and the thread is gone: nobody else would send them.
+            self.flush()
 
     def flush(self) -> None:
         """Send the nudges of every id gathered so far, now, on the caller's thread."""
@@ -66,12 +71,26 @@ class BackgroundNudges:
             taken, self._pending = self._pending, []
         nudge(self._sender, taken)
 
+    def close(self) -> None:
+        """End the thread and send what is still gathered (the app's shutdown)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+            atexit.unregister(self.flush)
+        self.flush()
+
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._pending:
+                while not self._pending and not self._closed:
                     self._idle = True
                     self._wake.wait()
                 self._idle = False
-            time.sleep(self._linger_seconds)
+                if self._closed:
+                    return
+                # The linger; a close ends it at once.
+                self._wake.wait_for(lambda: self._closed, timeout=self._linger_seconds)
             self.flush()

@@ -85,14 +85,23 @@ class LineWebhookEndpoint:
         self._ctx = ctx
         self._keys = ChannelKeyCache()
         self._writer: InboxWriter | None = None
+        self._background: nudges.BackgroundNudges | None = None
         if not ctx.database.is_sqlite:
+            on_stored = _batch_nudger(ctx)
+            if isinstance(on_stored, nudges.BackgroundNudges):
+                self._background = on_stored
+                on_stored = on_stored.add
             self._writer = InboxWriter(
-                AsyncDriverPool(ctx.database.url, INTAKE_CONNECTIONS),
-                on_stored=_batch_nudger(ctx),
+                AsyncDriverPool(ctx.database.url, INTAKE_CONNECTIONS), on_stored=on_stored
             )
         self._outcomes = ctx.metrics.webhooks
         self._accepted = ctx.metrics.webhooks.labels("line", "accepted")
         self._stored = ctx.metrics.events_stored.labels("line")
+
+    def close(self) -> None:
+        """End the nudges' thread, sending what it still gathered (the app's shutdown)."""
+        if self._background is not None:
+            self._background.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = scope["headers"]
@@ -242,16 +251,19 @@ def _store_in_session(
     return new_ids
 
 
-def _batch_nudger(ctx: AppContext) -> Callable[[list[int]], None] | None:
+def _batch_nudger(
+    ctx: AppContext,
+) -> Callable[[list[int]], None] | nudges.BackgroundNudges | None:
     """What the writer calls with each committed batch's new ids: no session is left whose
     commit enqueue_after_commit could wait for. Handing a task to the embedded worker only
-    queues it, on the loop; a broker publish is network I/O and goes to a thread of its own."""
+    queues it, on the loop; a broker publish is network I/O and goes to a thread of its own
+    (the ``BackgroundNudges`` returned, whose ``add`` the writer calls)."""
     sender = ctx.database.task_sender
     if sender is None:
         return None
     if ctx.settings.embedded:
         return functools.partial(nudges.nudge, sender)
-    return nudges.BackgroundNudges(sender).add
+    return nudges.BackgroundNudges(sender)
 
 
 class UnusableBody(Exception):

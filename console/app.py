@@ -77,6 +77,8 @@ def install(
     """Mount the console on the hub's app; the site's root leads to it."""
     console = create_console(settings, database, inbox_watcher=inbox_watcher)
     app.mount(PREFIX, console)
+    # A mounted app's shutdown is not run: the hub's app stops the console's watcher.
+    app.router.on_shutdown.append(lambda: stop(app))
     app.add_api_route("/", _to_console, include_in_schema=False)
     app.state.inbox_watcher = console.state.inbox_watcher
 

@@ -102,7 +102,10 @@ class SignalWatcher:
                     self._database.url, live.CHANNEL, application_name=LISTENER_NAME
                 )
                 self._thread = threading.Thread(
-                    target=self._run, args=(self._wakeup,), name="inbox-signals", daemon=True
+                    target=self._run,
+                    args=(self._wakeup,),
+                    name="tsunagu-inbox-signals",
+                    daemon=True,
                 )
                 self._thread.start()
             elif self._ready:

@@ -23,6 +23,7 @@ from core.db import Database
 from core.serving import ThreadedServer, free_port
 from sandbox.line.server import SandboxServer
 from sandbox.oidc.server import OidcServer
+from tests import leaks
 from tests.sandbox.line_specs import SPECS_LOCATION, LineSpecs, load_specs
 from tests.scratch import empty_database
 from tests.tiers import is_fast
@@ -31,7 +32,14 @@ from tsunagu.models import Base
 
 TEST_SECRET_KEY = "tsunagu-test-key-not-for-production"
 
-pytest_plugins = ["tests.factories", "tests.cli_runner", "tests.browser", "tests.transactional"]
+# tests.leaks: its fixture hooks must see the session's fixtures too, which a conftest's do not.
+pytest_plugins = [
+    "tests.factories",
+    "tests.cli_runner",
+    "tests.browser",
+    "tests.transactional",
+    "tests.leaks",
+]
 
 
 def require_services() -> bool:
@@ -43,6 +51,17 @@ def skip_or_fail(reason: str) -> NoReturn:
     if require_services():
         pytest.fail(f"{reason} (required: TSUNAGU_TEST_REQUIRE_SERVICES=1)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if a hub thread or a process it started still runs after its teardown
+    (tests/leaks.py): set up before the test's other fixtures, so checked after theirs."""
+    snapshot = leaks.begin(request.node.nodeid)
+    yield
+    problem = leaks.problems_left(snapshot)
+    if problem:
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -132,14 +151,22 @@ def hub_url(hub: Hub) -> str:
 
 @pytest.fixture
 def db(request: pytest.FixtureRequest) -> Iterator[Database]:
-    """The hub's database; every table is emptied after the test. In a test marked ``fast``,
-    the fast tier's rolled-back database instead, and no hub (tests/transactional.py)."""
+    """The hub's database; every table is emptied after the test, once the hub's worker has
+    finished what it was doing for it. In a test marked ``fast``, the fast tier's rolled-back
+    database instead, and no hub (tests/transactional.py)."""
     if is_fast(request):
         yield request.getfixturevalue("fast_db")
         return
     hub: Hub = request.getfixturevalue("hub")
     yield hub.database
-    _truncate(hub.database)
+    if hub.worker is None:
+        _truncate(hub.database)
+        return
+    # What the worker still does for this test (a dispatcher run, a retry due later) would
+    # write into the next test's rows: it finishes first, and sends nothing while the tables
+    # are emptied.
+    with hub.worker.paused():
+        _truncate(hub.database)
 
 
 def _truncate(database: Database, attempts: int = 5) -> None:

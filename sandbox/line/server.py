@@ -9,6 +9,7 @@ from types import TracebackType
 
 import uvicorn
 
+from core.serving import stop_server_thread
 from sandbox.line.app import create_app
 from sandbox.line.simulate import Simulator
 from sandbox.line.state import SandboxState
@@ -66,7 +67,7 @@ class SandboxServer:
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._socket]},
-            name="sandbox-line",
+            name="tsunagu-sandbox-line",
             daemon=True,
         )
         self._thread.start()
@@ -75,10 +76,8 @@ class SandboxServer:
 
     def stop(self) -> None:
         """Stop serving and wait for the thread to end."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=START_TIMEOUT_SECONDS)
+        if self._server is not None and self._thread is not None:
+            stop_server_thread(self._server, self._thread, what="the sandbox LINE server")
         if self._socket is not None:
             self._socket.close()
         self._server, self._thread, self._socket = None, None, None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -105,7 +106,7 @@ def _listeners(db: Database) -> list[int]:
 
 
 def _watcher_threads() -> int:
-    return sum(1 for thread in threading.enumerate() if thread.name == "inbox-signals")
+    return sum(1 for thread in threading.enumerate() if thread.name == "tsunagu-inbox-signals")
 
 
 @contextmanager
@@ -240,3 +241,31 @@ def test_stopping_the_hub_ends_the_open_streams_and_the_listener(
     assert not [line for line in rest if line.startswith("data: ")]
     assert not _listeners(db)
     assert _watcher_threads() == 0
+
+
+def test_a_hub_stopping_while_a_console_listens_ends_the_stream_and_stops_reading_signals(
+    db: Database, hub: Hub, shop: Shop
+) -> None:
+    add_staff(db, shop, EMAIL, Role.VIEWER)
+    database = Database(hub.settings.resolved_database_url)
+    app = create_app(hub.settings, database)
+    console_app.install(app, hub.settings, database)
+    other = ThreadedServer(app).start()
+    try:
+        browser = Browser(other.url)
+        browser.sign_in(EMAIL)
+        before = set(threading.enumerate())
+        with browser.client.stream("GET", "/console/inbox/events", timeout=30) as stream:
+            assert next(stream.iter_lines()) == "retry: 2000"
+            (watcher,) = [
+                t for t in set(threading.enumerate()) - before if t.name == "tsunagu-inbox-signals"
+            ]
+            started = time.monotonic()
+            other.stop()  # the console is still listening
+            stopped_in = time.monotonic() - started
+    finally:
+        other.stop()
+        database.dispose()
+
+    assert stopped_in < 10, f"the hub took {stopped_in:.1f} s to stop"
+    assert not watcher.is_alive(), "the stopped hub still reads the inbox signals"

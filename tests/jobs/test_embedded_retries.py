@@ -94,3 +94,42 @@ def _pending_retries() -> list[threading.Timer]:
         and "EmbeddedWorker._retry_later" in thread.function.__qualname__
         and thread.is_alive()
     ]
+
+
+def test_a_pause_lets_running_tasks_finish_and_drops_pending_retries(
+    app: Celery, worker: EmbeddedWorker
+) -> None:
+    """What the tests do before emptying the database under the hub: nothing the worker was
+    doing for one test runs in the next."""
+    finished = threading.Event()
+    down_tries: list[float] = []
+
+    @app.task(name="test.slow")
+    def slow() -> None:
+        time.sleep(0.5)
+        finished.set()
+
+    @app.task(
+        name="test.down_again",
+        autoretry_for=(RetriableError,),
+        retry_backoff=1,
+        retry_jitter=False,
+        max_retries=5,
+    )
+    def down_again() -> None:
+        down_tries.append(time.monotonic())
+        raise RetriableError("LINE answered 503")
+
+    worker.send("test.down_again", {})
+    waiting = wait_for(_pending_retries, timeout=5, what="the retry to be scheduled")
+    worker.send("test.slow", {})
+
+    with worker.paused():
+        assert finished.is_set(), "the pause began before the running task finished"
+        assert not any(timer.is_alive() for timer in waiting), "the pending retry is still due"
+        assert not _pending_retries()
+    assert len(down_tries) == 1
+
+    finished.clear()
+    worker.send("test.slow", {})  # after the pause, tasks run as before
+    assert finished.wait(5)

@@ -100,5 +100,7 @@ def start_hub() -> HubReceiver:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     receiver = HubReceiver(server)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="tsunagu-test-receiver", daemon=True
+    ).start()
     return receiver

@@ -213,9 +213,13 @@ def campaign_run(
             console.print(f"campaign {name!r} starts now")
             return
         worker = None if sender else _send_here(database, settings)
-        _follow(database, campaign_id, name)
-        if worker is not None:
-            worker.join()
+        try:
+            _follow(database, campaign_id, name)
+        finally:
+            # Whatever ended the following (a stall, an error), the database is not closed
+            # under the sending thread.
+            if worker is not None:
+                worker.join()
     except HubError as exc:
         err.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(1) from exc
@@ -232,7 +236,7 @@ def _send_here(database: Database, settings: Settings) -> threading.Thread:
         limiter = limiter_for(settings.broker_url, settings.resolved_database_url)
         dispatcher.run(database, config=dispatch_config(settings), limiter=limiter)
 
-    thread = threading.Thread(target=work, name="campaign-run", daemon=True)
+    thread = threading.Thread(target=work, name="tsunagu-campaign-run", daemon=True)
     thread.start()
     return thread
 
