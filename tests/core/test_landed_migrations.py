@@ -1,5 +1,5 @@
 """Landed migrations are never edited: a database already upgraded past one would never see the
-change. A change to the schema is a new migration; the files through 0041 keep these digests
+change. A change to the schema is a new migration; the files through 0043 keep these digests
 (by revision; 0035, 0037 and 0038 were never used)."""
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ LANDED = {
     "0039": "374542a76e87c841ad86ec37b149976dadd322d5e57a33ba3110a2dc94b9eb7b",
     "0040": "0d1354f4104e8463f5d5005adb1d73b0e573a45376cc350bb137cd454a8d5c8c",
     "0041": "d85c0bead4648192c63037a1fd9f2bf804f8318452e4c0deb4c1fa64032fea9d",
+    "0042": "32277878756301f9c035e83578b6066fbc17c42a8ef6a04900c991c1aea03625",
+    "0043": "16f1fd8d4e2de997509d89aff780156d6c230b273d578d1b84cef8ebfaf75b1d",
 }
 
 
