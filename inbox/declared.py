@@ -18,7 +18,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from inbox import library
-from inbox.schemas import CannedIn, MarkIn
+from inbox.schemas import CannedBody, CannedIn, CannedTitle, MarkIn
 from messaging.compose.schemas import NamedSpec
 from messaging.compose.templates import InvalidTemplate
 from messaging.declarations import Kind
@@ -35,14 +35,8 @@ class CannedSpec(NamedSpec):
     """A canned reply: ``name`` is the code typed as ``/name`` in a reply."""
 
     name: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="Typed as /name in a reply.")
-    title: str = Field(min_length=1, max_length=100)
-    body: str = Field(
-        min_length=1,
-        max_length=5000,
-        description="May hold the variables of a message template ({{ display_name }}, "
-        "{{ shop_name }}, {{ field.KEY }}, {{ link:URL }} …); {name} and {shop} are short forms "
-        "of {{ display_name }} and {{ shop_name }}.",
-    )
+    title: CannedTitle
+    body: CannedBody
 
 
 def _mark_names(session: Session, shop_id: int) -> list[str]:

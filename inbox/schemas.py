@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -106,16 +106,24 @@ class MarkIn(BaseModel):
     colour: str = Field("gray", pattern=r"^(gray|red|orange|yellow|green|blue|purple|pink)$")
 
 
-class CannedIn(BaseModel):
-    code: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="Typed as /code in a reply.")
-    title: str = Field(min_length=1, max_length=100)
-    body: str = Field(
+# A canned reply's title and body, as the admin API and the ``tsunagu apply`` file take them.
+CannedTitle = Annotated[str, Field(min_length=1, max_length=100)]
+CannedBody = Annotated[
+    str,
+    Field(
         min_length=1,
         max_length=5000,
         description="May hold the variables of a message template ({{ display_name }}, "
         "{{ shop_name }}, {{ field.KEY }}, {{ link:URL }} …); {name} and {shop} are short forms "
         "of {{ display_name }} and {{ shop_name }}.",
-    )
+    ),
+]
+
+
+class CannedIn(BaseModel):
+    code: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="Typed as /code in a reply.")
+    title: CannedTitle
+    body: CannedBody
 
 
 class CannedOut(CannedIn):
