@@ -22,9 +22,9 @@ class ClaimQueue:
 
     The next claim is taken while the last one is still being sent: the thread that takes the
     first batch of a claim claims again before sending it (one claim at a time), so the other
-    threads never wait for a claim while batches are due. A claim of 8 multicasts lasts 40 ms at
-    LINE's limit, and a claim can take 15 ms or more: claimed only when the last one ran out, the
-    threads stood idle for that long every 8 requests, a third of a million-friend send.
+    threads never wait for a claim while batches are due. Claimed only when the last claim had
+    run out, the threads stood idle for every claim (34 ms for 8 multicasts, which LINE's limit
+    sends in 41 ms): a third of a million-friend send.
 
     A claim that comes back empty while batches are left is not the end: the next claim is taken
     when those ran out, and the run ends when a claim with nothing left comes back empty or the
