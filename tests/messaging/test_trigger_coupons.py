@@ -191,7 +191,8 @@ def test_a_lapse_scan_short_of_codes_plans_nobody_then_everybody_once_codes_arri
     assert deliveries_of(db, campaign.source) == []
     assert _held_codes(db, pool_id) == {}
     _add_codes(db, pool_id, 1)
-    assert scan() == 3
+    scan()  # the hub's own trigger task may run the due scan first: either plans all three
+    assert len(deliveries_of(db, campaign.source)) == 3
     assert scan() == 0
 
     codes = [_code_on_phone(line_sandbox, channel, customer) for customer in lapsed]
